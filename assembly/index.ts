@@ -1,0 +1,15 @@
+// The kernel module: every export takes pointers into the imported linear memory and sizes.
+// The TypeScript runtime (src/runtime/) owns that memory and checks every argument first.
+
+export { gemm_packed_size, gemm_pack_f32, gemm_f32 } from './gemm';
+export { gemv_f32 } from './gemv';
+export { ffn_swiglu_gemv_f32, ffn_swiglu_gemm_f32 } from './ffn';
+export { scale_f32, add_f32, axpy_f32, swiglu_f32, gelu_f32, gelu_tanh_f32, rope_f32 } from './elementwise';
+export { rmsnorm_f32, layernorm_f32, softmax_f32 } from './norm';
+export { dot_f32, cosine_f32, argmax_f32 } from './reduce';
+export { probe_read_f32, probe_madd_f32 } from './probe';
+
+// First byte after the module's static data: where the TypeScript arena may start allocating.
+export function heap_base(): usize {
+  return __heap_base;
+}

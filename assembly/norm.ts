@@ -1,0 +1,109 @@
+// Row-wise normalisations: RMSNorm, LayerNorm and the numerically stable softmax.
+// Each takes `rows` rows of n floats, row stride n; the output may be the input (in place).
+
+import { madd, hsum } from './simd';
+import { exp4, exp1 } from './math';
+import { dot, max_of, sum } from './reduce';
+import { scale } from './elementwise';
+
+// y = x * (1 / sqrt(mean(x^2) + eps)) * w, per row, as llama2.c's rmsnorm.
+//   x, y: rows x n floats; w: n floats
+export function rmsnorm_f32(x: usize, w: usize, y: usize, rows: i32, n: i32, eps: f32): void {
+  const stride = <usize>n * 4;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * stride;
+    const yr = y + <usize>r * stride;
+    const s = <f32>1.0 / Mathf.sqrt(dot(xr, xr, n) / <f32>n + eps);
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vs = f32x4.splat(s);
+      for (; i + 4 <= n; i += 4) {
+        const o = <usize>i * 4;
+        v128.store(yr + o, f32x4.mul(f32x4.mul(v128.load(xr + o), vs), v128.load(w + o)));
+      }
+    }
+    for (; i < n; i++) {
+      const o = <usize>i * 4;
+      store<f32>(yr + o, load<f32>(xr + o) * s * load<f32>(w + o));
+    }
+  }
+}
+
+// y = (x - mean) / sqrt(var + eps) * gamma + beta, per row; variance over n (biased), computed
+// in a second pass around the mean so that large offsets do not cancel.
+//   x, y: rows x n floats; gamma, beta: n floats, or 0 for ones / zeros
+export function layernorm_f32(x: usize, gamma: usize, beta: usize, y: usize, rows: i32, n: i32, eps: f32): void {
+  const stride = <usize>n * 4;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * stride;
+    const yr = y + <usize>r * stride;
+    const mean = sum(xr, n) / <f32>n;
+    let ss: f32 = 0;
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vm = f32x4.splat(mean);
+      let v = f32x4.splat(0);
+      for (; i + 4 <= n; i += 4) {
+        const d = f32x4.sub(v128.load(xr + <usize>i * 4), vm);
+        v = madd(d, d, v);
+      }
+      ss = hsum(v);
+    }
+    for (; i < n; i++) {
+      const d = load<f32>(xr + <usize>i * 4) - mean;
+      ss += d * d;
+    }
+    const rstd = <f32>1.0 / Mathf.sqrt(ss / <f32>n + eps);
+    i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vm = f32x4.splat(mean);
+      const vr = f32x4.splat(rstd);
+      for (; i + 4 <= n; i += 4) {
+        const o = <usize>i * 4;
+        let v = f32x4.mul(f32x4.sub(v128.load(xr + o), vm), vr);
+        if (gamma != 0) v = f32x4.mul(v, v128.load(gamma + o));
+        if (beta != 0) v = f32x4.add(v, v128.load(beta + o));
+        v128.store(yr + o, v);
+      }
+    }
+    for (; i < n; i++) {
+      const o = <usize>i * 4;
+      let v = (load<f32>(xr + o) - mean) * rstd;
+      if (gamma != 0) v *= load<f32>(gamma + o);
+      if (beta != 0) v += load<f32>(beta + o);
+      store<f32>(yr + o, v);
+    }
+  }
+}
+
+// y = exp(x - max(x)) / sum(exp(x - max(x))), per row. Subtracting the maximum keeps every
+// exponent <= 0, so no row overflows; the largest entry contributes exactly 1 to the sum.
+//   x, y: rows x n floats, n >= 1
+export function softmax_f32(x: usize, y: usize, rows: i32, n: i32): void {
+  const stride = <usize>n * 4;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * stride;
+    const yr = y + <usize>r * stride;
+    const m = max_of(xr, n);
+    let s: f32 = 0;
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vm = f32x4.splat(m);
+      let vs = f32x4.splat(0);
+      for (; i + 4 <= n; i += 4) {
+        const o = <usize>i * 4;
+        const e = exp4(f32x4.sub(v128.load(xr + o), vm));
+        v128.store(yr + o, e);
+        vs = f32x4.add(vs, e);
+      }
+      s = hsum(vs);
+    }
+    for (; i < n; i++) {
+      const o = <usize>i * 4;
+      const e = exp1(load<f32>(xr + o) - m);
+      store<f32>(yr + o, e);
+      s += e;
+    }
+    scale(yr, <f32>1.0 / s, yr, n);
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The one error class of ffnkit. `code` says what kind of problem it is; the message names the
+ * file, tensor or argument and the expected versus found value.
+ *
+ * - `E_FORMAT`: bad bytes in a file
+ * - `E_SHAPE`: sizes that do not fit together
+ * - `E_ARG`: a bad argument (wrong type, negative size, freed or foreign buffer, overlap)
+ * - `E_MEMORY`: would not fit in wasm32's 4 GiB
+ * - `E_UNSUPPORTED`: valid input that ffnkit does not handle (yet), or a backend this engine lacks
+ */
+export type ErrorCode = 'E_FORMAT' | 'E_SHAPE' | 'E_ARG' | 'E_MEMORY' | 'E_UNSUPPORTED';
+
+export class FfnkitError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'FfnkitError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,314 @@
+// Typed wrappers over the wasm kernels. Each checks its arguments (types, lengths, overlap,
+// ownership) and throws an FfnkitError naming the argument before calling wasm; past that point
+// a wrong size would corrupt memory silently.
+
+import { FfnkitError } from '../errors.js';
+import type { Arena } from './arena.js';
+import type { F32Buffer } from './buffer.js';
+import { checkBuffer, checkDisjoint, checkFinite, checkSameOrDisjoint, checkSize } from './check.js';
+import type { KernelExports } from './wasm.js';
+
+/** A weight matrix as loaded: `rows` output features of `cols` inputs, row-major. */
+export interface Matrix {
+  readonly type: 'f32';
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: F32Buffer;
+}
+
+/** A weight matrix (and bias) repacked for `gemm`: panels of 8 output features (see assembly/gemm.ts). */
+export interface PackedMatrix {
+  readonly type: 'f32-panel8';
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: F32Buffer;
+}
+
+/**
+ * The weights of a dense SwiGLU FFN, `y = w2 · (silu(w1 x) * (w3 x))`: w1 (gate) and w3 (up)
+ * are [hidden, dim], w2 (down) is [dim, hidden]. Packed forms for blocks of tokens are made on
+ * first use and kept.
+ */
+export interface DenseFfn {
+  readonly dim: number;
+  readonly hidden: number;
+  readonly w1: Matrix;
+  readonly w3: Matrix;
+  readonly w2: Matrix;
+  packed?: { w1: PackedMatrix; w3: PackedMatrix; w2: PackedMatrix };
+}
+
+/** RoPE pair layout: llama2.c / GGUF rotate (x[2i], x[2i+1]); Hugging Face rotates (x[i], x[i + d/2]). */
+export type RopeLayout = 'interleaved' | 'half';
+
+export class Kernels {
+  private readonly wasm: KernelExports;
+  private readonly arena: Arena;
+  private scratch: F32Buffer | undefined;
+  private readonly allocF32: (n: number, what: string) => F32Buffer;
+
+  /** @internal engines make these */
+  constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer) {
+    this.wasm = wasm;
+    this.arena = arena;
+    this.allocF32 = allocF32;
+  }
+
+  private buf(name: string, b: unknown, length?: number): F32Buffer {
+    return checkBuffer(this.arena, name, b, length);
+  }
+
+  private matrix(name: string, w: unknown): Matrix {
+    const m = w as Matrix;
+    if (typeof w !== 'object' || w === null || m.type !== 'f32') {
+      throw new FfnkitError('E_ARG', `${name}: expected an f32 Matrix from engine.matrix`);
+    }
+    checkSize(`${name}.rows`, m.rows, 1);
+    checkSize(`${name}.cols`, m.cols, 1);
+    this.buf(`${name}.data`, m.data, m.rows * m.cols);
+    return m;
+  }
+
+  // ---- matrix products -------------------------------------------------------------------
+
+  /** Repacks `w` (and an optional `bias` of w.rows) into gemm panels, in a new buffer. */
+  pack(w: Matrix, bias?: F32Buffer): PackedMatrix {
+    this.matrix('w', w);
+    if (bias !== undefined) this.buf('bias', bias, w.rows);
+    const size = this.wasm.gemm_packed_size(w.rows, w.cols);
+    const data = this.allocF32(size, `packed ${w.rows}x${w.cols} matrix`);
+    this.wasm.gemm_pack_f32(w.data.ptr, bias ? bias.ptr : 0, w.rows, w.cols, data.ptr);
+    return { type: 'f32-panel8', rows: w.rows, cols: w.cols, data };
+  }
+
+  /** `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`. */
+  gemm(a: F32Buffer, w: PackedMatrix, c: F32Buffer, m: number): void {
+    checkSize('m', m, 0);
+    if (typeof w !== 'object' || w === null || w.type !== 'f32-panel8') {
+      throw new FfnkitError('E_ARG', 'w: expected a PackedMatrix from kernels.pack');
+    }
+    this.buf('w.data', w.data, this.wasm.gemm_packed_size(w.rows, w.cols));
+    this.buf('a', a, m * w.cols);
+    this.buf('c', c, m * w.rows);
+    checkDisjoint('c', c, 'a', a);
+    checkDisjoint('c', c, 'w', w.data);
+    this.wasm.gemm_f32(a.ptr, w.data.ptr, c.ptr, m, w.rows, w.cols);
+  }
+
+  /** `y[w.rows] = w · x[w.cols] + bias`, straight from the row-major weights. */
+  gemv(w: Matrix, x: F32Buffer, y: F32Buffer, bias?: F32Buffer): void {
+    this.matrix('w', w);
+    this.buf('x', x, w.cols);
+    this.buf('y', y, w.rows);
+    if (bias !== undefined) this.buf('bias', bias, w.rows);
+    checkDisjoint('y', y, 'w', w.data);
+    checkDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'bias', bias);
+    this.wasm.gemv_f32(w.data.ptr, x.ptr, bias ? bias.ptr : 0, y.ptr, w.rows, w.cols);
+  }
+
+  /** Checks the shapes of a SwiGLU FFN and makes its handle. */
+  denseFfn(w1: Matrix, w3: Matrix, w2: Matrix): DenseFfn {
+    this.matrix('w1', w1);
+    this.matrix('w3', w3);
+    this.matrix('w2', w2);
+    const hidden = w1.rows;
+    const dim = w1.cols;
+    if (w3.rows !== hidden || w3.cols !== dim) {
+      throw new FfnkitError('E_SHAPE', `w3: expected ${hidden}x${dim} like w1, found ${w3.rows}x${w3.cols}`);
+    }
+    if (w2.rows !== dim || w2.cols !== hidden) {
+      throw new FfnkitError('E_SHAPE', `w2: expected ${dim}x${hidden} (dim x hidden), found ${w2.rows}x${w2.cols}`);
+    }
+    return { dim, hidden, w1, w3, w2 };
+  }
+
+  /**
+   * The dense FFN on `tokens` rows of `x` (tokens x dim) into `y` (tokens x dim): one wasm call,
+   * GEMV on the row-major weights for one token, GEMM on packed weights (packed on first use) for more.
+   */
+  ffn(f: DenseFfn, x: F32Buffer, y: F32Buffer, tokens: number): void {
+    checkSize('tokens', tokens, 1);
+    this.buf('x', x, tokens * f.dim);
+    this.buf('y', y, tokens * f.dim);
+    checkDisjoint('y', y, 'x', x);
+    for (const [name, w] of [['w1', f.w1], ['w3', f.w3], ['w2', f.w2]] as const) {
+      this.buf(`${name}.data`, w.data, w.rows * w.cols);
+      checkDisjoint('y', y, name, w.data);
+    }
+    const scratch = this.scratchFor(2 * tokens * f.hidden);
+    checkDisjoint('y', y, 'scratch', scratch);
+    if (tokens === 1) {
+      this.wasm.ffn_swiglu_gemv_f32(x.ptr, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr, y.ptr);
+      return;
+    }
+    f.packed ??= { w1: this.pack(f.w1), w3: this.pack(f.w3), w2: this.pack(f.w2) };
+    const p = f.packed;
+    this.wasm.ffn_swiglu_gemm_f32(x.ptr, tokens, p.w1.data.ptr, p.w3.data.ptr, p.w2.data.ptr, f.dim, f.hidden, scratch.ptr, y.ptr);
+  }
+
+  /** A scratch buffer of at least n floats, reused between calls. */
+  private scratchFor(n: number): F32Buffer {
+    if (!this.scratch || !this.scratch.live || this.scratch.length < n) {
+      if (this.scratch?.live) this.scratch.free();
+      this.scratch = this.allocF32(n, 'FFN scratch');
+    }
+    return this.scratch;
+  }
+
+  // ---- elementwise -----------------------------------------------------------------------
+
+  /** `y = s * x` (y may be x). */
+  scale(x: F32Buffer, s: number, y: F32Buffer): void {
+    this.buf('x', x);
+    this.buf('y', y, x.length);
+    checkFinite('s', s);
+    checkSameOrDisjoint('y', y, 'x', x);
+    this.wasm.scale_f32(x.ptr, s, y.ptr, x.length);
+  }
+
+  /** `y = a + b` (y may be a or b). */
+  add(a: F32Buffer, b: F32Buffer, y: F32Buffer): void {
+    this.buf('a', a);
+    this.buf('b', b, a.length);
+    this.buf('y', y, a.length);
+    checkSameOrDisjoint('y', y, 'a', a);
+    checkSameOrDisjoint('y', y, 'b', b);
+    this.wasm.add_f32(a.ptr, b.ptr, y.ptr, a.length);
+  }
+
+  /** `y += alpha * x` (x and y apart). */
+  axpy(alpha: number, x: F32Buffer, y: F32Buffer): void {
+    checkFinite('alpha', alpha);
+    this.buf('x', x);
+    this.buf('y', y, x.length);
+    checkDisjoint('y', y, 'x', x);
+    this.wasm.axpy_f32(alpha, x.ptr, y.ptr, x.length);
+  }
+
+  /** SwiGLU: `y = silu(gate) * up` (y may be gate or up). */
+  swiglu(gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
+    this.buf('gate', gate);
+    this.buf('up', up, gate.length);
+    this.buf('y', y, gate.length);
+    checkSameOrDisjoint('y', y, 'gate', gate);
+    checkSameOrDisjoint('y', y, 'up', up);
+    this.wasm.swiglu_f32(gate.ptr, up.ptr, y.ptr, gate.length);
+  }
+
+  /** `y = GELU(x)`, the exact erf form, or with `approximate: 'tanh'` the tanh form (y may be x). */
+  gelu(x: F32Buffer, y: F32Buffer, approximate: 'none' | 'tanh' = 'none'): void {
+    this.buf('x', x);
+    this.buf('y', y, x.length);
+    checkSameOrDisjoint('y', y, 'x', x);
+    if (approximate === 'tanh') this.wasm.gelu_tanh_f32(x.ptr, y.ptr, x.length);
+    else if (approximate === 'none') this.wasm.gelu_f32(x.ptr, y.ptr, x.length);
+    else throw new FfnkitError('E_ARG', `approximate: expected 'none' or 'tanh', found '${String(approximate)}'`);
+  }
+
+  /**
+   * Rotary position embedding in place on `heads` heads of `headDim` floats in `x`.
+   * `cs` holds headDim/2 cosines then headDim/2 sines for the position (see `ropeCosSin`).
+   */
+  rope(x: F32Buffer, heads: number, headDim: number, cs: F32Buffer, layout: RopeLayout): void {
+    checkSize('heads', heads, 1);
+    checkSize('headDim', headDim, 2);
+    if (headDim % 2 !== 0) throw new FfnkitError('E_ARG', `headDim: expected an even number, found ${headDim}`);
+    if (layout !== 'interleaved' && layout !== 'half') {
+      throw new FfnkitError('E_ARG', `layout: expected 'interleaved' or 'half', found '${String(layout)}'`);
+    }
+    this.buf('x', x, heads * headDim);
+    this.buf('cs', cs, headDim);
+    checkDisjoint('x', x, 'cs', cs);
+    this.wasm.rope_f32(x.ptr, heads, headDim, cs.ptr, layout === 'half' ? 1 : 0);
+  }
+
+  // ---- row-wise normalisations -----------------------------------------------------------
+
+  /** RMSNorm of `rows` rows of w.length floats: `y = x / sqrt(mean(x²) + eps) * w` (y may be x). */
+  rmsnorm(x: F32Buffer, w: F32Buffer, y: F32Buffer, rows = 1, eps = 1e-5): void {
+    checkSize('rows', rows, 1);
+    checkFinite('eps', eps);
+    const n = this.buf('w', w).length;
+    checkSize('w.length', n, 1);
+    this.buf('x', x, rows * n);
+    this.buf('y', y, rows * n);
+    checkSameOrDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'w', w);
+    this.wasm.rmsnorm_f32(x.ptr, w.ptr, y.ptr, rows, n, eps);
+  }
+
+  /** LayerNorm of `rows` rows of n floats; gamma/beta of n floats, or null (y may be x). */
+  layernorm(x: F32Buffer, gamma: F32Buffer | null, beta: F32Buffer | null, y: F32Buffer, rows = 1, eps = 1e-5): void {
+    checkSize('rows', rows, 1);
+    checkFinite('eps', eps);
+    this.buf('x', x);
+    if (x.length % rows !== 0 || x.length === 0) {
+      throw new FfnkitError('E_SHAPE', `x: ${x.length} floats do not split into ${rows} non-empty rows`);
+    }
+    const n = x.length / rows;
+    if (gamma) this.buf('gamma', gamma, n);
+    if (beta) this.buf('beta', beta, n);
+    this.buf('y', y, x.length);
+    checkSameOrDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'gamma', gamma ?? undefined);
+    checkDisjoint('y', y, 'beta', beta ?? undefined);
+    this.wasm.layernorm_f32(x.ptr, gamma ? gamma.ptr : 0, beta ? beta.ptr : 0, y.ptr, rows, n, eps);
+  }
+
+  /** Stable softmax of `rows` rows (y may be x). */
+  softmax(x: F32Buffer, y: F32Buffer, rows = 1): void {
+    checkSize('rows', rows, 1);
+    this.buf('x', x);
+    if (x.length % rows !== 0 || x.length === 0) {
+      throw new FfnkitError('E_SHAPE', `x: ${x.length} floats do not split into ${rows} non-empty rows`);
+    }
+    this.buf('y', y, x.length);
+    checkSameOrDisjoint('y', y, 'x', x);
+    this.wasm.softmax_f32(x.ptr, y.ptr, rows, x.length / rows);
+  }
+
+  // ---- reductions ------------------------------------------------------------------------
+
+  /** `a · b`. */
+  dot(a: F32Buffer, b: F32Buffer): number {
+    this.buf('a', a);
+    this.buf('b', b, a.length);
+    return this.wasm.dot_f32(a.ptr, b.ptr, a.length);
+  }
+
+  /** `cos(a, b)`; 0 when either is all zeros. */
+  cosine(a: F32Buffer, b: F32Buffer): number {
+    this.buf('a', a);
+    this.buf('b', b, a.length);
+    return this.wasm.cosine_f32(a.ptr, b.ptr, a.length);
+  }
+
+  /** Index of the first largest value (NaN never wins). */
+  argmax(x: F32Buffer): number {
+    this.buf('x', x);
+    checkSize('x.length', x.length, 1);
+    return this.wasm.argmax_f32(x.ptr, x.length);
+  }
+}
+
+/**
+ * The RoPE table for one position, as `kernels.rope` takes it: headDim/2 cosines then headDim/2
+ * sines of `pos * theta^(-2i/headDim)`. Computed in float32 steps like llama2.c's run.c, so
+ * rotations match the reference implementation's.
+ */
+export function ropeCosSin(pos: number, headDim: number, theta = 10000): Float32Array {
+  checkSize('pos', pos, 0);
+  checkSize('headDim', headDim, 2);
+  if (headDim % 2 !== 0) throw new FfnkitError('E_ARG', `headDim: expected an even number, found ${headDim}`);
+  const f = Math.fround;
+  const half = headDim / 2;
+  const out = new Float32Array(headDim);
+  for (let i = 0; i < half; i++) {
+    const freq = f(1 / f(Math.pow(theta, f(f(2 * i) / headDim))));
+    const val = f(pos * freq);
+    out[i] = Math.cos(val);
+    out[half + i] = Math.sin(val);
+  }
+  return out;
+}

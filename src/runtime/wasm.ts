@@ -1,0 +1,121 @@
+import { FfnkitError } from '../errors.js';
+
+/** The three builds of `assembly/`: plain wasm, SIMD128, and relaxed SIMD (fused multiply-add). */
+export type Backend = 'scalar' | 'simd' | 'relaxed';
+
+/** Best first. */
+export const BACKENDS: readonly Backend[] = ['relaxed', 'simd', 'scalar'];
+
+/** The exports of a kernel build, as `assembly/index.ts` declares them (pointers are byte addresses). */
+export interface KernelExports {
+  heap_base(): number;
+  gemm_packed_size(n: number, k: number): number;
+  gemm_pack_f32(w: number, bias: number, n: number, k: number, packed: number): void;
+  gemm_f32(a: number, packed: number, c: number, m: number, n: number, k: number): void;
+  gemv_f32(w: number, x: number, bias: number, y: number, n: number, k: number): void;
+  ffn_swiglu_gemv_f32(x: number, w1: number, w3: number, w2: number, d: number, h: number, scratch: number, y: number): void;
+  ffn_swiglu_gemm_f32(x: number, t: number, w1p: number, w3p: number, w2p: number, d: number, h: number, scratch: number, y: number): void;
+  scale_f32(x: number, s: number, y: number, n: number): void;
+  add_f32(a: number, b: number, y: number, n: number): void;
+  axpy_f32(alpha: number, x: number, y: number, n: number): void;
+  swiglu_f32(gate: number, up: number, y: number, n: number): void;
+  gelu_f32(x: number, y: number, n: number): void;
+  gelu_tanh_f32(x: number, y: number, n: number): void;
+  rope_f32(x: number, heads: number, headDim: number, cs: number, halfSplit: number): void;
+  rmsnorm_f32(x: number, w: number, y: number, rows: number, n: number, eps: number): void;
+  layernorm_f32(x: number, gamma: number, beta: number, y: number, rows: number, n: number, eps: number): void;
+  softmax_f32(x: number, y: number, rows: number, n: number): void;
+  dot_f32(a: number, b: number, n: number): number;
+  cosine_f32(a: number, b: number, n: number): number;
+  argmax_f32(x: number, n: number): number;
+  probe_read_f32(p: number, n: number): number;
+  probe_madd_f32(iters: number, seed: number): number;
+}
+
+/** Where each build lives; `new URL(..., import.meta.url)` so bundlers and plain ESM resolve it. */
+export function wasmUrl(backend: Backend): URL {
+  switch (backend) {
+    case 'scalar':
+      return new URL('../../build/ffnkit-scalar.wasm', import.meta.url);
+    case 'simd':
+      return new URL('../../build/ffnkit-simd.wasm', import.meta.url);
+    case 'relaxed':
+      return new URL('../../build/ffnkit-relaxed.wasm', import.meta.url);
+  }
+}
+
+/** Reads a `file:` URL. Browsers have none; `ffnkit/node` installs one for Node. */
+export type LocalReader = (url: URL) => Promise<Uint8Array<ArrayBuffer>>;
+let localReader: LocalReader | undefined;
+
+/** Installs the reader for `file:` URLs (called by `src/node/`, which may import `node:fs`). */
+export function setLocalReader(reader: LocalReader): void {
+  localReader = reader;
+}
+
+const bytesCache = new Map<Backend, Promise<Uint8Array<ArrayBuffer>>>();
+
+/** The bytes of one build, fetched once per process. */
+export function wasmBytes(backend: Backend): Promise<Uint8Array<ArrayBuffer>> {
+  let p = bytesCache.get(backend);
+  if (!p) {
+    p = readUrl(wasmUrl(backend));
+    p.catch(() => bytesCache.delete(backend));
+    bytesCache.set(backend, p);
+  }
+  return p;
+}
+
+async function readUrl(url: URL): Promise<Uint8Array<ArrayBuffer>> {
+  if (url.protocol === 'file:') {
+    if (!localReader) {
+      throw new FfnkitError('E_UNSUPPORTED', `cannot read ${url.href}: import 'ffnkit/node' (Node) to read local files`);
+    }
+    return localReader(url);
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new FfnkitError('E_FORMAT', `fetching ${url.href}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** The backend asked for through the environment (`FFNKIT_BACKEND`), where there is one. */
+export function envBackend(): Backend | undefined {
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  const v = proc?.env?.FFNKIT_BACKEND;
+  if (v === undefined || v === '') return undefined;
+  if (!(BACKENDS as readonly string[]).includes(v)) {
+    throw new FfnkitError('E_ARG', `FFNKIT_BACKEND: expected one of ${BACKENDS.join(', ')}, found '${v}'`);
+  }
+  return v as Backend;
+}
+
+/**
+ * Picks the build to run: the one asked for (option, else `FFNKIT_BACKEND`), which must be
+ * accepted by this engine's `WebAssembly.validate`, or else the best build it accepts.
+ */
+export async function selectBackend(requested?: Backend): Promise<{ backend: Backend; bytes: Uint8Array<ArrayBuffer> }> {
+  const want = requested ?? envBackend();
+  if (want !== undefined) {
+    if (!(BACKENDS as readonly string[]).includes(want)) {
+      throw new FfnkitError('E_ARG', `backend: expected one of ${BACKENDS.join(', ')}, found '${String(want)}'`);
+    }
+    const bytes = await wasmBytes(want);
+    if (!WebAssembly.validate(bytes)) {
+      const hint = want === 'relaxed' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : '';
+      throw new FfnkitError('E_UNSUPPORTED', `backend '${want}': this WebAssembly engine does not accept it${hint}`);
+    }
+    return { backend: want, bytes };
+  }
+  for (const backend of BACKENDS) {
+    const bytes = await wasmBytes(backend);
+    if (WebAssembly.validate(bytes)) return { backend, bytes };
+  }
+  throw new FfnkitError('E_UNSUPPORTED', 'no ffnkit build validates on this WebAssembly engine');
+}
+
+/** Instantiates a build against `memory` (the module imports `env.memory` and nothing else). */
+export async function instantiate(bytes: Uint8Array<ArrayBuffer>, memory: WebAssembly.Memory): Promise<KernelExports> {
+  const module = await WebAssembly.compile(bytes);
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return instance.exports as unknown as KernelExports;
+}
