@@ -2,8 +2,9 @@
 // and their scalar counterparts for the scalar build and for row tails.
 //
 // exp: Cephes-style range reduction x = n*ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r
-// and 2^n built in the exponent bits; about 2 ulp. Inputs are clamped to [-87.3, 88.3] so that
-// 2^n stays a normal float: e^-87.3 ~ 1.2e-38 stands in for smaller results, e^88.3 for larger.
+// and 2^n built in the exponent bits; about 2 ulp. Below -87.3 the result would be subnormal and
+// is flushed to 0 (so exp(-inf) = 0, as softmax masks need); above 88.3 it is +inf (the true
+// value overflows at 88.72).
 // erf: the rational approximation x*P(x^2)/Q(x^2) on [-4, 4] (erf(+-4) = +-1 in float32), with
 // the coefficients Eigen and XNNPACK use; a few ulp.
 
@@ -20,8 +21,8 @@ const P4: f32 = 1.6666665459e-1;
 const P5: f32 = 5.0000001201e-1;
 
 @inline
-export function exp4(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
+export function exp4(x_: v128): v128 {
+  const x = f32x4.min(f32x4.max(x_, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
   const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E)));
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
@@ -33,7 +34,10 @@ export function exp4(x: v128): v128 {
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P5));
   const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
   const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(y, scale);
+  const e = f32x4.mul(y, scale);
+  const under = f32x4.lt(x_, f32x4.splat(EXP_LO));
+  const over = f32x4.gt(x_, f32x4.splat(EXP_HI));
+  return v128.bitselect(f32x4.splat(Infinity), v128.andnot(e, under), over);
 }
 
 // 1 / (1 + e^-x) on four lanes.

@@ -1,0 +1,50 @@
+// Shared test plumbing: one engine per backend, and closeness checks that name the worst element.
+
+import { expect } from 'vitest';
+import { createEngine, BACKENDS, type Backend, type Engine } from '../src/node/index.js';
+
+export { BACKENDS };
+
+const engines = new Map<Backend, Promise<Engine>>();
+
+/** One engine per backend for a whole test file (the relaxed one needs Node's relaxed-SIMD flag, set in vitest.config.ts). */
+export function engineFor(backend: Backend): Promise<Engine> {
+  let e = engines.get(backend);
+  if (!e) {
+    e = createEngine({ backend });
+    engines.set(backend, e);
+  }
+  return e;
+}
+
+/** Unit roundoff of float32 (half an ulp of 1). */
+export const U32 = 2 ** -24;
+
+/**
+ * Asserts |got[i] - want[i]| <= tol(i) for every i, reporting the worst offender relative to
+ * its tolerance when one fails.
+ */
+export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number, what: string): void {
+  expect(got.length, `${what}: length`).toBe(want.length);
+  let worst = -1;
+  let worstRatio = 1;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i]! - want[i]!);
+    const t = tol(i);
+    const ratio = Number.isNaN(err) ? Infinity : err / t;
+    if (ratio > worstRatio || (Number.isNaN(err) && worst < 0)) {
+      worstRatio = ratio;
+      worst = i;
+    }
+  }
+  if (worst >= 0) {
+    const i = worst;
+    expect.fail(`${what}: element ${i} is ${got[i]}, expected ${want[i]} within ${tol(i)} (error ${Math.abs(got[i]! - want[i]!)})`);
+  }
+}
+
+/** Uploads `data` at float offset `shift` inside a larger allocation, so the kernel sees an address that is not 16-byte aligned when shift % 4 != 0. */
+export function placed(engine: Engine, data: ArrayLike<number>, shift: number) {
+  const whole = engine.alloc(data.length + shift);
+  return whole.sub(shift, data.length).set(data);
+}
