@@ -79,20 +79,37 @@ function ukernel_4x8(a: usize, lda: usize, w: usize, k: i32, c: usize, ldc: usiz
   store_lanes8(c + 3 * ldc, c3l, c3h, nc);
 }
 
-// One row of A against one packed panel: the M tail of the SIMD path.
+// One row of A against one packed panel: the M tail of the SIMD path, and the whole of a GEMV on
+// packed weights (M = 1), where the panels are one contiguous stream of weights. Four k-steps per
+// iteration feed four accumulators through mul + madd + add, so each add chain advances once per
+// two k-steps and the loop runs at load speed rather than at the latency of one add chain.
 @inline
 function ukernel_1x8(a: usize, w: usize, k: i32, c: usize, nc: i32): void {
-  let cl = v128.load(w);
-  let ch = v128.load(w, 16);
+  let lo0 = v128.load(w);
+  let hi0 = v128.load(w, 16);
+  let lo1 = f32x4.splat(0);
+  let hi1 = lo1;
   w += 32;
+  const end4 = <usize>(k & ~3) * 4;
+  for (let i: usize = 0; i < end4; i += 16) {
+    const x0 = v128.load32_splat(a + i);
+    const x1 = v128.load32_splat(a + i, 4);
+    const x2 = v128.load32_splat(a + i, 8);
+    const x3 = v128.load32_splat(a + i, 12);
+    lo0 = f32x4.add(lo0, madd(v128.load(w, 32), x1, f32x4.mul(v128.load(w), x0)));
+    hi0 = f32x4.add(hi0, madd(v128.load(w, 48), x1, f32x4.mul(v128.load(w, 16), x0)));
+    lo1 = f32x4.add(lo1, madd(v128.load(w, 96), x3, f32x4.mul(v128.load(w, 64), x2)));
+    hi1 = f32x4.add(hi1, madd(v128.load(w, 112), x3, f32x4.mul(v128.load(w, 80), x2)));
+    w += 128;
+  }
   const end = <usize>k * 4;
-  for (let i: usize = 0; i < end; i += 4) {
+  for (let i = end4; i < end; i += 4) {
     const x = v128.load32_splat(a + i);
-    cl = madd(x, v128.load(w), cl);
-    ch = madd(x, v128.load(w, 16), ch);
+    lo0 = madd(x, v128.load(w), lo0);
+    hi0 = madd(x, v128.load(w, 16), hi0);
     w += 32;
   }
-  store_lanes8(c, cl, ch, nc);
+  store_lanes8(c, f32x4.add(lo0, lo1), f32x4.add(hi0, hi1), nc);
 }
 
 // One row of A against one packed panel in scalar code: the scalar build's whole GEMM.
@@ -122,7 +139,7 @@ function ukernel_1x8_scalar(a: usize, w: usize, k: i32, c: usize, nc: i32): void
   if (nc > 7) store<f32>(c, s7, 28);
 }
 
-// C[M,N] = A[M,K] · W^T + bias.
+// C[M,N] = A[M,K] · W^T + bias. With M = 1 this is the GEMV of decoding on packed weights.
 //   a: M rows of K floats, row stride K (any alignment)
 //   packed: W and bias as gemm_pack_f32 wrote them for these N and K
 //   c: M rows of N floats, row stride N; must not overlap a or packed

@@ -3,7 +3,7 @@
 
 export { gemm_packed_size, gemm_pack_f32, gemm_f32 } from './gemm';
 export { gemv_f32 } from './gemv';
-export { ffn_swiglu_gemv_f32, ffn_swiglu_gemm_f32 } from './ffn';
+export { ffn_swiglu_f32 } from './ffn';
 export { scale_f32, add_f32, axpy_f32, swiglu_f32, gelu_f32, gelu_tanh_f32, rope_f32 } from './elementwise';
 export { rmsnorm_f32, layernorm_f32, softmax_f32 } from './norm';
 export { dot_f32, cosine_f32, argmax_f32 } from './reduce';

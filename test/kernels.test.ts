@@ -56,7 +56,7 @@ describe.each(BACKENDS)('%s build', (backend) => {
     for (const s of SIZES) shapes.push([s, 37], [11, s]);
     shapes.push([1000, 1000], [65, 127]);
 
-    test.each(shapes)('N=%i K=%i matches float64 within (K+2)·U·Σ|w·x|', async (n, k) => {
+    test.each(shapes)('N=%i K=%i, row-major and packed, matches float64 within (K+2)·U·Σ|w·x|', async (n, k) => {
       const e = await engineFor(backend);
       const w = randomF32(n * k, n + 5 * k);
       const x = randomF32(k, k + 1);
@@ -69,6 +69,10 @@ describe.each(BACKENDS)('%s build', (backend) => {
         const want = ref.gemm(x, w, b, 1, n, k);
         const mag = ref.gemmMagnitude(x, w, b, 1, n, k);
         expectClose(y.view(), want, (i) => (k + 2) * U32 * mag[i]!, `gemv ${n}x${k} shift ${shift}`);
+        // the same product on packed weights (the decoding path), bias packed in
+        const yp = placed(e, new Float32Array(n), 3 - shift);
+        e.kernels.gemv(e.kernels.pack(wm, b ? placed(e, b, shift) : undefined), placed(e, x, shift), yp);
+        expectClose(yp.view(), want, (i) => (k + 2) * U32 * mag[i]!, `packed gemv ${n}x${k} shift ${shift}`);
       }
     });
   });

@@ -25,17 +25,16 @@ export interface PackedMatrix {
 }
 
 /**
- * The weights of a dense SwiGLU FFN, `y = w2 · (silu(w1 x) * (w3 x))`: w1 (gate) and w3 (up)
- * are [hidden, dim], w2 (down) is [dim, hidden]. Packed forms for blocks of tokens are made on
- * first use and kept.
+ * The weights of a dense SwiGLU FFN, `y = w2 · (silu(w1 x) * (w3 x))`, packed once: w1 (gate) and
+ * w3 (up) are [hidden, dim], w2 (down) is [dim, hidden]. The packed panels serve both one token
+ * (GEMV) and blocks of tokens (GEMM), so the row-major originals may be freed afterwards.
  */
 export interface DenseFfn {
   readonly dim: number;
   readonly hidden: number;
-  readonly w1: Matrix;
-  readonly w3: Matrix;
-  readonly w2: Matrix;
-  packed?: { w1: PackedMatrix; w3: PackedMatrix; w2: PackedMatrix };
+  readonly w1: PackedMatrix;
+  readonly w3: PackedMatrix;
+  readonly w2: PackedMatrix;
 }
 
 /** RoPE pair layout: llama2.c / GGUF rotate (x[2i], x[2i+1]); Hugging Face rotates (x[i], x[i + d/2]). */
@@ -69,6 +68,15 @@ export class Kernels {
     return m;
   }
 
+  private packed(name: string, w: unknown): PackedMatrix {
+    const p = w as PackedMatrix;
+    if (typeof w !== 'object' || w === null || p.type !== 'f32-panel8') {
+      throw new FfnkitError('E_ARG', `${name}: expected a PackedMatrix from kernels.pack`);
+    }
+    this.buf(`${name}.data`, p.data, this.wasm.gemm_packed_size(p.rows, p.cols));
+    return p;
+  }
+
   // ---- matrix products -------------------------------------------------------------------
 
   /** Repacks `w` (and an optional `bias` of w.rows) into gemm panels, in a new buffer. */
@@ -84,10 +92,7 @@ export class Kernels {
   /** `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`. */
   gemm(a: F32Buffer, w: PackedMatrix, c: F32Buffer, m: number): void {
     checkSize('m', m, 0);
-    if (typeof w !== 'object' || w === null || w.type !== 'f32-panel8') {
-      throw new FfnkitError('E_ARG', 'w: expected a PackedMatrix from kernels.pack');
-    }
-    this.buf('w.data', w.data, this.wasm.gemm_packed_size(w.rows, w.cols));
+    this.packed('w', w);
     this.buf('a', a, m * w.cols);
     this.buf('c', c, m * w.rows);
     checkDisjoint('c', c, 'a', a);
@@ -95,8 +100,17 @@ export class Kernels {
     this.wasm.gemm_f32(a.ptr, w.data.ptr, c.ptr, m, w.rows, w.cols);
   }
 
-  /** `y[w.rows] = w · x[w.cols] + bias`, straight from the row-major weights. */
-  gemv(w: Matrix, x: F32Buffer, y: F32Buffer, bias?: F32Buffer): void {
+  /**
+   * `y[w.rows] = w · x[w.cols] (+ bias)`. On a PackedMatrix (bias already packed in) this streams
+   * the panels as one contiguous run, the fastest form for decoding; on a row-major Matrix it
+   * needs no packing and takes an optional `bias`.
+   */
+  gemv(w: Matrix | PackedMatrix, x: F32Buffer, y: F32Buffer, bias?: F32Buffer): void {
+    if (typeof w === 'object' && w !== null && w.type === 'f32-panel8') {
+      if (bias !== undefined) throw new FfnkitError('E_ARG', 'bias: a PackedMatrix carries its bias from kernels.pack; pass none here');
+      this.gemm(x, w, y, 1);
+      return;
+    }
     this.matrix('w', w);
     this.buf('x', x, w.cols);
     this.buf('y', y, w.rows);
@@ -107,7 +121,7 @@ export class Kernels {
     this.wasm.gemv_f32(w.data.ptr, x.ptr, bias ? bias.ptr : 0, y.ptr, w.rows, w.cols);
   }
 
-  /** Checks the shapes of a SwiGLU FFN and makes its handle. */
+  /** Checks the shapes of a SwiGLU FFN and packs its weights into a new handle. */
   denseFfn(w1: Matrix, w3: Matrix, w2: Matrix): DenseFfn {
     this.matrix('w1', w1);
     this.matrix('w3', w3);
@@ -120,31 +134,22 @@ export class Kernels {
     if (w2.rows !== dim || w2.cols !== hidden) {
       throw new FfnkitError('E_SHAPE', `w2: expected ${dim}x${hidden} (dim x hidden), found ${w2.rows}x${w2.cols}`);
     }
-    return { dim, hidden, w1, w3, w2 };
+    return { dim, hidden, w1: this.pack(w1), w3: this.pack(w3), w2: this.pack(w2) };
   }
 
-  /**
-   * The dense FFN on `tokens` rows of `x` (tokens x dim) into `y` (tokens x dim): one wasm call,
-   * GEMV on the row-major weights for one token, GEMM on packed weights (packed on first use) for more.
-   */
+  /** The dense FFN on `tokens` rows of `x` (tokens x dim) into `y` (tokens x dim), in one wasm call. */
   ffn(f: DenseFfn, x: F32Buffer, y: F32Buffer, tokens: number): void {
     checkSize('tokens', tokens, 1);
     this.buf('x', x, tokens * f.dim);
     this.buf('y', y, tokens * f.dim);
     checkDisjoint('y', y, 'x', x);
     for (const [name, w] of [['w1', f.w1], ['w3', f.w3], ['w2', f.w2]] as const) {
-      this.buf(`${name}.data`, w.data, w.rows * w.cols);
+      this.packed(name, w);
       checkDisjoint('y', y, name, w.data);
     }
     const scratch = this.scratchFor(2 * tokens * f.hidden);
     checkDisjoint('y', y, 'scratch', scratch);
-    if (tokens === 1) {
-      this.wasm.ffn_swiglu_gemv_f32(x.ptr, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr, y.ptr);
-      return;
-    }
-    f.packed ??= { w1: this.pack(f.w1), w3: this.pack(f.w3), w2: this.pack(f.w2) };
-    const p = f.packed;
-    this.wasm.ffn_swiglu_gemm_f32(x.ptr, tokens, p.w1.data.ptr, p.w3.data.ptr, p.w2.data.ptr, f.dim, f.hidden, scratch.ptr, y.ptr);
+    this.wasm.ffn_swiglu_f32(x.ptr, tokens, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr, y.ptr);
   }
 
   /** A scratch buffer of at least n floats, reused between calls. */

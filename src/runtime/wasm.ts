@@ -13,8 +13,7 @@ export interface KernelExports {
   gemm_pack_f32(w: number, bias: number, n: number, k: number, packed: number): void;
   gemm_f32(a: number, packed: number, c: number, m: number, n: number, k: number): void;
   gemv_f32(w: number, x: number, bias: number, y: number, n: number, k: number): void;
-  ffn_swiglu_gemv_f32(x: number, w1: number, w3: number, w2: number, d: number, h: number, scratch: number, y: number): void;
-  ffn_swiglu_gemm_f32(x: number, t: number, w1p: number, w3p: number, w2p: number, d: number, h: number, scratch: number, y: number): void;
+  ffn_swiglu_f32(x: number, t: number, w1p: number, w3p: number, w2p: number, d: number, h: number, scratch: number, y: number): void;
   scale_f32(x: number, s: number, y: number, n: number): void;
   add_f32(a: number, b: number, y: number, n: number): void;
   axpy_f32(alpha: number, x: number, y: number, n: number): void;

@@ -1,0 +1,72 @@
+// Timing and reporting shared by the benchmark suites: the `benchmark` package picks how many
+// calls make a sample; we report the median sample (robust on a shared, noisy machine) and the
+// spread, as one JSON line per result in the shape DESIGN.md gives.
+
+import Benchmark from 'benchmark';
+
+/** One benchmark result: the fields DESIGN.md fixes first, then context. */
+export interface BenchLine {
+  suite: string;
+  case: string;
+  impl: string;
+  value: number;
+  unit: string;
+  /** What bounds `value` (same unit), and `value / bound`. */
+  bound?: number;
+  boundName?: string;
+  share?: number;
+  /** Max |output - reference| checked before timing. */
+  maxAbsDiff?: number;
+  /** Median seconds per call, relative spread (rme, %) and sample count. */
+  seconds?: number;
+  rme?: number;
+  samples?: number;
+}
+
+export interface BenchOptions {
+  /** Shorter runs: fewer samples, for a first look and for CI. */
+  quick: boolean;
+  /** Called with each result as soon as it is measured. */
+  report: (line: BenchLine) => void;
+  /** Called with a short status line before each measurement (stderr progress). */
+  progress?: (what: string) => void;
+}
+
+export interface Timing {
+  /** Median seconds per call. */
+  seconds: number;
+  /** Fastest sample, seconds per call: what the machine can do, for the probes that set bounds. */
+  fastest: number;
+  /** Relative margin of error of the mean, in percent. */
+  rme: number;
+  samples: number;
+}
+
+/** Times `fn` with the benchmark package; the median of its samples, in seconds per call. */
+export function time(fn: () => void, quick: boolean): Timing {
+  const bench = new Benchmark({
+    fn,
+    minSamples: quick ? 3 : 10,
+    maxTime: quick ? 0.4 : 2,
+    initCount: 1,
+  });
+  bench.run();
+  if (bench.error) throw bench.error;
+  const sample = [...bench.stats.sample].sort((a, b) => a - b);
+  const mid = sample.length >> 1;
+  const median = sample.length % 2 ? sample[mid]! : (sample[mid - 1]! + sample[mid]!) / 2;
+  return { seconds: median, fastest: sample[0]!, rme: bench.stats.rme, samples: sample.length };
+}
+
+/** Largest |a[i] - b[i]|. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** Rounds to 3 significant digits for printing. */
+export function sig3(v: number): number {
+  return Number(v.toPrecision(3));
+}

@@ -1,0 +1,152 @@
+// `ffnkit bench kernels`: f32 GEMM and GEMV on every build that this engine accepts and in plain
+// JavaScript, each next to its bound measured in the same process (the build's multiply-add peak
+// for GEMM, the read bandwidth for GEMV). Inputs are seeded; every implementation's output is
+// checked against the plain-JS result (float64 accumulation) before it is timed.
+
+import { BACKENDS, createEngine, type Backend, type Engine, type F32Buffer } from '../src/index.js';
+import { randomF32 } from '../test/ref/random.js';
+import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, time } from './harness.js';
+import { gemmJs, gemvJs } from './plain-js.js';
+import { maddPeak, readBandwidth } from './probes.js';
+
+/** (M, K, N) of the GEMM cases: a prefill block of a 1B model's projections. */
+export const GEMM_SHAPES: readonly [number, number, number][] = [
+  [256, 1024, 1024],
+  [64, 1024, 4096],
+  [64, 2048, 5632],
+];
+/** (M, K, N) of the GEMV cases: one decoded token through a 1B model's projections. */
+export const GEMV_SHAPES: readonly [number, number, number][] = [
+  [1, 4096, 4096],
+  [1, 2048, 5632],
+  [1, 5632, 2048],
+];
+
+const SUITE = 'kernels';
+/** Weights a GEMV case cycles through, so that none is still in cache when it is read again. */
+const COLD_BYTES = 256 << 20;
+
+/** The engines for every build this WebAssembly engine accepts, best first. */
+export async function availableEngines(skip: (backend: Backend, why: string) => void): Promise<Engine[]> {
+  const engines: Engine[] = [];
+  for (const backend of BACKENDS) {
+    try {
+      engines.push(await createEngine({ backend }));
+    } catch (e) {
+      skip(backend, (e as Error).message);
+    }
+  }
+  return engines;
+}
+
+export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
+  const lines: BenchLine[] = [];
+  const emit = (l: BenchLine) => {
+    lines.push(l);
+    opts.report(l);
+  };
+  const say = opts.progress ?? (() => {});
+  const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`));
+
+  // bounds
+  const probeEngine = engines.find((e) => e.backend !== 'scalar') ?? engines[0]!;
+  say('read bandwidth (256 MiB)');
+  const bandwidth = readBandwidth(probeEngine, opts.quick);
+  emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${probeEngine.backend}`, value: sig3(bandwidth), unit: 'GB/s' });
+  const peak = new Map<Backend, number>();
+  for (const e of engines) {
+    say(`multiply-add peak, ${e.backend}`);
+    const p = maddPeak(e, opts.quick);
+    peak.set(e.backend, p);
+    emit({ suite: SUITE, case: 'madd peak', impl: `ffnkit-${e.backend}`, value: sig3(p), unit: 'GFLOP/s' });
+  }
+
+  for (const [m, k, n] of GEMM_SHAPES) {
+    const name = `gemm m${m} k${k} n${n}`;
+    const flops = 2 * m * n * k;
+    const a = randomF32(m * k, m + k);
+    const w = randomF32(n * k, n + k);
+    const want = new Float32Array(m * n);
+    say(`${name}: plain-js`);
+    const js = time(() => gemmJs(a, w, want, m, n, k), opts.quick);
+    emit({ suite: SUITE, case: name, impl: 'plain-js', value: sig3(flops / js.seconds / 1e9), unit: 'GFLOP/s', seconds: js.seconds, rme: sig3(js.rme), samples: js.samples });
+    for (const e of engines) {
+      say(`${name}: ffnkit-${e.backend}`);
+      const packed = e.kernels.pack(e.matrix(n, k, w));
+      const ab = e.upload(a);
+      const c = e.alloc(m * n);
+      e.kernels.gemm(ab, packed, c, m);
+      const diff = maxAbsDiff(c.view(), want);
+      const t = time(() => e.wasm.gemm_f32(ab.ptr, packed.data.ptr, c.ptr, m, n, k), opts.quick);
+      const value = flops / t.seconds / 1e9;
+      const bound = peak.get(e.backend)!;
+      emit({
+        suite: SUITE, case: name, impl: `ffnkit-${e.backend}`, value: sig3(value), unit: 'GFLOP/s',
+        bound: sig3(bound), boundName: 'madd peak', share: sig3(value / bound), maxAbsDiff: sig3(diff),
+        seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
+      });
+      e.arena.reset();
+    }
+  }
+
+  for (const [m, k, n] of GEMV_SHAPES) {
+    const name = `gemv m${m} k${k} n${n}`;
+    const flops = 2 * n * k;
+    // GEMV streams each weight once: at `bandwidth` GB/s it cannot beat bandwidth/2 GFLOP/s
+    const bound = bandwidth / 2;
+    const w = randomF32(n * k, n + 3 * k);
+    const x = randomF32(k, k);
+    const want = new Float32Array(n);
+    say(`${name}: plain-js`);
+    const js = time(() => gemvJs(w, x, want, n, k), opts.quick);
+    const jsValue = flops / js.seconds / 1e9;
+    emit({
+      suite: SUITE, case: name, impl: 'plain-js', value: sig3(jsValue), unit: 'GFLOP/s',
+      bound: sig3(bound), boundName: 'read bandwidth', share: sig3(jsValue / bound),
+      seconds: js.seconds, rme: sig3(js.rme), samples: js.samples,
+    });
+    for (const e of engines) {
+      const xb = e.upload(x);
+      const y = e.alloc(n);
+      // Decoding touches each weight once per token and a model is far larger than the caches,
+      // so each timed call reads the next of several copies (256 MiB in all, like the bandwidth
+      // probe): no call finds its weights in L3.
+      const copies = Math.max(2, Math.ceil(COLD_BYTES / (4 * n * k)));
+      const variants: [string, () => F32Buffer[]][] = [
+        // ffnkit-<build>: packed weights, one contiguous stream, the form models decode with
+        [`ffnkit-${e.backend}`, () => {
+          const wm = e.matrix(n, k, w);
+          const bufs = Array.from({ length: copies }, () => e.kernels.pack(wm).data);
+          wm.data.free();
+          return bufs;
+        }],
+        // ffnkit-<build>-rowmajor: the weights as loaded, no packing
+        [`ffnkit-${e.backend}-rowmajor`, () => Array.from({ length: copies }, () => e.matrix(n, k, w).data)],
+      ];
+      for (const [impl, place] of variants) {
+        say(`${name}: ${impl}`);
+        const bufs = place();
+        const ptrs = bufs.map((b) => b.ptr);
+        const packed = !impl.endsWith('-rowmajor');
+        const call = (p: number) => (packed ? e.wasm.gemm_f32(xb.ptr, p, y.ptr, 1, n, k) : e.wasm.gemv_f32(p, xb.ptr, 0, y.ptr, n, k));
+        y.view().fill(NaN);
+        call(ptrs[copies - 1]!);
+        const diff = maxAbsDiff(y.view(), want);
+        let next = 0;
+        const t = time(() => {
+          call(ptrs[next]!);
+          next = next + 1 === copies ? 0 : next + 1;
+        }, opts.quick);
+        const value = flops / t.seconds / 1e9;
+        emit({
+          suite: SUITE, case: name, impl, value: sig3(value), unit: 'GFLOP/s',
+          bound: sig3(bound), boundName: 'read bandwidth', share: sig3(value / bound), maxAbsDiff: sig3(diff),
+          seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
+        });
+        for (const b of bufs) b.free();
+      }
+      e.arena.reset();
+    }
+  }
+  return lines;
+}

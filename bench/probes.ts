@@ -1,0 +1,25 @@
+// The bounds every speed figure is printed next to, measured in the same process:
+// read bandwidth (sum a 256 MiB buffer in wasm, far larger than any cache) and the arithmetic
+// peak of each build (a register-only multiply-add loop, assembly/probe.ts). A bound is what the
+// machine can do, so each is taken from the fastest sample, not the median.
+
+import type { Engine } from '../src/index.js';
+import { time } from './harness.js';
+
+/** Read bandwidth in GB/s (1e9 bytes/s), from summing `mib` MiB of floats with SIMD loads. */
+export function readBandwidth(engine: Engine, quick: boolean, mib = 256): number {
+  const n = (mib << 20) / 4;
+  const buf = engine.alloc(n, 'bandwidth probe');
+  buf.view().fill(1);
+  const t = time(() => engine.wasm.probe_read_f32(buf.ptr, n), quick);
+  buf.free();
+  return (n * 4) / t.fastest / 1e9;
+}
+
+/** Arithmetic peak of the engine's build in GFLOP/s: 10 independent multiply-accumulate chains. */
+export function maddPeak(engine: Engine, quick: boolean): number {
+  const iters = 1 << 20;
+  const flopsPerIter = engine.backend === 'scalar' ? 20 : 80;
+  const t = time(() => engine.wasm.probe_madd_f32(iters, 0.5), quick);
+  return (iters * flopsPerIter) / t.fastest / 1e9;
+}

@@ -1,0 +1,29 @@
+// The command line: one file per command; this one wires them into commander and maps errors
+// to exit codes (1 for an FfnkitError or failure, printed without a stack; 2 for bad usage).
+
+import { Command, CommanderError } from 'commander';
+import { FfnkitError } from '../node/index.js';
+import { benchCommand } from './bench.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('ffnkit')
+    .description('Fast feed-forward networks on any CPU, in WebAssembly SIMD')
+    .exitOverride()
+    .showHelpAfterError();
+  program.addCommand(benchCommand());
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version "errors" are normal exits; anything else is bad usage
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof FfnkitError) {
+      process.stderr.write(`ffnkit: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`ffnkit: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}
