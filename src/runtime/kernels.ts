@@ -172,14 +172,19 @@ export class Kernels {
     this.wasm.scale_f32(x.ptr, s, y.ptr, x.length);
   }
 
+  /** Checks a two-input elementwise op whose output may be either input, then runs it. */
+  private binary(names: [string, string], a: F32Buffer, b: F32Buffer, y: F32Buffer, kernel: (a: number, b: number, y: number, n: number) => void): void {
+    this.buf(names[0], a);
+    this.buf(names[1], b, a.length);
+    this.buf('y', y, a.length);
+    checkSameOrDisjoint('y', y, names[0], a);
+    checkSameOrDisjoint('y', y, names[1], b);
+    kernel(a.ptr, b.ptr, y.ptr, a.length);
+  }
+
   /** `y = a + b` (y may be a or b). */
   add(a: F32Buffer, b: F32Buffer, y: F32Buffer): void {
-    this.buf('a', a);
-    this.buf('b', b, a.length);
-    this.buf('y', y, a.length);
-    checkSameOrDisjoint('y', y, 'a', a);
-    checkSameOrDisjoint('y', y, 'b', b);
-    this.wasm.add_f32(a.ptr, b.ptr, y.ptr, a.length);
+    this.binary(['a', 'b'], a, b, y, this.wasm.add_f32);
   }
 
   /** `y += alpha * x` (x and y apart). */
@@ -193,12 +198,7 @@ export class Kernels {
 
   /** SwiGLU: `y = silu(gate) * up` (y may be gate or up). */
   swiglu(gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
-    this.buf('gate', gate);
-    this.buf('up', up, gate.length);
-    this.buf('y', y, gate.length);
-    checkSameOrDisjoint('y', y, 'gate', gate);
-    checkSameOrDisjoint('y', y, 'up', up);
-    this.wasm.swiglu_f32(gate.ptr, up.ptr, y.ptr, gate.length);
+    this.binary(['gate', 'up'], gate, up, y, this.wasm.swiglu_f32);
   }
 
   /** `y = GELU(x)`, the exact erf form, or with `approximate: 'tanh'` the tanh form (y may be x). */
