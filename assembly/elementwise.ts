@@ -41,8 +41,9 @@ export function add_f32(a: usize, b: usize, y: usize, n: i32): void {
   }
 }
 
-// y[n] += alpha * x[n]. x must not overlap y.
-export function axpy_f32(alpha: f32, x: usize, y: usize, n: i32): void {
+// y += alpha * x.
+@inline
+export function axpy(alpha: f32, x: usize, y: usize, n: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     const va = f32x4.splat(alpha);
@@ -55,6 +56,11 @@ export function axpy_f32(alpha: f32, x: usize, y: usize, n: i32): void {
     const o = <usize>i * 4;
     store<f32>(y + o, load<f32>(y + o) + alpha * load<f32>(x + o));
   }
+}
+
+// y[n] += alpha * x[n]. x must not overlap y.
+export function axpy_f32(alpha: f32, x: usize, y: usize, n: i32): void {
+  axpy(alpha, x, y, n);
 }
 
 // SwiGLU: y = silu(gate) * up = gate * sigmoid(gate) * up, for gate[n], up[n].

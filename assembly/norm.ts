@@ -76,34 +76,38 @@ export function layernorm_f32(x: usize, gamma: usize, beta: usize, y: usize, row
   }
 }
 
-// y = exp(x - max(x)) / sum(exp(x - max(x))), per row. Subtracting the maximum keeps every
-// exponent <= 0, so no row overflows; the largest entry contributes exactly 1 to the sum.
-//   x, y: rows x n floats, n >= 1
+// One row of the stable softmax: y[n] = exp(x - max(x)) / sum(exp(x - max(x))). Subtracting the
+// maximum keeps every exponent <= 0, so nothing overflows; the largest entry contributes exactly 1
+// to the sum. n >= 1; y may be x.
+@inline
+export function softmax_row(x: usize, y: usize, n: i32): void {
+  const m = max_of(x, n);
+  let s: f32 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vm = f32x4.splat(m);
+    let vs = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i * 4;
+      const e = exp4(f32x4.sub(v128.load(x + o), vm));
+      v128.store(y + o, e);
+      vs = f32x4.add(vs, e);
+    }
+    s = hsum(vs);
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    const e = exp1(load<f32>(x + o) - m);
+    store<f32>(y + o, e);
+    s += e;
+  }
+  scale(y, <f32>1.0 / s, y, n);
+}
+
+// Softmax of each of `rows` rows of n floats (x, y: rows x n, row stride n; y may be x).
 export function softmax_f32(x: usize, y: usize, rows: i32, n: i32): void {
   const stride = <usize>n * 4;
   for (let r = 0; r < rows; r++) {
-    const xr = x + <usize>r * stride;
-    const yr = y + <usize>r * stride;
-    const m = max_of(xr, n);
-    let s: f32 = 0;
-    let i = 0;
-    if (ASC_FEATURE_SIMD) {
-      const vm = f32x4.splat(m);
-      let vs = f32x4.splat(0);
-      for (; i + 4 <= n; i += 4) {
-        const o = <usize>i * 4;
-        const e = exp4(f32x4.sub(v128.load(xr + o), vm));
-        v128.store(yr + o, e);
-        vs = f32x4.add(vs, e);
-      }
-      s = hsum(vs);
-    }
-    for (; i < n; i++) {
-      const o = <usize>i * 4;
-      const e = exp1(load<f32>(xr + o) - m);
-      store<f32>(yr + o, e);
-      s += e;
-    }
-    scale(yr, <f32>1.0 / s, yr, n);
+    softmax_row(x + <usize>r * stride, y + <usize>r * stride, n);
   }
 }

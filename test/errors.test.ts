@@ -37,6 +37,10 @@ describe('kernel wrappers reject bad arguments', async () => {
     expectError(() => k.softmax(e.alloc(10), e.alloc(10), 3), 'E_SHAPE', /x: 10 floats do not split into 3/);
     expectError(() => k.rope(e.alloc(8), 2, 4, e.alloc(3), 'half'), 'E_SHAPE', /^cs: expected 4/);
     expectError(() => k.argmax(e.alloc(0)), 'E_ARG', /x.length/);
+    const shape = { tokens: 2, pos0: 3, heads: 4, kvHeads: 2, headDim: 8 };
+    expectError(() => k.attention(e.alloc(64), e.alloc(70), e.alloc(80), e.alloc(64), shape), 'E_SHAPE', /^k: expected at least 80 floats \(5 rows\), found 70/);
+    expectError(() => k.attention(e.alloc(64), e.alloc(80), e.alloc(80), e.alloc(64), { ...shape, kvHeads: 3 }), 'E_SHAPE', /heads: 4 is not a multiple of kvHeads 3/);
+    expectError(() => k.attention(e.alloc(64), e.alloc(80), e.alloc(80), e.alloc(64), { ...shape, qStride: 16 }), 'E_ARG', /^qStride: expected an integer >= 32/);
     expectError(() => e.matrix(2, 3, [1, 2, 3]), 'E_SHAPE', /expected 2x3 = 6 values, found 3/);
   });
 

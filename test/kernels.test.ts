@@ -277,6 +277,34 @@ describe.each(BACKENDS)('%s build', (backend) => {
     });
   });
 
+  describe('attention', () => {
+    // Each output is a convex combination of v values: softmax weights within (n+8+|Δ|)·U relative
+    // (as softmax below, Δ the score spread), scores within (d+2)·U·Σ|qk|/√d, and the weighted sum
+    // of n terms within (n+2)·U·Σ p|v|. We bound the lot by (n + d + 16 + spread)·U·max|v| plus the
+    // score error turned into weight error (a score moved by δ moves the output by up to 2δ·max|v|).
+    test.each([
+      [1, 0, 8, 4, 8],
+      [1, 37, 8, 4, 8],
+      [5, 0, 4, 4, 64],
+      [3, 60, 6, 2, 9],
+      [7, 3, 12, 12, 31],
+    ])('tokens=%i pos0=%i heads=%i kvHeads=%i headDim=%i', async (t, p0, heads, kvHeads, d) => {
+      const e = await engineFor(backend);
+      const n = p0 + t;
+      const q = randomF32(t * heads * d, t + p0 + d, -2, 2);
+      const k = randomF32(n * kvHeads * d, n + d, -2, 2);
+      const v = randomF32(n * kvHeads * d, n + d + 1, -2, 2);
+      const out = placed(e, new Float32Array(t * heads * d), 1);
+      e.kernels.attention(placed(e, q, 2), placed(e, k, 3), placed(e, v, 1), out, { tokens: t, pos0: p0, heads, kvHeads, headDim: d });
+      const want = ref.attention(q, k, v, t, p0, heads, kvHeads, d);
+      const maxV = 2;
+      const scoreErr = (d + 2) * U32 * (d * 4) / Math.sqrt(d); // Σ|qk| <= d·2·2
+      const spread = 2 * (d * 4) / Math.sqrt(d);
+      const tol = (n + d + 16 + spread) * U32 * maxV + 2 * scoreErr * maxV;
+      expectClose(out.view(), want, () => tol, `attention t=${t} p0=${p0}`);
+    });
+  });
+
   describe('reductions', () => {
     test.each(SIZES)('n=%i: dot within (n+2)·U·Σ|ab|, cosine within (n+6)·U', async (n) => {
       const e = await engineFor(backend);

@@ -37,13 +37,25 @@ export interface DenseFfn {
   readonly w2: PackedMatrix;
 }
 
+/** The shape of an attention call (strides in floats). */
+export interface AttentionShape {
+  tokens: number;
+  pos0: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  qStride?: number;
+  kvStride?: number;
+  outStride?: number;
+}
+
 /** RoPE pair layout: llama2.c / GGUF rotate (x[2i], x[2i+1]); Hugging Face rotates (x[i], x[i + d/2]). */
 export type RopeLayout = 'interleaved' | 'half';
 
 export class Kernels {
   private readonly wasm: KernelExports;
   private readonly arena: Arena;
-  private scratch: F32Buffer | undefined;
+  private readonly scratch = new Map<string, F32Buffer>();
   private readonly allocF32: (n: number, what: string) => F32Buffer;
 
   /** @internal engines make these */
@@ -147,18 +159,51 @@ export class Kernels {
       this.packed(name, w);
       checkDisjoint('y', y, name, w.data);
     }
-    const scratch = this.scratchFor(2 * tokens * f.hidden);
+    const scratch = this.scratchFor('ffn', 2 * tokens * f.hidden);
     checkDisjoint('y', y, 'scratch', scratch);
     this.wasm.ffn_swiglu_f32(x.ptr, tokens, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr, y.ptr);
   }
 
-  /** A scratch buffer of at least n floats, reused between calls. */
-  private scratchFor(n: number): F32Buffer {
-    if (!this.scratch || !this.scratch.live || this.scratch.length < n) {
-      if (this.scratch?.live) this.scratch.free();
-      this.scratch = this.allocF32(n, 'FFN scratch');
+  /** The scratch buffer `name`, of at least n floats, reused between calls. */
+  private scratchFor(name: string, n: number): F32Buffer {
+    let b = this.scratch.get(name);
+    if (!b || !b.live || b.length < n) {
+      if (b?.live) b.free();
+      b = this.allocF32(n, `${name} scratch`);
+      this.scratch.set(name, b);
     }
-    return this.scratch;
+    return b;
+  }
+
+  /**
+   * Causal grouped-query attention for `tokens` queries at positions pos0 .. pos0+tokens-1 over a
+   * KV cache whose rows 0 .. pos0+tokens-1 are filled (see assembly/attention.ts for the layout).
+   * Strides are in floats and default to the packed widths (heads*headDim, kvHeads*headDim).
+   */
+  attention(q: F32Buffer, k: F32Buffer, v: F32Buffer, out: F32Buffer, shape: AttentionShape): void {
+    const tokens = checkSize('tokens', shape.tokens, 1);
+    const pos0 = checkSize('pos0', shape.pos0, 0);
+    const heads = checkSize('heads', shape.heads, 1);
+    const kvHeads = checkSize('kvHeads', shape.kvHeads, 1);
+    const headDim = checkSize('headDim', shape.headDim, 1);
+    if (heads % kvHeads !== 0) throw new FfnkitError('E_SHAPE', `heads: ${heads} is not a multiple of kvHeads ${kvHeads}`);
+    const qStride = checkSize('qStride', shape.qStride ?? heads * headDim, heads * headDim);
+    const kvStride = checkSize('kvStride', shape.kvStride ?? kvHeads * headDim, kvHeads * headDim);
+    const outStride = checkSize('outStride', shape.outStride ?? heads * headDim, heads * headDim);
+    const need = (name: string, b: F32Buffer, rows: number, stride: number, width: number) => {
+      this.buf(name, b);
+      const n = (rows - 1) * stride + width;
+      if (b.length < n) throw new FfnkitError('E_SHAPE', `${name}: expected at least ${n} floats (${rows} rows), found ${b.length}`);
+    };
+    need('q', q, tokens, qStride, heads * headDim);
+    need('k', k, pos0 + tokens, kvStride, kvHeads * headDim);
+    need('v', v, pos0 + tokens, kvStride, kvHeads * headDim);
+    need('out', out, tokens, outStride, heads * headDim);
+    checkDisjoint('out', out, 'q', q);
+    checkDisjoint('out', out, 'k', k);
+    checkDisjoint('out', out, 'v', v);
+    const scores = this.scratchFor('attention', pos0 + tokens);
+    this.wasm.attention_f32(q.ptr, qStride, k.ptr, v.ptr, kvStride, out.ptr, outStride, scores.ptr, tokens, pos0, heads, kvHeads, headDim);
   }
 
   // ---- elementwise -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ export interface KernelExports {
   rmsnorm_f32(x: number, w: number, y: number, rows: number, n: number, eps: number): void;
   layernorm_f32(x: number, gamma: number, beta: number, y: number, rows: number, n: number, eps: number): void;
   softmax_f32(x: number, y: number, rows: number, n: number): void;
+  attention_f32(q: number, qStride: number, k: number, v: number, kvStride: number, out: number, outStride: number, scores: number, t: number, p0: number, heads: number, kvHeads: number, headDim: number): void;
   dot_f32(a: number, b: number, n: number): number;
   cosine_f32(a: number, b: number, n: number): number;
   argmax_f32(x: number, n: number): number;
