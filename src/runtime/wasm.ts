@@ -1,4 +1,5 @@
 import { FfnkitError } from '../errors.js';
+import { readBytes } from './io.js';
 
 /** The three builds of `assembly/`: plain wasm, SIMD128, and relaxed SIMD (fused multiply-add). */
 export type Backend = 'scalar' | 'simd' | 'relaxed';
@@ -44,38 +45,17 @@ export function wasmUrl(backend: Backend): URL {
   }
 }
 
-/** Reads a `file:` URL. Browsers have none; `ffnkit/node` installs one for Node. */
-export type LocalReader = (url: URL) => Promise<Uint8Array<ArrayBuffer>>;
-let localReader: LocalReader | undefined;
-
-/** Installs the reader for `file:` URLs (called by `src/node/`, which may import `node:fs`). */
-export function setLocalReader(reader: LocalReader): void {
-  localReader = reader;
-}
-
 const bytesCache = new Map<Backend, Promise<Uint8Array<ArrayBuffer>>>();
 
 /** The bytes of one build, fetched once per process. */
 export function wasmBytes(backend: Backend): Promise<Uint8Array<ArrayBuffer>> {
   let p = bytesCache.get(backend);
   if (!p) {
-    p = readUrl(wasmUrl(backend));
+    p = readBytes(wasmUrl(backend), `the ${backend} kernel build`);
     p.catch(() => bytesCache.delete(backend));
     bytesCache.set(backend, p);
   }
   return p;
-}
-
-async function readUrl(url: URL): Promise<Uint8Array<ArrayBuffer>> {
-  if (url.protocol === 'file:') {
-    if (!localReader) {
-      throw new FfnkitError('E_UNSUPPORTED', `cannot read ${url.href}: import 'ffnkit/node' (Node) to read local files`);
-    }
-    return localReader(url);
-  }
-  const res = await fetch(url);
-  if (!res.ok) throw new FfnkitError('E_FORMAT', `fetching ${url.href}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
 }
 
 /** The backend asked for through the environment (`FFNKIT_BACKEND`), where there is one. */

@@ -1,0 +1,249 @@
+// Defensive reading of untrusted bytes: every read checks that the bytes exist before touching
+// them, and every failure is an FfnkitError (E_FORMAT) naming the file, the field and the offset.
+
+import { FfnkitError } from '../errors.js';
+
+/** Sizes are JavaScript numbers; anything past 2^53 cannot be a real size and is rejected. */
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+export class ByteReader {
+  readonly bytes: Uint8Array;
+  /** File name (or other label) used in error messages. */
+  readonly source: string;
+  private readonly view: DataView;
+  /** Current offset. */
+  pos = 0;
+
+  constructor(bytes: Uint8Array, source: string) {
+    this.bytes = bytes;
+    this.source = source;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get length(): number {
+    return this.bytes.byteLength;
+  }
+
+  get remaining(): number {
+    return this.bytes.byteLength - this.pos;
+  }
+
+  /** An E_FORMAT error about this file. */
+  fail(message: string): FfnkitError {
+    return new FfnkitError('E_FORMAT', `${this.source}: ${message}`);
+  }
+
+  /** Throws unless `n` bytes are available at `at` (default: the current offset). */
+  need(n: number, what: string, at = this.pos): void {
+    if (!Number.isSafeInteger(n) || n < 0 || at + n > this.bytes.byteLength) {
+      throw this.fail(`${what}: needs ${n} bytes at offset ${at}, but the file has ${this.bytes.byteLength}`);
+    }
+  }
+
+  u8(what: string): number {
+    this.need(1, what);
+    return this.view.getUint8(this.pos++);
+  }
+
+  i32(what: string): number {
+    this.need(4, what);
+    const v = this.view.getInt32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  /** A u64 that must fit a JavaScript number (sizes, counts, offsets). */
+  u64(what: string): number {
+    this.need(8, what);
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    if (v > BigInt(MAX_SAFE)) throw this.fail(`${what}: ${v} is too large`);
+    return Number(v);
+  }
+
+  i64(what: string): number {
+    this.need(8, what);
+    const v = this.view.getBigInt64(this.pos, true);
+    this.pos += 8;
+    if (v > BigInt(MAX_SAFE) || v < BigInt(-MAX_SAFE)) throw this.fail(`${what}: ${v} is out of range`);
+    return Number(v);
+  }
+
+  f32(what: string): number {
+    this.need(4, what);
+    const v = this.view.getFloat32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  f64(what: string): number {
+    this.need(8, what);
+    const v = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  /** `n` raw bytes (a view, not a copy). */
+  take(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    const b = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+
+  /** A UTF-8 string of `n` bytes. Invalid UTF-8 is an error, not replacement characters. */
+  utf8(n: number, what: string): string {
+    const b = this.take(n, what);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+    } catch {
+      throw this.fail(`${what}: not valid UTF-8`);
+    }
+  }
+
+  /** `count` little-endian float32 values starting at `at` (copied; any alignment). */
+  f32s(count: number, what: string, at = this.pos): Float32Array {
+    const bytes = count * 4;
+    this.need(bytes, what, at);
+    const start = this.bytes.byteOffset + at;
+    const out = new Float32Array(count);
+    if (start % 4 === 0) {
+      out.set(new Float32Array(this.bytes.buffer, start, count));
+    } else {
+      new Uint8Array(out.buffer).set(this.bytes.subarray(at, at + bytes));
+    }
+    return out;
+  }
+}
+
+/** IEEE half precision to number. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** Number to IEEE half precision, round to nearest even (overflow to infinity). */
+export function floatToHalf(v: number): number {
+  const f32 = new Float32Array([v]);
+  const x = new Uint32Array(f32.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 255) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let r = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    if (rest > half || (rest === half && r & 1)) r++;
+    return sign | r;
+  }
+  let r = mant >>> 13;
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && r & 1)) {
+    r++;
+    if (r === 0x400) {
+      r = 0;
+      e++;
+      if (e >= 31) return sign | 0x7c00;
+    }
+  }
+  return sign | (e << 10) | r;
+}
+
+/** bfloat16 (upper half of a float32) to number. */
+export function bf16ToFloat(b: number): number {
+  const u = new Uint32Array([b << 16]);
+  return new Float32Array(u.buffer)[0]!;
+}
+
+/** A growable little-endian byte writer, for the GGUF, safetensors and llama2.c writers. */
+export class ByteWriter {
+  private buf = new Uint8Array(1 << 16);
+  private view = new DataView(this.buf.buffer);
+  length = 0;
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let cap = this.buf.length;
+    while (cap < this.length + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): this {
+    this.reserve(1);
+    this.view.setUint8(this.length, v);
+    this.length += 1;
+    return this;
+  }
+
+  i32(v: number): this {
+    this.reserve(4);
+    this.view.setInt32(this.length, v, true);
+    this.length += 4;
+    return this;
+  }
+
+  u32(v: number): this {
+    this.reserve(4);
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+    return this;
+  }
+
+  u64(v: number): this {
+    this.reserve(8);
+    this.view.setBigUint64(this.length, BigInt(v), true);
+    this.length += 8;
+    return this;
+  }
+
+  f32(v: number): this {
+    this.reserve(4);
+    this.view.setFloat32(this.length, v, true);
+    this.length += 4;
+    return this;
+  }
+
+  bytes(b: Uint8Array): this {
+    this.reserve(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+    return this;
+  }
+
+  f32s(a: Float32Array): this {
+    return this.bytes(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+
+  /** Zero bytes up to a multiple of `align`. */
+  pad(align: number): this {
+    const n = (align - (this.length % align)) % align;
+    this.reserve(n);
+    this.buf.fill(0, this.length, this.length + n);
+    this.length += n;
+    return this;
+  }
+
+  result(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}

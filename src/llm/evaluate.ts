@@ -1,0 +1,63 @@
+// Perplexity, with the protocol of ../shared/golden/stories260K-ppl.json: documents separated by
+// blank lines; each encoded with a leading BOS and no EOS, truncated to seq_len tokens, run
+// teacher-forced from position 0; the mean next-token negative log-likelihood (natural log) over
+// every predicted position (n - 1 per document), and ppl = exp(mean nll).
+
+import type { Tokenizer } from '../formats/tokenizer.js';
+import type { LlamaModel } from './model.js';
+
+export interface EvalResult {
+  /** Predicted positions. */
+  tokens: number;
+  /** Mean negative log-likelihood per predicted token (nats). */
+  nll: number;
+  ppl: number;
+  seconds: number;
+  documents: number;
+}
+
+export interface EvalOptions {
+  /** Called after each document with (documents done, documents in all, tokens so far). */
+  onProgress?: (done: number, total: number, tokens: number) => void;
+}
+
+/**
+ * The documents of a text: the pieces between "\n\n", kept as they are (the last one keeps the
+ * file's final newline, as the reference protocol does), blank ones dropped.
+ */
+export function splitDocuments(text: string): string[] {
+  return text
+    .replace(/\r\n/g, '\n')
+    .split('\n\n')
+    .filter((d) => d.trim().length > 0);
+}
+
+/** -log softmax(row)[target], in float64. */
+export function tokenNll(logits: Float32Array, offset: number, n: number, target: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[offset + i]!);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(logits[offset + i]! - max);
+  return Math.log(sum) + max - logits[offset + target]!;
+}
+
+/** Teacher-forced perplexity of `model` on `text`. */
+export function evaluate(model: LlamaModel, tokenizer: Tokenizer, text: string, options: EvalOptions = {}): EvalResult {
+  const started = performance.now();
+  const docs = splitDocuments(text);
+  const vocab = model.config.vocabSize;
+  let total = 0;
+  let tokens = 0;
+  docs.forEach((doc, d) => {
+    const ids = tokenizer.encode(doc, { bos: true }).slice(0, model.config.seqLen);
+    if (ids.length >= 2) {
+      model.reset();
+      const logits = model.forward(ids, { allLogits: true });
+      for (let p = 0; p + 1 < ids.length; p++) total += tokenNll(logits, p * vocab, vocab, ids[p + 1]!);
+      tokens += ids.length - 1;
+    }
+    options.onProgress?.(d + 1, docs.length, tokens);
+  });
+  const nll = tokens > 0 ? total / tokens : NaN;
+  return { tokens, nll, ppl: Math.exp(nll), seconds: (performance.now() - started) / 1000, documents: docs.length };
+}

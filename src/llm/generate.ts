@@ -1,0 +1,53 @@
+// Text generation: prefill the prompt in blocks, then sample one token at a time, streaming the
+// text of each token as soon as it is complete UTF-8.
+
+import { FfnkitError } from '../errors.js';
+import { BOS, EOS, type Tokenizer } from '../formats/tokenizer.js';
+import type { LlamaModel } from './model.js';
+import { Sampler, type SamplerOptions } from './sampler.js';
+
+export interface GenerateOptions extends SamplerOptions {
+  /** New tokens to produce at most (after the prompt). Default 256. */
+  maxTokens?: number;
+  /** Called with every token id, the prompt's included, as it becomes known. */
+  onToken?: (id: number) => void;
+}
+
+/**
+ * Token ids after `prompt` (which must start the sequence, BOS included): the model's cache is
+ * reset, the prompt prefilled, then up to `maxTokens` tokens sampled. Stops before a BOS or EOS
+ * (run.c stops at BOS) or at the context length.
+ */
+export function* generateIds(model: LlamaModel, prompt: number[], options: GenerateOptions = {}): Generator<number> {
+  const maxTokens = options.maxTokens ?? 256;
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new FfnkitError('E_ARG', `maxTokens: expected an integer >= 0, found ${maxTokens}`);
+  if (prompt.length === 0) throw new FfnkitError('E_ARG', 'prompt: expected at least one token (BOS)');
+  if (prompt.length > model.config.seqLen) {
+    throw new FfnkitError('E_ARG', `prompt: ${prompt.length} tokens exceed the model's context of ${model.config.seqLen}`);
+  }
+  const sampler = new Sampler(options);
+  model.reset();
+  prompt.forEach((id) => options.onToken?.(id));
+  let logits = model.forward(prompt);
+  for (let produced = 0; produced < maxTokens; produced++) {
+    const next = sampler.sample(logits);
+    if (next === BOS || next === EOS) return;
+    options.onToken?.(next);
+    yield next;
+    if (model.position >= model.config.seqLen) return;
+    logits = model.forward([next]);
+  }
+}
+
+/** Text pieces continuing `prompt`, streamed as they are decoded. */
+export async function* generate(model: LlamaModel, tokenizer: Tokenizer, prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
+  const ids = tokenizer.encode(prompt, { bos: true });
+  const decoder = tokenizer.streamDecoder();
+  for (const id of ids.slice(1)) decoder.push(id); // the prompt's own text is not repeated
+  for (const id of generateIds(model, ids, options)) {
+    const piece = decoder.push(id);
+    if (piece) yield piece;
+  }
+  const rest = decoder.flush();
+  if (rest) yield rest;
+}

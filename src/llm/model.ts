@@ -1,0 +1,210 @@
+// A Llama-family decoder on the wasm kernels: token embedding, per layer RMSNorm -> fused QKV
+// projection -> RoPE -> grouped-query attention over a KV cache -> output projection -> residual,
+// RMSNorm -> FFN -> residual; final RMSNorm and classifier. The same code runs a prompt in blocks
+// (GEMM on packed weights) and decodes one token at a time (the packed GEMV); both paths give the
+// same logits up to float32 summation order.
+
+import { FfnkitError } from '../errors.js';
+import type { Engine } from '../runtime/engine.js';
+import { createEngine, type EngineOptions } from '../runtime/engine.js';
+import type { F32Buffer } from '../runtime/buffer.js';
+import { ropeCosSin, type PackedMatrix } from '../runtime/kernels.js';
+import { DenseLayerFfn, type LayerFfn } from './ffn.js';
+import { type LlamaConfig, type LlamaWeights, checkWeights, headDim, kvDim } from './weights.js';
+
+export interface ModelOptions extends EngineOptions {
+  /** Run in this engine instead of creating one. */
+  engine?: Engine;
+  /** Tokens per prefill block (GEMM rows). Default 64. */
+  blockSize?: number;
+}
+
+interface DeviceLayer {
+  attnNorm: F32Buffer;
+  /** wq, wk and wv stacked: dim + 2*kvDim output features, one GEMV stream per token. */
+  wqkv: PackedMatrix;
+  wo: PackedMatrix;
+  ffnNorm: F32Buffer;
+  ffn: LayerFfn;
+}
+
+export interface ForwardOptions {
+  /** Return the logits of every token (tokens x vocab) instead of only the last. */
+  allLogits?: boolean;
+}
+
+export class LlamaModel {
+  readonly config: LlamaConfig;
+  readonly engine: Engine;
+  /** Tokens per prefill block. */
+  readonly blockSize: number;
+  /** Position of the next token: how many tokens the KV cache holds. */
+  position = 0;
+  readonly layers: DeviceLayer[];
+  private readonly tokenEmbedding: Float32Array;
+  private readonly finalNorm: F32Buffer;
+  private readonly classifier: PackedMatrix;
+  private readonly kCache: F32Buffer;
+  private readonly vCache: F32Buffer;
+  private readonly rope: F32Buffer;
+  private readonly x: F32Buffer;
+  private readonly xb: F32Buffer;
+  private readonly xb2: F32Buffer;
+  private readonly qkv: F32Buffer;
+  private readonly logits: F32Buffer;
+
+  private constructor(weights: LlamaWeights, engine: Engine, blockSize: number) {
+    const c = weights.config;
+    this.config = c;
+    this.engine = engine;
+    this.blockSize = blockSize;
+    const k = engine.kernels;
+    const kv = kvDim(c);
+    const matrix = (rows: number, cols: number, data: Float32Array, what: string) => engine.matrix(rows, cols, data, what);
+    const packOnce = (rows: number, cols: number, data: Float32Array, what: string) => {
+      const m = matrix(rows, cols, data, what);
+      const p = k.pack(m);
+      m.data.free();
+      return p;
+    };
+    this.layers = weights.layers.map((l, i) => {
+      const qkv = new Float32Array((c.dim + 2 * kv) * c.dim);
+      qkv.set(l.wq, 0);
+      qkv.set(l.wk, c.dim * c.dim);
+      qkv.set(l.wv, (c.dim + kv) * c.dim);
+      const w1 = matrix(c.hiddenDim, c.dim, l.w1, `layers.${i}.w1`);
+      const w3 = matrix(c.hiddenDim, c.dim, l.w3, `layers.${i}.w3`);
+      const w2 = matrix(c.dim, c.hiddenDim, l.w2, `layers.${i}.w2`);
+      const ffn = new DenseLayerFfn(k, k.denseFfn(w1, w3, w2));
+      for (const m of [w1, w3, w2]) m.data.free();
+      return {
+        attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
+        wqkv: packOnce(c.dim + 2 * kv, c.dim, qkv, `layers.${i}.wqkv`),
+        wo: packOnce(c.dim, c.dim, l.wo, `layers.${i}.wo`),
+        ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
+        ffn,
+      };
+    });
+    this.tokenEmbedding = weights.tokenEmbedding;
+    this.finalNorm = engine.upload(weights.finalNorm, 'final_norm');
+    this.classifier = packOnce(c.vocabSize, c.dim, weights.classifier, 'classifier');
+    this.kCache = engine.alloc(c.nLayers * c.seqLen * kv, 'key cache');
+    this.vCache = engine.alloc(c.nLayers * c.seqLen * kv, 'value cache');
+    const hd = headDim(c);
+    const table = new Float32Array(c.seqLen * hd);
+    for (let p = 0; p < c.seqLen; p++) table.set(ropeCosSin(p, hd, c.ropeTheta), p * hd);
+    this.rope = engine.upload(table, 'rope table');
+    this.x = engine.alloc(blockSize * c.dim, 'residual stream');
+    this.xb = engine.alloc(blockSize * c.dim, 'normed activations');
+    this.xb2 = engine.alloc(blockSize * c.dim, 'block output');
+    this.qkv = engine.alloc(blockSize * (c.dim + 2 * kv), 'qkv');
+    this.logits = engine.alloc(blockSize * c.vocabSize, 'logits');
+  }
+
+  /** Uploads checked weights into an engine (a new one unless `options.engine` is given). */
+  static async create(weights: LlamaWeights, options: ModelOptions = {}): Promise<LlamaModel> {
+    checkWeights(weights, 'model');
+    const blockSize = options.blockSize ?? 64;
+    if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4096) {
+      throw new FfnkitError('E_ARG', `blockSize: expected an integer in 1..4096, found ${blockSize}`);
+    }
+    const engine = options.engine ?? (await createEngine(options));
+    return new LlamaModel(weights, engine, blockSize);
+  }
+
+  /** Empties the KV cache: the next token is position 0. */
+  reset(): void {
+    this.position = 0;
+  }
+
+  /** The FFN of each layer (swap one to change how that layer's FFN is computed). */
+  get ffns(): LayerFfn[] {
+    return this.layers.map((l) => l.ffn);
+  }
+
+  /**
+   * Runs `tokens` at positions `position`, `position`+1, ... (appending to the KV cache) and
+   * returns the logits of the last token, or of every token with `allLogits`. Throws E_ARG when
+   * the tokens would pass the context length: the caller decides what to drop.
+   */
+  forward(tokens: ArrayLike<number>, options: ForwardOptions = {}): Float32Array {
+    const c = this.config;
+    const n = tokens.length;
+    if (n === 0) throw new FfnkitError('E_ARG', 'tokens: expected at least one token');
+    if (this.position + n > c.seqLen) {
+      throw new FfnkitError('E_ARG', `context: ${this.position} cached + ${n} new tokens exceed the model's seq_len ${c.seqLen}`);
+    }
+    for (let i = 0; i < n; i++) {
+      const t = tokens[i]!;
+      if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) {
+        throw new FfnkitError('E_ARG', `tokens[${i}]: ${t} is outside the vocabulary of ${c.vocabSize}`);
+      }
+    }
+    const all = options.allLogits === true;
+    const out = new Float32Array((all ? n : 1) * c.vocabSize);
+    for (let start = 0; start < n; start += this.blockSize) {
+      const t = Math.min(this.blockSize, n - start);
+      const rows = this.block(tokens, start, t, all);
+      const got = this.logits.view().subarray(0, rows * c.vocabSize);
+      if (all) out.set(got, start * c.vocabSize);
+      else if (start + t === n) out.set(got);
+    }
+    return out;
+  }
+
+  /** One block of t tokens; leaves logits for the last token (or all t) in this.logits. */
+  private block(tokens: ArrayLike<number>, start: number, t: number, allLogits: boolean): number {
+    const c = this.config;
+    const k = this.engine.kernels;
+    const kv = kvDim(c);
+    const hd = headDim(c);
+    const qkvWidth = c.dim + 2 * kv;
+    const p0 = this.position;
+    const x = this.x.sub(0, t * c.dim);
+    const xb = this.xb.sub(0, t * c.dim);
+    const xb2 = this.xb2.sub(0, t * c.dim);
+    const qkv = this.qkv.sub(0, t * qkvWidth);
+
+    const xv = x.view();
+    for (let i = 0; i < t; i++) {
+      const id = tokens[start + i]!;
+      xv.set(this.tokenEmbedding.subarray(id * c.dim, (id + 1) * c.dim), i * c.dim);
+    }
+    const layout = c.ropeStyle === 'half' ? 'half' : 'interleaved';
+    const cacheStride = c.seqLen * kv;
+    this.layers.forEach((layer, l) => {
+      k.rmsnorm(x, layer.attnNorm, xb, t, c.normEps);
+      k.gemm(xb, layer.wqkv, qkv, t);
+      const mem = this.engine.arena.f32();
+      for (let i = 0; i < t; i++) {
+        const pos = p0 + i;
+        const row = qkv.sub(i * qkvWidth, qkvWidth);
+        const cs = this.rope.sub(pos * hd, hd);
+        k.rope(row.sub(0, c.dim), c.nHeads, hd, cs, layout);
+        k.rope(row.sub(c.dim, kv), c.nKvHeads, hd, cs, layout);
+        // append this position's k and v to the layer's cache
+        const src = row.ptr >>> 2;
+        const at = l * cacheStride + pos * kv;
+        mem.copyWithin((this.kCache.ptr >>> 2) + at, src + c.dim, src + c.dim + kv);
+        mem.copyWithin((this.vCache.ptr >>> 2) + at, src + c.dim + kv, src + c.dim + 2 * kv);
+      }
+      const cacheRows = (p0 + t) * kv;
+      k.attention(qkv, this.kCache.sub(l * cacheStride, cacheRows), this.vCache.sub(l * cacheStride, cacheRows), xb, {
+        tokens: t, pos0: p0, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: hd, qStride: qkvWidth,
+      });
+      k.gemm(xb, layer.wo, xb2, t);
+      k.add(x, xb2, x);
+      k.rmsnorm(x, layer.ffnNorm, xb, t, c.normEps);
+      layer.ffn.forward(xb, xb2, t);
+      k.add(x, xb2, x);
+    });
+    this.position = p0 + t;
+    const rows = allLogits ? t : 1;
+    const first = t - rows;
+    const last = x.sub(first * c.dim, rows * c.dim);
+    const normed = xb.sub(0, rows * c.dim);
+    k.rmsnorm(last, this.finalNorm, normed, rows, c.normEps);
+    k.gemm(normed, this.classifier, this.logits.sub(0, rows * c.vocabSize), rows);
+    return rows;
+  }
+}

@@ -1,0 +1,103 @@
+// The host-side form of a Llama-family model: hyper-parameters and float32 tensors, whatever file
+// format they came from. The loaders produce it, the writers consume it, and `LlamaModel` uploads
+// it into an engine.
+
+import { FfnkitError } from '../errors.js';
+
+/** RoPE pair layout: llama2.c and GGUF rotate (x[2i], x[2i+1]); Hugging Face (x[i], x[i+d/2]). */
+export type RopeStyle = 'interleaved' | 'half';
+
+export interface LlamaConfig {
+  dim: number;
+  hiddenDim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  vocabSize: number;
+  seqLen: number;
+  /** RMSNorm epsilon (llama2.c: 1e-5). */
+  normEps: number;
+  /** RoPE base (10000 for Llama 2). */
+  ropeTheta: number;
+  ropeStyle: RopeStyle;
+  /** True when the classifier is the token embedding matrix (tied weights). */
+  sharedClassifier: boolean;
+}
+
+export interface LlamaLayer {
+  attnNorm: Float32Array; // [dim]
+  wq: Float32Array; // [dim, dim]
+  wk: Float32Array; // [kvDim, dim]
+  wv: Float32Array; // [kvDim, dim]
+  wo: Float32Array; // [dim, dim]
+  ffnNorm: Float32Array; // [dim]
+  w1: Float32Array; // [hidden, dim] gate
+  w2: Float32Array; // [dim, hidden] down
+  w3: Float32Array; // [hidden, dim] up
+}
+
+export interface LlamaWeights {
+  config: LlamaConfig;
+  tokenEmbedding: Float32Array; // [vocab, dim]
+  layers: LlamaLayer[];
+  finalNorm: Float32Array; // [dim]
+  /** [vocab, dim]; the same array as tokenEmbedding when the classifier is shared. */
+  classifier: Float32Array;
+}
+
+export const headDim = (c: LlamaConfig): number => c.dim / c.nHeads;
+export const kvDim = (c: LlamaConfig): number => (c.dim / c.nHeads) * c.nKvHeads;
+
+/** Checks hyper-parameters that the forward pass relies on; `source` names the file in errors. */
+export function checkConfig(c: LlamaConfig, source: string): void {
+  const fields: [keyof LlamaConfig, number][] = [
+    ['dim', 1], ['hiddenDim', 1], ['nLayers', 1], ['nHeads', 1], ['nKvHeads', 1], ['vocabSize', 1], ['seqLen', 1],
+  ];
+  for (const [name, min] of fields) {
+    const v = c[name];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > 0x7fffffff) {
+      throw new FfnkitError('E_FORMAT', `${source}: ${name} must be a positive integer, found ${String(v)}`);
+    }
+  }
+  if (c.dim % c.nHeads !== 0) throw new FfnkitError('E_FORMAT', `${source}: dim ${c.dim} is not a multiple of n_heads ${c.nHeads}`);
+  if ((c.dim / c.nHeads) % 2 !== 0) throw new FfnkitError('E_FORMAT', `${source}: head size ${c.dim / c.nHeads} must be even for RoPE`);
+  if (c.nHeads % c.nKvHeads !== 0) throw new FfnkitError('E_FORMAT', `${source}: n_heads ${c.nHeads} is not a multiple of n_kv_heads ${c.nKvHeads}`);
+  if (!(c.normEps > 0 && c.normEps < 1)) throw new FfnkitError('E_FORMAT', `${source}: norm epsilon must be in (0, 1), found ${c.normEps}`);
+  if (!(c.ropeTheta > 1 && Number.isFinite(c.ropeTheta))) throw new FfnkitError('E_FORMAT', `${source}: rope theta must be > 1, found ${c.ropeTheta}`);
+}
+
+/** Checks every tensor's length against the config; the error names the tensor. */
+export function checkWeights(w: LlamaWeights, source: string): void {
+  const c = w.config;
+  checkConfig(c, source);
+  const kv = kvDim(c);
+  const expect = (name: string, a: Float32Array | undefined, n: number) => {
+    if (!(a instanceof Float32Array)) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
+    if (a.length !== n) throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values, found ${a.length}`);
+  };
+  expect('token_embedding', w.tokenEmbedding, c.vocabSize * c.dim);
+  expect('final_norm', w.finalNorm, c.dim);
+  expect('classifier', w.classifier, c.vocabSize * c.dim);
+  if (w.layers.length !== c.nLayers) throw new FfnkitError('E_SHAPE', `${source}: expected ${c.nLayers} layers, found ${w.layers.length}`);
+  w.layers.forEach((l, i) => {
+    expect(`layers.${i}.attn_norm`, l.attnNorm, c.dim);
+    expect(`layers.${i}.wq`, l.wq, c.dim * c.dim);
+    expect(`layers.${i}.wk`, l.wk, kv * c.dim);
+    expect(`layers.${i}.wv`, l.wv, kv * c.dim);
+    expect(`layers.${i}.wo`, l.wo, c.dim * c.dim);
+    expect(`layers.${i}.ffn_norm`, l.ffnNorm, c.dim);
+    expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
+    expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
+    expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
+  });
+}
+
+/** Parameter count (the shared classifier counted once). */
+export function parameterCount(w: LlamaWeights): number {
+  let n = w.tokenEmbedding.length + w.finalNorm.length + (w.config.sharedClassifier ? 0 : w.classifier.length);
+  for (const l of w.layers) {
+    n += l.attnNorm.length + l.wq.length + l.wk.length + l.wv.length + l.wo.length;
+    n += l.ffnNorm.length + l.w1.length + l.w2.length + l.w3.length;
+  }
+  return n;
+}
