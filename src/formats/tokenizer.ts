@@ -10,6 +10,7 @@
 // decoder emits only complete UTF-8 characters.
 
 import { FfnkitError } from '../errors.js';
+import { type ByteSource, readBytes, sourceName } from '../runtime/io.js';
 import { ByteReader } from './bytes.js';
 
 export const BOS = 1;
@@ -62,6 +63,20 @@ export class Tokenizer {
     }
   }
 
+  /**
+   * Loads a vocabulary from a llama2.c `tokenizer.bin` or from a GGUF file's metadata, given as a
+   * path or URL, bytes, a Response or a File.
+   */
+  static async load(source: ByteSource): Promise<Tokenizer> {
+    const bytes = await readBytes(source, 'tokenizer');
+    const name = sourceName(source);
+    if (String.fromCharCode(...bytes.subarray(0, 4)) === 'GGUF') {
+      const { parseGguf, ggufTokenizer } = await import('./gguf.js');
+      return ggufTokenizer(parseGguf(bytes, name), name);
+    }
+    return Tokenizer.fromLlama2c(bytes, name);
+  }
+
   /** Reads a llama2.c `tokenizer.bin`: i32 max_token_length, then per piece f32 score, i32 length, bytes. */
   static fromLlama2c(bytes: Uint8Array, source = 'tokenizer.bin'): Tokenizer {
     const r = new ByteReader(bytes, source);
@@ -77,6 +92,15 @@ export class Tokenizer {
       pieces.push(r.take(len, `piece ${i}`).slice());
     }
     return new Tokenizer(pieces, scores, source);
+  }
+
+  /** The pieces (as text, spaces as ' ') and scores, for writing the vocabulary elsewhere. */
+  vocabulary(): { pieces: string[]; scores: number[] } {
+    const dec = new TextDecoder('utf-8');
+    return {
+      pieces: this.pieces.map((p) => dec.decode(Uint8Array.from(p, (c) => c.charCodeAt(0)))),
+      scores: Array.from(this.scores),
+    };
   }
 
   /** Number of pieces. */

@@ -43,6 +43,7 @@ export function tokenNll(logits: Float32Array, offset: number, n: number, target
 
 /** Teacher-forced perplexity of `model` on `text`. */
 export function evaluate(model: LlamaModel, tokenizer: Tokenizer, text: string, options: EvalOptions = {}): EvalResult {
+  model.checkTokenizer(tokenizer);
   const started = performance.now();
   const docs = splitDocuments(text);
   const vocab = model.config.vocabSize;

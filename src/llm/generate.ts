@@ -41,6 +41,7 @@ export function* generateIds(model: LlamaModel, prompt: number[], options: Gener
 
 /** Text pieces continuing `prompt`, streamed as they are decoded. */
 export async function* generate(model: LlamaModel, tokenizer: Tokenizer, prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
+  model.checkTokenizer(tokenizer);
   const ids = tokenizer.encode(prompt, { bos: true });
   const decoder = tokenizer.streamDecoder();
   for (const id of ids.slice(1)) decoder.push(id); // the prompt's own text is not repeated

@@ -9,7 +9,9 @@ import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import { ropeCosSin, type PackedMatrix } from '../runtime/kernels.js';
+import type { Tokenizer } from '../formats/tokenizer.js';
 import { DenseLayerFfn, type LayerFfn } from './ffn.js';
+import { generate, type GenerateOptions } from './generate.js';
 import { type LlamaConfig, type LlamaWeights, checkWeights, headDim, kvDim } from './weights.js';
 
 export interface ModelOptions extends EngineOptions {
@@ -40,6 +42,10 @@ export class LlamaModel {
   readonly blockSize: number;
   /** Position of the next token: how many tokens the KV cache holds. */
   position = 0;
+  /** The file format the weights came from, when loaded with `loadModel`. */
+  format?: string;
+  /** The vocabulary stored with the model (GGUF), if any. */
+  tokenizer?: Tokenizer;
   readonly layers: DeviceLayer[];
   private readonly tokenEmbedding: Float32Array;
   private readonly finalNorm: F32Buffer;
@@ -110,6 +116,21 @@ export class LlamaModel {
     }
     const engine = options.engine ?? (await createEngine(options));
     return new LlamaModel(weights, engine, blockSize);
+  }
+
+  /**
+   * Streams the continuation of `prompt` as text pieces (an async iterator). Resets the cache.
+   * Options: maxTokens, temperature (0 = greedy), topP, topK, seed, onToken.
+   */
+  generate(tokenizer: Tokenizer, prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
+    return generate(this, tokenizer, prompt, options);
+  }
+
+  /** Throws unless `tokenizer` has this model's vocabulary size. */
+  checkTokenizer(tokenizer: Tokenizer): void {
+    if (tokenizer.vocabSize !== this.config.vocabSize) {
+      throw new FfnkitError('E_ARG', `tokenizer: ${tokenizer.source} has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${this.config.vocabSize}`);
+    }
   }
 
   /** Empties the KV cache: the next token is position 0. */

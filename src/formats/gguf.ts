@@ -1,0 +1,381 @@
+// GGUF (v2 and v3), read and written: the container of llama.cpp. Read defensively: every count,
+// length and offset is checked against the file before it is used.
+//
+// Layout: "GGUF", u32 version, u64 tensor count, u64 metadata count; metadata as (string key,
+// u32 type, value); tensor infos as (string name, u32 n_dims, u64 dims[n_dims] (dims[0] the
+// fastest-varying, so a weight [out, in] has dims [in, out]), u32 ggml type, u64 offset); zero
+// padding to `general.alignment` (default 32); tensor data, each at data start + offset.
+
+import { FfnkitError } from '../errors.js';
+import type { LlamaConfig, LlamaLayer, LlamaWeights } from '../llm/weights.js';
+import { checkConfig, checkWeights, kvDim } from '../llm/weights.js';
+import { ByteReader, ByteWriter, bf16ToFloat, floatToHalf, halfToFloat } from './bytes.js';
+import { Tokenizer } from './tokenizer.js';
+
+const MAGIC = 0x46554747; // "GGUF" little-endian
+const DEFAULT_ALIGNMENT = 32;
+
+/** GGUF metadata value types. */
+const enum T {
+  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+}
+
+/** ggml tensor types this reader understands (others are named in the error). */
+export const GGML_TYPES: Record<number, string> = {
+  0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K',
+  12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 30: 'BF16',
+};
+export type TensorType = 'F32' | 'F16' | 'Q8_0' | 'BF16';
+const TYPE_IDS: Record<TensorType, number> = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 };
+
+export type MetaValue = number | bigint | boolean | string | MetaValue[];
+
+export interface GgufTensorInfo {
+  name: string;
+  /** dims[0] varies fastest (columns of a weight matrix). */
+  dims: number[];
+  type: number;
+  /** Offset from the start of the data section. */
+  offset: number;
+}
+
+export interface GgufFile {
+  version: number;
+  metadata: Map<string, MetaValue>;
+  tensors: GgufTensorInfo[];
+  dataStart: number;
+  alignment: number;
+}
+
+/** Upper bounds that keep a hostile header from making us allocate or loop for ever. */
+const MAX_COUNT = 1 << 24;
+
+function readString(r: ByteReader, what: string): string {
+  const n = r.u64(`${what} length`);
+  if (n > r.remaining) throw r.fail(`${what}: length ${n} runs past the end of the file`);
+  return r.utf8(n, what);
+}
+
+function readValue(r: ByteReader, type: number, what: string, depth = 0): MetaValue {
+  switch (type) {
+    case T.U8: return r.u8(what);
+    case T.I8: return (r.u8(what) << 24) >> 24;
+    case T.U16: { r.need(2, what); const v = r.bytes[r.pos]! | (r.bytes[r.pos + 1]! << 8); r.pos += 2; return v; }
+    case T.I16: { r.need(2, what); const v = ((r.bytes[r.pos]! | (r.bytes[r.pos + 1]! << 8)) << 16) >> 16; r.pos += 2; return v; }
+    case T.U32: return r.u32(what);
+    case T.I32: return r.i32(what);
+    case T.F32: return r.f32(what);
+    case T.BOOL: return r.u8(what) !== 0;
+    case T.STRING: return readString(r, what);
+    case T.U64: return r.u64(what);
+    case T.I64: return r.i64(what);
+    case T.F64: return r.f64(what);
+    case T.ARRAY: {
+      if (depth > 2) throw r.fail(`${what}: arrays nested too deeply`);
+      const itemType = r.u32(`${what} item type`);
+      const n = r.u64(`${what} count`);
+      // every item takes at least one byte: a count beyond the bytes left is a lie
+      if (n > r.remaining || n > MAX_COUNT) throw r.fail(`${what}: ${n} items cannot fit in the ${r.remaining} bytes left`);
+      const out: MetaValue[] = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = readValue(r, itemType, `${what}[${i}]`, depth + 1);
+      return out;
+    }
+    default:
+      throw r.fail(`${what}: unknown metadata value type ${type}`);
+  }
+}
+
+/** Parses the header, metadata and tensor table of a GGUF file. */
+export function parseGguf(bytes: Uint8Array, source = 'GGUF file'): GgufFile {
+  const r = new ByteReader(bytes, source);
+  if (bytes.length < 4 || r.u32('magic') !== MAGIC) throw r.fail('not a GGUF file (magic is not "GGUF")');
+  const version = r.u32('version');
+  if (version !== 2 && version !== 3) throw new FfnkitError('E_UNSUPPORTED', `${source}: GGUF version ${version} (2 and 3 are read)`);
+  const nTensors = r.u64('tensor count');
+  const nMeta = r.u64('metadata count');
+  if (nTensors > MAX_COUNT || nTensors * 24 > r.remaining) throw r.fail(`tensor count ${nTensors} cannot fit in the file`);
+  if (nMeta > MAX_COUNT || nMeta * 13 > r.remaining) throw r.fail(`metadata count ${nMeta} cannot fit in the file`);
+  const metadata = new Map<string, MetaValue>();
+  for (let i = 0; i < nMeta; i++) {
+    const key = readString(r, `metadata key ${i}`);
+    const type = r.u32(`type of ${key}`);
+    metadata.set(key, readValue(r, type, key));
+  }
+  const tensors: GgufTensorInfo[] = [];
+  for (let i = 0; i < nTensors; i++) {
+    const name = readString(r, `name of tensor ${i}`);
+    const nDims = r.u32(`n_dims of ${name}`);
+    if (nDims < 1 || nDims > 4) throw r.fail(`tensor ${name}: ${nDims} dimensions (1 to 4 expected)`);
+    const dims: number[] = [];
+    for (let d = 0; d < nDims; d++) {
+      const v = r.u64(`dim ${d} of ${name}`);
+      if (v < 1 || v > 0x7fffffff) throw r.fail(`tensor ${name}: dimension ${d} is ${v}`);
+      dims.push(v);
+    }
+    const type = r.u32(`type of ${name}`);
+    const offset = r.u64(`offset of ${name}`);
+    tensors.push({ name, dims, type, offset });
+  }
+  const alignValue = metadata.get('general.alignment');
+  const alignment = typeof alignValue === 'number' ? alignValue : DEFAULT_ALIGNMENT;
+  if (!Number.isInteger(alignment) || alignment < 1 || alignment > 1 << 16 || (alignment & (alignment - 1)) !== 0) {
+    throw r.fail(`general.alignment ${alignment} is not a power of two`);
+  }
+  const dataStart = Math.ceil(r.pos / alignment) * alignment;
+  return { version, metadata, tensors, dataStart, alignment };
+}
+
+function elements(t: GgufTensorInfo): number {
+  return t.dims.reduce((a, b) => a * b, 1);
+}
+
+/** Bytes of a tensor of `n` values of ggml type `type`; undefined for types we cannot read. */
+function tensorBytes(type: number, n: number, name: string, source: string): number {
+  switch (type) {
+    case 0: return n * 4;
+    case 1: case 30: return n * 2;
+    case 8:
+      if (n % 32 !== 0) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name}: Q8_0 needs a multiple of 32 values, found ${n}`);
+      return (n / 32) * 34;
+    default:
+      throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} has ggml type ${GGML_TYPES[type] ?? `#${type}`} (F32, F16, BF16 and Q8_0 are read)`);
+  }
+}
+
+/** The values of one tensor as float32 (F16, BF16 and Q8_0 converted). */
+export function tensorData(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source = 'GGUF file'): Float32Array {
+  const n = elements(t);
+  const size = tensorBytes(t.type, n, t.name, source);
+  const start = file.dataStart + t.offset;
+  const r = new ByteReader(bytes, source);
+  r.need(size, `data of tensor ${t.name}`, start);
+  if (t.type === 0) return r.f32s(n, t.name, start);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + start, size);
+  const out = new Float32Array(n);
+  if (t.type === 1) for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
+  else if (t.type === 30) for (let i = 0; i < n; i++) out[i] = bf16ToFloat(dv.getUint16(2 * i, true));
+  else {
+    // Q8_0: blocks of 32 int8 with one f16 scale in front
+    for (let b = 0; b < n / 32; b++) {
+      const d = halfToFloat(dv.getUint16(b * 34, true));
+      for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);
+    }
+  }
+  return out;
+}
+
+/** The tokenizer in a GGUF file's metadata (SentencePiece pieces, '▁' for spaces). */
+export function ggufTokenizer(file: GgufFile, source = 'GGUF file'): Tokenizer {
+  const model = file.metadata.get('tokenizer.ggml.model');
+  if (model !== undefined && model !== 'llama') {
+    throw new FfnkitError('E_UNSUPPORTED', `${source}: tokenizer.ggml.model '${String(model)}' (only SentencePiece 'llama' is read)`);
+  }
+  const tokens = file.metadata.get('tokenizer.ggml.tokens');
+  const scores = file.metadata.get('tokenizer.ggml.scores');
+  const types = file.metadata.get('tokenizer.ggml.token_type');
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string')) throw new FfnkitError('E_FORMAT', `${source}: no tokenizer.ggml.tokens string array`);
+  if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === 'number')) {
+    throw new FfnkitError('E_FORMAT', `${source}: tokenizer.ggml.scores must hold one number per token (${tokens.length})`);
+  }
+  const enc = new TextEncoder();
+  const pieces = (tokens as string[]).map((t) => enc.encode(t.replace(/\u2581/g, ' ')));
+  const control = (id: number) => Array.isArray(types) && (types[id] === 3 || types[id] === 2);
+  return new Tokenizer(pieces, scores as number[], source, (id) => !control(id));
+}
+
+function metaNumber(file: GgufFile, key: string, source: string, fallback?: number): number {
+  const v = file.metadata.get(key);
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== 'number') throw new FfnkitError('E_FORMAT', `${source}: metadata ${key} is ${v === undefined ? 'missing' : `not a number (${typeof v})`}`);
+  return v;
+}
+
+/** Reads a `general.architecture = llama` GGUF file into weights (and its tokenizer when present). */
+export function readGguf(bytes: Uint8Array, source = 'GGUF file'): { weights: LlamaWeights; tokenizer?: Tokenizer } {
+  const file = parseGguf(bytes, source);
+  const arch = file.metadata.get('general.architecture');
+  if (arch !== 'llama') throw new FfnkitError('E_UNSUPPORTED', `${source}: general.architecture is '${String(arch)}' (only 'llama' is read)`);
+  const byName = new Map(file.tensors.map((t) => [t.name, t]));
+  const nHeads = metaNumber(file, 'llama.attention.head_count', source);
+  const config: LlamaConfig = {
+    dim: metaNumber(file, 'llama.embedding_length', source),
+    hiddenDim: metaNumber(file, 'llama.feed_forward_length', source),
+    nLayers: metaNumber(file, 'llama.block_count', source),
+    nHeads,
+    nKvHeads: metaNumber(file, 'llama.attention.head_count_kv', source, nHeads),
+    vocabSize: 0,
+    seqLen: metaNumber(file, 'llama.context_length', source),
+    normEps: metaNumber(file, 'llama.attention.layer_norm_rms_epsilon', source, 1e-5),
+    ropeTheta: metaNumber(file, 'llama.rope.freq_base', source, 10000),
+    ropeStyle: 'interleaved',
+    sharedClassifier: !byName.has('output.weight'),
+  };
+  const emb = byName.get('token_embd.weight');
+  if (!emb) throw new FfnkitError('E_FORMAT', `${source}: tensor token_embd.weight is missing`);
+  config.vocabSize = emb.dims[1] ?? 0;
+  checkConfig(config, source);
+  const kv = kvDim(config);
+  const get = (name: string, cols: number, rows: number): Float32Array => {
+    const t = byName.get(name);
+    if (!t) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
+    const want = rows === 1 ? [cols] : [cols, rows];
+    if (t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i])) {
+      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected dims [${want}], found [${t.dims}]`);
+    }
+    return tensorData(file, bytes, t, source);
+  };
+  const c = config;
+  const layers: LlamaLayer[] = Array.from({ length: c.nLayers }, (_, i) => ({
+    attnNorm: get(`blk.${i}.attn_norm.weight`, c.dim, 1),
+    wq: get(`blk.${i}.attn_q.weight`, c.dim, c.dim),
+    wk: get(`blk.${i}.attn_k.weight`, c.dim, kv),
+    wv: get(`blk.${i}.attn_v.weight`, c.dim, kv),
+    wo: get(`blk.${i}.attn_output.weight`, c.dim, c.dim),
+    ffnNorm: get(`blk.${i}.ffn_norm.weight`, c.dim, 1),
+    w1: get(`blk.${i}.ffn_gate.weight`, c.dim, c.hiddenDim),
+    w2: get(`blk.${i}.ffn_down.weight`, c.hiddenDim, c.dim),
+    w3: get(`blk.${i}.ffn_up.weight`, c.dim, c.hiddenDim),
+  }));
+  const tokenEmbedding = get('token_embd.weight', c.dim, c.vocabSize);
+  const weights: LlamaWeights = {
+    config,
+    tokenEmbedding,
+    layers,
+    finalNorm: get('output_norm.weight', c.dim, 1),
+    classifier: c.sharedClassifier ? tokenEmbedding : get('output.weight', c.dim, c.vocabSize),
+  };
+  checkWeights(weights, source);
+  const tokenizer = file.metadata.has('tokenizer.ggml.tokens') ? ggufTokenizer(file, source) : undefined;
+  if (tokenizer && tokenizer.vocabSize !== c.vocabSize) {
+    throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model ${c.vocabSize}`);
+  }
+  return tokenizer ? { weights, tokenizer } : { weights };
+}
+
+// ---- writing -------------------------------------------------------------------------------
+
+export interface GgufVocabulary {
+  /** Piece strings with ' ' for spaces (written as '▁'). */
+  pieces: string[];
+  scores: number[];
+}
+
+function writeString(w: ByteWriter, s: string): void {
+  const b = new TextEncoder().encode(s);
+  w.u64(b.length).bytes(b);
+}
+
+function writeMeta(w: ByteWriter, key: string, value: MetaValue, type: T, itemType?: T): void {
+  writeString(w, key);
+  w.u32(type);
+  const one = (v: MetaValue, t: T) => {
+    if (t === T.STRING) writeString(w, v as string);
+    else if (t === T.U32) w.u32(v as number);
+    else if (t === T.I32) w.i32(v as number);
+    else if (t === T.F32) w.f32(v as number);
+    else throw new FfnkitError('E_ARG', `GGUF writer: value type ${t} not supported`);
+  };
+  if (type === T.ARRAY) {
+    const arr = value as MetaValue[];
+    w.u32(itemType!).u64(arr.length);
+    for (const v of arr) one(v, itemType!);
+  } else {
+    one(value, type);
+  }
+}
+
+function encodeTensor(data: Float32Array, type: TensorType): Uint8Array {
+  if (type === 'F32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  if (type === 'F16' || type === 'BF16') {
+    const out = new Uint16Array(data.length);
+    const u32 = new Uint32Array(Float32Array.from(data).buffer);
+    for (let i = 0; i < data.length; i++) {
+      // BF16: round to nearest even on the upper half
+      out[i] = type === 'F16' ? floatToHalf(data[i]!) : (u32[i]! + 0x7fff + ((u32[i]! >>> 16) & 1)) >>> 16;
+    }
+    return new Uint8Array(out.buffer);
+  }
+  // Q8_0 as ggml quantizes: d = max|x| / 127 per block of 32, q = round(x / d)
+  if (data.length % 32 !== 0) throw new FfnkitError('E_SHAPE', `GGUF writer: Q8_0 needs a multiple of 32 values, found ${data.length}`);
+  const out = new Uint8Array((data.length / 32) * 34);
+  const dv = new DataView(out.buffer);
+  for (let b = 0; b < data.length / 32; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(data[b * 32 + j]!));
+    const d = amax / 127;
+    const id = d ? 1 / d : 0;
+    dv.setUint16(b * 34, floatToHalf(d), true);
+    for (let j = 0; j < 32; j++) dv.setInt8(b * 34 + 2 + j, Math.round(data[b * 32 + j]! * id));
+  }
+  return out;
+}
+
+/**
+ * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names. Matrices
+ * are stored as `type` (1-D tensors stay F32, as llama.cpp does); RoPE must be interleaved.
+ */
+export function writeGguf(weights: LlamaWeights, vocab?: GgufVocabulary, type: TensorType = 'F32'): Uint8Array {
+  const c = weights.config;
+  checkWeights(weights, 'GGUF writer');
+  if (c.ropeStyle !== 'interleaved') {
+    throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: llama GGUF implies interleaved RoPE; this model uses half-split');
+  }
+  const tensors: { name: string; dims: number[]; data: Float32Array; matrix: boolean }[] = [];
+  const add = (name: string, data: Float32Array, cols: number, rows = 1) => tensors.push({ name, dims: rows === 1 ? [cols] : [cols, rows], data, matrix: rows > 1 });
+  const kv = kvDim(c);
+  add('token_embd.weight', weights.tokenEmbedding, c.dim, c.vocabSize);
+  weights.layers.forEach((l, i) => {
+    add(`blk.${i}.attn_norm.weight`, l.attnNorm, c.dim);
+    add(`blk.${i}.attn_q.weight`, l.wq, c.dim, c.dim);
+    add(`blk.${i}.attn_k.weight`, l.wk, c.dim, kv);
+    add(`blk.${i}.attn_v.weight`, l.wv, c.dim, kv);
+    add(`blk.${i}.attn_output.weight`, l.wo, c.dim, c.dim);
+    add(`blk.${i}.ffn_norm.weight`, l.ffnNorm, c.dim);
+    add(`blk.${i}.ffn_gate.weight`, l.w1, c.dim, c.hiddenDim);
+    add(`blk.${i}.ffn_down.weight`, l.w2, c.hiddenDim, c.dim);
+    add(`blk.${i}.ffn_up.weight`, l.w3, c.dim, c.hiddenDim);
+  });
+  add('output_norm.weight', weights.finalNorm, c.dim);
+  if (!c.sharedClassifier) add('output.weight', weights.classifier, c.dim, c.vocabSize);
+
+  const w = new ByteWriter();
+  const meta: [string, MetaValue, T, T?][] = [
+    ['general.architecture', 'llama', T.STRING],
+    ['general.alignment', DEFAULT_ALIGNMENT, T.U32],
+    ['llama.context_length', c.seqLen, T.U32],
+    ['llama.embedding_length', c.dim, T.U32],
+    ['llama.block_count', c.nLayers, T.U32],
+    ['llama.feed_forward_length', c.hiddenDim, T.U32],
+    ['llama.rope.dimension_count', c.dim / c.nHeads, T.U32],
+    ['llama.attention.head_count', c.nHeads, T.U32],
+    ['llama.attention.head_count_kv', c.nKvHeads, T.U32],
+    ['llama.attention.layer_norm_rms_epsilon', c.normEps, T.F32],
+    ['llama.rope.freq_base', c.ropeTheta, T.F32],
+  ];
+  if (vocab) {
+    const types = vocab.pieces.map((p, id) => (id === 0 ? 2 : id === 1 || id === 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));
+    meta.push(
+      ['tokenizer.ggml.model', 'llama', T.STRING],
+      ['tokenizer.ggml.tokens', vocab.pieces.map((p) => p.replace(/ /g, '\u2581')), T.ARRAY, T.STRING],
+      ['tokenizer.ggml.scores', vocab.scores, T.ARRAY, T.F32],
+      ['tokenizer.ggml.token_type', types, T.ARRAY, T.I32],
+      ['tokenizer.ggml.bos_token_id', 1, T.U32],
+      ['tokenizer.ggml.eos_token_id', 2, T.U32],
+    );
+  }
+  const encoded = tensors.map((t) => encodeTensor(t.data, t.matrix ? type : 'F32'));
+  w.u32(MAGIC).u32(3).u64(tensors.length).u64(meta.length);
+  for (const [k, v, t, it] of meta) writeMeta(w, k, v, t, it);
+  let offset = 0;
+  tensors.forEach((t, i) => {
+    writeString(w, t.name);
+    w.u32(t.dims.length);
+    for (const d of t.dims) w.u64(d);
+    w.u32(TYPE_IDS[t.matrix ? type : 'F32']);
+    w.u64(offset);
+    offset += Math.ceil(encoded[i]!.length / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
+  });
+  w.pad(DEFAULT_ALIGNMENT);
+  for (const e of encoded) w.bytes(e).pad(DEFAULT_ALIGNMENT);
+  return w.result();
+}
