@@ -52,7 +52,9 @@ export class LlamaModel {
   private readonly classifier: PackedMatrix;
   private readonly kCache: F32Buffer;
   private readonly vCache: F32Buffer;
+  /** RoPE cos/sin rows by position, filled on first use (seq_len may be large). */
   private readonly rope: F32Buffer;
+  private readonly ropeReady: Uint8Array;
   private readonly x: F32Buffer;
   private readonly xb: F32Buffer;
   private readonly xb2: F32Buffer;
@@ -96,10 +98,8 @@ export class LlamaModel {
     this.classifier = packOnce(c.vocabSize, c.dim, weights.classifier, 'classifier');
     this.kCache = engine.alloc(c.nLayers * c.seqLen * kv, 'key cache');
     this.vCache = engine.alloc(c.nLayers * c.seqLen * kv, 'value cache');
-    const hd = headDim(c);
-    const table = new Float32Array(c.seqLen * hd);
-    for (let p = 0; p < c.seqLen; p++) table.set(ropeCosSin(p, hd, c.ropeTheta), p * hd);
-    this.rope = engine.upload(table, 'rope table');
+    this.rope = engine.alloc(c.seqLen * headDim(c), 'rope table');
+    this.ropeReady = new Uint8Array(c.seqLen);
     this.x = engine.alloc(blockSize * c.dim, 'residual stream');
     this.xb = engine.alloc(blockSize * c.dim, 'normed activations');
     this.xb2 = engine.alloc(blockSize * c.dim, 'block output');
@@ -114,8 +114,28 @@ export class LlamaModel {
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4096) {
       throw new FfnkitError('E_ARG', `blockSize: expected an integer in 1..4096, found ${blockSize}`);
     }
+    const need = LlamaModel.memoryBytes(weights.config, blockSize);
+    if (need > 4 * 2 ** 30) {
+      const c = weights.config;
+      const cache = (2 * c.nLayers * c.seqLen * kvDim(c) * 4) / 2 ** 30;
+      throw new FfnkitError(
+        'E_MEMORY',
+        `model: needs ${(need / 2 ** 30).toFixed(2)} GiB of wasm memory (of which the KV cache for seq_len ${c.seqLen}: ${cache.toFixed(2)} GiB); wasm32 holds 4 GiB`,
+      );
+    }
     const engine = options.engine ?? (await createEngine(options));
     return new LlamaModel(weights, engine, blockSize);
+  }
+
+  /** Wasm memory a model of this shape needs: packed weights, KV cache, RoPE table, activations. */
+  static memoryBytes(c: LlamaConfig, blockSize = 64): number {
+    const kv = kvDim(c);
+    const panels = (rows: number, cols: number) => Math.ceil(rows / 8) * 8 * (cols + 1);
+    const perLayer = 2 * c.dim + panels(c.dim + 2 * kv, c.dim) + panels(c.dim, c.dim) +
+      2 * panels(c.hiddenDim, c.dim) + panels(c.dim, c.hiddenDim);
+    const floats = c.nLayers * perLayer + c.dim + panels(c.vocabSize, c.dim) + 2 * c.nLayers * c.seqLen * kv +
+      c.seqLen * headDim(c) + blockSize * (3 * c.dim + c.dim + 2 * kv + c.vocabSize + 2 * c.hiddenDim);
+    return floats * 4;
   }
 
   /**
@@ -201,6 +221,10 @@ export class LlamaModel {
         const pos = p0 + i;
         const row = qkv.sub(i * qkvWidth, qkvWidth);
         const cs = this.rope.sub(pos * hd, hd);
+        if (!this.ropeReady[pos]) {
+          cs.set(ropeCosSin(pos, hd, c.ropeTheta));
+          this.ropeReady[pos] = 1;
+        }
         k.rope(row.sub(0, c.dim), c.nHeads, hd, cs, layout);
         k.rope(row.sub(c.dim, kv), c.nKvHeads, hd, cs, layout);
         // append this position's k and v to the layer's cache
