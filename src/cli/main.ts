@@ -4,13 +4,20 @@
 import { Command, CommanderError } from 'commander';
 import { FfnkitError } from '../node/index.js';
 import { benchCommand } from './bench.js';
+import { evalCommand } from './eval.js';
+import { generateCommand } from './generate.js';
+import { infoCommand } from './info.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('ffnkit')
     .description('Fast feed-forward networks on any CPU, in WebAssembly SIMD')
     .exitOverride()
-    .showHelpAfterError();
-  program.addCommand(benchCommand());
+    .showHelpAfterError('(run with --help for usage)');
+  for (const command of [generateCommand(), evalCommand(), infoCommand(), benchCommand()]) {
+    // pre-built commands do not inherit exitOverride: without it they would exit(1) on bad usage
+    command.copyInheritedSettings(program);
+    program.addCommand(command);
+  }
   try {
     await program.parseAsync(argv);
     return 0;

@@ -1,0 +1,56 @@
+// `ffnkit eval`: perplexity of a model on a text, with the protocol of
+// ../shared/golden/stories260K-ppl.json (documents separated by blank lines, each with a leading
+// BOS, truncated to seq_len, teacher-forced; mean NLL over every predicted token).
+
+import { readFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { FfnkitError, evaluate } from '../node/index.js';
+import { backendOption, loadWithTokenizer, rejectSkip, skipOption } from './common.js';
+import { progressLine } from './progress.js';
+
+interface Options {
+  model: string;
+  tokenizer?: string;
+  text: string;
+  json?: boolean;
+  skip?: string;
+  backend?: 'scalar' | 'simd' | 'relaxed';
+}
+
+export function evalCommand(): Command {
+  return new Command('eval')
+    .description(
+      'perplexity on a text: documents separated by blank lines, each encoded with BOS and no EOS, ' +
+        'truncated to the context, run teacher-forced from position 0; mean next-token NLL (nats) over all predicted tokens',
+    )
+    .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
+    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
+    .requiredOption('--text <file>', 'UTF-8 text file')
+    .option('--json', 'print one JSON object: {"tokens","nll","ppl","seconds"}')
+    .addOption(skipOption())
+    .addOption(backendOption())
+    .action(async (o: Options) => {
+      rejectSkip(o.skip);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend);
+      let text: string;
+      try {
+        text = await readFile(o.text, 'utf8');
+      } catch (e) {
+        throw new FfnkitError('E_ARG', `--text: cannot read ${o.text} (${(e as Error).message})`);
+      }
+      const progress = progressLine();
+      const r = evaluate(model, tokenizer, text, {
+        onProgress: (done, total, tokens) => progress.update(`eval: document ${done}/${total}, ${tokens} tokens`),
+      });
+      progress.done();
+      if (r.tokens === 0) throw new FfnkitError('E_ARG', `--text: ${o.text} has no document of two or more tokens`);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ tokens: r.tokens, nll: r.nll, ppl: r.ppl, seconds: r.seconds })}\n`);
+      } else {
+        process.stdout.write(
+          `${r.documents} documents, ${r.tokens} predicted tokens\nnll ${r.nll.toFixed(6)}  ppl ${r.ppl.toFixed(4)}  ` +
+            `(${r.seconds.toFixed(2)} s, ${(r.tokens / r.seconds).toFixed(0)} tokens/s, backend ${model.engine.backend})\n`,
+        );
+      }
+    });
+}

@@ -1,0 +1,65 @@
+// `ffnkit generate`: continue a prompt, streaming text to stdout (or, with --ids, the token ids,
+// BOS and prompt included, on one line). Speed goes to stderr.
+
+import { Command } from 'commander';
+import { generateIds } from '../node/index.js';
+import { backendOption, loadWithTokenizer, numberOption, rejectSkip, skipOption } from './common.js';
+
+interface Options {
+  model: string;
+  tokenizer?: string;
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  seed: number;
+  ids?: boolean;
+  skip?: string;
+  backend?: 'scalar' | 'simd' | 'relaxed';
+}
+
+export function generateCommand(): Command {
+  return new Command('generate')
+    .description('continue a prompt with a Llama-family model (temperature 0 = greedy)')
+    .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
+    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
+    .requiredOption('--prompt <text>', 'text to continue')
+    .option('--max-tokens <n>', 'new tokens at most', numberOption('--max-tokens', 0, 1 << 20, true), 256)
+    .option('--temperature <t>', 'sampling temperature, 0 = greedy', numberOption('--temperature', 0, 100), 1)
+    .option('--top-p <p>', 'nucleus sampling mass, 1 = off', numberOption('--top-p', 1e-9, 1), 0.9)
+    .option('--top-k <k>', 'sample among the k most likely tokens, 0 = off', numberOption('--top-k', 0, 1 << 20, true), 0)
+    .option('--seed <s>', 'random seed (same seed, same text)', numberOption('--seed', 0, Number.MAX_SAFE_INTEGER, true), 42)
+    .option('--ids', 'print token ids (BOS and prompt included) on one line instead of text')
+    .addOption(skipOption())
+    .addOption(backendOption())
+    .action(async (o: Options) => {
+      rejectSkip(o.skip);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend);
+      const prompt = tokenizer.encode(o.prompt, { bos: true });
+      const sampling = { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.topK, seed: o.seed };
+      const started = performance.now();
+      let generated = 0;
+      if (o.ids) {
+        const ids = [...prompt];
+        for (const id of generateIds(model, prompt, sampling)) {
+          ids.push(id);
+          generated++;
+        }
+        process.stdout.write(`${ids.join(' ')}\n`);
+      } else {
+        process.stdout.write(o.prompt);
+        const decoder = tokenizer.streamDecoder();
+        for (const id of prompt.slice(1)) decoder.push(id);
+        for (const id of generateIds(model, prompt, sampling)) {
+          process.stdout.write(decoder.push(id));
+          generated++;
+        }
+        process.stdout.write(`${decoder.flush()}\n`);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      process.stderr.write(
+        `${generated} tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(1)} tokens/s incl. prefill of ${prompt.length}), backend ${model.engine.backend}\n`,
+      );
+    });
+}

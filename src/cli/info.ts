@@ -1,0 +1,45 @@
+// `ffnkit info`: what a model file holds: format, shapes, parameters, bytes, vocabulary.
+
+import { stat } from 'node:fs/promises';
+import { Command } from 'commander';
+import { LlamaModel, parameterCount, readWeights } from '../node/index.js';
+
+export function infoCommand(): Command {
+  return new Command('info')
+    .description('show the format, shapes, parameter count and memory of a model')
+    .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
+    .option('--json', 'print one JSON object')
+    .action(async (o: { model: string; json?: boolean }) => {
+      const { weights, format, tokenizer } = await readWeights(o.model);
+      const c = weights.config;
+      const fileBytes = (await stat(o.model)).isDirectory() ? undefined : (await stat(o.model)).size;
+      const info = {
+        format,
+        ...c,
+        headDim: c.dim / c.nHeads,
+        parameters: parameterCount(weights),
+        fileBytes,
+        wasmBytes: LlamaModel.memoryBytes(c),
+        tokenizer: tokenizer ? `${tokenizer.vocabSize} tokens in the file` : 'none in the file (pass --tokenizer)',
+      };
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(info)}\n`);
+        return;
+      }
+      const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+      const lines = [
+        `format        ${format}`,
+        `dim           ${c.dim} (head ${info.headDim}, ${c.nHeads} heads, ${c.nKvHeads} kv heads)`,
+        `hidden        ${c.hiddenDim}`,
+        `layers        ${c.nLayers}`,
+        `vocab         ${c.vocabSize} (${c.sharedClassifier ? 'classifier shared with the embedding' : 'separate classifier'})`,
+        `context       ${c.seqLen}`,
+        `rope          ${c.ropeStyle}, theta ${c.ropeTheta}; rms eps ${Number(c.normEps.toPrecision(3))}`,
+        `parameters    ${info.parameters.toLocaleString('en-US')}`,
+        fileBytes !== undefined ? `file          ${mb(fileBytes)}` : undefined,
+        `wasm memory   ${mb(info.wasmBytes)} (packed weights, KV cache, activations)`,
+        `tokenizer     ${info.tokenizer}`,
+      ];
+      process.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);
+    });
+}

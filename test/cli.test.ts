@@ -1,0 +1,73 @@
+// The command line contract of DESIGN.md, run as a user runs it: a child process per command.
+
+import { execFile } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { SHARED, sharedJson, sharedPath } from './shared.js';
+
+const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'src', 'cli', 'ffnkit.js');
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe.skipIf(!SHARED)('ffnkit commands', () => {
+  const model = sharedPath('models', 'stories260K.bin');
+  const tokenizer = sharedPath('models', 'tok512.bin');
+
+  test('generate --ids prints the golden greedy ids, BOS and prompt included', async () => {
+    const g = sharedJson<{ greedy: { prompt: string; ids: number[] }[] }>('golden', 'stories260K-greedy.json').greedy[1]!;
+    const prompt = g.ids.length - 1; // generous: the run stops at the golden length below
+    const r = await run(['generate', '--model', model, '--tokenizer', tokenizer, '--prompt', g.prompt, '--temperature', '0', '--max-tokens', String(prompt), '--ids']);
+    expect(r.code).toBe(0);
+    const ids = r.stdout.trim().split(' ').map(Number);
+    expect(ids.slice(0, g.ids.length)).toEqual(g.ids);
+    expect(r.stderr).toMatch(/tokens\/s/);
+  });
+
+  test('generate streams text; the GGUF model brings its own vocabulary', async () => {
+    const r = await run(['generate', '--model', sharedPath('models', 'stories260K.gguf'), '--prompt', 'Once upon a time', '--temperature', '0', '--max-tokens', '20']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Once upon a time, there was a little girl named Lily\./);
+  });
+
+  test('eval --json prints one object with the golden NLL', async () => {
+    const r = await run(['eval', '--model', model, '--tokenizer', tokenizer, '--text', sharedPath('data', 'tinystories-eval.txt'), '--json']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const o = JSON.parse(lines[0]!) as { tokens: number; nll: number; ppl: number; seconds: number };
+    expect(Object.keys(o)).toEqual(['tokens', 'nll', 'ppl', 'seconds']);
+    expect(o.tokens).toBe(4868);
+    expect(Math.abs(o.nll - 1.671717)).toBeLessThan(1e-4);
+  });
+
+  test('info shows the shapes and parameter count', async () => {
+    const r = await run(['info', '--model', model, '--json']);
+    expect(r.code).toBe(0);
+    const o = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(o).toMatchObject({ format: 'llama2c', dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, parameters: 260032, fileBytes: 1056540 });
+  });
+
+  test('errors: exit 1 with the message and no stack; bad usage exits 2', async () => {
+    const missing = await run(['eval', '--model', model, '--text', sharedPath('data', 'tinystories-eval.txt')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^ffnkit: --tokenizer: required/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+    const nofile = await run(['info', '--model', '/nonexistent.bin']);
+    expect(nofile.code).toBe(1);
+    expect(nofile.stderr).toMatch(/cannot read \/nonexistent.bin/);
+    const long = await run(['generate', '--model', model, '--tokenizer', tokenizer, '--prompt', 'a b '.repeat(400)]);
+    expect(long.code).toBe(1);
+    expect(long.stderr).toMatch(/exceed the model's context of 512/);
+    expect((await run(['generate', '--model', model])).code).toBe(2);
+    expect((await run(['generate', '--model', model, '--prompt', 'x', '--max-tokens', '-3'])).code).toBe(2);
+    expect((await run(['frobnicate'])).code).toBe(2);
+    expect((await run(['--help'])).code).toBe(0);
+  });
+});
