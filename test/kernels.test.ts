@@ -10,6 +10,12 @@ import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { randomF32 } from './ref/random.js';
 import * as ref from './ref/kernels.js';
 
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
 const SIZES = [1, 3, 7, 8, 9, 31, 63, 64, 65, 127, 1000];
 const SHIFTS = [0, 1, 3];
 
@@ -39,6 +45,17 @@ describe.each(BACKENDS)('%s build', (backend) => {
         const want = ref.gemm(a, w, b, m, n, k);
         const mag = ref.gemmMagnitude(a, w, b, m, n, k);
         expectClose(c.view(), want, (i) => (k + 2) * U32 * mag[i]!, `gemm ${m}x${n}x${k} bias=${withBias}`);
+      }
+    });
+
+    test('packFrom (host rows through a staging buffer) packs exactly as pack does', async () => {
+      const e = await engineFor(backend);
+      for (const [n, k] of [[37, 50000], [9, 3], [1000, 65]] as const) {
+        const w = randomF32(n * k, n + k);
+        const a = e.kernels.pack(e.matrix(n, k, w));
+        const b = e.kernels.packFrom(w, n, k);
+        expect(b.data.length).toBe(a.data.length);
+        expect(maxAbs(a.data.view(), b.data.view())).toBe(0);
       }
     });
 

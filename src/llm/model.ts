@@ -68,34 +68,28 @@ export class LlamaModel {
     this.blockSize = blockSize;
     const k = engine.kernels;
     const kv = kvDim(c);
-    const matrix = (rows: number, cols: number, data: Float32Array, what: string) => engine.matrix(rows, cols, data, what);
-    const packOnce = (rows: number, cols: number, data: Float32Array, what: string) => {
-      const m = matrix(rows, cols, data, what);
-      const p = k.pack(m);
-      m.data.free();
-      return p;
-    };
+    // the largest matrix first, while the memory is still one free run
+    this.classifier = k.packFrom(weights.classifier, c.vocabSize, c.dim, 'classifier');
     this.layers = weights.layers.map((l, i) => {
       const qkv = new Float32Array((c.dim + 2 * kv) * c.dim);
       qkv.set(l.wq, 0);
       qkv.set(l.wk, c.dim * c.dim);
       qkv.set(l.wv, (c.dim + kv) * c.dim);
-      const w1 = matrix(c.hiddenDim, c.dim, l.w1, `layers.${i}.w1`);
-      const w3 = matrix(c.hiddenDim, c.dim, l.w3, `layers.${i}.w3`);
-      const w2 = matrix(c.dim, c.hiddenDim, l.w2, `layers.${i}.w2`);
-      const ffn = new DenseLayerFfn(k, k.denseFfn(w1, w3, w2));
-      for (const m of [w1, w3, w2]) m.data.free();
+      const ffn = k.denseFfnFromPacked(
+        k.packFrom(l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
+        k.packFrom(l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
+        k.packFrom(l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
+      );
       return {
         attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
-        wqkv: packOnce(c.dim + 2 * kv, c.dim, qkv, `layers.${i}.wqkv`),
-        wo: packOnce(c.dim, c.dim, l.wo, `layers.${i}.wo`),
+        wqkv: k.packFrom(qkv, c.dim + 2 * kv, c.dim, `layers.${i}.wqkv`),
+        wo: k.packFrom(l.wo, c.dim, c.dim, `layers.${i}.wo`),
         ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
-        ffn,
+        ffn: new DenseLayerFfn(k, ffn),
       };
     });
     this.tokenEmbedding = weights.tokenEmbedding;
     this.finalNorm = engine.upload(weights.finalNorm, 'final_norm');
-    this.classifier = packOnce(c.vocabSize, c.dim, weights.classifier, 'classifier');
     this.kCache = engine.alloc(c.nLayers * c.seqLen * kv, 'key cache');
     this.vCache = engine.alloc(c.nLayers * c.seqLen * kv, 'value cache');
     this.rope = engine.alloc(c.seqLen * headDim(c), 'rope table');
@@ -134,7 +128,8 @@ export class LlamaModel {
     const perLayer = 2 * c.dim + panels(c.dim + 2 * kv, c.dim) + panels(c.dim, c.dim) +
       2 * panels(c.hiddenDim, c.dim) + panels(c.dim, c.hiddenDim);
     const floats = c.nLayers * perLayer + c.dim + panels(c.vocabSize, c.dim) + 2 * c.nLayers * c.seqLen * kv +
-      c.seqLen * headDim(c) + blockSize * (3 * c.dim + c.dim + 2 * kv + c.vocabSize + 2 * c.hiddenDim);
+      c.seqLen * headDim(c) + blockSize * (3 * c.dim + c.dim + 2 * kv + c.vocabSize + 2 * c.hiddenDim) +
+      (1 << 20) + Math.max(c.dim, c.hiddenDim) * 8; // packing staging buffer
     return floats * 4;
   }
 
@@ -144,6 +139,27 @@ export class LlamaModel {
    */
   generate(tokenizer: Tokenizer, prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
     return generate(this, tokenizer, prompt, options);
+  }
+
+  /** Bytes of packed weights a decoded token streams from memory (every matrix once). */
+  weightBytes(): number {
+    let floats = this.classifier.data.length;
+    for (const l of this.layers) {
+      floats += l.wqkv.data.length + l.wo.data.length + 2 * l.attnNorm.length;
+      if (l.ffn instanceof DenseLayerFfn) floats += l.ffn.weights.w1.data.length + l.ffn.weights.w3.data.length + l.ffn.weights.w2.data.length;
+    }
+    return floats * 4;
+  }
+
+  /**
+   * Flops of the matrix products (2 per weight) for `tokens` tokens in one forward call: every
+   * layer for each token, the classifier for the last one only (or for each with `allLogits`).
+   */
+  matmulFlops(tokens: number, allLogits = false): number {
+    const c = this.config;
+    const kv = kvDim(c);
+    const layers = c.nLayers * (c.dim * (c.dim + 2 * kv) + c.dim * c.dim + 3 * c.dim * c.hiddenDim);
+    return 2 * (tokens * layers + (allLogits ? tokens : 1) * c.vocabSize * c.dim);
   }
 
   /** Throws unless `tokenizer` has this model's vocabulary size. */

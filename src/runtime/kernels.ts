@@ -101,6 +101,28 @@ export class Kernels {
     return { type: 'f32-panel8', rows: w.rows, cols: w.cols, data };
   }
 
+  /**
+   * Packs a row-major `rows` x `cols` matrix straight from host memory, a few panels at a time
+   * through a small staging buffer, so the wasm memory never holds a second full copy.
+   */
+  packFrom(data: Float32Array, rows: number, cols: number, what = 'matrix'): PackedMatrix {
+    checkSize(`${what} rows`, rows, 1);
+    checkSize(`${what} cols`, cols, 1);
+    if (!(data instanceof Float32Array) || data.length !== rows * cols) {
+      throw new FfnkitError('E_SHAPE', `${what}: expected ${rows}x${cols} = ${rows * cols} float32 values, found ${data?.length}`);
+    }
+    const packed = this.allocF32(this.wasm.gemm_packed_size(rows, cols), `packed ${what}`);
+    const chunk = Math.max(8, Math.floor((1 << 20) / cols / 8) * 8); // ~4 MiB of rows, whole panels
+    const staging = this.scratchFor('pack', Math.min(rows, chunk) * cols);
+    const panelFloats = (cols + 1) * 8;
+    for (let r = 0; r < rows; r += chunk) {
+      const n = Math.min(chunk, rows - r);
+      staging.view().set(data.subarray(r * cols, (r + n) * cols));
+      this.wasm.gemm_pack_f32(staging.ptr, 0, n, cols, packed.ptr + (r / 8) * panelFloats * 4);
+    }
+    return { type: 'f32-panel8', rows, cols, data: packed };
+  }
+
   /** `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`. */
   gemm(a: F32Buffer, w: PackedMatrix, c: F32Buffer, m: number): void {
     checkSize('m', m, 0);
@@ -138,6 +160,11 @@ export class Kernels {
     this.matrix('w1', w1);
     this.matrix('w3', w3);
     this.matrix('w2', w2);
+    return this.denseFfnFromPacked(this.pack(w1), this.pack(w3), this.pack(w2));
+  }
+
+  /** A SwiGLU FFN handle from already packed gate (w1), up (w3) and down (w2) matrices. */
+  denseFfnFromPacked(w1: PackedMatrix, w3: PackedMatrix, w2: PackedMatrix): DenseFfn {
     const hidden = w1.rows;
     const dim = w1.cols;
     if (w3.rows !== hidden || w3.cols !== dim) {
@@ -146,7 +173,7 @@ export class Kernels {
     if (w2.rows !== dim || w2.cols !== hidden) {
       throw new FfnkitError('E_SHAPE', `w2: expected ${dim}x${hidden} (dim x hidden), found ${w2.rows}x${w2.cols}`);
     }
-    return { dim, hidden, w1: this.pack(w1), w3: this.pack(w3), w2: this.pack(w2) };
+    return { dim, hidden, w1, w3, w2 };
   }
 
   /** The dense FFN on `tokens` rows of `x` (tokens x dim) into `y` (tokens x dim), in one wasm call. */

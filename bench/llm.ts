@@ -1,0 +1,95 @@
+// `ffnkit bench llm`: prefill and decode speed of whole models, each next to its bound measured
+// in the same process. Decoding streams every packed weight once per token, so its bound is
+// read bandwidth / weight bytes per token; prefill runs the matrix products as GEMMs, so its
+// bound is the build's multiply-add peak / flops per token.
+//
+// Models: stories260K (real, from ../shared, when present), and seeded random weights in the
+// stories110M shape and the TinyLlama-1.1B shape (as many layers as fit in wasm32, fewer with --quick).
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LlamaModel, createEngine, llamaConfig, randomLlamaWeights, readLlama2c, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
+import { maddPeak, readBandwidth } from './probes.js';
+
+const SUITE = 'llm';
+
+function sharedDir(): string | undefined {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
+  return existsSync(join(dir, 'models', 'stories260K.bin')) ? dir : undefined;
+}
+
+const STORIES110M: LlamaConfig = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
+
+/** The TinyLlama-1.1B shape with as many layers as fit in wasm32's 4 GiB (at most its 22). */
+function tinyLlama(layers?: number): LlamaConfig {
+  const base = llamaConfig({ dim: 2048, hiddenDim: 5632, nLayers: 1, nHeads: 32, nKvHeads: 4, vocabSize: 32000, seqLen: 2048 });
+  if (layers) return { ...base, nLayers: layers };
+  let n = 1;
+  while (n < 22 && LlamaModel.memoryBytes({ ...base, nLayers: n + 1 }) < 3.8 * 2 ** 30) n++;
+  return { ...base, nLayers: n };
+}
+
+export async function runLlm(opts: BenchOptions): Promise<BenchLine[]> {
+  const lines: BenchLine[] = [];
+  const emit = (l: BenchLine) => {
+    lines.push(l);
+    opts.report(l);
+  };
+  const say = opts.progress ?? (() => {});
+
+  say('read bandwidth and peak');
+  const probe = await createEngine();
+  const bandwidth = readBandwidth(probe, opts.quick);
+  const peak = maddPeak(probe, opts.quick);
+  emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${probe.backend}`, value: sig3(bandwidth), unit: 'GB/s' });
+  emit({ suite: SUITE, case: 'madd peak', impl: `ffnkit-${probe.backend}`, value: sig3(peak), unit: 'GFLOP/s' });
+
+  const models: [string, () => LlamaWeights][] = [];
+  const shared = sharedDir();
+  if (shared) models.push(['stories260K', () => readLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'stories260K.bin'))))]);
+  else say('skipping stories260K: ../shared not found (set FFNKIT_SHARED)');
+  models.push(['stories110M-shape', () => randomLlamaWeights(STORIES110M, 1)]);
+  const tl = tinyLlama(opts.quick ? 2 : undefined);
+  models.push([`tinyllama-shape ${tl.nLayers} layers`, () => randomLlamaWeights(tl, 2)]);
+
+  for (const [name, make] of models) {
+    say(`${name}: building`);
+    const engine = await createEngine({ backend: probe.backend });
+    const model = await LlamaModel.create(make(), { engine });
+    const c = model.config;
+    const prompt = Array.from({ length: Math.min(opts.quick ? 64 : 128, c.seqLen - 1) }, (_, i) => 3 + ((i * 7) % (c.vocabSize - 3)));
+
+    say(`${name}: prefill ${prompt.length} tokens`);
+    const pre = time(() => {
+      model.reset();
+      model.forward(prompt);
+    }, opts.quick);
+    const preValue = prompt.length / pre.seconds;
+    const preBound = (peak * 1e9 * prompt.length) / model.matmulFlops(prompt.length);
+    emit({
+      suite: SUITE, case: `${name} prefill ${prompt.length}`, impl: `ffnkit-${engine.backend}`, value: sig3(preValue), unit: 'tokens/s',
+      bound: sig3(preBound), boundName: 'madd peak / matmul flops', share: sig3(preValue / preBound),
+      seconds: pre.seconds, rme: sig3(pre.rme), samples: pre.samples,
+    });
+
+    // decode at positions 16 .. 80 over and over: the cache rows stay valid, the work stays put
+    say(`${name}: decode`);
+    model.reset();
+    model.forward(prompt.slice(0, 16));
+    const dec = time(() => {
+      if (model.position >= 80) model.position = 16;
+      model.forward([5]);
+    }, opts.quick);
+    const decValue = 1 / dec.seconds;
+    const decBound = (bandwidth * 1e9) / model.weightBytes();
+    emit({
+      suite: SUITE, case: `${name} decode`, impl: `ffnkit-${engine.backend}`, value: sig3(decValue), unit: 'tokens/s',
+      bound: sig3(decBound), boundName: `read bandwidth / ${sig3(model.weightBytes() / 2 ** 20)} MiB per token`, share: sig3(decValue / decBound),
+      seconds: dec.seconds, rme: sig3(dec.rme), samples: dec.samples,
+    });
+  }
+  return lines;
+}
