@@ -2,6 +2,9 @@
 // GGUF and Hugging Face safetensors (with q/k rows permuted for half-split RoPE) reproduces the
 // golden logits; reduced-precision writes decode to exactly what was encoded.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import {
   FfnkitError, LlamaModel, Tokenizer, loadModel, parseGguf, readGguf, readHfLlama, readLlama2c, readWeights,
@@ -118,8 +121,16 @@ describe.skipIf(!SHARED)('formats reproduce the golden logits', () => {
     expect(gguf.format).toBe('gguf');
     expect(gguf.tokenizer?.vocabSize).toBe(512);
     expect((await Tokenizer.load(sharedPath('models', 'stories260K.gguf'))).vocabSize).toBe(512);
-    const { safetensors } = writeHfLlama(stories());
+    const { configJson, safetensors } = writeHfLlama(stories());
     await expect(readWeights(safetensors)).rejects.toThrow(/needs its config.json/);
+    // a Hugging Face directory by path
+    const dir = mkdtempSync(join(tmpdir(), 'ffnkit-hf-'));
+    writeFileSync(join(dir, 'config.json'), configJson);
+    writeFileSync(join(dir, 'model.safetensors'), safetensors);
+    const hf = await loadModel(dir, { backend: 'simd' });
+    expect(hf.format).toBe('safetensors');
+    expect(maxDiff(hf.forward(goldenIds(), { allLogits: true }), goldenLogits())).toBeLessThan(1e-4);
+    rmSync(dir, { recursive: true });
     await expect(readWeights('/nonexistent/model.bin')).rejects.toThrow(/model: cannot read \/nonexistent\/model.bin/);
   });
 });

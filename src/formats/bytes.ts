@@ -40,54 +40,53 @@ export class ByteReader {
     }
   }
 
+  /** Reads a fixed-size value at the current offset and moves past it. */
+  private fixed<T>(size: number, what: string, get: (view: DataView, at: number) => T): T {
+    this.need(size, what);
+    const v = get(this.view, this.pos);
+    this.pos += size;
+    return v;
+  }
+
   u8(what: string): number {
-    this.need(1, what);
-    return this.view.getUint8(this.pos++);
+    return this.fixed(1, what, (d, at) => d.getUint8(at));
+  }
+
+  u16(what: string): number {
+    return this.fixed(2, what, (d, at) => d.getUint16(at, true));
+  }
+
+  i16(what: string): number {
+    return this.fixed(2, what, (d, at) => d.getInt16(at, true));
   }
 
   i32(what: string): number {
-    this.need(4, what);
-    const v = this.view.getInt32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.fixed(4, what, (d, at) => d.getInt32(at, true));
   }
 
   u32(what: string): number {
-    this.need(4, what);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.fixed(4, what, (d, at) => d.getUint32(at, true));
+  }
+
+  f32(what: string): number {
+    return this.fixed(4, what, (d, at) => d.getFloat32(at, true));
+  }
+
+  f64(what: string): number {
+    return this.fixed(8, what, (d, at) => d.getFloat64(at, true));
   }
 
   /** A u64 that must fit a JavaScript number (sizes, counts, offsets). */
   u64(what: string): number {
-    this.need(8, what);
-    const v = this.view.getBigUint64(this.pos, true);
-    this.pos += 8;
+    const v = this.fixed(8, what, (d, at) => d.getBigUint64(at, true));
     if (v > BigInt(MAX_SAFE)) throw this.fail(`${what}: ${v} is too large`);
     return Number(v);
   }
 
   i64(what: string): number {
-    this.need(8, what);
-    const v = this.view.getBigInt64(this.pos, true);
-    this.pos += 8;
+    const v = this.fixed(8, what, (d, at) => d.getBigInt64(at, true));
     if (v > BigInt(MAX_SAFE) || v < BigInt(-MAX_SAFE)) throw this.fail(`${what}: ${v} is out of range`);
     return Number(v);
-  }
-
-  f32(what: string): number {
-    this.need(4, what);
-    const v = this.view.getFloat32(this.pos, true);
-    this.pos += 4;
-    return v;
-  }
-
-  f64(what: string): number {
-    this.need(8, what);
-    const v = this.view.getFloat64(this.pos, true);
-    this.pos += 8;
-    return v;
   }
 
   /** `n` raw bytes (a view, not a copy). */

@@ -60,8 +60,8 @@ function readValue(r: ByteReader, type: number, what: string, depth = 0): MetaVa
   switch (type) {
     case T.U8: return r.u8(what);
     case T.I8: return (r.u8(what) << 24) >> 24;
-    case T.U16: { r.need(2, what); const v = r.bytes[r.pos]! | (r.bytes[r.pos + 1]! << 8); r.pos += 2; return v; }
-    case T.I16: { r.need(2, what); const v = ((r.bytes[r.pos]! | (r.bytes[r.pos + 1]! << 8)) << 16) >> 16; r.pos += 2; return v; }
+    case T.U16: return r.u16(what);
+    case T.I16: return r.i16(what);
     case T.U32: return r.u32(what);
     case T.I32: return r.i32(what);
     case T.F32: return r.f32(what);
