@@ -14,3 +14,4 @@ export { probe_read_f32, probe_madd_f32 } from './probe';
 export function heap_base(): usize {
   return __heap_base;
 }
+export { topk_f32, gather_rows_f32, scatter_add_rows_f32 } from './moe';

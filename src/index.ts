@@ -15,7 +15,7 @@ export { type LayerFfn, DenseLayerFfn } from './llm/ffn.js';
 export { generate, generateIds, type GenerateOptions } from './llm/generate.js';
 export { Sampler, Rng, argmax, type SamplerOptions } from './llm/sampler.js';
 export { evaluate, splitDocuments, type EvalResult, type EvalOptions } from './llm/evaluate.js';
-export { type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, parameterCount } from './llm/weights.js';
+export { type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, parameterCount } from './llm/weights.js';
 
 export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';

@@ -10,6 +10,7 @@ import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import { ropeCosSin, type PackedMatrix } from '../runtime/kernels.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
+import { RoutedLayerFfn } from '../factor/moe.js';
 import { DenseLayerFfn, type LayerFfn } from './ffn.js';
 import { generate, type GenerateOptions } from './generate.js';
 import { type LlamaConfig, type LlamaWeights, checkWeights, headDim, kvDim } from './weights.js';
@@ -75,17 +76,19 @@ export class LlamaModel {
       qkv.set(l.wq, 0);
       qkv.set(l.wk, c.dim * c.dim);
       qkv.set(l.wv, (c.dim + kv) * c.dim);
-      const ffn = k.denseFfnFromPacked(
-        k.packFrom(l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
-        k.packFrom(l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
-        k.packFrom(l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
-      );
+      const ffn: LayerFfn = l.routed
+        ? new RoutedLayerFfn(engine, l.routed, c.dim, `layers.${i}`)
+        : new DenseLayerFfn(k, k.denseFfnFromPacked(
+            k.packFrom(l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
+            k.packFrom(l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
+            k.packFrom(l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
+          ));
       return {
         attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
         wqkv: k.packFrom(qkv, c.dim + 2 * kv, c.dim, `layers.${i}.wqkv`),
         wo: k.packFrom(l.wo, c.dim, c.dim, `layers.${i}.wo`),
         ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
-        ffn: new DenseLayerFfn(k, ffn),
+        ffn,
       };
     });
     this.tokenEmbedding = weights.tokenEmbedding;
@@ -141,12 +144,13 @@ export class LlamaModel {
     return generate(this, tokenizer, prompt, options);
   }
 
-  /** Bytes of packed weights a decoded token streams from memory (every matrix once). */
+  /** Bytes of packed weights a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
   weightBytes(): number {
     let floats = this.classifier.data.length;
     for (const l of this.layers) {
       floats += l.wqkv.data.length + l.wo.data.length + 2 * l.attnNorm.length;
       if (l.ffn instanceof DenseLayerFfn) floats += l.ffn.weights.w1.data.length + l.ffn.weights.w3.data.length + l.ffn.weights.w2.data.length;
+      if (l.ffn instanceof RoutedLayerFfn) floats += l.ffn.bytesPerToken() / 4;
     }
     return floats * 4;
   }

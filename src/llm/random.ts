@@ -2,6 +2,7 @@
 // uniform in ±1/sqrt(fan_in) for matrices (so activations keep their scale through the layers),
 // ones for the norms.
 
+import { rng } from '../rng.js';
 import type { LlamaConfig, LlamaWeights } from './weights.js';
 import { checkConfig, kvDim } from './weights.js';
 
@@ -13,14 +14,7 @@ export function llamaConfig(shape: Pick<LlamaConfig, 'dim' | 'hiddenDim' | 'nLay
 /** Weights for `config`, reproducible from `seed`. */
 export function randomLlamaWeights(config: LlamaConfig, seed = 1): LlamaWeights {
   checkConfig(config, 'random weights');
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    // xorshift32: fast and plenty for initialisation
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
+  const next = rng(seed);
   const matrix = (rows: number, cols: number) => {
     const a = new Float32Array(rows * cols);
     const scale = 1 / Math.sqrt(cols);

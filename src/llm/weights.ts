@@ -24,6 +24,30 @@ export interface LlamaConfig {
   sharedClassifier: boolean;
 }
 
+/** How a routed FFN combines its selected experts' outputs. */
+export type Combination = 'paper' | 'weighted' | 'sum';
+
+/**
+ * A factorized (FactorLLM) FFN: E experts of `expertHidden` neurons each (padded with zero rows
+ * when the hidden size does not divide), a linear router with bias, top-k selection.
+ */
+export interface RoutedFfnWeights {
+  experts: number;
+  topK: number;
+  combination: Combination;
+  expertHidden: number;
+  /** [E, dim] and [E]. */
+  router: Float32Array;
+  routerBias: Float32Array;
+  /** Gate and up rows, expert after expert: [E * expertHidden, dim]. */
+  w1: Float32Array;
+  w3: Float32Array;
+  /** Down projections, expert after expert, each [dim, expertHidden]: [E, dim, expertHidden]. */
+  w2: Float32Array;
+  /** How the neurons were split (metadata only). */
+  split?: string;
+}
+
 export interface LlamaLayer {
   attnNorm: Float32Array; // [dim]
   wq: Float32Array; // [dim, dim]
@@ -34,6 +58,8 @@ export interface LlamaLayer {
   w1: Float32Array; // [hidden, dim] gate
   w2: Float32Array; // [dim, hidden] down
   w3: Float32Array; // [hidden, dim] up
+  /** Present when the FFN is factorized: then w1/w2/w3 hold the same neurons as one dense FFN. */
+  routed?: RoutedFfnWeights;
 }
 
 export interface LlamaWeights {
@@ -89,6 +115,7 @@ export function checkWeights(w: LlamaWeights, source: string): void {
     expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
     expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
     expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
+    if (l.routed) checkRouted(l.routed, c, `${source}: layers.${i}`);
   });
 }
 
@@ -100,4 +127,20 @@ export function parameterCount(w: LlamaWeights): number {
     n += l.ffnNorm.length + l.w1.length + l.w2.length + l.w3.length;
   }
   return n;
+}
+
+/** Checks a routed FFN's sizes; `where` names the layer in errors. */
+export function checkRouted(r: RoutedFfnWeights, c: LlamaConfig, where: string): void {
+  const e = r.experts;
+  if (!Number.isInteger(e) || e < 2) throw new FfnkitError('E_FORMAT', `${where}: expert count must be at least 2, found ${e}`);
+  if (!Number.isInteger(r.topK) || r.topK < 1 || r.topK > e) throw new FfnkitError('E_FORMAT', `${where}: top-k must be in 1..${e}, found ${r.topK}`);
+  if (!['paper', 'weighted', 'sum'].includes(r.combination)) throw new FfnkitError('E_FORMAT', `${where}: combination '${String(r.combination)}' (paper, weighted or sum)`);
+  if (!Number.isInteger(r.expertHidden) || r.expertHidden < 1) throw new FfnkitError('E_FORMAT', `${where}: expert size ${r.expertHidden}`);
+  const want: [string, Float32Array, number][] = [
+    ['router', r.router, e * c.dim], ['router bias', r.routerBias, e], ['expert w1', r.w1, e * r.expertHidden * c.dim],
+    ['expert w3', r.w3, e * r.expertHidden * c.dim], ['expert w2', r.w2, e * c.dim * r.expertHidden],
+  ];
+  for (const [name, a, n] of want) {
+    if (!(a instanceof Float32Array) || a.length !== n) throw new FfnkitError('E_SHAPE', `${where}: ${name}: expected ${n} values, found ${a?.length}`);
+  }
 }

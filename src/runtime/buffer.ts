@@ -41,6 +41,12 @@ export class F32Buffer {
     return this.arena.f32().subarray(this.ptr >>> 2, (this.ptr >>> 2) + this.length);
   }
 
+  /** The same memory seen as int32 (index buffers for the routing kernels); valid until the engine next allocates. */
+  i32(): Int32Array {
+    this.assertLive('i32');
+    return new Int32Array(this.arena.memory.buffer, this.ptr, this.length);
+  }
+
   /** Copies `src` in, starting at float `at`. */
   set(src: ArrayLike<number>, at = 0): this {
     this.assertLive('set');

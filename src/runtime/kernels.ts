@@ -300,6 +300,67 @@ export class Kernels {
     this.wasm.rope_f32(x.ptr, heads, headDim, cs.ptr, layout === 'half' ? 1 : 0);
   }
 
+  // ---- routing (mixtures of experts) -----------------------------------------------------
+
+  /**
+   * For each of `rows` rows of n values in x, the k largest: indices into `idx` (as int32, see
+   * F32Buffer.i32) and values into `val`, both rows x k, best first (lower index on ties).
+   */
+  topk(x: F32Buffer, rows: number, k: number, idx: F32Buffer, val: F32Buffer): void {
+    checkSize('rows', rows, 1);
+    this.buf('x', x);
+    if (x.length % rows !== 0) throw new FfnkitError('E_SHAPE', `x: ${x.length} floats do not split into ${rows} rows`);
+    const n = x.length / rows;
+    checkSize('k', k, 1);
+    if (k > n) throw new FfnkitError('E_ARG', `k: ${k} is more than the ${n} values per row`);
+    this.buf('idx', idx, rows * k);
+    this.buf('val', val, rows * k);
+    checkDisjoint('idx', idx, 'x', x);
+    checkDisjoint('val', val, 'x', x);
+    checkDisjoint('val', val, 'idx', idx);
+    this.wasm.topk_f32(x.ptr, rows, n, k, idx.ptr, val.ptr);
+  }
+
+  /** Checks that the first `count` int32 row indices in `rowsIdx` are below `limit`. */
+  private rowIndices(rowsIdx: F32Buffer, count: number, limit: number): void {
+    this.buf('rowsIdx', rowsIdx);
+    if (rowsIdx.length < count) throw new FfnkitError('E_SHAPE', `rowsIdx: expected at least ${count} indices, found ${rowsIdx.length}`);
+    const ids = rowsIdx.i32();
+    for (let i = 0; i < count; i++) {
+      const r = ids[i]!;
+      if (r < 0 || r >= limit) throw new FfnkitError('E_ARG', `rowsIdx[${i}]: row ${r} is outside 0..${limit - 1}`);
+    }
+  }
+
+  /** dst row i = src row rowsIdx[i] for i < count (rows of d floats). */
+  gatherRows(src: F32Buffer, rowsIdx: F32Buffer, count: number, d: number, dst: F32Buffer): void {
+    checkSize('count', count, 0);
+    checkSize('d', d, 1);
+    this.buf('src', src);
+    this.buf('dst', dst);
+    if (dst.length < count * d) throw new FfnkitError('E_SHAPE', `dst: expected at least ${count * d} floats, found ${dst.length}`);
+    this.rowIndices(rowsIdx, count, Math.floor(src.length / d));
+    checkDisjoint('dst', dst, 'src', src);
+    checkDisjoint('dst', dst, 'rowsIdx', rowsIdx);
+    this.wasm.gather_rows_f32(src.ptr, rowsIdx.ptr, count, d, dst.ptr);
+  }
+
+  /** dst row rowsIdx[i] += weight[i] * src row i for i < count (rows of d floats). */
+  scatterAddRows(src: F32Buffer, rowsIdx: F32Buffer, weight: F32Buffer, count: number, d: number, dst: F32Buffer): void {
+    checkSize('count', count, 0);
+    checkSize('d', d, 1);
+    this.buf('src', src);
+    this.buf('dst', dst);
+    this.buf('weight', weight);
+    if (src.length < count * d) throw new FfnkitError('E_SHAPE', `src: expected at least ${count * d} floats, found ${src.length}`);
+    if (weight.length < count) throw new FfnkitError('E_SHAPE', `weight: expected at least ${count} floats, found ${weight.length}`);
+    this.rowIndices(rowsIdx, count, Math.floor(dst.length / d));
+    checkDisjoint('dst', dst, 'src', src);
+    checkDisjoint('dst', dst, 'weight', weight);
+    checkDisjoint('dst', dst, 'rowsIdx', rowsIdx);
+    this.wasm.scatter_add_rows_f32(src.ptr, rowsIdx.ptr, weight.ptr, count, d, dst.ptr);
+  }
+
   // ---- row-wise normalisations -----------------------------------------------------------
 
   /** RMSNorm of `rows` rows of w.length floats: `y = x / sqrt(mean(x²) + eps) * w` (y may be x). */

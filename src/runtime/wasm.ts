@@ -29,6 +29,9 @@ export interface KernelExports {
   dot_f32(a: number, b: number, n: number): number;
   cosine_f32(a: number, b: number, n: number): number;
   argmax_f32(x: number, n: number): number;
+  topk_f32(x: number, rows: number, n: number, k: number, idx: number, val: number): void;
+  gather_rows_f32(src: number, rowsIdx: number, count: number, d: number, dst: number): void;
+  scatter_add_rows_f32(src: number, rowsIdx: number, weight: number, count: number, d: number, dst: number): void;
   probe_read_f32(p: number, n: number): number;
   probe_madd_f32(iters: number, seed: number): number;
 }

@@ -1,0 +1,57 @@
+// Calibration for FactorLLM: run the dense model on text and keep what each layer's FFN sees
+// (its input, the post-attention RMSNorm output), so routers can be trained without running the
+// model again, and neurons clustered by how they fire.
+
+import { FfnkitError } from '../errors.js';
+import type { Tokenizer } from '../formats/tokenizer.js';
+import type { LayerFfn } from '../llm/ffn.js';
+import { splitDocuments } from '../llm/evaluate.js';
+import type { LlamaModel } from '../llm/model.js';
+import type { F32Buffer } from '../runtime/buffer.js';
+
+export interface CalibrationData {
+  tokens: number;
+  dim: number;
+  /** Per layer, [tokens, dim]: the FFN inputs in text order. */
+  inputs: Float32Array[];
+}
+
+/** Records the FFN inputs of every layer while `model` runs up to `maxTokens` tokens of `text`. */
+export function collectFfnInputs(
+  model: LlamaModel, tokenizer: Tokenizer, text: string, maxTokens: number,
+  onProgress?: (tokens: number, total: number) => void,
+): CalibrationData {
+  model.checkTokenizer(tokenizer);
+  const docs = splitDocuments(text);
+  if (docs.length === 0) throw new FfnkitError('E_ARG', 'calibration text: no documents (it is empty or blank)');
+  const dim = model.config.dim;
+  const inputs = model.layers.map(() => new Float32Array(maxTokens * dim));
+  let filled = 0;
+  const saved = model.layers.map((l) => l.ffn);
+  model.layers.forEach((layer, i) => {
+    const inner = saved[i]!;
+    const recorder: LayerFfn = {
+      kind: inner.kind,
+      forward(x: F32Buffer, y: F32Buffer, tokens: number) {
+        const room = Math.min(tokens, maxTokens - filled);
+        if (room > 0) inputs[i]!.set(x.view().subarray(0, room * dim), filled * dim);
+        inner.forward(x, y, tokens);
+      },
+    };
+    layer.ffn = recorder;
+  });
+  try {
+    for (const doc of docs) {
+      if (filled >= maxTokens) break;
+      const ids = tokenizer.encode(doc, { bos: true }).slice(0, Math.min(model.config.seqLen, maxTokens - filled));
+      model.reset();
+      model.forward(ids);
+      filled += ids.length;
+      onProgress?.(filled, maxTokens);
+    }
+  } finally {
+    model.layers.forEach((layer, i) => (layer.ffn = saved[i]!));
+  }
+  if (filled === 0) throw new FfnkitError('E_ARG', 'calibration text: no tokens');
+  return { tokens: filled, dim, inputs: inputs.map((a) => a.subarray(0, filled * dim)) };
+}

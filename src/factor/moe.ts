@@ -1,0 +1,243 @@
+// The routed FFN of FactorLLM at run time: a router picks k of E experts per token and only
+// those experts run. One token (decode): each chosen expert's packed GEMVs, added into the
+// output with its weight. A block (prefill): tokens are grouped by expert (wasm gather), each
+// expert runs one GEMM over its tokens, and the results are scattered back with their weights.
+//
+// Combination `paper`: the chosen experts' outputs summed, scaled by E/k (the released code).
+// `weighted`: softmax over the chosen router logits (Mixtral). Mode `oracle` (analysis only) runs
+// every expert and picks the k whose outputs are closest to the dense output divided by E/k.
+
+import { FfnkitError } from '../errors.js';
+import type { LayerFfn } from '../llm/ffn.js';
+import type { Combination, RoutedFfnWeights } from '../llm/weights.js';
+import type { F32Buffer } from '../runtime/buffer.js';
+import type { DenseFfn, Kernels, PackedMatrix } from '../runtime/kernels.js';
+import type { Engine } from '../runtime/engine.js';
+
+export type RoutingMode = 'router' | 'oracle';
+
+export class RoutedLayerFfn implements LayerFfn {
+  readonly kind = 'routed';
+  readonly experts: number;
+  readonly dim: number;
+  readonly expertHidden: number;
+  combination: Combination;
+  mode: RoutingMode = 'router';
+  /** Tokens routed to each expert since the last `resetCounts` (statistics for the demo and tests). */
+  readonly counts: Float64Array;
+  private k: number;
+  private readonly engine: Engine;
+  private readonly router: PackedMatrix;
+  private readonly ffns: DenseFfn[];
+  private bufs: { cap: number; logits: F32Buffer; idx: F32Buffer; val: F32Buffer; rows: F32Buffer; weight: F32Buffer; xs: F32Buffer; ys: F32Buffer; all: F32Buffer } | undefined;
+
+  constructor(engine: Engine, w: RoutedFfnWeights, dim: number, where = 'routed FFN') {
+    const k = engine.kernels;
+    this.engine = engine;
+    this.experts = w.experts;
+    this.dim = dim;
+    this.expertHidden = w.expertHidden;
+    this.combination = w.combination;
+    this.k = w.topK;
+    this.counts = new Float64Array(w.experts);
+    // the router's bias rides in its packed panels
+    const routerMatrix = engine.matrix(w.experts, dim, w.router, `${where} router`);
+    const bias = engine.upload(w.routerBias, `${where} router bias`);
+    this.router = k.pack(routerMatrix, bias);
+    routerMatrix.data.free();
+    bias.free();
+    const he = w.expertHidden;
+    this.ffns = Array.from({ length: w.experts }, (_, e) =>
+      k.denseFfnFromPacked(
+        k.packFrom(w.w1.subarray(e * he * dim, (e + 1) * he * dim), he, dim, `${where} expert ${e} w1`),
+        k.packFrom(w.w3.subarray(e * he * dim, (e + 1) * he * dim), he, dim, `${where} expert ${e} w3`),
+        k.packFrom(w.w2.subarray(e * dim * he, (e + 1) * dim * he), dim, he, `${where} expert ${e} w2`),
+      ),
+    );
+  }
+
+  /** Experts used per token. */
+  get topK(): number {
+    return this.k;
+  }
+
+  set topK(k: number) {
+    if (!Number.isInteger(k) || k < 1 || k > this.experts) {
+      throw new FfnkitError('E_ARG', `top-k: expected an integer in 1..${this.experts} (the expert count), found ${k}`);
+    }
+    this.k = k;
+  }
+
+  /** Weight bytes one token reads: the router and k experts. */
+  bytesPerToken(): number {
+    const f = this.ffns[0]!;
+    return 4 * (this.router.data.length + this.k * (f.w1.data.length + f.w3.data.length + f.w2.data.length));
+  }
+
+  resetCounts(): void {
+    this.counts.fill(0);
+  }
+
+  private buffers(tokens: number) {
+    if (!this.bufs || this.bufs.cap < tokens || !this.bufs.logits.live) {
+      if (this.bufs?.logits.live) for (const [key, buf] of Object.entries(this.bufs)) if (key !== 'cap') (buf as F32Buffer).free();
+      const cap = Math.max(tokens, 1);
+      const e = this.engine;
+      const E = this.experts;
+      this.bufs = {
+        cap,
+        logits: e.alloc(cap * E, 'router logits'),
+        idx: e.alloc(cap * E, 'chosen experts'),
+        val: e.alloc(cap * E, 'chosen logits'),
+        rows: e.alloc(cap, 'expert rows'),
+        weight: e.alloc(cap, 'expert weights'),
+        xs: e.alloc(cap * this.dim, 'expert inputs'),
+        ys: e.alloc(cap * this.dim, 'expert outputs'),
+        all: e.alloc(E * cap * this.dim, 'oracle outputs'),
+      };
+    }
+    return this.bufs;
+  }
+
+  /** The k chosen experts (by the router, or the oracle in oracle mode) and their weights for each token: [tokens][k]. */
+  route(x: F32Buffer, tokens: number): { idx: Int32Array; weight: Float32Array } {
+    const kr = this.engine.kernels;
+    const b = this.buffers(tokens);
+    const E = this.experts;
+    const k = this.k;
+    const idxBuf = b.idx.sub(0, tokens * k);
+    const valBuf = b.val.sub(0, tokens * k);
+    if (this.mode === 'oracle') {
+      this.oracle(x, tokens, idxBuf);
+    } else {
+      const logits = b.logits.sub(0, tokens * E);
+      kr.gemm(x, this.router, logits, tokens);
+      kr.topk(logits, tokens, k, idxBuf, valBuf);
+    }
+    const idx = idxBuf.i32().slice();
+    const vals = valBuf.view();
+    const weight = new Float32Array(tokens * k);
+    for (let t = 0; t < tokens; t++) {
+      if (this.combination === 'sum') {
+        weight.fill(1, t * k, (t + 1) * k);
+      } else if (this.combination === 'paper' || this.mode === 'oracle') {
+        weight.fill(E / k, t * k, (t + 1) * k);
+      } else {
+        // softmax over the chosen logits (the first is the largest)
+        let sum = 0;
+        for (let j = 0; j < k; j++) sum += Math.exp(vals[t * k + j]! - vals[t * k]!);
+        for (let j = 0; j < k; j++) weight[t * k + j] = Math.exp(vals[t * k + j]! - vals[t * k]!) / sum;
+      }
+      for (let j = 0; j < k; j++) this.counts[idx[t * k + j]!]!++;
+    }
+    return { idx, weight };
+  }
+
+  /** Oracle selection: every expert's output, and the k closest to dense / (E/k), per token. */
+  private oracle(x: F32Buffer, tokens: number, idxOut: F32Buffer): void {
+    const kr = this.engine.kernels;
+    const b = this.buffers(tokens);
+    const E = this.experts;
+    const d = this.dim;
+    const outs = b.all.sub(0, E * tokens * d);
+    for (let e = 0; e < E; e++) kr.ffn(this.ffns[e]!, x, outs.sub(e * tokens * d, tokens * d), tokens);
+    const o = outs.view();
+    const ids = idxOut.i32();
+    const scale = E / this.k;
+    if (this.combination === 'sum') {
+      const subsets = combinations(E, this.k);
+      for (let t = 0; t < tokens; t++) {
+        let best = subsets[0]!;
+        let bestErr = Infinity;
+        for (const sub of subsets) {
+          // residual of dropping the others: the dropped experts' summed output
+          let err = 0;
+          for (let i = 0; i < d; i++) {
+            let dropped = 0;
+            for (let f = 0; f < E; f++) if (!sub.includes(f)) dropped += o[(f * tokens + t) * d + i]!;
+            err += dropped * dropped;
+          }
+          if (err < bestErr) {
+            bestErr = err;
+            best = sub;
+          }
+        }
+        for (let j = 0; j < this.k; j++) ids[t * this.k + j] = best[j]!;
+      }
+      return;
+    }
+    for (let t = 0; t < tokens; t++) {
+      const dist = new Float64Array(E);
+      for (let e = 0; e < E; e++) {
+        let s = 0;
+        for (let i = 0; i < d; i++) {
+          let dense = 0;
+          for (let f = 0; f < E; f++) dense += o[(f * tokens + t) * d + i]!;
+          const diff = o[(e * tokens + t) * d + i]! - dense / scale;
+          s += diff * diff;
+        }
+        dist[e] = s;
+      }
+      const order = Array.from({ length: E }, (_, e) => e).sort((a, c) => dist[a]! - dist[c]! || a - c);
+      for (let j = 0; j < this.k; j++) ids[t * this.k + j] = order[j]!;
+    }
+  }
+
+  forward(x: F32Buffer, y: F32Buffer, tokens: number): void {
+    const kr = this.engine.kernels;
+    const d = this.dim;
+    const k = this.k;
+    const { idx, weight } = this.route(x, tokens);
+    y.view().fill(0);
+    const b = this.buffers(tokens);
+    if (tokens === 1) {
+      const out = b.ys.sub(0, d);
+      for (let j = 0; j < k; j++) {
+        kr.ffn(this.ffns[idx[j]!]!, x, out, 1);
+        kr.axpy(weight[j]!, out, y);
+      }
+      return;
+    }
+    // group the block's tokens by expert: gather, one GEMM per expert, scatter-add
+    for (let e = 0; e < this.experts; e++) {
+      const rows: number[] = [];
+      const ws: number[] = [];
+      for (let t = 0; t < tokens; t++) {
+        for (let j = 0; j < k; j++) {
+          if (idx[t * k + j] === e) {
+            rows.push(t);
+            ws.push(weight[t * k + j]!);
+          }
+        }
+      }
+      const n = rows.length;
+      if (n === 0) continue;
+      b.rows.i32().set(rows);
+      b.weight.view().set(ws);
+      const xs = b.xs.sub(0, n * d);
+      const ys = b.ys.sub(0, n * d);
+      kr.gatherRows(x, b.rows, n, d, xs);
+      kr.ffn(this.ffns[e]!, xs, ys, n);
+      kr.scatterAddRows(ys, b.rows, b.weight, n, d, y);
+    }
+  }
+}
+
+/** All k-element subsets of 0..n-1, in lexicographic order. */
+function combinations(n: number, k: number): number[][] {
+  const out: number[][] = [];
+  const cur: number[] = [];
+  const rec = (start: number) => {
+    if (cur.length === k) {
+      out.push(cur.slice());
+      return;
+    }
+    for (let i = start; i < n; i++) {
+      cur.push(i);
+      rec(i + 1);
+      cur.pop();
+    }
+  };
+  rec(0);
+  return out;
+}
