@@ -22,3 +22,13 @@ export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
 export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary } from './formats/gguf.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 export { randomLlamaWeights, llamaConfig } from './llm/random.js';
+
+export { factorizeModel, checkExpertShape, type FactorizeModelOptions } from './factor/pipeline.js';
+export { splitNeurons, groupSizes, balancedKmeans, SPLIT_METHODS, type SplitMethod } from './factor/split.js';
+export { factorizeLayer, initRouter } from './factor/factorize.js';
+export { RoutedLayerFfn, type RoutingMode } from './factor/moe.js';
+export { paLoss, softmax64 } from './factor/pa-loss.js';
+export { trainRouter, type RouterTrainOptions } from './factor/router.js';
+export { collectFfnInputs, type CalibrationData } from './factor/calibrate.js';
+export { AdamW, type AdamWOptions } from './train/adamw.js';
+export { denseOfRouted } from './llm/weights.js';

@@ -2,7 +2,7 @@
 // its tokenizer.
 
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, FfnkitError, Tokenizer, loadModel, type Backend, type LlamaModel } from '../node/index.js';
+import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, type Backend, type LlamaModel } from '../node/index.js';
 
 /** A commander parser for numbers within [min, max] (integers when `integer`). */
 export function numberOption(name: string, min: number, max: number, integer = false): (v: string) => number {
@@ -26,6 +26,18 @@ export function skipOption(): Option {
 /** Rejects --skip until FFN skipping lands, rather than ignoring it. */
 export function rejectSkip(spec: string | undefined): void {
   if (spec !== undefined) throw new FfnkitError('E_UNSUPPORTED', `--skip ${spec}: FFN skipping is not implemented yet`);
+}
+
+export function expertsOption(): Option {
+  return new Option('--top-k <k>', 'experts per token for a factorized (routed) model, overriding the file').argParser(numberOption('--top-k', 1, 1 << 16, true));
+}
+
+/** Applies --top-k to every routed layer; an error for a dense model or a k above the expert count. */
+export function applyTopK(model: LlamaModel, k: number | undefined): void {
+  if (k === undefined) return;
+  const routed = model.layers.map((l) => l.ffn).filter((f): f is RoutedLayerFfn => f instanceof RoutedLayerFfn);
+  if (routed.length === 0) throw new FfnkitError('E_ARG', '--top-k: the model is dense (no routed FFN to set k on)');
+  for (const f of routed) f.topK = k;
 }
 
 /** The model, and the tokenizer from --tokenizer or else the one stored in the model file. */

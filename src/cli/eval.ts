@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, evaluate } from '../node/index.js';
-import { backendOption, loadWithTokenizer, rejectSkip, skipOption } from './common.js';
+import { applyTopK, backendOption, expertsOption, loadWithTokenizer, rejectSkip, skipOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -13,6 +13,7 @@ interface Options {
   tokenizer?: string;
   text: string;
   json?: boolean;
+  topK?: number;
   skip?: string;
   backend?: 'scalar' | 'simd' | 'relaxed';
 }
@@ -27,11 +28,13 @@ export function evalCommand(): Command {
     .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
     .requiredOption('--text <file>', 'UTF-8 text file')
     .option('--json', 'print one JSON object: {"tokens","nll","ppl","seconds"}')
+    .addOption(expertsOption())
     .addOption(skipOption())
     .addOption(backendOption())
     .action(async (o: Options) => {
       rejectSkip(o.skip);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend);
+      applyTopK(model, o.topK);
       let text: string;
       try {
         text = await readFile(o.text, 'utf8');

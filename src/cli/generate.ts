@@ -3,7 +3,7 @@
 
 import { Command } from 'commander';
 import { generateIds } from '../node/index.js';
-import { backendOption, loadWithTokenizer, numberOption, rejectSkip, skipOption } from './common.js';
+import { applyTopK, backendOption, expertsOption, loadWithTokenizer, numberOption, rejectSkip, skipOption } from './common.js';
 
 interface Options {
   model: string;
@@ -12,7 +12,8 @@ interface Options {
   maxTokens: number;
   temperature: number;
   topP: number;
-  topK: number;
+  sampleTopK: number;
+  topK?: number;
   seed: number;
   ids?: boolean;
   skip?: string;
@@ -28,7 +29,8 @@ export function generateCommand(): Command {
     .option('--max-tokens <n>', 'new tokens at most', numberOption('--max-tokens', 0, 1 << 20, true), 256)
     .option('--temperature <t>', 'sampling temperature, 0 = greedy', numberOption('--temperature', 0, 100), 1)
     .option('--top-p <p>', 'nucleus sampling mass, 1 = off', numberOption('--top-p', 1e-9, 1), 0.9)
-    .option('--top-k <k>', 'sample among the k most likely tokens, 0 = off', numberOption('--top-k', 0, 1 << 20, true), 0)
+    .option('--sample-top-k <k>', 'sample among the k most likely tokens, 0 = off', numberOption('--sample-top-k', 0, 1 << 20, true), 0)
+    .addOption(expertsOption())
     .option('--seed <s>', 'random seed (same seed, same text)', numberOption('--seed', 0, Number.MAX_SAFE_INTEGER, true), 42)
     .option('--ids', 'print token ids (BOS and prompt included) on one line instead of text')
     .addOption(skipOption())
@@ -36,8 +38,9 @@ export function generateCommand(): Command {
     .action(async (o: Options) => {
       rejectSkip(o.skip);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend);
+      applyTopK(model, o.topK);
       const prompt = tokenizer.encode(o.prompt, { bos: true });
-      const sampling = { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.topK, seed: o.seed };
+      const sampling = { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.sampleTopK, seed: o.seed };
       const started = performance.now();
       let generated = 0;
       if (o.ids) {

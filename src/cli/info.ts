@@ -12,6 +12,7 @@ export function infoCommand(): Command {
     .action(async (o: { model: string; json?: boolean }) => {
       const { weights, format, tokenizer } = await readWeights(o.model);
       const c = weights.config;
+      const routed = weights.layers[0]?.routed;
       const fileBytes = (await stat(o.model)).isDirectory() ? undefined : (await stat(o.model)).size;
       const info = {
         format,
@@ -21,6 +22,7 @@ export function infoCommand(): Command {
         fileBytes,
         wasmBytes: LlamaModel.memoryBytes(c),
         tokenizer: tokenizer ? `${tokenizer.vocabSize} tokens in the file` : 'none in the file (pass --tokenizer)',
+        ...(routed ? { experts: routed.experts, topK: routed.topK, combination: routed.combination, split: routed.split } : {}),
       };
       if (o.json) {
         process.stdout.write(`${JSON.stringify(info)}\n`);
@@ -39,6 +41,7 @@ export function infoCommand(): Command {
         fileBytes !== undefined ? `file          ${mb(fileBytes)}` : undefined,
         `wasm memory   ${mb(info.wasmBytes)} (packed weights, KV cache, activations)`,
         `tokenizer     ${info.tokenizer}`,
+        routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,
       ];
       process.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);
     });

@@ -18,7 +18,7 @@ export interface FactorizeOptions {
 /** Experts from `groups` (neuron indices per expert) of a dense layer with `dim` inputs. */
 export function factorizeLayer(layer: LlamaLayer, dim: number, hidden: number, groups: number[][], options: FactorizeOptions): RoutedFfnWeights {
   const E = groups.length;
-  const { topK, combination = 'paper', seed = 1 } = options;
+  const { topK, combination = 'sum', seed = 1 } = options;
   if (E < 2) throw new FfnkitError('E_ARG', `experts: expected at least 2, found ${E}`);
   if (!Number.isInteger(topK) || topK < 1 || topK > E) throw new FfnkitError('E_ARG', `top-k: expected an integer in 1..${E}, found ${topK}`);
   const seen = new Uint8Array(hidden);
@@ -61,15 +61,3 @@ export function initRouter(experts: number, dim: number, seed: number): Float32A
   return Float32Array.from({ length: experts * dim }, () => (2 * next() - 1) * bound);
 }
 
-/** The dense weights a routed FFN stands for (hidden = E * expertHidden, padding included). */
-export function denseOfRouted(r: RoutedFfnWeights, dim: number): { w1: Float32Array; w3: Float32Array; w2: Float32Array; hidden: number } {
-  const he = r.expertHidden;
-  const hidden = r.experts * he;
-  const w2 = new Float32Array(dim * hidden);
-  for (let e = 0; e < r.experts; e++) {
-    for (let row = 0; row < dim; row++) {
-      w2.set(r.w2.subarray((e * dim + row) * he, (e * dim + row + 1) * he), row * hidden + e * he);
-    }
-  }
-  return { w1: r.w1, w3: r.w3, w2, hidden };
-}

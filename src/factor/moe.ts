@@ -3,9 +3,12 @@
 // output with its weight. A block (prefill): tokens are grouped by expert (wasm gather), each
 // expert runs one GEMM over its tokens, and the results are scattered back with their weights.
 //
-// Combination `paper`: the chosen experts' outputs summed, scaled by E/k (the released code).
-// `weighted`: softmax over the chosen router logits (Mixtral). Mode `oracle` (analysis only) runs
-// every expert and picks the k whose outputs are closest to the dense output divided by E/k.
+// Combination `sum`: the chosen experts' outputs added, the others dropped (MoEfication; the
+// default, since the experts are slices of one FFN). `paper`: that sum scaled by E/k (the
+// FactorLLM release). `weighted`: softmax over the chosen router logits (Mixtral).
+// Mode `oracle` (analysis, and the PA targets) runs every expert and picks, for `paper` and
+// `weighted`, the k whose outputs are closest to dense / (E/k) (the authors' d_i); for `sum`, the
+// k-subset whose sum is closest to the dense output (all C(E, k) subsets are tried).
 
 import { FfnkitError } from '../errors.js';
 import type { LayerFfn } from '../llm/ffn.js';

@@ -1,6 +1,8 @@
 // The whole FactorLLM recipe on a model: calibrate the dense model, split each layer's neurons,
 // build the experts, then (unless told not to) train each layer's router with the PA loss on its
-// own recorded FFN inputs. Deterministic for a seed.
+// own recorded FFN inputs (each layer its own input h, not the previous layer's FFN output as the
+// authors' code does). The PA targets are the oracle's choice for the combination in use (see
+// moe.ts). Deterministic for a seed.
 
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
@@ -48,7 +50,7 @@ export async function factorizeModel(
   weights: LlamaWeights, tokenizer: Tokenizer, calibText: string, options: FactorizeModelOptions, modelOptions: ModelOptions = {},
 ): Promise<LlamaWeights> {
   const c = weights.config;
-  const { experts, topK, split, combination = 'paper', steps = 300, lr = 0.01, batch = 256, balanceWeight = 0.01, seed = 1 } = options;
+  const { experts, topK, split, combination = 'sum', steps = 300, lr = 0.01, batch = 256, balanceWeight = 0.01, seed = 1 } = options;
   checkExpertShape(experts, topK, c.hiddenDim);
   if (!SPLIT_METHODS.includes(split)) throw new FfnkitError('E_ARG', `split: expected one of ${SPLIT_METHODS.join(', ')}, found '${String(split)}'`);
   if (weights.layers.some((l) => l.routed)) throw new FfnkitError('E_ARG', 'model: already factorized');

@@ -7,8 +7,8 @@
 // padding to `general.alignment` (default 32); tensor data, each at data start + offset.
 
 import { FfnkitError } from '../errors.js';
-import type { LlamaConfig, LlamaLayer, LlamaWeights } from '../llm/weights.js';
-import { checkConfig, checkWeights, kvDim } from '../llm/weights.js';
+import type { Combination, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../llm/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, kvDim } from '../llm/weights.js';
 import { ByteReader, ByteWriter, bf16ToFloat, floatToHalf, halfToFloat } from './bytes.js';
 import { Tokenizer } from './tokenizer.js';
 
@@ -183,6 +183,21 @@ export function ggufTokenizer(file: GgufFile, source = 'GGUF file'): Tokenizer {
   return new Tokenizer(pieces, scores as number[], source, (id) => !control(id));
 }
 
+/** The expert metadata of a factorized (MoE) file, or undefined for a dense one. */
+function expertMetadata(file: GgufFile, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
+  if (!file.metadata.has('llama.expert_count')) return undefined;
+  const experts = metaNumber(file, 'llama.expert_count', source);
+  const topK = metaNumber(file, 'llama.expert_used_count', source);
+  if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_count ${experts} (at least 2)`);
+  if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_used_count ${topK} is outside 1..${experts}`);
+  const combination = file.metadata.get('ffnkit.combination') ?? 'sum';
+  if (combination !== 'paper' && combination !== 'weighted' && combination !== 'sum') {
+    throw new FfnkitError('E_FORMAT', `${source}: ffnkit.combination '${String(combination)}' (paper, weighted or sum)`);
+  }
+  const split = file.metadata.get('ffnkit.split');
+  return { experts, topK, combination, ...(typeof split === 'string' ? { split } : {}) };
+}
+
 function metaNumber(file: GgufFile, key: string, source: string, fallback?: number): number {
   const v = file.metadata.get(key);
   if (v === undefined && fallback !== undefined) return fallback;
@@ -225,17 +240,50 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file'): { weights: Ll
     return tensorData(file, bytes, t, source);
   };
   const c = config;
-  const layers: LlamaLayer[] = Array.from({ length: c.nLayers }, (_, i) => ({
-    attnNorm: get(`blk.${i}.attn_norm.weight`, c.dim, 1),
-    wq: get(`blk.${i}.attn_q.weight`, c.dim, c.dim),
-    wk: get(`blk.${i}.attn_k.weight`, c.dim, kv),
-    wv: get(`blk.${i}.attn_v.weight`, c.dim, kv),
-    wo: get(`blk.${i}.attn_output.weight`, c.dim, c.dim),
-    ffnNorm: get(`blk.${i}.ffn_norm.weight`, c.dim, 1),
-    w1: get(`blk.${i}.ffn_gate.weight`, c.dim, c.hiddenDim),
-    w2: get(`blk.${i}.ffn_down.weight`, c.hiddenDim, c.dim),
-    w3: get(`blk.${i}.ffn_up.weight`, c.dim, c.hiddenDim),
-  }));
+  const moe = expertMetadata(file, source);
+  if (moe) c.hiddenDim = moe.experts * c.hiddenDim; // feed_forward_length is one expert's, as in llama.cpp
+  const get3 = (name: string, dims: number[]): Float32Array => {
+    const t = byName.get(name);
+    if (!t) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
+    if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
+      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: dims [${t.dims}] disagree with the metadata, which implies [${dims}]`);
+    }
+    return tensorData(file, bytes, t, source);
+  };
+  const layers: LlamaLayer[] = Array.from({ length: c.nLayers }, (_, i) => {
+    const attn = {
+      attnNorm: get(`blk.${i}.attn_norm.weight`, c.dim, 1),
+      wq: get(`blk.${i}.attn_q.weight`, c.dim, c.dim),
+      wk: get(`blk.${i}.attn_k.weight`, c.dim, kv),
+      wv: get(`blk.${i}.attn_v.weight`, c.dim, kv),
+      wo: get(`blk.${i}.attn_output.weight`, c.dim, c.dim),
+      ffnNorm: get(`blk.${i}.ffn_norm.weight`, c.dim, 1),
+    };
+    if (!moe) {
+      return {
+        ...attn,
+        w1: get(`blk.${i}.ffn_gate.weight`, c.dim, c.hiddenDim),
+        w2: get(`blk.${i}.ffn_down.weight`, c.hiddenDim, c.dim),
+        w3: get(`blk.${i}.ffn_up.weight`, c.dim, c.hiddenDim),
+      };
+    }
+    const E = moe.experts;
+    const he = c.hiddenDim / E;
+    const routed: RoutedFfnWeights = {
+      experts: E,
+      topK: moe.topK,
+      combination: moe.combination,
+      expertHidden: he,
+      router: get3(`blk.${i}.ffn_gate_inp.weight`, [c.dim, E]),
+      routerBias: byName.has(`blk.${i}.ffn_gate_inp.bias`) ? get3(`blk.${i}.ffn_gate_inp.bias`, [E]) : new Float32Array(E),
+      w1: get3(`blk.${i}.ffn_gate_exps.weight`, [c.dim, he, E]),
+      w3: get3(`blk.${i}.ffn_up_exps.weight`, [c.dim, he, E]),
+      w2: get3(`blk.${i}.ffn_down_exps.weight`, [he, c.dim, E]),
+      ...(moe.split ? { split: moe.split } : {}),
+    };
+    const dense = denseOfRouted(routed, c.dim);
+    return { ...attn, w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
+  });
   const tokenEmbedding = get('token_embd.weight', c.dim, c.vocabSize);
   const weights: LlamaWeights = {
     config,
@@ -322,6 +370,10 @@ export function writeGguf(weights: LlamaWeights, vocab?: GgufVocabulary, type: T
   }
   const tensors: { name: string; dims: number[]; data: Float32Array; matrix: boolean }[] = [];
   const add = (name: string, data: Float32Array, cols: number, rows = 1) => tensors.push({ name, dims: rows === 1 ? [cols] : [cols, rows], data, matrix: rows > 1 });
+  const routed = weights.layers[0]?.routed;
+  if (weights.layers.some((l) => Boolean(l.routed) !== Boolean(routed) || (l.routed && (l.routed.experts !== routed!.experts || l.routed.expertHidden !== routed!.expertHidden)))) {
+    throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: every layer must be dense, or routed with the same expert count and size');
+  }
   const kv = kvDim(c);
   add('token_embd.weight', weights.tokenEmbedding, c.dim, c.vocabSize);
   weights.layers.forEach((l, i) => {
@@ -331,9 +383,19 @@ export function writeGguf(weights: LlamaWeights, vocab?: GgufVocabulary, type: T
     add(`blk.${i}.attn_v.weight`, l.wv, c.dim, kv);
     add(`blk.${i}.attn_output.weight`, l.wo, c.dim, c.dim);
     add(`blk.${i}.ffn_norm.weight`, l.ffnNorm, c.dim);
-    add(`blk.${i}.ffn_gate.weight`, l.w1, c.dim, c.hiddenDim);
-    add(`blk.${i}.ffn_down.weight`, l.w2, c.hiddenDim, c.dim);
-    add(`blk.${i}.ffn_up.weight`, l.w3, c.dim, c.hiddenDim);
+    const r = l.routed;
+    if (r) {
+      const he = r.expertHidden;
+      add(`blk.${i}.ffn_gate_inp.weight`, r.router, c.dim, r.experts);
+      add(`blk.${i}.ffn_gate_inp.bias`, r.routerBias, r.experts);
+      tensors.push({ name: `blk.${i}.ffn_gate_exps.weight`, dims: [c.dim, he, r.experts], data: r.w1, matrix: true });
+      tensors.push({ name: `blk.${i}.ffn_up_exps.weight`, dims: [c.dim, he, r.experts], data: r.w3, matrix: true });
+      tensors.push({ name: `blk.${i}.ffn_down_exps.weight`, dims: [he, c.dim, r.experts], data: r.w2, matrix: true });
+    } else {
+      add(`blk.${i}.ffn_gate.weight`, l.w1, c.dim, c.hiddenDim);
+      add(`blk.${i}.ffn_down.weight`, l.w2, c.hiddenDim, c.dim);
+      add(`blk.${i}.ffn_up.weight`, l.w3, c.dim, c.hiddenDim);
+    }
   });
   add('output_norm.weight', weights.finalNorm, c.dim);
   if (!c.sharedClassifier) add('output.weight', weights.classifier, c.dim, c.vocabSize);
@@ -345,13 +407,21 @@ export function writeGguf(weights: LlamaWeights, vocab?: GgufVocabulary, type: T
     ['llama.context_length', c.seqLen, T.U32],
     ['llama.embedding_length', c.dim, T.U32],
     ['llama.block_count', c.nLayers, T.U32],
-    ['llama.feed_forward_length', c.hiddenDim, T.U32],
+    ['llama.feed_forward_length', routed ? routed.expertHidden : c.hiddenDim, T.U32],
     ['llama.rope.dimension_count', c.dim / c.nHeads, T.U32],
     ['llama.attention.head_count', c.nHeads, T.U32],
     ['llama.attention.head_count_kv', c.nKvHeads, T.U32],
     ['llama.attention.layer_norm_rms_epsilon', c.normEps, T.F32],
     ['llama.rope.freq_base', c.ropeTheta, T.F32],
   ];
+  if (routed) {
+    meta.push(
+      ['llama.expert_count', routed.experts, T.U32],
+      ['llama.expert_used_count', routed.topK, T.U32],
+      ['ffnkit.combination', routed.combination, T.STRING],
+    );
+    if (routed.split) meta.push(['ffnkit.split', routed.split, T.STRING]);
+  }
   if (vocab) {
     const types = vocab.pieces.map((p, id) => (id === 0 ? 2 : id === 1 || id === 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));
     meta.push(

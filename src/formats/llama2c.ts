@@ -107,6 +107,7 @@ export function readLlama2c(bytes: Uint8Array, source = 'llama2.c checkpoint'): 
 export function writeLlama2c(w: LlamaWeights, version: 0 | 1 = 1): Uint8Array {
   const c = w.config;
   checkWeights(w, 'llama2.c writer');
+  if (w.layers.some((l) => l.routed)) throw new FfnkitError('E_UNSUPPORTED', 'llama2.c writer: this format has no routed (factorized) FFNs; write GGUF');
   if (c.ropeStyle !== 'interleaved') {
     throw new FfnkitError('E_UNSUPPORTED', 'llama2.c writer: the format implies interleaved RoPE; this model uses half-split');
   }

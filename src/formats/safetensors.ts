@@ -210,6 +210,7 @@ export function interleavedToHalf(w: Float32Array, heads: number, d: number, col
 export function writeHfLlama(weights: LlamaWeights, dtype: 'F32' | 'F16' | 'BF16' = 'F32'): { configJson: string; safetensors: Uint8Array } {
   const c = weights.config;
   checkWeights(weights, 'safetensors writer');
+  if (weights.layers.some((l) => l.routed)) throw new FfnkitError('E_UNSUPPORTED', 'safetensors writer: this format has no routed (factorized) FFNs; write GGUF');
   const kv = kvDim(c);
   const d = headDim(c);
   const permute = (w: Float32Array, heads: number) => (c.ropeStyle === 'half' ? w : interleavedToHalf(w, heads, d, c.dim));

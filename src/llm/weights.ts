@@ -144,3 +144,16 @@ export function checkRouted(r: RoutedFfnWeights, c: LlamaConfig, where: string):
     if (!(a instanceof Float32Array) || a.length !== n) throw new FfnkitError('E_SHAPE', `${where}: ${name}: expected ${n} values, found ${a?.length}`);
   }
 }
+
+/** The dense weights a routed FFN stands for (hidden = E * expertHidden, padding included). */
+export function denseOfRouted(r: RoutedFfnWeights, dim: number): { w1: Float32Array; w3: Float32Array; w2: Float32Array; hidden: number } {
+  const he = r.expertHidden;
+  const hidden = r.experts * he;
+  const w2 = new Float32Array(dim * hidden);
+  for (let e = 0; e < r.experts; e++) {
+    for (let row = 0; row < dim; row++) {
+      w2.set(r.w2.subarray((e * dim + row) * he, (e * dim + row + 1) * he), row * hidden + e * he);
+    }
+  }
+  return { w1: r.w1, w3: r.w3, w2, hidden };
+}

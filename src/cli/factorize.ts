@@ -1,0 +1,89 @@
+// `ffnkit factorize`: FactorLLM on a model: split each FFN into experts, train the routers with
+// the PA loss on calibration text, write the factorized model as GGUF (llama.cpp's MoE tensor
+// names plus ffnkit.* metadata). Nothing is written unless the whole run succeeds.
+
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { FfnkitError, Tokenizer, factorizeModel, readWeights, writeGguf, SPLIT_METHODS, type SplitMethod, type Combination } from '../node/index.js';
+import { backendOption, numberOption } from './common.js';
+import { progressLine } from './progress.js';
+
+interface Options {
+  model: string;
+  tokenizer: string;
+  calib: string;
+  experts: number;
+  topK: number;
+  split: SplitMethod;
+  combination: Combination;
+  steps: number;
+  lr: number;
+  batch: number;
+  balance: number;
+  calibTokens: number;
+  seed: number;
+  log?: string;
+  out: string;
+  backend?: 'scalar' | 'simd' | 'relaxed';
+}
+
+export function factorizeCommand(): Command {
+  return new Command('factorize')
+    .description('split each FFN into routed experts (FactorLLM), train routers with the PA loss, write GGUF')
+    .requiredOption('--model <path>', 'dense model: llama2.c .bin, GGUF, or a Hugging Face directory')
+    .requiredOption('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF')
+    .requiredOption('--calib <file>', 'calibration text (documents separated by blank lines)')
+    .requiredOption('--experts <E>', 'experts per layer', numberOption('--experts', 2, 1 << 16, true))
+    .requiredOption('--top-k <k>', 'experts used per token', numberOption('--top-k', 1, 1 << 16, true))
+    .addOption(new Option('--split <method>', 'how neurons are grouped').choices([...SPLIT_METHODS]).makeOptionMandatory())
+    .addOption(
+      new Option('--combination <c>', "sum: add the chosen experts (drop the rest); paper: sum x E/k (FactorLLM's code); weighted: softmax of router logits")
+        .choices(['sum', 'paper', 'weighted']).default('sum'),
+    )
+    .option('--steps <n>', 'router training steps per layer (0 = untrained)', numberOption('--steps', 0, 1e7, true), 300)
+    .option('--lr <x>', 'AdamW learning rate', numberOption('--lr', 1e-9, 10), 0.01)
+    .option('--batch <n>', 'tokens per training step', numberOption('--batch', 1, 1 << 20, true), 256)
+    .option('--balance <w>', 'weight of the balance term (0 = off)', numberOption('--balance', 0, 100), 0.01)
+    .option('--calib-tokens <n>', 'calibration tokens recorded', numberOption('--calib-tokens', 1, 1 << 24, true), 8192)
+    .option('--seed <s>', 'seed (same seed, same file)', numberOption('--seed', 0, 2 ** 31, true), 1)
+    .option('--log <file>', 'write the training loss per layer and step as JSON lines')
+    .requiredOption('--out <path>', 'output GGUF')
+    .addOption(backendOption())
+    .action(async (o: Options) => {
+      const { weights } = await readWeights(o.model);
+      if (o.experts > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--experts: ${o.experts} is more than the hidden size ${weights.config.hiddenDim}`);
+      if (o.topK > o.experts) throw new FfnkitError('E_ARG', `--top-k: ${o.topK} is more than --experts ${o.experts}`);
+      const tokenizer = await Tokenizer.load(o.tokenizer);
+      let calib: string;
+      try {
+        calib = await readFile(o.calib, 'utf8');
+      } catch (e) {
+        throw new FfnkitError('E_ARG', `--calib: cannot read ${o.calib} (${(e as Error).message})`);
+      }
+      if (calib.trim() === '') throw new FfnkitError('E_ARG', `--calib: ${o.calib} is empty`);
+      const progress = progressLine();
+      const log: string[] = [];
+      const factorized = await factorizeModel(weights, tokenizer, calib, {
+        experts: o.experts, topK: o.topK, split: o.split, combination: o.combination, steps: o.steps, lr: o.lr,
+        batch: o.batch, balanceWeight: o.balance, seed: o.seed, calibTokens: o.calibTokens,
+        onProgress: (stage, done, total) => progress.update(`factorize: ${stage} ${done}/${total}`),
+        onLoss: (layer, step, pa, balance) => {
+          log.push(JSON.stringify({ layer, step, pa, balance }));
+          if (step % 10 === 0) progress.update(`factorize: layer ${layer} step ${step}/${o.steps} PA ${pa.toFixed(4)}`);
+        },
+      }, o.backend ? { backend: o.backend } : {});
+      progress.done();
+      const bytes = writeGguf(factorized, tokenizer.vocabulary());
+      // write beside the target, then rename: a failed run leaves no partial file
+      const tmp = `${o.out}.tmp-${process.pid}`;
+      try {
+        await writeFile(tmp, bytes);
+        if (o.log) await writeFile(o.log, log.length ? `${log.join('\n')}\n` : '');
+        await rename(tmp, o.out);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw new FfnkitError('E_ARG', `--out: cannot write ${o.out} (${(e as Error).message})`);
+      }
+      process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers x ${o.experts} experts, top-${o.topK}, ${o.split} split, ${o.steps} router steps\n`);
+    });
+}
