@@ -1,0 +1,144 @@
+// `ffnkit bench moe`: what FactorLLM keeps and what it saves.
+// Quality: eval PPL of stories260K on tinystories-eval.txt for every split x (E, k) x router
+// {untrained, PA-trained, oracle}, next to the dense model's. Speed: one FFN layer at the
+// TinyLlama shape (2048 -> 5632), routed vs dense, decode and a 64-token prefill, with cold
+// weights (calls cycle over copies); and whole-model decode at the stories110M shape.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, Tokenizer, createEngine, evaluate, factorizeLayer, factorizeModel,
+  llamaConfig, randomLlamaWeights, readLlama2c, splitNeurons, type LayerFfn,
+} from '../src/index.js';
+import { randomF32 } from '../test/ref/random.js';
+import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
+
+const SUITE = 'moe';
+export const QUALITY_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [8, 4]];
+export const SPEED_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [16, 4]];
+
+function sharedDir(): string | undefined {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
+  return existsSync(join(dir, 'models', 'stories260K.bin')) ? dir : undefined;
+}
+
+export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
+  const lines: BenchLine[] = [];
+  const emit = (l: BenchLine) => {
+    lines.push(l);
+    opts.report(l);
+  };
+  const say = opts.progress ?? (() => {});
+  const shared = sharedDir();
+
+  if (shared) {
+    const weights = readLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'stories260K.bin'))));
+    const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tok512.bin'))));
+    const calib = readFileSync(join(shared, 'data', 'tinystories-calib.txt'), 'utf8');
+    const text = readFileSync(join(shared, 'data', 'tinystories-eval.txt'), 'utf8');
+    const dense = evaluate(await LlamaModel.create(weights), tok, text).ppl;
+    emit({ suite: SUITE, case: 'stories260K eval ppl', impl: 'dense', value: sig3(dense), unit: 'ppl' });
+    const steps = opts.quick ? 100 : 300;
+    const calibTokens = opts.quick ? 2048 : 8192;
+    for (const split of SPLIT_METHODS) {
+      for (const [E, k] of QUALITY_SHAPES) {
+        for (const trained of [false, true]) {
+          say(`quality: ${split} E${E} k${k} ${trained ? 'PA-trained' : 'untrained'}`);
+          const w = await factorizeModel(weights, tok, calib, { experts: E, topK: k, split, steps: trained ? steps : 0, calibTokens });
+          const model = await LlamaModel.create(w);
+          const runs: [string, boolean][] = trained ? [['pa-trained', false], ['oracle', true]] : [['untrained', false]];
+          for (const [impl, oracle] of runs) {
+            for (const l of model.layers) (l.ffn as RoutedLayerFfn).mode = oracle ? 'oracle' : 'router';
+            const ppl = evaluate(model, tok, text).ppl;
+            emit({
+              suite: SUITE, case: `stories260K eval ppl ${split} E${E} k${k}`, impl, value: sig3(ppl), unit: 'ppl',
+              bound: sig3(dense), boundName: 'dense', share: sig3(ppl / dense),
+            });
+          }
+        }
+      }
+    }
+  } else {
+    say('skipping the quality sweep: ../shared not found (set FFNKIT_SHARED)');
+  }
+
+  // speed of one FFN layer at the TinyLlama shape, cold weights
+  const dim = 2048;
+  const hidden = 5632;
+  const engine = await createEngine();
+  const kr = engine.kernels;
+  const w1 = randomF32(hidden * dim, 1, -0.02, 0.02);
+  const w3 = randomF32(hidden * dim, 2, -0.02, 0.02);
+  const w2 = randomF32(dim * hidden, 3, -0.02, 0.02);
+  const copies = 2; // 2 x 138 MiB: more than the caches hold
+  const prefill = 64;
+  // decode inputs rotate over 16 tokens, so the router picks different experts from call to call
+  const inputs = 16;
+  const x1 = engine.upload(randomF32(inputs * dim, 4));
+  const xb = engine.upload(randomF32(prefill * dim, 5));
+  const y = engine.alloc(prefill * dim);
+  const timeFfn = (ffns: LayerFfn[], x: typeof x1, xs: typeof xb, out: typeof y, tokens: number) => {
+    let call = 0;
+    return time(() => {
+      const input = tokens === 1 ? x.sub((call % inputs) * dim, dim) : xs;
+      ffns[call % ffns.length]!.forward(input, out.sub(0, tokens * dim), tokens);
+      call++;
+    }, opts.quick);
+  };
+  say('speed: dense FFN 2048 -> 5632');
+  const denseFfns = Array.from({ length: copies }, () => new DenseLayerFfn(kr, kr.denseFfnFromPacked(kr.packFrom(w1, hidden, dim), kr.packFrom(w3, hidden, dim), kr.packFrom(w2, dim, hidden))));
+  const denseDecode = timeFfn(denseFfns, x1, xb, y, 1);
+  const densePrefill = timeFfn(denseFfns, x1, xb, y, prefill);
+  emit({ suite: SUITE, case: 'ffn 2048x5632 decode', impl: 'dense', value: sig3(denseDecode.seconds * 1e3), unit: 'ms', rme: sig3(denseDecode.rme), samples: denseDecode.samples });
+  emit({ suite: SUITE, case: `ffn 2048x5632 prefill ${prefill}`, impl: 'dense', value: sig3(densePrefill.seconds * 1e3), unit: 'ms', rme: sig3(densePrefill.rme), samples: densePrefill.samples });
+  engine.arena.reset();
+  const layer = { attnNorm: new Float32Array(dim), wq: new Float32Array(0), wk: new Float32Array(0), wv: new Float32Array(0), wo: new Float32Array(0), ffnNorm: new Float32Array(dim), w1, w2, w3 };
+  for (const [E, k] of SPEED_SHAPES) {
+    say(`speed: routed E${E} k${k}`);
+    const groups = splitNeurons('contiguous', E, { hidden, dim, w1, w3 });
+    const routed = factorizeLayer(layer, dim, hidden, groups, { topK: k });
+    const x1r = engine.upload(randomF32(inputs * dim, 4));
+    const xbr = engine.upload(randomF32(prefill * dim, 5));
+    const yr = engine.alloc(prefill * dim);
+    const ffns = Array.from({ length: copies }, () => new RoutedLayerFfn(engine, routed, dim));
+    const dec = timeFfn(ffns, x1r, xbr, yr, 1);
+    const pre = timeFfn(ffns, x1r, xbr, yr, prefill);
+    const ideal = E / k;
+    for (const [name, t, base] of [['decode', dec, denseDecode], [`prefill ${prefill}`, pre, densePrefill]] as const) {
+      const speedup = base.seconds / t.seconds;
+      emit({
+        suite: SUITE, case: `ffn 2048x5632 ${name} E${E} k${k}`, impl: 'routed', value: sig3(t.seconds * 1e3), unit: 'ms',
+        bound: sig3(ideal), boundName: 'ideal speed-up E/k', share: sig3(speedup / ideal), rme: sig3(t.rme), samples: t.samples,
+      });
+    }
+    engine.arena.reset();
+  }
+
+  // whole model: stories110M shape, dense vs routed (contiguous split, untrained router)
+  const config = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
+  const weights = randomLlamaWeights(config, 1);
+  const decodeRate = async (w: typeof weights) => {
+    const model = await LlamaModel.create(w);
+    model.forward(Array.from({ length: 16 }, (_, i) => 3 + i));
+    const t = time(() => {
+      if (model.position >= 80) model.position = 16;
+      model.forward([5]);
+    }, opts.quick);
+    return 1 / t.seconds;
+  };
+  say('speed: stories110M-shape decode, dense');
+  const denseRate = await decodeRate(weights);
+  emit({ suite: SUITE, case: 'stories110M-shape decode', impl: 'dense', value: sig3(denseRate), unit: 'tokens/s' });
+  for (const [E, k] of [[8, 2], [4, 1]] as const) {
+    say(`speed: stories110M-shape decode, routed E${E} k${k}`);
+    const routedWeights = {
+      ...weights,
+      layers: weights.layers.map((l) => ({ ...l, routed: factorizeLayer(l, config.dim, config.hiddenDim, splitNeurons('contiguous', E, { hidden: config.hiddenDim, dim: config.dim, w1: l.w1, w3: l.w3 }), { topK: k }) })),
+    };
+    const rate = await decodeRate(routedWeights);
+    emit({ suite: SUITE, case: 'stories110M-shape decode', impl: `routed E${E} k${k}`, value: sig3(rate), unit: 'tokens/s', bound: sig3(denseRate), boundName: 'dense', share: sig3(rate / denseRate) });
+  }
+  return lines;
+}
