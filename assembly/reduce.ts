@@ -104,3 +104,37 @@ export function argmax_f32(x: usize, n: i32): i32 {
   }
   return 0;
 }
+
+// The residual update of a transformer block with its saturation measure, in one pass:
+// x[n] += d[n], returning cos(x before, x after) (0 when either is all zeros). FFN skipping
+// watches this value; fusing it into the add keeps the monitoring to one read of x and d.
+export function add_cosine_f32(x: usize, d: usize, n: i32): f32 {
+  let ab: f32 = 0, aa: f32 = 0, bb: f32 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    let vab = f32x4.splat(0), vaa = vab, vbb = vab;
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i * 4;
+      const a = v128.load(x + o);
+      const b = f32x4.add(a, v128.load(d + o));
+      v128.store(x + o, b);
+      vab = madd(a, b, vab);
+      vaa = madd(a, a, vaa);
+      vbb = madd(b, b, vbb);
+    }
+    ab = hsum(vab);
+    aa = hsum(vaa);
+    bb = hsum(vbb);
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    const a = load<f32>(x + o);
+    const b = a + load<f32>(d + o);
+    store<f32>(x + o, b);
+    ab += a * b;
+    aa += a * a;
+    bb += b * b;
+  }
+  const norms = Mathf.sqrt(aa) * Mathf.sqrt(bb);
+  return norms > 0 ? ab / norms : 0;
+}

@@ -2,7 +2,7 @@
 // its tokenizer.
 
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, type Backend, type LlamaModel } from '../node/index.js';
+import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, parseSkip, type Backend, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
 
 /** A commander parser for numbers within [min, max] (integers when `integer`). */
 export function numberOption(name: string, min: number, max: number, integer = false): (v: string) => number {
@@ -20,12 +20,32 @@ export function backendOption(): Option {
 }
 
 export function skipOption(): Option {
-  return new Option('--skip <spec>', 'FFN skipping policy (FFN-SkipLLM), e.g. threshold=0.95,warmup=16 or static:2-3');
+  return new Option(
+    '--skip <spec>',
+    'skip saturated FFNs while decoding (FFN-SkipLLM): threshold=0.95,warmup=16,coldStart=1,coldEnd=1,budget=2 ' +
+      '(or ratio=0.25), static:A-B, or random:count=N; defaults suit the model depth',
+  );
 }
 
-/** Rejects --skip until FFN skipping lands, rather than ignoring it. */
-export function rejectSkip(spec: string | undefined): void {
-  if (spec !== undefined) throw new FfnkitError('E_UNSUPPORTED', `--skip ${spec}: FFN skipping is not implemented yet`);
+/** The --skip policy for this model, if any. */
+export function skipPolicy(spec: string | undefined, model: LlamaModel): SkipPolicy | undefined {
+  return spec === undefined ? undefined : parseSkip(spec, model.config.nLayers, model.config.seqLen);
+}
+
+/** Skip statistics as printed by --stats: overall and per-layer ratios, and where the cosines fell. */
+export function formatSkipStats(s: SkipStats): string {
+  const lines = [`skip: ${(100 * s.ratio).toFixed(1)}% of FFN blocks over ${s.tokens} decode steps`];
+  s.perLayer.forEach((r, l) => {
+    const h = s.cosineHistogram[l]!;
+    const seen = h.reduce((a, b) => a + b, 0);
+    // the occupied range of cosines, in the histogram's 0.05 bins
+    const lo = h.findIndex((c) => c > 0);
+    const hi = h.length - 1 - [...h].reverse().findIndex((c) => c > 0);
+    const range = seen ? ` cos in [${(-1 + lo * 0.05).toFixed(2)}, ${(-1 + (hi + 1) * 0.05).toFixed(2)}]` : '';
+    const above = seen ? ` ${((100 * h.slice(39).reduce((a, b) => a + b, 0)) / seen).toFixed(0)}% >= 0.95` : '';
+    lines.push(`  layer ${String(l).padStart(2)}: skipped ${(100 * r).toFixed(1)}%${seen ? `,${range}${above}` : ""}`);
+  });
+  return `${lines.join('\n')}\n`;
 }
 
 export function expertsOption(): Option {

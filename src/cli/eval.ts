@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, evaluate } from '../node/index.js';
-import { applyTopK, backendOption, expertsOption, loadWithTokenizer, rejectSkip, skipOption } from './common.js';
+import { applyTopK, backendOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -15,6 +15,7 @@ interface Options {
   json?: boolean;
   topK?: number;
   skip?: string;
+  stats?: boolean;
   backend?: 'scalar' | 'simd' | 'relaxed';
 }
 
@@ -22,7 +23,9 @@ export function evalCommand(): Command {
   return new Command('eval')
     .description(
       'perplexity on a text: documents separated by blank lines, each encoded with BOS and no EOS, ' +
-        'truncated to the context, run teacher-forced from position 0; mean next-token NLL (nats) over all predicted tokens',
+        'truncated to the context, run teacher-forced from position 0; mean next-token NLL (nats) over all predicted tokens. ' +
+        "With --skip, each document is prefilled for the policy's warm-up tokens and every later position runs as a " +
+        'decode step (where FFNs are skipped), so the perplexity is what decoding would produce',
     )
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
     .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
@@ -30,11 +33,12 @@ export function evalCommand(): Command {
     .option('--json', 'print one JSON object: {"tokens","nll","ppl","seconds"}')
     .addOption(expertsOption())
     .addOption(skipOption())
+    .option('--stats', 'print FFN-skipping statistics')
     .addOption(backendOption())
     .action(async (o: Options) => {
-      rejectSkip(o.skip);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend);
       applyTopK(model, o.topK);
+      const skip = skipPolicy(o.skip, model);
       let text: string;
       try {
         text = await readFile(o.text, 'utf8');
@@ -43,13 +47,17 @@ export function evalCommand(): Command {
       }
       const progress = progressLine();
       const r = evaluate(model, tokenizer, text, {
+        ...(skip ? { skip } : {}),
         onProgress: (done, total, tokens) => progress.update(`eval: document ${done}/${total}, ${tokens} tokens`),
       });
       progress.done();
       if (r.tokens === 0) throw new FfnkitError('E_ARG', `--text: ${o.text} has no document of two or more tokens`);
+      const stats = skip?.stats();
       if (o.json) {
-        process.stdout.write(`${JSON.stringify({ tokens: r.tokens, nll: r.nll, ppl: r.ppl, seconds: r.seconds })}\n`);
+        const method = stats ? { skip: o.skip, skipRatio: stats.ratio, skipPerLayer: stats.perLayer, ...(o.stats ? { cosineHistogram: stats.cosineHistogram } : {}) } : {};
+        process.stdout.write(`${JSON.stringify({ tokens: r.tokens, nll: r.nll, ppl: r.ppl, seconds: r.seconds, ...method })}\n`);
       } else {
+        if (stats && o.stats) process.stdout.write(formatSkipStats(stats));
         process.stdout.write(
           `${r.documents} documents, ${r.tokens} predicted tokens\nnll ${r.nll.toFixed(6)}  ppl ${r.ppl.toFixed(4)}  ` +
             `(${r.seconds.toFixed(2)} s, ${(r.tokens / r.seconds).toFixed(0)} tokens/s, backend ${model.engine.backend})\n`,

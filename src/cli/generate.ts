@@ -3,7 +3,7 @@
 
 import { Command } from 'commander';
 import { generateIds } from '../node/index.js';
-import { applyTopK, backendOption, expertsOption, loadWithTokenizer, numberOption, rejectSkip, skipOption } from './common.js';
+import { applyTopK, backendOption, expertsOption, formatSkipStats, loadWithTokenizer, numberOption, skipOption, skipPolicy } from './common.js';
 
 interface Options {
   model: string;
@@ -17,6 +17,7 @@ interface Options {
   seed: number;
   ids?: boolean;
   skip?: string;
+  stats?: boolean;
   backend?: 'scalar' | 'simd' | 'relaxed';
 }
 
@@ -34,13 +35,14 @@ export function generateCommand(): Command {
     .option('--seed <s>', 'random seed (same seed, same text)', numberOption('--seed', 0, Number.MAX_SAFE_INTEGER, true), 42)
     .option('--ids', 'print token ids (BOS and prompt included) on one line instead of text')
     .addOption(skipOption())
+    .option('--stats', 'print FFN-skipping statistics to stderr')
     .addOption(backendOption())
     .action(async (o: Options) => {
-      rejectSkip(o.skip);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend);
       applyTopK(model, o.topK);
+      const skip = skipPolicy(o.skip, model);
       const prompt = tokenizer.encode(o.prompt, { bos: true });
-      const sampling = { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.sampleTopK, seed: o.seed };
+      const sampling = { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.sampleTopK, seed: o.seed, ...(skip ? { skip } : {}) };
       const started = performance.now();
       let generated = 0;
       if (o.ids) {
@@ -61,6 +63,7 @@ export function generateCommand(): Command {
         process.stdout.write(`${decoder.flush()}\n`);
       }
       const seconds = (performance.now() - started) / 1000;
+      if (o.stats && skip) process.stderr.write(formatSkipStats(skip.stats()));
       process.stderr.write(
         `${generated} tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(1)} tokens/s incl. prefill of ${prompt.length}), backend ${model.engine.backend}\n`,
       );

@@ -4,6 +4,7 @@
 // every predicted position (n - 1 per document), and ppl = exp(mean nll).
 
 import type { Tokenizer } from '../formats/tokenizer.js';
+import type { SkipPolicy } from '../skip/policy.js';
 import type { LlamaModel } from './model.js';
 
 export interface EvalResult {
@@ -17,6 +18,12 @@ export interface EvalResult {
 }
 
 export interface EvalOptions {
+  /**
+   * FFN skipping: each document is prefilled for the policy's warm-up tokens, then every further
+   * position runs as a decode step (where skipping happens), so the perplexity is what decoding
+   * would produce. Without it, documents run teacher-forced in blocks.
+   */
+  skip?: SkipPolicy;
   /** Called after each document with (documents done, documents in all, tokens so far). */
   onProgress?: (done: number, total: number, tokens: number) => void;
 }
@@ -44,6 +51,16 @@ export function tokenNll(logits: Float32Array, offset: number, n: number, target
 /** Teacher-forced perplexity of `model` on `text`. */
 export function evaluate(model: LlamaModel, tokenizer: Tokenizer, text: string, options: EvalOptions = {}): EvalResult {
   model.checkTokenizer(tokenizer);
+  const saved = model.skip;
+  model.skip = options.skip;
+  try {
+    return run(model, tokenizer, text, options);
+  } finally {
+    model.skip = saved;
+  }
+}
+
+function run(model: LlamaModel, tokenizer: Tokenizer, text: string, options: EvalOptions): EvalResult {
   const started = performance.now();
   const docs = splitDocuments(text);
   const vocab = model.config.vocabSize;
@@ -53,7 +70,16 @@ export function evaluate(model: LlamaModel, tokenizer: Tokenizer, text: string, 
     const ids = tokenizer.encode(doc, { bos: true }).slice(0, model.config.seqLen);
     if (ids.length >= 2) {
       model.reset();
-      const logits = model.forward(ids, { allLogits: true });
+      let logits: Float32Array;
+      if (options.skip) {
+        const pre = Math.max(1, Math.min(options.skip.warmup, ids.length - 1));
+        logits = new Float32Array(ids.length * vocab);
+        logits.set(model.forward(ids.slice(0, pre), { allLogits: true }));
+        model.decodeSteps = options.skip.warmup; // the prefill was the warm-up
+        for (let p = pre; p < ids.length; p++) logits.set(model.forward([ids[p]!]), p * vocab);
+      } else {
+        logits = model.forward(ids, { allLogits: true });
+      }
       for (let p = 0; p + 1 < ids.length; p++) total += tokenNll(logits, p * vocab, vocab, ids[p + 1]!);
       tokens += ids.length - 1;
     }

@@ -3,10 +3,13 @@
 
 import { FfnkitError } from '../errors.js';
 import { BOS, EOS, type Tokenizer } from '../formats/tokenizer.js';
+import type { SkipPolicy } from '../skip/policy.js';
 import type { LlamaModel } from './model.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 
 export interface GenerateOptions extends SamplerOptions {
+  /** FFN skipping for the decode steps (default: the model's own `skip`, if set). */
+  skip?: SkipPolicy;
   /** New tokens to produce at most (after the prompt). Default 256. */
   maxTokens?: number;
   /** Called with every token id, the prompt's included, as it becomes known. */
@@ -27,15 +30,21 @@ export function* generateIds(model: LlamaModel, prompt: number[], options: Gener
   }
   const sampler = new Sampler(options);
   model.reset();
-  prompt.forEach((id) => options.onToken?.(id));
-  let logits = model.forward(prompt);
-  for (let produced = 0; produced < maxTokens; produced++) {
-    const next = sampler.sample(logits);
-    if (next === BOS || next === EOS) return;
-    options.onToken?.(next);
-    yield next;
-    if (model.position >= model.config.seqLen) return;
-    logits = model.forward([next]);
+  const saved = model.skip;
+  if (options.skip) model.skip = options.skip;
+  try {
+    prompt.forEach((id) => options.onToken?.(id));
+    let logits = model.forward(prompt);
+    for (let produced = 0; produced < maxTokens; produced++) {
+      const next = sampler.sample(logits);
+      if (next === BOS || next === EOS) return;
+      options.onToken?.(next);
+      yield next;
+      if (model.position >= model.config.seqLen) return;
+      logits = model.forward([next]);
+    }
+  } finally {
+    model.skip = saved;
   }
 }
 

@@ -10,6 +10,7 @@ import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import { ropeCosSin, type PackedMatrix } from '../runtime/kernels.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
+import type { SkipPolicy } from '../skip/policy.js';
 import { RoutedLayerFfn } from '../factor/moe.js';
 import { DenseLayerFfn, type LayerFfn } from './ffn.js';
 import { generate, type GenerateOptions } from './generate.js';
@@ -47,6 +48,10 @@ export class LlamaModel {
   format?: string;
   /** The vocabulary stored with the model (GGUF), if any. */
   tokenizer?: Tokenizer;
+  /** FFN skipping consulted on decode steps (one token per forward call); prefill never skips. */
+  skip: SkipPolicy | undefined;
+  /** Decode steps since the last reset (what a skip policy's warm-up counts). */
+  decodeSteps = 0;
   readonly layers: DeviceLayer[];
   private readonly tokenEmbedding: Float32Array;
   private readonly finalNorm: F32Buffer;
@@ -176,6 +181,7 @@ export class LlamaModel {
   /** Empties the KV cache: the next token is position 0. */
   reset(): void {
     this.position = 0;
+    this.decodeSteps = 0;
   }
 
   /** The FFN of each layer (swap one to change how that layer's FFN is computed). */
@@ -232,6 +238,8 @@ export class LlamaModel {
       xv.set(this.tokenEmbedding.subarray(id * c.dim, (id + 1) * c.dim), i * c.dim);
     }
     const layout = c.ropeStyle === 'half' ? 'half' : 'interleaved';
+    const skip = t === 1 ? this.skip : undefined;
+    if (skip) skip.beginToken(this.decodeSteps++);
     const cacheStride = c.seqLen * kv;
     this.layers.forEach((layer, l) => {
       k.rmsnorm(x, layer.attnNorm, xb, t, c.normEps);
@@ -259,9 +267,11 @@ export class LlamaModel {
       });
       k.gemm(xb, layer.wo, xb2, t);
       k.add(x, xb2, x);
+      if (skip && !skip.runs(l)) return; // FFN skipped: the residual stream passes unchanged
       k.rmsnorm(x, layer.ffnNorm, xb, t, c.normEps);
       layer.ffn.forward(xb, xb2, t);
-      k.add(x, xb2, x);
+      if (skip?.monitors) skip.observe(l, k.addCosine(x, xb2));
+      else k.add(x, xb2, x);
     });
     this.position = p0 + t;
     const rows = allLogits ? t : 1;

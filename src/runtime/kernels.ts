@@ -422,6 +422,14 @@ export class Kernels {
     return this.wasm.cosine_f32(a.ptr, b.ptr, a.length);
   }
 
+  /** `x += d`, returning cos(x before, x after) (0 for a zero vector): a residual update and its saturation. */
+  addCosine(x: F32Buffer, d: F32Buffer): number {
+    this.buf('x', x);
+    this.buf('d', d, x.length);
+    checkDisjoint('x', x, 'd', d);
+    return this.wasm.add_cosine_f32(x.ptr, d.ptr, x.length);
+  }
+
   /** Index of the first largest value (NaN never wins). */
   argmax(x: F32Buffer): number {
     this.buf('x', x);

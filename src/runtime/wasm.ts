@@ -29,6 +29,7 @@ export interface KernelExports {
   dot_f32(a: number, b: number, n: number): number;
   cosine_f32(a: number, b: number, n: number): number;
   argmax_f32(x: number, n: number): number;
+  add_cosine_f32(x: number, d: number, n: number): number;
   topk_f32(x: number, rows: number, n: number, k: number, idx: number, val: number): void;
   gather_rows_f32(src: number, rowsIdx: number, count: number, d: number, dst: number): void;
   scatter_add_rows_f32(src: number, rowsIdx: number, weight: number, count: number, d: number, dst: number): void;
