@@ -21,6 +21,8 @@ export interface BenchLine {
   seconds?: number;
   rme?: number;
   samples?: number;
+  /** Suite-specific figures (skip ratio, greedy agreement, ...). */
+  [field: string]: string | number | undefined;
 }
 
 export interface BenchOptions {

@@ -13,8 +13,9 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   kernels: async () => (await import('../../bench/kernels.js')).runKernels,
   llm: async () => (await import('../../bench/llm.js')).runLlm,
   moe: async () => (await import('../../bench/moe.js')).runMoe,
+  skip: async () => (await import('../../bench/skip.js')).runSkip,
 };
-const PLANNED = ['skip', 'mixer', 'peers'];
+const PLANNED = ['mixer', 'peers'];
 
 export function benchCommand(): Command {
   return new Command('bench')
@@ -51,7 +52,8 @@ export function benchCommand(): Command {
 
 /** A plain-text table: case, implementation, value, bound and share of the bound. */
 export function formatTable(rows: BenchLine[]): string {
-  const header = ['case', 'impl', 'value', 'bound', 'share', 'max |diff|'];
+  const header = ['case', 'impl', 'value', 'bound', 'share', 'max |diff|', 'more'];
+  const known = new Set(['suite', 'case', 'impl', 'value', 'unit', 'bound', 'boundName', 'share', 'maxAbsDiff', 'seconds', 'rme', 'samples']);
   const body = rows.map((r) => [
     r.case,
     r.impl,
@@ -59,6 +61,7 @@ export function formatTable(rows: BenchLine[]): string {
     r.bound !== undefined ? `${r.bound} (${r.boundName})` : '',
     r.share !== undefined ? `${Math.round(r.share * 100)}%` : '',
     r.maxAbsDiff !== undefined ? String(r.maxAbsDiff) : '',
+    Object.entries(r).filter(([k]) => !known.has(k)).map(([k, v]) => `${k} ${v}`).join(', '),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const fmt = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
