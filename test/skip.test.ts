@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from 'vitest';
 import {
-  FfnkitError, HISTOGRAM_BINS, LlamaModel, StaticSkip, ThresholdSkip, Tokenizer, evaluate, generateIds, parseSkip, readLlama2c,
+  FfnkitError, HISTOGRAM_BINS, LlamaModel, StaticSkip, ThresholdSkip, Tokenizer, evaluate, factorizeLayer, generateIds, parseSkip, readLlama2c, splitNeurons,
   type LlamaWeights,
 } from '../src/node/index.js';
 import { SHARED, sharedBytes, sharedJson, sharedText } from './shared.js';
@@ -107,6 +107,21 @@ describe.skipIf(!SHARED)('skipping in stories260K', () => {
       expect(maxDiff(skipping.forward([id]), reference.forward([id]))).toBeLessThan(1e-5);
     }
     expect(skipping.skip.stats().perLayer).toEqual([0, 0, 1, 1, 0]);
+  });
+
+  test('skipping works on a factorized (routed) model as on a dense one', async () => {
+    const w = stories();
+    const c = w.config;
+    const routed: LlamaWeights = {
+      ...w,
+      layers: w.layers.map((l) => ({ ...l, routed: factorizeLayer(l, c.dim, c.hiddenDim, splitNeurons('contiguous', 4, { hidden: c.hiddenDim, dim: c.dim, w1: l.w1, w3: l.w3 }), { topK: 4 }) })),
+    };
+    const a = await LlamaModel.create(routed, { backend: 'simd' });
+    const b = await LlamaModel.create(w, { backend: 'simd' });
+    a.skip = new StaticSkip(5, 1, 2);
+    b.skip = new StaticSkip(5, 1, 2);
+    for (const id of ids().slice(0, 12)) expect(maxDiff(a.forward([id]), b.forward([id]))).toBeLessThan(1e-4);
+    expect(a.skip.stats().perLayer).toEqual([0, 1, 1, 0, 0]);
   });
 
   test('a policy that never fires changes nothing: eval through decode steps equals the golden NLL', async () => {
