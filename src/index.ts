@@ -33,3 +33,4 @@ export { collectFfnInputs, type CalibrationData } from './factor/calibrate.js';
 export { AdamW, type AdamWOptions } from './train/adamw.js';
 export { denseOfRouted } from './llm/weights.js';
 export { SkipPolicy, ThresholdSkip, RandomSkip, StaticSkip, parseSkip, defaultSkipOptions, HISTOGRAM_BINS, type SkipStats, type ThresholdOptions } from './skip/policy.js';
+export { rng } from './rng.js';

@@ -1,0 +1,173 @@
+// The library in a real browser: the demo page, bundled by Vite, in headless Chromium. The greedy
+// story equals llama2.c's; the factorized and skipping switches change the statistics; kernels give
+// the same numbers as in Node; the plain ESM build (tsc's dist/) works without a bundler; no
+// console errors, on a desktop and a phone-sized viewport. Screenshots go to test-output/.
+
+import { execFileSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { build, preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BACKENDS, Tokenizer, createEngine, rng } from '../../src/node/index.js';
+import { SHARED, sharedBytes, sharedJson } from '../shared.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CHROMIUM = '/usr/bin/chromium';
+const out = join(root, 'test-output');
+
+let server: PreviewServer;
+let browser: Browser;
+let base: string;
+
+describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromium', () => {
+  beforeAll(async () => {
+    mkdirSync(out, { recursive: true });
+    await build({ configFile: join(root, 'web', 'vite.config.ts'), logLevel: 'warn' });
+    server = await preview({ configFile: join(root, 'web', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' } });
+    base = server.resolvedUrls!.local[0]!;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise<void>((done) => server?.httpServer.close(() => done()));
+  });
+
+  /** A page with console errors collected. */
+  async function open(viewport = { width: 1200, height: 900 }): Promise<{ page: Page; errors: string[] }> {
+    const page = await browser.newPage({ viewport });
+    const errors: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base);
+    await page.waitForFunction(() => !(document.getElementById('generate') as HTMLButtonElement).disabled, undefined, { timeout: 60_000 });
+    return { page, errors };
+  }
+
+  async function generate(page: Page): Promise<string> {
+    await page.click('#generate');
+    await page.waitForSelector('#output[data-done]', { timeout: 120_000 });
+    return (await page.textContent('#output')) ?? '';
+  }
+
+  test('the greedy continuation of "Once upon a time" is llama2.c\'s, token for token', async () => {
+    const { page, errors } = await open();
+    const golden = sharedJson<{ greedy: { prompt: string; ids: number[] }[] }>('golden', 'stories260K-greedy.json').greedy[0]!;
+    const tok = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
+    await page.fill('#max-tokens', String(golden.ids.length - tok.encode(golden.prompt).length));
+    const text = await generate(page);
+    expect(text).toBe(golden.prompt + tok.decode(golden.ids.slice(tok.encode(golden.prompt).length)));
+    expect(await page.textContent('#status')).toMatch(/backend relaxed/);
+    await page.screenshot({ path: join(out, 'demo-desktop.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  });
+
+  test('the factorized and skipping switches change what the statistics show', async () => {
+    const { page, errors } = await open();
+    await page.fill('#max-tokens', '40');
+    await page.check('input[name=ffn][value=factorized]');
+    await generate(page);
+    const counts = JSON.parse((await page.getAttribute('#heatmap', 'data-counts')) ?? '[]') as number[][];
+    expect(counts).toHaveLength(5);
+    // every layer routed each of the 40 tokens (plus the prompt) to k = 2 of 4 experts
+    for (const layer of counts) expect(layer.reduce((a, b) => a + b, 0) % 2).toBe(0);
+    expect(counts.flat().filter((c) => c > 0).length).toBeGreaterThan(5);
+    // k = 1 halves the expert calls
+    await page.fill('#topk', '1');
+    await page.dispatchEvent('#topk', 'input');
+    await generate(page);
+    const counts1 = JSON.parse((await page.getAttribute('#heatmap', 'data-counts')) ?? '[]') as number[][];
+    expect(counts1[0]!.reduce((a, b) => a + b, 0)).toBeLessThan(counts[0]!.reduce((a, b) => a + b, 0));
+    // skipping on the dense model: a realized skip ratio above zero
+    await page.check('input[name=ffn][value=dense]');
+    await page.check('#skip-on');
+    await page.fill('#skip-spec', 'threshold=-1,warmup=4,coldStart=1,coldEnd=1,budget=1');
+    await generate(page);
+    expect(Number(await page.getAttribute('#stats', 'data-skip-ratio'))).toBeGreaterThan(0.2);
+    expect(errors).toEqual([]);
+  });
+
+  test('kernels give the same numbers in the page as in Node', async () => {
+    const { page, errors } = await open();
+    const inPage = (await page.evaluate(() => (window as unknown as { ffnkitDemo: { kernelCheck: () => Promise<Record<string, number[]>> } }).ffnkitDemo.kernelCheck())) as Record<string, number[]>;
+    expect(Object.keys(inPage).sort()).toEqual([...BACKENDS].sort());
+    for (const backend of BACKENDS) {
+      const e = await createEngine({ backend });
+      const next = rng(42);
+      const data = (n: number) => Float32Array.from({ length: n }, () => next() * 2 - 1);
+      const [m, n, k] = [5, 37, 63];
+      const packed = e.kernels.pack(e.matrix(n, k, data(n * k)), e.upload(data(n)));
+      const c = e.alloc(m * n);
+      e.kernels.gemm(e.upload(data(m * k)), packed, c, m);
+      const g = e.upload(data(100));
+      e.kernels.gelu(g, g);
+      e.kernels.softmax(g, g, 4);
+      const node = [...c.toArray(), ...g.toArray()];
+      const page_ = inPage[backend]!;
+      expect(page_.length).toBe(node.length);
+      // the same wasm on two V8 versions: identical for scalar and simd; relaxed madd may fuse differently
+      const tol = backend === 'relaxed' ? 1e-5 : 0;
+      for (let i = 0; i < node.length; i++) expect(Math.abs(page_[i]! - node[i]!), `${backend}[${i}]`).toBeLessThanOrEqual(tol * (1 + Math.abs(node[i]!)));
+    }
+    await page.click('#bench');
+    await page.waitForSelector('#bench-chart[data-done]', { timeout: 120_000 });
+    expect(await page.locator('#bench-chart .bar').count()).toBe(2 * BACKENDS.length);
+    await page.screenshot({ path: join(out, 'demo-kernels.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  });
+
+  test('a phone-sized viewport lays the page out without horizontal scrolling', async () => {
+    const { page, errors } = await open({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: join(out, 'demo-phone.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  });
+
+  test('plain ESM: the tsc build (dist/) loads in a page without a bundler', async () => {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root });
+    // a static server over the repository (dist/ and build/) and the shared folder
+    const types: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+    const http: Server = createServer((req, res) => {
+      const url = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+      if (url === '/') {
+        res.setHeader('Content-Type', 'text/html');
+        res.end(`<!doctype html><script type="module">
+          import { loadModel, Tokenizer } from '/dist/index.js';
+          const model = await loadModel('/shared/models/stories260K.gguf');
+          let text = '';
+          for await (const p of model.generate(model.tokenizer, 'Once upon a time', { temperature: 0, maxTokens: 20 })) text += p;
+          document.title = 'done';
+          document.body.textContent = model.engine.backend + '|' + text;
+        </script>`);
+        return;
+      }
+      const file = url.startsWith('/shared/') ? normalize(join(resolve(SHARED!), url.slice(8))) : normalize(join(root, url));
+      if (!existsSync(file) || !statSync(file).isFile()) {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      res.setHeader('Content-Type', types[extname(file)] ?? 'application/octet-stream');
+      createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((done) => http.listen(0, '127.0.0.1', () => done()));
+    const port = (http.address() as { port: number }).port;
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForFunction(() => document.title === 'done', undefined, { timeout: 60_000 });
+    const [backend, text] = ((await page.textContent('body')) ?? '').split('|');
+    expect(backend).toBe('relaxed');
+    expect(text).toMatch(/^, there was a little girl named Lily\./);
+    expect(errors).toEqual([]);
+    await new Promise<void>((done) => http.close(() => done()));
+  });
+});
