@@ -140,11 +140,18 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
         res.setHeader('Content-Type', 'text/html');
         res.end(`<!doctype html><script type="module">
           import { loadModel, Tokenizer } from '/dist/index.js';
-          const model = await loadModel('/shared/models/stories260K.gguf');
+          // a Response, an ArrayBuffer and a File: the three ways bytes reach a page
+          const model = await loadModel(await fetch('/shared/models/stories260K.gguf'));
+          const tokBuffer = await (await fetch('/shared/models/tok512.bin')).arrayBuffer();
+          const tok = await Tokenizer.load(tokBuffer);
+          const file = new File([await (await fetch('/shared/models/stories260K.bin')).arrayBuffer()], 'stories260K.bin');
+          const fromFile = await loadModel(file);
           let text = '';
-          for await (const p of model.generate(model.tokenizer, 'Once upon a time', { temperature: 0, maxTokens: 20 })) text += p;
+          for await (const p of model.generate(tok, 'Once upon a time', { temperature: 0, maxTokens: 20 })) text += p;
+          let again = '';
+          for await (const p of fromFile.generate(model.tokenizer, 'Once upon a time', { temperature: 0, maxTokens: 20 })) again += p;
           document.title = 'done';
-          document.body.textContent = model.engine.backend + '|' + text;
+          document.body.textContent = model.engine.backend + '|' + text + '|' + again;
         </script>`);
         return;
       }
@@ -164,9 +171,10 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => document.title === 'done', undefined, { timeout: 60_000 });
-    const [backend, text] = ((await page.textContent('body')) ?? '').split('|');
+    const [backend, text, again] = ((await page.textContent('body')) ?? '').split('|');
     expect(backend).toBe('relaxed');
     expect(text).toMatch(/^, there was a little girl named Lily\./);
+    expect(again).toBe(text);
     expect(errors).toEqual([]);
     await new Promise<void>((done) => http.close(() => done()));
   });
