@@ -1,0 +1,241 @@
+// `ffnkit bench peers`: ffnkit next to other runtimes on the same seeded inputs, in one process.
+// Each case prepares every implementation, checks its output against ffnkit's (max |diff|
+// reported, so a fast wrong answer cannot win), warms each up, then times them in interleaved
+// rounds (at least 10 timed calls each) and reports the median with the spread (min and max).
+
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BACKENDS, DenseLayerFfn, LlamaModel, RoutedLayerFfn, Tokenizer, createEngine, factorizeLayer, llamaConfig, loadModel,
+  randomLlamaWeights, splitNeurons, writeGguf, type Engine,
+} from '../../src/index.js';
+import { randomF32 } from '../../test/ref/random.js';
+import { type BenchLine, type BenchOptions, maxAbsDiff, sig3 } from '../harness.js';
+import { gemmJs } from '../plain-js.js';
+import { maddPeak, readBandwidth } from '../probes.js';
+import { GEMM_SHAPES, GEMV_SHAPES } from '../kernels.js';
+import { type Prepared, ortFfn, ortGemm, tfFfn, tfGemm } from './runtimes.js';
+
+const SUITE = 'peers';
+
+export interface PeersOptions extends BenchOptions {
+  threads?: number;
+}
+
+interface Impl {
+  name: string;
+  prepared: Prepared;
+}
+
+/** Interleaved rounds: each round calls every implementation once; returns seconds per call. */
+async function timeInterleaved(impls: Impl[], rounds: number): Promise<number[][]> {
+  const times = impls.map(() => [] as number[]);
+  for (const i of impls) {
+    await i.prepared.run();
+    await i.prepared.run();
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const [j, i] of impls.entries()) {
+      const t0 = performance.now();
+      await i.prepared.run();
+      times[j]!.push((performance.now() - t0) / 1000);
+    }
+  }
+  return times;
+}
+
+function summary(t: number[]) {
+  const s = [...t].sort((a, b) => a - b);
+  return { median: s[s.length >> 1]!, min: s[0]!, max: s[s.length - 1]! };
+}
+
+function ffnkitPrepared(run: () => void, out: () => Float32Array): Prepared {
+  return { run, output: out };
+}
+
+export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
+  const lines: BenchLine[] = [];
+  const emit = (l: BenchLine) => {
+    lines.push(l);
+    opts.report(l);
+  };
+  const say = opts.progress ?? (() => {});
+  const threads = opts.threads ?? 1;
+  const rounds = opts.quick ? 10 : 20;
+  const peer = { threads };
+  const engines: Engine[] = [];
+  for (const backend of BACKENDS) {
+    try {
+      engines.push(await createEngine({ backend }));
+    } catch {
+      say(`skipping ffnkit-${backend}: not accepted here`);
+    }
+  }
+  const best = engines[0]!;
+  say('bounds');
+  const bandwidth = readBandwidth(best, opts.quick);
+  const peak = maddPeak(best, opts.quick);
+  emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${best.backend}`, value: sig3(bandwidth), unit: 'GB/s' });
+  emit({ suite: SUITE, case: 'madd peak', impl: `ffnkit-${best.backend}`, value: sig3(peak), unit: 'GFLOP/s' });
+
+  const report = async (name: string, flops: number, impls: Impl[], reference: Float32Array, bound?: [number, string]) => {
+    const diffs = await Promise.all(impls.map(async (i) => {
+      await i.prepared.run();
+      return maxAbsDiff(await i.prepared.output(), reference);
+    }));
+    const times = await timeInterleaved(impls, rounds);
+    impls.forEach((i, j) => {
+      const s = summary(times[j]!);
+      const value = flops / s.median / 1e9;
+      emit({
+        suite: SUITE, case: name, impl: i.name, value: sig3(value), unit: 'GFLOP/s',
+        ...(bound ? { bound: sig3(bound[0]), boundName: bound[1], share: sig3(value / bound[0]) } : {}),
+        maxAbsDiff: sig3(diffs[j]!), seconds: s.median, spreadMin: sig3(flops / s.max / 1e9), spreadMax: sig3(flops / s.min / 1e9), samples: times[j]!.length,
+      });
+    });
+  };
+
+  // GEMM and GEMV: y = x · Wᵀ
+  for (const [m, k, n] of [...GEMM_SHAPES, ...GEMV_SHAPES]) {
+    const name = `${m === 1 ? 'gemv' : 'gemm'} m${m} k${k} n${n}`;
+    say(name);
+    const w = randomF32(n * k, n + k);
+    const x = randomF32(m * k, m + k);
+    const impls: Impl[] = [];
+    for (const e of engines) {
+      const packed = e.kernels.packFrom(w, n, k);
+      const xb = e.upload(x);
+      const y = e.alloc(m * n);
+      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(() => e.wasm.gemm_f32(xb.ptr, packed.data.ptr, y.ptr, m, n, k), () => y.toArray()) });
+    }
+    impls.push({ name: 'tfjs-wasm', prepared: await tfGemm(m, n, k, w, x, peer) });
+    impls.push({ name: 'ort-web', prepared: await ortGemm('web', m, n, k, w, x, peer) });
+    impls.push({ name: 'ort-node', prepared: await ortGemm('node', m, n, k, w, x, peer) });
+    if (m === 1 || opts.quick === false) {
+      const yjs = new Float32Array(m * n);
+      impls.push({ name: 'plain-js', prepared: ffnkitPrepared(() => gemmJs(x, w, yjs, m, n, k), () => yjs) });
+    }
+    await impls[0]!.prepared.run();
+    const reference = Float32Array.from(await impls[0]!.prepared.output());
+    await report(name, 2 * m * n * k, impls, reference, m === 1 ? [bandwidth / 2, 'read bandwidth / 2'] : [peak, 'madd peak']);
+    for (const e of engines) e.arena.reset();
+  }
+
+  // the FFN of a TinyLlama layer, dense and routed, one token and a block of 64
+  const [d, h] = [2048, 5632];
+  const w1 = randomF32(h * d, 11, -0.02, 0.02);
+  const w3 = randomF32(h * d, 12, -0.02, 0.02);
+  const w2 = randomF32(d * h, 13, -0.02, 0.02);
+  for (const t of [1, 64]) {
+    const name = `ffn 2048x5632 tokens ${t}`;
+    say(name);
+    const x = randomF32(t * d, 14 + t);
+    const impls: Impl[] = [];
+    for (const e of engines.slice(0, 2)) {
+      const k = e.kernels;
+      const ffn = new DenseLayerFfn(k, k.denseFfnFromPacked(k.packFrom(w1, h, d), k.packFrom(w3, h, d), k.packFrom(w2, d, h)));
+      const xb = e.upload(x);
+      const y = e.alloc(t * d);
+      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(() => ffn.forward(xb, y, t), () => y.toArray()) });
+    }
+    impls.push({ name: 'tfjs-wasm', prepared: await tfFfn(t, d, h, w1, w3, w2, x, peer) });
+    impls.push({ name: 'ort-web', prepared: await ortFfn('web', t, d, h, w1, w3, w2, x, peer) });
+    impls.push({ name: 'ort-node', prepared: await ortFfn('node', t, d, h, w1, w3, w2, x, peer) });
+    // routed: 8 experts, 2 per token (its output differs from dense by design: not checked against it)
+    const e = engines[0]!;
+    const layer = { attnNorm: new Float32Array(d), wq: new Float32Array(0), wk: new Float32Array(0), wv: new Float32Array(0), wo: new Float32Array(0), ffnNorm: new Float32Array(d), w1, w2, w3 };
+    const routed = new RoutedLayerFfn(e, factorizeLayer(layer, d, h, splitNeurons('contiguous', 8, { hidden: h, dim: d, w1, w3 }), { topK: 2 }), d);
+    const xr = e.upload(x);
+    const yr = e.alloc(t * d);
+    await impls[0]!.prepared.run();
+    const reference = Float32Array.from(await impls[0]!.prepared.output());
+    const flops = 2 * 3 * d * h * t;
+    await report(name, flops, impls, reference);
+    const times = await timeInterleaved([{ name: 'routed', prepared: ffnkitPrepared(() => routed.forward(xr, yr, t), () => yr.toArray()) }], rounds);
+    const s = summary(times[0]!);
+    emit({
+      suite: SUITE, case: name, impl: `ffnkit-${e.backend} routed E8 k2`, value: sig3(flops / s.median / 1e9), unit: 'GFLOP/s (dense-equivalent)',
+      seconds: s.median, spreadMin: sig3(flops / s.max / 1e9), spreadMax: sig3(flops / s.min / 1e9), samples: times[0]!.length,
+    });
+    for (const en of engines) en.arena.reset();
+  }
+
+  // decode tokens/s against llama.cpp (node-llama-cpp, native) on the same GGUF files
+  await decodeVsLlamaCpp(emit, say, opts, threads, bandwidth);
+  return lines;
+}
+
+function sharedDir(): string | undefined {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
+  return existsSync(join(dir, 'models', 'stories260K.gguf')) ? dir : undefined;
+}
+
+async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
+  const shared = sharedDir();
+  if (!shared) {
+    say('skipping decode vs llama.cpp: ../shared not found');
+    return;
+  }
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const dir = mkdtempSync(join(tmpdir(), 'ffnkit-peers-'));
+  try {
+    const tok32k = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tokenizer.bin'))));
+    const synthetic = join(dir, 'stories110M-shape.gguf');
+    writeFileSync(synthetic, writeGguf(randomLlamaWeights(llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 }), 3), tok32k.vocabulary()));
+    const files: [string, string, number][] = [['stories260K', join(shared, 'models', 'stories260K.gguf'), 200], ['stories110M-shape', synthetic, opts.quick ? 24 : 64]];
+    for (const [name, file, steps] of files) {
+      say(`decode ${name}: llama.cpp`);
+      const prompt = [1, 403, 407, 261, 378].map((id) => (name === 'stories260K' ? id : 1 + ((id * 37) % 31000)));
+      const lm = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+      const ctx = await lm.createContext({ contextSize: 512, threads, batchSize: 64 });
+      const seq = ctx.getSequence();
+      const cppIds: number[] = [];
+      const t0 = performance.now();
+      let tFirst = 0;
+      for await (const id of seq.evaluate(prompt as never, { temperature: 0 })) {
+        if (cppIds.length === 0) tFirst = performance.now();
+        cppIds.push(Number(id));
+        if (cppIds.length >= steps) break;
+      }
+      const cppRate = (cppIds.length - 1) / ((performance.now() - tFirst) / 1000);
+      void t0;
+      await ctx.dispose();
+      await lm.dispose();
+
+      say(`decode ${name}: ffnkit`);
+      const model = await loadModel(file);
+      model.forward(prompt);
+      const ours: number[] = [];
+      let logits = model.forward([prompt[prompt.length - 1]!]);
+      model.reset();
+      logits = model.forward(prompt);
+      const started = performance.now();
+      let firstAt = 0;
+      for (let i = 0; i < steps; i++) {
+        let best = 0;
+        for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
+        ours.push(best);
+        if (i === 0) firstAt = performance.now();
+        if (i + 1 < steps) logits = model.forward([best]);
+      }
+      const ourRate = (steps - 1) / ((performance.now() - firstAt) / 1000);
+      void started;
+      let agree = 0;
+      while (agree < Math.min(ours.length, cppIds.length) && ours[agree] === cppIds[agree]) agree++;
+      const bound = (bandwidth * 1e9) / model.weightBytes();
+      for (const [impl, value] of [[`ffnkit-${model.engine.backend}`, ourRate], ['llama.cpp (node-llama-cpp, native)', cppRate]] as const) {
+        emit({
+          suite: SUITE, case: `decode ${name}`, impl, value: sig3(value), unit: 'tokens/s',
+          bound: sig3(bound), boundName: 'read bandwidth / f32 weight bytes', share: sig3(value / bound),
+          greedyAgreement: `${agree}/${steps} tokens identical`,
+        });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
