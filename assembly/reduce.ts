@@ -49,6 +49,13 @@ export function dot_f32(a: usize, b: usize, n: i32): f32 {
 // Returns cos(a, b) = a·b / (|a| |b|) for a[n], b[n]; 0 when either vector is all zeros.
 // One pass with three sums (a·b, a·a, b·b), as FFN skipping needs it once per layer and token.
 export function cosine_f32(a: usize, b: usize, n: i32): f32 {
+  return cosine(a, b, n, false);
+}
+
+// cos(a, b), or with `add` (a compile-time constant) cos(a, a + b) while storing a + b into a:
+// the residual update of a block and its saturation in one pass over the vectors.
+@inline
+function cosine(a: usize, b: usize, n: i32, add: bool): f32 {
   let ab: f32 = 0, aa: f32 = 0, bb: f32 = 0;
   let i = 0;
   if (ASC_FEATURE_SIMD) {
@@ -56,7 +63,11 @@ export function cosine_f32(a: usize, b: usize, n: i32): f32 {
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i * 4;
       const va = v128.load(a + o);
-      const vb = v128.load(b + o);
+      let vb = v128.load(b + o);
+      if (add) {
+        vb = f32x4.add(va, vb);
+        v128.store(a + o, vb);
+      }
       vab = madd(va, vb, vab);
       vaa = madd(va, va, vaa);
       vbb = madd(vb, vb, vbb);
@@ -66,8 +77,13 @@ export function cosine_f32(a: usize, b: usize, n: i32): f32 {
     bb = hsum(vbb);
   }
   for (; i < n; i++) {
-    const x = load<f32>(a + <usize>i * 4);
-    const y = load<f32>(b + <usize>i * 4);
+    const o = <usize>i * 4;
+    const x = load<f32>(a + o);
+    let y = load<f32>(b + o);
+    if (add) {
+      y = x + y;
+      store<f32>(a + o, y);
+    }
     ab += x * y;
     aa += x * x;
     bb += y * y;
@@ -109,32 +125,5 @@ export function argmax_f32(x: usize, n: i32): i32 {
 // x[n] += d[n], returning cos(x before, x after) (0 when either is all zeros). FFN skipping
 // watches this value; fusing it into the add keeps the monitoring to one read of x and d.
 export function add_cosine_f32(x: usize, d: usize, n: i32): f32 {
-  let ab: f32 = 0, aa: f32 = 0, bb: f32 = 0;
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    let vab = f32x4.splat(0), vaa = vab, vbb = vab;
-    for (; i + 4 <= n; i += 4) {
-      const o = <usize>i * 4;
-      const a = v128.load(x + o);
-      const b = f32x4.add(a, v128.load(d + o));
-      v128.store(x + o, b);
-      vab = madd(a, b, vab);
-      vaa = madd(a, a, vaa);
-      vbb = madd(b, b, vbb);
-    }
-    ab = hsum(vab);
-    aa = hsum(vaa);
-    bb = hsum(vbb);
-  }
-  for (; i < n; i++) {
-    const o = <usize>i * 4;
-    const a = load<f32>(x + o);
-    const b = a + load<f32>(d + o);
-    store<f32>(x + o, b);
-    ab += a * b;
-    aa += a * a;
-    bb += b * b;
-  }
-  const norms = Mathf.sqrt(aa) * Mathf.sqrt(bb);
-  return norms > 0 ? ab / norms : 0;
+  return cosine(x, d, n, true);
 }

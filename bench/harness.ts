@@ -2,6 +2,9 @@
 // calls make a sample; we report the median sample (robust on a shared, noisy machine) and the
 // spread, as one JSON line per result in the shape DESIGN.md gives.
 
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Benchmark from 'benchmark';
 
 /** One benchmark result: the fields DESIGN.md fixes first, then context. */
@@ -71,4 +74,24 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** Rounds to 3 significant digits for printing. */
 export function sig3(v: number): number {
   return Number(v.toPrecision(3));
+}
+
+/** The suite's result list, a function that records and reports a line, and the progress callback. */
+export function collector(opts: BenchOptions): { lines: BenchLine[]; emit: (l: BenchLine) => void; say: (what: string) => void } {
+  const lines: BenchLine[] = [];
+  return {
+    lines,
+    emit: (l) => {
+      lines.push(l);
+      opts.report(l);
+    },
+    say: opts.progress ?? (() => {}),
+  };
+}
+
+/** The shared data folder (FFNKIT_SHARED, else ../shared beside the repository), if it is there. */
+export function sharedDir(): string | undefined {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
+  return existsSync(join(dir, 'models', 'stories260K.bin')) ? dir : undefined;
 }

@@ -5,7 +5,7 @@
 
 import { BACKENDS, createEngine, type Backend, type Engine, type F32Buffer } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
-import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, time } from './harness.js';
+import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, time, collector } from './harness.js';
 import { gemmJs, gemvJs } from './plain-js.js';
 import { maddPeak, readBandwidth } from './probes.js';
 
@@ -40,12 +40,7 @@ export async function availableEngines(skip: (backend: Backend, why: string) => 
 }
 
 export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
-  const lines: BenchLine[] = [];
-  const emit = (l: BenchLine) => {
-    lines.push(l);
-    opts.report(l);
-  };
-  const say = opts.progress ?? (() => {});
+  const { lines, emit, say } = collector(opts);
   const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`));
 
   // bounds

@@ -6,20 +6,14 @@
 // Models: stories260K (real, from ../shared, when present), and seeded random weights in the
 // stories110M shape and the TinyLlama-1.1B shape (as many layers as fit in wasm32, fewer with --quick).
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LlamaModel, createEngine, llamaConfig, randomLlamaWeights, readLlama2c, type LlamaConfig, type LlamaWeights } from '../src/index.js';
-import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
+import { type BenchLine, type BenchOptions, sig3, time, collector, sharedDir } from './harness.js';
 import { maddPeak, readBandwidth } from './probes.js';
 
 const SUITE = 'llm';
 
-function sharedDir(): string | undefined {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-  const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
-  return existsSync(join(dir, 'models', 'stories260K.bin')) ? dir : undefined;
-}
 
 const STORIES110M: LlamaConfig = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
 
@@ -33,12 +27,7 @@ function tinyLlama(layers?: number): LlamaConfig {
 }
 
 export async function runLlm(opts: BenchOptions): Promise<BenchLine[]> {
-  const lines: BenchLine[] = [];
-  const emit = (l: BenchLine) => {
-    lines.push(l);
-    opts.report(l);
-  };
-  const say = opts.progress ?? (() => {});
+  const { lines, emit, say } = collector(opts);
 
   say('read bandwidth and peak');
   const probe = await createEngine();

@@ -4,33 +4,22 @@
 // TinyLlama shape (2048 -> 5632), routed vs dense, decode and a 64-token prefill, with cold
 // weights (calls cycle over copies); and whole-model decode at the stories110M shape.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, Tokenizer, createEngine, evaluate, factorizeLayer, factorizeModel,
   llamaConfig, randomLlamaWeights, readLlama2c, splitNeurons, type LayerFfn,
 } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
-import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
+import { type BenchLine, type BenchOptions, sig3, time, collector, sharedDir } from './harness.js';
 
 const SUITE = 'moe';
 export const QUALITY_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [8, 4]];
 export const SPEED_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [16, 4]];
 
-function sharedDir(): string | undefined {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-  const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
-  return existsSync(join(dir, 'models', 'stories260K.bin')) ? dir : undefined;
-}
 
 export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
-  const lines: BenchLine[] = [];
-  const emit = (l: BenchLine) => {
-    lines.push(l);
-    opts.report(l);
-  };
-  const say = opts.progress ?? (() => {});
+  const { lines, emit, say } = collector(opts);
   const shared = sharedDir();
 
   if (shared) {

@@ -6,19 +6,13 @@
 // Speed: decode tokens/s of a synthetic 32-layer model at the stories110M width against the
 // ideal 1 / (1 - FFN share x skip ratio), and the cost of monitoring alone.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LlamaModel, StaticSkip, Tokenizer, evaluate, generateIds, llamaConfig, parseSkip, randomLlamaWeights, readLlama2c, type SkipPolicy } from '../src/index.js';
-import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
+import { type BenchLine, type BenchOptions, sig3, time, collector, sharedDir } from './harness.js';
 
 const SUITE = 'skip';
 
-function sharedDir(): string | undefined {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-  const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
-  return existsSync(join(dir, 'models', 'stories260K.bin')) ? dir : undefined;
-}
 
 export const QUALITY_SPECS = [
   'threshold=0.99,warmup=8,coldStart=1,coldEnd=1,budget=1',
@@ -39,12 +33,7 @@ export const QUALITY_SPECS = [
 ];
 
 export async function runSkip(opts: BenchOptions): Promise<BenchLine[]> {
-  const lines: BenchLine[] = [];
-  const emit = (l: BenchLine) => {
-    lines.push(l);
-    opts.report(l);
-  };
-  const say = opts.progress ?? (() => {});
+  const { lines, emit, say } = collector(opts);
   const shared = sharedDir();
   if (shared) {
     const weights = readLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'stories260K.bin'))));

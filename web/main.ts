@@ -7,6 +7,7 @@ import {
   BACKENDS, LlamaModel, RoutedLayerFfn, Tokenizer, createEngine, factorizeModel, parseSkip, readWeights, rng,
   type Backend, type Engine, type LlamaWeights,
 } from '../src/index.js';
+import { kernelProbe } from './kernel-check.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = (text: string) => ($('status').textContent = text);
@@ -134,16 +135,7 @@ async function kernelCheck(): Promise<Record<string, number[]>> {
     } catch {
       continue;
     }
-    const next = rng(42);
-    const data = (n: number) => Float32Array.from({ length: n }, () => next() * 2 - 1);
-    const [m, n, k] = [5, 37, 63];
-    const packed = e.kernels.pack(e.matrix(n, k, data(n * k)), e.upload(data(n)));
-    const c = e.alloc(m * n);
-    e.kernels.gemm(e.upload(data(m * k)), packed, c, m);
-    const g = e.upload(data(100));
-    e.kernels.gelu(g, g);
-    e.kernels.softmax(g, g, 4);
-    out[backend] = [...c.toArray(), ...g.toArray()];
+    out[backend] = kernelProbe(e);
   }
   return out;
 }

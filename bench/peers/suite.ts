@@ -3,16 +3,15 @@
 // reported, so a fast wrong answer cannot win), warms each up, then times them in interleaved
 // rounds (at least 10 timed calls each) and reports the median with the spread (min and max).
 
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   BACKENDS, DenseLayerFfn, LlamaModel, RoutedLayerFfn, Tokenizer, createEngine, factorizeLayer, llamaConfig, loadModel,
   randomLlamaWeights, splitNeurons, writeGguf, type Engine,
 } from '../../src/index.js';
 import { randomF32 } from '../../test/ref/random.js';
-import { type BenchLine, type BenchOptions, maxAbsDiff, sig3 } from '../harness.js';
+import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, collector, sharedDir } from '../harness.js';
 import { gemmJs } from '../plain-js.js';
 import { maddPeak, readBandwidth } from '../probes.js';
 import { GEMM_SHAPES, GEMV_SHAPES } from '../kernels.js';
@@ -56,12 +55,7 @@ function ffnkitPrepared(run: () => void, out: () => Float32Array): Prepared {
 }
 
 export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
-  const lines: BenchLine[] = [];
-  const emit = (l: BenchLine) => {
-    lines.push(l);
-    opts.report(l);
-  };
-  const say = opts.progress ?? (() => {});
+  const { lines, emit, say } = collector(opts);
   const threads = opts.threads ?? 1;
   const rounds = opts.quick ? 10 : 20;
   const peer = { threads };
@@ -167,11 +161,6 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
   return lines;
 }
 
-function sharedDir(): string | undefined {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
-  return existsSync(join(dir, 'models', 'stories260K.gguf')) ? dir : undefined;
-}
 
 async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
   const shared = sharedDir();

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BACKENDS, Tokenizer, createEngine, rng } from '../../src/node/index.js';
+import { BACKENDS, Tokenizer, createEngine } from '../../src/node/index.js';
+import { kernelProbe } from '../../web/kernel-check.js';
 import { SHARED, sharedBytes, sharedJson } from '../shared.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -98,17 +99,7 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     const inPage = (await page.evaluate(() => (window as unknown as { ffnkitDemo: { kernelCheck: () => Promise<Record<string, number[]>> } }).ffnkitDemo.kernelCheck())) as Record<string, number[]>;
     expect(Object.keys(inPage).sort()).toEqual([...BACKENDS].sort());
     for (const backend of BACKENDS) {
-      const e = await createEngine({ backend });
-      const next = rng(42);
-      const data = (n: number) => Float32Array.from({ length: n }, () => next() * 2 - 1);
-      const [m, n, k] = [5, 37, 63];
-      const packed = e.kernels.pack(e.matrix(n, k, data(n * k)), e.upload(data(n)));
-      const c = e.alloc(m * n);
-      e.kernels.gemm(e.upload(data(m * k)), packed, c, m);
-      const g = e.upload(data(100));
-      e.kernels.gelu(g, g);
-      e.kernels.softmax(g, g, 4);
-      const node = [...c.toArray(), ...g.toArray()];
+      const node = kernelProbe(await createEngine({ backend }));
       const page_ = inPage[backend]!;
       expect(page_.length).toBe(node.length);
       // the same wasm on two V8 versions: identical for scalar and simd; relaxed madd may fuse differently
