@@ -3,7 +3,7 @@
 // for GEMM, the read bandwidth for GEMV). Inputs are seeded; every implementation's output is
 // checked against the plain-JS result (float64 accumulation) before it is timed.
 
-import { BACKENDS, createEngine, type Backend, type Engine, type F32Buffer } from '../src/index.js';
+import { BACKENDS, createEngine, encodeQ8_0, type Backend, type Engine, type F32Buffer } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, time, collector } from './harness.js';
 import { gemmJs, gemvJs } from './plain-js.js';
@@ -140,6 +140,34 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
         });
         for (const b of bufs) b.free();
       }
+      e.arena.reset();
+    }
+  }
+
+  // Q8_0 GEMV (weights as GGUF stores them, 34 bytes per 32): groundwork of the int8 issue
+  {
+    const [m, k, n] = GEMV_SHAPES[0]!;
+    const name = `gemv q8_0 m${m} k${k} n${n}`;
+    const bytes = encodeQ8_0(randomF32(n * k, n + 3 * k));
+    // reads 34/32 bytes per 2 flops: bandwidth x 2 / (34/32) GFLOP/s at most
+    const bound = (bandwidth * 2 * 32) / 34;
+    for (const e of engines.filter((en) => en.backend !== 'scalar')) {
+      say(`${name}: ffnkit-${e.backend}`);
+      const copies = Math.max(2, Math.ceil(COLD_BYTES / bytes.length));
+      const ws = Array.from({ length: copies }, () => e.kernels.q8Matrix(bytes, n, k));
+      const x = e.upload(randomF32(k, k));
+      const y = e.alloc(n);
+      let next = 0;
+      const t = time(() => {
+        e.kernels.gemvQ8(ws[next]!, x, y);
+        next = (next + 1) % copies;
+      }, opts.quick);
+      const value = (2 * n * k) / t.seconds / 1e9;
+      emit({
+        suite: SUITE, case: name, impl: `ffnkit-${e.backend}`, value: sig3(value), unit: 'GFLOP/s',
+        bound: sig3(bound), boundName: 'read bandwidth x 2 / (34/32)', share: sig3(value / bound),
+        seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
+      });
       e.arena.reset();
     }
   }

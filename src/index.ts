@@ -5,7 +5,7 @@ export { FfnkitError, type ErrorCode } from './errors.js';
 export { createEngine, Engine, type EngineOptions } from './runtime/engine.js';
 export { F32Buffer } from './runtime/buffer.js';
 export { Arena } from './runtime/arena.js';
-export { Kernels, ropeCosSin, type Matrix, type PackedMatrix, type DenseFfn, type RopeLayout, type AttentionShape } from './runtime/kernels.js';
+export { Kernels, ropeCosSin, type Matrix, type PackedMatrix, type DenseFfn, type RopeLayout, type AttentionShape, type Q8Matrix } from './runtime/kernels.js';
 export { type Backend, BACKENDS, selectBackend } from './runtime/wasm.js';
 export { type ByteSource, readBytes } from './runtime/io.js';
 
@@ -34,3 +34,4 @@ export { AdamW, type AdamWOptions } from './train/adamw.js';
 export { denseOfRouted } from './llm/weights.js';
 export { SkipPolicy, ThresholdSkip, RandomSkip, StaticSkip, parseSkip, defaultSkipOptions, HISTOGRAM_BINS, type SkipStats, type ThresholdOptions } from './skip/policy.js';
 export { rng } from './rng.js';
+export { encodeQ8_0, decodeQ8_0 } from './formats/q8.js';

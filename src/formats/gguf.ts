@@ -10,6 +10,7 @@ import { FfnkitError } from '../errors.js';
 import type { Combination, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../llm/weights.js';
 import { checkConfig, checkWeights, denseOfRouted, kvDim } from '../llm/weights.js';
 import { ByteReader, ByteWriter, bf16ToFloat, floatToHalf, halfToFloat } from './bytes.js';
+import { decodeQ8_0, encodeQ8_0 } from './q8.js';
 import { Tokenizer } from './tokenizer.js';
 
 const MAGIC = 0x46554747; // "GGUF" little-endian
@@ -155,11 +156,7 @@ export function tensorData(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo,
   if (t.type === 1) for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
   else if (t.type === 30) for (let i = 0; i < n; i++) out[i] = bf16ToFloat(dv.getUint16(2 * i, true));
   else {
-    // Q8_0: blocks of 32 int8 with one f16 scale in front
-    for (let b = 0; b < n / 32; b++) {
-      const d = halfToFloat(dv.getUint16(b * 34, true));
-      for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);
-    }
+    out.set(decodeQ8_0(bytes.subarray(start, start + size), n));
   }
   return out;
 }
@@ -343,19 +340,7 @@ function encodeTensor(data: Float32Array, type: TensorType): Uint8Array {
     }
     return new Uint8Array(out.buffer);
   }
-  // Q8_0 as ggml quantizes: d = max|x| / 127 per block of 32, q = round(x / d)
-  if (data.length % 32 !== 0) throw new FfnkitError('E_SHAPE', `GGUF writer: Q8_0 needs a multiple of 32 values, found ${data.length}`);
-  const out = new Uint8Array((data.length / 32) * 34);
-  const dv = new DataView(out.buffer);
-  for (let b = 0; b < data.length / 32; b++) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(data[b * 32 + j]!));
-    const d = amax / 127;
-    const id = d ? 1 / d : 0;
-    dv.setUint16(b * 34, floatToHalf(d), true);
-    for (let j = 0; j < 32; j++) dv.setInt8(b * 34 + 2 + j, Math.round(data[b * 32 + j]! * id));
-  }
-  return out;
+  return encodeQ8_0(data);
 }
 
 /**

@@ -25,6 +25,18 @@ export interface PackedMatrix {
 }
 
 /**
+ * A weight matrix in Q8_0 exactly as GGUF stores it: `rows` rows of cols/32 blocks of 34 bytes
+ * (an f16 scale and 32 int8), rows one after another. cols must be a multiple of 32.
+ */
+export interface Q8Matrix {
+  readonly type: 'q8_0';
+  readonly rows: number;
+  readonly cols: number;
+  /** The block bytes (the buffer is sized in floats: ceil(bytes / 4)). */
+  readonly data: F32Buffer;
+}
+
+/**
  * The weights of a dense SwiGLU FFN, `y = w2 · (silu(w1 x) * (w3 x))`, packed once: w1 (gate) and
  * w3 (up) are [hidden, dim], w2 (down) is [dim, hidden]. The packed panels serve both one token
  * (GEMV) and blocks of tokens (GEMM), so the row-major originals may be freed afterwards.
@@ -121,6 +133,37 @@ export class Kernels {
       this.wasm.gemm_pack_f32(staging.ptr, 0, n, cols, packed.ptr + (r / 8) * panelFloats * 4);
     }
     return { type: 'f32-panel8', rows, cols, data: packed };
+  }
+
+  /** A Q8_0 matrix from its GGUF block bytes (loaded as they are, not dequantized). */
+  q8Matrix(bytes: Uint8Array, rows: number, cols: number, what = 'Q8_0 matrix'): Q8Matrix {
+    checkSize(`${what} rows`, rows, 1);
+    checkSize(`${what} cols`, cols, 32);
+    if (cols % 32 !== 0) throw new FfnkitError('E_SHAPE', `${what}: Q8_0 needs columns in multiples of 32, found ${cols}`);
+    const size = (rows * cols * 34) / 32;
+    if (bytes.length !== size) throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in Q8_0 is ${size} bytes, found ${bytes.length}`);
+    const data = this.allocF32(Math.ceil(size / 4), what);
+    new Uint8Array(this.arena.memory.buffer, data.ptr, size).set(bytes);
+    return { type: 'q8_0', rows, cols, data };
+  }
+
+  /**
+   * `y[w.rows] = w · x[w.cols]` for Q8_0 weights: x is quantized per block of 32 (int8 with an
+   * f32 scale, as ggml's q8_0 activations) and each block's dot product runs on integers.
+   */
+  gemvQ8(w: Q8Matrix, x: F32Buffer, y: F32Buffer): void {
+    if (typeof w !== 'object' || w === null || w.type !== 'q8_0') throw new FfnkitError('E_ARG', 'w: expected a Q8Matrix from kernels.q8Matrix');
+    this.buf('w.data', w.data, Math.ceil((w.rows * w.cols * 34) / 32 / 4));
+    this.buf('x', x, w.cols);
+    this.buf('y', y, w.rows);
+    checkDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'w', w.data);
+    // xq: cols int16 (cols/2 floats of room), then xd: cols/32 scales
+    const scratch = this.scratchFor('q8 activations', w.cols / 2 + w.cols / 32);
+    const xq = scratch.ptr;
+    const xd = scratch.ptr + (w.cols / 2) * 4;
+    this.wasm.quantize_q8_0_f32(x.ptr, w.cols, xq, xd);
+    this.wasm.gemv_q8_0(w.data.ptr, xq, xd, y.ptr, w.rows, w.cols);
   }
 
   /** `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`. */

@@ -33,6 +33,8 @@ export interface KernelExports {
   topk_f32(x: number, rows: number, n: number, k: number, idx: number, val: number): void;
   gather_rows_f32(src: number, rowsIdx: number, count: number, d: number, dst: number): void;
   scatter_add_rows_f32(src: number, rowsIdx: number, weight: number, count: number, d: number, dst: number): void;
+  quantize_q8_0_f32(x: number, k: number, xq: number, xd: number): void;
+  gemv_q8_0(w: number, xq: number, xd: number, y: number, n: number, k: number): void;
   probe_read_f32(p: number, n: number): number;
   probe_madd_f32(iters: number, seed: number): number;
 }
