@@ -15,4 +15,4 @@ export function heap_base(): usize {
   return __heap_base;
 }
 export { topk_f32, gather_rows_f32, scatter_add_rows_f32 } from './moe';
-export { quantize_q8_0_f32, gemv_q8_0 } from './quant';
+export { quantize_q8_0_f32, q8_0_scales, gemv_q8_0 } from './quant';

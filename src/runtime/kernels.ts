@@ -34,6 +34,8 @@ export interface Q8Matrix {
   readonly cols: number;
   /** The block bytes (the buffer is sized in floats: ceil(bytes / 4)). */
   readonly data: F32Buffer;
+  /** Every block's scale as f32 (rows * cols/32), derived once at load for the GEMV. */
+  readonly scales: F32Buffer;
 }
 
 /**
@@ -144,7 +146,9 @@ export class Kernels {
     if (bytes.length !== size) throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in Q8_0 is ${size} bytes, found ${bytes.length}`);
     const data = this.allocF32(Math.ceil(size / 4), what);
     new Uint8Array(this.arena.memory.buffer, data.ptr, size).set(bytes);
-    return { type: 'q8_0', rows, cols, data };
+    const scales = this.allocF32((rows * cols) / 32, `${what} scales`);
+    this.wasm.q8_0_scales(data.ptr, (rows * cols) / 32, scales.ptr);
+    return { type: 'q8_0', rows, cols, data, scales };
   }
 
   /**
@@ -154,6 +158,7 @@ export class Kernels {
   gemvQ8(w: Q8Matrix, x: F32Buffer, y: F32Buffer): void {
     if (typeof w !== 'object' || w === null || w.type !== 'q8_0') throw new FfnkitError('E_ARG', 'w: expected a Q8Matrix from kernels.q8Matrix');
     this.buf('w.data', w.data, Math.ceil((w.rows * w.cols * 34) / 32 / 4));
+    this.buf('w.scales', w.scales, (w.rows * w.cols) / 32);
     this.buf('x', x, w.cols);
     this.buf('y', y, w.rows);
     checkDisjoint('y', y, 'x', x);
@@ -163,7 +168,7 @@ export class Kernels {
     const xq = scratch.ptr;
     const xd = scratch.ptr + (w.cols / 2) * 4;
     this.wasm.quantize_q8_0_f32(x.ptr, w.cols, xq, xd);
-    this.wasm.gemv_q8_0(w.data.ptr, xq, xd, y.ptr, w.rows, w.cols);
+    this.wasm.gemv_q8_0(w.data.ptr, w.scales.ptr, xq, xd, y.ptr, w.rows, w.cols);
   }
 
   /** `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`. */

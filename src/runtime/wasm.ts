@@ -34,7 +34,8 @@ export interface KernelExports {
   gather_rows_f32(src: number, rowsIdx: number, count: number, d: number, dst: number): void;
   scatter_add_rows_f32(src: number, rowsIdx: number, weight: number, count: number, d: number, dst: number): void;
   quantize_q8_0_f32(x: number, k: number, xq: number, xd: number): void;
-  gemv_q8_0(w: number, xq: number, xd: number, y: number, n: number, k: number): void;
+  q8_0_scales(w: number, blocks: number, scales: number): void;
+  gemv_q8_0(w: number, ws: number, xq: number, xd: number, y: number, n: number, k: number): void;
   probe_read_f32(p: number, n: number): number;
   probe_madd_f32(iters: number, seed: number): number;
 }
