@@ -2,27 +2,38 @@
 // "node" export condition), which adds local-file reading and re-exports all of this.
 
 export { FfnkitError, type ErrorCode } from './errors.js';
+
+// runtime: engines, memory, checked kernels
 export { createEngine, Engine, type EngineOptions } from './runtime/engine.js';
 export { F32Buffer } from './runtime/buffer.js';
 export { Arena } from './runtime/arena.js';
-export { Kernels, ropeCosSin, type Matrix, type PackedMatrix, type DenseFfn, type RopeLayout, type AttentionShape, type Q8Matrix } from './runtime/kernels.js';
+export {
+  Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type DenseFfn, type RopeLayout, type AttentionShape,
+} from './runtime/kernels.js';
 export { type Backend, BACKENDS, selectBackend } from './runtime/wasm.js';
 export { type ByteSource, readBytes } from './runtime/io.js';
+export { rng } from './rng.js';
 
+// Llama-family models
 export { LlamaModel, type ModelOptions, type ForwardOptions } from './llm/model.js';
 export { loadModel, readWeights, type ModelSource, type HfSource, type ModelFormat, type LoadedWeights } from './llm/load.js';
 export { type LayerFfn, DenseLayerFfn } from './llm/ffn.js';
 export { generate, generateIds, type GenerateOptions } from './llm/generate.js';
 export { Sampler, Rng, argmax, type SamplerOptions } from './llm/sampler.js';
 export { evaluate, splitDocuments, type EvalResult, type EvalOptions } from './llm/evaluate.js';
-export { type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, parameterCount } from './llm/weights.js';
+export {
+  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, parameterCount, denseOfRouted,
+} from './llm/weights.js';
+export { randomLlamaWeights, llamaConfig } from './llm/random.js';
 
+// file formats
 export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
 export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary } from './formats/gguf.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
-export { randomLlamaWeights, llamaConfig } from './llm/random.js';
+export { encodeQ8_0, decodeQ8_0 } from './formats/q8.js';
 
+// FactorLLM
 export { factorizeModel, checkExpertShape, type FactorizeModelOptions } from './factor/pipeline.js';
 export { splitNeurons, groupSizes, balancedKmeans, SPLIT_METHODS, type SplitMethod } from './factor/split.js';
 export { factorizeLayer, initRouter } from './factor/factorize.js';
@@ -31,7 +42,8 @@ export { paLoss, softmax64 } from './factor/pa-loss.js';
 export { trainRouter, type RouterTrainOptions } from './factor/router.js';
 export { collectFfnInputs, type CalibrationData } from './factor/calibrate.js';
 export { AdamW, type AdamWOptions } from './train/adamw.js';
-export { denseOfRouted } from './llm/weights.js';
-export { SkipPolicy, ThresholdSkip, RandomSkip, StaticSkip, parseSkip, defaultSkipOptions, HISTOGRAM_BINS, type SkipStats, type ThresholdOptions } from './skip/policy.js';
-export { rng } from './rng.js';
-export { encodeQ8_0, decodeQ8_0 } from './formats/q8.js';
+
+// FFN-SkipLLM
+export {
+  SkipPolicy, ThresholdSkip, RandomSkip, StaticSkip, parseSkip, defaultSkipOptions, HISTOGRAM_BINS, type SkipStats, type ThresholdOptions,
+} from './skip/policy.js';
