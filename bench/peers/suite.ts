@@ -183,7 +183,6 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
       const ctx = await lm.createContext({ contextSize: 512, threads, batchSize: 64 });
       const seq = ctx.getSequence();
       const cppIds: number[] = [];
-      const t0 = performance.now();
       let tFirst = 0;
       for await (const id of seq.evaluate(prompt as never, { temperature: 0 })) {
         if (cppIds.length === 0) tFirst = performance.now();
@@ -191,18 +190,14 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         if (cppIds.length >= steps) break;
       }
       const cppRate = (cppIds.length - 1) / ((performance.now() - tFirst) / 1000);
-      void t0;
       await ctx.dispose();
       await lm.dispose();
 
       say(`decode ${name}: ffnkit`);
+      // greedy decoding timed from the first generated token, as for llama.cpp above
       const model = await loadModel(file);
-      model.forward(prompt);
       const ours: number[] = [];
-      let logits = model.forward([prompt[prompt.length - 1]!]);
-      model.reset();
-      logits = model.forward(prompt);
-      const started = performance.now();
+      let logits = model.forward(prompt);
       let firstAt = 0;
       for (let i = 0; i < steps; i++) {
         let best = 0;
@@ -212,7 +207,6 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         if (i + 1 < steps) logits = model.forward([best]);
       }
       const ourRate = (steps - 1) / ((performance.now() - firstAt) / 1000);
-      void started;
       let agree = 0;
       while (agree < Math.min(ours.length, cppIds.length) && ours[agree] === cppIds[agree]) agree++;
       const bound = (bandwidth * 1e9) / model.weightBytes();

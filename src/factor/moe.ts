@@ -32,7 +32,9 @@ export class RoutedLayerFfn implements LayerFfn {
   private readonly engine: Engine;
   private readonly router: PackedMatrix;
   private readonly ffns: DenseFfn[];
-  private bufs: { cap: number; logits: F32Buffer; idx: F32Buffer; val: F32Buffer; rows: F32Buffer; weight: F32Buffer; xs: F32Buffer; ys: F32Buffer; all: F32Buffer } | undefined;
+  private bufs: { cap: number; logits: F32Buffer; idx: F32Buffer; val: F32Buffer; rows: F32Buffer; weight: F32Buffer; xs: F32Buffer; ys: F32Buffer } | undefined;
+  /** Every expert's output for the oracle (allocated only when the oracle runs). */
+  private oracleOut: F32Buffer | undefined;
 
   constructor(engine: Engine, w: RoutedFfnWeights, dim: number, where = 'routed FFN') {
     const k = engine.kernels;
@@ -96,7 +98,6 @@ export class RoutedLayerFfn implements LayerFfn {
         weight: e.alloc(cap, 'expert weights'),
         xs: e.alloc(cap * this.dim, 'expert inputs'),
         ys: e.alloc(cap * this.dim, 'expert outputs'),
-        all: e.alloc(E * cap * this.dim, 'oracle outputs'),
       };
     }
     return this.bufs;
@@ -139,10 +140,13 @@ export class RoutedLayerFfn implements LayerFfn {
   /** Oracle selection: every expert's output, and the k closest to dense / (E/k), per token. */
   private oracle(x: F32Buffer, tokens: number, idxOut: F32Buffer): void {
     const kr = this.engine.kernels;
-    const b = this.buffers(tokens);
     const E = this.experts;
     const d = this.dim;
-    const outs = b.all.sub(0, E * tokens * d);
+    if (!this.oracleOut?.live || this.oracleOut.length < E * tokens * d) {
+      if (this.oracleOut?.live) this.oracleOut.free();
+      this.oracleOut = this.engine.alloc(E * tokens * d, 'oracle outputs');
+    }
+    const outs = this.oracleOut.sub(0, E * tokens * d);
     for (let e = 0; e < E; e++) kr.ffn(this.ffns[e]!, x, outs.sub(e * tokens * d, tokens * d), tokens);
     const o = outs.view();
     const ids = idxOut.i32();

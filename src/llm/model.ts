@@ -211,16 +211,16 @@ export class LlamaModel {
     const out = new Float32Array((all ? n : 1) * c.vocabSize);
     for (let start = 0; start < n; start += this.blockSize) {
       const t = Math.min(this.blockSize, n - start);
-      const rows = this.block(tokens, start, t, all);
-      const got = this.logits.view().subarray(0, rows * c.vocabSize);
-      if (all) out.set(got, start * c.vocabSize);
-      else if (start + t === n) out.set(got);
+      // logits of every block's tokens, or only of the last token of the last block
+      const rows = all ? t : start + t === n ? 1 : 0;
+      this.block(tokens, start, t, rows);
+      if (rows > 0) out.set(this.logits.view().subarray(0, rows * c.vocabSize), all ? start * c.vocabSize : 0);
     }
     return out;
   }
 
-  /** One block of t tokens; leaves logits for the last token (or all t) in this.logits. */
-  private block(tokens: ArrayLike<number>, start: number, t: number, allLogits: boolean): number {
+  /** One block of t tokens; leaves the logits of its last `rows` tokens (0, 1 or t) in this.logits. */
+  private block(tokens: ArrayLike<number>, start: number, t: number, rows: number): void {
     const c = this.config;
     const k = this.engine.kernels;
     const kv = kvDim(c);
@@ -274,12 +274,10 @@ export class LlamaModel {
       else k.add(x, xb2, x);
     });
     this.position = p0 + t;
-    const rows = allLogits ? t : 1;
-    const first = t - rows;
-    const last = x.sub(first * c.dim, rows * c.dim);
+    if (rows === 0) return; // a prompt block before the last: no one reads its logits
+    const last = x.sub((t - rows) * c.dim, rows * c.dim);
     const normed = xb.sub(0, rows * c.dim);
     k.rmsnorm(last, this.finalNorm, normed, rows, c.normEps);
     k.gemm(normed, this.classifier, this.logits.sub(0, rows * c.vocabSize), rows);
-    return rows;
   }
 }
