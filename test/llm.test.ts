@@ -62,6 +62,9 @@ describe.skipIf(!SHARED)('stories260K against the llama2.c reference', () => {
       const got = model.forward(ids, { allLogits: true });
       expect(maxDiff(got, want), `block ${blockSize}`).toBeLessThan(1e-4);
     }
+    // a prompt in several blocks, last logits only: the earlier blocks skip the classifier
+    const blocks = await LlamaModel.create(weights(), { backend, blockSize: 7 });
+    expect(maxDiff(blocks.forward(ids), want.subarray((ids.length - 1) * 512))).toBeLessThan(1e-4);
     // decode: one forward call per token, the last logits each time
     const model = await LlamaModel.create(weights(), { backend });
     for (let p = 0; p < ids.length; p++) {
