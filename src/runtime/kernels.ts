@@ -409,6 +409,53 @@ export class Kernels {
     this.wasm.scatter_add_rows_f32(src.ptr, rowsIdx.ptr, weight.ptr, count, d, dst.ptr);
   }
 
+  // ---- depthwise convolutions (MetaMixer) --------------------------------------------------
+
+  /**
+   * Depthwise 2-D convolution, NHWC, 'same' padding: x is h x w x c, weights k x k x c (odd k in
+   * 3..31), y is ceil(h/stride) x ceil(w/stride) x c; optional bias (c) and fused GELU.
+   */
+  depthwiseConv2d(x: F32Buffer, shape: { h: number; w: number; c: number }, weights: F32Buffer, k: number, y: F32Buffer, options: { bias?: F32Buffer; stride?: 1 | 2; gelu?: boolean } = {}): void {
+    const h = checkSize('h', shape.h, 1);
+    const w = checkSize('w', shape.w, 1);
+    const c = checkSize('c', shape.c, 1);
+    checkSize('k', k, 1);
+    if (k % 2 === 0 || k < 3 || k > 31) throw new FfnkitError('E_ARG', `k: expected an odd kernel size in 3..31, found ${k}`);
+    const stride = options.stride ?? 1;
+    if (stride !== 1 && stride !== 2) throw new FfnkitError('E_ARG', `stride: expected 1 or 2, found ${String(stride)}`);
+    const ho = Math.ceil(h / stride);
+    const wo = Math.ceil(w / stride);
+    this.buf('x', x, h * w * c);
+    this.buf('weights', weights, k * k * c);
+    this.buf('y', y, ho * wo * c);
+    if (options.bias) this.buf('bias', options.bias, c);
+    checkDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'weights', weights);
+    checkDisjoint('y', y, 'bias', options.bias);
+    this.wasm.depthwise_conv2d_nhwc_f32(x.ptr, h, w, c, weights.ptr, k, options.bias?.ptr ?? 0, stride, options.gelu ? 1 : 0, y.ptr);
+  }
+
+  /**
+   * Depthwise 1-D convolution over a sequence, channels fastest: x and y are length x c, weights
+   * k x c (k in 1..51; odd unless causal). Symmetric 'same' padding, or causal (each output sees
+   * only itself and earlier positions).
+   */
+  depthwiseConv1d(x: F32Buffer, shape: { length: number; c: number }, weights: F32Buffer, k: number, y: F32Buffer, options: { bias?: F32Buffer; causal?: boolean } = {}): void {
+    const l = checkSize('length', shape.length, 1);
+    const c = checkSize('c', shape.c, 1);
+    checkSize('k', k, 1);
+    if (k > 51) throw new FfnkitError('E_ARG', `k: expected a kernel size in 1..51, found ${k}`);
+    if (!options.causal && k % 2 === 0) throw new FfnkitError('E_ARG', `k: symmetric padding needs an odd kernel size, found ${k}`);
+    this.buf('x', x, l * c);
+    this.buf('weights', weights, k * c);
+    this.buf('y', y, l * c);
+    if (options.bias) this.buf('bias', options.bias, c);
+    checkDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'weights', weights);
+    checkDisjoint('y', y, 'bias', options.bias);
+    this.wasm.depthwise_conv1d_f32(x.ptr, l, c, weights.ptr, k, options.bias?.ptr ?? 0, options.causal ? 1 : 0, y.ptr);
+  }
+
   // ---- row-wise normalisations -----------------------------------------------------------
 
   /** RMSNorm of `rows` rows of w.length floats: `y = x / sqrt(mean(x²) + eps) * w` (y may be x). */

@@ -1,0 +1,153 @@
+// Depthwise convolutions for MetaMixer/FFNet's large-kernel token mixers, vectorised over
+// channels (NHWC: a pixel's C channels are contiguous, so one v128 holds four channels of one
+// pixel and every tap is a plain multiply-add with no shuffles). Four output pixels along W are
+// computed together, so each tap's weight vector is loaded once for four multiply-adds.
+//
+// depthwise_conv2d_nhwc_f32: 'same' zero padding (pad = (K-1)/2), stride 1 or 2, odd K.
+//   x: H x W x C (row-major, channels fastest); w: K x K x C (tap-major, channels fastest);
+//   bias: C or 0; y: Ho x Wo x C with Ho = ceil(H / stride), Wo = ceil(W / stride);
+//   gelu != 0 applies GELU (erf form) to the outputs. y must not overlap x, w or bias.
+
+import { madd } from './simd';
+import { erf4, erf1 } from './math';
+
+@inline
+function gelu4(v: v128): v128 {
+  const e = erf4(f32x4.mul(v, f32x4.splat(0.70710678118654752)));
+  return f32x4.mul(f32x4.mul(v, f32x4.splat(0.5)), f32x4.add(f32x4.splat(1.0), e));
+}
+
+@inline
+function gelu1(v: f32): f32 {
+  return <f32>0.5 * v * (<f32>1.0 + erf1(v * <f32>0.70710678118654752));
+}
+
+export function depthwise_conv2d_nhwc_f32(
+  x: usize, h: i32, wd: i32, c: i32, w: usize, k: i32, bias: usize, stride: i32, gelu: i32, y: usize,
+): void {
+  const pad = (k - 1) >> 1;
+  const ho = (h + stride - 1) / stride;
+  const wo = (wd + stride - 1) / stride;
+  const rowBytes = <usize>wd * <usize>c * 4;
+  const pixBytes = <usize>c * 4;
+  const step = <usize>stride * pixBytes; // input distance between neighbouring output pixels
+  const c4 = ASC_FEATURE_SIMD ? c & ~3 : 0;
+  for (let oy = 0; oy < ho; oy++) {
+    const iy0 = oy * stride - pad;
+    // taps whose rows fall inside the image
+    const ky0 = max(0, -iy0);
+    const ky1 = min(k, h - iy0);
+    for (let ox = 0; ox < wo; ) {
+      // four outputs at once when all their taps are inside the image horizontally
+      const ix0 = ox * stride - pad;
+      const four = ox + 4 <= wo && ix0 >= 0 && (ox + 3) * stride - pad + k <= wd;
+      const outPix = y + (<usize>oy * <usize>wo + <usize>ox) * pixBytes;
+      if (four) {
+        if (ASC_FEATURE_SIMD) {
+          for (let ch = 0; ch < c4; ch += 4) {
+            const co = <usize>ch * 4;
+            let a0 = bias != 0 ? v128.load(bias + co) : f32x4.splat(0);
+            let a1 = a0, a2 = a0, a3 = a0;
+            for (let ky = ky0; ky < ky1; ky++) {
+              let xi = x + <usize>(iy0 + ky) * rowBytes + <usize>ix0 * pixBytes + co;
+              let wi = w + <usize>(ky * k) * pixBytes + co;
+              for (let kx = 0; kx < k; kx++) {
+                const wv = v128.load(wi);
+                a0 = madd(v128.load(xi), wv, a0);
+                a1 = madd(v128.load(xi + step), wv, a1);
+                a2 = madd(v128.load(xi + 2 * step), wv, a2);
+                a3 = madd(v128.load(xi + 3 * step), wv, a3);
+                xi += pixBytes;
+                wi += pixBytes;
+              }
+            }
+            if (gelu != 0) {
+              a0 = gelu4(a0);
+              a1 = gelu4(a1);
+              a2 = gelu4(a2);
+              a3 = gelu4(a3);
+            }
+            v128.store(outPix + co, a0);
+            v128.store(outPix + pixBytes + co, a1);
+            v128.store(outPix + 2 * pixBytes + co, a2);
+            v128.store(outPix + 3 * pixBytes + co, a3);
+          }
+        }
+        for (let i = 0; i < 4; i++) tail_channels(x, h, wd, c, w, k, bias, stride, gelu, y, oy, ox + i, c4);
+        ox += 4;
+      } else {
+        // one output pixel, taps clipped to the image
+        const kx0 = max(0, -ix0);
+        const kx1 = min(k, wd - ix0);
+        if (ASC_FEATURE_SIMD) {
+          for (let ch = 0; ch < c4; ch += 4) {
+            const co = <usize>ch * 4;
+            let a = bias != 0 ? v128.load(bias + co) : f32x4.splat(0);
+            for (let ky = ky0; ky < ky1; ky++) {
+              for (let kx = kx0; kx < kx1; kx++) {
+                const xi = x + <usize>(iy0 + ky) * rowBytes + <usize>(ix0 + kx) * pixBytes + co;
+                a = madd(v128.load(xi), v128.load(w + <usize>(ky * k + kx) * pixBytes + co), a);
+              }
+            }
+            if (gelu != 0) a = gelu4(a);
+            v128.store(outPix + co, a);
+          }
+        }
+        tail_channels(x, h, wd, c, w, k, bias, stride, gelu, y, oy, ox, c4);
+        ox += 1;
+      }
+    }
+  }
+}
+
+// Channels c0..c-1 of output pixel (oy, ox) in scalar code: the channel tail of the SIMD path,
+// and every channel in the scalar build.
+function tail_channels(x: usize, h: i32, wd: i32, c: i32, w: usize, k: i32, bias: usize, stride: i32, gelu: i32, y: usize, oy: i32, ox: i32, c0: i32): void {
+  const pad = (k - 1) >> 1;
+  const wo = (wd + stride - 1) / stride;
+  const iy0 = oy * stride - pad;
+  const ix0 = ox * stride - pad;
+  const ky0 = max(0, -iy0);
+  const ky1 = min(k, h - iy0);
+  const kx0 = max(0, -ix0);
+  const kx1 = min(k, wd - ix0);
+  for (let ch = c0; ch < c; ch++) {
+    let a: f32 = bias != 0 ? load<f32>(bias + <usize>ch * 4) : 0;
+    for (let ky = ky0; ky < ky1; ky++) {
+      for (let kx = kx0; kx < kx1; kx++) {
+        a += load<f32>(x + ((<usize>(iy0 + ky) * <usize>wd + <usize>(ix0 + kx)) * <usize>c + <usize>ch) * 4) *
+          load<f32>(w + ((<usize>(ky * k + kx)) * <usize>c + <usize>ch) * 4);
+      }
+    }
+    if (gelu != 0) a = gelu1(a);
+    store<f32>(y + ((<usize>oy * <usize>wo + <usize>ox) * <usize>c + <usize>ch) * 4, a);
+  }
+}
+
+// Depthwise conv1d over a sequence, channels fastest: x: L x C, w: K x C, bias: C or 0,
+// y: L x C. causal == 0: symmetric 'same' padding (K odd, pad (K-1)/2 each side); causal != 0:
+// output t sees inputs t-K+1 .. t only (pad K-1 on the left). y must not overlap x, w or bias.
+export function depthwise_conv1d_f32(x: usize, l: i32, c: i32, w: usize, k: i32, bias: usize, causal: i32, y: usize): void {
+  const left = causal != 0 ? k - 1 : (k - 1) >> 1;
+  const pixBytes = <usize>c * 4;
+  const c4 = ASC_FEATURE_SIMD ? c & ~3 : 0;
+  for (let t = 0; t < l; t++) {
+    const i0 = t - left;
+    const k0 = max(0, -i0);
+    const k1 = min(k, l - i0);
+    const out = y + <usize>t * pixBytes;
+    if (ASC_FEATURE_SIMD) {
+      for (let ch = 0; ch < c4; ch += 4) {
+        const co = <usize>ch * 4;
+        let a = bias != 0 ? v128.load(bias + co) : f32x4.splat(0);
+        for (let j = k0; j < k1; j++) a = madd(v128.load(x + <usize>(i0 + j) * pixBytes + co), v128.load(w + <usize>j * pixBytes + co), a);
+        v128.store(out + co, a);
+      }
+    }
+    for (let ch = c4; ch < c; ch++) {
+      let a: f32 = bias != 0 ? load<f32>(bias + <usize>ch * 4) : 0;
+      for (let j = k0; j < k1; j++) a += load<f32>(x + (<usize>(i0 + j) * <usize>c + <usize>ch) * 4) * load<f32>(w + (<usize>j * <usize>c + <usize>ch) * 4);
+      store<f32>(out + <usize>ch * 4, a);
+    }
+  }
+}
