@@ -1,7 +1,8 @@
 // Depthwise convolutions for MetaMixer/FFNet's large-kernel token mixers, vectorised over
 // channels (NHWC: a pixel's C channels are contiguous, so one v128 holds four channels of one
 // pixel and every tap is a plain multiply-add with no shuffles). Four output pixels along W are
-// computed together, so each tap's weight vector is loaded once for four multiply-adds.
+// computed together, so each tap's weight vector is loaded once for four multiply-adds, and a
+// group of four channels sweeps a whole output row so its input rows stay in L1.
 //
 // depthwise_conv2d_nhwc_f32: 'same' zero padding (pad = (K-1)/2), stride 1 or 2, odd K.
 //   x: H x W x C (row-major, channels fastest); w: K x K x C (tap-major, channels fastest);
@@ -37,17 +38,18 @@ export function depthwise_conv2d_nhwc_f32(
     // taps whose rows fall inside the image
     const ky0 = max(0, -iy0);
     const ky1 = min(k, h - iy0);
-    for (let ox = 0; ox < wo; ) {
-      // four outputs at once when all their taps are inside the image horizontally
-      const ix0 = ox * stride - pad;
-      const four = ox + 4 <= wo && ix0 >= 0 && (ox + 3) * stride - pad + k <= wd;
-      const outPix = y + (<usize>oy * <usize>wo + <usize>ox) * pixBytes;
-      if (four) {
-        if (ASC_FEATURE_SIMD) {
-          for (let ch = 0; ch < c4; ch += 4) {
-            const co = <usize>ch * 4;
-            let a0 = bias != 0 ? v128.load(bias + co) : f32x4.splat(0);
-            let a1 = a0, a2 = a0, a3 = a0;
+    if (ASC_FEATURE_SIMD) {
+      // four channels at a time across the whole output row: the K input rows of these four
+      // channels (K * W * 16 bytes) stay in L1 while the row is swept
+      for (let ch = 0; ch < c4; ch += 4) {
+        const co = <usize>ch * 4;
+        const b = bias != 0 ? v128.load(bias + co) : f32x4.splat(0);
+        for (let ox = 0; ox < wo; ) {
+          const ix0 = ox * stride - pad;
+          const outPix = y + (<usize>oy * <usize>wo + <usize>ox) * pixBytes + co;
+          if (ox + 4 <= wo && ix0 >= 0 && (ox + 3) * stride - pad + k <= wd) {
+            // four output pixels whose taps are all inside the image horizontally
+            let a0 = b, a1 = b, a2 = b, a3 = b;
             for (let ky = ky0; ky < ky1; ky++) {
               let xi = x + <usize>(iy0 + ky) * rowBytes + <usize>ix0 * pixBytes + co;
               let wi = w + <usize>(ky * k) * pixBytes + co;
@@ -67,22 +69,16 @@ export function depthwise_conv2d_nhwc_f32(
               a2 = gelu4(a2);
               a3 = gelu4(a3);
             }
-            v128.store(outPix + co, a0);
-            v128.store(outPix + pixBytes + co, a1);
-            v128.store(outPix + 2 * pixBytes + co, a2);
-            v128.store(outPix + 3 * pixBytes + co, a3);
-          }
-        }
-        for (let i = 0; i < 4; i++) tail_channels(x, h, wd, c, w, k, bias, stride, gelu, y, oy, ox + i, c4);
-        ox += 4;
-      } else {
-        // one output pixel, taps clipped to the image
-        const kx0 = max(0, -ix0);
-        const kx1 = min(k, wd - ix0);
-        if (ASC_FEATURE_SIMD) {
-          for (let ch = 0; ch < c4; ch += 4) {
-            const co = <usize>ch * 4;
-            let a = bias != 0 ? v128.load(bias + co) : f32x4.splat(0);
+            v128.store(outPix, a0);
+            v128.store(outPix + pixBytes, a1);
+            v128.store(outPix + 2 * pixBytes, a2);
+            v128.store(outPix + 3 * pixBytes, a3);
+            ox += 4;
+          } else {
+            // one output pixel near an edge, taps clipped to the image
+            const kx0 = max(0, -ix0);
+            const kx1 = min(k, wd - ix0);
+            let a = b;
             for (let ky = ky0; ky < ky1; ky++) {
               for (let kx = kx0; kx < kx1; kx++) {
                 const xi = x + <usize>(iy0 + ky) * rowBytes + <usize>(ix0 + kx) * pixBytes + co;
@@ -90,12 +86,14 @@ export function depthwise_conv2d_nhwc_f32(
               }
             }
             if (gelu != 0) a = gelu4(a);
-            v128.store(outPix + co, a);
+            v128.store(outPix, a);
+            ox += 1;
           }
         }
-        tail_channels(x, h, wd, c, w, k, bias, stride, gelu, y, oy, ox, c4);
-        ox += 1;
       }
+    }
+    if (c4 < c) {
+      for (let ox = 0; ox < wo; ox++) tail_channels(x, h, wd, c, w, k, bias, stride, gelu, y, oy, ox, c4);
     }
   }
 }
@@ -131,23 +129,51 @@ export function depthwise_conv1d_f32(x: usize, l: i32, c: i32, w: usize, k: i32,
   const left = causal != 0 ? k - 1 : (k - 1) >> 1;
   const pixBytes = <usize>c * 4;
   const c4 = ASC_FEATURE_SIMD ? c & ~3 : 0;
+  if (ASC_FEATURE_SIMD) {
+    // four channels at a time along the whole sequence, four time steps per weight load
+    for (let ch = 0; ch < c4; ch += 4) {
+      const co = <usize>ch * 4;
+      const b = bias != 0 ? v128.load(bias + co) : f32x4.splat(0);
+      for (let t = 0; t < l; ) {
+        const i0 = t - left;
+        const out = y + <usize>t * pixBytes + co;
+        if (t + 4 <= l && i0 >= 0 && i0 + 3 + k <= l) {
+          let a0 = b, a1 = b, a2 = b, a3 = b;
+          let xi = x + <usize>i0 * pixBytes + co;
+          let wi = w + co;
+          for (let j = 0; j < k; j++) {
+            const wv = v128.load(wi);
+            a0 = madd(v128.load(xi), wv, a0);
+            a1 = madd(v128.load(xi + pixBytes), wv, a1);
+            a2 = madd(v128.load(xi + 2 * pixBytes), wv, a2);
+            a3 = madd(v128.load(xi + 3 * pixBytes), wv, a3);
+            xi += pixBytes;
+            wi += pixBytes;
+          }
+          v128.store(out, a0);
+          v128.store(out + pixBytes, a1);
+          v128.store(out + 2 * pixBytes, a2);
+          v128.store(out + 3 * pixBytes, a3);
+          t += 4;
+        } else {
+          const k0 = max(0, -i0);
+          const k1 = min(k, l - i0);
+          let a = b;
+          for (let j = k0; j < k1; j++) a = madd(v128.load(x + <usize>(i0 + j) * pixBytes + co), v128.load(w + <usize>j * pixBytes + co), a);
+          v128.store(out, a);
+          t += 1;
+        }
+      }
+    }
+  }
   for (let t = 0; t < l; t++) {
     const i0 = t - left;
     const k0 = max(0, -i0);
     const k1 = min(k, l - i0);
-    const out = y + <usize>t * pixBytes;
-    if (ASC_FEATURE_SIMD) {
-      for (let ch = 0; ch < c4; ch += 4) {
-        const co = <usize>ch * 4;
-        let a = bias != 0 ? v128.load(bias + co) : f32x4.splat(0);
-        for (let j = k0; j < k1; j++) a = madd(v128.load(x + <usize>(i0 + j) * pixBytes + co), v128.load(w + <usize>j * pixBytes + co), a);
-        v128.store(out + co, a);
-      }
-    }
     for (let ch = c4; ch < c; ch++) {
       let a: f32 = bias != 0 ? load<f32>(bias + <usize>ch * 4) : 0;
       for (let j = k0; j < k1; j++) a += load<f32>(x + (<usize>(i0 + j) * <usize>c + <usize>ch) * 4) * load<f32>(w + (<usize>j * <usize>c + <usize>ch) * 4);
-      store<f32>(out + <usize>ch * 4, a);
+      store<f32>(y + (<usize>t * <usize>c + <usize>ch) * 4, a);
     }
   }
 }
