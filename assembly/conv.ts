@@ -1,8 +1,9 @@
 // Depthwise convolutions for MetaMixer/FFNet's large-kernel token mixers, vectorised over
 // channels (NHWC: a pixel's C channels are contiguous, so one v128 holds four channels of one
-// pixel and every tap is a plain multiply-add with no shuffles). Four output pixels along W are
-// computed together, so each tap's weight vector is loaded once for four multiply-adds, and a
-// group of four channels sweeps a whole output row so its input rows stay in L1.
+// pixel and every tap is a plain multiply-add with no shuffles). Eight output pixels along W are
+// computed together, so each tap's weight vector is loaded once for eight multiply-adds (eight
+// chains cover the latency), and a group of four channels sweeps a whole output row so its input
+// rows stay in L1.
 //
 // depthwise_conv2d_nhwc_f32: 'same' zero padding (pad = (K-1)/2), stride 1 or 2, odd K.
 //   x: H x W x C (row-major, channels fastest); w: K x K x C (tap-major, channels fastest);
@@ -47,9 +48,10 @@ export function depthwise_conv2d_nhwc_f32(
         for (let ox = 0; ox < wo; ) {
           const ix0 = ox * stride - pad;
           const outPix = y + (<usize>oy * <usize>wo + <usize>ox) * pixBytes + co;
-          if (ox + 4 <= wo && ix0 >= 0 && (ox + 3) * stride - pad + k <= wd) {
-            // four output pixels whose taps are all inside the image horizontally
-            let a0 = b, a1 = b, a2 = b, a3 = b;
+          if (ox + 8 <= wo && ix0 >= 0 && (ox + 7) * stride - pad + k <= wd) {
+            // eight output pixels whose taps are all inside the image horizontally: eight
+            // independent multiply-add chains cover the latency, one weight load feeds eight
+            let a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b;
             for (let ky = ky0; ky < ky1; ky++) {
               let xi = x + <usize>(iy0 + ky) * rowBytes + <usize>ix0 * pixBytes + co;
               let wi = w + <usize>(ky * k) * pixBytes + co;
@@ -59,21 +61,27 @@ export function depthwise_conv2d_nhwc_f32(
                 a1 = madd(v128.load(xi + step), wv, a1);
                 a2 = madd(v128.load(xi + 2 * step), wv, a2);
                 a3 = madd(v128.load(xi + 3 * step), wv, a3);
+                a4 = madd(v128.load(xi + 4 * step), wv, a4);
+                a5 = madd(v128.load(xi + 5 * step), wv, a5);
+                a6 = madd(v128.load(xi + 6 * step), wv, a6);
+                a7 = madd(v128.load(xi + 7 * step), wv, a7);
                 xi += pixBytes;
                 wi += pixBytes;
               }
             }
             if (gelu != 0) {
-              a0 = gelu4(a0);
-              a1 = gelu4(a1);
-              a2 = gelu4(a2);
-              a3 = gelu4(a3);
+              a0 = gelu4(a0); a1 = gelu4(a1); a2 = gelu4(a2); a3 = gelu4(a3);
+              a4 = gelu4(a4); a5 = gelu4(a5); a6 = gelu4(a6); a7 = gelu4(a7);
             }
             v128.store(outPix, a0);
             v128.store(outPix + pixBytes, a1);
             v128.store(outPix + 2 * pixBytes, a2);
             v128.store(outPix + 3 * pixBytes, a3);
-            ox += 4;
+            v128.store(outPix + 4 * pixBytes, a4);
+            v128.store(outPix + 5 * pixBytes, a5);
+            v128.store(outPix + 6 * pixBytes, a6);
+            v128.store(outPix + 7 * pixBytes, a7);
+            ox += 8;
           } else {
             // one output pixel near an edge, taps clipped to the image
             const kx0 = max(0, -ix0);
