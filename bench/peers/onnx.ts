@@ -50,3 +50,17 @@ export function ffnModel(t: number, d: number, h: number, w1: Float32Array, w3: 
     ['y', [t, d]],
   );
 }
+
+/** Depthwise Conv (group = C, 'same' zero padding, stride 1): x [1, C, ...spatial], w [C, 1, ...kernel]. */
+export function depthwiseConvModel(c: number, spatial: number[], kernel: number[], w: Float32Array): Uint8Array {
+  const pads = [...kernel.map((k) => (k - 1) / 2), ...kernel.map((k) => (k - 1) / 2)];
+  const node = onnx.NodeProto.create({
+    opType: 'Conv', input: ['x', 'w'], output: ['y'],
+    attribute: [
+      onnx.AttributeProto.create({ name: 'group', type: onnx.AttributeProto.AttributeType.INT, i: c }),
+      onnx.AttributeProto.create({ name: 'pads', type: onnx.AttributeProto.AttributeType.INTS, ints: pads }),
+      onnx.AttributeProto.create({ name: 'kernel_shape', type: onnx.AttributeProto.AttributeType.INTS, ints: kernel }),
+    ],
+  });
+  return model([node as never], [tensor('w', [c, 1, ...kernel], w)], ['x', [1, c, ...spatial]], ['y', [1, c, ...spatial]]);
+}

@@ -5,7 +5,7 @@ import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { ffnModel, gemmModel } from './onnx.js';
+import { depthwiseConvModel, ffnModel, gemmModel } from './onnx.js';
 
 export interface Prepared {
   run(): void | Promise<void>;
@@ -17,7 +17,7 @@ export interface PeerOptions {
 }
 
 /** onnxruntime-web (wasm) or -node (native) on an ONNX model with one input `x`. */
-async function ortSession(kind: 'web' | 'node', bytes: Uint8Array, x: Float32Array, dims: number[], o: PeerOptions): Promise<Prepared> {
+export async function ortSession(kind: 'web' | 'node', bytes: Uint8Array, x: Float32Array, dims: number[], o: PeerOptions): Promise<Prepared> {
   const ort = kind === 'web' ? ortWeb : ortNode;
   if (kind === 'web') {
     ortWeb.env.wasm.numThreads = o.threads;
@@ -85,6 +85,49 @@ export async function tfFfn(t: number, d: number, h: number, w1: Float32Array, w
         const u = tf.matMul(xt, b);
         return tf.matMul(tf.mul(tf.mul(g, tf.sigmoid(g)), u), c);
       });
+      last = y.dataSync() as Float32Array;
+      y.dispose();
+    },
+    output: () => last,
+  };
+}
+
+/**
+ * Depthwise convolution, 'same' padding, stride 1, on data in ffnkit's channels-last layout
+ * (H x W x C, or L x C for 1-D). onnxruntime takes channels-first: the input is transposed once
+ * before timing and the output back for the check.
+ */
+export async function ortDwConv(kind: 'web' | 'node', spatial: number[], c: number, k: number, x: Float32Array, w: Float32Array, o: PeerOptions): Promise<Prepared> {
+  const n = spatial.reduce((a, b) => a * b, 1);
+  const taps = spatial.length === 2 ? k * k : k;
+  const xc = new Float32Array(n * c);
+  for (let p = 0; p < n; p++) for (let ch = 0; ch < c; ch++) xc[ch * n + p] = x[p * c + ch]!;
+  const wc = new Float32Array(c * taps);
+  for (let t = 0; t < taps; t++) for (let ch = 0; ch < c; ch++) wc[ch * taps + t] = w[t * c + ch]!;
+  const kernel = spatial.length === 2 ? [k, k] : [k];
+  const inner = await ortSession(kind, depthwiseConvModel(c, spatial, kernel, wc), xc, [1, c, ...spatial], o);
+  return {
+    run: inner.run,
+    output: async () => {
+      const yc = await inner.output();
+      const y = new Float32Array(n * c);
+      for (let p = 0; p < n; p++) for (let ch = 0; ch < c; ch++) y[p * c + ch] = yc[ch * n + p]!;
+      return y;
+    },
+  };
+}
+
+/** Depthwise convolution in tfjs-wasm, channels-last like ffnkit ('same', stride 1). */
+export async function tfDwConv(spatial: number[], c: number, k: number, x: Float32Array, w: Float32Array, o: PeerOptions): Promise<Prepared> {
+  await tfWasm(o.threads);
+  const [h, wd] = spatial.length === 2 ? [spatial[0]!, spatial[1]!] : [1, spatial[0]!];
+  const kh = spatial.length === 2 ? k : 1;
+  const xt = tf.tensor4d(x, [1, h, wd, c]);
+  const ft = tf.tensor4d(w, [kh, k, c, 1]);
+  let last: Float32Array = new Float32Array(0);
+  return {
+    run: () => {
+      const y = tf.depthwiseConv2d(xt, ft, 1, 'same');
       last = y.dataSync() as Float32Array;
       y.dispose();
     },

@@ -15,7 +15,8 @@ import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, collector, sharedD
 import { gemmJs } from '../plain-js.js';
 import { maddPeak, readBandwidth } from '../probes.js';
 import { GEMM_SHAPES, GEMV_SHAPES } from '../kernels.js';
-import { type Prepared, ortFfn, ortGemm, tfFfn, tfGemm } from './runtimes.js';
+import { type Prepared, ortDwConv, ortFfn, ortGemm, tfDwConv, tfFfn, tfGemm } from './runtimes.js';
+import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
 
 const SUITE = 'peers';
 
@@ -154,6 +155,36 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
       seconds: s.median, spreadMin: sig3(flops / s.max / 1e9), spreadMax: sig3(flops / s.min / 1e9), samples: times[0]!.length,
     });
     for (const en of engines) en.arena.reset();
+  }
+
+  // MetaMixer's depthwise convolutions, channels-last (the peers' layouts handled in runtimes.ts)
+  const convs: [string, number[], number, number][] = [
+    ...CONV2D_CASES.map(([name, h, w, c, k]): [string, number[], number, number] => [name, [h, w], c, k]),
+    ...CONV1D_CASES.map(([name, l, c, k]): [string, number[], number, number] => [name, [l], c, k]),
+  ];
+  for (const [name, spatial, c, k] of convs) {
+    say(name);
+    const n = spatial.reduce((a, b) => a * b, 1);
+    const taps = spatial.length === 2 ? k * k : k;
+    const x = randomF32(n * c, 21);
+    const w = randomF32(taps * c, 22);
+    const impls: Impl[] = [];
+    for (const e of engines.slice(0, 2)) {
+      const xb = e.upload(x);
+      const wb = e.upload(w);
+      const y = e.alloc(n * c);
+      const run = spatial.length === 2
+        ? () => e.kernels.depthwiseConv2d(xb, { h: spatial[0]!, w: spatial[1]!, c }, wb, k, y)
+        : () => e.kernels.depthwiseConv1d(xb, { length: spatial[0]!, c }, wb, k, y);
+      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(run, () => y.toArray()) });
+    }
+    impls.push({ name: 'tfjs-wasm', prepared: await tfDwConv(spatial, c, k, x, w, peer) });
+    impls.push({ name: 'ort-web', prepared: await ortDwConv('web', spatial, c, k, x, w, peer) });
+    impls.push({ name: 'ort-node', prepared: await ortDwConv('node', spatial, c, k, x, w, peer) });
+    await impls[0]!.prepared.run();
+    const reference = Float32Array.from(await impls[0]!.prepared.output());
+    await report(name, 2 * taps * c * n, impls, reference, [peak, 'madd peak']);
+    for (const e of engines) e.arena.reset();
   }
 
   // decode tokens/s against llama.cpp (node-llama-cpp, native) on the same GGUF files
