@@ -176,8 +176,15 @@ async function runBench(): Promise<void> {
     const x = e.upload(Float32Array.from({ length: 2048 }, next));
     const y = e.alloc(4096);
     const gemv = (2 * 4096 * 2048) / timeIt(() => e.wasm.gemm_f32(x.ptr, gv.data.ptr, y.ptr, 1, 4096, 2048)) / 1e9;
+    // MetaMixer's token mixer: a 7x7 depthwise convolution over 128 channels of 32x32, NHWC
+    const [ch, hw, kk] = [128, 32, 7];
+    const ci = e.upload(Float32Array.from({ length: hw * hw * ch }, next));
+    const cw = e.upload(Float32Array.from({ length: kk * kk * ch }, next));
+    const co = e.alloc(hw * hw * ch);
+    const conv = (2 * kk * kk * ch * hw * hw) / timeIt(() => e.kernels.depthwiseConv2d(ci, { h: hw, w: hw, c: ch }, cw, kk, co)) / 1e9;
     rows.push({ name: `${backend} GEMM ${m}x${k}x${n}`, value: gemm, bound: peak, unit: 'GFLOP/s (bound: madd peak)' });
     rows.push({ name: `${backend} GEMV 1x2048x4096`, value: gemv, bound: bandwidth / 2, unit: 'GFLOP/s (bound: bandwidth / 2)' });
+    rows.push({ name: `${backend} dwconv 7x7 c128 32x32`, value: conv, bound: peak, unit: 'GFLOP/s (bound: madd peak)' });
   }
   const max = Math.max(...rows.map((r) => Math.max(r.value, r.bound)));
   chart.textContent = '';

@@ -108,7 +108,7 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     }
     await page.click('#bench');
     await page.waitForSelector('#bench-chart[data-done]', { timeout: 120_000 });
-    expect(await page.locator('#bench-chart .bar').count()).toBe(2 * BACKENDS.length);
+    expect(await page.locator('#bench-chart .bar').count()).toBe(3 * BACKENDS.length); // GEMM, GEMV, depthwise conv
     await page.screenshot({ path: join(out, 'demo-kernels.png'), fullPage: true });
     expect(errors).toEqual([]);
   });
