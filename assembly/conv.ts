@@ -185,3 +185,93 @@ export function depthwise_conv1d_f32(x: usize, l: i32, c: i32, w: usize, k: i32,
     }
   }
 }
+
+// Depthwise conv2d on planar (NCHW) data, the layout that measured 2-3x faster here than NHWC:
+// each channel's plane is copied once into `scratch` with a zero border of (K-1)/2, then every
+// output row is computed 16 pixels (four v128) at a time, each tap one broadcast weight and four
+// contiguous loads: no edge tests in the inner loop, and one load per multiply-add.
+//   x: C planes of H x W; w: C x K x K; bias: C or 0; y: C planes of Ho x Wo
+//   (Ho = ceil(H/stride), Wo = ceil(W/stride)); scratch: (H+K-1) * (W+K-1) + 16 floats.
+//   Odd K, stride 1 or 2, gelu != 0 applies GELU. y must not overlap x, w, bias or scratch.
+export function depthwise_conv2d_nchw_f32(
+  x: usize, h: i32, wd: i32, c: i32, w: usize, k: i32, bias: usize, stride: i32, gelu: i32, y: usize, scratch: usize,
+): void {
+  const pad = (k - 1) >> 1;
+  const pw = wd + k - 1;
+  const ph = h + k - 1;
+  const ho = (h + stride - 1) / stride;
+  const wo = (wd + stride - 1) / stride;
+  const prow = <usize>pw * 4;
+  for (let ch = 0; ch < c; ch++) {
+    memory.fill(scratch, 0, (<usize>ph * <usize>pw + 16) * 4);
+    const plane = x + <usize>ch * <usize>h * <usize>wd * 4;
+    for (let r = 0; r < h; r++) {
+      memory.copy(scratch + <usize>(r + pad) * prow + <usize>pad * 4, plane + <usize>r * <usize>wd * 4, <usize>wd * 4);
+    }
+    const wc = w + <usize>ch * <usize>(k * k) * 4;
+    const b: f32 = bias != 0 ? load<f32>(bias + <usize>ch * 4) : 0;
+    const yc = y + <usize>ch * <usize>ho * <usize>wo * 4;
+    for (let oy = 0; oy < ho; oy++) {
+      const rowIn = scratch + <usize>(oy * stride) * prow;
+      const rowOut = yc + <usize>oy * <usize>wo * 4;
+      let ox = 0;
+      if (ASC_FEATURE_SIMD) {
+        const vb = f32x4.splat(b);
+        if (stride == 1) {
+          for (; ox + 16 <= wo; ox += 16) {
+            let a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+            for (let ky = 0; ky < k; ky++) {
+              let xi = rowIn + <usize>ky * prow + <usize>ox * 4;
+              let wi = wc + <usize>(ky * k) * 4;
+              for (let kx = 0; kx < k; kx++) {
+                const wv = v128.load32_splat(wi);
+                a0 = madd(v128.load(xi), wv, a0);
+                a1 = madd(v128.load(xi, 16), wv, a1);
+                a2 = madd(v128.load(xi, 32), wv, a2);
+                a3 = madd(v128.load(xi, 48), wv, a3);
+                xi += 4;
+                wi += 4;
+              }
+            }
+            if (gelu != 0) {
+              a0 = gelu4(a0);
+              a1 = gelu4(a1);
+              a2 = gelu4(a2);
+              a3 = gelu4(a3);
+            }
+            const o = rowOut + <usize>ox * 4;
+            v128.store(o, a0);
+            v128.store(o, a1, 16);
+            v128.store(o, a2, 32);
+            v128.store(o, a3, 48);
+          }
+        }
+        for (; ox + 4 <= wo; ox += 4) {
+          let a = vb;
+          for (let ky = 0; ky < k; ky++) {
+            let xi = rowIn + <usize>ky * prow + <usize>(ox * stride) * 4;
+            let wi = wc + <usize>(ky * k) * 4;
+            for (let kx = 0; kx < k; kx++) {
+              // stride 2: the even lanes of eight consecutive inputs
+              const v = stride == 1 ? v128.load(xi) : v128.shuffle<f32>(v128.load(xi), v128.load(xi, 16), 0, 2, 4, 6);
+              a = madd(v, v128.load32_splat(wi), a);
+              xi += 4;
+              wi += 4;
+            }
+          }
+          if (gelu != 0) a = gelu4(a);
+          v128.store(rowOut + <usize>ox * 4, a);
+        }
+      }
+      for (; ox < wo; ox++) {
+        let a = b;
+        for (let ky = 0; ky < k; ky++) {
+          const xi = rowIn + <usize>ky * prow + <usize>(ox * stride) * 4;
+          for (let kx = 0; kx < k; kx++) a += load<f32>(xi + <usize>kx * 4) * load<f32>(wc + <usize>(ky * k + kx) * 4);
+        }
+        if (gelu != 0) a = gelu1(a);
+        store<f32>(rowOut + <usize>ox * 4, a);
+      }
+    }
+  }
+}

@@ -1,5 +1,5 @@
-// `ffnkit bench mixer`: MetaMixer's large-kernel depthwise convolutions on every build, next to
-// the build's multiply-add peak: 7x7 over 256 channels of 56x56, 31x31 over 128 channels of
+// `ffnkit bench mixer`: MetaMixer's large-kernel depthwise convolutions on every build, in both
+// layouts, next to the build's multiply-add peak: 7x7 over 256 channels of 56x56, 31x31 over 128 channels of
 // 32x32 (FFNet's token-mixer shapes) and a 51-tap conv1d over 256 channels of 512 steps
 // (the time-series variant). The peers run the same cases in `bench peers`.
 
@@ -30,13 +30,17 @@ export async function runMixer(opts: BenchOptions): Promise<BenchLine[]> {
     const peak = maddPeak(e, opts.quick);
     emit({ suite: 'mixer', case: 'madd peak', impl: `ffnkit-${e.backend}`, value: sig3(peak), unit: 'GFLOP/s' });
     for (const [name, h, w, c, k] of CONV2D_CASES) {
-      say(`${name}: ffnkit-${e.backend}`);
       const x = e.upload(randomF32(h * w * c, 1));
       const wt = e.upload(randomF32(k * k * c, 2));
       const y = e.alloc(h * w * c);
-      const t = time(() => e.kernels.depthwiseConv2d(x, { h, w, c }, wt, k, y), opts.quick);
-      const value = (2 * k * k * c * h * w) / t.seconds / 1e9;
-      emit({ suite: 'mixer', case: name, impl: `ffnkit-${e.backend}`, value: sig3(value), unit: 'GFLOP/s', bound: sig3(peak), boundName: 'madd peak', share: sig3(value / peak), seconds: t.seconds, rme: sig3(t.rme), samples: t.samples });
+      // ffnkit-<build>: planar (NCHW), the default; -nhwc: channels-last, vectorised over channels
+      for (const layout of ['nchw', 'nhwc'] as const) {
+        const impl = `ffnkit-${e.backend}${layout === 'nhwc' ? '-nhwc' : ''}`;
+        say(`${name}: ${impl}`);
+        const t = time(() => e.kernels.depthwiseConv2d(x, { h, w, c }, wt, k, y, { layout }), opts.quick);
+        const value = (2 * k * k * c * h * w) / t.seconds / 1e9;
+        emit({ suite: 'mixer', case: name, impl, value: sig3(value), unit: 'GFLOP/s', bound: sig3(peak), boundName: 'madd peak', share: sig3(value / peak), seconds: t.seconds, rme: sig3(t.rme), samples: t.samples });
+      }
     }
     for (const [name, l, c, k] of CONV1D_CASES) {
       say(`${name}: ffnkit-${e.backend}`);

@@ -13,7 +13,7 @@ describe.each(BACKENDS)('%s build', (backend) => {
   for (const c of [1, 3, 17]) for (const [h, w] of [[1, 1], [5, 5], [33, 9]] as [number, number][]) for (const k of [3, 7]) for (const s of [1, 2] as const) cases.push([c, h, w, k, s]);
   for (let k = 3; k <= 31; k += 2) cases.push([5, 12, 13, k, 1]);
 
-  test.each(cases)('conv2d C=%i H=%i W=%i K=%i stride=%i', async (c, h, w, k, s) => {
+  test.each(cases)('conv2d NHWC C=%i H=%i W=%i K=%i stride=%i', async (c, h, w, k, s) => {
     const e = await engineFor(backend);
     const x = randomF32(h * w * c, h + w + c + k, -2, 2);
     const wt = randomF32(k * k * c, k + c, -1, 1);
@@ -21,10 +21,29 @@ describe.each(BACKENDS)('%s build', (backend) => {
     const ho = Math.ceil(h / s);
     const wo = Math.ceil(w / s);
     const y = placed(e, new Float32Array(ho * wo * c), 1);
-    e.kernels.depthwiseConv2d(placed(e, x, 2), { h, w, c }, placed(e, wt, 3), k, y, { bias: placed(e, bias, 1), stride: s });
+    e.kernels.depthwiseConv2d(placed(e, x, 2), { h, w, c }, placed(e, wt, 3), k, y, { bias: placed(e, bias, 1), stride: s, layout: 'nhwc' });
     const want = ref.depthwiseConv2d(x, h, w, c, wt, k, bias, s);
     const mag = ref.depthwiseConv2d(Array.from(x, Math.abs), h, w, c, Array.from(wt, Math.abs), k, Array.from(bias, Math.abs), s);
     expectClose(y.view(), want, (i) => (k * k + 2) * U32 * mag[i]!, `conv2d ${c}x${h}x${w} k${k} s${s}`);
+  });
+
+  test.each(cases)('conv2d NCHW C=%i H=%i W=%i K=%i stride=%i', async (c, h, w, k, s) => {
+    const e = await engineFor(backend);
+    const x = randomF32(h * w * c, h + w + c + k + 1, -2, 2); // NHWC, for the reference
+    const wt = randomF32(k * k * c, k + c + 1, -1, 1); // K x K x C
+    const bias = randomF32(c, c + 6);
+    const ho = Math.ceil(h / s);
+    const wo = Math.ceil(w / s);
+    const toPlanar = (a: Float32Array, n: number) => Float32Array.from({ length: a.length }, (_, i) => a[(i % n) * c + Math.floor(i / n)]!);
+    const y = placed(e, new Float32Array(ho * wo * c), 3);
+    e.kernels.depthwiseConv2d(placed(e, toPlanar(x, h * w), 1), { h, w, c }, placed(e, toPlanar(wt, k * k), 2), k, y, { bias: e.upload(bias), stride: s });
+    const want = ref.depthwiseConv2d(x, h, w, c, wt, k, bias, s);
+    const mag = ref.depthwiseConv2d(Array.from(x, Math.abs), h, w, c, Array.from(wt, Math.abs), k, Array.from(bias, Math.abs), s);
+    // the kernel's output is planar: element (ch, p) against the reference's (p, ch)
+    const n = ho * wo;
+    const wantPlanar = Float64Array.from({ length: want.length }, (_, i) => want[(i % n) * c + Math.floor(i / n)]!);
+    const magPlanar = Float64Array.from({ length: mag.length }, (_, i) => mag[(i % n) * c + Math.floor(i / n)]!);
+    expectClose(y.view(), wantPlanar, (i) => (k * k + 2) * U32 * magPlanar[i]!, `conv2d nchw ${c}x${h}x${w} k${k} s${s}`);
   });
 
   test('fused GELU equals GELU of the convolution', async () => {
@@ -33,7 +52,7 @@ describe.each(BACKENDS)('%s build', (backend) => {
     const x = randomF32(h * w * c, 1, -2, 2);
     const wt = randomF32(k * k * c, 2, -1, 1);
     const y = e.alloc(h * w * c);
-    e.kernels.depthwiseConv2d(e.upload(x), { h, w, c }, e.upload(wt), k, y, { gelu: true });
+    e.kernels.depthwiseConv2d(e.upload(x), { h, w, c }, e.upload(wt), k, y, { gelu: true, layout: 'nhwc' });
     const pre = ref.depthwiseConv2d(x, h, w, c, wt, k, null, 1);
     const mag = ref.depthwiseConv2d(Array.from(x, Math.abs), h, w, c, Array.from(wt, Math.abs), k, null, 1);
     // the conv error (slope of GELU at most 1.13) plus GELU's own 12U·|v|/2

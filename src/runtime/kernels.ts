@@ -412,10 +412,12 @@ export class Kernels {
   // ---- depthwise convolutions (MetaMixer) --------------------------------------------------
 
   /**
-   * Depthwise 2-D convolution, NHWC, 'same' padding: x is h x w x c, weights k x k x c (odd k in
-   * 3..31), y is ceil(h/stride) x ceil(w/stride) x c; optional bias (c) and fused GELU.
+   * Depthwise 2-D convolution, 'same' padding, odd k in 3..31, stride 1 or 2, optional bias (c)
+   * and fused GELU. layout 'nchw' (default; measured 2-3x faster here): x is c planes of h x w,
+   * weights c x k x k, y c planes of ceil(h/stride) x ceil(w/stride). layout 'nhwc': x is
+   * h x w x c, weights k x k x c, y likewise channels-last.
    */
-  depthwiseConv2d(x: F32Buffer, shape: { h: number; w: number; c: number }, weights: F32Buffer, k: number, y: F32Buffer, options: { bias?: F32Buffer; stride?: 1 | 2; gelu?: boolean } = {}): void {
+  depthwiseConv2d(x: F32Buffer, shape: { h: number; w: number; c: number }, weights: F32Buffer, k: number, y: F32Buffer, options: { bias?: F32Buffer; stride?: 1 | 2; gelu?: boolean; layout?: 'nchw' | 'nhwc' } = {}): void {
     const h = checkSize('h', shape.h, 1);
     const w = checkSize('w', shape.w, 1);
     const c = checkSize('c', shape.c, 1);
@@ -423,6 +425,8 @@ export class Kernels {
     if (k % 2 === 0 || k < 3 || k > 31) throw new FfnkitError('E_ARG', `k: expected an odd kernel size in 3..31, found ${k}`);
     const stride = options.stride ?? 1;
     if (stride !== 1 && stride !== 2) throw new FfnkitError('E_ARG', `stride: expected 1 or 2, found ${String(stride)}`);
+    const layout = options.layout ?? 'nchw';
+    if (layout !== 'nchw' && layout !== 'nhwc') throw new FfnkitError('E_ARG', `layout: expected 'nchw' or 'nhwc', found '${String(layout)}'`);
     const ho = Math.ceil(h / stride);
     const wo = Math.ceil(w / stride);
     this.buf('x', x, h * w * c);
@@ -432,7 +436,15 @@ export class Kernels {
     checkDisjoint('y', y, 'x', x);
     checkDisjoint('y', y, 'weights', weights);
     checkDisjoint('y', y, 'bias', options.bias);
-    this.wasm.depthwise_conv2d_nhwc_f32(x.ptr, h, w, c, weights.ptr, k, options.bias?.ptr ?? 0, stride, options.gelu ? 1 : 0, y.ptr);
+    const bias = options.bias?.ptr ?? 0;
+    const gelu = options.gelu ? 1 : 0;
+    if (layout === 'nhwc') {
+      this.wasm.depthwise_conv2d_nhwc_f32(x.ptr, h, w, c, weights.ptr, k, bias, stride, gelu, y.ptr);
+      return;
+    }
+    const scratch = this.scratchFor('conv plane', (h + k - 1) * (w + k - 1) + 16);
+    checkDisjoint('y', y, 'scratch', scratch);
+    this.wasm.depthwise_conv2d_nchw_f32(x.ptr, h, w, c, weights.ptr, k, bias, stride, gelu, y.ptr, scratch.ptr);
   }
 
   /**
