@@ -275,3 +275,49 @@ export function depthwise_conv2d_nchw_f32(
     }
   }
 }
+
+// Depthwise conv1d on planar data (each channel's sequence contiguous), like the planar 2-D
+// kernel: each channel is copied once into `scratch` with its zero padding (symmetric (K-1)/2 a
+// side, or causal K-1 on the left), then 16 outputs per step from one broadcast weight and four
+// contiguous loads per tap.
+//   x: C sequences of L; w: C x K; bias: C or 0; y: C sequences of L; scratch: L + K - 1 + 16
+//   floats. y must not overlap x, w, bias or scratch.
+export function depthwise_conv1d_planar_f32(x: usize, l: i32, c: i32, w: usize, k: i32, bias: usize, causal: i32, y: usize, scratch: usize): void {
+  const left = causal != 0 ? k - 1 : (k - 1) >> 1;
+  const len = l + k - 1;
+  for (let ch = 0; ch < c; ch++) {
+    memory.fill(scratch, 0, <usize>(len + 16) * 4);
+    memory.copy(scratch + <usize>left * 4, x + <usize>ch * <usize>l * 4, <usize>l * 4);
+    const wc = w + <usize>ch * <usize>k * 4;
+    const b: f32 = bias != 0 ? load<f32>(bias + <usize>ch * 4) : 0;
+    const yc = y + <usize>ch * <usize>l * 4;
+    let t = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vb = f32x4.splat(b);
+      for (; t + 16 <= l; t += 16) {
+        let a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+        let xi = scratch + <usize>t * 4;
+        let wi = wc;
+        for (let j = 0; j < k; j++) {
+          const wv = v128.load32_splat(wi);
+          a0 = madd(v128.load(xi), wv, a0);
+          a1 = madd(v128.load(xi, 16), wv, a1);
+          a2 = madd(v128.load(xi, 32), wv, a2);
+          a3 = madd(v128.load(xi, 48), wv, a3);
+          xi += 4;
+          wi += 4;
+        }
+        const o = yc + <usize>t * 4;
+        v128.store(o, a0);
+        v128.store(o, a1, 16);
+        v128.store(o, a2, 32);
+        v128.store(o, a3, 48);
+      }
+    }
+    for (; t < l; t++) {
+      let a = b;
+      for (let j = 0; j < k; j++) a += load<f32>(scratch + <usize>(t + j) * 4) * load<f32>(wc + <usize>j * 4);
+      store<f32>(yc + <usize>t * 4, a);
+    }
+  }
+}

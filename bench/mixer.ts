@@ -43,13 +43,16 @@ export async function runMixer(opts: BenchOptions): Promise<BenchLine[]> {
       }
     }
     for (const [name, l, c, k] of CONV1D_CASES) {
-      say(`${name}: ffnkit-${e.backend}`);
       const x = e.upload(randomF32(l * c, 1));
       const wt = e.upload(randomF32(k * c, 2));
       const y = e.alloc(l * c);
-      const t = time(() => e.kernels.depthwiseConv1d(x, { length: l, c }, wt, k, y), opts.quick);
-      const value = (2 * k * c * l) / t.seconds / 1e9;
-      emit({ suite: 'mixer', case: name, impl: `ffnkit-${e.backend}`, value: sig3(value), unit: 'GFLOP/s', bound: sig3(peak), boundName: 'madd peak', share: sig3(value / peak), seconds: t.seconds, rme: sig3(t.rme), samples: t.samples });
+      for (const layout of ['planar', 'channels-last'] as const) {
+        const impl = `ffnkit-${e.backend}${layout === 'planar' ? '' : '-nhwc'}`;
+        say(`${name}: ${impl}`);
+        const t = time(() => e.kernels.depthwiseConv1d(x, { length: l, c }, wt, k, y, { layout }), opts.quick);
+        const value = (2 * k * c * l) / t.seconds / 1e9;
+        emit({ suite: 'mixer', case: name, impl, value: sig3(value), unit: 'GFLOP/s', bound: sig3(peak), boundName: 'madd peak', share: sig3(value / peak), seconds: t.seconds, rme: sig3(t.rme), samples: t.samples });
+      }
     }
     e.arena.reset();
   }

@@ -59,22 +59,29 @@ describe.each(BACKENDS)('%s build', (backend) => {
     expectClose(y.view(), Array.from(pre, gelu), (i) => 1.13 * (k * k + 2) * U32 * mag[i]! + 6 * U32 * Math.abs(pre[i]!) + 1e-30, 'conv2d+gelu');
   });
 
-  test.each([[1, 1, 3, false], [20, 3, 7, false], [50, 17, 51, false], [33, 5, 4, true], [64, 9, 51, true]] as const)('conv1d L=%i C=%i K=%i causal=%s', async (l, c, k, causal) => {
+  test.each([[1, 1, 3, false], [20, 3, 7, false], [50, 17, 51, false], [33, 5, 4, true], [64, 9, 51, true]] as const)('conv1d L=%i C=%i K=%i causal=%s, both layouts', async (l, c, k, causal) => {
     const e = await engineFor(backend);
-    const x = randomF32(l * c, l + c, -2, 2);
+    const x = randomF32(l * c, l + c, -2, 2); // channels-last, as the reference takes it
     const wt = randomF32(k * c, k, -1, 1);
     const bias = randomF32(c, 3);
-    const y = placed(e, new Float32Array(l * c), 3);
-    e.kernels.depthwiseConv1d(placed(e, x, 1), { length: l, c }, placed(e, wt, 2), k, y, { bias: e.upload(bias), causal });
     const want = ref.depthwiseConv1d(x, l, c, wt, k, bias, causal);
     const mag = ref.depthwiseConv1d(Array.from(x, Math.abs), l, c, Array.from(wt, Math.abs), k, Array.from(bias, Math.abs), causal);
-    expectClose(y.view(), want, (i) => (k + 2) * U32 * mag[i]!, `conv1d L${l} C${c} k${k}`);
+    const tol = (i: number) => (k + 2) * U32 * mag[i]!;
+    const planar = (a: ArrayLike<number>, n: number) => Float64Array.from({ length: a.length }, (_, i) => a[(i % n) * c + Math.floor(i / n)]!);
+    // channels-last
+    const y = placed(e, new Float32Array(l * c), 3);
+    e.kernels.depthwiseConv1d(placed(e, x, 1), { length: l, c }, placed(e, wt, 2), k, y, { bias: e.upload(bias), causal, layout: 'channels-last' });
+    expectClose(y.view(), want, tol, `conv1d channels-last L${l} C${c} k${k}`);
+    // planar
+    const yp = placed(e, new Float32Array(l * c), 2);
+    e.kernels.depthwiseConv1d(placed(e, planar(x, l), 3), { length: l, c }, placed(e, planar(wt, k), 1), k, yp, { bias: e.upload(bias), causal });
+    expectClose(yp.view(), planar(want, l), (i) => tol((i % l) * c + Math.floor(i / l)), `conv1d planar L${l} C${c} k${k}`);
     if (causal) {
       // changing the last input changes only the last output
       const x2 = Float32Array.from(x);
       for (let ch = 0; ch < c; ch++) x2[(l - 1) * c + ch] = 7;
       const y2 = e.alloc(l * c);
-      e.kernels.depthwiseConv1d(e.upload(x2), { length: l, c }, e.upload(wt), k, y2, { bias: e.upload(bias), causal });
+      e.kernels.depthwiseConv1d(e.upload(x2), { length: l, c }, e.upload(wt), k, y2, { bias: e.upload(bias), causal, layout: 'channels-last' });
       expect(Array.from(y2.view().subarray(0, (l - 1) * c))).toEqual(Array.from(y.view().subarray(0, (l - 1) * c)));
     }
   });

@@ -168,20 +168,19 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
     const taps = spatial.length === 2 ? k * k : k;
     const x = randomF32(n * c, 21); // channels-last, as tfjs takes it
     const w = randomF32(taps * c, 22);
-    // ffnkit's 2-D convolution runs planar (NCHW), like onnxruntime: transposed once before
-    // timing, and its output back to channels-last for the check
+    // ffnkit's convolutions run planar (NCHW), like onnxruntime: transposed once before timing,
+    // and the output back to channels-last for the check
     const planar = (a: Float32Array, m: number) => Float32Array.from({ length: a.length }, (_, i) => a[(i % m) * c + Math.floor(i / m)]!);
     const channelsLast = (a: Float32Array) => Float32Array.from({ length: a.length }, (_, i) => a[(i % c) * n + Math.floor(i / c)]!);
     const impls: Impl[] = [];
     for (const e of engines.slice(0, 2)) {
-      const two = spatial.length === 2;
-      const xb = e.upload(two ? planar(x, n) : x);
-      const wb = e.upload(two ? planar(w, taps) : w);
+      const xb = e.upload(planar(x, n));
+      const wb = e.upload(planar(w, taps));
       const y = e.alloc(n * c);
-      const run = two
+      const run = spatial.length === 2
         ? () => e.kernels.depthwiseConv2d(xb, { h: spatial[0]!, w: spatial[1]!, c }, wb, k, y)
         : () => e.kernels.depthwiseConv1d(xb, { length: spatial[0]!, c }, wb, k, y);
-      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(run, () => (two ? channelsLast(y.toArray()) : y.toArray())) });
+      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(run, () => channelsLast(y.toArray())) });
     }
     impls.push({ name: 'tfjs-wasm', prepared: await tfDwConv(spatial, c, k, x, w, peer) });
     impls.push({ name: 'ort-web', prepared: await ortDwConv('web', spatial, c, k, x, w, peer) });

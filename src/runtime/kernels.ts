@@ -448,11 +448,12 @@ export class Kernels {
   }
 
   /**
-   * Depthwise 1-D convolution over a sequence, channels fastest: x and y are length x c, weights
-   * k x c (k in 1..51; odd unless causal). Symmetric 'same' padding, or causal (each output sees
-   * only itself and earlier positions).
+   * Depthwise 1-D convolution over a sequence, k in 1..51 (odd unless causal), symmetric 'same'
+   * padding or causal (each output sees only itself and earlier positions). layout 'planar'
+   * (default; faster here): x and y are c sequences of length, weights c x k. layout
+   * 'channels-last': x and y are length x c, weights k x c.
    */
-  depthwiseConv1d(x: F32Buffer, shape: { length: number; c: number }, weights: F32Buffer, k: number, y: F32Buffer, options: { bias?: F32Buffer; causal?: boolean } = {}): void {
+  depthwiseConv1d(x: F32Buffer, shape: { length: number; c: number }, weights: F32Buffer, k: number, y: F32Buffer, options: { bias?: F32Buffer; causal?: boolean; layout?: 'planar' | 'channels-last' } = {}): void {
     const l = checkSize('length', shape.length, 1);
     const c = checkSize('c', shape.c, 1);
     checkSize('k', k, 1);
@@ -465,7 +466,17 @@ export class Kernels {
     checkDisjoint('y', y, 'x', x);
     checkDisjoint('y', y, 'weights', weights);
     checkDisjoint('y', y, 'bias', options.bias);
-    this.wasm.depthwise_conv1d_f32(x.ptr, l, c, weights.ptr, k, options.bias?.ptr ?? 0, options.causal ? 1 : 0, y.ptr);
+    const layout = options.layout ?? 'planar';
+    const bias = options.bias?.ptr ?? 0;
+    const causal = options.causal ? 1 : 0;
+    if (layout === 'channels-last') {
+      this.wasm.depthwise_conv1d_f32(x.ptr, l, c, weights.ptr, k, bias, causal, y.ptr);
+      return;
+    }
+    if (layout !== 'planar') throw new FfnkitError('E_ARG', `layout: expected 'planar' or 'channels-last', found '${String(layout)}'`);
+    const scratch = this.scratchFor('conv sequence', l + k - 1 + 16);
+    checkDisjoint('y', y, 'scratch', scratch);
+    this.wasm.depthwise_conv1d_planar_f32(x.ptr, l, c, weights.ptr, k, bias, causal, y.ptr, scratch.ptr);
   }
 
   // ---- row-wise normalisations -----------------------------------------------------------

@@ -38,6 +38,7 @@ export interface KernelExports {
   gemv_q8_0(w: number, ws: number, xq: number, xd: number, y: number, n: number, k: number): void;
   depthwise_conv2d_nhwc_f32(x: number, h: number, w: number, c: number, wt: number, k: number, bias: number, stride: number, gelu: number, y: number): void;
   depthwise_conv2d_nchw_f32(x: number, h: number, w: number, c: number, wt: number, k: number, bias: number, stride: number, gelu: number, y: number, scratch: number): void;
+  depthwise_conv1d_planar_f32(x: number, l: number, c: number, wt: number, k: number, bias: number, causal: number, y: number, scratch: number): void;
   depthwise_conv1d_f32(x: number, l: number, c: number, wt: number, k: number, bias: number, causal: number, y: number): void;
   probe_read_f32(p: number, n: number): number;
   probe_madd_f32(iters: number, seed: number): number;
