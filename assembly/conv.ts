@@ -186,6 +186,72 @@ export function depthwise_conv1d_f32(x: usize, l: i32, c: i32, w: usize, k: i32,
   }
 }
 
+// One output row of a planar depthwise convolution: `wo` outputs at rowOut from the zero-padded
+// input rows at rowIn (kh rows, row stride prow bytes), kh x k weights at wc, bias b, stride 1
+// or 2. Sixteen outputs (four v128) per step at stride 1, then four, then one. Shared by the
+// 2-D kernel (kh = k) and the 1-D one (kh = 1).
+@inline
+function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f32, stride: i32, gelu: i32, rowOut: usize, wo: i32): void {
+    let ox = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vb = f32x4.splat(b);
+      if (stride == 1) {
+        for (; ox + 16 <= wo; ox += 16) {
+          let a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+          for (let ky = 0; ky < kh; ky++) {
+            let xi = rowIn + <usize>ky * prow + <usize>ox * 4;
+            let wi = wc + <usize>(ky * k) * 4;
+            for (let kx = 0; kx < k; kx++) {
+              const wv = v128.load32_splat(wi);
+              a0 = madd(v128.load(xi), wv, a0);
+              a1 = madd(v128.load(xi, 16), wv, a1);
+              a2 = madd(v128.load(xi, 32), wv, a2);
+              a3 = madd(v128.load(xi, 48), wv, a3);
+              xi += 4;
+              wi += 4;
+            }
+          }
+          if (gelu != 0) {
+            a0 = gelu4(a0);
+            a1 = gelu4(a1);
+            a2 = gelu4(a2);
+            a3 = gelu4(a3);
+          }
+          const o = rowOut + <usize>ox * 4;
+          v128.store(o, a0);
+          v128.store(o, a1, 16);
+          v128.store(o, a2, 32);
+          v128.store(o, a3, 48);
+        }
+      }
+      for (; ox + 4 <= wo; ox += 4) {
+        let a = vb;
+        for (let ky = 0; ky < kh; ky++) {
+          let xi = rowIn + <usize>ky * prow + <usize>(ox * stride) * 4;
+          let wi = wc + <usize>(ky * k) * 4;
+          for (let kx = 0; kx < k; kx++) {
+            // stride 2: the even lanes of eight consecutive inputs
+            const v = stride == 1 ? v128.load(xi) : v128.shuffle<f32>(v128.load(xi), v128.load(xi, 16), 0, 2, 4, 6);
+            a = madd(v, v128.load32_splat(wi), a);
+            xi += 4;
+            wi += 4;
+          }
+        }
+        if (gelu != 0) a = gelu4(a);
+        v128.store(rowOut + <usize>ox * 4, a);
+      }
+    }
+    for (; ox < wo; ox++) {
+      let a = b;
+      for (let ky = 0; ky < kh; ky++) {
+        const xi = rowIn + <usize>ky * prow + <usize>(ox * stride) * 4;
+        for (let kx = 0; kx < k; kx++) a += load<f32>(xi + <usize>kx * 4) * load<f32>(wc + <usize>(ky * k + kx) * 4);
+      }
+      if (gelu != 0) a = gelu1(a);
+      store<f32>(rowOut + <usize>ox * 4, a);
+    }
+}
+
 // Depthwise conv2d on planar (NCHW) data, the layout that measured 2-3x faster here than NHWC:
 // each channel's plane is copied once into `scratch` with a zero border of (K-1)/2, then every
 // output row is computed 16 pixels (four v128) at a time, each tap one broadcast weight and four
@@ -214,72 +280,14 @@ export function depthwise_conv2d_nchw_f32(
     for (let oy = 0; oy < ho; oy++) {
       const rowIn = scratch + <usize>(oy * stride) * prow;
       const rowOut = yc + <usize>oy * <usize>wo * 4;
-      let ox = 0;
-      if (ASC_FEATURE_SIMD) {
-        const vb = f32x4.splat(b);
-        if (stride == 1) {
-          for (; ox + 16 <= wo; ox += 16) {
-            let a0 = vb, a1 = vb, a2 = vb, a3 = vb;
-            for (let ky = 0; ky < k; ky++) {
-              let xi = rowIn + <usize>ky * prow + <usize>ox * 4;
-              let wi = wc + <usize>(ky * k) * 4;
-              for (let kx = 0; kx < k; kx++) {
-                const wv = v128.load32_splat(wi);
-                a0 = madd(v128.load(xi), wv, a0);
-                a1 = madd(v128.load(xi, 16), wv, a1);
-                a2 = madd(v128.load(xi, 32), wv, a2);
-                a3 = madd(v128.load(xi, 48), wv, a3);
-                xi += 4;
-                wi += 4;
-              }
-            }
-            if (gelu != 0) {
-              a0 = gelu4(a0);
-              a1 = gelu4(a1);
-              a2 = gelu4(a2);
-              a3 = gelu4(a3);
-            }
-            const o = rowOut + <usize>ox * 4;
-            v128.store(o, a0);
-            v128.store(o, a1, 16);
-            v128.store(o, a2, 32);
-            v128.store(o, a3, 48);
-          }
-        }
-        for (; ox + 4 <= wo; ox += 4) {
-          let a = vb;
-          for (let ky = 0; ky < k; ky++) {
-            let xi = rowIn + <usize>ky * prow + <usize>(ox * stride) * 4;
-            let wi = wc + <usize>(ky * k) * 4;
-            for (let kx = 0; kx < k; kx++) {
-              // stride 2: the even lanes of eight consecutive inputs
-              const v = stride == 1 ? v128.load(xi) : v128.shuffle<f32>(v128.load(xi), v128.load(xi, 16), 0, 2, 4, 6);
-              a = madd(v, v128.load32_splat(wi), a);
-              xi += 4;
-              wi += 4;
-            }
-          }
-          if (gelu != 0) a = gelu4(a);
-          v128.store(rowOut + <usize>ox * 4, a);
-        }
-      }
-      for (; ox < wo; ox++) {
-        let a = b;
-        for (let ky = 0; ky < k; ky++) {
-          const xi = rowIn + <usize>ky * prow + <usize>(ox * stride) * 4;
-          for (let kx = 0; kx < k; kx++) a += load<f32>(xi + <usize>kx * 4) * load<f32>(wc + <usize>(ky * k + kx) * 4);
-        }
-        if (gelu != 0) a = gelu1(a);
-        store<f32>(rowOut + <usize>ox * 4, a);
-      }
+      planar_row(rowIn, prow, k, k, wc, b, stride, gelu, rowOut, wo);
     }
   }
 }
 
-// Depthwise conv1d on planar data (each channel's sequence contiguous), like the planar 2-D
-// kernel: each channel is copied once into `scratch` with its zero padding (symmetric (K-1)/2 a
-// side, or causal K-1 on the left), then 16 outputs per step from one broadcast weight and four
-// contiguous loads per tap.
+// Depthwise conv1d on planar data (each channel's sequence contiguous): each channel is copied
+// once into `scratch` with its zero padding (symmetric (K-1)/2 a side, or causal K-1 on the
+// left), then computed as one row of the planar 2-D kernel (planar_row, kernel height 1).
 //   x: C sequences of L; w: C x K; bias: C or 0; y: C sequences of L; scratch: L + K - 1 + 16
 //   floats. y must not overlap x, w, bias or scratch.
 export function depthwise_conv1d_planar_f32(x: usize, l: i32, c: i32, w: usize, k: i32, bias: usize, causal: i32, y: usize, scratch: usize): void {
@@ -288,36 +296,8 @@ export function depthwise_conv1d_planar_f32(x: usize, l: i32, c: i32, w: usize, 
   for (let ch = 0; ch < c; ch++) {
     memory.fill(scratch, 0, <usize>(len + 16) * 4);
     memory.copy(scratch + <usize>left * 4, x + <usize>ch * <usize>l * 4, <usize>l * 4);
-    const wc = w + <usize>ch * <usize>k * 4;
     const b: f32 = bias != 0 ? load<f32>(bias + <usize>ch * 4) : 0;
-    const yc = y + <usize>ch * <usize>l * 4;
-    let t = 0;
-    if (ASC_FEATURE_SIMD) {
-      const vb = f32x4.splat(b);
-      for (; t + 16 <= l; t += 16) {
-        let a0 = vb, a1 = vb, a2 = vb, a3 = vb;
-        let xi = scratch + <usize>t * 4;
-        let wi = wc;
-        for (let j = 0; j < k; j++) {
-          const wv = v128.load32_splat(wi);
-          a0 = madd(v128.load(xi), wv, a0);
-          a1 = madd(v128.load(xi, 16), wv, a1);
-          a2 = madd(v128.load(xi, 32), wv, a2);
-          a3 = madd(v128.load(xi, 48), wv, a3);
-          xi += 4;
-          wi += 4;
-        }
-        const o = yc + <usize>t * 4;
-        v128.store(o, a0);
-        v128.store(o, a1, 16);
-        v128.store(o, a2, 32);
-        v128.store(o, a3, 48);
-      }
-    }
-    for (; t < l; t++) {
-      let a = b;
-      for (let j = 0; j < k; j++) a += load<f32>(scratch + <usize>(t + j) * 4) * load<f32>(wc + <usize>j * 4);
-      store<f32>(yc + <usize>t * 4, a);
-    }
+    // one row of one kernel row: the 2-D planar row with kernel height 1
+    planar_row(scratch, 0, 1, k, w + <usize>ch * <usize>k * 4, b, 1, 0, y + <usize>ch * <usize>l * 4, l);
   }
 }

@@ -3,7 +3,7 @@
 // 32x32 (FFNet's token-mixer shapes) and a 51-tap conv1d over 256 channels of 512 steps
 // (the time-series variant). The peers run the same cases in `bench peers`.
 
-import { BACKENDS, createEngine, type Engine } from '../src/index.js';
+import { availableEngines } from './kernels.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, collector, sig3, time } from './harness.js';
 import { maddPeak } from './probes.js';
@@ -18,14 +18,7 @@ export const CONV1D_CASES: [string, number, number, number][] = [['dwconv1d k51 
 
 export async function runMixer(opts: BenchOptions): Promise<BenchLine[]> {
   const { lines, emit, say } = collector(opts);
-  const engines: Engine[] = [];
-  for (const backend of BACKENDS) {
-    try {
-      engines.push(await createEngine({ backend }));
-    } catch {
-      say(`skipping ffnkit-${backend}: not accepted here`);
-    }
-  }
+  const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`));
   for (const e of engines) {
     const peak = maddPeak(e, opts.quick);
     emit({ suite: 'mixer', case: 'madd peak', impl: `ffnkit-${e.backend}`, value: sig3(peak), unit: 'GFLOP/s' });

@@ -7,14 +7,13 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  BACKENDS, DenseLayerFfn, LlamaModel, RoutedLayerFfn, Tokenizer, createEngine, factorizeLayer, llamaConfig, loadModel,
-  randomLlamaWeights, splitNeurons, writeGguf, type Engine,
+  DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, llamaConfig, loadModel, randomLlamaWeights, splitNeurons, writeGguf,
 } from '../../src/index.js';
 import { randomF32 } from '../../test/ref/random.js';
 import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, collector, sharedDir } from '../harness.js';
 import { gemmJs } from '../plain-js.js';
 import { maddPeak, readBandwidth } from '../probes.js';
-import { GEMM_SHAPES, GEMV_SHAPES } from '../kernels.js';
+import { GEMM_SHAPES, GEMV_SHAPES, availableEngines } from '../kernels.js';
 import { type Prepared, ortDwConv, ortFfn, ortGemm, tfDwConv, tfFfn, tfGemm } from './runtimes.js';
 import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
 
@@ -60,14 +59,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
   const threads = opts.threads ?? 1;
   const rounds = opts.quick ? 10 : 20;
   const peer = { threads };
-  const engines: Engine[] = [];
-  for (const backend of BACKENDS) {
-    try {
-      engines.push(await createEngine({ backend }));
-    } catch {
-      say(`skipping ffnkit-${backend}: not accepted here`);
-    }
-  }
+  const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`));
   const best = engines[0]!;
   say('bounds');
   const bandwidth = readBandwidth(best, opts.quick);
