@@ -11,18 +11,7 @@
 //   gelu != 0 applies GELU (erf form) to the outputs. y must not overlap x, w or bias.
 
 import { madd } from './simd';
-import { erf4, erf1 } from './math';
-
-@inline
-function gelu4(v: v128): v128 {
-  const e = erf4(f32x4.mul(v, f32x4.splat(0.70710678118654752)));
-  return f32x4.mul(f32x4.mul(v, f32x4.splat(0.5)), f32x4.add(f32x4.splat(1.0), e));
-}
-
-@inline
-function gelu1(v: f32): f32 {
-  return <f32>0.5 * v * (<f32>1.0 + erf1(v * <f32>0.70710678118654752));
-}
+import { gelu4, gelu1 } from './math';
 
 export function depthwise_conv2d_nhwc_f32(
   x: usize, h: i32, wd: i32, c: i32, w: usize, k: i32, bias: usize, stride: i32, gelu: i32, y: usize,
@@ -256,11 +245,14 @@ function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f3
 // each channel's plane is copied once into `scratch` with a zero border of (K-1)/2, then every
 // output row is computed 16 pixels (four v128) at a time, each tap one broadcast weight and four
 // contiguous loads: no edge tests in the inner loop, and one load per multiply-add.
-//   x: C planes of H x W; w: C x K x K; bias: C or 0; y: C planes of Ho x Wo
+// With mult = 2 it is the grouped convolution of FFNet's downsampling (groups = C, 2C outputs):
+// output channel o reads input plane o / mult, whose padded copy the two outputs share.
+//   x: C planes of H x W; w: C*mult x K x K; bias: C*mult or 0; y: C*mult planes of Ho x Wo
 //   (Ho = ceil(H/stride), Wo = ceil(W/stride)); scratch: (H+K-1) * (W+K-1) + 16 floats.
-//   Odd K, stride 1 or 2, gelu != 0 applies GELU. y must not overlap x, w, bias or scratch.
+//   Odd K, stride 1 or 2, mult >= 1, gelu != 0 applies GELU. y must not overlap x, w, bias or
+//   scratch.
 export function depthwise_conv2d_nchw_f32(
-  x: usize, h: i32, wd: i32, c: i32, w: usize, k: i32, bias: usize, stride: i32, gelu: i32, y: usize, scratch: usize,
+  x: usize, h: i32, wd: i32, c: i32, mult: i32, w: usize, k: i32, bias: usize, stride: i32, gelu: i32, y: usize, scratch: usize,
 ): void {
   const pad = (k - 1) >> 1;
   const pw = wd + k - 1;
@@ -268,15 +260,17 @@ export function depthwise_conv2d_nchw_f32(
   const ho = (h + stride - 1) / stride;
   const wo = (wd + stride - 1) / stride;
   const prow = <usize>pw * 4;
-  for (let ch = 0; ch < c; ch++) {
-    memory.fill(scratch, 0, (<usize>ph * <usize>pw + 16) * 4);
-    const plane = x + <usize>ch * <usize>h * <usize>wd * 4;
-    for (let r = 0; r < h; r++) {
-      memory.copy(scratch + <usize>(r + pad) * prow + <usize>pad * 4, plane + <usize>r * <usize>wd * 4, <usize>wd * 4);
+  for (let oc = 0; oc < c * mult; oc++) {
+    if (oc % mult == 0) {
+      memory.fill(scratch, 0, (<usize>ph * <usize>pw + 16) * 4);
+      const plane = x + <usize>(oc / mult) * <usize>h * <usize>wd * 4;
+      for (let r = 0; r < h; r++) {
+        memory.copy(scratch + <usize>(r + pad) * prow + <usize>pad * 4, plane + <usize>r * <usize>wd * 4, <usize>wd * 4);
+      }
     }
-    const wc = w + <usize>ch * <usize>(k * k) * 4;
-    const b: f32 = bias != 0 ? load<f32>(bias + <usize>ch * 4) : 0;
-    const yc = y + <usize>ch * <usize>ho * <usize>wo * 4;
+    const wc = w + <usize>oc * <usize>(k * k) * 4;
+    const b: f32 = bias != 0 ? load<f32>(bias + <usize>oc * 4) : 0;
+    const yc = y + <usize>oc * <usize>ho * <usize>wo * 4;
     for (let oy = 0; oy < ho; oy++) {
       const rowIn = scratch + <usize>(oy * stride) * prow;
       const rowOut = yc + <usize>oy * <usize>wo * 4;

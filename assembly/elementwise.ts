@@ -2,7 +2,7 @@
 // may be one of the inputs (in place), since every lane is read before it is written.
 
 import { madd } from './simd';
-import { sigmoid4, sigmoid1, erf4, erf1, tanh4, tanh1 } from './math';
+import { sigmoid4, sigmoid1, tanh4, tanh1, gelu4, gelu1 } from './math';
 
 // y = s * x.
 @inline
@@ -88,23 +88,16 @@ export function swiglu_f32(gate: usize, up: usize, y: usize, n: i32): void {
 
 // y[n] = GELU(x[n]) = x/2 * (1 + erf(x / sqrt 2)), the exact form.
 export function gelu_f32(x: usize, y: usize, n: i32): void {
-  const r = <f32>0.70710678118654752;
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const vr = f32x4.splat(r);
-    const half = f32x4.splat(0.5);
-    const one = f32x4.splat(1.0);
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i * 4;
-      const v = v128.load(x + o);
-      const e = erf4(f32x4.mul(v, vr));
-      v128.store(y + o, f32x4.mul(f32x4.mul(v, half), f32x4.add(one, e)));
+      v128.store(y + o, gelu4(v128.load(x + o)));
     }
   }
   for (; i < n; i++) {
     const o = <usize>i * 4;
-    const v = load<f32>(x + o);
-    store<f32>(y + o, <f32>0.5 * v * (<f32>1.0 + erf1(v * r)));
+    store<f32>(y + o, gelu1(load<f32>(x + o)));
   }
 }
 

@@ -14,6 +14,7 @@
 // A streams past it.
 
 import { madd, store_lanes8 } from './simd';
+import { gelu4 } from './math';
 
 const NR: i32 = 8;
 const MR: i32 = 4;
@@ -45,22 +46,34 @@ export function gemm_pack_f32(w: usize, bias: usize, n: i32, k: i32, packed: usi
   }
 }
 
-// Four rows of A (row stride lda bytes) against one packed panel; writes nc (1..8) columns of
-// four rows of C (row stride ldc bytes).
+// Four rows of A (row stride lda bytes) against eight columns of B (k-step stride ldb bytes):
+//   C[r][j] = seedLo/Hi[j] + rowSeed[r] + sum_k A[r][k] * B[k][j], GELU'd when gelu != 0,
+// written for nc (1..8) columns of four rows of C (row stride ldc bytes). B's eight columns are
+// always read whole, so they must be readable even past nc. Two callers:
+//   gemm_f32: B is a packed panel (ldb = 32 bytes), seeded with the panel's bias row;
+//   pointwise_conv_nchw_f32: A is the weights, B the activation planes in place (ldb = one
+//   plane), seeded with one bias per output channel (row).
 @inline
-function ukernel_4x8(a: usize, lda: usize, w: usize, k: i32, c: usize, ldc: usize, nc: i32): void {
+export function ukernel_4x8(
+  a: usize, lda: usize, b: usize, ldb: usize, k: i32, c: usize, ldc: usize, nc: i32,
+  seedLo: v128, seedHi: v128, r0: f32, r1: f32, r2: f32, r3: f32, gelu: i32,
+): void {
   const a1 = a + lda;
   const a2 = a1 + lda;
   const a3 = a2 + lda;
-  let c0l = v128.load(w);
-  let c0h = v128.load(w, 16);
-  let c1l = c0l, c1h = c0h, c2l = c0l, c2h = c0h, c3l = c0l, c3h = c0h;
-  w += 32;
+  let c0l = f32x4.add(seedLo, f32x4.splat(r0));
+  let c0h = f32x4.add(seedHi, f32x4.splat(r0));
+  let c1l = f32x4.add(seedLo, f32x4.splat(r1));
+  let c1h = f32x4.add(seedHi, f32x4.splat(r1));
+  let c2l = f32x4.add(seedLo, f32x4.splat(r2));
+  let c2h = f32x4.add(seedHi, f32x4.splat(r2));
+  let c3l = f32x4.add(seedLo, f32x4.splat(r3));
+  let c3h = f32x4.add(seedHi, f32x4.splat(r3));
   const end = <usize>k * 4;
   for (let i: usize = 0; i < end; i += 4) {
-    const wl = v128.load(w);
-    const wh = v128.load(w, 16);
-    w += 32;
+    const wl = v128.load(b);
+    const wh = v128.load(b, 16);
+    b += ldb;
     const x0 = v128.load32_splat(a + i);
     c0l = madd(x0, wl, c0l);
     c0h = madd(x0, wh, c0h);
@@ -73,6 +86,10 @@ function ukernel_4x8(a: usize, lda: usize, w: usize, k: i32, c: usize, ldc: usiz
     const x3 = v128.load32_splat(a3 + i);
     c3l = madd(x3, wl, c3l);
     c3h = madd(x3, wh, c3h);
+  }
+  if (gelu != 0) {
+    c0l = gelu4(c0l); c0h = gelu4(c0h); c1l = gelu4(c1l); c1h = gelu4(c1h);
+    c2l = gelu4(c2l); c2h = gelu4(c2h); c3l = gelu4(c3l); c3h = gelu4(c3h);
   }
   store_lanes8(c, c0l, c0h, nc);
   store_lanes8(c + ldc, c1l, c1h, nc);
@@ -153,9 +170,11 @@ export function gemm_f32(a: usize, packed: usize, c: usize, m: i32, n: i32, k: i
     const nc = min(NR, n - n0);
     const cn = c + <usize>n0 * 4;
     if (ASC_FEATURE_SIMD) {
+      const bl = v128.load(w); // the panel's bias row
+      const bh = v128.load(w, 16);
       let m0 = 0;
       for (; m0 + MR <= m; m0 += MR) {
-        ukernel_4x8(a + <usize>m0 * lda, lda, w, k, cn + <usize>m0 * ldc, ldc, nc);
+        ukernel_4x8(a + <usize>m0 * lda, lda, w + 32, 32, k, cn + <usize>m0 * ldc, ldc, nc, bl, bh, 0, 0, 0, 0, 0);
       }
       for (; m0 < m; m0++) {
         ukernel_1x8(a + <usize>m0 * lda, w, k, cn + <usize>m0 * ldc, nc);

@@ -126,3 +126,16 @@ export function erf1(x: f32): f32 {
   q = q * x2 + ERF_B4;
   return (x * p) / q;
 }
+
+// GELU in its exact form, x/2 * (1 + erf(x / sqrt 2)): the activation of FFNet and BERT-style
+// FFNs, fused into the convolution and GEMM epilogues and used by gelu_f32.
+@inline
+export function gelu4(v: v128): v128 {
+  const e = erf4(f32x4.mul(v, f32x4.splat(0.70710678118654752)));
+  return f32x4.mul(f32x4.mul(v, f32x4.splat(0.5)), f32x4.add(f32x4.splat(1.0), e));
+}
+
+@inline
+export function gelu1(v: f32): f32 {
+  return <f32>0.5 * v * (<f32>1.0 + erf1(v * <f32>0.70710678118654752));
+}

@@ -415,9 +415,11 @@ export class Kernels {
    * Depthwise 2-D convolution, 'same' padding, odd k in 3..31, stride 1 or 2, optional bias (c)
    * and fused GELU. layout 'nchw' (default; measured 2-3x faster here): x is c planes of h x w,
    * weights c x k x k, y c planes of ceil(h/stride) x ceil(w/stride). layout 'nhwc': x is
-   * h x w x c, weights k x k x c, y likewise channels-last.
+   * h x w x c, weights k x k x c, y likewise channels-last. `multiplier` 2 (nchw only) gives each
+   * input channel two output channels (groups = c, 2c outputs: FFNet's downsampling); weights,
+   * bias and y then hold 2c channels, output o reading input o / 2.
    */
-  depthwiseConv2d(x: F32Buffer, shape: { h: number; w: number; c: number }, weights: F32Buffer, k: number, y: F32Buffer, options: { bias?: F32Buffer; stride?: 1 | 2; gelu?: boolean; layout?: 'nchw' | 'nhwc' } = {}): void {
+  depthwiseConv2d(x: F32Buffer, shape: { h: number; w: number; c: number }, weights: F32Buffer, k: number, y: F32Buffer, options: { bias?: F32Buffer; stride?: 1 | 2; gelu?: boolean; layout?: 'nchw' | 'nhwc'; multiplier?: 1 | 2 } = {}): void {
     const h = checkSize('h', shape.h, 1);
     const w = checkSize('w', shape.w, 1);
     const c = checkSize('c', shape.c, 1);
@@ -427,12 +429,15 @@ export class Kernels {
     if (stride !== 1 && stride !== 2) throw new FfnkitError('E_ARG', `stride: expected 1 or 2, found ${String(stride)}`);
     const layout = options.layout ?? 'nchw';
     if (layout !== 'nchw' && layout !== 'nhwc') throw new FfnkitError('E_ARG', `layout: expected 'nchw' or 'nhwc', found '${String(layout)}'`);
+    const mult = options.multiplier ?? 1;
+    if (mult !== 1 && mult !== 2) throw new FfnkitError('E_ARG', `multiplier: expected 1 or 2, found ${String(mult)}`);
+    if (mult !== 1 && layout !== 'nchw') throw new FfnkitError('E_ARG', "multiplier: 2 needs layout 'nchw'");
     const ho = Math.ceil(h / stride);
     const wo = Math.ceil(w / stride);
     this.buf('x', x, h * w * c);
-    this.buf('weights', weights, k * k * c);
-    this.buf('y', y, ho * wo * c);
-    if (options.bias) this.buf('bias', options.bias, c);
+    this.buf('weights', weights, k * k * c * mult);
+    this.buf('y', y, ho * wo * c * mult);
+    if (options.bias) this.buf('bias', options.bias, c * mult);
     checkDisjoint('y', y, 'x', x);
     checkDisjoint('y', y, 'weights', weights);
     checkDisjoint('y', y, 'bias', options.bias);
@@ -444,7 +449,85 @@ export class Kernels {
     }
     const scratch = this.scratchFor('conv plane', (h + k - 1) * (w + k - 1) + 16);
     checkDisjoint('y', y, 'scratch', scratch);
-    this.wasm.depthwise_conv2d_nchw_f32(x.ptr, h, w, c, weights.ptr, k, bias, stride, gelu, y.ptr, scratch.ptr);
+    this.wasm.depthwise_conv2d_nchw_f32(x.ptr, h, w, c, mult, weights.ptr, k, bias, stride, gelu, y.ptr, scratch.ptr);
+  }
+
+  /**
+   * Pointwise (1x1) convolution on planar data, a GEMM over pixels:
+   * `y[cout][p] = weights[cout][c] · x[c][p] + bias[cout]`, optional fused GELU. x is c planes of
+   * `pixels`, weights cout x c (PyTorch's [cout, c, 1, 1]), y cout planes of `pixels`.
+   */
+  pointwiseConv(x: F32Buffer, shape: { c: number; pixels: number }, weights: F32Buffer, cout: number, y: F32Buffer, options: { bias?: F32Buffer; gelu?: boolean } = {}): void {
+    const c = checkSize('c', shape.c, 1);
+    const p = checkSize('pixels', shape.pixels, 1);
+    checkSize('cout', cout, 1);
+    this.buf('x', x, c * p);
+    this.buf('weights', weights, cout * c);
+    this.buf('y', y, cout * p);
+    if (options.bias) this.buf('bias', options.bias, cout);
+    checkDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'weights', weights);
+    checkDisjoint('y', y, 'bias', options.bias);
+    this.wasm.pointwise_conv_nchw_f32(x.ptr, c, p, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr);
+  }
+
+  /**
+   * Full k x k convolution (groups 1) on planar data, zero padding `pad` (default (k-1)/2),
+   * stride 1 or 2: the patches are unfolded (im2col) into a scratch buffer and multiplied as a
+   * pointwise convolution. x is c planes of h x w, weights cout x c x k x k, y cout planes of
+   * ho x wo with ho = floor((h + 2 pad - k) / stride) + 1. For stems and other small-c layers.
+   */
+  conv2d(x: F32Buffer, shape: { h: number; w: number; c: number }, weights: F32Buffer, k: number, cout: number, y: F32Buffer, options: { bias?: F32Buffer; stride?: 1 | 2; pad?: number; gelu?: boolean } = {}): void {
+    const h = checkSize('h', shape.h, 1);
+    const w = checkSize('w', shape.w, 1);
+    const c = checkSize('c', shape.c, 1);
+    checkSize('k', k, 1);
+    checkSize('cout', cout, 1);
+    const stride = options.stride ?? 1;
+    if (stride !== 1 && stride !== 2) throw new FfnkitError('E_ARG', `stride: expected 1 or 2, found ${String(stride)}`);
+    const pad = checkSize('pad', options.pad ?? (k - 1) >> 1, 0);
+    if (pad >= k) throw new FfnkitError('E_ARG', `pad: expected less than k = ${k}, found ${pad}`);
+    const ho = Math.floor((h + 2 * pad - k) / stride) + 1;
+    const wo = Math.floor((w + 2 * pad - k) / stride) + 1;
+    if (ho < 1 || wo < 1) throw new FfnkitError('E_SHAPE', `x: a ${h}x${w} input is smaller than the ${k}x${k} kernel with pad ${pad}`);
+    this.buf('x', x, c * h * w);
+    this.buf('weights', weights, cout * c * k * k);
+    this.buf('y', y, cout * ho * wo);
+    if (options.bias) this.buf('bias', options.bias, cout);
+    checkDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'weights', weights);
+    checkDisjoint('y', y, 'bias', options.bias);
+    const col = this.scratchFor('im2col', c * k * k * ho * wo);
+    checkDisjoint('y', y, 'scratch', col);
+    this.wasm.im2col_nchw_f32(x.ptr, c, h, w, k, stride, pad, col.ptr);
+    this.wasm.pointwise_conv_nchw_f32(col.ptr, c * k * k, ho * wo, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr);
+  }
+
+  /**
+   * `y[ch][i] = x[ch][i] * scale[ch] + shift[ch]` over c planes of `pixels` (shift null: none):
+   * inference BatchNorm and layer scale on planar data. y may be x.
+   */
+  channelAffine(x: F32Buffer, shape: { c: number; pixels: number }, scale: F32Buffer, shift: F32Buffer | null, y: F32Buffer): void {
+    const c = checkSize('c', shape.c, 1);
+    const p = checkSize('pixels', shape.pixels, 1);
+    this.buf('x', x, c * p);
+    this.buf('y', y, c * p);
+    this.buf('scale', scale, c);
+    if (shift) this.buf('shift', shift, c);
+    checkSameOrDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'scale', scale);
+    checkDisjoint('y', y, 'shift', shift ?? undefined);
+    this.wasm.channel_affine_nchw_f32(x.ptr, c, p, scale.ptr, shift?.ptr ?? 0, y.ptr);
+  }
+
+  /** Global average pooling: `y[ch]` = mean of plane ch of x (c planes of `pixels`). */
+  channelMean(x: F32Buffer, shape: { c: number; pixels: number }, y: F32Buffer): void {
+    const c = checkSize('c', shape.c, 1);
+    const p = checkSize('pixels', shape.pixels, 1);
+    this.buf('x', x, c * p);
+    this.buf('y', y, c);
+    checkDisjoint('y', y, 'x', x);
+    this.wasm.channel_mean_nchw_f32(x.ptr, c, p, y.ptr);
   }
 
   /**

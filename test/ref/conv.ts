@@ -35,3 +35,33 @@ export function depthwiseConv1d(x: Vec, l: number, c: number, wt: Vec, k: number
   }
   return y;
 }
+
+/**
+ * Planar (NCHW) convolution from the definition, as PyTorch's Conv2d computes it: `groups`
+ * groups of cin/groups inputs and cout/groups outputs, zero padding `pad`, stride s.
+ * x: cin planes of h x w; wt: cout x (cin/groups) x k x k; returns cout planes of ho x wo.
+ */
+export function conv2dNchw(x: Vec, cin: number, h: number, w: number, wt: Vec, cout: number, k: number, groups: number, s: number, pad: number, bias: Vec | null): { y: Float64Array; ho: number; wo: number } {
+  const ho = Math.floor((h + 2 * pad - k) / s) + 1;
+  const wo = Math.floor((w + 2 * pad - k) / s) + 1;
+  const gin = cin / groups;
+  const gout = cout / groups;
+  const y = new Float64Array(cout * ho * wo);
+  for (let o = 0; o < cout; o++) {
+    const g = Math.floor(o / gout);
+    for (let oy = 0; oy < ho; oy++) for (let ox = 0; ox < wo; ox++) {
+      let a = bias ? bias[o]! : 0;
+      for (let i = 0; i < gin; i++) {
+        const ci = g * gin + i;
+        for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) {
+          const iy = oy * s - pad + ky;
+          const ix = ox * s - pad + kx;
+          if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+          a += x[(ci * h + iy) * w + ix]! * wt[((o * gin + i) * k + ky) * k + kx]!;
+        }
+      }
+      y[(o * ho + oy) * wo + ox] = a;
+    }
+  }
+  return { y, ho, wo };
+}

@@ -1,0 +1,131 @@
+// Pointwise work on planar (NCHW) activations: the 1x1 convolution that carries FFNet's channel
+// mixing (a GEMM), the im2col that turns its few full KxK convolutions (the stem) into that GEMM,
+// and the per-channel operations around them (BatchNorm as an affine map, global average pool).
+
+import { ukernel_4x8 } from './gemm';
+import { gelu1 } from './math';
+import { hsum } from './simd';
+
+// Pixels per block: the block's Cin x PB slice of x (read once per four output channels) is kept
+// near 64 KB so it stays in L2 while every output channel sweeps it.
+const BLOCK_BYTES: i32 = 64 * 1024;
+
+// y[Cout][P] = w[Cout][Cin] · x[Cin][P] + bias[Cout], GELU'd when gelu != 0.
+//   x: Cin planes of P pixels; w: Cout rows of Cin floats (PyTorch's [Cout, Cin, 1, 1]);
+//   bias: Cout floats or 0; y: Cout planes of P. y must not overlap x, w or bias.
+// Four output channels x eight pixels per step with the GEMM's 4x8 microkernel, which reads the
+// activation planes in place (k-step stride = one plane): no packing. Pixels past the last full
+// eight, and output channels past the last full four, run in scalar code.
+export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, cout: i32, bias: usize, gelu: i32, y: usize): void {
+  const plane = <usize>p * 4;
+  const lda = <usize>cin * 4;
+  let co4 = 0;
+  let p8 = 0;
+  if (ASC_FEATURE_SIMD) {
+    co4 = cout & ~3;
+    p8 = p & ~7;
+    const pb = max(8, (BLOCK_BYTES / (cin * 4)) & ~7);
+    const zero = f32x4.splat(0);
+    for (let p0 = 0; p0 < p8; p0 += pb) {
+      const p1 = min(p8, p0 + pb);
+      for (let co = 0; co < co4; co += 4) {
+        const a = w + <usize>co * lda;
+        let r0: f32 = 0, r1: f32 = 0, r2: f32 = 0, r3: f32 = 0;
+        if (bias != 0) {
+          const bo = bias + <usize>co * 4;
+          r0 = load<f32>(bo); r1 = load<f32>(bo, 4); r2 = load<f32>(bo, 8); r3 = load<f32>(bo, 12);
+        }
+        const yc = y + <usize>co * plane;
+        for (let px = p0; px < p1; px += 8) {
+          ukernel_4x8(a, lda, x + <usize>px * 4, plane, cin, yc + <usize>px * 4, plane, 8, zero, zero, r0, r1, r2, r3, gelu);
+        }
+      }
+    }
+  }
+  // the scalar build's whole kernel, and the tails: rows co4.., and pixels p8.. of rows 0..co4
+  for (let co = 0; co < cout; co++) {
+    const px0 = co < co4 ? p8 : 0;
+    if (px0 >= p) continue;
+    const b: f32 = bias != 0 ? load<f32>(bias + <usize>co * 4) : 0;
+    const yc = y + <usize>co * plane;
+    for (let px = px0; px < p; px++) store<f32>(yc + <usize>px * 4, b);
+    const wr = w + <usize>co * lda;
+    for (let ci = 0; ci < cin; ci++) {
+      const wv = load<f32>(wr + <usize>ci * 4);
+      const xc = x + <usize>ci * plane;
+      for (let px = px0; px < p; px++) {
+        const o = <usize>px * 4;
+        store<f32>(yc + o, load<f32>(yc + o) + wv * load<f32>(xc + o));
+      }
+    }
+    if (gelu != 0) {
+      for (let px = px0; px < p; px++) store<f32>(yc + <usize>px * 4, gelu1(load<f32>(yc + <usize>px * 4)));
+    }
+  }
+}
+
+// Unfolds the KxK patches of a full convolution into columns, so the convolution becomes
+// pointwise_conv_nchw_f32 with Cin * K * K inputs and the weights as stored ([Cout, Cin, K, K]):
+//   col[(ci * K + ky) * K + kx][oy * Wo + ox] = x[ci][oy * stride - pad + ky][ox * stride - pad + kx]
+// (zero outside the image). x: C planes of H x W; col: C*K*K planes of Ho x Wo with
+// Ho = (H + 2 pad - K) / stride + 1, Wo likewise. col must not overlap x.
+export function im2col_nchw_f32(x: usize, c: i32, h: i32, wd: i32, k: i32, stride: i32, pad: i32, col: usize): void {
+  const ho = (h + 2 * pad - k) / stride + 1;
+  const wo = (wd + 2 * pad - k) / stride + 1;
+  let out = col;
+  for (let ci = 0; ci < c; ci++) {
+    const xc = x + <usize>ci * <usize>h * <usize>wd * 4;
+    for (let ky = 0; ky < k; ky++) {
+      for (let kx = 0; kx < k; kx++) {
+        for (let oy = 0; oy < ho; oy++) {
+          const iy = oy * stride - pad + ky;
+          const rowOk = iy >= 0 && iy < h;
+          const xr = xc + <usize>(rowOk ? iy : 0) * <usize>wd * 4;
+          for (let ox = 0; ox < wo; ox++) {
+            const ix = ox * stride - pad + kx;
+            store<f32>(out, rowOk && ix >= 0 && ix < wd ? load<f32>(xr + <usize>ix * 4) : 0);
+            out += 4;
+          }
+        }
+      }
+    }
+  }
+}
+
+// y[c][i] = x[c][i] * scale[c] + shift[c] over C planes of P (shift 0: none). BatchNorm at
+// inference (scale = gamma / sqrt(var + eps), shift = beta - mean * scale) and layer scale.
+// y may be x.
+export function channel_affine_nchw_f32(x: usize, c: i32, p: i32, scale: usize, shift: usize, y: usize): void {
+  for (let ch = 0; ch < c; ch++) {
+    const s = load<f32>(scale + <usize>ch * 4);
+    const t: f32 = shift != 0 ? load<f32>(shift + <usize>ch * 4) : 0;
+    const xc = x + <usize>ch * <usize>p * 4;
+    const yc = y + <usize>ch * <usize>p * 4;
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vs = f32x4.splat(s);
+      const vt = f32x4.splat(t);
+      for (; i + 4 <= p; i += 4) v128.store(yc + <usize>i * 4, f32x4.add(f32x4.mul(v128.load(xc + <usize>i * 4), vs), vt));
+    }
+    for (; i < p; i++) store<f32>(yc + <usize>i * 4, load<f32>(xc + <usize>i * 4) * s + t);
+  }
+}
+
+// y[c] = mean of x[c][0..P): global average pooling of C planes of P pixels.
+export function channel_mean_nchw_f32(x: usize, c: i32, p: i32, y: usize): void {
+  for (let ch = 0; ch < c; ch++) {
+    const xc = x + <usize>ch * <usize>p * 4;
+    let i = 0;
+    let s: f32 = 0;
+    if (ASC_FEATURE_SIMD) {
+      let a0 = f32x4.splat(0), a1 = a0;
+      for (; i + 8 <= p; i += 8) {
+        a0 = f32x4.add(a0, v128.load(xc + <usize>i * 4));
+        a1 = f32x4.add(a1, v128.load(xc + <usize>i * 4, 16));
+      }
+      s = hsum(f32x4.add(a0, a1));
+    }
+    for (; i < p; i++) s += load<f32>(xc + <usize>i * 4);
+    store<f32>(y + <usize>ch * 4, s / <f32>p);
+  }
+}
