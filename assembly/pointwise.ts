@@ -80,7 +80,8 @@ export function im2col_nchw_f32(x: usize, c: i32, h: i32, wd: i32, k: i32, strid
         for (let oy = 0; oy < ho; oy++) {
           const iy = oy * stride - pad + ky;
           const rowOk = iy >= 0 && iy < h;
-          const xr = xc + <usize>(rowOk ? iy : 0) * <usize>wd * 4;
+          const row: i32 = rowOk ? iy : 0;
+          const xr = xc + <usize>row * <usize>wd * 4;
           for (let ox = 0; ox < wo; ox++) {
             const ix = ox * stride - pad + kx;
             store<f32>(out, rowOk && ix >= 0 && ix < wd ? load<f32>(xr + <usize>ix * 4) : 0);
