@@ -6,28 +6,49 @@ import { ukernel_4x8 } from './gemm';
 import { gelu1 } from './math';
 import { hsum } from './simd';
 
-// Pixels per block: the block's Cin x PB slice of x (read once per four output channels) is kept
-// near 64 KB so it stays in L2 while every output channel sweeps it.
+// Pixels per block: the block's Cin x PB slice of x, packed, is kept near 64 KB so it stays in
+// L2 while every output channel sweeps it.
 const BLOCK_BYTES: i32 = 64 * 1024;
+
+// Pixels per packed block for Cin inputs (a multiple of 8); the scratch of
+// pointwise_conv_nchw_f32 holds Cin times this many floats.
+export function pointwise_block_pixels(cin: i32): i32 {
+  return max(8, (BLOCK_BYTES / (cin * 4)) & ~7);
+}
 
 // y[Cout][P] = w[Cout][Cin] · x[Cin][P] + bias[Cout], GELU'd when gelu != 0.
 //   x: Cin planes of P pixels; w: Cout rows of Cin floats (PyTorch's [Cout, Cin, 1, 1]);
-//   bias: Cout floats or 0; y: Cout planes of P. y must not overlap x, w or bias.
-// Four output channels x eight pixels per step with the GEMM's 4x8 microkernel, which reads the
-// activation planes in place (k-step stride = one plane): no packing. Pixels past the last full
-// eight, and output channels past the last full four, run in scalar code.
-export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, cout: i32, bias: usize, gelu: i32, y: usize): void {
+//   bias: Cout floats or 0; y: Cout planes of P; scratch: Cin * pointwise_block_pixels(Cin)
+//   floats. y must not overlap x, w, bias or scratch.
+// Pixels run in blocks; each block is first packed into panels of eight pixels, [k][8] like the
+// GEMM's weight panels: reading the planes in place would step one plane (P * 4 bytes, often a
+// multiple of 4 KB) per multiply-add and thrash one L1 set. Four output channels x eight pixels
+// per step with the GEMM's 4x8 microkernel. Pixels past the last full eight, and output channels
+// past the last full four, run in scalar code.
+export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, cout: i32, bias: usize, gelu: i32, y: usize, scratch: usize): void {
   const plane = <usize>p * 4;
   const lda = <usize>cin * 4;
+  const panel = <usize>cin * 32;
   let co4 = 0;
   let p8 = 0;
   if (ASC_FEATURE_SIMD) {
     co4 = cout & ~3;
     p8 = p & ~7;
-    const pb = max(8, (BLOCK_BYTES / (cin * 4)) & ~7);
+    const pb = pointwise_block_pixels(cin);
     const zero = f32x4.splat(0);
     for (let p0 = 0; p0 < p8; p0 += pb) {
       const p1 = min(p8, p0 + pb);
+      // pack pixels p0..p1 of every input plane: panel j holds [ci][8] for pixels p0+8j..
+      for (let px = p0; px < p1; px += 8) {
+        let src = x + <usize>px * 4;
+        let dst = scratch + <usize>((px - p0) >> 3) * panel;
+        for (let ci = 0; ci < cin; ci++) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+          src += plane;
+          dst += 32;
+        }
+      }
       for (let co = 0; co < co4; co += 4) {
         const a = w + <usize>co * lda;
         let r0: f32 = 0, r1: f32 = 0, r2: f32 = 0, r3: f32 = 0;
@@ -37,7 +58,8 @@ export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, co
         }
         const yc = y + <usize>co * plane;
         for (let px = p0; px < p1; px += 8) {
-          ukernel_4x8(a, lda, x + <usize>px * 4, plane, cin, yc + <usize>px * 4, plane, 8, zero, zero, r0, r1, r2, r3, gelu);
+          const b = scratch + <usize>((px - p0) >> 3) * panel;
+          ukernel_4x8(a, lda, b, 32, cin, yc + <usize>px * 4, plane, 8, zero, zero, r0, r1, r2, r3, gelu);
         }
       }
     }

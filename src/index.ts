@@ -53,5 +53,5 @@ export { FfnetModel, type FfnetOptions } from './mixer/ffnet.js';
 export { FFNET_VARIANTS, ffnetConfig, checkFfnetConfig, type FfnetConfig, type FfnetVariant } from './mixer/ffnet-config.js';
 export { ffnetParameterShapes, randomFfnetParams, readFfnetSafetensors, paramSource, type ParamMap } from './mixer/ffnet-params.js';
 export { buildFfnetGraph, type ParamSource, type FfnetGraphOptions } from './mixer/ffnet-graph.js';
-export { GraphBuilder, graphParameterCount, type MixerGraph, type MixerOp, type FeatureShape, type Param } from './mixer/graph.js';
+export { GraphBuilder, graphParameterCount, graphFlops, type MixerGraph, type MixerOp, type FeatureShape, type Param } from './mixer/graph.js';
 export { MixerRunner } from './mixer/runner.js';

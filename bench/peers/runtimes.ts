@@ -16,7 +16,7 @@ export interface PeerOptions {
   threads: number;
 }
 
-/** onnxruntime-web (wasm) or -node (native) on an ONNX model with one input `x`. */
+/** onnxruntime-web (wasm) or -node (native) on an ONNX model with one input and one output. */
 export async function ortSession(kind: 'web' | 'node', bytes: Uint8Array, x: Float32Array, dims: number[], o: PeerOptions): Promise<Prepared> {
   const ort = kind === 'web' ? ortWeb : ortNode;
   if (kind === 'web') {
@@ -24,12 +24,13 @@ export async function ortSession(kind: 'web' | 'node', bytes: Uint8Array, x: Flo
     ortWeb.env.wasm.simd = true;
   }
   const session = await (ort as typeof ortNode).InferenceSession.create(bytes, kind === 'node' ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {});
-  const feed = { x: new (ort as typeof ortNode).Tensor('float32', x, dims) };
+  const feed = { [session.inputNames[0]!]: new (ort as typeof ortNode).Tensor('float32', x, dims) };
+  const out = session.outputNames[0]!;
   let last: Float32Array = new Float32Array(0);
   return {
     run: async () => {
       const r = await session.run(feed);
-      last = r.y!.data as Float32Array;
+      last = r[out]!.data as Float32Array;
     },
     output: () => last,
   };

@@ -126,3 +126,18 @@ export function graphParameterCount(g: MixerGraph): number {
   for (const p of g.params.values()) n += p.data.length;
   return n;
 }
+
+/** Multiply-adds x 2 of a graph's convolutions and linear layers (elementwise ops not counted). */
+export function graphFlops(g: MixerGraph): number {
+  let f = 0;
+  for (const op of g.ops) {
+    if (op.kind === 'conv') {
+      const cin = g.shapes.get(op.x)!.c;
+      const out = g.shapes.get(op.y)!;
+      f += 2 * op.cout * (cin / op.groups) * op.k * op.k * out.h * out.w;
+    } else if (op.kind === 'linear') {
+      f += 2 * g.shapes.get(op.y)!.c * g.shapes.get(op.x)!.c;
+    }
+  }
+  return f;
+}

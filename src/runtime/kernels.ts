@@ -468,7 +468,9 @@ export class Kernels {
     checkDisjoint('y', y, 'x', x);
     checkDisjoint('y', y, 'weights', weights);
     checkDisjoint('y', y, 'bias', options.bias);
-    this.wasm.pointwise_conv_nchw_f32(x.ptr, c, p, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr);
+    const scratch = this.scratchFor('pointwise', c * this.wasm.pointwise_block_pixels(c));
+    checkDisjoint('y', y, 'scratch', scratch);
+    this.wasm.pointwise_conv_nchw_f32(x.ptr, c, p, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr, scratch.ptr);
   }
 
   /**
@@ -499,8 +501,10 @@ export class Kernels {
     checkDisjoint('y', y, 'bias', options.bias);
     const col = this.scratchFor('im2col', c * k * k * ho * wo);
     checkDisjoint('y', y, 'scratch', col);
+    const packed = this.scratchFor('pointwise', c * k * k * this.wasm.pointwise_block_pixels(c * k * k));
+    checkDisjoint('y', y, 'scratch', packed);
     this.wasm.im2col_nchw_f32(x.ptr, c, h, w, k, stride, pad, col.ptr);
-    this.wasm.pointwise_conv_nchw_f32(col.ptr, c * k * k, ho * wo, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr);
+    this.wasm.pointwise_conv_nchw_f32(col.ptr, c * k * k, ho * wo, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr, packed.ptr);
   }
 
   /**
