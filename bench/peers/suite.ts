@@ -14,7 +14,8 @@ import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, collector, sharedD
 import { gemmJs } from '../plain-js.js';
 import { maddPeak, readBandwidth } from '../probes.js';
 import { GEMM_SHAPES, GEMV_SHAPES, availableEngines } from '../kernels.js';
-import { type Prepared, ortDwConv, ortFfn, ortGemm, tfDwConv, tfFfn, tfGemm } from './runtimes.js';
+import { type Prepared, ortDwConv, ortFfn, ortGemm, ortSession, tfDwConv, tfFfn, tfGemm } from './runtimes.js';
+import { FfnetModel, graphFlops, toOnnx } from '../../src/node/index.js';
 import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
 
 const SUITE = 'peers';
@@ -180,6 +181,29 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
     await impls[0]!.prepared.run();
     const reference = Float32Array.from(await impls[0]!.prepared.output());
     await report(name, 2 * taps * c * n, impls, reference, [peak, 'madd peak']);
+    for (const e of engines) e.arena.reset();
+  }
+
+  // FFNet-1's forward pass at 256x256: ffnkit's fused graph, exported to ONNX for onnxruntime
+  {
+    const name = 'ffnet-1 forward 256x256';
+    say(name);
+    const image = randomF32(3 * 256 * 256, 23, -2, 2);
+    const impls: Impl[] = [];
+    let onnx: Uint8Array | undefined;
+    let flops = 0;
+    for (const e of engines.slice(0, 2)) {
+      const model = FfnetModel.create(e, { variant: 'ffnet-1' });
+      onnx ??= toOnnx(model.graph);
+      flops = graphFlops(model.graph);
+      let y = new Float32Array(0);
+      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(() => { y = model.forward(image); }, () => y) });
+    }
+    impls.push({ name: 'ort-web', prepared: await ortSession('web', onnx!, image, [1, 3, 256, 256], peer) });
+    impls.push({ name: 'ort-node', prepared: await ortSession('node', onnx!, image, [1, 3, 256, 256], peer) });
+    await impls[0]!.prepared.run();
+    const reference = Float32Array.from(await impls[0]!.prepared.output());
+    await report(name, flops, impls, reference, [peak, 'madd peak']);
     for (const e of engines) e.arena.reset();
   }
 
