@@ -240,6 +240,17 @@ export class Kernels {
   }
 
   /** The scratch buffer `name`, of at least n floats, reused between calls. */
+  /** Checks a convolution's operands (lengths in floats) and that y is apart from the others. */
+  private convOperands(x: F32Buffer, xLength: number, weights: F32Buffer, wLength: number, y: F32Buffer, yLength: number, bias: F32Buffer | undefined, biasLength: number): void {
+    this.buf('x', x, xLength);
+    this.buf('weights', weights, wLength);
+    this.buf('y', y, yLength);
+    if (bias) this.buf('bias', bias, biasLength);
+    checkDisjoint('y', y, 'x', x);
+    checkDisjoint('y', y, 'weights', weights);
+    checkDisjoint('y', y, 'bias', bias);
+  }
+
   private scratchFor(name: string, n: number): F32Buffer {
     let b = this.scratch.get(name);
     if (!b || !b.live || b.length < n) {
@@ -434,13 +445,7 @@ export class Kernels {
     if (mult !== 1 && layout !== 'nchw') throw new FfnkitError('E_ARG', "multiplier: 2 needs layout 'nchw'");
     const ho = Math.ceil(h / stride);
     const wo = Math.ceil(w / stride);
-    this.buf('x', x, h * w * c);
-    this.buf('weights', weights, k * k * c * mult);
-    this.buf('y', y, ho * wo * c * mult);
-    if (options.bias) this.buf('bias', options.bias, c * mult);
-    checkDisjoint('y', y, 'x', x);
-    checkDisjoint('y', y, 'weights', weights);
-    checkDisjoint('y', y, 'bias', options.bias);
+    this.convOperands(x, h * w * c, weights, k * k * c * mult, y, ho * wo * c * mult, options.bias, c * mult);
     const bias = options.bias?.ptr ?? 0;
     const gelu = options.gelu ? 1 : 0;
     if (layout === 'nhwc') {
@@ -461,13 +466,7 @@ export class Kernels {
     const c = checkSize('c', shape.c, 1);
     const p = checkSize('pixels', shape.pixels, 1);
     checkSize('cout', cout, 1);
-    this.buf('x', x, c * p);
-    this.buf('weights', weights, cout * c);
-    this.buf('y', y, cout * p);
-    if (options.bias) this.buf('bias', options.bias, cout);
-    checkDisjoint('y', y, 'x', x);
-    checkDisjoint('y', y, 'weights', weights);
-    checkDisjoint('y', y, 'bias', options.bias);
+    this.convOperands(x, c * p, weights, cout * c, y, cout * p, options.bias, cout);
     const scratch = this.scratchFor('pointwise', c * this.wasm.pointwise_block_pixels(c));
     checkDisjoint('y', y, 'scratch', scratch);
     this.wasm.pointwise_conv_nchw_f32(x.ptr, c, p, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr, scratch.ptr);
@@ -492,13 +491,7 @@ export class Kernels {
     const ho = Math.floor((h + 2 * pad - k) / stride) + 1;
     const wo = Math.floor((w + 2 * pad - k) / stride) + 1;
     if (ho < 1 || wo < 1) throw new FfnkitError('E_SHAPE', `x: a ${h}x${w} input is smaller than the ${k}x${k} kernel with pad ${pad}`);
-    this.buf('x', x, c * h * w);
-    this.buf('weights', weights, cout * c * k * k);
-    this.buf('y', y, cout * ho * wo);
-    if (options.bias) this.buf('bias', options.bias, cout);
-    checkDisjoint('y', y, 'x', x);
-    checkDisjoint('y', y, 'weights', weights);
-    checkDisjoint('y', y, 'bias', options.bias);
+    this.convOperands(x, c * h * w, weights, cout * c * k * k, y, cout * ho * wo, options.bias, cout);
     const col = this.scratchFor('im2col', c * k * k * ho * wo);
     checkDisjoint('y', y, 'scratch', col);
     const packed = this.scratchFor('pointwise', c * k * k * this.wasm.pointwise_block_pixels(c * k * k));
@@ -546,13 +539,7 @@ export class Kernels {
     checkSize('k', k, 1);
     if (k > 51) throw new FfnkitError('E_ARG', `k: expected a kernel size in 1..51, found ${k}`);
     if (!options.causal && k % 2 === 0) throw new FfnkitError('E_ARG', `k: symmetric padding needs an odd kernel size, found ${k}`);
-    this.buf('x', x, l * c);
-    this.buf('weights', weights, k * c);
-    this.buf('y', y, l * c);
-    if (options.bias) this.buf('bias', options.bias, c);
-    checkDisjoint('y', y, 'x', x);
-    checkDisjoint('y', y, 'weights', weights);
-    checkDisjoint('y', y, 'bias', options.bias);
+    this.convOperands(x, l * c, weights, k * c, y, l * c, options.bias, c);
     const layout = options.layout ?? 'planar';
     const bias = options.bias?.ptr ?? 0;
     const causal = options.causal ? 1 : 0;

@@ -3,22 +3,14 @@
 // head) over a state_dict by name, unfused, written without ffnkit's graph builder so that it
 // checks the builder's structure as well as the kernels' arithmetic.
 
+import type { FfnetConfig } from '../../src/mixer/ffnet-config.js';
 import { conv2dNchw } from './conv.js';
 import { gelu as gelu1 } from './kernels.js';
 
 type Params = Map<string, Float32Array>;
 
-export interface RefConfig {
-  depths: readonly number[];
-  dims: readonly number[];
-  inDim: number;
-  kernelSizes: readonly number[];
-  kernelSizes1: readonly number[];
-  kernelSizes2: readonly number[];
-  expansion: number;
-  layerScale: boolean;
-  classes: number;
-}
+/** The shape fields of ffnkit's FfnetConfig (plain data: depths, widths, kernel sizes). */
+type RefConfig = FfnetConfig;
 
 interface Map2 {
   c: number;
