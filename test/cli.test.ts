@@ -1,6 +1,8 @@
 // The command line contract of DESIGN.md, run as a user runs it: a child process per command.
 
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
@@ -69,5 +71,23 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
     expect((await run(['generate', '--model', model, '--prompt', 'x', '--max-tokens', '-3'])).code).toBe(2);
     expect((await run(['frobnicate'])).code).toBe(2);
     expect((await run(['--help'])).code).toBe(0);
+  });
+  test('quantize writes a Q8_0 GGUF with the vocabulary that eval reads; bad --type is bad usage', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ffnkit-quantize-'));
+    try {
+      const out = join(dir, 'q8.gguf');
+      const q = await run(['quantize', '--model', model, '--tokenizer', tokenizer, '--out', out]);
+      expect(q.code).toBe(0);
+      expect(q.stderr).toMatch(/matrices Q8_0/);
+      const e = await run(['eval', '--model', out, '--text', sharedPath('data', 'tinystories-eval.txt'), '--json']);
+      expect(e.code).toBe(0);
+      const { ppl } = JSON.parse(e.stdout) as { ppl: number };
+      const ref = sharedJson<{ results: { text: string; ppl: number }[] }>('golden', 'stories260K-ppl.json').results.find((r) => r.text.endsWith('tinystories-eval.txt'))!.ppl;
+      expect(Math.abs(ppl / ref - 1)).toBeLessThan(0.01);
+      expect((await run(['quantize', '--model', model, '--out', join(dir, 'x.gguf'), '--type', 'q4_0'])).code).toBe(2);
+      expect(readdirSync(dir)).toEqual(['q8.gguf']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

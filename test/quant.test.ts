@@ -2,7 +2,8 @@
 // products. Checked against a float64 reference that quantizes x with the same float32 steps.
 
 import { describe, expect, test } from 'vitest';
-import { decodeQ8_0, encodeQ8_0 } from '../src/node/index.js';
+import { Tokenizer, decodeQ8_0, encodeQ8_0, evaluate, loadModel, parseGguf, readGguf, readWeights, writeGguf } from '../src/node/index.js';
+import { SHARED, sharedBytes, sharedText } from './shared.js';
 import { halfToFloat } from '../src/formats/bytes.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { randomF32 } from './ref/random.js';
@@ -72,3 +73,40 @@ test('Q8_0 shapes are checked before wasm', async () => {
   const m = e.kernels.q8Matrix(new Uint8Array(68), 1, 64);
   expect(() => e.kernels.gemvQ8(m, e.alloc(32), e.alloc(1))).toThrow(/x: expected 64 floats, found 32/);
 });
+
+describe.skipIf(!SHARED)('stories260K in Q8_0', () => {
+  test('eval PPL within 1% of f32; rows that are not whole blocks stay F32; the reader refuses Q8_0 rows of other lengths', async () => {
+    const { weights } = await readWeights(sharedBytes('models', 'stories260K.bin'));
+    const tok = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
+    const text = sharedText('data', 'tinystories-eval.txt');
+    const bytes = writeGguf(weights, tok.vocabulary(), 'Q8_0');
+    const file = parseGguf(bytes);
+    const typeOf = (name: string) => file.tensors.find((t) => t.name === name)!.type;
+    expect(typeOf('blk.0.ffn_gate.weight')).toBe(8); // rows of 64: Q8_0
+    expect(typeOf('blk.0.ffn_down.weight')).toBe(0); // rows of 172: F32, as llama.cpp falls back
+    const engine = await engineFor('simd');
+    const f32 = evaluate(await loadModel(sharedBytes('models', 'stories260K.bin'), { engine }), tok, text).ppl;
+    const q8 = evaluate(await loadModel(bytes, { engine }), tok, text).ppl;
+    expect(Math.abs(q8 / f32 - 1)).toBeLessThan(0.01);
+    // a Q8_0 tensor whose rows are 172 values is not what ggml writes: refused, named
+    const bad = writeGguf({ ...weights, layers: weights.layers.map((l) => ({ ...l })) }, undefined, 'Q8_0');
+    const t = parseGguf(bad).tensors.find((x) => x.name === 'blk.0.ffn_down.weight')!;
+    const at = findTensorType(bad, 'blk.0.ffn_down.weight');
+    new DataView(bad.buffer, bad.byteOffset).setUint32(at, 8, true); // claim Q8_0 for the F32 rows of 172
+    expect(t.dims[0]).toBe(172);
+    expect(() => readGguf(bad)).toThrow(/blk\.0\.ffn_down\.weight: Q8_0 needs rows of a multiple of 32 values, found 172/);
+  });
+});
+
+/** Byte offset of a tensor's ggml type field in a GGUF header (after its name, n_dims and dims). */
+function findTensorType(bytes: Uint8Array, name: string): number {
+  const needle = new TextEncoder().encode(name);
+  outer: for (let i = 8; i < bytes.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    if (Number(dv.getBigUint64(i - 8, true)) !== needle.length) continue;
+    const nDims = dv.getUint32(i + needle.length, true);
+    return i + needle.length + 4 + 8 * nDims;
+  }
+  throw new Error(`tensor ${name} not found`);
+}

@@ -131,12 +131,13 @@ function elements(t: GgufTensorInfo): number {
 }
 
 /** Bytes of a tensor of `n` values of ggml type `type`; undefined for types we cannot read. */
-function tensorBytes(type: number, n: number, name: string, source: string): number {
+function tensorBytes(type: number, n: number, rowLength: number, name: string, source: string): number {
   switch (type) {
     case 0: return n * 4;
     case 1: case 30: return n * 2;
     case 8:
-      if (n % 32 !== 0) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name}: Q8_0 needs a multiple of 32 values, found ${n}`);
+      // ggml's blocks run along rows (ne0): a row must be whole blocks
+      if (rowLength % 32 !== 0) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name}: Q8_0 needs rows of a multiple of 32 values, found ${rowLength}`);
       return (n / 32) * 34;
     default:
       throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} has ggml type ${GGML_TYPES[type] ?? `#${type}`} (F32, F16, BF16 and Q8_0 are read)`);
@@ -146,7 +147,7 @@ function tensorBytes(type: number, n: number, name: string, source: string): num
 /** The values of one tensor as float32 (F16, BF16 and Q8_0 converted). */
 export function tensorData(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source = 'GGUF file'): Float32Array {
   const n = elements(t);
-  const size = tensorBytes(t.type, n, t.name, source);
+  const size = tensorBytes(t.type, n, t.dims[0]!, t.name, source);
   const start = file.dataStart + t.offset;
   const r = new ByteReader(bytes, source);
   r.need(size, `data of tensor ${t.name}`, start);
@@ -418,7 +419,10 @@ export function writeGguf(weights: LlamaWeights, vocab?: GgufVocabulary, type: T
       ['tokenizer.ggml.eos_token_id', 2, T.U32],
     );
   }
-  const encoded = tensors.map((t) => encodeTensor(t.data, t.matrix ? type : 'F32'));
+  // ggml quantizes along rows (ne0): a matrix whose rows are not whole 32-value blocks stays F32,
+  // as llama.cpp's quantizer falls back too
+  const typeOf = (t: (typeof tensors)[number]): TensorType => (!t.matrix || (type === 'Q8_0' && t.dims[0]! % 32 !== 0) ? 'F32' : type);
+  const encoded = tensors.map((t) => encodeTensor(t.data, typeOf(t)));
   w.u32(MAGIC).u32(3).u64(tensors.length).u64(meta.length);
   for (const [k, v, t, it] of meta) writeMeta(w, k, v, t, it);
   let offset = 0;
@@ -426,7 +430,7 @@ export function writeGguf(weights: LlamaWeights, vocab?: GgufVocabulary, type: T
     writeString(w, t.name);
     w.u32(t.dims.length);
     for (const d of t.dims) w.u64(d);
-    w.u32(TYPE_IDS[t.matrix ? type : 'F32']);
+    w.u32(TYPE_IDS[typeOf(t)]);
     w.u64(offset);
     offset += Math.ceil(encoded[i]!.length / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
   });
