@@ -46,16 +46,16 @@ export function gemm_pack_f32(w: usize, bias: usize, n: i32, k: i32, packed: usi
   }
 }
 
-// Four rows of A (row stride lda bytes) against eight columns of B (k-step stride ldb bytes):
+// Four rows of A (row stride lda bytes) against one panel B of eight columns (k-major, 8 floats
+// per k-step):
 //   C[r][j] = seedLo/Hi[j] + rowSeed[r] + sum_k A[r][k] * B[k][j], GELU'd when gelu != 0,
-// written for nc (1..8) columns of four rows of C (row stride ldc bytes). B's eight columns are
-// always read whole, so they must be readable even past nc. Two callers:
-//   gemm_f32: B is a packed panel (ldb = 32 bytes), seeded with the panel's bias row;
-//   pointwise_conv_nchw_f32: A is the weights, B the activation planes in place (ldb = one
-//   plane), seeded with one bias per output channel (row).
+// written for nc (1..8) columns of four rows of C (row stride ldc bytes). Two callers:
+//   gemm_f32: B is a packed weight panel past its bias row, seeded with that bias row;
+//   pointwise_conv_nchw_f32: A is the weights, B eight pixels of the activations packed the
+//   same way, seeded with one bias per output channel (row).
 @inline
 export function ukernel_4x8(
-  a: usize, lda: usize, b: usize, ldb: usize, k: i32, c: usize, ldc: usize, nc: i32,
+  a: usize, lda: usize, b: usize, k: i32, c: usize, ldc: usize, nc: i32,
   seedLo: v128, seedHi: v128, r0: f32, r1: f32, r2: f32, r3: f32, gelu: i32,
 ): void {
   const a1 = a + lda;
@@ -73,7 +73,7 @@ export function ukernel_4x8(
   for (let i: usize = 0; i < end; i += 4) {
     const wl = v128.load(b);
     const wh = v128.load(b, 16);
-    b += ldb;
+    b += 32;
     const x0 = v128.load32_splat(a + i);
     c0l = madd(x0, wl, c0l);
     c0h = madd(x0, wh, c0h);
@@ -174,7 +174,7 @@ export function gemm_f32(a: usize, packed: usize, c: usize, m: i32, n: i32, k: i
       const bh = v128.load(w, 16);
       let m0 = 0;
       for (; m0 + MR <= m; m0 += MR) {
-        ukernel_4x8(a + <usize>m0 * lda, lda, w + 32, 32, k, cn + <usize>m0 * ldc, ldc, nc, bl, bh, 0, 0, 0, 0, 0);
+        ukernel_4x8(a + <usize>m0 * lda, lda, w + 32, k, cn + <usize>m0 * ldc, ldc, nc, bl, bh, 0, 0, 0, 0, 0);
       }
       for (; m0 < m; m0++) {
         ukernel_1x8(a + <usize>m0 * lda, w, k, cn + <usize>m0 * ldc, nc);

@@ -59,7 +59,7 @@ export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, co
         const yc = y + <usize>co * plane;
         for (let px = p0; px < p1; px += 8) {
           const b = scratch + <usize>((px - p0) >> 3) * panel;
-          ukernel_4x8(a, lda, b, 32, cin, yc + <usize>px * 4, plane, 8, zero, zero, r0, r1, r2, r3, gelu);
+          ukernel_4x8(a, lda, b, cin, yc + <usize>px * 4, plane, 8, zero, zero, r0, r1, r2, r3, gelu);
         }
       }
     }

@@ -1,6 +1,7 @@
 // Helpers the model commands share: option parsing with named errors, and loading a model with
 // its tokenizer.
 
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, parseSkip, type Backend, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
 
@@ -69,4 +70,20 @@ export async function loadWithTokenizer(modelPath: string, tokenizerPath: string
   }
   model.checkTokenizer(tokenizer);
   return { model, tokenizer };
+}
+
+/**
+ * Writes `bytes` to `path` through a temporary file beside it and a rename, so a failed run
+ * leaves no partial file; `alongside` (e.g. a log) runs between the two. Errors name --out.
+ */
+export async function writeOutAtomically(path: string, bytes: Uint8Array, alongside?: () => Promise<void>): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, bytes);
+    await alongside?.();
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new FfnkitError('E_ARG', `--out: cannot write ${path} (${(e as Error).message})`);
+  }
 }

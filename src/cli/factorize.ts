@@ -2,10 +2,10 @@
 // the PA loss on calibration text, write the factorized model as GGUF (llama.cpp's MoE tensor
 // names plus ffnkit.* metadata). Nothing is written unless the whole run succeeds.
 
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { FfnkitError, Tokenizer, factorizeModel, readWeights, writeGguf, SPLIT_METHODS, type SplitMethod, type Combination } from '../node/index.js';
-import { backendOption, numberOption } from './common.js';
+import { backendOption, numberOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -74,16 +74,9 @@ export function factorizeCommand(): Command {
       }, o.backend ? { backend: o.backend } : {});
       progress.done();
       const bytes = writeGguf(factorized, tokenizer.vocabulary());
-      // write beside the target, then rename: a failed run leaves no partial file
-      const tmp = `${o.out}.tmp-${process.pid}`;
-      try {
-        await writeFile(tmp, bytes);
+      await writeOutAtomically(o.out, bytes, async () => {
         if (o.log) await writeFile(o.log, log.length ? `${log.join('\n')}\n` : '');
-        await rename(tmp, o.out);
-      } catch (e) {
-        await rm(tmp, { force: true });
-        throw new FfnkitError('E_ARG', `--out: cannot write ${o.out} (${(e as Error).message})`);
-      }
+      });
       process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers x ${o.experts} experts, top-${o.topK}, ${o.split} split, ${o.steps} router steps\n`);
     });
 }

@@ -1,9 +1,9 @@
 // `ffnkit quantize`: rewrites a model as GGUF with its matrices in Q8_0 (or F16 / BF16 / F32),
 // keeping its vocabulary (from the GGUF, or from --tokenizer for a llama2.c checkpoint).
 
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { FfnkitError, Tokenizer, readWeights, writeGguf, type TensorType } from '../node/index.js';
+import { Tokenizer, readWeights, writeGguf, type TensorType } from '../node/index.js';
+import { writeOutAtomically } from './common.js';
 
 interface Options {
   model: string;
@@ -25,15 +25,7 @@ export function quantizeCommand(): Command {
       const { weights, tokenizer: own } = await readWeights(o.model);
       const tokenizer = o.tokenizer ? await Tokenizer.load(o.tokenizer) : own;
       const bytes = writeGguf(weights, tokenizer?.vocabulary(), TYPES[o.type]!);
-      // write beside the target, then rename: a failed run leaves no partial file
-      const tmp = `${o.out}.tmp-${process.pid}`;
-      try {
-        await writeFile(tmp, bytes);
-        await rename(tmp, o.out);
-      } catch (e) {
-        await rm(tmp, { force: true });
-        throw new FfnkitError('E_ARG', `--out: cannot write ${o.out} (${(e as Error).message})`);
-      }
+      await writeOutAtomically(o.out, bytes);
       process.stderr.write(`wrote ${o.out}: ${(bytes.length / 2 ** 20).toFixed(2)} MiB, matrices ${TYPES[o.type]}${tokenizer ? '' : ', no vocabulary (pass --tokenizer)'}\n`);
     });
 }

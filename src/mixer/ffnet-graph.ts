@@ -104,6 +104,15 @@ export function buildFfnetGraph(config: FfnetConfig, get: ParamSource, options: 
     if (ls) m = b.scale(m, param(`${prefix}.layer_scale`, [dim, 1, 1]));
     return b.add(m, x);
   };
+  // Conv2d_BN_skip: BN_Conv2d (a BatchNorm, then a bias-free 1x1) plus the identity
+  const bnConvSkip = (prefix: string, dim: number): ConvModule => {
+    const shape = [dim, dim, 1, 1];
+    return {
+      prefix, cout: dim, k: 1, stride: 1, groups: 1,
+      fused: () => addIdentity(fuseBnConv1x1(bnParams(`${prefix}.conv.bn`, dim), get(`${prefix}.conv.c.weight`, shape), dim)),
+      unfused: (x) => b.add(b.conv(batchnorm(x, `${prefix}.conv.bn`, dim), param(`${prefix}.conv.c.weight`, shape), null, { cout: dim, k: 1 }), x),
+    };
+  };
   const depthwise = (prefix: string, dim: number, k: number, plain: boolean): ConvModule =>
     k === 7 ? repvgg(prefix, dim, dim, 7, 1) : plain ? plainConv(prefix, dim, dim, k, dim) : convBn(prefix, dim, dim, k, 1, dim);
 
@@ -129,18 +138,10 @@ export function buildFfnetGraph(config: FfnetConfig, get: ParamSource, options: 
     const dim = config.dims[i]!;
     let j = 0;
     if (i > 0) {
-      // PatchMerging: RepVGGDW 7x7/2 with two outputs per channel, then 1x1 BN_Conv2d + identity
+      // PatchMerging: RepVGGDW 7x7/2 with two outputs per channel, then Conv2d_BN_skip
       const prefix = `stages.${i}.0.proj`;
       x = emit(repvgg(`${prefix}.0`, config.dims[i - 1]!, dim, 7, 2), x);
-      const skip = `${prefix}.1`;
-      const wShape = [dim, dim, 1, 1];
-      if (fused) {
-        const p = addIdentity(fuseBnConv1x1(bnParams(`${skip}.conv.bn`, dim), get(`${skip}.conv.c.weight`, wShape), dim));
-        x = b.conv(x, b.param(`${skip}.weight`, wShape, p.weight), b.param(`${skip}.bias`, [dim], p.bias), { cout: dim, k: 1 });
-      } else {
-        const y = b.conv(batchnorm(x, `${skip}.conv.bn`, dim), param(`${skip}.conv.c.weight`, wShape), null, { cout: dim, k: 1 });
-        x = b.add(y, x);
-      }
+      x = emit(bnConvSkip(`${prefix}.1`, dim), x);
       j = 1;
     }
     for (let d = 0; d < config.depths[i]!; d++, j++) {

@@ -17,9 +17,14 @@ export type ParamMap = Map<string, Float32Array>;
 /** Every parameter a configuration reads, with its PyTorch shape, in state_dict order. */
 export function ffnetParameterShapes(config: FfnetConfig): Map<string, number[]> {
   const shapes = new Map<string, number[]>();
+  // the builder only needs values of the right length: views of one zero buffer, grown to the
+  // largest parameter, instead of a copy of the whole model
+  let zeros = new Float32Array(0);
   buildFfnetGraph(config, (name, shape) => {
     shapes.set(name, shape);
-    return new Float32Array(shape.reduce((a, b) => a * b, 1));
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n > zeros.length) zeros = new Float32Array(n);
+    return zeros.subarray(0, n);
   }, { fused: false, height: 1, width: 1 });
   return shapes;
 }

@@ -34,11 +34,13 @@ export class MixerRunner {
         this.params.set(`${op.y}.scale`, upload(`${op.gamma} (scale)`, scale));
         this.params.set(`${op.y}.shift`, upload(`${op.beta} (shift)`, shift));
       } else if (op.kind === 'linear') {
+        // the packed panels hold the bias too: the row-major staging copies are freed at once
         const w = this.param(op.weight);
-        const bias = upload(op.bias, this.param(op.bias).data);
+        const bias = engine.upload(this.param(op.bias).data, op.bias);
         const m = engine.matrix(w.shape[0]!, w.shape[1]!, w.data, op.weight);
         this.packed.set(op.weight, engine.kernels.pack(m, bias));
         m.data.free();
+        bias.free();
       } else {
         for (const name of paramsOf(op)) if (!this.params.has(name)) this.params.set(name, upload(name, this.param(name).data));
       }

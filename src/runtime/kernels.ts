@@ -239,7 +239,6 @@ export class Kernels {
     this.wasm.ffn_swiglu_f32(x.ptr, tokens, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr, y.ptr);
   }
 
-  /** The scratch buffer `name`, of at least n floats, reused between calls. */
   /** Checks a convolution's operands (lengths in floats) and that y is apart from the others. */
   private convOperands(x: F32Buffer, xLength: number, weights: F32Buffer, wLength: number, y: F32Buffer, yLength: number, bias: F32Buffer | undefined, biasLength: number): void {
     this.buf('x', x, xLength);
@@ -251,6 +250,7 @@ export class Kernels {
     checkDisjoint('y', y, 'bias', bias);
   }
 
+  /** The scratch buffer `name`, of at least n floats, reused between calls. */
   private scratchFor(name: string, n: number): F32Buffer {
     let b = this.scratch.get(name);
     if (!b || !b.live || b.length < n) {
@@ -467,6 +467,11 @@ export class Kernels {
     const p = checkSize('pixels', shape.pixels, 1);
     checkSize('cout', cout, 1);
     this.convOperands(x, c * p, weights, cout * c, y, cout * p, options.bias, cout);
+    this.pointwiseChecked(x, c, p, weights, cout, y, options);
+  }
+
+  /** The pointwise kernel on operands already checked, with its packing scratch. */
+  private pointwiseChecked(x: F32Buffer, c: number, p: number, weights: F32Buffer, cout: number, y: F32Buffer, options: { bias?: F32Buffer; gelu?: boolean }): void {
     const scratch = this.scratchFor('pointwise', c * this.wasm.pointwise_block_pixels(c));
     checkDisjoint('y', y, 'scratch', scratch);
     this.wasm.pointwise_conv_nchw_f32(x.ptr, c, p, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr, scratch.ptr);
@@ -494,10 +499,8 @@ export class Kernels {
     this.convOperands(x, c * h * w, weights, cout * c * k * k, y, cout * ho * wo, options.bias, cout);
     const col = this.scratchFor('im2col', c * k * k * ho * wo);
     checkDisjoint('y', y, 'scratch', col);
-    const packed = this.scratchFor('pointwise', c * k * k * this.wasm.pointwise_block_pixels(c * k * k));
-    checkDisjoint('y', y, 'scratch', packed);
     this.wasm.im2col_nchw_f32(x.ptr, c, h, w, k, stride, pad, col.ptr);
-    this.wasm.pointwise_conv_nchw_f32(col.ptr, c * k * k, ho * wo, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr, packed.ptr);
+    this.pointwiseChecked(col, c * k * k, ho * wo, weights, cout, y, options);
   }
 
   /**
