@@ -27,6 +27,19 @@ export function gemm_packed_size(n: i32, k: i32): i32 {
 // Packs W[N,K] (row-major, row stride K floats) and bias[N] (0 for none) into `packed`,
 // which must hold gemm_packed_size(N, K) floats and not overlap W or bias.
 export function gemm_pack_f32(w: usize, bias: usize, n: i32, k: i32, packed: usize): void {
+  pack_panels(w, bias, n, k, <usize>k * 4, 4, packed);
+}
+
+// Packs the transpose of W[K,N] (row-major, row stride N floats), that is the N x K matrix whose
+// feature j is column j of W, with no bias: what a backward pass multiplies by (dX = dY · W needs
+// W's columns as features). `packed` holds gemm_packed_size(N, K) floats, apart from W.
+export function gemm_pack_t_f32(w: usize, n: i32, k: i32, packed: usize): void {
+  pack_panels(w, 0, n, k, 4, <usize>n * 4, packed);
+}
+
+// The packing loop of both: feature `row`, input `kk` is at w + row * row_step + kk * col_step.
+@inline
+function pack_panels(w: usize, bias: usize, n: i32, k: i32, row_step: usize, col_step: usize, packed: usize): void {
   const panels = (n + NR - 1) / NR;
   for (let p = 0; p < panels; p++) {
     const dst = packed + <usize>p * <usize>(k + 1) * <usize>(NR * 4);
@@ -35,9 +48,9 @@ export function gemm_pack_f32(w: usize, bias: usize, n: i32, k: i32, packed: usi
       const col = dst + <usize>(j * 4);
       if (row < n) {
         store<f32>(col, bias != 0 ? load<f32>(bias + <usize>row * 4) : 0);
-        const src = w + <usize>row * <usize>k * 4;
+        const src = w + <usize>row * row_step;
         for (let kk = 0; kk < k; kk++) {
-          store<f32>(col + <usize>(kk + 1) * <usize>(NR * 4), load<f32>(src + <usize>kk * 4));
+          store<f32>(col + <usize>(kk + 1) * <usize>(NR * 4), load<f32>(src + <usize>kk * col_step));
         }
       } else {
         for (let kk = 0; kk <= k; kk++) store<f32>(col + <usize>kk * <usize>(NR * 4), 0);

@@ -1,7 +1,8 @@
 // The kernel module: every export takes pointers into the imported linear memory and sizes.
 // The TypeScript runtime (src/runtime/) owns that memory and checks every argument first.
 
-export { gemm_packed_size, gemm_pack_f32, gemm_f32 } from './gemm';
+export { gemm_packed_size, gemm_pack_f32, gemm_pack_t_f32, gemm_f32 } from './gemm';
+export { transpose_f32, rmsnorm_backward_f32, swiglu_backward_f32, attention_backward_f32 } from './backward';
 export { gemv_f32 } from './gemv';
 export { ffn_swiglu_f32 } from './ffn';
 export { scale_f32, add_f32, axpy_f32, swiglu_f32, gelu_f32, gelu_tanh_f32, rope_f32 } from './elementwise';

@@ -42,6 +42,10 @@ export { paLoss, softmax64 } from './factor/pa-loss.js';
 export { trainRouter, type RouterTrainOptions } from './factor/router.js';
 export { collectFfnInputs, type CalibrationData } from './factor/calibrate.js';
 export { AdamW, type AdamWOptions } from './train/adamw.js';
+export { BackwardKernels, type TrainAttentionShape } from './runtime/backward.js';
+export { TrainableLlama, type TrainModelOptions, type LossTerms } from './train/llama-train.js';
+export { namedTensors, trainableNames, FACTORLLM_TRAINABLE } from './train/params.js';
+export { type AuxWeights } from './train/expert-ffn.js';
 
 // FFN-SkipLLM
 export {

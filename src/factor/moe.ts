@@ -231,7 +231,7 @@ export class RoutedLayerFfn implements LayerFfn {
 }
 
 /** All k-element subsets of 0..n-1, in lexicographic order. */
-function combinations(n: number, k: number): number[][] {
+export function combinations(n: number, k: number): number[][] {
   const out: number[][] = [];
   const cur: number[] = [];
   const rec = (start: number) => {

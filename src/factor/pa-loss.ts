@@ -27,10 +27,11 @@ export interface PaTerms {
 }
 
 /**
- * Adds dL/dz for L = pa + balanceWeight * balance into `grad` (length E) and returns both terms.
- * `target` holds the k target experts (the mask y); `k` is also the size of the balance mask.
+ * Adds dL/dz for L = paWeight * pa + balanceWeight * balance into `grad` (length E) and returns
+ * both terms. `target` holds the k target experts (the mask y); `k` is also the size of the
+ * balance mask.
  */
-export function paLoss(logits: ArrayLike<number>, target: ArrayLike<number>, k: number, balanceWeight: number, grad: Float64Array): PaTerms {
+export function paLoss(logits: ArrayLike<number>, target: ArrayLike<number>, k: number, balanceWeight: number, grad: Float64Array, paWeight = 1): PaTerms {
   const E = logits.length;
   const p = softmax64(logits, new Float64Array(E));
   const y = new Float64Array(E);
@@ -42,7 +43,7 @@ export function paLoss(logits: ArrayLike<number>, target: ArrayLike<number>, k: 
     const pc = clip(p[i]!);
     const qc = clip(q[i]!);
     pa += pc * Math.log(pc / qc);
-    g[i] = p[i]! > CLIP_LO && p[i]! < CLIP_HI ? Math.log(pc / qc) + 1 : 0;
+    g[i] = p[i]! > CLIP_LO && p[i]! < CLIP_HI ? paWeight * (Math.log(pc / qc) + 1) : 0;
   }
   let balance = 0;
   if (balanceWeight !== 0) {

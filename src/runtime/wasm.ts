@@ -12,7 +12,12 @@ export interface KernelExports {
   heap_base(): number;
   gemm_packed_size(n: number, k: number): number;
   gemm_pack_f32(w: number, bias: number, n: number, k: number, packed: number): void;
+  gemm_pack_t_f32(w: number, n: number, k: number, packed: number): void;
   gemm_f32(a: number, packed: number, c: number, m: number, n: number, k: number): void;
+  transpose_f32(src: number, rows: number, cols: number, dst: number): void;
+  rmsnorm_backward_f32(x: number, w: number, dy: number, dx: number, dw: number, rows: number, n: number, eps: number): void;
+  swiglu_backward_f32(g: number, u: number, da: number, dg: number, du: number, n: number): void;
+  attention_backward_f32(q: number, k: number, v: number, qkvStride: number, out: number, dout: number, oStride: number, dq: number, dk: number, dv: number, dStride: number, scores: number, t: number, heads: number, kvHeads: number, headDim: number): void;
   gemv_f32(w: number, x: number, bias: number, y: number, n: number, k: number): void;
   ffn_swiglu_f32(x: number, t: number, w1p: number, w3p: number, w2p: number, d: number, h: number, scratch: number, y: number): void;
   scale_f32(x: number, s: number, y: number, n: number): void;

@@ -1,0 +1,114 @@
+// Backward kernels for training: the gradients of the Llama forward's operations that are not
+// matrix products (those reuse gemm_f32 on transposed packings, see gemm_pack_t_f32), plus the
+// transpose that feeds a weight gradient's GEMM. Each gradient accumulates (+=) where a
+// parameter or a shared input receives it from several places, and is written (=) otherwise;
+// each export says which.
+
+import { dot } from './reduce';
+import { softmax_row } from './norm';
+import { axpy } from './elementwise';
+import { sigmoid1 } from './math';
+
+// dst[cols, rows] = src[rows, cols]ᵀ (both row-major, apart). 8x8 tiles keep both sides'
+// cache lines in use while a tile is copied.
+export function transpose_f32(src: usize, rows: i32, cols: i32, dst: usize): void {
+  const T: i32 = 8;
+  for (let r0 = 0; r0 < rows; r0 += T) {
+    const r1 = min(rows, r0 + T);
+    for (let c0 = 0; c0 < cols; c0 += T) {
+      const c1 = min(cols, c0 + T);
+      for (let r = r0; r < r1; r++) {
+        const s = src + (<usize>r * <usize>cols) * 4;
+        for (let c = c0; c < c1; c++) {
+          store<f32>(dst + (<usize>c * <usize>rows + <usize>r) * 4, load<f32>(s + <usize>c * 4));
+        }
+      }
+    }
+  }
+}
+
+// Backward of y = x * r * w, r = 1 / sqrt(mean(x^2) + eps), per row of n (rmsnorm_f32):
+//   dx = r * (dy * w) - x * r^3 / n * sum(dy * w * x)      (written)
+//   dw += dy * x * r, summed over rows                      (accumulated; dw = 0 to skip)
+// x, dy, dx: rows x n floats (dx apart from x and dy); w, dw: n floats.
+export function rmsnorm_backward_f32(x: usize, w: usize, dy: usize, dx: usize, dw: usize, rows: i32, n: i32, eps: f32): void {
+  const stride = <usize>n * 4;
+  for (let row = 0; row < rows; row++) {
+    const xr = x + <usize>row * stride;
+    const gr = dy + <usize>row * stride;
+    const dr = dx + <usize>row * stride;
+    const r = <f32>1.0 / Mathf.sqrt(dot(xr, xr, n) / <f32>n + eps);
+    let s: f32 = 0; // sum(dy * w * x)
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i * 4;
+      s += load<f32>(gr + o) * load<f32>(w + o) * load<f32>(xr + o);
+    }
+    const c = (r * r * r * s) / <f32>n;
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i * 4;
+      const xi = load<f32>(xr + o);
+      const gi = load<f32>(gr + o);
+      store<f32>(dr + o, r * gi * load<f32>(w + o) - xi * c);
+      if (dw != 0) store<f32>(dw + o, load<f32>(dw + o) + gi * xi * r);
+    }
+  }
+}
+
+// Backward of a = silu(g) * u (swiglu_f32), for n values:
+//   dg = da * u * silu'(g), silu'(g) = s * (1 + g * (1 - s)), s = sigmoid(g)   (written)
+//   du = da * silu(g)                                                           (written)
+// dg and du apart from each other and from the inputs.
+export function swiglu_backward_f32(g: usize, u: usize, da: usize, dg: usize, du: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i * 4;
+    const gi = load<f32>(g + o);
+    const s = sigmoid1(gi);
+    const d = load<f32>(da + o);
+    store<f32>(dg + o, d * load<f32>(u + o) * s * (<f32>1.0 + gi * (<f32>1.0 - s)));
+    store<f32>(du + o, d * gi * s);
+  }
+}
+
+// Backward of causal grouped-query attention (attention_f32) for one sequence of t tokens at
+// positions 0 .. t-1, its keys and values its own rows. Per query row i and head h the softmax
+// row P is recomputed exactly as the forward computed it (same dot, same softmax_row), so no
+// t x t matrix is stored; then, with D = dO_i · O_i,
+//   dV_s += P_s dO_i;   dS_s = P_s (dO_i · V_s - D) / sqrt(head_dim);
+//   dQ_i += dS_s K_s;   dK_s += dS_s Q_i                (all accumulated: zero them first)
+// Layout (floats; strides in floats): q, k, v rows of stride qkv_stride (q: n_heads heads of
+// head_dim; k, v: n_kv_heads heads); out, dout rows of stride o_stride; dq, dk, dv rows of stride
+// d_stride, laid out like q, k, v; scores: scratch of t floats. Gradients apart from the inputs.
+export function attention_backward_f32(
+  q: usize, k: usize, v: usize, qkv_stride: i32, out: usize, dout: usize, o_stride: i32,
+  dq: usize, dk: usize, dv: usize, d_stride: i32, scores: usize, t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32,
+): void {
+  const group = n_heads / n_kv_heads;
+  const root = Mathf.sqrt(<f32>head_dim);
+  const head_bytes = <usize>head_dim * 4;
+  const row = <usize>qkv_stride * 4;
+  const orow = <usize>o_stride * 4;
+  const drow = <usize>d_stride * 4;
+  for (let i = 0; i < t; i++) {
+    const n = i + 1;
+    for (let h = 0; h < n_heads; h++) {
+      const hq = <usize>h * head_bytes;
+      const hkv = <usize>(h / group) * head_bytes;
+      const qh = q + <usize>i * row + hq;
+      for (let s = 0; s < n; s++) {
+        store<f32>(scores + <usize>s * 4, dot(qh, k + <usize>s * row + hkv, head_dim) / root);
+      }
+      softmax_row(scores, scores, n);
+      const doh = dout + <usize>i * orow + hq;
+      const big_d = dot(doh, out + <usize>i * orow + hq, head_dim);
+      const dqh = dq + <usize>i * drow + hq;
+      for (let s = 0; s < n; s++) {
+        const p = load<f32>(scores + <usize>s * 4);
+        const vs = v + <usize>s * row + hkv;
+        const ds = (p * (dot(doh, vs, head_dim) - big_d)) / root;
+        axpy(p, doh, dv + <usize>s * drow + hkv, head_dim);
+        axpy(ds, k + <usize>s * row + hkv, dqh, head_dim);
+        axpy(ds, qh, dk + <usize>s * drow + hkv, head_dim);
+      }
+    }
+  }
+}

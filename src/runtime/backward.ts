@@ -1,0 +1,166 @@
+// Checked wrappers over the training kernels (assembly/backward.ts and the transposed packing of
+// assembly/gemm.ts). The matrix products of a backward pass are the forward GEMM on other
+// packings:
+//   dX[m, k] = dY[m, n] · W[n, k]      -> gemm(dY, packTransposed(W))
+//   dW[n, k] += dY[m, n]ᵀ · X[m, k]     -> gemm(transpose(dY), packTransposed(X)), added into dW
+// so every heavy product of training runs on the tuned 4x8 microkernel.
+
+import { FfnkitError } from '../errors.js';
+import type { F32Buffer } from './buffer.js';
+import { checkBuffer, checkDisjoint, checkFinite, checkSize } from './check.js';
+import type { Engine } from './engine.js';
+import type { Kernels, PackedMatrix } from './kernels.js';
+import type { KernelExports } from './wasm.js';
+
+/** The shape of one sequence's attention in a training batch (strides in floats). */
+export interface TrainAttentionShape {
+  tokens: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Row stride of q, k, v (and of their gradients): heads*headDim + 2*kvHeads*headDim when fused. */
+  qkvStride: number;
+}
+
+export class BackwardKernels {
+  private readonly engine: Engine;
+  private readonly wasm: KernelExports;
+  private readonly kernels: Kernels;
+  private readonly scratch = new Map<string, F32Buffer>();
+
+  constructor(engine: Engine) {
+    this.engine = engine;
+    this.wasm = engine.wasm;
+    this.kernels = engine.kernels;
+  }
+
+  private buf(name: string, b: unknown, length?: number): F32Buffer {
+    return checkBuffer(this.engine.arena, name, b, length);
+  }
+
+  /** The scratch buffer `name` of at least n floats, reused between calls (allocates only to grow). */
+  scratchFor(name: string, n: number): F32Buffer {
+    let b = this.scratch.get(name);
+    if (!b || !b.live || b.length < n) {
+      if (b?.live) b.free();
+      b = this.engine.alloc(n, `${name} scratch`);
+      this.scratch.set(name, b);
+    }
+    return b;
+  }
+
+  /** A packed-matrix handle of rows x cols with room for its panels (filled by `repack`). */
+  allocPacked(rows: number, cols: number, what = 'matrix'): PackedMatrix {
+    checkSize(`${what} rows`, rows, 1);
+    checkSize(`${what} cols`, cols, 1);
+    return { type: 'f32-panel8', rows, cols, data: this.engine.alloc(this.wasm.gemm_packed_size(rows, cols), `packed ${what}`) };
+  }
+
+  /**
+   * Packs the row-major matrix `w` (into.rows x into.cols, with an optional bias of into.rows) into
+   * `into`'s panels, or with `transposed` packs wᵀ: then `w` is into.cols x into.rows and its
+   * columns become the features (no bias).
+   */
+  repack(w: F32Buffer, into: PackedMatrix, options: { transposed?: boolean; bias?: F32Buffer } = {}): void {
+    const { rows, cols } = into;
+    this.buf('w', w, rows * cols);
+    this.buf('into.data', into.data, this.wasm.gemm_packed_size(rows, cols));
+    checkDisjoint('into', into.data, 'w', w);
+    if (options.transposed) {
+      if (options.bias) throw new FfnkitError('E_ARG', 'bias: a transposed packing carries no bias');
+      this.wasm.gemm_pack_t_f32(w.ptr, rows, cols, into.data.ptr);
+    } else {
+      if (options.bias) {
+        this.buf('bias', options.bias, rows);
+        checkDisjoint('into', into.data, 'bias', options.bias);
+      }
+      this.wasm.gemm_pack_f32(w.ptr, options.bias ? options.bias.ptr : 0, rows, cols, into.data.ptr);
+    }
+  }
+
+  /** `dst[cols, rows] = src[rows, cols]ᵀ` (apart). */
+  transpose(src: F32Buffer, rows: number, cols: number, dst: F32Buffer): void {
+    checkSize('rows', rows, 1);
+    checkSize('cols', cols, 1);
+    this.buf('src', src, rows * cols);
+    this.buf('dst', dst, rows * cols);
+    checkDisjoint('dst', dst, 'src', src);
+    this.wasm.transpose_f32(src.ptr, rows, cols, dst.ptr);
+  }
+
+  /**
+   * `dw[n, k] += dy[m, n]ᵀ · x[m, k]`: the gradient of a weight used as `y = x · wᵀ`, summed over
+   * the m rows of a batch. Scratch: the transposed dy, the packed xᵀ and the product.
+   */
+  weightGradient(dy: F32Buffer, x: F32Buffer, m: number, n: number, k: number, dw: F32Buffer): void {
+    checkSize('m', m, 0);
+    checkSize('n', n, 1);
+    checkSize('k', k, 1);
+    this.buf('dy', dy, m * n);
+    this.buf('x', x, m * k);
+    this.buf('dw', dw, n * k);
+    if (m === 0) return;
+    const dyT = this.scratchFor('dyT', m * n).sub(0, m * n);
+    const packedSize = this.wasm.gemm_packed_size(k, m);
+    const xT: PackedMatrix = { type: 'f32-panel8', rows: k, cols: m, data: this.scratchFor('packed xT', packedSize).sub(0, packedSize) };
+    const product = this.scratchFor('dw product', n * k).sub(0, n * k);
+    checkDisjoint('dw', dw, 'scratch', product);
+    this.wasm.transpose_f32(dy.ptr, m, n, dyT.ptr);
+    this.wasm.gemm_pack_t_f32(x.ptr, k, m, xT.data.ptr);
+    this.kernels.gemm(dyT, xT, product, n);
+    this.wasm.add_f32(dw.ptr, product.ptr, dw.ptr, n * k);
+  }
+
+  /** Backward of `rmsnorm(x, w)` over rows of w.length: writes dx, adds into dw unless it is null. */
+  rmsnormBackward(x: F32Buffer, w: F32Buffer, dy: F32Buffer, dx: F32Buffer, dw: F32Buffer | null, rows: number, eps: number): void {
+    checkSize('rows', rows, 1);
+    checkFinite('eps', eps);
+    const n = this.buf('w', w).length;
+    this.buf('x', x, rows * n);
+    this.buf('dy', dy, rows * n);
+    this.buf('dx', dx, rows * n);
+    if (dw) this.buf('dw', dw, n);
+    checkDisjoint('dx', dx, 'x', x);
+    checkDisjoint('dx', dx, 'dy', dy);
+    checkDisjoint('dx', dx, 'dw', dw ?? undefined);
+    this.wasm.rmsnorm_backward_f32(x.ptr, w.ptr, dy.ptr, dx.ptr, dw ? dw.ptr : 0, rows, n, eps);
+  }
+
+  /** Backward of `a = silu(g) * u`: writes dg and du from da. */
+  swigluBackward(g: F32Buffer, u: F32Buffer, da: F32Buffer, dg: F32Buffer, du: F32Buffer): void {
+    const n = this.buf('g', g).length;
+    for (const [name, b] of [['u', u], ['da', da], ['dg', dg], ['du', du]] as const) this.buf(name, b, n);
+    for (const [name, b] of [['g', g], ['u', u], ['da', da], ['du', du]] as const) checkDisjoint('dg', dg, name, b);
+    for (const [name, b] of [['g', g], ['u', u], ['da', da]] as const) checkDisjoint('du', du, name, b);
+    this.wasm.swiglu_backward_f32(g.ptr, u.ptr, da.ptr, dg.ptr, du.ptr, n);
+  }
+
+  /**
+   * Backward of causal attention for one sequence (positions 0 .. tokens-1): `qkv` holds the
+   * post-RoPE q, k, v of each token in one row (q first, then k, then v), `out` the forward's
+   * output rows (heads*headDim, packed), `dout` their gradient; the gradients of q, k and v are
+   * added into `dqkv` (same layout as qkv).
+   */
+  attentionBackward(qkv: F32Buffer, out: F32Buffer, dout: F32Buffer, dqkv: F32Buffer, shape: TrainAttentionShape): void {
+    const t = checkSize('tokens', shape.tokens, 1);
+    const heads = checkSize('heads', shape.heads, 1);
+    const kvHeads = checkSize('kvHeads', shape.kvHeads, 1);
+    const hd = checkSize('headDim', shape.headDim, 1);
+    if (heads % kvHeads !== 0) throw new FfnkitError('E_SHAPE', `heads: ${heads} is not a multiple of kvHeads ${kvHeads}`);
+    const qDim = heads * hd;
+    const kvDim = kvHeads * hd;
+    const stride = checkSize('qkvStride', shape.qkvStride, qDim + 2 * kvDim);
+    this.buf('qkv', qkv, t * stride);
+    this.buf('dqkv', dqkv, t * stride);
+    this.buf('out', out, t * qDim);
+    this.buf('dout', dout, t * qDim);
+    for (const [name, b] of [['qkv', qkv], ['out', out], ['dout', dout]] as const) checkDisjoint('dqkv', dqkv, name, b);
+    const scores = this.scratchFor('attention scores', t);
+    const q = qkv.ptr;
+    const dq = dqkv.ptr;
+    this.wasm.attention_backward_f32(
+      q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr, dout.ptr, qDim,
+      dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scores.ptr, t, heads, kvHeads, hd,
+    );
+  }
+}
