@@ -46,6 +46,9 @@ export { BackwardKernels, type TrainAttentionShape } from './runtime/backward.js
 export { TrainableLlama, type TrainModelOptions, type LossTerms } from './train/llama-train.js';
 export { namedTensors, trainableNames, FACTORLLM_TRAINABLE } from './train/params.js';
 export { type AuxWeights } from './train/expert-ffn.js';
+export { finetune, learningRate, textTokens, sampleBatch, type FinetuneOptions, type FinetuneResult, type StepReport } from './train/finetune.js';
+export { encodeCheckpoint, decodeCheckpoint, modelFingerprint, type Checkpoint, type CheckpointTensor } from './train/checkpoint.js';
+export { type AdamWState } from './train/adamw.js';
 
 // FFN-SkipLLM
 export {

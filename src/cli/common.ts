@@ -74,9 +74,9 @@ export async function loadWithTokenizer(modelPath: string, tokenizerPath: string
 
 /**
  * Writes `bytes` to `path` through a temporary file beside it and a rename, so a failed run
- * leaves no partial file; `alongside` (e.g. a log) runs between the two. Errors name --out.
+ * leaves no partial file; `alongside` (e.g. a log) runs between the two. Errors name `option`.
  */
-export async function writeOutAtomically(path: string, bytes: Uint8Array, alongside?: () => Promise<void>): Promise<void> {
+export async function writeOutAtomically(path: string, bytes: Uint8Array, alongside?: () => Promise<void>, option = '--out'): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     await writeFile(tmp, bytes);
@@ -84,6 +84,6 @@ export async function writeOutAtomically(path: string, bytes: Uint8Array, alongs
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw new FfnkitError('E_ARG', `--out: cannot write ${path} (${(e as Error).message})`);
+    throw new FfnkitError('E_ARG', `${option}: cannot write ${path} (${(e as Error).message})`);
   }
 }

@@ -1,0 +1,123 @@
+// `ffnkit finetune`: fine-tune a model on text (FactorLLM's recipe for a factorized model:
+// experts and routers on L_LM + 0.05 L_PA + 0.01 L_bal, the rest frozen), with a progress line,
+// a loss log, checkpoints that --resume continues bit-for-bit, and the result written atomically.
+
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { FfnkitError, Tokenizer, decodeCheckpoint, encodeCheckpoint, finetune, readWeights, writeGguf, type Checkpoint } from '../node/index.js';
+import { backendOption, numberOption, writeOutAtomically } from './common.js';
+import { progressLine } from './progress.js';
+
+interface Options {
+  model: string;
+  tokenizer: string;
+  text: string;
+  steps: number;
+  lr: number;
+  warmup?: number;
+  seqLen: number;
+  batch: number;
+  accumulate: number;
+  clip: number;
+  weightDecay: number;
+  paWeight: number;
+  balanceWeight: number;
+  train?: string;
+  freeze?: string;
+  seed: number;
+  checkpoint?: string;
+  checkpointEvery: number;
+  resume?: string;
+  log?: string;
+  out: string;
+  backend?: 'scalar' | 'simd' | 'relaxed';
+}
+
+const patterns = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((p) => p.trim()).filter(Boolean));
+
+export function finetuneCommand(): Command {
+  return new Command('finetune')
+    .description('fine-tune a model on text (FactorLLM: experts and routers on LM + PA + balance loss), write GGUF')
+    .requiredOption('--model <path>', 'model: a factorized GGUF from `ffnkit factorize`, or any dense model')
+    .requiredOption('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF')
+    .requiredOption('--text <file>', 'training text (documents separated by blank lines)')
+    .option('--steps <n>', 'optimizer steps', numberOption('--steps', 1, 1e8, true), 300)
+    .option('--lr <x>', 'peak AdamW learning rate', numberOption('--lr', 1e-9, 10), 3e-3)
+    .option('--warmup <n>', 'linear warm-up steps (default: 5% of --steps)', numberOption('--warmup', 0, 1e8, true))
+    .option('--seq-len <n>', 'tokens per sequence', numberOption('--seq-len', 1, 1 << 20, true), 256)
+    .option('--batch <n>', 'sequences per micro-batch', numberOption('--batch', 1, 1 << 16, true), 8)
+    .option('--accumulate <n>', 'micro-batches per optimizer step (gradient accumulation)', numberOption('--accumulate', 1, 1 << 16, true), 1)
+    .option('--clip <x>', 'clip the global gradient norm to this (0 = off)', numberOption('--clip', 0, 1e9), 1)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', numberOption('--weight-decay', 0, 10), 0)
+    .option('--pa-weight <x>', 'weight of the PA loss (the paper: 0.05)', numberOption('--pa-weight', 0, 1e6), 0.05)
+    .option('--balance-weight <x>', 'weight of the balance term (the paper: 0.01)', numberOption('--balance-weight', 0, 1e6), 0.01)
+    .option('--train <globs>', "comma-separated tensor patterns to train (default: 'blk.*.ffn_gate_inp*,blk.*.ffn_*_exps' for a factorized model, else all)")
+    .option('--freeze <globs>', "comma-separated tensor patterns to freeze, e.g. 'token_embd,output*'")
+    .option('--seed <s>', 'seed of the batch sampling', numberOption('--seed', 0, 2 ** 31, true), 1)
+    .option('--checkpoint <file>', 'checkpoint file (default: OUT.ckpt)')
+    .option('--checkpoint-every <m>', 'write the checkpoint every m steps (0 = only at the end)', numberOption('--checkpoint-every', 0, 1e8, true), 50)
+    .option('--resume <file>', 'continue from a checkpoint of this model and these options')
+    .option('--log <file>', 'write the loss of every step as JSON lines')
+    .requiredOption('--out <path>', 'output GGUF')
+    .addOption(backendOption())
+    .action(async (o: Options) => {
+      const { weights } = await readWeights(o.model);
+      const tokenizer = await Tokenizer.load(o.tokenizer);
+      if (tokenizer.vocabSize !== weights.config.vocabSize) {
+        throw new FfnkitError('E_ARG', `--tokenizer: ${o.tokenizer} has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${weights.config.vocabSize}`);
+      }
+      let text: string;
+      try {
+        text = await readFile(o.text, 'utf8');
+      } catch (e) {
+        throw new FfnkitError('E_ARG', `--text: cannot read ${o.text} (${(e as Error).message})`);
+      }
+      if (text.trim() === '') throw new FfnkitError('E_ARG', `--text: ${o.text} is empty`);
+      let resume: Checkpoint | undefined;
+      if (o.resume) {
+        let bytes: Uint8Array;
+        try {
+          bytes = new Uint8Array(await readFile(o.resume));
+        } catch (e) {
+          throw new FfnkitError('E_ARG', `--resume: cannot read ${o.resume} (${(e as Error).message})`);
+        }
+        resume = decodeCheckpoint(bytes, o.resume);
+      }
+      const checkpointPath = o.checkpoint ?? `${o.out}.ckpt`;
+      if (o.log && !resume) await writeFile(o.log, '');
+      const progress = progressLine();
+      const started = performance.now();
+      // loss lines reach the log with each checkpoint, so log and checkpoint always agree
+      let pending: string[] = [];
+      const flushLog = async () => {
+        if (o.log && pending.length) await appendFile(o.log, `${pending.join('\n')}\n`);
+        pending = [];
+      };
+      let lastCheckpoint = resume ? `${o.resume} (step ${resume.step})` : 'none written';
+      const result = await finetune(weights, tokenizer, text, {
+        steps: o.steps, lr: o.lr, ...(o.warmup !== undefined ? { warmup: o.warmup } : {}), seqLen: o.seqLen, batch: o.batch,
+        accumulate: o.accumulate, clip: o.clip, weightDecay: o.weightDecay, paWeight: o.paWeight, balanceWeight: o.balanceWeight,
+        ...(o.train ? { train: patterns(o.train)! } : {}), ...(o.freeze ? { freeze: patterns(o.freeze)! } : {}),
+        seed: o.seed, checkpointEvery: o.checkpointEvery, ...(resume ? { resume } : {}),
+        ...(o.backend ? { engine: { backend: o.backend } } : {}),
+        onStep: (s) => {
+          pending.push(JSON.stringify({ step: s.step, lr: s.lr, loss: s.total, lm: s.lm, pa: s.pa, balance: s.balance, gradNorm: s.gradNorm, tokensPerSecond: s.tokensPerSecond }));
+          const eta = ((performance.now() - started) / 1000 / (s.step - (resume?.step ?? 0))) * (s.steps - s.step);
+          progress.update(`finetune: step ${s.step}/${s.steps} loss ${s.total.toFixed(4)} (LM ${s.lm.toFixed(4)}, PA ${s.pa.toFixed(4)}) lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSecond)} tok/s, ${Math.round(eta)} s left`);
+        },
+        onCheckpoint: async (c) => {
+          await writeOutAtomically(checkpointPath, encodeCheckpoint(c), flushLog, '--checkpoint');
+          lastCheckpoint = `${checkpointPath} (step ${c.step})`;
+        },
+      }).catch((e: unknown) => {
+        if (e instanceof FfnkitError) throw new FfnkitError(e.code, `${e.message}; the last good checkpoint: ${lastCheckpoint}`);
+        throw e;
+      }).finally(() => progress.done());
+      await writeOutAtomically(o.out, writeGguf(result.weights, tokenizer.vocabulary()));
+      const last = result.last;
+      process.stderr.write(
+        `wrote ${o.out}: ${o.steps} steps, final loss ${last ? last.total.toFixed(4) : 'n/a'} (LM ${last ? last.lm.toFixed(4) : 'n/a'}), ` +
+          `${Math.round(result.tokensPerSecond)} tokens/s, wasm memory ${(result.wasmBytes / 2 ** 20).toFixed(0)} MiB; checkpoint ${checkpointPath}\n`,
+      );
+    });
+}

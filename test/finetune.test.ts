@@ -1,0 +1,113 @@
+// Fine-tuning: the schedule, freezing by pattern, gradient accumulation equal to one larger
+// batch, checkpoints that resume bit-for-bit, refused resumes, a NaN loss stopped before any
+// update, and FactorLLM fine-tuning that lowers the loss of a factorized stories260K.
+
+import { describe, expect, test } from 'vitest';
+import {
+  FfnkitError, TrainableLlama, Tokenizer, decodeCheckpoint, encodeCheckpoint, factorizeModel, finetune, learningRate, namedTensors,
+  readLlama2c, trainableNames, type Checkpoint, type LlamaWeights,
+} from '../src/node/index.js';
+import { engineFor } from './helpers.js';
+import { SHARED, sharedBytes, sharedPath, sharedText } from './shared.js';
+
+describe('schedule and freezing', () => {
+  test('learning rate: linear warm-up, cosine to lr x minRatio at the last step', () => {
+    expect(learningRate(1, 100, 1, 10, 0.1)).toBeCloseTo(0.1, 12);
+    expect(learningRate(10, 100, 1, 10, 0.1)).toBeCloseTo(1, 12);
+    expect(learningRate(55, 100, 1, 10, 0.1)).toBeCloseTo(0.1 + 0.9 * 0.5, 12);
+    expect(learningRate(100, 100, 1, 10, 0.1)).toBeCloseTo(0.1, 12);
+    expect(learningRate(1, 1, 2, 0, 0.5)).toBeCloseTo(1, 12);
+  });
+
+  test('train and freeze patterns; a pattern matching nothing is an error naming it', () => {
+    const names = ['token_embd', 'blk.0.attn_q', 'blk.0.ffn_gate_exps', 'blk.0.ffn_gate_inp', 'blk.0.ffn_gate_inp.bias', 'blk.1.ffn_up_exps'];
+    expect([...trainableNames(names, ['blk.*.ffn_gate_inp*', 'blk.*.ffn_*_exps'])].sort()).toEqual(
+      ['blk.0.ffn_gate_exps', 'blk.0.ffn_gate_inp', 'blk.0.ffn_gate_inp.bias', 'blk.1.ffn_up_exps'],
+    );
+    expect([...trainableNames(names, undefined, ['blk.*'])]).toEqual(['token_embd']);
+    expect(() => trainableNames(names, ['blk.*.attn_x'])).toThrow(/pattern 'blk\.\*\.attn_x' matches no tensor/);
+  });
+});
+
+const load = () => readLlama2c(sharedBytes('models', 'stories260K.bin'), 'stories260K.bin');
+
+describe.skipIf(!SHARED)('fine-tuning stories260K', () => {
+  const factorized = async (): Promise<{ w: LlamaWeights; tok: Tokenizer }> => {
+    const tok = await Tokenizer.load(sharedPath('models', 'tok512.bin'));
+    const w = await factorizeModel(load(), tok, '', { experts: 4, topK: 2, split: 'contiguous', steps: 0 });
+    return { w, tok };
+  };
+  const text = () => sharedText('data', 'tinystories-calib.txt').slice(0, 20000);
+
+  test('two micro-batches of scale 1/2 give the gradient of one batch of both', async () => {
+    const engine = await engineFor('simd');
+    const { w } = await factorized();
+    const trainable = new Set([...namedTensors(w).keys()]);
+    const S = 16;
+    const tokens = Int32Array.from({ length: 4 * (S + 1) }, (_, i) => (i * 37 + 11) % 512);
+    const aux = { pa: 0.05, balance: 0.01 };
+    const big = await TrainableLlama.create(structuredClone(w), { engine, batch: 4, seqLen: S, trainable });
+    big.step(tokens, aux);
+    const small = await TrainableLlama.create(structuredClone(w), { engine, batch: 2, seqLen: S, trainable });
+    small.step(tokens.subarray(0, 2 * (S + 1)), aux, 0.5);
+    small.step(tokens.subarray(2 * (S + 1)), aux, 0.5);
+    const a = big.params.all();
+    const b = small.params.all();
+    for (let i = 0; i < a.length; i++) {
+      const ga = a[i]!.grad!.toArray();
+      const gb = b[i]!.grad!.toArray();
+      let num = 0;
+      let den = 0;
+      for (let j = 0; j < ga.length; j++) {
+        num += (ga[j]! - gb[j]!) ** 2;
+        den += ga[j]! ** 2;
+      }
+      expect(Math.sqrt(num / den), a[i]!.name).toBeLessThan(1e-5);
+    }
+  });
+
+  test('FactorLLM defaults train only experts and routers, lower the loss, and resume bit-for-bit from a checkpoint', async () => {
+    const { w, tok } = await factorized();
+    const opts = { steps: 4, lr: 3e-3, batch: 2, seqLen: 32, checkpointEvery: 2, seed: 7, engine: { backend: 'simd' as const } };
+    const attnBefore = w.layers[2]!.wq.slice();
+    const routerBefore = w.layers[2]!.routed!.router.slice();
+    const checkpoints: Checkpoint[] = [];
+    const losses: number[] = [];
+    const full = await finetune(structuredClone(w), tok, text(), {
+      ...opts, onCheckpoint: (c) => void checkpoints.push(decodeCheckpoint(encodeCheckpoint(c), 'memory')), onStep: (s) => losses.push(s.lm),
+    });
+    expect(checkpoints.map((c) => c.step)).toEqual([2, 4]);
+    expect(full.weights.layers[2]!.wq).toEqual(attnBefore);
+    expect(full.weights.layers[2]!.routed!.router).not.toEqual(routerBefore);
+    expect(losses.every(Number.isFinite)).toBe(true);
+
+    const resumed = await finetune(structuredClone(w), tok, text(), { ...opts, resume: checkpoints[0]! });
+    for (let l = 0; l < w.layers.length; l++) {
+      const a = full.weights.layers[l]!.routed!;
+      const b = resumed.weights.layers[l]!.routed!;
+      for (const key of ['w1', 'w2', 'w3', 'router', 'routerBias'] as const) {
+        expect(Buffer.from(b[key].buffer, b[key].byteOffset, b[key].byteLength).equals(Buffer.from(a[key].buffer, a[key].byteOffset, a[key].byteLength)), `layer ${l} ${key}`).toBe(true);
+      }
+    }
+  }, 60_000);
+
+  test('a resume from another model or with other options is refused', async () => {
+    const { w, tok } = await factorized();
+    const opts = { steps: 2, batch: 1, seqLen: 16, engine: { backend: 'simd' as const } };
+    let ckpt: Checkpoint | undefined;
+    await finetune(structuredClone(w), tok, text(), { ...opts, onCheckpoint: (c) => void (ckpt = c) });
+    const other = structuredClone(w);
+    other.layers[0]!.wq[0]! += 1;
+    await expect(finetune(other, tok, text(), { ...opts, resume: ckpt! })).rejects.toThrow(/made from another model/);
+    await expect(finetune(structuredClone(w), tok, text(), { ...opts, lr: 0.5, resume: ckpt! })).rejects.toThrow(/ran with lr = 0.001, this run asks 0.5/);
+    expect(() => decodeCheckpoint(new Uint8Array(40), 'junk.ckpt')).toThrow(FfnkitError);
+  }, 60_000);
+
+  test('a NaN loss stops the run before any update, naming the step', async () => {
+    const { w, tok } = await factorized();
+    w.finalNorm[3] = Number.NaN;
+    const expert = w.layers[0]!.routed!.w1.slice();
+    await expect(finetune(w, tok, text(), { steps: 3, batch: 1, seqLen: 16 })).rejects.toThrow(/step 1: the loss is NaN; stopped before updating/);
+    expect(w.layers[0]!.routed!.w1).toEqual(expert);
+  }, 60_000);
+});
