@@ -14,6 +14,7 @@
 import { dot } from './reduce';
 import { softmax_row } from './norm';
 import { axpy } from './elementwise';
+import { madd } from './simd';
 
 export function attention_f32(
   q: usize, q_stride: i32, k: usize, v: usize, kv_stride: i32, out: usize, out_stride: i32, scores: usize,
@@ -36,6 +37,82 @@ export function attention_f32(
       memory.fill(oh, 0, head_bytes);
       for (let s = 0; s < n; s++) {
         axpy(load<f32>(scores + <usize>s * 4), v + <usize>s * kv_row + kvh, oh, head_dim);
+      }
+    }
+  }
+}
+
+// ---- one whole sequence (training) ---------------------------------------------------------
+// With every key of a sequence at hand, the loops run over keys instead of over head_dim: each
+// KV head's keys and values are first transposed to [head_dim][t] (key-major rows), so a query's
+// scores are head_dim multiply-adds of four keys at a time and each output is one dot product
+// over keys. With small heads (stories260K's are 8 wide) this is several times faster than the
+// per-key dot products of attention_f32, which suit a KV cache read once per decoded token.
+
+// dst[d * t + s] = src[s * row + d] for s < t, d < hd: one head of t rows, transposed.
+@inline
+export function transpose_head(src: usize, row: usize, t: i32, hd: i32, dst: usize): void {
+  for (let s = 0; s < t; s++) {
+    const r = src + <usize>s * row;
+    for (let d = 0; d < hd; d++) store<f32>(dst + (<usize>d * <usize>t + <usize>s) * 4, load<f32>(r + <usize>d * 4));
+  }
+}
+
+// out[j] = scale * sum_d x[d] * mt[d * t + j] for j < n: a vector against the first n columns of
+// a [hd][t] key-major matrix (scores against transposed keys, or dO against transposed values).
+@inline
+export function keys_dot(x: usize, mt: usize, t: i32, hd: i32, n: i32, scale: f32, out: usize): void {
+  const rowBytes = <usize>t * 4;
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vs = f32x4.splat(scale);
+    for (; j + 4 <= n; j += 4) {
+      let acc = f32x4.splat(0);
+      let p = mt + <usize>j * 4;
+      for (let d = 0; d < hd; d++) {
+        acc = madd(v128.load32_splat(x + <usize>d * 4), v128.load(p), acc);
+        p += rowBytes;
+      }
+      v128.store(out + <usize>j * 4, f32x4.mul(acc, vs));
+    }
+  }
+  for (; j < n; j++) {
+    let acc: f32 = 0;
+    for (let d = 0; d < hd; d++) acc += load<f32>(x + <usize>d * 4) * load<f32>(mt + (<usize>d * <usize>t + <usize>j) * 4);
+    store<f32>(out + <usize>j * 4, acc * scale);
+  }
+}
+
+// Causal grouped-query attention over one sequence of t tokens at positions 0 .. t-1 (the same
+// function as attention_f32 with p0 = 0 and keys and values the sequence's own rows).
+// Layout (floats; strides in floats): q, k, v rows of stride qkv_stride (q: n_heads heads of
+// head_dim; k, v: n_kv_heads heads); out rows of stride o_stride, apart from the inputs;
+// scratch: 2 * head_dim * t + t floats.
+export function attention_seq_f32(
+  q: usize, k: usize, v: usize, qkv_stride: i32, out: usize, o_stride: i32, scratch: usize,
+  t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32,
+): void {
+  const group = n_heads / n_kv_heads;
+  const inv_root = <f32>1.0 / Mathf.sqrt(<f32>head_dim);
+  const head_bytes = <usize>head_dim * 4;
+  const row = <usize>qkv_stride * 4;
+  const orow = <usize>o_stride * 4;
+  const plane = <usize>head_dim * <usize>t * 4;
+  const kT = scratch;
+  const vT = scratch + plane;
+  const scores = vT + plane;
+  for (let g = 0; g < n_kv_heads; g++) {
+    transpose_head(k + <usize>g * head_bytes, row, t, head_dim, kT);
+    transpose_head(v + <usize>g * head_bytes, row, t, head_dim, vT);
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      for (let i = 0; i < t; i++) {
+        const n = i + 1;
+        keys_dot(q + <usize>i * row + <usize>h * head_bytes, kT, t, head_dim, n, inv_root, scores);
+        softmax_row(scores, scores, n);
+        const oh = out + <usize>i * orow + <usize>h * head_bytes;
+        for (let d = 0; d < head_dim; d++) {
+          store<f32>(oh + <usize>d * 4, dot(scores, vT + <usize>d * <usize>t * 4, n));
+        }
       }
     }
   }

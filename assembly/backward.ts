@@ -8,6 +8,7 @@ import { dot } from './reduce';
 import { softmax_row } from './norm';
 import { axpy } from './elementwise';
 import { sigmoid1 } from './math';
+import { keys_dot, transpose_head } from './attention';
 
 // dst[cols, rows] = src[rows, cols]ᵀ (both row-major, apart). 8x8 tiles keep both sides'
 // cache lines in use while a tile is copied.
@@ -69,46 +70,87 @@ export function swiglu_backward_f32(g: usize, u: usize, da: usize, dg: usize, du
   }
 }
 
-// Backward of causal grouped-query attention (attention_f32) for one sequence of t tokens at
-// positions 0 .. t-1, its keys and values its own rows. Per query row i and head h the softmax
-// row P is recomputed exactly as the forward computed it (same dot, same softmax_row), so no
+// Backward of causal grouped-query attention over one sequence (attention_seq_f32), in the same
+// key-major form: per KV head, keys and values transposed to [head_dim][t], and the gradients of
+// that head's keys and values gathered the same way. Per query row i and head h the softmax row P
+// is recomputed exactly as the forward computed it (same keys_dot, same softmax_row), so no
 // t x t matrix is stored; then, with D = dO_i · O_i,
-//   dV_s += P_s dO_i;   dS_s = P_s (dO_i · V_s - D) / sqrt(head_dim);
-//   dQ_i += dS_s K_s;   dK_s += dS_s Q_i                (all accumulated: zero them first)
+//   dS_s = P_s (dO_i · V_s - D) / sqrt(head_dim);   dQ_i += sum_s dS_s K_s;
+//   dK_s += dS_s Q_i;   dV_s += P_s dO_i                (all accumulated: zero them first)
 // Layout (floats; strides in floats): q, k, v rows of stride qkv_stride (q: n_heads heads of
 // head_dim; k, v: n_kv_heads heads); out, dout rows of stride o_stride; dq, dk, dv rows of stride
-// d_stride, laid out like q, k, v; scores: scratch of t floats. Gradients apart from the inputs.
+// d_stride, laid out like q, k, v, apart from the inputs; scratch: 4 * head_dim * t + 2 * t floats.
 export function attention_backward_f32(
   q: usize, k: usize, v: usize, qkv_stride: i32, out: usize, dout: usize, o_stride: i32,
-  dq: usize, dk: usize, dv: usize, d_stride: i32, scores: usize, t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32,
+  dq: usize, dk: usize, dv: usize, d_stride: i32, scratch: usize, t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32,
 ): void {
   const group = n_heads / n_kv_heads;
-  const root = Mathf.sqrt(<f32>head_dim);
+  const inv_root = <f32>1.0 / Mathf.sqrt(<f32>head_dim);
   const head_bytes = <usize>head_dim * 4;
   const row = <usize>qkv_stride * 4;
   const orow = <usize>o_stride * 4;
   const drow = <usize>d_stride * 4;
-  for (let i = 0; i < t; i++) {
-    const n = i + 1;
-    for (let h = 0; h < n_heads; h++) {
+  const plane = <usize>head_dim * <usize>t * 4;
+  const kT = scratch;
+  const vT = kT + plane;
+  const dkT = vT + plane;
+  const dvT = dkT + plane;
+  const p = dvT + plane;
+  const ds = p + <usize>t * 4;
+  for (let g = 0; g < n_kv_heads; g++) {
+    const hkv = <usize>g * head_bytes;
+    transpose_head(k + hkv, row, t, head_dim, kT);
+    transpose_head(v + hkv, row, t, head_dim, vT);
+    memory.fill(dkT, 0, 2 * plane);
+    for (let h = g * group; h < (g + 1) * group; h++) {
       const hq = <usize>h * head_bytes;
-      const hkv = <usize>(h / group) * head_bytes;
-      const qh = q + <usize>i * row + hq;
-      for (let s = 0; s < n; s++) {
-        store<f32>(scores + <usize>s * 4, dot(qh, k + <usize>s * row + hkv, head_dim) / root);
-      }
-      softmax_row(scores, scores, n);
-      const doh = dout + <usize>i * orow + hq;
-      const big_d = dot(doh, out + <usize>i * orow + hq, head_dim);
-      const dqh = dq + <usize>i * drow + hq;
-      for (let s = 0; s < n; s++) {
-        const p = load<f32>(scores + <usize>s * 4);
-        const vs = v + <usize>s * row + hkv;
-        const ds = (p * (dot(doh, vs, head_dim) - big_d)) / root;
-        axpy(p, doh, dv + <usize>s * drow + hkv, head_dim);
-        axpy(ds, k + <usize>s * row + hkv, dqh, head_dim);
-        axpy(ds, qh, dk + <usize>s * drow + hkv, head_dim);
+      for (let i = 0; i < t; i++) {
+        const n = i + 1;
+        const qh = q + <usize>i * row + hq;
+        const doh = dout + <usize>i * orow + hq;
+        keys_dot(qh, kT, t, head_dim, n, inv_root, p);
+        softmax_row(p, p, n);
+        keys_dot(doh, vT, t, head_dim, n, 1, ds); // dO_i · V_s
+        const big_d = dot(doh, out + <usize>i * orow + hq, head_dim);
+        scores_grad(p, ds, big_d, inv_root, n);
+        const dqh = dq + <usize>i * drow + hq;
+        for (let d = 0; d < head_dim; d++) {
+          const o = <usize>d * 4;
+          const at = <usize>d * <usize>t * 4;
+          store<f32>(dqh + o, load<f32>(dqh + o) + dot(ds, kT + at, n));
+          axpy(load<f32>(qh + o), ds, dkT + at, n);
+          axpy(load<f32>(doh + o), p, dvT + at, n);
+        }
       }
     }
+    // add the key-major gradients back into the rows of dk and dv
+    for (let s = 0; s < t; s++) {
+      const dks = dk + <usize>s * drow + hkv;
+      const dvs = dv + <usize>s * drow + hkv;
+      for (let d = 0; d < head_dim; d++) {
+        const o = <usize>d * 4;
+        const at = (<usize>d * <usize>t + <usize>s) * 4;
+        store<f32>(dks + o, load<f32>(dks + o) + load<f32>(dkT + at));
+        store<f32>(dvs + o, load<f32>(dvs + o) + load<f32>(dvT + at));
+      }
+    }
+  }
+}
+
+// ds[j] = p[j] * (ds[j] - big_d) * scale for j < n: the softmax's backward on one row.
+@inline
+function scores_grad(p: usize, ds: usize, big_d: f32, scale: f32, n: i32): void {
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vd = f32x4.splat(big_d);
+    const vs = f32x4.splat(scale);
+    for (; j + 4 <= n; j += 4) {
+      const o = <usize>j * 4;
+      v128.store(ds + o, f32x4.mul(f32x4.mul(v128.load(p + o), f32x4.sub(v128.load(ds + o), vd)), vs));
+    }
+  }
+  for (; j < n; j++) {
+    const o = <usize>j * 4;
+    store<f32>(ds + o, load<f32>(p + o) * (load<f32>(ds + o) - big_d) * scale);
   }
 }

@@ -7,7 +7,7 @@ export { gemv_f32 } from './gemv';
 export { ffn_swiglu_f32 } from './ffn';
 export { scale_f32, add_f32, axpy_f32, swiglu_f32, gelu_f32, gelu_tanh_f32, rope_f32 } from './elementwise';
 export { rmsnorm_f32, layernorm_f32, softmax_f32 } from './norm';
-export { attention_f32 } from './attention';
+export { attention_f32, attention_seq_f32 } from './attention';
 export { dot_f32, cosine_f32, argmax_f32, add_cosine_f32 } from './reduce';
 export { probe_read_f32, probe_madd_f32 } from './probe';
 

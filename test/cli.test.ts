@@ -1,7 +1,7 @@
 // The command line contract of DESIGN.md, run as a user runs it: a child process per command.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,4 +90,33 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('finetune: factorize, fine-tune with a checkpoint and loss log, resume it to the same file, eval the result; a foreign checkpoint is refused and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ffnkit-finetune-'));
+    try {
+      const text = sharedPath('data', 'tinystories-calib.txt');
+      const f = join(dir, 'f.gguf');
+      expect((await run(['factorize', '--model', model, '--tokenizer', tokenizer, '--calib', text, '--experts', '4', '--top-k', '2', '--split', 'contiguous', '--steps', '0', '--out', f])).code).toBe(0);
+      const base = ['finetune', '--model', f, '--tokenizer', tokenizer, '--text', text, '--steps', '4', '--batch', '2', '--seq-len', '32', '--checkpoint-every', '2'];
+      const g = join(dir, 'g.gguf');
+      const ft = await run([...base, '--out', g, '--log', join(dir, 'loss.jsonl'), '--checkpoint', join(dir, 'g.ckpt')]);
+      expect(ft.code, ft.stderr).toBe(0);
+      expect(ft.stderr).toMatch(/wrote .*g\.gguf: 4 steps, final loss [\d.]+ .* tokens\/s, wasm memory \d+ MiB, peak RSS \d+ MiB/);
+      const log = readFileSync(join(dir, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; lm: number });
+      expect(log.map((l) => l.step)).toEqual([1, 2, 3, 4]);
+      // resuming the final checkpoint runs no step and writes the same model (mid-run resumes: test/finetune.test.ts)
+      const r = await run([...base, '--out', join(dir, 'r.gguf'), '--resume', join(dir, 'g.ckpt')]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'r.gguf')).equals(readFileSync(g))).toBe(true);
+      const e = await run(['eval', '--model', g, '--text', sharedPath('data', 'tinystories-eval.txt'), '--json']);
+      expect(e.code).toBe(0);
+      expect(Number.isFinite((JSON.parse(e.stdout) as { ppl: number }).ppl)).toBe(true);
+      const foreign = await run(['finetune', '--model', model, '--tokenizer', tokenizer, '--text', text, '--steps', '4', '--batch', '2', '--seq-len', '32', '--out', join(dir, 'x.gguf'), '--resume', join(dir, 'g.ckpt')]);
+      expect(foreign.code).toBe(1);
+      expect(foreign.stderr).toMatch(/made from another model/);
+      expect(existsSync(join(dir, 'x.gguf'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -85,8 +85,9 @@ describe.each(BACKENDS)('backward kernels (%s)', (backend) => {
     [7, 4, 2, 6],
     [9, 3, 3, 4],
     [5, 2, 1, 10],
-  ])('attention backward: t %i, heads %i, kv heads %i, head dim %i against finite differences', async (t, heads, kvHeads, hd) => {
-    const { engine, bk, k } = await setup();
+    [13, 2, 2, 3],
+  ])('sequence attention against float64, its backward against finite differences: t %i, heads %i, kv heads %i, head dim %i', async (t, heads, kvHeads, hd) => {
+    const { engine, bk } = await setup();
     const qd = heads * hd;
     const kd = kvHeads * hd;
     const stride = qd + 2 * kd;
@@ -111,9 +112,10 @@ describe.each(BACKENDS)('backward kernels (%s)', (backend) => {
     };
     const qkvBuf = engine.upload(qkv);
     const out = engine.alloc(t * qd);
-    k.attention(qkvBuf, qkvBuf.sub(qd, (t - 1) * stride + kd), qkvBuf.sub(qd + kd, (t - 1) * stride + kd), out, {
-      tokens: t, pos0: 0, heads, kvHeads, headDim: hd, qStride: stride, kvStride: stride,
-    });
+    bk.attentionSequence(qkvBuf, out, { tokens: t, heads, kvHeads, headDim: hd, qkvStride: stride });
+    const { q, kk, v } = split(qkv);
+    const want = attention(q, kk, v, t, 0, heads, kvHeads, hd);
+    expect(relErr(out.toArray(), want)).toBeLessThan(1e-6);
     const dqkv = engine.alloc(t * stride);
     bk.attentionBackward(qkvBuf, out, engine.upload(dout), dqkv, { tokens: t, heads, kvHeads, headDim: hd, qkvStride: stride });
     expect(relErr(dqkv.toArray(), numericGrad(Float64Array.from(qkv), f))).toBeLessThan(1e-4);

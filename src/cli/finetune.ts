@@ -22,6 +22,7 @@ interface Options {
   weightDecay: number;
   paWeight: number;
   balanceWeight: number;
+  distill: number;
   train?: string;
   freeze?: string;
   seed: number;
@@ -51,6 +52,7 @@ export function finetuneCommand(): Command {
     .option('--weight-decay <x>', 'AdamW decoupled weight decay', numberOption('--weight-decay', 0, 10), 0)
     .option('--pa-weight <x>', 'weight of the PA loss (the paper: 0.05)', numberOption('--pa-weight', 0, 1e6), 0.05)
     .option('--balance-weight <x>', 'weight of the balance term (the paper: 0.01)', numberOption('--balance-weight', 0, 1e6), 0.01)
+    .option('--distill <a>', 'weight in [0, 1] of distillation from the starting dense model in the LM term (0 = plain LM loss)', numberOption('--distill', 0, 1), 0)
     .option('--train <globs>', "comma-separated tensor patterns to train (default: 'blk.*.ffn_gate_inp*,blk.*.ffn_*_exps' for a factorized model, else all)")
     .option('--freeze <globs>', "comma-separated tensor patterns to freeze, e.g. 'token_embd,output*'")
     .option('--seed <s>', 'seed of the batch sampling', numberOption('--seed', 0, 2 ** 31, true), 1)
@@ -97,7 +99,7 @@ export function finetuneCommand(): Command {
       const result = await finetune(weights, tokenizer, text, {
         steps: o.steps, lr: o.lr, ...(o.warmup !== undefined ? { warmup: o.warmup } : {}), seqLen: o.seqLen, batch: o.batch,
         accumulate: o.accumulate, clip: o.clip, weightDecay: o.weightDecay, paWeight: o.paWeight, balanceWeight: o.balanceWeight,
-        ...(o.train ? { train: patterns(o.train)! } : {}), ...(o.freeze ? { freeze: patterns(o.freeze)! } : {}),
+        distill: o.distill, ...(o.train ? { train: patterns(o.train)! } : {}), ...(o.freeze ? { freeze: patterns(o.freeze)! } : {}),
         seed: o.seed, checkpointEvery: o.checkpointEvery, ...(resume ? { resume } : {}),
         ...(o.backend ? { engine: { backend: o.backend } } : {}),
         onStep: (s) => {
@@ -117,7 +119,7 @@ export function finetuneCommand(): Command {
       const last = result.last;
       process.stderr.write(
         `wrote ${o.out}: ${o.steps} steps, final loss ${last ? last.total.toFixed(4) : 'n/a'} (LM ${last ? last.lm.toFixed(4) : 'n/a'}), ` +
-          `${Math.round(result.tokensPerSecond)} tokens/s, wasm memory ${(result.wasmBytes / 2 ** 20).toFixed(0)} MiB; checkpoint ${checkpointPath}\n`,
+          `${Math.round(result.tokensPerSecond)} tokens/s, wasm memory ${(result.wasmBytes / 2 ** 20).toFixed(0)} MiB, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; checkpoint ${checkpointPath}\n`,
       );
     });
 }

@@ -135,13 +135,8 @@ export class BackwardKernels {
     this.wasm.swiglu_backward_f32(g.ptr, u.ptr, da.ptr, dg.ptr, du.ptr, n);
   }
 
-  /**
-   * Backward of causal attention for one sequence (positions 0 .. tokens-1): `qkv` holds the
-   * post-RoPE q, k, v of each token in one row (q first, then k, then v), `out` the forward's
-   * output rows (heads*headDim, packed), `dout` their gradient; the gradients of q, k and v are
-   * added into `dqkv` (same layout as qkv).
-   */
-  attentionBackward(qkv: F32Buffer, out: F32Buffer, dout: F32Buffer, dqkv: F32Buffer, shape: TrainAttentionShape): void {
+  /** Checks an attention call's sequence operands; returns the shape's numbers. */
+  private attentionOperands(qkv: F32Buffer, out: F32Buffer, shape: TrainAttentionShape) {
     const t = checkSize('tokens', shape.tokens, 1);
     const heads = checkSize('heads', shape.heads, 1);
     const kvHeads = checkSize('kvHeads', shape.kvHeads, 1);
@@ -151,16 +146,39 @@ export class BackwardKernels {
     const kvDim = kvHeads * hd;
     const stride = checkSize('qkvStride', shape.qkvStride, qDim + 2 * kvDim);
     this.buf('qkv', qkv, t * stride);
-    this.buf('dqkv', dqkv, t * stride);
     this.buf('out', out, t * qDim);
+    return { t, heads, kvHeads, hd, qDim, kvDim, stride };
+  }
+
+  /**
+   * Causal attention over one whole sequence (positions 0 .. tokens-1): `qkv` holds each token's
+   * post-RoPE q, k and v in one row (q first, then k, then v); `out` receives heads*headDim per
+   * token. The same function as `Kernels.attention` at pos0 = 0, computed key-major (faster for
+   * the small heads of training-size models).
+   */
+  attentionSequence(qkv: F32Buffer, out: F32Buffer, shape: TrainAttentionShape): void {
+    const { t, heads, kvHeads, hd, qDim, kvDim, stride } = this.attentionOperands(qkv, out, shape);
+    checkDisjoint('out', out, 'qkv', qkv);
+    const scratch = this.scratchFor('attention', 2 * hd * t + t);
+    const q = qkv.ptr;
+    this.wasm.attention_seq_f32(q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr, qDim, scratch.ptr, t, heads, kvHeads, hd);
+  }
+
+  /**
+   * Backward of `attentionSequence`: from the forward's `qkv` and `out` and the output gradient
+   * `dout`, adds the gradients of q, k and v into `dqkv` (laid out like qkv).
+   */
+  attentionBackward(qkv: F32Buffer, out: F32Buffer, dout: F32Buffer, dqkv: F32Buffer, shape: TrainAttentionShape): void {
+    const { t, heads, kvHeads, hd, qDim, kvDim, stride } = this.attentionOperands(qkv, out, shape);
+    this.buf('dqkv', dqkv, t * stride);
     this.buf('dout', dout, t * qDim);
     for (const [name, b] of [['qkv', qkv], ['out', out], ['dout', dout]] as const) checkDisjoint('dqkv', dqkv, name, b);
-    const scores = this.scratchFor('attention scores', t);
+    const scratch = this.scratchFor('attention backward', 4 * hd * t + 2 * t);
     const q = qkv.ptr;
     const dq = dqkv.ptr;
     this.wasm.attention_backward_f32(
       q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr, dout.ptr, qDim,
-      dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scores.ptr, t, heads, kvHeads, hd,
+      dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scratch.ptr, t, heads, kvHeads, hd,
     );
   }
 }

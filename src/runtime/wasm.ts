@@ -31,6 +31,7 @@ export interface KernelExports {
   layernorm_f32(x: number, gamma: number, beta: number, y: number, rows: number, n: number, eps: number): void;
   softmax_f32(x: number, y: number, rows: number, n: number): void;
   attention_f32(q: number, qStride: number, k: number, v: number, kvStride: number, out: number, outStride: number, scores: number, t: number, p0: number, heads: number, kvHeads: number, headDim: number): void;
+  attention_seq_f32(q: number, k: number, v: number, qkvStride: number, out: number, oStride: number, scratch: number, t: number, heads: number, kvHeads: number, headDim: number): void;
   dot_f32(a: number, b: number, n: number): number;
   cosine_f32(a: number, b: number, n: number): number;
   argmax_f32(x: number, n: number): number;

@@ -40,6 +40,12 @@ export interface FinetuneOptions {
   /** Weights of the PA and balance terms (the paper's 0.05 and 0.01). */
   paWeight?: number;
   balanceWeight?: number;
+  /**
+   * Weight a in [0, 1] of distillation from the dense model the run starts from (a factorized
+   * model's dense FFNs are the sum of its initial experts): the LM term's targets become
+   * (1 - a) onehot + a teacher probabilities. Default 0 (the paper's plain LM loss).
+   */
+  distill?: number;
   /** Glob patterns of tensors to train (default: FactorLLM's experts and routers for a factorized model, else all). */
   train?: string[];
   /** Glob patterns of tensors to freeze (applied after `train`). */
@@ -108,7 +114,7 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
   const routed = weights.layers.some((l) => l.routed);
   const o = {
     lr: 1e-3, minLrRatio: 0.1, batch: 8, seqLen: Math.min(256, c.seqLen), accumulate: 1, clip: 1, weightDecay: 0,
-    paWeight: 0.05, balanceWeight: 0.01, seed: 1, checkpointEvery: 0, ...options,
+    paWeight: 0.05, balanceWeight: 0.01, distill: 0, seed: 1, checkpointEvery: 0, ...options,
   };
   o.warmup = options.warmup ?? Math.round(o.steps / 20);
   const positive = (name: string, v: number, min: number) => {
@@ -118,6 +124,7 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
     if (!Number.isInteger(v) || v < min) throw new FfnkitError('E_ARG', `${name}: expected an integer >= ${min}, found ${v}`);
   }
   positive('lr', o.lr, Number.MIN_VALUE);
+  if (!(o.distill >= 0 && o.distill <= 1)) throw new FfnkitError('E_ARG', `distill: expected a weight in [0, 1], found ${o.distill}`);
   for (const [name, v] of [['clip', o.clip], ['weight decay', o.weightDecay], ['pa weight', o.paWeight], ['balance weight', o.balanceWeight], ['warmup', o.warmup], ['min lr ratio', o.minLrRatio]] as const) positive(name, v, 0);
   if (c.seqLen < o.seqLen) throw new FfnkitError('E_ARG', `seq-len: ${o.seqLen} is more than the model's context ${c.seqLen}`);
   const stream = textTokens(tokenizer, text);
@@ -129,11 +136,18 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
   // what a resumed run must agree on
   const shaping = {
     steps: o.steps, lr: o.lr, warmup: o.warmup, minLrRatio: o.minLrRatio, batch: o.batch, seqLen: o.seqLen, accumulate: o.accumulate,
-    clip: o.clip, weightDecay: o.weightDecay, paWeight: o.paWeight, balanceWeight: o.balanceWeight, seed: o.seed, trainable: [...trainable].sort(),
+    clip: o.clip, weightDecay: o.weightDecay, paWeight: o.paWeight, balanceWeight: o.balanceWeight, distill: o.distill, seed: o.seed,
+    trainable: [...trainable].sort(),
   };
   const fingerprint = modelFingerprint(weights);
   if (o.resume) checkResume(o.resume, fingerprint, shaping);
 
+  const teacher = o.distill > 0
+    ? await TrainableLlama.create(
+        { ...weights, layers: weights.layers.map((l) => ({ ...l, routed: undefined })) },
+        { ...(o.engine ?? {}), batch: o.batch, seqLen: o.seqLen, trainable: new Set() },
+      )
+    : undefined;
   const model = await TrainableLlama.create(weights, { ...(o.engine ?? {}), batch: o.batch, seqLen: o.seqLen, trainable });
   const params = model.params.all().filter((p) => p.grad);
   const opts = params.map((p) => new AdamW(p.data.length, { lr: o.lr, weightDecay: o.weightDecay }));
@@ -156,10 +170,12 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
   for (let step = first; step <= o.steps; step++) {
     const t0 = performance.now();
     model.params.zeroGrads();
-    const sum: LossTerms = { lm: 0, pa: 0, balance: 0, total: 0 };
+    const sum: LossTerms = { lm: 0, pa: 0, balance: 0, distill: 0, total: 0 };
     for (let a = 0; a < o.accumulate; a++) {
-      const terms = model.step(sampleBatch(stream, o.batch, o.seqLen, o.seed, step, a), aux, 1 / o.accumulate);
-      for (const key of ['lm', 'pa', 'balance', 'total'] as const) sum[key] += terms[key] / o.accumulate;
+      const tokens = sampleBatch(stream, o.batch, o.seqLen, o.seed, step, a);
+      const targets = teacher ? { probs: teacher.probabilities(tokens), weight: o.distill } : undefined;
+      const terms = model.step(tokens, aux, 1 / o.accumulate, targets);
+      for (const key of ['lm', 'pa', 'balance', 'distill', 'total'] as const) sum[key] += terms[key] / o.accumulate;
     }
     let sq = 0;
     for (const p of params) for (const g of p.grad!.view()) sq += g * g;

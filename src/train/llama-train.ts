@@ -36,8 +36,16 @@ export interface LossTerms {
   pa: number;
   /** Balance term summed over layers. */
   balance: number;
-  /** lm + aux.pa * pa + aux.balance * balance. */
+  /** Distillation term KL(teacher || model), mean per token (0 without a teacher). */
+  distill: number;
+  /** (1 - a) lm + a distill + aux.pa * pa + aux.balance * balance, a the distillation weight. */
   total: number;
+}
+
+/** Soft targets for a micro-batch: the teacher's next-token probabilities [B*S, vocab] and their weight a in [0, 1]. */
+export interface DistillTargets {
+  probs: Float32Array;
+  weight: number;
 }
 
 interface LayerState {
@@ -164,7 +172,31 @@ export class TrainableLlama {
    * Loss of one micro-batch `tokens` (batch rows of seqLen + 1 ids: inputs and, shifted by one,
    * targets) and, added into the trainable parameters' gradients, its gradient times `scale`.
    */
-  step(tokens: Int32Array, aux: AuxWeights, scale = 1): LossTerms {
+  step(tokens: Int32Array, aux: AuxWeights, scale = 1, teacher?: DistillTargets): LossTerms {
+    const c = this.config;
+    const S = this.seqLen;
+    this.checkTokens(tokens);
+    if (teacher && (teacher.probs.length !== this.batch * S * c.vocabSize || !(teacher.weight >= 0 && teacher.weight <= 1))) {
+      throw new FfnkitError('E_SHAPE', `teacher: expected ${this.batch * S} x ${c.vocabSize} probabilities and a weight in [0, 1]`);
+    }
+    this.tokens = tokens;
+    const { pa, balance } = this.forward(aux, scale);
+    const terms = this.loss(aux, pa, balance, scale, teacher);
+    this.backward();
+    return terms;
+  }
+
+  /** Next-token probabilities [batch * seqLen, vocab] of each input position of `tokens` (batch rows of seqLen + 1 ids; the last id of each row is not read). */
+  probabilities(tokens: Int32Array): Float32Array {
+    this.checkTokens(tokens);
+    this.tokens = tokens;
+    this.forward({ pa: 0, balance: 0 }, 1);
+    const T = this.batch * this.seqLen;
+    this.engine.kernels.softmax(this.logits, this.logits, T);
+    return this.logits.sub(0, T * this.config.vocabSize).toArray();
+  }
+
+  private checkTokens(tokens: Int32Array): void {
     const c = this.config;
     const S = this.seqLen;
     if (tokens.length !== this.batch * (S + 1)) {
@@ -174,13 +206,10 @@ export class TrainableLlama {
       const t = tokens[i]!;
       if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new FfnkitError('E_ARG', `tokens[${i}]: ${t} is outside the vocabulary of ${c.vocabSize}`);
     }
-    this.tokens = tokens;
-    const terms = this.forward(aux, scale);
-    this.backward();
-    return terms;
   }
 
-  private forward(aux: AuxWeights, scale: number): LossTerms {
+  /** The layers, final norm and classifier: leaves the logits in this.logits; returns the summed PA and balance terms. */
+  private forward(aux: AuxWeights, scale: number): { pa: number; balance: number } {
     const c = this.config;
     const k = this.engine.kernels;
     const S = this.seqLen;
@@ -215,10 +244,8 @@ export class TrainableLlama {
         k.rope(row.sub(d, kv), c.nKvHeads, hd, cs, layout);
       }
       for (let b = 0; b < B; b++) {
-        const seq = L.qkvOut.sub(b * S * qw, S * qw);
-        const span = (S - 1) * qw + kv;
-        k.attention(seq, seq.sub(d, span), seq.sub(d + kv, span), L.att.sub(b * S * d, S * d), {
-          tokens: S, pos0: 0, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: hd, qStride: qw, kvStride: qw,
+        this.bk.attentionSequence(L.qkvOut.sub(b * S * qw, S * qw), L.att.sub(b * S * d, S * d), {
+          tokens: S, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: hd, qkvStride: qw,
         });
       }
       k.gemm(L.att, L.woPacked.forward, this.tmp, T);
@@ -234,22 +261,44 @@ export class TrainableLlama {
     k.rmsnorm(x, this.finalNorm.data, this.xf, T, c.normEps);
     this.classifierPacked.refresh();
     k.gemm(this.xf, this.classifierPacked.forward, this.logits, T);
-    // softmax cross-entropy: the logits become their gradient (p - onehot) * scale / T
+    return { pa, balance };
+  }
+
+  /** Softmax cross-entropy of the logits; turns them into their gradient for `backward`. */
+  private loss(aux: AuxWeights, pa: number, balance: number, scale: number, teacher: DistillTargets | undefined): LossTerms {
+    const k = this.engine.kernels;
+    const c = this.config;
+    const S = this.seqLen;
+    const B = this.batch;
+    const T = B * S;
+    // softmax cross-entropy against (1 - a) onehot + a teacher: the logits become their gradient
+    // (p - target) * scale / T
     const V = c.vocabSize;
     k.softmax(this.logits, this.logits, T);
     const p = this.logits.view();
+    const a = teacher ? teacher.weight : 0;
     let nll = 0;
+    let kl = 0;
     for (let b = 0; b < B; b++) {
       for (let s = 0; s < S; s++) {
         const t = b * S + s;
         const target = this.tokens[b * (S + 1) + s + 1]!;
         nll -= Math.log(Math.max(p[t * V + target]!, 1e-30));
-        p[t * V + target]! -= 1;
+        if (teacher) {
+          const q = teacher.probs;
+          for (let i = 0; i < V; i++) {
+            const qi = q[t * V + i]!;
+            if (qi > 0) kl += qi * Math.log(qi / Math.max(p[t * V + i]!, 1e-30));
+            p[t * V + i]! -= a * qi;
+          }
+        }
+        p[t * V + target]! -= 1 - a;
       }
     }
     k.scale(this.logits, scale / T, this.logits);
     const lm = nll / T;
-    return { lm, pa, balance, total: lm + aux.pa * pa + aux.balance * balance };
+    const distill = kl / T;
+    return { lm, pa, balance, distill, total: (1 - a) * lm + a * distill + aux.pa * pa + aux.balance * balance };
   }
 
   private backward(): void {
