@@ -2,10 +2,11 @@
 // calls make a sample; we report the median sample (robust on a shared, noisy machine) and the
 // spread, as one JSON line per result in the shape DESIGN.md gives.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Benchmark from 'benchmark';
+import { LlamaModel, Tokenizer, evaluate, readLlama2c, type LlamaWeights } from '../src/index.js';
 
 /** One benchmark result: the fields DESIGN.md fixes first, then context. */
 export interface BenchLine {
@@ -94,4 +95,14 @@ export function sharedDir(): string | undefined {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
   const dir = process.env.FFNKIT_SHARED ?? join(root, '..', 'shared');
   return existsSync(join(dir, 'models', 'stories260K.bin')) ? dir : undefined;
+}
+
+/** stories260K, its tokenizer, both texts, and the dense model's eval PPL: what the quality sweeps start from. */
+export async function storiesSetup(shared: string): Promise<{ weights: LlamaWeights; tok: Tokenizer; calib: string; text: string; dense: number }> {
+  const weights = readLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'stories260K.bin'))));
+  const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tok512.bin'))));
+  const calib = readFileSync(join(shared, 'data', 'tinystories-calib.txt'), 'utf8');
+  const text = readFileSync(join(shared, 'data', 'tinystories-eval.txt'), 'utf8');
+  const dense = evaluate(await LlamaModel.create(weights), tok, text).ppl;
+  return { weights, tok, calib, text, dense };
 }

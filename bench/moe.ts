@@ -4,14 +4,12 @@
 // TinyLlama shape (2048 -> 5632), routed vs dense, decode and a 64-token prefill, with cold
 // weights (calls cycle over copies); and whole-model decode at the stories110M shape.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
-  DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, Tokenizer, createEngine, evaluate, factorizeLayer, factorizeModel,
-  llamaConfig, randomLlamaWeights, readLlama2c, splitNeurons, type LayerFfn,
+  DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, createEngine, evaluate, factorizeLayer, factorizeModel,
+  llamaConfig, randomLlamaWeights, splitNeurons, type LayerFfn,
 } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
-import { type BenchLine, type BenchOptions, sig3, time, collector, sharedDir } from './harness.js';
+import { type BenchLine, type BenchOptions, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
 
 const SUITE = 'moe';
 export const QUALITY_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [8, 4]];
@@ -23,11 +21,7 @@ export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
   const shared = sharedDir();
 
   if (shared) {
-    const weights = readLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'stories260K.bin'))));
-    const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tok512.bin'))));
-    const calib = readFileSync(join(shared, 'data', 'tinystories-calib.txt'), 'utf8');
-    const text = readFileSync(join(shared, 'data', 'tinystories-eval.txt'), 'utf8');
-    const dense = evaluate(await LlamaModel.create(weights), tok, text).ppl;
+    const { weights, tok, calib, text, dense } = await storiesSetup(shared);
     emit({ suite: SUITE, case: 'stories260K eval ppl', impl: 'dense', value: sig3(dense), unit: 'ppl' });
     const steps = opts.quick ? 100 : 300;
     const calibTokens = opts.quick ? 2048 : 8192;

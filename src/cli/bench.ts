@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   moe: async () => (await import('../../bench/moe.js')).runMoe,
   skip: async () => (await import('../../bench/skip.js')).runSkip,
   mixer: async () => (await import('../../bench/mixer.js')).runMixer,
+  train: async () => (await import('../../bench/train.js')).runTrain,
   peers: async () => {
     try {
       // a separate package (bench/peers) that may not be installed: kept out of the type check

@@ -134,7 +134,6 @@ export class TrainFfn {
    */
   forward(h: F32Buffer, y: F32Buffer, T: number, aux: AuxWeights, scale: number): { pa: number; balance: number } {
     const k = this.params.engine.kernels;
-    const bk = this.params.bk;
     const d = this.dim;
     const E = this.experts;
     const K = this.topK;

@@ -12,7 +12,7 @@ import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { splitDocuments } from '../llm/evaluate.js';
 import type { LlamaWeights } from '../llm/weights.js';
-import type { EngineOptions } from '../runtime/engine.js';
+import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import { rng } from '../rng.js';
 import { AdamW } from './adamw.js';
 import { type Checkpoint, modelFingerprint } from './checkpoint.js';
@@ -142,13 +142,15 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
   const fingerprint = modelFingerprint(weights);
   if (o.resume) checkResume(o.resume, fingerprint, shaping);
 
+  // student and teacher share one wasm memory (so `wasmBytes` is the run's whole footprint)
+  const engine = await createEngine(o.engine ?? {});
+  const model = await TrainableLlama.create(weights, { engine, batch: o.batch, seqLen: o.seqLen, trainable });
   const teacher = o.distill > 0
     ? await TrainableLlama.create(
         { ...weights, layers: weights.layers.map((l) => ({ ...l, routed: undefined })) },
-        { ...(o.engine ?? {}), batch: o.batch, seqLen: o.seqLen, trainable: new Set() },
+        { engine, batch: o.batch, seqLen: o.seqLen, trainable: new Set() },
       )
     : undefined;
-  const model = await TrainableLlama.create(weights, { ...(o.engine ?? {}), batch: o.batch, seqLen: o.seqLen, trainable });
   const params = model.params.all().filter((p) => p.grad);
   const opts = params.map((p) => new AdamW(p.data.length, { lr: o.lr, weightDecay: o.weightDecay }));
   let first = 1;

@@ -1,17 +1,18 @@
 // The library in a real browser: the demo page, bundled by Vite, in headless Chromium. The greedy
 // story equals llama2.c's; the factorized and skipping switches change the statistics; kernels give
-// the same numbers as in Node; the plain ESM build (tsc's dist/) works without a bundler; no
+// the same numbers as in Node; the plain ESM build (tsc's dist/) works without a bundler and
+// fine-tunes with Node's losses; no
 // console errors, on a desktop and a phone-sized viewport. Screenshots go to test-output/.
 
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BACKENDS, Tokenizer, createEngine } from '../../src/node/index.js';
+import { BACKENDS, Tokenizer, createEngine, finetune, readLlama2c } from '../../src/node/index.js';
 import { kernelProbe } from '../../web/kernel-check.js';
 import { SHARED, sharedBytes, sharedJson } from '../shared.js';
 
@@ -121,7 +122,7 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     expect(errors).toEqual([]);
   });
 
-  test('plain ESM: the tsc build (dist/) loads in a page without a bundler', async () => {
+  test('plain ESM: the tsc build (dist/) loads in a page without a bundler, generates, and fine-tunes with the losses of Node', async () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root });
     // a static server over the repository (dist/ and build/) and the shared folder
     const types: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
@@ -130,7 +131,7 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
       if (url === '/') {
         res.setHeader('Content-Type', 'text/html');
         res.end(`<!doctype html><script type="module">
-          import { loadModel, Tokenizer } from '/dist/index.js';
+          import { loadModel, Tokenizer, readLlama2c, finetune } from '/dist/index.js';
           // a Response, an ArrayBuffer and a File: the three ways bytes reach a page
           const model = await loadModel(await fetch('/shared/models/stories260K.gguf'));
           const tokBuffer = await (await fetch('/shared/models/tok512.bin')).arrayBuffer();
@@ -141,8 +142,13 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
           for await (const p of model.generate(tok, 'Once upon a time', { temperature: 0, maxTokens: 20 })) text += p;
           let again = '';
           for await (const p of fromFile.generate(model.tokenizer, 'Once upon a time', { temperature: 0, maxTokens: 20 })) again += p;
+          // three fine-tuning steps on the simd build: the same losses as in Node
+          const weights = readLlama2c(new Uint8Array(await (await fetch('/shared/models/stories260K.bin')).arrayBuffer()));
+          const calib = (await (await fetch('/shared/data/tinystories-calib.txt')).text()).slice(0, 5000);
+          const losses = [];
+          await finetune(weights, tok, calib, { steps: 3, batch: 2, seqLen: 16, engine: { backend: 'simd' }, onStep: (s) => losses.push(s.lm) });
           document.title = 'done';
-          document.body.textContent = model.engine.backend + '|' + text + '|' + again;
+          document.body.textContent = model.engine.backend + '|' + text + '|' + again + '|' + JSON.stringify(losses);
         </script>`);
         return;
       }
@@ -162,10 +168,18 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => document.title === 'done', undefined, { timeout: 60_000 });
-    const [backend, text, again] = ((await page.textContent('body')) ?? '').split('|');
+    const [backend, text, again, losses] = ((await page.textContent('body')) ?? '').split('|');
     expect(backend).toBe('relaxed');
     expect(text).toMatch(/^, there was a little girl named Lily\./);
     expect(again).toBe(text);
+    const inNode: number[] = [];
+    const calib = readFileSync(join(resolve(SHARED!), 'data', 'tinystories-calib.txt'), 'utf8').slice(0, 5000);
+    const tok = await Tokenizer.load(join(resolve(SHARED!), 'models', 'tok512.bin'));
+    const weights = readLlama2c(new Uint8Array(readFileSync(join(resolve(SHARED!), 'models', 'stories260K.bin'))));
+    await finetune(weights, tok, calib, { steps: 3, batch: 2, seqLen: 16, engine: { backend: 'simd' }, onStep: (st) => inNode.push(st.lm) });
+    const inPage = JSON.parse(losses!) as number[];
+    expect(inPage.length).toBe(3);
+    inPage.forEach((l, i) => expect(Math.abs(l - inNode[i]!) / inNode[i]!).toBeLessThan(1e-6));
     expect(errors).toEqual([]);
     await new Promise<void>((done) => http.close(() => done()));
   });
