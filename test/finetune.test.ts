@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import {
-  FfnkitError, TrainableLlama, Tokenizer, decodeCheckpoint, encodeCheckpoint, factorizeModel, finetune, learningRate, namedTensors,
+  FfnkitError, LlamaModel, TrainableLlama, Tokenizer, evaluate, writeGguf, decodeCheckpoint, encodeCheckpoint, factorizeModel, finetune, learningRate, namedTensors,
   readLlama2c, trainableNames, type Checkpoint, type LlamaWeights,
 } from '../src/node/index.js';
 import { engineFor } from './helpers.js';
@@ -101,6 +101,23 @@ describe.skipIf(!SHARED)('fine-tuning stories260K', () => {
     await expect(finetune(other, tok, text(), { ...opts, resume: ckpt! })).rejects.toThrow(/made from another model/);
     await expect(finetune(structuredClone(w), tok, text(), { ...opts, lr: 0.5, resume: ckpt! })).rejects.toThrow(/ran with lr = 0.001, this run asks 0.5/);
     expect(() => decodeCheckpoint(new Uint8Array(40), 'junk.ckpt')).toThrow(FfnkitError);
+  }, 60_000);
+
+  test('experts padded to equal sizes (172 neurons in 8 experts of 22) fine-tune; the padding stays zero and the result runs and writes', async () => {
+    const tok = await Tokenizer.load(sharedPath('models', 'tok512.bin'));
+    const w = await factorizeModel(load(), tok, '', { experts: 8, topK: 2, split: 'contiguous', steps: 0 });
+    const r = await finetune(w, tok, text(), { steps: 2, batch: 1, seqLen: 16, engine: { backend: 'simd' } });
+    const routed = r.weights.layers[0]!.routed!;
+    expect(routed.expertHidden).toBe(22);
+    // experts 4..7 hold 21 neurons: row 21 of each gate, up and down block is padding, still zero
+    for (let e = 4; e < 8; e++) {
+      expect(routed.w1.subarray((e * 22 + 21) * 64, (e + 1) * 22 * 64).every((v) => v === 0)).toBe(true);
+      expect(routed.w3.subarray((e * 22 + 21) * 64, (e + 1) * 22 * 64).every((v) => v === 0)).toBe(true);
+      for (let row = 0; row < 64; row++) expect(routed.w2[(e * 64 + row) * 22 + 21]).toBe(0);
+    }
+    const model = await LlamaModel.create(r.weights);
+    expect(Number.isFinite(evaluate(model, tok, text().slice(0, 2000)).ppl)).toBe(true);
+    expect(writeGguf(r.weights, tok.vocabulary()).length).toBeGreaterThan(0);
   }, 60_000);
 
   test('a NaN loss stops the run before any update, naming the step', async () => {

@@ -58,7 +58,10 @@ export interface LlamaLayer {
   w1: Float32Array; // [hidden, dim] gate
   w2: Float32Array; // [dim, hidden] down
   w3: Float32Array; // [hidden, dim] up
-  /** Present when the FFN is factorized: then w1/w2/w3 hold the same neurons as one dense FFN. */
+  /**
+   * Present when the FFN is factorized: then w1/w2/w3 hold the dense FFN it was made from (the
+   * experts' sum until fine-tuning changes the experts; a GGUF file keeps only the experts).
+   */
   routed?: RoutedFfnWeights;
 }
 

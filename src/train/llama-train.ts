@@ -10,7 +10,7 @@
 
 import { FfnkitError } from '../errors.js';
 import type { LlamaConfig, LlamaWeights } from '../llm/weights.js';
-import { checkWeights, denseOfRouted, headDim, kvDim } from '../llm/weights.js';
+import { checkWeights, headDim, kvDim } from '../llm/weights.js';
 import { BackwardKernels } from '../runtime/backward.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import { createEngine, type Engine, type EngineOptions } from '../runtime/engine.js';
@@ -363,7 +363,11 @@ export class TrainableLlama {
     }
   }
 
-  /** Copies the device parameters back into the weights the model was created from, and returns them. */
+  /**
+   * Copies the device parameters back into the weights the model was created from, and returns
+   * them. A routed layer's dense w1/w2/w3 are left as they were: the dense FFN it was factorized
+   * from (the teacher of a further run), no longer the sum of its fine-tuned experts.
+   */
   toWeights(): LlamaWeights {
     const c = this.config;
     const kv = kvDim(c);
@@ -379,12 +383,6 @@ export class TrainableLlama {
       } else {
         host.get(p.name)!.set(v);
       }
-    }
-    // a routed layer's dense view is the sum of its experts
-    for (const l of this.weights.layers) {
-      if (!l.routed) continue;
-      const dense = denseOfRouted(l.routed, c.dim);
-      Object.assign(l, { w1: dense.w1, w3: dense.w3, w2: dense.w2 });
     }
     return this.weights;
   }
