@@ -57,6 +57,10 @@ export {
 
 // MetaMixer / FFNet
 export { FfnetModel, type FfnetOptions } from './mixer/ffnet.js';
+export {
+  TimeSeriesFfnet, TIMESERIES_ETTH1, timeSeriesParameterShapes, randomTimeSeriesParams, readTimeSeriesSafetensors, checkTimeSeriesConfig, patchCount,
+  type TimeSeriesFfnetConfig,
+} from './mixer/timeseries.js';
 export { FFNET_VARIANTS, ffnetConfig, checkFfnetConfig, type FfnetConfig, type FfnetVariant } from './mixer/ffnet-config.js';
 export { ffnetParameterShapes, randomFfnetParams, readFfnetSafetensors, paramSource, type ParamMap } from './mixer/ffnet-params.js';
 export { buildFfnetGraph, type ParamSource, type FfnetGraphOptions } from './mixer/ffnet-graph.js';

@@ -7,22 +7,13 @@
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { FfnkitError, FfnetModel, ffnetConfig, ffnetParameterShapes, randomFfnetParams, toOnnx, writeSafetensors, type FfnetConfig } from '../src/node/index.js';
-import { BACKENDS, engineFor } from './helpers.js';
+import { BACKENDS, engineFor, relMaxError } from './helpers.js';
 import { ffnetForward } from './ref/ffnet.js';
 import { randomF32 } from './ref/random.js';
 
 const TOL = 1e-4;
 
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < want.length; i++) {
-    d = Math.max(d, Math.abs(got[i]! - want[i]!));
-    m = Math.max(m, Math.abs(want[i]!));
-  }
-  return d / m;
-}
+const relErr = relMaxError;
 
 // FFNet-1 itself, and a reduced FFNet with everything FFNet-1 leaves out: layer scale, RepVGGDW
 // (7x7 + 3x3) channel mixers, plain 5x5 token-mixer convolutions, few classes

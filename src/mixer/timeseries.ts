@@ -1,0 +1,373 @@
+// MetaMixer's 1D time-series FFNet (official time_series_forecasting/models/FFNet.py) for
+// long-term forecasting, as every published script configures it (one stage, no multi-scale
+// fusion, no decomposition): RevIN -> patch stem (Conv1d + BN per variable) -> blocks of
+//   token mixer:   grouped 1x1 (across variables) -> GELU -> grouped 1x1 -> BN -> depthwise K
+//                  -> GELU -> depthwise K, residual
+//   channel mixer: RepVGGDW (K and small branches, BN each) -> BN -> grouped 1x1 (per variable)
+//                  -> GELU -> grouped 1x1 (across variables), residual
+// -> flatten head (one Linear shared by the variables) -> RevIN denormalisation.
+//
+// Layout: one planar map per series, channel m * dim + d for variable m and feature d, `patches`
+// steps long. The official code regroups channels between its grouped 1x1 convolutions with
+// reshapes and permutes; here each grouped 1x1 with the permute around it is one dense 1x1
+// matrix (zeros outside the groups, rows and columns in the order the permutes give), so the
+// whole mixer is pointwise and depthwise kernels, with every BatchNorm folded into a convolution
+// and RepVGGDW's two branches into one kernel. `causal` pads the depthwise convolutions on the
+// left only, so step n of the map sees steps <= n (the small RepVGG branch aligned to the right).
+
+import { FfnkitError } from '../errors.js';
+import type { Engine } from '../runtime/engine.js';
+import type { F32Buffer } from '../runtime/buffer.js';
+import type { PackedMatrix } from '../runtime/kernels.js';
+import { rng } from '../rng.js';
+import { parseSafetensors, safetensorsData } from '../formats/safetensors.js';
+import type { ParamMap } from './ffnet-params.js';
+import { bnAffine, fuseConvBn, type BatchNormParams } from './reparam.js';
+
+export interface TimeSeriesFfnetConfig {
+  /** Input steps (the look-back window) and forecast steps. */
+  seqLen: number;
+  predLen: number;
+  /** Variables per step (the dataset's channels, `enc_in`). */
+  nvars: number;
+  patchSize: number;
+  patchStride: number;
+  /** Features per variable (`dims[0]`). */
+  dim: number;
+  /** Channel mixer expansion (`ffn_ratio`). */
+  ffnRatio: number;
+  /** Depthwise kernel sizes (odd): the large one and RepVGGDW's small branch. */
+  largeSize: number;
+  smallSize: number;
+  blocks: number;
+  revin: boolean;
+  affine: boolean;
+  subtractLast: boolean;
+  causal: boolean;
+}
+
+/** The ETTh1 configuration of the official scripts (96 -> 96 steps, 7 variables). */
+export const TIMESERIES_ETTH1: TimeSeriesFfnetConfig = {
+  seqLen: 96, predLen: 96, nvars: 7, patchSize: 4, patchStride: 2, dim: 64, ffnRatio: 2, largeSize: 51, smallSize: 5, blocks: 1,
+  revin: true, affine: true, subtractLast: false, causal: false,
+};
+
+const BN_EPS = 1e-5;
+const REVIN_EPS = 1e-5;
+
+/** Patches (map steps) of a configuration: the stem pads patchSize - patchStride copies of the last value. */
+export const patchCount = (c: TimeSeriesFfnetConfig): number => Math.floor((c.seqLen - c.patchStride) / c.patchStride) + 1;
+
+export function checkTimeSeriesConfig(c: TimeSeriesFfnetConfig): void {
+  for (const key of ['seqLen', 'predLen', 'nvars', 'patchSize', 'patchStride', 'dim', 'ffnRatio', 'largeSize', 'smallSize', 'blocks'] as const) {
+    const v = c[key];
+    if (!Number.isInteger(v) || v < 1 || v > 1 << 20) throw new FfnkitError('E_ARG', `${key}: expected a positive integer, found ${String(v)}`);
+  }
+  if (c.largeSize % 2 === 0 || c.smallSize % 2 === 0) throw new FfnkitError('E_ARG', `kernel sizes must be odd, found large ${c.largeSize}, small ${c.smallSize}`);
+  if (c.smallSize > c.largeSize) throw new FfnkitError('E_ARG', `smallSize ${c.smallSize} is larger than largeSize ${c.largeSize}`);
+  if (c.patchSize < c.patchStride) throw new FfnkitError('E_ARG', `patchSize ${c.patchSize} is smaller than patchStride ${c.patchStride}`);
+  if (c.seqLen % c.patchStride !== 0 || c.seqLen < c.patchSize) {
+    throw new FfnkitError('E_ARG', `seqLen ${c.seqLen} must be a multiple of patchStride ${c.patchStride} and at least patchSize ${c.patchSize}`);
+  }
+}
+
+/** Every parameter the model reads, by its state_dict name (without the `model.` prefix), with its PyTorch shape. */
+export function timeSeriesParameterShapes(c: TimeSeriesFfnetConfig): Map<string, number[]> {
+  checkTimeSeriesConfig(c);
+  const M = c.nvars;
+  const D = c.dim;
+  const F = D * c.ffnRatio;
+  const shapes = new Map<string, number[]>();
+  const bn = (name: string, n: number) => {
+    for (const p of ['weight', 'bias', 'running_mean', 'running_var']) shapes.set(`${name}.${p}`, [n]);
+  };
+  if (c.revin && c.affine) {
+    shapes.set('revin_layer.affine_weight', [M]);
+    shapes.set('revin_layer.affine_bias', [M]);
+  }
+  shapes.set('downsample_layers.0.0.weight', [D, 1, c.patchSize]);
+  shapes.set('downsample_layers.0.0.bias', [D]);
+  bn('downsample_layers.0.1', D);
+  for (let b = 0; b < c.blocks; b++) {
+    const t = `stages.0.blocks.${b}.token_mixer`;
+    shapes.set(`${t}.ffnpw1.weight`, [2 * M * D, M, 1]);
+    shapes.set(`${t}.ffnpw1.bias`, [2 * M * D]);
+    shapes.set(`${t}.ffnpw2.weight`, [M * D, 2 * D, 1]);
+    shapes.set(`${t}.ffnpw2.bias`, [M * D]);
+    bn(`${t}.norm`, D);
+    for (const dw of ['dw1', 'dw2']) {
+      shapes.set(`${t}.${dw}.weight`, [M * D, 1, c.largeSize]);
+      shapes.set(`${t}.${dw}.bias`, [M * D]);
+    }
+    const ch = `stages.0.blocks.${b}.channel_mixer`;
+    shapes.set(`${ch}.dw.lkb_origin.conv.weight`, [M * D, 1, c.largeSize]);
+    bn(`${ch}.dw.lkb_origin.bn`, M * D);
+    shapes.set(`${ch}.dw.small_conv.conv.weight`, [M * D, 1, c.smallSize]);
+    bn(`${ch}.dw.small_conv.bn`, M * D);
+    bn(`${ch}.norm`, D);
+    shapes.set(`${ch}.ffnpw1.weight`, [M * F, D, 1]);
+    shapes.set(`${ch}.ffnpw1.bias`, [M * F]);
+    shapes.set(`${ch}.ffnpw2.weight`, [M * D, M * c.ffnRatio, 1]);
+    shapes.set(`${ch}.ffnpw2.bias`, [M * D]);
+  }
+  shapes.set('head.linear.weight', [c.predLen, D * patchCount(c)]);
+  shapes.set('head.linear.bias', [c.predLen]);
+  return shapes;
+}
+
+/** Seeded weights: convolutions and linears uniform in ±1/sqrt(fan_in), BatchNorm statistics and RevIN near their identity. */
+export function randomTimeSeriesParams(c: TimeSeriesFfnetConfig, seed = 1): ParamMap {
+  const next = rng(seed);
+  const params: ParamMap = new Map();
+  for (const [name, shape] of timeSeriesParameterShapes(c)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const fanIn = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+    const u = (lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * next());
+    if (name.endsWith('running_var')) params.set(name, u(0.5, 1.5));
+    else if (name.endsWith('running_mean') || name.endsWith('affine_bias')) params.set(name, u(-0.1, 0.1));
+    else if (/(norm|bn|downsample_layers\.0\.1)\.weight$/.test(name) || name.endsWith('affine_weight')) params.set(name, u(0.8, 1.2));
+    else params.set(name, u(-1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn)));
+  }
+  return params;
+}
+
+/** Modules of the official FFNet that its forward never reads (multi-scale fusion, unused stems): ignored when loading. */
+const UNUSED = /^(downsample_layers\.[1-9]|te_patch|lat_layer|smooth_layer|up_sample_conv|stages\.[1-9])/;
+
+/**
+ * The parameters of a PyTorch state_dict saved with safetensors (`model.` and `module.` prefixes
+ * dropped, num_batches_tracked and unused modules ignored); a missing, unexpected or misshapen
+ * parameter is an FfnkitError naming it.
+ */
+export function readTimeSeriesSafetensors(bytes: Uint8Array, c: TimeSeriesFfnetConfig, source = 'time-series FFNet safetensors'): ParamMap {
+  const file = parseSafetensors(bytes, source);
+  const want = timeSeriesParameterShapes(c);
+  const params: ParamMap = new Map();
+  for (const [stored, entry] of file.tensors) {
+    const name = stored.replace(/^module\./, '').replace(/^model\./, '');
+    if (name.endsWith('num_batches_tracked') || UNUSED.test(name)) continue;
+    const shape = want.get(name);
+    if (!shape) throw new FfnkitError('E_FORMAT', `${source}: unexpected parameter ${stored} (not part of this configuration)`);
+    if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
+      throw new FfnkitError('E_SHAPE', `${source}: parameter ${name} has shape [${entry.shape}], expected [${shape}]`);
+    }
+    params.set(name, safetensorsData(file, bytes, stored, source));
+  }
+  for (const name of want.keys()) if (!params.has(name)) throw new FfnkitError('E_FORMAT', `${source}: parameter ${name} is missing`);
+  return params;
+}
+
+interface BlockWeights {
+  tok1: F32Buffer; tok1Bias: F32Buffer;
+  tok2: F32Buffer; tok2Bias: F32Buffer;
+  dw1: F32Buffer; dw1Bias: F32Buffer;
+  dw2: F32Buffer; dw2Bias: F32Buffer;
+  chDw: F32Buffer; chDwBias: F32Buffer;
+  ch1: F32Buffer; ch1Bias: F32Buffer;
+  ch2: F32Buffer; ch2Bias: F32Buffer;
+}
+
+export class TimeSeriesFfnet {
+  readonly config: TimeSeriesFfnetConfig;
+  readonly engine: Engine;
+  private readonly revinWeight: Float32Array | undefined;
+  private readonly revinBias: Float32Array | undefined;
+  private readonly stemWeight: Float64Array; // [D][P], BN folded
+  private readonly stemBias: Float64Array;
+  private readonly blocks: BlockWeights[];
+  private readonly head: PackedMatrix;
+  private readonly x: F32Buffer;
+  private readonly wide: F32Buffer;
+  private readonly t1: F32Buffer;
+  private readonly t2: F32Buffer;
+  private readonly out: F32Buffer;
+
+  /** Fuses `params` (official names, see timeSeriesParameterShapes) into the engine. */
+  constructor(engine: Engine, config: TimeSeriesFfnetConfig, params: ParamMap) {
+    const c = config;
+    const shapes = timeSeriesParameterShapes(c);
+    for (const [name, shape] of shapes) {
+      const p = params.get(name);
+      const n = shape.reduce((a, b) => a * b, 1);
+      if (!p) throw new FfnkitError('E_FORMAT', `parameter ${name} is missing`);
+      if (p.length !== n) throw new FfnkitError('E_SHAPE', `parameter ${name}: expected [${shape}] = ${n} values, found ${p.length}`);
+    }
+    this.config = c;
+    this.engine = engine;
+    const get = (name: string) => params.get(name)!;
+    const bn = (name: string): BatchNormParams => ({
+      gamma: get(`${name}.weight`), beta: get(`${name}.bias`), mean: get(`${name}.running_mean`), variance: get(`${name}.running_var`), eps: BN_EPS,
+    });
+    const M = c.nvars;
+    const D = c.dim;
+    const F = D * c.ffnRatio;
+    const K = c.largeSize;
+    const N = patchCount(c);
+    if (c.revin && c.affine) {
+      this.revinWeight = get('revin_layer.affine_weight');
+      this.revinBias = get('revin_layer.affine_bias');
+    }
+    const stem = fuseConvBn(get('downsample_layers.0.0.weight'), get('downsample_layers.0.0.bias'), D, c.patchSize, bn('downsample_layers.0.1'));
+    this.stemWeight = Float64Array.from(stem.weight);
+    this.stemBias = Float64Array.from(stem.bias);
+    const up = (a: ArrayLike<number>, what: string) => engine.upload(a, what);
+    this.blocks = Array.from({ length: c.blocks }, (_, b) => {
+      const t = `stages.0.blocks.${b}.token_mixer`;
+      const ch = `stages.0.blocks.${b}.channel_mixer`;
+      // token mixer 1x1 #1: groups = D over the (d, m) channel order; input ours (m, d), output (d, j)
+      const w1 = get(`${t}.ffnpw1.weight`);
+      const tok1 = new Float32Array(2 * M * D * M * D);
+      for (let d = 0; d < D; d++) for (let j = 0; j < 2 * M; j++) for (let m = 0; m < M; m++) {
+        tok1[(d * 2 * M + j) * M * D + m * D + d] = w1[(d * 2 * M + j) * M + m]!;
+      }
+      // #2: groups = M over the (j, d) order; input ours (d, j), output (m, e), then the BN over e
+      const w2 = get(`${t}.ffnpw2.weight`);
+      const b2 = get(`${t}.ffnpw2.bias`);
+      const norm = bnAffine(bn(`${t}.norm`));
+      const tok2 = new Float32Array(M * D * 2 * M * D);
+      const tok2Bias = new Float32Array(M * D);
+      for (let g = 0; g < M; g++) for (let e = 0; e < D; e++) {
+        const o = g * D + e;
+        for (let jj = 0; jj < 2; jj++) for (let d = 0; d < D; d++) {
+          const j = 2 * g + jj;
+          tok2[o * 2 * M * D + d * 2 * M + j] = w2[o * 2 * D + jj * D + d]! * norm.scale[e]!;
+        }
+        tok2Bias[o] = b2[o]! * norm.scale[e]! + norm.shift[e]!;
+      }
+      // channel mixer: RepVGGDW's branches and BNs, then the BN over d, as one depthwise kernel
+      const big = fuseConvBn(get(`${ch}.dw.lkb_origin.conv.weight`), null, M * D, K, bn(`${ch}.dw.lkb_origin.bn`));
+      const small = fuseConvBn(get(`${ch}.dw.small_conv.conv.weight`), null, M * D, c.smallSize, bn(`${ch}.dw.small_conv.bn`));
+      const chNorm = bnAffine(bn(`${ch}.norm`));
+      const chDw = new Float32Array(M * D * K);
+      const chDwBias = new Float32Array(M * D);
+      const off = c.causal ? K - c.smallSize : (K - c.smallSize) / 2;
+      for (let ch2 = 0; ch2 < M * D; ch2++) {
+        const s = chNorm.scale[ch2 % D]!;
+        for (let i = 0; i < K; i++) {
+          const si = i - off;
+          const v = big.weight[ch2 * K + i]! + (si >= 0 && si < c.smallSize ? small.weight[ch2 * c.smallSize + si]! : 0);
+          chDw[ch2 * K + i] = v * s;
+        }
+        chDwBias[ch2] = (big.bias[ch2]! + small.bias[ch2]!) * s + chNorm.shift[ch2 % D]!;
+      }
+      // 1x1 #1: groups = M, input ours (m, d), output (m, f)
+      const w3 = get(`${ch}.ffnpw1.weight`);
+      const ch1 = new Float32Array(M * F * M * D);
+      for (let m = 0; m < M; m++) for (let f = 0; f < F; f++) for (let d = 0; d < D; d++) {
+        ch1[(m * F + f) * M * D + m * D + d] = w3[(m * F + f) * D + d]!;
+      }
+      // #2: groups = D over the (f, m) order; input ours (m, f); output (d, i) regrouped to ours (i, d)
+      const w4 = get(`${ch}.ffnpw2.weight`);
+      const b4 = get(`${ch}.ffnpw2.bias`);
+      const r = c.ffnRatio;
+      const ch2w = new Float32Array(M * D * M * F);
+      const ch2Bias = new Float32Array(M * D);
+      for (let g = 0; g < D; g++) for (let i = 0; i < M; i++) {
+        const o = g * M + i;
+        const ours = i * D + g;
+        for (let ff = 0; ff < r; ff++) for (let m = 0; m < M; m++) {
+          const f = g * r + ff;
+          ch2w[ours * M * F + m * F + f] = w4[o * M * r + ff * M + m]!;
+        }
+        ch2Bias[ours] = b4[o]!;
+      }
+      return {
+        tok1: up(tok1, `${t} 1x1 #1`), tok1Bias: up(get(`${t}.ffnpw1.bias`), `${t} 1x1 #1 bias`),
+        tok2: up(tok2, `${t} 1x1 #2`), tok2Bias: up(tok2Bias, `${t} 1x1 #2 bias`),
+        dw1: up(get(`${t}.dw1.weight`), `${t}.dw1`), dw1Bias: up(get(`${t}.dw1.bias`), `${t}.dw1 bias`),
+        dw2: up(get(`${t}.dw2.weight`), `${t}.dw2`), dw2Bias: up(get(`${t}.dw2.bias`), `${t}.dw2 bias`),
+        chDw: up(chDw, `${ch} depthwise`), chDwBias: up(chDwBias, `${ch} depthwise bias`),
+        ch1: up(ch1, `${ch} 1x1 #1`), ch1Bias: up(get(`${ch}.ffnpw1.bias`), `${ch} 1x1 #1 bias`),
+        ch2: up(ch2w, `${ch} 1x1 #2`), ch2Bias: up(ch2Bias, `${ch} 1x1 #2 bias`),
+      };
+    });
+    const headBias = engine.upload(get('head.linear.bias'), 'head bias');
+    const headW = engine.matrix(c.predLen, D * N, get('head.linear.weight'), 'head.linear.weight');
+    this.head = engine.kernels.pack(headW, headBias);
+    headW.data.free();
+    headBias.free();
+    this.x = engine.alloc(M * D * N, 'series map');
+    this.wide = engine.alloc(Math.max(2 * M * D, M * F) * N, 'expanded map');
+    this.t1 = engine.alloc(M * D * N, 'mixer scratch');
+    this.t2 = engine.alloc(M * D * N, 'mixer scratch');
+    this.out = engine.alloc(M * c.predLen, 'forecast');
+  }
+
+  /** Forecast: `input` holds seqLen steps of nvars values ([seqLen][nvars], time-major); returns [predLen][nvars]. */
+  forward(input: Float32Array): Float32Array {
+    const c = this.config;
+    const k = this.engine.kernels;
+    const M = c.nvars;
+    const D = c.dim;
+    const F = D * c.ffnRatio;
+    const L = c.seqLen;
+    const N = patchCount(c);
+    if (!(input instanceof Float32Array) || input.length !== L * M) {
+      throw new FfnkitError('E_SHAPE', `input: expected ${L} steps x ${M} variables = ${L * M} float32 values, found ${input?.length}`);
+    }
+    // RevIN and the patch stem, per variable, on the host (a few thousand multiply-adds)
+    const center = new Float64Array(M);
+    const stdev = new Float64Array(M);
+    const xv = this.x.view();
+    const series = new Float64Array(L + c.patchSize - c.patchStride);
+    for (let m = 0; m < M; m++) {
+      let mean = 0;
+      for (let t = 0; t < L; t++) mean += input[t * M + m]!;
+      mean /= L;
+      let v = 0;
+      for (let t = 0; t < L; t++) v += (input[t * M + m]! - mean) ** 2;
+      stdev[m] = Math.sqrt(v / L + REVIN_EPS);
+      center[m] = c.subtractLast ? input[(L - 1) * M + m]! : mean;
+      for (let t = 0; t < L; t++) {
+        let z = input[t * M + m]!;
+        if (c.revin) {
+          z = (z - center[m]!) / stdev[m]!;
+          if (this.revinWeight) z = z * this.revinWeight[m]! + this.revinBias![m]!;
+        }
+        series[t] = z;
+      }
+      series.fill(series[L - 1]!, L);
+      for (let d = 0; d < D; d++) {
+        for (let n = 0; n < N; n++) {
+          let s = this.stemBias[d]!;
+          for (let p = 0; p < c.patchSize; p++) s += this.stemWeight[d * c.patchSize + p]! * series[n * c.patchStride + p]!;
+          xv[(m * D + d) * N + n] = s;
+        }
+      }
+    }
+    const shape = { c: M * D, pixels: N };
+    const conv1d = { length: N, c: M * D };
+    const causal = c.causal;
+    for (const b of this.blocks) {
+      // token mixer
+      const wide = this.wide.sub(0, 2 * M * D * N);
+      k.pointwiseConv(this.x, shape, b.tok1, 2 * M * D, wide, { bias: b.tok1Bias, gelu: true });
+      k.pointwiseConv(wide, { c: 2 * M * D, pixels: N }, b.tok2, M * D, this.t1, { bias: b.tok2Bias });
+      k.depthwiseConv1d(this.t1, conv1d, b.dw1, c.largeSize, this.t2, { bias: b.dw1Bias, causal, layout: 'planar' });
+      k.gelu(this.t2, this.t2);
+      k.depthwiseConv1d(this.t2, conv1d, b.dw2, c.largeSize, this.t1, { bias: b.dw2Bias, causal, layout: 'planar' });
+      k.add(this.x, this.t1, this.x);
+      // channel mixer
+      const wideF = this.wide.sub(0, M * F * N);
+      k.depthwiseConv1d(this.x, conv1d, b.chDw, c.largeSize, this.t1, { bias: b.chDwBias, causal, layout: 'planar' });
+      k.pointwiseConv(this.t1, shape, b.ch1, M * F, wideF, { bias: b.ch1Bias, gelu: true });
+      k.pointwiseConv(wideF, { c: M * F, pixels: N }, b.ch2, M * D, this.t2, { bias: b.ch2Bias });
+      k.add(this.x, this.t2, this.x);
+    }
+    // head: each variable's D x N map, flattened d-major, through one Linear
+    k.gemm(this.x, this.head, this.out, M);
+    const y = this.out.view();
+    const out = new Float32Array(c.predLen * M);
+    for (let m = 0; m < M; m++) {
+      for (let t = 0; t < c.predLen; t++) {
+        let z = y[m * c.predLen + t]!;
+        if (c.revin) {
+          if (this.revinWeight) z = (z - this.revinBias![m]!) / (this.revinWeight[m]! + REVIN_EPS * REVIN_EPS);
+          z = z * stdev[m]! + center[m]!;
+        }
+        out[t * M + m] = z;
+      }
+    }
+    return out;
+  }
+}
