@@ -1,7 +1,8 @@
 // `ffnkit bench mixer`: MetaMixer's large-kernel depthwise convolutions on every build, in both
 // layouts, next to the build's multiply-add peak: 7x7 over 256 channels of 56x56, 31x31 over 128 channels of
 // 32x32 (FFNet's token-mixer shapes) and a 51-tap conv1d over 256 channels of 512 steps
-// (the time-series variant); FFNet-1's forward pass at 256x256; and FFNified attention against
+// (the time-series variant); FFNet-1's forward pass at 256x256; the time-series FFNet's ETTh1
+// forecast; and FFNified attention against
 // softmax self-attention of the same width over growing token counts. The peers run the same
 // convolutions and FFNet-1 in `bench peers`.
 
@@ -9,6 +10,7 @@ import { availableEngines } from './kernels.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { FfnetModel } from '../src/mixer/ffnet.js';
 import { graphFlops } from '../src/mixer/graph.js';
+import { TIMESERIES_ETTH1, TimeSeriesFfnet, randomTimeSeriesParams } from '../src/mixer/timeseries.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, collector, sig3, time } from './harness.js';
 import { maddPeak } from './probes.js';
@@ -62,6 +64,16 @@ export async function runMixer(opts: BenchOptions): Promise<BenchLine[]> {
       bound: sig3(peak), boundName: 'madd peak', share: sig3(flops / t.seconds / 1e9 / peak), ms: sig3(t.seconds * 1e3), seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
     });
     model.free();
+    say(`time-series FFNet ETTh1: ffnkit-${e.backend}`);
+    const ts = new TimeSeriesFfnet(e, TIMESERIES_ETTH1, randomTimeSeriesParams(TIMESERIES_ETTH1, 1));
+    const window = randomF32(TIMESERIES_ETTH1.seqLen * TIMESERIES_ETTH1.nvars, 6, -2, 2);
+    const tt = time(() => ts.forward(window), opts.quick);
+    const tf = ts.flops();
+    emit({
+      suite: 'mixer', case: 'time-series ffnet etth1 forecast 96->96', impl: `ffnkit-${e.backend}`, value: sig3(tf.executed / tt.seconds / 1e9), unit: 'GFLOP/s',
+      bound: sig3(peak), boundName: 'madd peak', share: sig3(tf.executed / tt.seconds / 1e9 / peak), ms: sig3(tt.seconds * 1e3),
+      executedMflop: sig3(tf.executed / 1e6), groupedMflop: sig3(tf.grouped / 1e6), seconds: tt.seconds, rme: sig3(tt.rme), samples: tt.samples,
+    });
     if (e.backend !== 'scalar') attentionVsFfnified(e, opts, emit, say);
     e.arena.reset();
   }

@@ -293,6 +293,23 @@ export class TimeSeriesFfnet {
     this.out = engine.alloc(M * c.predLen, 'forecast');
   }
 
+  /**
+   * Flops of one forecast: `executed` as this implementation runs it (dense 1x1 matrices) and
+   * `grouped`, what the official grouped convolutions compute (2 per multiply-add; RevIN and the
+   * elementwise work not counted).
+   */
+  flops(): { executed: number; grouped: number } {
+    const c = this.config;
+    const M = c.nvars;
+    const D = c.dim;
+    const F = D * c.ffnRatio;
+    const N = patchCount(c);
+    const common = 2 * M * D * c.patchSize * N + 2 * M * c.predLen * D * N + c.blocks * 3 * 2 * M * D * c.largeSize * N;
+    const dense = c.blocks * 2 * N * (2 * (2 * M * D) * (M * D) + 2 * (M * F) * (M * D));
+    const grouped = c.blocks * 2 * N * (2 * M * D * M + M * D * 2 * D + M * F * D + M * D * M * c.ffnRatio);
+    return { executed: common + dense, grouped: common + grouped };
+  }
+
   /** Forecast: `input` holds seqLen steps of nvars values ([seqLen][nvars], time-major); returns [predLen][nvars]. */
   forward(input: Float32Array): Float32Array {
     const c = this.config;
