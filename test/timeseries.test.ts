@@ -1,10 +1,12 @@
 // The 1D time-series FFNet: forecasts against a float64 transcription of the official module
 // (test/ref/ffnet-ts.ts) on every build, for the ETTh1 configuration and a reduced one with odd
-// sizes, symmetric and causal; causality itself; safetensors loading; bad input.
+// sizes, symmetric and causal; the exported ONNX model in onnxruntime-node; causality itself;
+// safetensors loading; bad input.
 
+import * as ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import {
-  FfnkitError, TIMESERIES_ETTH1, TimeSeriesFfnet, randomTimeSeriesParams, readTimeSeriesSafetensors, timeSeriesParameterShapes, writeSafetensors,
+  FfnkitError, TIMESERIES_ETTH1, TimeSeriesFfnet, timeSeriesToOnnx, randomTimeSeriesParams, readTimeSeriesSafetensors, timeSeriesParameterShapes, writeSafetensors,
   type TimeSeriesFfnetConfig,
 } from '../src/node/index.js';
 import { BACKENDS, engineFor, relMaxError } from './helpers.js';
@@ -32,6 +34,23 @@ describe.each(BACKENDS)('time-series FFNet (%s)', (backend) => {
     const want = refTimeSeriesForward(config, params, input);
     expect(got.length).toBe(config.predLen * config.nvars);
     expect(relMaxError(got, want)).toBeLessThan(1e-4);
+  });
+});
+
+describe('time-series FFNet in onnxruntime-node (the exported model)', () => {
+  test.each([
+    ['ETTh1', TIMESERIES_ETTH1],
+    ['reduced causal, subtract-last RevIN', { ...reduced, causal: true }],
+    ['reduced, no RevIN', { ...reduced, revin: false }],
+  ] as const)('%s: onnxruntime-node agrees with ffnkit and the float64 reference within 1e-4', async (_name, config) => {
+    const engine = await engineFor('simd');
+    const params = randomTimeSeriesParams(config, 4);
+    const model = new TimeSeriesFfnet(engine, config, params);
+    const input = randomF32(config.seqLen * config.nvars, 8, -3, 3);
+    const session = await ort.InferenceSession.create(timeSeriesToOnnx(model), { intraOpNumThreads: 1 });
+    const theirs = (await session.run({ input: new ort.Tensor('float32', input, [1, config.seqLen, config.nvars]) })).output!.data as Float32Array;
+    expect(relMaxError(theirs, model.forward(input))).toBeLessThan(1e-4);
+    expect(relMaxError(theirs, refTimeSeriesForward(config, params, input))).toBeLessThan(1e-4);
   });
 });
 

@@ -17,6 +17,12 @@ export function onnxTensor(name: string, dims: number[], data: ArrayLike<number>
   return onnx.TensorProto.create({ name, dims, dataType: FLOAT, rawData: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) });
 }
 
+/** An int64 initializer (shapes, axes, slice bounds). */
+export function onnxInt64s(name: string, values: number[]): OnnxTensor {
+  const data = BigInt64Array.from(values.map((v) => BigInt(v)));
+  return onnx.TensorProto.create({ name, dims: [values.length], dataType: 7, rawData: new Uint8Array(data.buffer) });
+}
+
 /** A node; attribute values: integers, integer lists or (non-integer) floats. */
 export function onnxNode(opType: string, input: string[], output: string[], attributes: Record<string, number | number[]> = {}): OnnxNode {
   const attribute = Object.entries(attributes).map(([name, v]) =>

@@ -157,24 +157,34 @@ export function readTimeSeriesSafetensors(bytes: Uint8Array, c: TimeSeriesFfnetC
   return params;
 }
 
-interface BlockWeights {
-  tok1: F32Buffer; tok1Bias: F32Buffer;
-  tok2: F32Buffer; tok2Bias: F32Buffer;
-  dw1: F32Buffer; dw1Bias: F32Buffer;
-  dw2: F32Buffer; dw2Bias: F32Buffer;
-  chDw: F32Buffer; chDwBias: F32Buffer;
-  ch1: F32Buffer; ch1Bias: F32Buffer;
-  ch2: F32Buffer; ch2Bias: F32Buffer;
+const BLOCK_KEYS = ['tok1', 'tok1Bias', 'tok2', 'tok2Bias', 'dw1', 'dw1Bias', 'dw2', 'dw2Bias', 'chDw', 'chDwBias', 'ch1', 'ch1Bias', 'ch2', 'ch2Bias'] as const;
+
+/**
+ * One block's fused weights: token mixer 1x1 #1 [2MD][MD] (outputs in the official (d, j) order)
+ * and #2 [MD][2MD] (token BN folded), its depthwise kernels [MD][K]; the channel mixer's one
+ * depthwise kernel (RepVGGDW and both BNs folded), 1x1 #1 [MF][MD] and #2 [MD][MF]; biases [cout].
+ */
+export type FusedBlock<T = Float32Array> = Record<(typeof BLOCK_KEYS)[number], T>;
+
+/** The whole fused model on the host (what the engine runs, and what the ONNX exporter writes). */
+export interface FusedTimeSeries {
+  revinWeight?: Float32Array;
+  revinBias?: Float32Array;
+  /** Stem Conv1d [D][patchSize] with its BN folded, and bias [D]. */
+  stemWeight: Float32Array;
+  stemBias: Float32Array;
+  blocks: FusedBlock[];
+  /** Head Linear [predLen][D * patches] and bias [predLen]. */
+  headWeight: Float32Array;
+  headBias: Float32Array;
 }
 
 export class TimeSeriesFfnet {
   readonly config: TimeSeriesFfnetConfig;
   readonly engine: Engine;
-  private readonly revinWeight: Float32Array | undefined;
-  private readonly revinBias: Float32Array | undefined;
-  private readonly stemWeight: Float64Array; // [D][P], BN folded
-  private readonly stemBias: Float64Array;
-  private readonly blocks: BlockWeights[];
+  /** The fused weights on the host. */
+  readonly fused: FusedTimeSeries;
+  private readonly blocks: FusedBlock<F32Buffer>[];
   private readonly head: PackedMatrix;
   private readonly x: F32Buffer;
   private readonly wide: F32Buffer;
@@ -203,15 +213,8 @@ export class TimeSeriesFfnet {
     const F = D * c.ffnRatio;
     const K = c.largeSize;
     const N = patchCount(c);
-    if (c.revin && c.affine) {
-      this.revinWeight = get('revin_layer.affine_weight');
-      this.revinBias = get('revin_layer.affine_bias');
-    }
     const stem = fuseConvBn(get('downsample_layers.0.0.weight'), get('downsample_layers.0.0.bias'), D, c.patchSize, bn('downsample_layers.0.1'));
-    this.stemWeight = Float64Array.from(stem.weight);
-    this.stemBias = Float64Array.from(stem.bias);
-    const up = (a: ArrayLike<number>, what: string) => engine.upload(a, what);
-    this.blocks = Array.from({ length: c.blocks }, (_, b) => {
+    const blocks = Array.from({ length: c.blocks }, (_, b): FusedBlock => {
       const t = `stages.0.blocks.${b}.token_mixer`;
       const ch = `stages.0.blocks.${b}.channel_mixer`;
       // token mixer 1x1 #1: groups = D over the (d, m) channel order; input ours (m, d), output (d, j)
@@ -272,17 +275,17 @@ export class TimeSeriesFfnet {
         ch2Bias[ours] = b4[o]!;
       }
       return {
-        tok1: up(tok1, `${t} 1x1 #1`), tok1Bias: up(get(`${t}.ffnpw1.bias`), `${t} 1x1 #1 bias`),
-        tok2: up(tok2, `${t} 1x1 #2`), tok2Bias: up(tok2Bias, `${t} 1x1 #2 bias`),
-        dw1: up(get(`${t}.dw1.weight`), `${t}.dw1`), dw1Bias: up(get(`${t}.dw1.bias`), `${t}.dw1 bias`),
-        dw2: up(get(`${t}.dw2.weight`), `${t}.dw2`), dw2Bias: up(get(`${t}.dw2.bias`), `${t}.dw2 bias`),
-        chDw: up(chDw, `${ch} depthwise`), chDwBias: up(chDwBias, `${ch} depthwise bias`),
-        ch1: up(ch1, `${ch} 1x1 #1`), ch1Bias: up(get(`${ch}.ffnpw1.bias`), `${ch} 1x1 #1 bias`),
-        ch2: up(ch2w, `${ch} 1x1 #2`), ch2Bias: up(ch2Bias, `${ch} 1x1 #2 bias`),
+        tok1, tok1Bias: get(`${t}.ffnpw1.bias`), tok2, tok2Bias, dw1: get(`${t}.dw1.weight`), dw1Bias: get(`${t}.dw1.bias`),
+        dw2: get(`${t}.dw2.weight`), dw2Bias: get(`${t}.dw2.bias`), chDw, chDwBias, ch1, ch1Bias: get(`${ch}.ffnpw1.bias`), ch2: ch2w, ch2Bias,
       };
     });
-    const headBias = engine.upload(get('head.linear.bias'), 'head bias');
-    const headW = engine.matrix(c.predLen, D * N, get('head.linear.weight'), 'head.linear.weight');
+    this.fused = {
+      ...(c.revin && c.affine ? { revinWeight: get('revin_layer.affine_weight'), revinBias: get('revin_layer.affine_bias') } : {}),
+      stemWeight: stem.weight, stemBias: stem.bias, blocks, headWeight: get('head.linear.weight'), headBias: get('head.linear.bias'),
+    };
+    this.blocks = blocks.map((f, b) => Object.fromEntries(BLOCK_KEYS.map((key) => [key, engine.upload(f[key], `block ${b} ${key}`)])) as FusedBlock<F32Buffer>);
+    const headBias = engine.upload(this.fused.headBias, 'head bias');
+    const headW = engine.matrix(c.predLen, D * N, this.fused.headWeight, 'head.linear.weight');
     this.head = engine.kernels.pack(headW, headBias);
     headW.data.free();
     headBias.free();
@@ -323,6 +326,7 @@ export class TimeSeriesFfnet {
       throw new FfnkitError('E_SHAPE', `input: expected ${L} steps x ${M} variables = ${L * M} float32 values, found ${input?.length}`);
     }
     // RevIN and the patch stem, per variable, on the host (a few thousand multiply-adds)
+    const f = this.fused;
     const center = new Float64Array(M);
     const stdev = new Float64Array(M);
     const xv = this.x.view();
@@ -339,15 +343,15 @@ export class TimeSeriesFfnet {
         let z = input[t * M + m]!;
         if (c.revin) {
           z = (z - center[m]!) / stdev[m]!;
-          if (this.revinWeight) z = z * this.revinWeight[m]! + this.revinBias![m]!;
+          if (f.revinWeight) z = z * f.revinWeight[m]! + f.revinBias![m]!;
         }
         series[t] = z;
       }
       series.fill(series[L - 1]!, L);
       for (let d = 0; d < D; d++) {
         for (let n = 0; n < N; n++) {
-          let s = this.stemBias[d]!;
-          for (let p = 0; p < c.patchSize; p++) s += this.stemWeight[d * c.patchSize + p]! * series[n * c.patchStride + p]!;
+          let s: number = f.stemBias[d]!;
+          for (let p = 0; p < c.patchSize; p++) s += f.stemWeight[d * c.patchSize + p]! * series[n * c.patchStride + p]!;
           xv[(m * D + d) * N + n] = s;
         }
       }
@@ -379,7 +383,7 @@ export class TimeSeriesFfnet {
       for (let t = 0; t < c.predLen; t++) {
         let z = y[m * c.predLen + t]!;
         if (c.revin) {
-          if (this.revinWeight) z = (z - this.revinBias![m]!) / (this.revinWeight[m]! + REVIN_EPS * REVIN_EPS);
+          if (f.revinWeight) z = (z - f.revinBias![m]!) / (f.revinWeight[m]! + REVIN_EPS * REVIN_EPS);
           z = z * stdev[m]! + center[m]!;
         }
         out[t * M + m] = z;

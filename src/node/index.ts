@@ -15,3 +15,4 @@ export * from '../index.js';
 // ONNX export needs the onnx-proto package, which a page without a bundler cannot import, so it
 // is part of the Node entry only (bundled browser apps may import src/mixer/onnx-export.ts).
 export { toOnnx } from '../mixer/onnx-export.js';
+export { timeSeriesToOnnx } from '../mixer/timeseries-onnx.js';
