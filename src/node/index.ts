@@ -4,6 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setLocalFiles } from '../runtime/io.js';
+import './threads.js';
 
 setLocalFiles({
   read: async (path) => new Uint8Array(await readFile(path)),

@@ -3,7 +3,8 @@ import { Arena, MAX_PAGES } from './arena.js';
 import { F32Buffer } from './buffer.js';
 import { checkSize } from './check.js';
 import { Kernels, type Matrix } from './kernels.js';
-import { type Backend, type KernelExports, instantiate, selectBackend } from './wasm.js';
+import { type Backend, type KernelExports, instantiate, selectBackend, wasmBytes } from './wasm.js';
+import { ThreadPool, controlBytes, workerFactory, type WorkerHandle } from './threads.js';
 
 /** Options of `createEngine`. */
 export interface EngineOptions {
@@ -11,6 +12,12 @@ export interface EngineOptions {
   backend?: Backend;
   /** Memory to reserve up front, in MiB (it grows on demand anyway). Default 16. */
   initialMiB?: number;
+  /**
+   * Threads for the matrix products (the main thread included). Default 1. More than one needs
+   * SharedArrayBuffer, the Node entry (`ffnkit/node`, which starts worker_threads) and a SIMD
+   * build; otherwise the engine warns and runs one thread, with the same results.
+   */
+  threads?: number;
 }
 
 /**
@@ -28,14 +35,33 @@ export class Engine {
   readonly kernels: Kernels;
   /** @internal the raw exports, for benchmarks and probes that pass their own pointers */
   readonly wasm: KernelExports;
+  private workerPool: ThreadPool | undefined;
 
   /** @internal use `createEngine` */
-  constructor(backend: Backend, memory: WebAssembly.Memory, wasm: KernelExports) {
+  constructor(backend: Backend, memory: WebAssembly.Memory, wasm: KernelExports, pool?: ThreadPool) {
     this.backend = backend;
     this.memory = memory;
     this.wasm = wasm;
+    this.workerPool = pool;
     this.arena = new Arena(memory, wasm.heap_base());
-    this.kernels = new Kernels(wasm, this.arena, (n, what) => this.alloc(n, what));
+    this.kernels = new Kernels(wasm, this.arena, (n, what) => this.alloc(n, what), pool);
+  }
+
+  /** The worker pool when the engine runs more than one thread. */
+  get pool(): ThreadPool | undefined {
+    return this.workerPool;
+  }
+
+  /** Threads the kernels use (1 without a pool). */
+  get threads(): number {
+    return this.workerPool?.threads ?? 1;
+  }
+
+  /** Stops the worker threads, if any (the engine keeps working on one thread). */
+  close(): void {
+    this.workerPool?.close();
+    this.workerPool = undefined;
+    this.kernels.detachPool();
   }
 
   /** A new buffer of `n` floats, zero-filled. `what` names it in errors. */
@@ -71,8 +97,40 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   checkSize('initialMiB', mib, 1);
   const pages = mib * 16;
   if (pages > MAX_PAGES) throw new FfnkitError('E_MEMORY', `initialMiB: ${mib} MiB exceeds wasm32's 4096 MiB`);
+  const threads = checkSize('threads', options.threads ?? 1, 1);
+  if (threads > 256) throw new FfnkitError('E_ARG', `threads: expected at most 256, found ${threads}`);
   const { backend, bytes } = await selectBackend(options.backend);
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES });
-  const wasm = await instantiate(bytes, memory);
-  return new Engine(backend, memory, wasm);
+  const why = threads === 1 ? undefined : threadsUnavailable(backend);
+  if (threads === 1 || why) {
+    if (why) console.warn(`ffnkit: running one thread instead of ${threads}: ${why}`);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES });
+    return new Engine(backend, memory, await instantiate(bytes, memory));
+  }
+  const shared = await wasmBytes(backend, true);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+  const wasm = await instantiate(shared, memory);
+  const control = new SharedArrayBuffer(controlBytes(threads - 1));
+  const started: WorkerHandle[] = [];
+  try {
+    const start = workerFactory()!;
+    for (let i = 0; i < threads - 1; i++) {
+      started.push(await start({ bytes: shared, memory, control, index: i, workers: threads - 1, names: [...THREAD_KERNELS] }));
+    }
+  } catch (e) {
+    for (const w of started) w.terminate();
+    console.warn(`ffnkit: running one thread instead of ${threads}: a worker did not start (${(e as Error).message})`);
+    return new Engine(backend, memory, wasm);
+  }
+  return new Engine(backend, memory, wasm, new ThreadPool(wasm, control, started, [...THREAD_KERNELS]));
+}
+
+/** The kernel exports a worker may be asked to run. */
+const THREAD_KERNELS = ['gemm_f32', 'depthwise_conv2d_nchw_f32'] as const;
+
+/** Why this environment cannot run threads, if it cannot. */
+function threadsUnavailable(backend: Backend): string | undefined {
+  if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is unavailable (a page needs cross-origin isolation)';
+  if (!workerFactory()) return 'no worker threads here (import ffnkit/node in Node; browsers run one thread for now)';
+  if (backend === 'scalar') return 'the scalar build has no shared-memory variant';
+  return undefined;
 }

@@ -7,6 +7,10 @@ import type { Arena } from './arena.js';
 import type { F32Buffer } from './buffer.js';
 import { checkBuffer, checkDisjoint, checkFinite, checkSameOrDisjoint, checkSize } from './check.js';
 import type { KernelExports } from './wasm.js';
+import { splitRange, type ThreadPool, type ThreadTask } from './threads.js';
+
+/** Below this many multiply-adds a kernel call runs on one thread (waking workers costs more). */
+const PARALLEL_MIN_MACS = 1 << 21;
 
 /** A weight matrix as loaded: `rows` output features of `cols` inputs, row-major. */
 export interface Matrix {
@@ -71,12 +75,19 @@ export class Kernels {
   private readonly arena: Arena;
   private readonly scratch = new Map<string, F32Buffer>();
   private readonly allocF32: (n: number, what: string) => F32Buffer;
+  private pool: ThreadPool | undefined;
 
   /** @internal engines make these */
-  constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer) {
+  constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer, pool?: ThreadPool) {
     this.wasm = wasm;
     this.arena = arena;
     this.allocF32 = allocF32;
+    this.pool = pool;
+  }
+
+  /** @internal after the engine's pool is closed */
+  detachPool(): void {
+    this.pool = undefined;
   }
 
   private buf(name: string, b: unknown, length?: number): F32Buffer {
@@ -179,7 +190,23 @@ export class Kernels {
     this.buf('c', c, m * w.rows);
     checkDisjoint('c', c, 'a', a);
     checkDisjoint('c', c, 'w', w.data);
-    this.wasm.gemm_f32(a.ptr, w.data.ptr, c.ptr, m, w.rows, w.cols);
+    const n = w.rows;
+    const k = w.cols;
+    const pool = this.pool;
+    if (pool && m * n * k >= PARALLEL_MIN_MACS && (m >= 8 || m === 1)) {
+      // rows in multiples of the 4-row tile (a GEMV: whole 8-feature panels), so every output is
+      // computed exactly as in one thread
+      const tasks = m === 1
+        ? splitRange(Math.ceil(n / 8), pool.threads, 1).map(([p0, p1]): ThreadTask => ({
+          fn: 'gemm_f32', args: [a.ptr, w.data.ptr + p0 * (k + 1) * 32, c.ptr + p0 * 32, 1, Math.min(n, p1 * 8) - p0 * 8, k],
+        }))
+        : splitRange(m, pool.threads, 4).map(([r0, r1]): ThreadTask => ({
+          fn: 'gemm_f32', args: [a.ptr + r0 * k * 4, w.data.ptr, c.ptr + r0 * n * 4, r1 - r0, n, k],
+        }));
+      pool.run(tasks);
+      return;
+    }
+    this.wasm.gemm_f32(a.ptr, w.data.ptr, c.ptr, m, n, k);
   }
 
   /**

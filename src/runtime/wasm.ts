@@ -56,7 +56,13 @@ export interface KernelExports {
 }
 
 /** Where each build lives; `new URL(..., import.meta.url)` so bundlers and plain ESM resolve it. */
-export function wasmUrl(backend: Backend): URL {
+export function wasmUrl(backend: Backend, shared = false): URL {
+  if (shared) {
+    // the shared-memory builds (threads) of the SIMD builds
+    if (backend === 'simd') return new URL('../../build/ffnkit-simd-mt.wasm', import.meta.url);
+    if (backend === 'relaxed') return new URL('../../build/ffnkit-relaxed-mt.wasm', import.meta.url);
+    throw new FfnkitError('E_UNSUPPORTED', `threads: the ${backend} build has no shared-memory variant`);
+  }
   switch (backend) {
     case 'scalar':
       return new URL('../../build/ffnkit-scalar.wasm', import.meta.url);
@@ -67,15 +73,16 @@ export function wasmUrl(backend: Backend): URL {
   }
 }
 
-const bytesCache = new Map<Backend, Promise<Uint8Array<ArrayBuffer>>>();
+const bytesCache = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
 
-/** The bytes of one build, fetched once per process. */
-export function wasmBytes(backend: Backend): Promise<Uint8Array<ArrayBuffer>> {
-  let p = bytesCache.get(backend);
+/** The bytes of one build (its shared-memory variant with `shared`), fetched once per process. */
+export function wasmBytes(backend: Backend, shared = false): Promise<Uint8Array<ArrayBuffer>> {
+  const key = shared ? `${backend}-mt` : backend;
+  let p = bytesCache.get(key);
   if (!p) {
-    p = readBytes(wasmUrl(backend), `the ${backend} kernel build`);
-    p.catch(() => bytesCache.delete(backend));
-    bytesCache.set(backend, p);
+    p = readBytes(wasmUrl(backend, shared), `the ${key} kernel build`);
+    p.catch(() => bytesCache.delete(key));
+    bytesCache.set(key, p);
   }
   return p;
 }

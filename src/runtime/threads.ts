@@ -1,0 +1,125 @@
+// A pool of worker threads sharing one WebAssembly.Memory, each running its own instance of the
+// same kernel build: a kernel call is split into one task per thread (the main thread runs the
+// first), each task a kernel export called on its own slice of the work, so every output is
+// computed by the same instructions in the same order as in one thread (bit-identical results).
+//
+// Synchronisation is a small SharedArrayBuffer: the main thread writes each worker's task into
+// its slot, bumps the job counter and notifies; every worker runs its task (or nothing) and
+// bumps the done counter; the main thread waits (Atomics.wait) until all have. Waiting blocks,
+// which Node allows on its main thread and browsers do not: pools are made by the Node entry
+// (src/node/threads.ts registers the worker factory); elsewhere an engine runs one thread.
+
+import { FfnkitError } from '../errors.js';
+
+/** One kernel call: an export's name and its numeric arguments. */
+export interface ThreadTask {
+  fn: string;
+  args: number[];
+}
+
+/** What a worker thread needs to start. */
+export interface WorkerInit {
+  bytes: Uint8Array;
+  memory: WebAssembly.Memory;
+  control: SharedArrayBuffer;
+  /** This worker's slot, and how many workers share the control block. */
+  index: number;
+  workers: number;
+  names: string[];
+}
+
+export interface WorkerHandle {
+  terminate(): void;
+}
+
+/** Starts one worker (resolving once its kernel instance is ready). */
+export type WorkerFactory = (init: WorkerInit) => Promise<WorkerHandle>;
+
+let factory: WorkerFactory | undefined;
+
+/** @internal the Node entry registers how to start workers */
+export function setWorkerFactory(f: WorkerFactory): void {
+  factory = f;
+}
+
+/** The registered worker factory, if this environment has one. */
+export function workerFactory(): WorkerFactory | undefined {
+  return factory;
+}
+
+// control layout, int32 words: [0] job counter (-1: shut down), [1] done counter, [2] failures,
+// then per worker SLOT words: [fn index or -1, argument count]; the arguments as float64 after.
+export const CONTROL = { JOB: 0, DONE: 1, FAILED: 2, HEAD: 4, SLOT: 2, ARGS: 16 } as const;
+
+export function controlBytes(workers: number): number {
+  const ints = CONTROL.HEAD + workers * CONTROL.SLOT;
+  return Math.ceil((ints * 4) / 8) * 8 + workers * CONTROL.ARGS * 8;
+}
+
+export class ThreadPool {
+  /** Threads in all, the main thread included. */
+  readonly threads: number;
+  private readonly ctl: Int32Array;
+  private readonly args: Float64Array;
+  private readonly names: string[];
+  private readonly exports: Record<string, (...a: number[]) => unknown>;
+  private readonly workers: WorkerHandle[];
+
+  constructor(exports: object, control: SharedArrayBuffer, workers: WorkerHandle[], names: string[]) {
+    this.exports = exports as Record<string, (...a: number[]) => unknown>;
+    this.workers = workers;
+    this.names = names;
+    this.threads = workers.length + 1;
+    this.ctl = new Int32Array(control);
+    const ints = CONTROL.HEAD + workers.length * CONTROL.SLOT;
+    this.args = new Float64Array(control, Math.ceil((ints * 4) / 8) * 8, workers.length * CONTROL.ARGS);
+  }
+
+  /** Runs tasks[0] here and tasks[i] on worker i - 1 (at most `threads` tasks), returning when all are done. */
+  run(tasks: ThreadTask[]): void {
+    if (tasks.length > this.threads) throw new FfnkitError('E_ARG', `threads: ${tasks.length} tasks for ${this.threads} threads`);
+    const w = this.workers.length;
+    for (let i = 0; i < w; i++) {
+      const task = tasks[i + 1];
+      const slot = CONTROL.HEAD + i * CONTROL.SLOT;
+      if (!task) {
+        this.ctl[slot] = -1;
+        continue;
+      }
+      const fn = this.names.indexOf(task.fn);
+      if (fn < 0 || task.args.length > CONTROL.ARGS) throw new FfnkitError('E_ARG', `threads: cannot run ${task.fn} on a worker`);
+      this.ctl[slot] = fn;
+      this.ctl[slot + 1] = task.args.length;
+      this.args.set(task.args, i * CONTROL.ARGS);
+    }
+    Atomics.store(this.ctl, CONTROL.DONE, 0);
+    Atomics.add(this.ctl, CONTROL.JOB, 1);
+    Atomics.notify(this.ctl, CONTROL.JOB);
+    const own = tasks[0];
+    if (own) this.exports[own.fn]!(...own.args);
+    for (;;) {
+      const done = Atomics.load(this.ctl, CONTROL.DONE);
+      if (done >= w) break;
+      Atomics.wait(this.ctl, CONTROL.DONE, done, 10_000);
+    }
+    if (Atomics.exchange(this.ctl, CONTROL.FAILED, 0) !== 0) throw new FfnkitError('E_ARG', 'threads: a worker failed while running a kernel');
+  }
+
+  /** Stops the workers. */
+  close(): void {
+    Atomics.store(this.ctl, CONTROL.JOB, -1);
+    Atomics.notify(this.ctl, CONTROL.JOB);
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+/**
+ * Splits [0, n) into at most `parts` runs whose boundaries are multiples of `align` (except the
+ * end): the slices each thread computes.
+ */
+export function splitRange(n: number, parts: number, align: number): [number, number][] {
+  const per = Math.ceil(n / parts / align) * align;
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += per) out.push([s, Math.min(n, s + per)]);
+  return out;
+}

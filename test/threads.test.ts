@@ -1,0 +1,76 @@
+// Threads: an engine with a worker pool gives bit-identical results to one thread (matrix
+// products split by rows in whole 4-row tiles, GEMVs by whole panels), whole-model logits
+// included; one thread where threads cannot run, with a warning; a closed pool falls back.
+
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import { LlamaModel, createEngine, llamaConfig, randomLlamaWeights, type Engine } from '../src/node/index.js';
+import { randomF32 } from './ref/random.js';
+
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
+  let one: Engine;
+  let two: Engine;
+  const engines = async () => {
+    one ??= await createEngine({ backend });
+    two ??= await createEngine({ backend, threads: 2 });
+    return { one, two };
+  };
+  afterAll(() => two?.close());
+
+  test('two threads start', async () => {
+    const { two } = await engines();
+    expect(two.threads).toBe(2);
+  });
+
+  test.each([
+    [1, 2048, 1024],
+    [1, 2053, 1031],
+    [64, 256, 256],
+    [67, 300, 257],
+    [5, 1024, 1024],
+  ])('gemm m %i n %i k %i: bit-identical to one thread', async (m, n, k) => {
+    const { one, two } = await engines();
+    const w = randomF32(n * k, n + k);
+    const a = randomF32(m * k, m);
+    const out = [one, two].map((e) => {
+      const c = e.alloc(m * n);
+      e.kernels.gemm(e.upload(a), e.kernels.packFrom(w, n, k), c, m);
+      return c.toArray();
+    });
+    expect(bits(out[1]!)).toEqual(bits(out[0]!));
+  });
+
+  test('a model large enough to split: prefill and decode logits bit-identical to one thread', async () => {
+    const { one, two } = await engines();
+    const w = randomLlamaWeights(llamaConfig({ dim: 512, hiddenDim: 1376, nLayers: 2, nHeads: 8, nKvHeads: 4, vocabSize: 4096, seqLen: 64 }), 9);
+    const tokens = Array.from({ length: 20 }, (_, i) => (i * 131 + 7) % 4096);
+    const run = async (e: Engine) => {
+      const model = await LlamaModel.create(w, { engine: e });
+      const prefill = model.forward(tokens, { allLogits: true });
+      const decode = model.forward([5]);
+      return [prefill, decode];
+    };
+    const [p1, d1] = await run(one);
+    const [p2, d2] = await run(two);
+    expect(bits(p2!)).toEqual(bits(p1!));
+    expect(bits(d2!)).toEqual(bits(d1!));
+  });
+});
+
+describe('threads fallback', () => {
+  test('the scalar build runs one thread, with a warning; a closed pool leaves one thread', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const scalar = await createEngine({ backend: 'scalar', threads: 2 });
+    expect(scalar.threads).toBe(1);
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/running one thread instead of 2: the scalar build has no shared-memory variant/));
+    warn.mockRestore();
+    const e = await createEngine({ backend: 'simd', threads: 2 });
+    e.close();
+    expect(e.threads).toBe(1);
+    const c = e.alloc(2048);
+    e.kernels.gemm(e.upload(randomF32(1024, 1)), e.kernels.packFrom(randomF32(2048 * 1024, 2), 2048, 1024), c, 1);
+    expect(c.toArray().every(Number.isFinite)).toBe(true);
+    await expect(createEngine({ threads: 0 })).rejects.toThrow(/threads: expected an integer >= 1/);
+  });
+});
