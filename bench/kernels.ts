@@ -1,13 +1,15 @@
 // `ffnkit bench kernels`: f32 GEMM and GEMV on every build that this engine accepts and in plain
 // JavaScript, each next to its bound measured in the same process (the build's multiply-add peak
 // for GEMM, the read bandwidth for GEMV). Inputs are seeded; every implementation's output is
-// checked against the plain-JS result (float64 accumulation) before it is timed.
+// checked against the plain-JS result (float64 accumulation) before it is timed. Then the same
+// kinds of work on one thread per core (bench/threads.ts).
 
 import { BACKENDS, createEngine, encodeQ8_0, type Backend, type Engine, type F32Buffer } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, time, collector } from './harness.js';
 import { gemmJs, gemvJs } from './plain-js.js';
 import { maddPeak, readBandwidth } from './probes.js';
+import { runThreadCases } from './threads.js';
 
 /** (M, K, N) of the GEMM cases: a prefill block of a 1B model's projections. */
 export const GEMM_SHAPES: readonly [number, number, number][] = [
@@ -171,5 +173,6 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
       e.arena.reset();
     }
   }
+  await runThreadCases(engines, peak, opts, emit, say);
   return lines;
 }

@@ -41,6 +41,25 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     expect(bits(out[1]!)).toEqual(bits(out[0]!));
   });
 
+  test.each([
+    [64, 56, 56, 7, 1, 1],
+    [33, 40, 37, 31, 2, 1],
+    [17, 64, 64, 7, 1, 2],
+  ])('depthwise conv2d c %i %ix%i k %i stride %i multiplier %i: bit-identical to one thread', async (c, h, w, k, stride, multiplier) => {
+    const { one, two } = await engines();
+    const x = randomF32(c * h * w, c);
+    const wt = randomF32(c * multiplier * k * k, k);
+    const bias = randomF32(c * multiplier, 3);
+    const ho = Math.ceil(h / stride);
+    const wo = Math.ceil(w / stride);
+    const out = [one, two].map((e) => {
+      const y = e.alloc(c * multiplier * ho * wo);
+      e.kernels.depthwiseConv2d(e.upload(x), { h, w, c }, e.upload(wt), k, y, { bias: e.upload(bias), stride: stride as 1 | 2, gelu: true, multiplier: multiplier as 1 | 2 });
+      return y.toArray();
+    });
+    expect(bits(out[1]!)).toEqual(bits(out[0]!));
+  });
+
   test('a model large enough to split: prefill and decode logits bit-identical to one thread', async () => {
     const { one, two } = await engines();
     const w = randomLlamaWeights(llamaConfig({ dim: 512, hiddenDim: 1376, nLayers: 2, nHeads: 8, nKvHeads: 4, vocabSize: 4096, seqLen: 64 }), 9);

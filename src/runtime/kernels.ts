@@ -479,8 +479,22 @@ export class Kernels {
       this.wasm.depthwise_conv2d_nhwc_f32(x.ptr, h, w, c, weights.ptr, k, bias, stride, gelu, y.ptr);
       return;
     }
-    const scratch = this.scratchFor('conv plane', (h + k - 1) * (w + k - 1) + 16);
+    const plane = (h + k - 1) * (w + k - 1) + 16;
+    const pool = this.pool;
+    const threads = pool && c > 1 && c * mult * ho * wo * k * k >= PARALLEL_MIN_MACS ? pool.threads : 1;
+    const scratch = this.scratchFor('conv plane', threads * plane);
     checkDisjoint('y', y, 'scratch', scratch);
+    if (pool && threads > 1) {
+      // whole channels per thread, each with its own padded-plane scratch
+      pool.run(splitRange(c, threads, 1).map(([c0, c1], t): ThreadTask => ({
+        fn: 'depthwise_conv2d_nchw_f32',
+        args: [
+          x.ptr + c0 * h * w * 4, h, w, c1 - c0, mult, weights.ptr + c0 * mult * k * k * 4, k, bias ? bias + c0 * mult * 4 : 0,
+          stride, gelu, y.ptr + c0 * mult * ho * wo * 4, scratch.ptr + t * plane * 4,
+        ],
+      })));
+      return;
+    }
     this.wasm.depthwise_conv2d_nchw_f32(x.ptr, h, w, c, mult, weights.ptr, k, bias, stride, gelu, y.ptr, scratch.ptr);
   }
 
