@@ -49,6 +49,15 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
     expect(Math.abs(o.nll - 1.671717)).toBeLessThan(1e-4);
   });
 
+  test('eval --threads 2 prints the same NLL as one thread; a bad --threads is bad usage', async () => {
+    const args = ['eval', '--model', model, '--tokenizer', tokenizer, '--text', sharedPath('data', 'tinystories-eval.txt'), '--json'];
+    const one = JSON.parse((await run(args)).stdout) as { nll: number };
+    const two = await run([...args, '--threads', '2']);
+    expect(two.code, two.stderr).toBe(0);
+    expect((JSON.parse(two.stdout) as { nll: number }).nll).toBe(one.nll);
+    expect((await run([...args, '--threads', '0'])).code).toBe(2);
+  });
+
   test('info shows the shapes and parameter count', async () => {
     const r = await run(['info', '--model', model, '--json']);
     expect(r.code).toBe(0);

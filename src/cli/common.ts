@@ -16,6 +16,10 @@ export function numberOption(name: string, min: number, max: number, integer = f
   };
 }
 
+export function threadsOption(): Option {
+  return new Option('--threads <n>', 'threads for the matrix products and convolutions (default 1; results are identical)').argParser(numberOption('--threads', 1, 256, true));
+}
+
 export function backendOption(): Option {
   return new Option('--backend <build>', 'wasm build (default: FFNKIT_BACKEND, else the best this runtime accepts)').choices([...BACKENDS]);
 }
@@ -62,8 +66,8 @@ export function applyTopK(model: LlamaModel, k: number | undefined): void {
 }
 
 /** The model, and the tokenizer from --tokenizer or else the one stored in the model file. */
-export async function loadWithTokenizer(modelPath: string, tokenizerPath: string | undefined, backend: Backend | undefined): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
-  const model = await loadModel(modelPath, backend ? { backend } : {});
+export async function loadWithTokenizer(modelPath: string, tokenizerPath: string | undefined, backend: Backend | undefined, threads?: number): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
+  const model = await loadModel(modelPath, { ...(backend ? { backend } : {}), ...(threads ? { threads } : {}) });
   const tokenizer = tokenizerPath !== undefined ? await Tokenizer.load(tokenizerPath) : model.tokenizer;
   if (!tokenizer) {
     throw new FfnkitError('E_ARG', `--tokenizer: required, since ${modelPath} (${model.format}) stores no vocabulary`);

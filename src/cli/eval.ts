@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, evaluate } from '../node/index.js';
-import { applyTopK, backendOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy } from './common.js';
+import { applyTopK, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -17,6 +17,7 @@ interface Options {
   skip?: string;
   stats?: boolean;
   backend?: 'scalar' | 'simd' | 'relaxed';
+  threads?: number;
 }
 
 export function evalCommand(): Command {
@@ -35,8 +36,9 @@ export function evalCommand(): Command {
     .addOption(skipOption())
     .option('--stats', 'print FFN-skipping statistics')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .action(async (o: Options) => {
-      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
       applyTopK(model, o.topK);
       const skip = skipPolicy(o.skip, model);
       let text: string;

@@ -3,7 +3,7 @@
 
 import { Command } from 'commander';
 import { generateIds } from '../node/index.js';
-import { applyTopK, backendOption, expertsOption, formatSkipStats, loadWithTokenizer, numberOption, skipOption, skipPolicy } from './common.js';
+import { applyTopK, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, numberOption, skipOption, skipPolicy } from './common.js';
 
 interface Options {
   model: string;
@@ -19,6 +19,7 @@ interface Options {
   skip?: string;
   stats?: boolean;
   backend?: 'scalar' | 'simd' | 'relaxed';
+  threads?: number;
 }
 
 export function generateCommand(): Command {
@@ -37,8 +38,9 @@ export function generateCommand(): Command {
     .addOption(skipOption())
     .option('--stats', 'print FFN-skipping statistics to stderr')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .action(async (o: Options) => {
-      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
       applyTopK(model, o.topK);
       const skip = skipPolicy(o.skip, model);
       const prompt = tokenizer.encode(o.prompt, { bos: true });
