@@ -60,6 +60,23 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     expect(bits(out[1]!)).toEqual(bits(out[0]!));
   });
 
+  test.each([1, 3, 16, 21])('dense SwiGLU FFN 1024 -> 2816 on %i tokens: bit-identical to one thread', async (tokens) => {
+    const { one, two } = await engines();
+    const [d, h] = [1024, 2816];
+    const w1 = randomF32(h * d, 1, -0.03, 0.03);
+    const w3 = randomF32(h * d, 2, -0.03, 0.03);
+    const w2 = randomF32(d * h, 3, -0.03, 0.03);
+    const x = randomF32(tokens * d, 4);
+    const out = [one, two].map((e) => {
+      const k = e.kernels;
+      const f = k.denseFfnFromPacked(k.packFrom(w1, h, d), k.packFrom(w3, h, d), k.packFrom(w2, d, h));
+      const y = e.alloc(tokens * d);
+      k.ffn(f, e.upload(x), y, tokens);
+      return y.toArray();
+    });
+    expect(bits(out[1]!)).toEqual(bits(out[0]!));
+  });
+
   test('a model large enough to split: prefill and decode logits bit-identical to one thread', async () => {
     const { one, two } = await engines();
     const w = randomLlamaWeights(llamaConfig({ dim: 512, hiddenDim: 1376, nLayers: 2, nHeads: 8, nKvHeads: 4, vocabSize: 4096, seqLen: 64 }), 9);

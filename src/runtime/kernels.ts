@@ -263,6 +263,26 @@ export class Kernels {
     }
     const scratch = this.scratchFor('ffn', 2 * tokens * f.hidden);
     checkDisjoint('y', y, 'scratch', scratch);
+    const pool = this.pool;
+    if (pool && tokens * f.dim * f.hidden >= PARALLEL_MIN_MACS) {
+      if (tokens >= 8) {
+        // whole 4-row tiles of tokens per thread, each with its share of the scratch
+        pool.run(splitRange(tokens, pool.threads, 4).map(([r0, r1]): ThreadTask => ({
+          fn: 'ffn_swiglu_f32',
+          args: [x.ptr + r0 * f.dim * 4, r1 - r0, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr + 2 * r0 * f.hidden * 4, y.ptr + r0 * f.dim * 4],
+        })));
+        return;
+      }
+      // a few tokens (decoding): the kernel's three products, each split by panels, and the
+      // SwiGLU between them, the same operations in the same order as ffn_swiglu_f32
+      const gate = scratch.sub(0, tokens * f.hidden);
+      const up = scratch.sub(tokens * f.hidden, tokens * f.hidden);
+      this.gemm(x, f.w1, gate, tokens);
+      this.gemm(x, f.w3, up, tokens);
+      this.wasm.swiglu_f32(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
+      this.gemm(gate, f.w2, y, tokens);
+      return;
+    }
     this.wasm.ffn_swiglu_f32(x.ptr, tokens, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr, y.ptr);
   }
 
