@@ -26,7 +26,8 @@ function tinyLlama(layers?: number): LlamaConfig {
   return { ...base, nLayers: n };
 }
 
-export async function runLlm(opts: BenchOptions): Promise<BenchLine[]> {
+/** With `threads` > 1, every model also runs on an engine of that many threads (same process). */
+export async function runLlm(opts: BenchOptions & { threads?: number }): Promise<BenchLine[]> {
   const { lines, emit, say } = collector(opts);
 
   say('read bandwidth and peak');
@@ -44,9 +45,33 @@ export async function runLlm(opts: BenchOptions): Promise<BenchLine[]> {
   const tl = tinyLlama(opts.quick ? 2 : undefined);
   models.push([`tinyllama-shape ${tl.nLayers} layers`, () => randomLlamaWeights(tl, 2)]);
 
+  const threads = opts.threads ?? 1;
+  let manyBandwidth = bandwidth;
+  if (threads > 1) {
+    // the read bandwidth with every thread summing its share
+    const many = await createEngine({ backend: probe.backend, threads });
+    if (many.threads === threads) {
+      const n = (256 << 20) / 4;
+      const buf = many.alloc(n, 'bandwidth probe');
+      buf.view().fill(1);
+      const per = n / threads;
+      manyBandwidth = (n * 4) / time(() => many.pool!.run(Array.from({ length: threads }, (_, t) => ({ fn: 'probe_read_f32', args: [buf.ptr + t * per * 4, per] }))), opts.quick).fastest / 1e9;
+      emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${probe.backend} ${threads} threads`, value: sig3(manyBandwidth), unit: 'GB/s' });
+    }
+    many.close();
+  }
+
   for (const [name, make] of models) {
-    say(`${name}: building`);
-    const engine = await createEngine({ backend: probe.backend });
+    for (const t of threads > 1 ? [1, threads] : [1]) {
+      await runModel(name, make, t, t > 1 ? manyBandwidth : bandwidth, t * peak);
+    }
+  }
+  return lines;
+
+  async function runModel(name: string, make: () => LlamaWeights, t: number, bandwidth: number, peak: number): Promise<void> {
+    say(`${name}: building (${t} thread${t > 1 ? 's' : ''})`);
+    const engine = await createEngine({ backend: probe.backend, threads: t });
+    const impl = `ffnkit-${engine.backend}${t > 1 ? ` ${engine.threads} threads` : ''}`;
     const model = await LlamaModel.create(make(), { engine });
     const c = model.config;
     const prompt = Array.from({ length: Math.min(opts.quick ? 64 : 128, c.seqLen - 1) }, (_, i) => 3 + ((i * 7) % (c.vocabSize - 3)));
@@ -59,8 +84,8 @@ export async function runLlm(opts: BenchOptions): Promise<BenchLine[]> {
     const preValue = prompt.length / pre.seconds;
     const preBound = (peak * 1e9 * prompt.length) / model.matmulFlops(prompt.length);
     emit({
-      suite: SUITE, case: `${name} prefill ${prompt.length}`, impl: `ffnkit-${engine.backend}`, value: sig3(preValue), unit: 'tokens/s',
-      bound: sig3(preBound), boundName: 'madd peak / matmul flops', share: sig3(preValue / preBound),
+      suite: SUITE, case: `${name} prefill ${prompt.length}`, impl, value: sig3(preValue), unit: 'tokens/s',
+      bound: sig3(preBound), boundName: `${t > 1 ? `${t} x ` : ''}madd peak / matmul flops`, share: sig3(preValue / preBound),
       seconds: pre.seconds, rme: sig3(pre.rme), samples: pre.samples,
     });
 
@@ -75,10 +100,10 @@ export async function runLlm(opts: BenchOptions): Promise<BenchLine[]> {
     const decValue = 1 / dec.seconds;
     const decBound = (bandwidth * 1e9) / model.weightBytes();
     emit({
-      suite: SUITE, case: `${name} decode`, impl: `ffnkit-${engine.backend}`, value: sig3(decValue), unit: 'tokens/s',
-      bound: sig3(decBound), boundName: `read bandwidth / ${sig3(model.weightBytes() / 2 ** 20)} MiB per token`, share: sig3(decValue / decBound),
+      suite: SUITE, case: `${name} decode`, impl, value: sig3(decValue), unit: 'tokens/s',
+      bound: sig3(decBound), boundName: `read bandwidth${t > 1 ? ` (${t} threads)` : ''} / ${sig3(model.weightBytes() / 2 ** 20)} MiB per token`, share: sig3(decValue / decBound),
       seconds: dec.seconds, rme: sig3(dec.rme), samples: dec.samples,
     });
+    engine.close();
   }
-  return lines;
 }

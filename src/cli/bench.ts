@@ -37,7 +37,7 @@ export function benchCommand(): Command {
     )
     .option('--json', 'one JSON object per result line, nothing else on stdout')
     .option('--quick', 'fewer samples per case (a first look; CI)')
-    .option('--threads <n>', 'threads for the peer runtimes (ffnkit itself: bench kernels measures one thread per core against one)', (v) => {
+    .option('--threads <n>', 'threads: for the peer runtimes, and for ffnkit in bench llm (each model on 1 and N threads); bench kernels always compares one thread per core with one', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError(`--threads must be an integer in [1, 256], got '${v}'`);
       return n;

@@ -10,7 +10,7 @@ import type { KernelExports } from './wasm.js';
 import { splitRange, type ThreadPool, type ThreadTask } from './threads.js';
 
 /** Below this many multiply-adds a kernel call runs on one thread (waking workers costs more). */
-const PARALLEL_MIN_MACS = 1 << 21;
+const PARALLEL_MIN_MACS = 1 << 19;
 
 /** A weight matrix as loaded: `rows` output features of `cols` inputs, row-major. */
 export interface Matrix {
