@@ -113,6 +113,10 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
       expect(ft.stderr).toMatch(/wrote .*g\.gguf: 4 steps, final loss [\d.]+ .* tokens\/s, wasm memory \d+ MiB, peak RSS \d+ MiB/);
       const log = readFileSync(join(dir, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; lm: number });
       expect(log.map((l) => l.step)).toEqual([1, 2, 3, 4]);
+      // two threads: the same file (the matrix products split without changing a bit)
+      const threaded = await run([...base, '--threads', '2', '--out', join(dir, 't.gguf'), '--checkpoint', join(dir, 't.ckpt')]);
+      expect(threaded.code, threaded.stderr).toBe(0);
+      expect(readFileSync(join(dir, 't.gguf')).equals(readFileSync(g))).toBe(true);
       // resuming the final checkpoint runs no step and writes the same model (mid-run resumes: test/finetune.test.ts)
       const r = await run([...base, '--out', join(dir, 'r.gguf'), '--resume', join(dir, 'g.ckpt')]);
       expect(r.code, r.stderr).toBe(0);

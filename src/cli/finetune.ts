@@ -5,7 +5,7 @@
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, decodeCheckpoint, encodeCheckpoint, finetune, readWeights, writeGguf, type Checkpoint } from '../node/index.js';
-import { backendOption, numberOption, writeOutAtomically } from './common.js';
+import { backendOption, numberOption, threadsOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -32,6 +32,7 @@ interface Options {
   log?: string;
   out: string;
   backend?: 'scalar' | 'simd' | 'relaxed';
+  threads?: number;
 }
 
 const patterns = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((p) => p.trim()).filter(Boolean));
@@ -62,6 +63,7 @@ export function finetuneCommand(): Command {
     .option('--log <file>', 'write the loss of every step as JSON lines')
     .requiredOption('--out <path>', 'output GGUF')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .action(async (o: Options) => {
       const { weights } = await readWeights(o.model);
       const tokenizer = await Tokenizer.load(o.tokenizer);
@@ -101,7 +103,7 @@ export function finetuneCommand(): Command {
         accumulate: o.accumulate, clip: o.clip, weightDecay: o.weightDecay, paWeight: o.paWeight, balanceWeight: o.balanceWeight,
         distill: o.distill, ...(o.train ? { train: patterns(o.train)! } : {}), ...(o.freeze ? { freeze: patterns(o.freeze)! } : {}),
         seed: o.seed, checkpointEvery: o.checkpointEvery, ...(resume ? { resume } : {}),
-        ...(o.backend ? { engine: { backend: o.backend } } : {}),
+        engine: { ...(o.backend ? { backend: o.backend } : {}), ...(o.threads ? { threads: o.threads } : {}) },
         onStep: (s) => {
           pending.push(JSON.stringify({ step: s.step, lr: s.lr, loss: s.total, lm: s.lm, pa: s.pa, balance: s.balance, gradNorm: s.gradNorm, tokensPerSecond: s.tokensPerSecond }));
           const eta = ((performance.now() - started) / 1000 / (s.step - (resume?.step ?? 0))) * (s.steps - s.step);

@@ -199,8 +199,10 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
     }
   }
   const seconds = (performance.now() - started) / 1000;
+  const trained = model.toWeights();
+  engine.close();
   return {
-    weights: model.toWeights(),
+    weights: trained,
     steps: o.steps,
     tokensPerSecond: ((o.steps - first + 1) * tokensPerStep) / seconds,
     wasmBytes: model.engine.memory.buffer.byteLength,
