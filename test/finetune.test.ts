@@ -91,6 +91,19 @@ describe.skipIf(!SHARED)('fine-tuning stories260K', () => {
     }
   }, 60_000);
 
+  test('two threads (sequences of attention, matrix products) train to the same bits as one', async () => {
+    const { w, tok } = await factorized();
+    const run = async (threads: number) => {
+      const losses: number[] = [];
+      const r = await finetune(structuredClone(w), tok, text(), { steps: 2, batch: 4, seqLen: 64, seed: 3, engine: { backend: 'simd', threads }, onStep: (s) => losses.push(s.total) });
+      return { losses, w1: r.weights.layers[1]!.routed!.w1 };
+    };
+    const one = await run(1);
+    const two = await run(2);
+    expect(two.losses).toEqual(one.losses);
+    expect(Buffer.from(two.w1.buffer).equals(Buffer.from(one.w1.buffer))).toBe(true);
+  }, 60_000);
+
   test('a resume from another model or with other options is refused', async () => {
     const { w, tok } = await factorized();
     const opts = { steps: 2, batch: 1, seqLen: 16, engine: { backend: 'simd' as const } };

@@ -11,6 +11,7 @@ import { checkBuffer, checkDisjoint, checkFinite, checkSize } from './check.js';
 import type { Engine } from './engine.js';
 import type { Kernels, PackedMatrix } from './kernels.js';
 import type { KernelExports } from './wasm.js';
+import type { ThreadTask } from './threads.js';
 
 /** The shape of one sequence's attention in a training batch (strides in floats). */
 export interface TrainAttentionShape {
@@ -135,50 +136,71 @@ export class BackwardKernels {
     this.wasm.swiglu_backward_f32(g.ptr, u.ptr, da.ptr, dg.ptr, du.ptr, n);
   }
 
-  /** Checks an attention call's sequence operands; returns the shape's numbers. */
-  private attentionOperands(qkv: F32Buffer, out: F32Buffer, shape: TrainAttentionShape) {
+  /** Checks the operands of `count` sequences of attention; returns the shape's numbers. */
+  private attentionOperands(qkv: F32Buffer, out: F32Buffer, shape: TrainAttentionShape, count: number) {
     const t = checkSize('tokens', shape.tokens, 1);
     const heads = checkSize('heads', shape.heads, 1);
     const kvHeads = checkSize('kvHeads', shape.kvHeads, 1);
     const hd = checkSize('headDim', shape.headDim, 1);
+    checkSize('sequences', count, 1);
     if (heads % kvHeads !== 0) throw new FfnkitError('E_SHAPE', `heads: ${heads} is not a multiple of kvHeads ${kvHeads}`);
     const qDim = heads * hd;
     const kvDim = kvHeads * hd;
     const stride = checkSize('qkvStride', shape.qkvStride, qDim + 2 * kvDim);
-    this.buf('qkv', qkv, t * stride);
-    this.buf('out', out, t * qDim);
+    this.buf('qkv', qkv, count * t * stride);
+    this.buf('out', out, count * t * qDim);
     return { t, heads, kvHeads, hd, qDim, kvDim, stride };
   }
 
   /**
-   * Causal attention over one whole sequence (positions 0 .. tokens-1): `qkv` holds each token's
-   * post-RoPE q, k and v in one row (q first, then k, then v); `out` receives heads*headDim per
-   * token. The same function as `Kernels.attention` at pos0 = 0, computed key-major (faster for
-   * the small heads of training-size models).
+   * Runs `task(sequence, scratch)` for each of `count` sequences, as many at once as the engine
+   * has threads (each with its own `perThread` floats of scratch): whole sequences per thread, so
+   * the results are those of one thread.
    */
-  attentionSequence(qkv: F32Buffer, out: F32Buffer, shape: TrainAttentionShape): void {
-    const { t, heads, kvHeads, hd, qDim, kvDim, stride } = this.attentionOperands(qkv, out, shape);
+  private eachSequence(count: number, name: string, perThread: number, task: (b: number, scratch: number) => ThreadTask): void {
+    const pool = this.engine.pool;
+    const threads = pool ? Math.min(pool.threads, count) : 1;
+    const scratch = this.scratchFor(name, threads * perThread);
+    for (let b0 = 0; b0 < count; b0 += threads) {
+      const tasks = Array.from({ length: Math.min(threads, count - b0) }, (_, i) => task(b0 + i, scratch.ptr + i * perThread * 4));
+      if (pool && tasks.length > 1) pool.run(tasks);
+      else for (const t of tasks) (this.wasm as unknown as Record<string, (...a: number[]) => void>)[t.fn]!(...t.args);
+    }
+  }
+
+  /**
+   * Causal attention over `count` whole sequences of `shape.tokens` tokens each (positions 0 ..
+   * tokens-1), laid out one after another: `qkv` holds each token's post-RoPE q, k and v in one
+   * row (q first, then k, then v); `out` receives heads*headDim per token. The same function as
+   * `Kernels.attention` at pos0 = 0, computed key-major (faster for small heads); sequences run
+   * on the engine's threads.
+   */
+  attentionSequence(qkv: F32Buffer, out: F32Buffer, shape: TrainAttentionShape, count = 1): void {
+    const { t, heads, kvHeads, hd, qDim, kvDim, stride } = this.attentionOperands(qkv, out, shape, count);
     checkDisjoint('out', out, 'qkv', qkv);
-    const scratch = this.scratchFor('attention', 2 * hd * t + t);
-    const q = qkv.ptr;
-    this.wasm.attention_seq_f32(q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr, qDim, scratch.ptr, t, heads, kvHeads, hd);
+    this.eachSequence(count, 'attention', 2 * hd * t + t, (b, scratch) => {
+      const q = qkv.ptr + b * t * stride * 4;
+      return { fn: 'attention_seq_f32', args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + b * t * qDim * 4, qDim, scratch, t, heads, kvHeads, hd] };
+    });
   }
 
   /**
    * Backward of `attentionSequence`: from the forward's `qkv` and `out` and the output gradient
-   * `dout`, adds the gradients of q, k and v into `dqkv` (laid out like qkv).
+   * `dout`, adds the gradients of q, k and v into `dqkv` (laid out like qkv), per sequence.
    */
-  attentionBackward(qkv: F32Buffer, out: F32Buffer, dout: F32Buffer, dqkv: F32Buffer, shape: TrainAttentionShape): void {
-    const { t, heads, kvHeads, hd, qDim, kvDim, stride } = this.attentionOperands(qkv, out, shape);
-    this.buf('dqkv', dqkv, t * stride);
-    this.buf('dout', dout, t * qDim);
+  attentionBackward(qkv: F32Buffer, out: F32Buffer, dout: F32Buffer, dqkv: F32Buffer, shape: TrainAttentionShape, count = 1): void {
+    const { t, heads, kvHeads, hd, qDim, kvDim, stride } = this.attentionOperands(qkv, out, shape, count);
+    this.buf('dqkv', dqkv, count * t * stride);
+    this.buf('dout', dout, count * t * qDim);
     for (const [name, b] of [['qkv', qkv], ['out', out], ['dout', dout]] as const) checkDisjoint('dqkv', dqkv, name, b);
-    const scratch = this.scratchFor('attention backward', 4 * hd * t + 2 * t);
-    const q = qkv.ptr;
-    const dq = dqkv.ptr;
-    this.wasm.attention_backward_f32(
-      q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr, dout.ptr, qDim,
-      dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scratch.ptr, t, heads, kvHeads, hd,
-    );
+    this.eachSequence(count, 'attention backward', 4 * hd * t + 2 * t, (b, scratch) => {
+      const q = qkv.ptr + b * t * stride * 4;
+      const dq = dqkv.ptr + b * t * stride * 4;
+      const o = b * t * qDim * 4;
+      return {
+        fn: 'attention_backward_f32',
+        args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + o, dout.ptr + o, qDim, dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scratch, t, heads, kvHeads, hd],
+      };
+    });
   }
 }

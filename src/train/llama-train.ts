@@ -243,11 +243,7 @@ export class TrainableLlama {
         k.rope(row.sub(0, d), c.nHeads, hd, cs, layout);
         k.rope(row.sub(d, kv), c.nKvHeads, hd, cs, layout);
       }
-      for (let b = 0; b < B; b++) {
-        this.bk.attentionSequence(L.qkvOut.sub(b * S * qw, S * qw), L.att.sub(b * S * d, S * d), {
-          tokens: S, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: hd, qkvStride: qw,
-        });
-      }
+      this.bk.attentionSequence(L.qkvOut, L.att, { tokens: S, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: hd, qkvStride: qw }, B);
       k.gemm(L.att, L.woPacked.forward, this.tmp, T);
       k.add(x, this.tmp, x);
       L.xMid.set(x.view());
@@ -333,11 +329,7 @@ export class TrainableLlama {
       if (L.wo.grad) bk.weightGradient(dx, L.att, T, d, d, L.wo.grad);
       const dqkv = this.dqkv.sub(0, T * qw);
       dqkv.view().fill(0);
-      for (let b = 0; b < B; b++) {
-        bk.attentionBackward(L.qkvOut.sub(b * S * qw, S * qw), L.att.sub(b * S * d, S * d), datt.sub(b * S * d, S * d), dqkv.sub(b * S * qw, S * qw), {
-          tokens: S, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: hd, qkvStride: qw,
-        });
-      }
+      bk.attentionBackward(L.qkvOut, L.att, datt, dqkv, { tokens: S, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: hd, qkvStride: qw }, B);
       for (let t = 0; t < T; t++) {
         const row = dqkv.sub(t * qw, qw);
         const cs = this.ropeBack.sub((t % S) * hd, hd);
