@@ -14,10 +14,11 @@ import { maddPeak } from './probes.js';
 
 const SUITE = 'train';
 export const TRAIN_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2]];
-/** The recipe the README's table uses; `--quick` runs 20 steps. */
+/** The recipe the README's table uses; `--quick` runs 20 steps of it (the speed lines always run 30). */
 export const RECIPE = { steps: 300, lr: 3e-3, batch: 8, seqLen: 256, distill: 1 };
 
-export async function runTrain(opts: BenchOptions): Promise<BenchLine[]> {
+/** With `threads` > 1 the speed lines are measured on that many threads too. */
+export async function runTrain(opts: BenchOptions & { threads?: number }): Promise<BenchLine[]> {
   const { lines, emit, say } = collector(opts);
   const shared = sharedDir();
   if (!shared) {
@@ -34,15 +35,19 @@ export async function runTrain(opts: BenchOptions): Promise<BenchLine[]> {
     const w = await factorized(4, 2);
     const engine = await createEngine();
     const peak = maddPeak(engine, opts.quick);
-    for (const distill of [0, 1]) {
-      say(`speed: fine-tuning (4,2), distill ${distill}`);
-      const r = await finetune(structuredClone(w), tok, calib, { ...RECIPE, steps: opts.quick ? 5 : 30, distill, engine: { backend: engine.backend } });
-      const flops = stepFlopsPerToken(w.config, 4, 2, RECIPE.seqLen, distill > 0);
-      emit({
-        suite: SUITE, case: `stories260K E4 k2 training seq-len ${RECIPE.seqLen} batch ${RECIPE.batch}${distill ? ' distill' : ''}`, impl: `ffnkit-${engine.backend}`,
-        value: sig3(r.tokensPerSecond), unit: 'tokens/s', bound: sig3((peak * 1e9) / flops), boundName: `madd peak ${sig3(peak)} GFLOP/s / ${sig3(flops / 1e6)} MFLOP per token`,
-        share: sig3((r.tokensPerSecond * flops) / (peak * 1e9)), wasmMiB: sig3(r.wasmBytes / 2 ** 20), peakRssMiB: sig3(process.resourceUsage().maxRSS / 1024),
-      });
+    const threads = opts.threads ?? 1;
+    for (const t of threads > 1 ? [1, threads] : [1]) {
+      for (const distill of [0, 1]) {
+        say(`speed: fine-tuning (4,2), distill ${distill}, ${t} thread${t > 1 ? 's' : ''}`);
+        const r = await finetune(structuredClone(w), tok, calib, { ...RECIPE, steps: 30, distill, engine: { backend: engine.backend, threads: t } });
+        const flops = stepFlopsPerToken(w.config, 4, 2, RECIPE.seqLen, distill > 0);
+        emit({
+          suite: SUITE, case: `stories260K E4 k2 training seq-len ${RECIPE.seqLen} batch ${RECIPE.batch}${distill ? ' distill' : ''}`,
+          impl: `ffnkit-${engine.backend}${t > 1 ? ` ${t} threads` : ''}`, value: sig3(r.tokensPerSecond), unit: 'tokens/s',
+          bound: sig3((t * peak * 1e9) / flops), boundName: `${t > 1 ? `${t} x ` : ''}madd peak ${sig3(peak)} GFLOP/s / ${sig3(flops / 1e6)} MFLOP per token`,
+          share: sig3((r.tokensPerSecond * flops) / (t * peak * 1e9)), wasmMiB: sig3(r.wasmBytes / 2 ** 20), peakRssMiB: sig3(process.resourceUsage().maxRSS / 1024),
+        });
+      }
     }
   }
 
