@@ -130,7 +130,7 @@ const THREAD_KERNELS = ['gemm_f32', 'ffn_swiglu_f32', 'depthwise_conv2d_nchw_f32
 /** Why this environment cannot run threads, if it cannot. */
 function threadsUnavailable(backend: Backend): string | undefined {
   if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is unavailable (a page needs cross-origin isolation)';
-  if (!workerFactory()) return 'no worker threads here (import ffnkit/node in Node; browsers run one thread for now)';
+  if (!workerFactory()) return 'no worker threads here (in Node import ffnkit/node; in a browser create the engine inside a Web Worker, since a page\'s main thread may not block)';
   if (backend === 'scalar') return 'the scalar build has no shared-memory variant';
   return undefined;
 }

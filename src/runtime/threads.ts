@@ -5,9 +5,11 @@
 //
 // Synchronisation is a small SharedArrayBuffer: the main thread writes each worker's task into
 // its slot, bumps the job counter and notifies; every worker runs its task (or nothing) and
-// bumps the done counter; the main thread waits (Atomics.wait) until all have. Waiting blocks,
-// which Node allows on its main thread and browsers do not: pools are made by the Node entry
-// (src/node/threads.ts registers the worker factory); elsewhere an engine runs one thread.
+// bumps the done counter (thread-loop.js); the calling thread waits (Atomics.wait) until all
+// have. Waiting blocks, which Node allows on its main thread and browsers allow in workers only:
+// the Node entry registers a worker_threads factory (src/node/threads.ts); in a browser, an
+// engine created inside a Web Worker starts module Web Workers (webWorkerFactory); on a page's
+// main thread an engine runs one thread.
 
 import { FfnkitError } from '../errors.js';
 
@@ -45,6 +47,22 @@ export function setWorkerFactory(f: WorkerFactory): void {
 /** The registered worker factory, if this environment has one. */
 export function workerFactory(): WorkerFactory | undefined {
   return factory;
+}
+
+/** Module Web Workers running thread-worker-web.js (for engines created inside a worker). */
+export function webWorkerFactory(): WorkerFactory {
+  return (init) =>
+    new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('./thread-worker-web.js', import.meta.url), { type: 'module' });
+      worker.onmessage = () => resolve({ terminate: () => worker.terminate() });
+      worker.onerror = (e) => reject(new Error(e.message || 'the worker script failed to load'));
+      worker.postMessage(init);
+    });
+}
+
+// a browser worker (where blocking waits are allowed) starts module Web Workers by default
+if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined' && typeof Worker !== 'undefined') {
+  setWorkerFactory(webWorkerFactory());
 }
 
 // control layout, int32 words: [0] job counter (-1: shut down), [1] done counter, [2] failures,

@@ -6,7 +6,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -23,6 +23,30 @@ const out = join(root, 'test-output');
 let server: PreviewServer;
 let browser: Browser;
 let base: string;
+
+/**
+ * A static server over the repository (dist/ and build/) and the shared folder (/shared/...),
+ * cross-origin isolated (so pages get SharedArrayBuffer); `route` answers extra paths first.
+ */
+async function staticServer(route: (url: string, res: ServerResponse) => boolean): Promise<Server> {
+  const types: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+  const http: Server = createServer((req, res) => {
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    const url = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+    if (route(url, res)) return;
+    const file = url.startsWith('/shared/') ? normalize(join(resolve(SHARED!), url.slice(8))) : normalize(join(root, url));
+    if (!existsSync(file) || !statSync(file).isFile()) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    res.setHeader('Content-Type', types[extname(file)] ?? 'application/octet-stream');
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((done) => http.listen(0, '127.0.0.1', () => done()));
+  return http;
+}
 
 describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromium', () => {
   beforeAll(async () => {
@@ -123,11 +147,8 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
   });
 
   test('plain ESM: the tsc build (dist/) loads in a page without a bundler, generates, and fine-tunes with the losses of Node', async () => {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root });
-    // a static server over the repository (dist/ and build/) and the shared folder
-    const types: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
-    const http: Server = createServer((req, res) => {
-      const url = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+    execFileSync('npm', ['run', 'build:ts'], { cwd: root });
+    const http = await staticServer((url, res) => {
       if (url === '/') {
         res.setHeader('Content-Type', 'text/html');
         res.end(`<!doctype html><script type="module">
@@ -150,18 +171,10 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
           document.title = 'done';
           document.body.textContent = model.engine.backend + '|' + text + '|' + again + '|' + JSON.stringify(losses);
         </script>`);
-        return;
+        return true;
       }
-      const file = url.startsWith('/shared/') ? normalize(join(resolve(SHARED!), url.slice(8))) : normalize(join(root, url));
-      if (!existsSync(file) || !statSync(file).isFile()) {
-        res.statusCode = 404;
-        res.end();
-        return;
-      }
-      res.setHeader('Content-Type', types[extname(file)] ?? 'application/octet-stream');
-      createReadStream(file).pipe(res);
+      return false;
     });
-    await new Promise<void>((done) => http.listen(0, '127.0.0.1', () => done()));
     const port = (http.address() as { port: number }).port;
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -181,6 +194,51 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     expect(inPage.length).toBe(3);
     inPage.forEach((l, i) => expect(Math.abs(l - inNode[i]!) / inNode[i]!).toBeLessThan(1e-6));
     expect(errors).toEqual([]);
+    await new Promise<void>((done) => http.close(() => done()));
+  });
+  test('threads in a Web Worker: an engine created inside a worker runs two threads (module Web Workers) and computes the bits of one', async () => {
+    execFileSync('npm', ['run', 'build:ts'], { cwd: root });
+    const http = await staticServer((url, res) => {
+      if (url === '/') {
+        res.setHeader('Content-Type', 'text/html');
+        res.end(`<!doctype html><script type="module">
+          const worker = new Worker('/threads-check.js', { type: 'module' });
+          worker.onmessage = (e) => { document.body.textContent = e.data; document.title = 'done'; };
+          worker.onerror = (e) => { document.body.textContent = 'error ' + e.message; document.title = 'done'; };
+        </script>`);
+        return true;
+      }
+      if (url === '/threads-check.js') {
+        res.setHeader('Content-Type', 'text/javascript');
+        res.end(`
+          import { createEngine } from '/dist/index.js';
+          const rand = (n, seed) => { let s = seed; return Float32Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1); };
+          const run = async (threads) => {
+            const e = await createEngine({ backend: 'simd', threads });
+            const out = [];
+            for (const [m, n, k] of [[1, 2048, 1024], [64, 256, 256]]) {
+              const c = e.alloc(m * n);
+              e.kernels.gemm(e.upload(rand(m * k, m)), e.kernels.packFrom(rand(n * k, n), n, k), c, m);
+              out.push(...new Uint32Array(c.toArray().buffer));
+            }
+            const t = e.threads;
+            e.close();
+            return { t, out };
+          };
+          const one = await run(1);
+          const two = await run(2);
+          self.postMessage(two.t + '|' + (one.out.length === two.out.length && one.out.every((v, i) => v === two.out[i])));
+        `);
+        return true;
+      }
+      return false;
+    });
+    const port = (http.address() as { port: number }).port;
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForFunction(() => document.title === 'done', undefined, { timeout: 60_000 });
+    expect(await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated)).toBe(true);
+    expect(await page.textContent('body')).toBe('2|true');
     await new Promise<void>((done) => http.close(() => done()));
   });
 });
