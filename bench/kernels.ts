@@ -28,12 +28,15 @@ const SUITE = 'kernels';
 /** Weights a GEMV case cycles through, so that none is still in cache when it is read again. */
 const COLD_BYTES = 256 << 20;
 
-/** The engines for every build this WebAssembly engine accepts, best first. */
-export async function availableEngines(skip: (backend: Backend, why: string) => void): Promise<Engine[]> {
+/** `ffnkit-<build>`, with the thread count when there are several: the impl name of a bench line. */
+export const ffnkitImpl = (e: Engine): string => `ffnkit-${e.backend}${e.threads > 1 ? ` ${e.threads} threads` : ''}`;
+
+/** The engines for every build this WebAssembly engine accepts, best first (SIMD builds on `threads` threads). */
+export async function availableEngines(skip: (backend: Backend, why: string) => void, threads = 1): Promise<Engine[]> {
   const engines: Engine[] = [];
   for (const backend of BACKENDS) {
     try {
-      engines.push(await createEngine({ backend }));
+      engines.push(await createEngine({ backend, threads: backend === 'scalar' ? 1 : threads }));
     } catch (e) {
       skip(backend, (e as Error).message);
     }

@@ -13,7 +13,7 @@ import { randomF32 } from '../../test/ref/random.js';
 import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, collector, sharedDir } from '../harness.js';
 import { gemmJs } from '../plain-js.js';
 import { maddPeak, readBandwidth } from '../probes.js';
-import { GEMM_SHAPES, GEMV_SHAPES, availableEngines } from '../kernels.js';
+import { GEMM_SHAPES, GEMV_SHAPES, availableEngines, ffnkitImpl } from '../kernels.js';
 import { type Prepared, ortDwConv, ortFfn, ortGemm, ortSession, tfDwConv, tfFfn, tfGemm } from './runtimes.js';
 import { FfnetModel, graphFlops, toOnnx } from '../../src/node/index.js';
 import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
@@ -60,7 +60,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
   const threads = opts.threads ?? 1;
   const rounds = opts.quick ? 10 : 20;
   const peer = { threads };
-  const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`));
+  const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`), threads);
   const best = engines[0]!;
   say('bounds');
   const bandwidth = readBandwidth(best, opts.quick);
@@ -96,7 +96,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
       const packed = e.kernels.packFrom(w, n, k);
       const xb = e.upload(x);
       const y = e.alloc(m * n);
-      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(() => e.wasm.gemm_f32(xb.ptr, packed.data.ptr, y.ptr, m, n, k), () => y.toArray()) });
+      impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => e.kernels.gemm(xb, packed, y, m), () => y.toArray()) });
     }
     impls.push({ name: 'tfjs-wasm', prepared: await tfGemm(m, n, k, w, x, peer) });
     impls.push({ name: 'ort-web', prepared: await ortGemm('web', m, n, k, w, x, peer) });
@@ -126,7 +126,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
       const ffn = new DenseLayerFfn(k, k.denseFfnFromPacked(k.packFrom(w1, h, d), k.packFrom(w3, h, d), k.packFrom(w2, d, h)));
       const xb = e.upload(x);
       const y = e.alloc(t * d);
-      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(() => ffn.forward(xb, y, t), () => y.toArray()) });
+      impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => ffn.forward(xb, y, t), () => y.toArray()) });
     }
     impls.push({ name: 'tfjs-wasm', prepared: await tfFfn(t, d, h, w1, w3, w2, x, peer) });
     impls.push({ name: 'ort-web', prepared: await ortFfn('web', t, d, h, w1, w3, w2, x, peer) });
@@ -144,7 +144,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
     const times = await timeInterleaved([{ name: 'routed', prepared: ffnkitPrepared(() => routed.forward(xr, yr, t), () => yr.toArray()) }], rounds);
     const s = summary(times[0]!);
     emit({
-      suite: SUITE, case: name, impl: `ffnkit-${e.backend} routed E8 k2`, value: sig3(flops / s.median / 1e9), unit: 'GFLOP/s (dense-equivalent)',
+      suite: SUITE, case: name, impl: `${ffnkitImpl(e)} routed E8 k2`, value: sig3(flops / s.median / 1e9), unit: 'GFLOP/s (dense-equivalent)',
       seconds: s.median, spreadMin: sig3(flops / s.max / 1e9), spreadMax: sig3(flops / s.min / 1e9), samples: times[0]!.length,
     });
     for (const en of engines) en.arena.reset();
@@ -173,7 +173,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
       const run = spatial.length === 2
         ? () => e.kernels.depthwiseConv2d(xb, { h: spatial[0]!, w: spatial[1]!, c }, wb, k, y)
         : () => e.kernels.depthwiseConv1d(xb, { length: spatial[0]!, c }, wb, k, y);
-      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(run, () => channelsLast(y.toArray())) });
+      impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(run, () => channelsLast(y.toArray())) });
     }
     impls.push({ name: 'tfjs-wasm', prepared: await tfDwConv(spatial, c, k, x, w, peer) });
     impls.push({ name: 'ort-web', prepared: await ortDwConv('web', spatial, c, k, x, w, peer) });
@@ -197,7 +197,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
       onnx ??= toOnnx(model.graph);
       flops = graphFlops(model.graph);
       let y = new Float32Array(0);
-      impls.push({ name: `ffnkit-${e.backend}`, prepared: ffnkitPrepared(() => { y = model.forward(image); }, () => y) });
+      impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => { y = model.forward(image); }, () => y) });
     }
     impls.push({ name: 'ort-web', prepared: await ortSession('web', onnx!, image, [1, 3, 256, 256], peer) });
     impls.push({ name: 'ort-node', prepared: await ortSession('node', onnx!, image, [1, 3, 256, 256], peer) });
@@ -246,7 +246,7 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
 
       say(`decode ${name}: ffnkit`);
       // greedy decoding timed from the first generated token, as for llama.cpp above
-      const model = await loadModel(file);
+      const model = await loadModel(file, { threads });
       const ours: number[] = [];
       let logits = model.forward(prompt);
       let firstAt = 0;
@@ -261,7 +261,7 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
       let agree = 0;
       while (agree < Math.min(ours.length, cppIds.length) && ours[agree] === cppIds[agree]) agree++;
       const bound = (bandwidth * 1e9) / model.weightBytes();
-      for (const [impl, value] of [[`ffnkit-${model.engine.backend}`, ourRate], ['llama.cpp (node-llama-cpp, native)', cppRate]] as const) {
+      for (const [impl, value] of [[ffnkitImpl(model.engine), ourRate], ['llama.cpp (node-llama-cpp, native)', cppRate]] as const) {
         emit({
           suite: SUITE, case: `decode ${name}`, impl, value: sig3(value), unit: 'tokens/s',
           bound: sig3(bound), boundName: 'read bandwidth / f32 weight bytes', share: sig3(value / bound),
