@@ -23,7 +23,10 @@ export async function ortSession(kind: 'web' | 'node', bytes: Uint8Array, x: Flo
     ortWeb.env.wasm.numThreads = o.threads;
     ortWeb.env.wasm.simd = true;
   }
-  const session = await (ort as typeof ortNode).InferenceSession.create(bytes, kind === 'node' ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {});
+  // with several threads, idle pool threads sleep instead of spinning, so that they do not take
+  // the cores from the runtime measured next in this process
+  const extra = o.threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {};
+  const session = await (ort as typeof ortNode).InferenceSession.create(bytes, kind === 'node' ? { intraOpNumThreads: o.threads, interOpNumThreads: 1, ...extra } : extra);
   const feed = { [session.inputNames[0]!]: new (ort as typeof ortNode).Tensor('float32', x, dims) };
   const out = session.outputNames[0]!;
   let last: Float32Array = new Float32Array(0);
