@@ -1,10 +1,10 @@
-// The threads part of `ffnkit bench kernels`: the same GEMM, GEMV and depthwise convolutions on an
+// The threads part of `ffnkit bench kernels`: GEMM, GEMV, depthwise convolutions and FFNet-1 on an
 // engine with one worker per core next to one thread, in the same process. Each line carries the
 // one-thread figure and the speed-up; its bound is the one-thread bound times the threads (the
 // multiply-add peak) or, for the GEMV, the read bandwidth measured with every thread reading.
 
 import { availableParallelism } from 'node:os';
-import { createEngine, type Engine } from '../src/index.js';
+import { FfnetModel, createEngine, graphFlops, type Engine } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
 
@@ -76,6 +76,19 @@ export async function runThreadCases(
           const wb = e.upload(wt);
           const y = e.alloc(c * h * h);
           return () => e.kernels.depthwiseConv2d(xb, { h, w: h, c }, wb, k, y);
+        },
+      });
+    }
+    {
+      const image = randomF32(3 * 256 * 256, 7, -2, 2);
+      const probe = FfnetModel.create(one, { variant: 'ffnet-1' });
+      const flops = graphFlops(probe.graph);
+      probe.free();
+      cases.push({
+        name: 'ffnet-1 forward 256x256', flops, bound: threads * peak.get(one.backend)!, boundName: `madd peak x ${threads}`,
+        run: (e) => {
+          const model = FfnetModel.create(e, { variant: 'ffnet-1' });
+          return () => void model.forward(image);
         },
       });
     }

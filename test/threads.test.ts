@@ -3,7 +3,7 @@
 // included; one thread where threads cannot run, with a warning; a closed pool falls back.
 
 import { afterAll, describe, expect, test, vi } from 'vitest';
-import { LlamaModel, createEngine, llamaConfig, randomLlamaWeights, type Engine } from '../src/node/index.js';
+import { FfnetModel, LlamaModel, createEngine, llamaConfig, randomLlamaWeights, type Engine } from '../src/node/index.js';
 import { randomF32 } from './ref/random.js';
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
@@ -75,6 +75,34 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
       return y.toArray();
     });
     expect(bits(out[1]!)).toEqual(bits(out[0]!));
+  });
+
+  test.each([
+    [64, 256, 56 * 56, true],
+    [35, 130, 33 * 31, false],
+  ])('pointwise conv cin %i cout %i pixels %i (gelu %s): bit-identical to one thread', async (c, cout, pixels, gelu) => {
+    const { one, two } = await engines();
+    const x = randomF32(c * pixels, 7);
+    const wt = randomF32(cout * c, 8);
+    const bias = randomF32(cout, 9);
+    const out = [one, two].map((e) => {
+      const y = e.alloc(cout * pixels);
+      e.kernels.pointwiseConv(e.upload(x), { c, pixels }, e.upload(wt), cout, y, { bias: e.upload(bias), gelu });
+      return y.toArray();
+    });
+    expect(bits(out[1]!)).toEqual(bits(out[0]!));
+  });
+
+  test('FFNet-1 at 64x64: logits bit-identical to one thread', async () => {
+    const { one, two } = await engines();
+    const image = randomF32(3 * 64 * 64, 5, -2, 2);
+    const [a, b] = [one, two].map((e) => {
+      const m = FfnetModel.create(e, { variant: 'ffnet-1', height: 64, width: 64 });
+      const y = m.forward(image);
+      m.free();
+      return y;
+    });
+    expect(bits(b!)).toEqual(bits(a!));
   });
 
   test('a model large enough to split: prefill and decode logits bit-identical to one thread', async () => {

@@ -533,9 +533,22 @@ export class Kernels {
 
   /** The pointwise kernel on operands already checked, with its packing scratch. */
   private pointwiseChecked(x: F32Buffer, c: number, p: number, weights: F32Buffer, cout: number, y: F32Buffer, options: { bias?: F32Buffer; gelu?: boolean }): void {
-    const scratch = this.scratchFor('pointwise', c * this.wasm.pointwise_block_pixels(c));
+    const per = c * this.wasm.pointwise_block_pixels(c);
+    const pool = this.pool;
+    const threads = pool && cout >= 8 && cout * c * p >= PARALLEL_MIN_MACS ? pool.threads : 1;
+    const scratch = this.scratchFor('pointwise', threads * per);
     checkDisjoint('y', y, 'scratch', scratch);
-    this.wasm.pointwise_conv_nchw_f32(x.ptr, c, p, weights.ptr, cout, options.bias?.ptr ?? 0, options.gelu ? 1 : 0, y.ptr, scratch.ptr);
+    const bias = options.bias?.ptr ?? 0;
+    const gelu = options.gelu ? 1 : 0;
+    if (pool && threads > 1) {
+      // output channels in whole 4-channel tiles per thread, each packing the pixels into its own scratch
+      pool.run(splitRange(cout, threads, 4).map(([o0, o1], t): ThreadTask => ({
+        fn: 'pointwise_conv_nchw_f32',
+        args: [x.ptr, c, p, weights.ptr + o0 * c * 4, o1 - o0, bias ? bias + o0 * 4 : 0, gelu, y.ptr + o0 * p * 4, scratch.ptr + t * per * 4],
+      })));
+      return;
+    }
+    this.wasm.pointwise_conv_nchw_f32(x.ptr, c, p, weights.ptr, cout, bias, gelu, y.ptr, scratch.ptr);
   }
 
   /**
