@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { FfnetModel, LlamaModel, createEngine, llamaConfig, randomLlamaWeights, type Engine } from '../src/node/index.js';
 import { randomF32 } from './ref/random.js';
+import { setWorkerFactory, workerFactory } from '../src/runtime/threads.js';
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
@@ -136,5 +137,22 @@ describe('threads fallback', () => {
     e.kernels.gemm(e.upload(randomF32(1024, 1)), e.kernels.packFrom(randomF32(2048 * 1024, 2), 2048, 1024), c, 1);
     expect(c.toArray().every(Number.isFinite)).toBe(true);
     await expect(createEngine({ threads: 0 })).rejects.toThrow(/threads: expected an integer >= 1/);
+  });
+
+  test('a worker that fails to start: one thread, with a warning naming the failure', async () => {
+    const node = workerFactory()!;
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    setWorkerFactory(() => Promise.reject(new Error('no threads today')));
+    try {
+      const e = await createEngine({ backend: 'simd', threads: 2 });
+      expect(e.threads).toBe(1);
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/running one thread instead of 2: a worker did not start \(no threads today\)/));
+      const c = e.alloc(2048);
+      e.kernels.gemm(e.upload(randomF32(1024, 1)), e.kernels.packFrom(randomF32(2048 * 1024, 2), 2048, 1024), c, 1);
+      expect(c.toArray().every(Number.isFinite)).toBe(true);
+    } finally {
+      setWorkerFactory(node);
+      warn.mockRestore();
+    }
   });
 });
