@@ -83,6 +83,15 @@ export function keys_dot(x: usize, mt: usize, t: i32, hd: i32, n: i32, scale: f3
   }
 }
 
+// The softmax row of one query (x, head_dim floats) against the first n of t key-major keys:
+// p[j] = softmax_j(x · k_j * inv_root). The forward computes it once per query and head; the
+// backward (attention_backward_f32) recomputes it through this same function, so bit for bit.
+@inline
+export function softmax_scores(x: usize, kT: usize, t: i32, hd: i32, n: i32, inv_root: f32, p: usize): void {
+  keys_dot(x, kT, t, hd, n, inv_root, p);
+  softmax_row(p, p, n);
+}
+
 // Causal grouped-query attention over one sequence of t tokens at positions 0 .. t-1 (the same
 // function as attention_f32 with p0 = 0 and keys and values the sequence's own rows).
 // Layout (floats; strides in floats): q, k, v rows of stride qkv_stride (q: n_heads heads of
@@ -107,8 +116,7 @@ export function attention_seq_f32(
     for (let h = g * group; h < (g + 1) * group; h++) {
       for (let i = 0; i < t; i++) {
         const n = i + 1;
-        keys_dot(q + <usize>i * row + <usize>h * head_bytes, kT, t, head_dim, n, inv_root, scores);
-        softmax_row(scores, scores, n);
+        softmax_scores(q + <usize>i * row + <usize>h * head_bytes, kT, t, head_dim, n, inv_root, scores);
         const oh = out + <usize>i * orow + <usize>h * head_bytes;
         for (let d = 0; d < head_dim; d++) {
           store<f32>(oh + <usize>d * 4, dot(scores, vT + <usize>d * <usize>t * 4, n));

@@ -5,10 +5,9 @@
 // each export says which.
 
 import { dot } from './reduce';
-import { softmax_row } from './norm';
 import { axpy } from './elementwise';
 import { sigmoid1 } from './math';
-import { keys_dot, transpose_head } from './attention';
+import { keys_dot, softmax_scores, transpose_head } from './attention';
 
 // dst[cols, rows] = src[rows, cols]ᵀ (both row-major, apart). 8x8 tiles keep both sides'
 // cache lines in use while a tile is copied.
@@ -73,7 +72,7 @@ export function swiglu_backward_f32(g: usize, u: usize, da: usize, dg: usize, du
 // Backward of causal grouped-query attention over one sequence (attention_seq_f32), in the same
 // key-major form: per KV head, keys and values transposed to [head_dim][t], and the gradients of
 // that head's keys and values gathered the same way. Per query row i and head h the softmax row P
-// is recomputed exactly as the forward computed it (same keys_dot, same softmax_row), so no
+// is recomputed exactly as the forward computed it (the same softmax_scores), so no
 // t x t matrix is stored; then, with D = dO_i · O_i,
 //   dS_s = P_s (dO_i · V_s - D) / sqrt(head_dim);   dQ_i += sum_s dS_s K_s;
 //   dK_s += dS_s Q_i;   dV_s += P_s dO_i                (all accumulated: zero them first)
@@ -108,8 +107,7 @@ export function attention_backward_f32(
         const n = i + 1;
         const qh = q + <usize>i * row + hq;
         const doh = dout + <usize>i * orow + hq;
-        keys_dot(qh, kT, t, head_dim, n, inv_root, p);
-        softmax_row(p, p, n);
+        softmax_scores(qh, kT, t, head_dim, n, inv_root, p);
         keys_dot(doh, vT, t, head_dim, n, 1, ds); // dO_i · V_s
         const big_d = dot(doh, out + <usize>i * orow + hq, head_dim);
         scores_grad(p, ds, big_d, inv_root, n);

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LlamaModel, createEngine, llamaConfig, randomLlamaWeights, readLlama2c, type LlamaConfig, type LlamaWeights } from '../src/index.js';
 import { type BenchLine, type BenchOptions, sig3, time, collector, sharedDir } from './harness.js';
-import { maddPeak, readBandwidth } from './probes.js';
+import { maddPeak, readBandwidth, readBandwidthThreads } from './probes.js';
 
 const SUITE = 'llm';
 
@@ -48,14 +48,9 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
   const threads = opts.threads ?? 1;
   let manyBandwidth = bandwidth;
   if (threads > 1) {
-    // the read bandwidth with every thread summing its share
     const many = await createEngine({ backend: probe.backend, threads });
     if (many.threads === threads) {
-      const n = (256 << 20) / 4;
-      const buf = many.alloc(n, 'bandwidth probe');
-      buf.view().fill(1);
-      const per = n / threads;
-      manyBandwidth = (n * 4) / time(() => many.pool!.run(Array.from({ length: threads }, (_, t) => ({ fn: 'probe_read_f32', args: [buf.ptr + t * per * 4, per] }))), opts.quick).fastest / 1e9;
+      manyBandwidth = readBandwidthThreads(many, opts.quick);
       emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${probe.backend} ${threads} threads`, value: sig3(manyBandwidth), unit: 'GB/s' });
     }
     many.close();

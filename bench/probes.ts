@@ -23,3 +23,16 @@ export function maddPeak(engine: Engine, quick: boolean): number {
   const t = time(() => engine.wasm.probe_madd_f32(iters, 0.5), quick);
   return (iters * flopsPerIter) / t.fastest / 1e9;
 }
+
+/** Read bandwidth in GB/s with every thread of `engine`'s pool summing its share of `mib` MiB. */
+export function readBandwidthThreads(engine: Engine, quick: boolean, mib = 256): number {
+  const pool = engine.pool;
+  if (!pool) return readBandwidth(engine, quick, mib);
+  const n = (mib << 20) / 4;
+  const buf = engine.alloc(n, 'bandwidth probe');
+  buf.view().fill(1);
+  const per = Math.floor(n / pool.threads);
+  const t = time(() => pool.run(Array.from({ length: pool.threads }, (_, i) => ({ fn: 'probe_read_f32', args: [buf.ptr + i * per * 4, per] }))), quick);
+  buf.free();
+  return (per * pool.threads * 4) / t.fastest / 1e9;
+}

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { FfnetModel, createEngine, graphFlops, type Engine } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
+import { readBandwidthThreads } from './probes.js';
 
 const SUITE = 'kernels';
 
@@ -25,13 +26,7 @@ export async function runThreadCases(
       continue;
     }
     const impl = `ffnkit-${one.backend} ${threads} threads`;
-    // read bandwidth with every thread summing its share of 256 MiB
-    const n = (256 << 20) / 4;
-    const buf = many.alloc(n, 'bandwidth probe');
-    buf.view().fill(1);
-    const per = n / threads;
-    const bw = (n * 4) / time(() => many.pool!.run(Array.from({ length: threads }, (_, t) => ({ fn: 'probe_read_f32', args: [buf.ptr + t * per * 4, per] }))), opts.quick).fastest / 1e9;
-    buf.free();
+    const bw = readBandwidthThreads(many, opts.quick);
     emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl, value: sig3(bw), unit: 'GB/s' });
 
     const cases: { name: string; flops: number; run: (e: Engine) => () => void; bound: number; boundName: string }[] = [];

@@ -120,20 +120,10 @@ export class RoutedLayerFfn implements LayerFfn {
     }
     const idx = idxBuf.i32().slice();
     const vals = valBuf.view();
-    const weight = new Float32Array(tokens * k);
-    for (let t = 0; t < tokens; t++) {
-      if (this.combination === 'sum') {
-        weight.fill(1, t * k, (t + 1) * k);
-      } else if (this.combination === 'paper' || this.mode === 'oracle') {
-        weight.fill(E / k, t * k, (t + 1) * k);
-      } else {
-        // softmax over the chosen logits (the first is the largest)
-        let sum = 0;
-        for (let j = 0; j < k; j++) sum += Math.exp(vals[t * k + j]! - vals[t * k]!);
-        for (let j = 0; j < k; j++) weight[t * k + j] = Math.exp(vals[t * k + j]! - vals[t * k]!) / sum;
-      }
-      for (let j = 0; j < k; j++) this.counts[idx[t * k + j]!]!++;
-    }
+    // the oracle's picks have no router logits: they combine as `paper` unless summed
+    const combination = this.mode === 'oracle' && this.combination === 'weighted' ? 'paper' : this.combination;
+    const weight = combinationWeights(combination, E, k, vals, tokens);
+    for (let i = 0; i < tokens * k; i++) this.counts[idx[i]!]!++;
     return { idx, weight };
   }
 
@@ -228,6 +218,27 @@ export class RoutedLayerFfn implements LayerFfn {
       kr.scatterAddRows(ys, b.rows, b.weight, n, d, y);
     }
   }
+}
+
+/**
+ * The weight of each chosen expert, [tokens][k], from the chosen router logits `vals` (each
+ * token's k in descending order): `sum` 1, `paper` E/k, `weighted` the softmax of the chosen logits.
+ */
+export function combinationWeights(combination: Combination, E: number, k: number, vals: ArrayLike<number>, tokens: number): Float32Array {
+  const weight = new Float32Array(tokens * k);
+  for (let t = 0; t < tokens; t++) {
+    if (combination === 'sum') {
+      weight.fill(1, t * k, (t + 1) * k);
+    } else if (combination === 'paper') {
+      weight.fill(E / k, t * k, (t + 1) * k);
+    } else {
+      // softmax over the chosen logits (the first is the largest)
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += Math.exp(vals[t * k + j]! - vals[t * k]!);
+      for (let j = 0; j < k; j++) weight[t * k + j] = Math.exp(vals[t * k + j]! - vals[t * k]!) / sum;
+    }
+  }
+  return weight;
 }
 
 /** All k-element subsets of 0..n-1, in lexicographic order. */

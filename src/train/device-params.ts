@@ -29,7 +29,6 @@ export class DeviceParams {
   readonly engine: Engine;
   readonly bk: BackwardKernels;
   private readonly byName = new Map<string, DeviceParam>();
-  private readonly pairs: { pair: PackedPair; sources: DeviceParam[]; version: number }[] = [];
   /** Bumped by every optimizer step: packings older than this are stale. */
   private version = 1;
 
@@ -65,25 +64,24 @@ export class DeviceParams {
     const what = `${param.name}${offset ? `@${offset}` : ''}`;
     const forward = this.bk.allocPacked(rows, cols, what);
     const backward = this.bk.allocPacked(cols, rows, `${what}ᵀ`);
-    const entry = { pair: undefined as unknown as PackedPair, sources: bias ? [param, bias] : [param], version: 0 };
+    const sources = bias ? [param, bias] : [param];
+    let packedAt = 0; // the version these packings were made at (0: never)
     const pair: PackedPair = {
       forward,
       backward,
       refresh: () => {
-        if (entry.version === this.version) return;
+        if (packedAt === this.version) return;
         // only tensors that train change; frozen ones are packed once
-        if (entry.version !== 0 && entry.sources.every((s) => !s.grad)) {
-          entry.version = this.version;
+        if (packedAt !== 0 && sources.every((s) => !s.grad)) {
+          packedAt = this.version;
           return;
         }
         const w = param.data.sub(offset, rows * cols);
         this.bk.repack(w, forward, bias ? { bias: bias.data } : {});
         this.bk.repack(w, backward, { transposed: true });
-        entry.version = this.version;
+        packedAt = this.version;
       },
     };
-    entry.pair = pair;
-    this.pairs.push(entry);
     return pair;
   }
 

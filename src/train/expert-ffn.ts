@@ -11,12 +11,12 @@
 // `sum` combination: the k-subset whose summed outputs are closest to the teacher's;
 // `paper` / `weighted`: the k experts closest to teacher / (E/k) (the authors' d_i).
 
-import type { LlamaLayer } from '../llm/weights.js';
+import type { Combination, LlamaLayer } from '../llm/weights.js';
 import { denseOfRouted } from '../llm/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import type { DenseFfn } from '../runtime/kernels.js';
 import { paLoss } from '../factor/pa-loss.js';
-import { combinations } from '../factor/moe.js';
+import { combinationWeights, combinations } from '../factor/moe.js';
 import type { DeviceParam, DeviceParams, PackedPair } from './device-params.js';
 
 export interface AuxWeights {
@@ -40,7 +40,7 @@ export class TrainFfn {
   readonly topK: number;
   readonly he: number;
   private readonly dim: number;
-  private readonly combination: string;
+  private readonly combination: Combination;
   private readonly params: DeviceParams;
   private readonly w1: DeviceParam;
   private readonly w3: DeviceParam;
@@ -146,7 +146,7 @@ export class TrainFfn {
     }
     // routing: which experts each token uses, grouped expert after expert in token order
     const chosen = new Int32Array(T * K);
-    const weight = new Float32Array(T * K).fill(1);
+    let weight: Float32Array = new Float32Array(T * K).fill(1);
     let terms = { pa: 0, balance: 0 };
     if (this.router) {
       this.router.packed.refresh();
@@ -154,15 +154,7 @@ export class TrainFfn {
       k.gemm(h, this.router.packed.forward, z, T);
       k.topk(z, T, K, this.idx.sub(0, T * K), this.val.sub(0, T * K));
       chosen.set(this.idx.i32().subarray(0, T * K));
-      const vals = this.val.view();
-      for (let t = 0; t < T; t++) {
-        if (this.combination === 'paper') weight.fill(E / K, t * K, (t + 1) * K);
-        if (this.combination === 'weighted') {
-          let s = 0;
-          for (let j = 0; j < K; j++) s += Math.exp(vals[t * K + j]! - vals[t * K]!);
-          for (let j = 0; j < K; j++) weight[t * K + j] = Math.exp(vals[t * K + j]! - vals[t * K]!) / s;
-        }
-      }
+      weight = combinationWeights(this.combination, E, K, this.val.view(), T);
       if (aux.pa !== 0 || aux.balance !== 0) terms = this.auxLoss(h, T, aux, scale);
       else this.dz.sub(0, T * E).view().fill(0);
     }
