@@ -1,5 +1,5 @@
-// Q8_0 GEMV: GGUF block bytes in wasm memory, activations quantized per block, integer dot
-// products. Checked against a float64 reference that quantizes x with the same float32 steps.
+// Q8_0 GEMM and GEMV: GGUF block bytes in wasm memory, activations quantized per block, integer
+// dot products. Checked against a float64 reference that quantizes x with the same float32 steps.
 
 import { describe, expect, test } from 'vitest';
 import { Tokenizer, decodeQ8_0, encodeQ8_0, evaluate, loadModel, parseGguf, readGguf, readWeights, writeGguf } from '../src/node/index.js';
@@ -28,39 +28,51 @@ function quantizeRef(x: Float32Array): { q: Int32Array; d: Float32Array } {
 }
 
 describe.each(BACKENDS)('%s build', (backend) => {
-  test.each([[1, 32], [3, 64], [9, 96], [33, 1024], [64, 4096]])('Q8_0 GEMV n=%i k=%i: the integer dot products, scaled, within (blocks+4)·U', async (n, k) => {
+  test.each([[1, 1, 32], [1, 3, 64], [2, 9, 96], [5, 33, 1024], [1, 64, 4096], [3, 70, 256]])('Q8_0 GEMM m=%i n=%i k=%i: the integer dot products, scaled, within (blocks+4)·U', async (m, n, k) => {
     const e = await engineFor(backend);
     const w = randomF32(n * k, n + k, -2, 2);
-    const x = randomF32(k, k + 1, -3, 3);
+    const x = randomF32(m * k, k + 1, -3, 3);
     const bytes = encodeQ8_0(w);
-    const y = placed(e, new Float32Array(n), 1);
-    e.kernels.gemvQ8(e.kernels.q8Matrix(bytes, n, k), placed(e, x, 3), y);
-    const { q, d } = quantizeRef(x);
+    const y = placed(e, new Float32Array(m * n), 1);
+    e.kernels.gemm(placed(e, x, 3), e.kernels.q8Matrix(bytes, n, k), y, m);
     const dv = new DataView(bytes.buffer);
-    const want = new Float64Array(n);
-    const mag = new Float64Array(n);
-    for (let r = 0; r < n; r++) {
-      for (let b = 0; b < k / 32; b++) {
-        const at = (r * (k / 32) + b) * 34;
-        const dw = halfToFloat(dv.getUint16(at, true));
-        let s = 0;
-        for (let j = 0; j < 32; j++) s += dv.getInt8(at + 2 + j) * q[b * 32 + j]!;
-        want[r]! += dw * d[b]! * s;
-        mag[r]! += Math.abs(dw * d[b]! * s);
+    const wd = decodeQ8_0(bytes, n * k);
+    for (let t = 0; t < m; t++) {
+      const { q, d } = quantizeRef(x.subarray(t * k, (t + 1) * k));
+      const want = new Float64Array(n);
+      const mag = new Float64Array(n);
+      for (let r = 0; r < n; r++) {
+        for (let b = 0; b < k / 32; b++) {
+          const at = (r * (k / 32) + b) * 34;
+          const dw = halfToFloat(dv.getUint16(at, true));
+          let s = 0;
+          for (let j = 0; j < 32; j++) s += dv.getInt8(at + 2 + j) * q[b * 32 + j]!;
+          want[r]! += dw * d[b]! * s;
+          mag[r]! += Math.abs(dw * d[b]! * s);
+        }
+      }
+      const got = y.view().subarray(t * n, (t + 1) * n);
+      // each block: one rounding of d_w·d_x and one of the product; the sum of k/32 blocks
+      expectClose(got, want, (i) => (k / 32 + 4) * U32 * mag[i]!, `q8 gemm ${m}x${n}x${k} row ${t}`);
+      // and it approximates the float product within the quantization error of both operands
+      for (let r = 0; r < n; r++) {
+        let exact = 0;
+        let scale = 0;
+        for (let j = 0; j < k; j++) {
+          exact += wd[r * k + j]! * x[t * k + j]!;
+          scale += Math.abs(wd[r * k + j]!) * 3;
+        }
+        expect(Math.abs(got[r]! - exact)).toBeLessThan(scale / 127);
       }
     }
-    // each block: one rounding of d_w·d_x and one of the product; the sum of k/32 blocks
-    expectClose(y.view(), want, (i) => (k / 32 + 4) * U32 * mag[i]!, `q8 gemv ${n}x${k}`);
-    // and it approximates the float GEMV within the quantization error of both operands
-    const wd = decodeQ8_0(bytes, n * k);
-    for (let r = 0; r < n; r++) {
-      let exact = 0;
-      let scale = 0;
-      for (let j = 0; j < k; j++) {
-        exact += wd[r * k + j]! * x[j]!;
-        scale += Math.abs(wd[r * k + j]!) * 3;
-      }
-      expect(Math.abs(y.view()[r]! - exact)).toBeLessThan(scale / 127);
+    // one token at a time (decoding) gives the block's rows bit for bit
+    const wq = e.kernels.q8Matrix(bytes, n, k);
+    const xt = e.alloc(k);
+    const yt = e.alloc(n);
+    for (let t = 0; t < m; t++) {
+      xt.set(x.subarray(t * k, (t + 1) * k));
+      e.kernels.gemv(wq, xt, yt);
+      expect(Array.from(yt.view())).toEqual(Array.from(y.view().subarray(t * n, (t + 1) * n)));
     }
   });
 });
@@ -71,7 +83,9 @@ test('Q8_0 shapes are checked before wasm', async () => {
   expect(() => e.kernels.q8Matrix(new Uint8Array(34), 1, 40)).toThrow(/multiples of 32, found 40/);
   expect(() => e.kernels.q8Matrix(new Uint8Array(60), 1, 32)).toThrow(/is 34 bytes, found 60/);
   const m = e.kernels.q8Matrix(new Uint8Array(68), 1, 64);
-  expect(() => e.kernels.gemvQ8(m, e.alloc(32), e.alloc(1))).toThrow(/x: expected 64 floats, found 32/);
+  expect(() => e.kernels.gemv(m, e.alloc(32), e.alloc(1))).toThrow(/a: expected 64 floats, found 32/);
+  expect(() => e.kernels.gemm(e.alloc(128), m, e.alloc(1), 2)).toThrow(/c: expected 2 floats, found 1/);
+  expect(() => e.kernels.gemv(m, e.alloc(64), e.alloc(1), e.alloc(1))).toThrow(/bias: packed and Q8_0 matrices take no bias/);
 });
 
 describe.skipIf(!SHARED)('stories260K in Q8_0', () => {

@@ -1,9 +1,10 @@
 // Threads: an engine with a worker pool gives bit-identical results to one thread (matrix
-// products split by rows in whole 4-row tiles, GEMVs by whole panels), whole-model logits
-// included; one thread where threads cannot run, with a warning; a closed pool falls back.
+// products split by rows in whole 4-row tiles, GEMVs by whole panels, Q8_0 by 4-row groups),
+// whole-model logits included; one thread where threads cannot run, with a warning; a closed
+// pool falls back.
 
 import { afterAll, describe, expect, test, vi } from 'vitest';
-import { FfnetModel, LlamaModel, createEngine, llamaConfig, randomLlamaWeights, type Engine } from '../src/node/index.js';
+import { FfnetModel, LlamaModel, createEngine, encodeQ8_0, llamaConfig, randomLlamaWeights, type Engine } from '../src/node/index.js';
 import { randomF32 } from './ref/random.js';
 import { setWorkerFactory, workerFactory } from '../src/runtime/threads.js';
 
@@ -37,6 +38,22 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     const out = [one, two].map((e) => {
       const c = e.alloc(m * n);
       e.kernels.gemm(e.upload(a), e.kernels.packFrom(w, n, k), c, m);
+      return c.toArray();
+    });
+    expect(bits(out[1]!)).toEqual(bits(out[0]!));
+  });
+
+  test.each([
+    [1, 2048, 1024],
+    [1, 2054, 1056],
+    [7, 1030, 512],
+  ])('Q8_0 gemm m %i n %i k %i: bit-identical to one thread', async (m, n, k) => {
+    const { one, two } = await engines();
+    const bytes = encodeQ8_0(randomF32(n * k, n + k));
+    const a = randomF32(m * k, m);
+    const out = [one, two].map((e) => {
+      const c = e.alloc(m * n);
+      e.kernels.gemm(e.upload(a), e.kernels.q8Matrix(bytes, n, k), c, m);
       return c.toArray();
     });
     expect(bits(out[1]!)).toEqual(bits(out[0]!));

@@ -29,30 +29,31 @@ export interface PackedMatrix {
 }
 
 /**
- * A weight matrix in Q8_0 exactly as GGUF stores it: `rows` rows of cols/32 blocks of 34 bytes
- * (an f16 scale and 32 int8), rows one after another. cols must be a multiple of 32.
+ * A weight matrix in Q8_0, GGUF's 8-bit blocks (32 int8 and a scale per block), regrouped for
+ * the kernel: the blocks of 4 rows side by side, scales widened to f32 (assembly/quant.ts). The
+ * int8 values are the file's own; nothing is dequantized. cols is a multiple of 32.
  */
 export interface Q8Matrix {
   readonly type: 'q8_0';
   readonly rows: number;
   readonly cols: number;
-  /** The block bytes (the buffer is sized in floats: ceil(bytes / 4)). */
   readonly data: F32Buffer;
-  /** Every block's scale as f32 (rows * cols/32), derived once at load for the GEMV. */
-  readonly scales: F32Buffer;
 }
+
+/** The weights `gemm` and the model layers take: f32 panels or Q8_0 groups. */
+export type GemmWeights = PackedMatrix | Q8Matrix;
 
 /**
  * The weights of a dense SwiGLU FFN, `y = w2 · (silu(w1 x) * (w3 x))`, packed once: w1 (gate) and
- * w3 (up) are [hidden, dim], w2 (down) is [dim, hidden]. The packed panels serve both one token
- * (GEMV) and blocks of tokens (GEMM), so the row-major originals may be freed afterwards.
+ * w3 (up) are [hidden, dim], w2 (down) is [dim, hidden]. The packed panels (or Q8_0 groups) serve
+ * both one token (GEMV) and blocks of tokens (GEMM), so the row-major originals may be freed.
  */
 export interface DenseFfn {
   readonly dim: number;
   readonly hidden: number;
-  readonly w1: PackedMatrix;
-  readonly w3: PackedMatrix;
-  readonly w2: PackedMatrix;
+  readonly w1: GemmWeights;
+  readonly w3: GemmWeights;
+  readonly w2: GemmWeights;
 }
 
 /** The shape of an attention call (strides in floats). */
@@ -105,12 +106,15 @@ export class Kernels {
     return m;
   }
 
-  private packed(name: string, w: unknown): PackedMatrix {
-    const p = w as PackedMatrix;
-    if (typeof w !== 'object' || w === null || p.type !== 'f32-panel8') {
-      throw new FfnkitError('E_ARG', `${name}: expected a PackedMatrix from kernels.pack`);
+  private packed(name: string, w: unknown): GemmWeights {
+    const p = w as GemmWeights;
+    if (typeof w !== 'object' || w === null || (p.type !== 'f32-panel8' && p.type !== 'q8_0')) {
+      throw new FfnkitError('E_ARG', `${name}: expected a PackedMatrix from kernels.pack or a Q8Matrix from kernels.q8Matrix`);
     }
-    this.buf(`${name}.data`, p.data, this.wasm.gemm_packed_size(p.rows, p.cols));
+    checkSize(`${name}.rows`, p.rows, 1);
+    checkSize(`${name}.cols`, p.cols, 1);
+    const floats = p.type === 'q8_0' ? this.wasm.q8_0_packed_size(p.rows, p.cols) : this.wasm.gemm_packed_size(p.rows, p.cols);
+    this.buf(`${name}.data`, p.data, floats);
     return p;
   }
 
@@ -148,48 +152,70 @@ export class Kernels {
     return { type: 'f32-panel8', rows, cols, data: packed };
   }
 
-  /** A Q8_0 matrix from its GGUF block bytes (loaded as they are, not dequantized). */
+  /**
+   * A Q8_0 matrix from its GGUF block bytes (`rows` rows of cols/32 blocks of 34 bytes), regrouped
+   * by 4 rows into a new buffer through a small staging buffer; the int8 values are kept as they
+   * are, never dequantized.
+   */
   q8Matrix(bytes: Uint8Array, rows: number, cols: number, what = 'Q8_0 matrix'): Q8Matrix {
     checkSize(`${what} rows`, rows, 1);
     checkSize(`${what} cols`, cols, 32);
     if (cols % 32 !== 0) throw new FfnkitError('E_SHAPE', `${what}: Q8_0 needs columns in multiples of 32, found ${cols}`);
-    const size = (rows * cols * 34) / 32;
-    if (bytes.length !== size) throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in Q8_0 is ${size} bytes, found ${bytes.length}`);
-    const data = this.allocF32(Math.ceil(size / 4), what);
-    new Uint8Array(this.arena.memory.buffer, data.ptr, size).set(bytes);
-    const scales = this.allocF32((rows * cols) / 32, `${what} scales`);
-    this.wasm.q8_0_scales(data.ptr, (rows * cols) / 32, scales.ptr);
-    return { type: 'q8_0', rows, cols, data, scales };
+    const rowBytes = (cols / 32) * 34;
+    if (!(bytes instanceof Uint8Array) || bytes.length !== rows * rowBytes) {
+      throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in Q8_0 is ${rows * rowBytes} bytes, found ${bytes?.length}`);
+    }
+    const data = this.allocF32(this.wasm.q8_0_packed_size(rows, cols), what);
+    const chunk = Math.max(4, Math.floor((4 << 20) / rowBytes / 4) * 4); // ~4 MiB of rows, whole groups
+    const staging = this.scratchFor('pack', Math.ceil((Math.min(rows, chunk) * rowBytes) / 4));
+    const groupBytes = (cols / 32) * 144;
+    for (let r = 0; r < rows; r += chunk) {
+      const n = Math.min(chunk, rows - r);
+      new Uint8Array(this.arena.memory.buffer, staging.ptr, n * rowBytes).set(bytes.subarray(r * rowBytes, (r + n) * rowBytes));
+      this.wasm.q8_0_pack_x4(staging.ptr, n, cols, data.ptr + (r / 4) * groupBytes);
+    }
+    return { type: 'q8_0', rows, cols, data };
   }
 
   /**
-   * `y[w.rows] = w · x[w.cols]` for Q8_0 weights: x is quantized per block of 32 (int8 with an
-   * f32 scale, as ggml's q8_0 activations) and each block's dot product runs on integers.
+   * `c[m, w.rows] = a[m, w.cols] · wᵀ` for Q8_0 weights: a's rows are quantized per block of 32
+   * (int8 and an f32 scale, as ggml's q8_0 activations) and each block's dot product runs on
+   * integers. Split by groups of 4 output rows over the threads.
    */
-  gemvQ8(w: Q8Matrix, x: F32Buffer, y: F32Buffer): void {
-    if (typeof w !== 'object' || w === null || w.type !== 'q8_0') throw new FfnkitError('E_ARG', 'w: expected a Q8Matrix from kernels.q8Matrix');
-    this.buf('w.data', w.data, Math.ceil((w.rows * w.cols * 34) / 32 / 4));
-    this.buf('w.scales', w.scales, (w.rows * w.cols) / 32);
-    this.buf('x', x, w.cols);
-    this.buf('y', y, w.rows);
-    checkDisjoint('y', y, 'x', x);
-    checkDisjoint('y', y, 'w', w.data);
-    // xq: cols int16 (cols/2 floats of room), then xd: cols/32 scales
-    const scratch = this.scratchFor('q8 activations', w.cols / 2 + w.cols / 32);
+  private gemmQ8(a: F32Buffer, w: Q8Matrix, c: F32Buffer, m: number): void {
+    const n = w.rows;
+    const k = w.cols;
+    // xq: m*k int16 (m*k/2 floats of room), then xd: m*k/32 scales
+    const scratch = this.scratchFor('q8 activations', (m * k) / 2 + (m * k) / 32);
     const xq = scratch.ptr;
-    const xd = scratch.ptr + (w.cols / 2) * 4;
-    this.wasm.quantize_q8_0_f32(x.ptr, w.cols, xq, xd);
-    this.wasm.gemv_q8_0(w.data.ptr, w.scales.ptr, xq, xd, y.ptr, w.rows, w.cols);
+    const xd = scratch.ptr + ((m * k) / 2) * 4;
+    this.wasm.quantize_q8_0_f32(a.ptr, m * k, xq, xd);
+    const pool = this.pool;
+    if (pool && m * n * k >= PARALLEL_MIN_MACS) {
+      const groupBytes = (k / 32) * 144;
+      pool.run(splitRange(Math.ceil(n / 4), pool.threads, 1).map(([g0, g1]): ThreadTask => ({
+        fn: 'gemm_q8_0_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, c.ptr + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, k, n],
+      })));
+      return;
+    }
+    this.wasm.gemm_q8_0_x4(w.data.ptr, xq, xd, c.ptr, m, n, k, n);
   }
 
-  /** `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`. */
-  gemm(a: F32Buffer, w: PackedMatrix, c: F32Buffer, m: number): void {
+  /**
+   * `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`: f32 panels (bias packed in),
+   * or Q8_0 groups (no bias; activations quantized per block, see gemmQ8).
+   */
+  gemm(a: F32Buffer, w: GemmWeights, c: F32Buffer, m: number): void {
     checkSize('m', m, 0);
     this.packed('w', w);
     this.buf('a', a, m * w.cols);
     this.buf('c', c, m * w.rows);
     checkDisjoint('c', c, 'a', a);
     checkDisjoint('c', c, 'w', w.data);
+    if (w.type === 'q8_0') {
+      if (m > 0) this.gemmQ8(a, w, c, m);
+      return;
+    }
     const n = w.rows;
     const k = w.cols;
     const pool = this.pool;
@@ -210,13 +236,13 @@ export class Kernels {
   }
 
   /**
-   * `y[w.rows] = w · x[w.cols] (+ bias)`. On a PackedMatrix (bias already packed in) this streams
-   * the panels as one contiguous run, the fastest form for decoding; on a row-major Matrix it
-   * needs no packing and takes an optional `bias`.
+   * `y[w.rows] = w · x[w.cols] (+ bias)`. On a PackedMatrix (bias already packed in) or a Q8Matrix
+   * this streams the weights as one contiguous run, the fastest form for decoding; on a row-major
+   * Matrix it needs no packing and takes an optional `bias`.
    */
-  gemv(w: Matrix | PackedMatrix, x: F32Buffer, y: F32Buffer, bias?: F32Buffer): void {
-    if (typeof w === 'object' && w !== null && w.type === 'f32-panel8') {
-      if (bias !== undefined) throw new FfnkitError('E_ARG', 'bias: a PackedMatrix carries its bias from kernels.pack; pass none here');
+  gemv(w: Matrix | GemmWeights, x: F32Buffer, y: F32Buffer, bias?: F32Buffer): void {
+    if (typeof w === 'object' && w !== null && (w.type === 'f32-panel8' || w.type === 'q8_0')) {
+      if (bias !== undefined) throw new FfnkitError('E_ARG', 'bias: packed and Q8_0 matrices take no bias here (a PackedMatrix carries its own from kernels.pack)');
       this.gemm(x, w, y, 1);
       return;
     }
@@ -238,8 +264,8 @@ export class Kernels {
     return this.denseFfnFromPacked(this.pack(w1), this.pack(w3), this.pack(w2));
   }
 
-  /** A SwiGLU FFN handle from already packed gate (w1), up (w3) and down (w2) matrices. */
-  denseFfnFromPacked(w1: PackedMatrix, w3: PackedMatrix, w2: PackedMatrix): DenseFfn {
+  /** A SwiGLU FFN handle from already packed (or Q8_0) gate (w1), up (w3) and down (w2) matrices. */
+  denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights): DenseFfn {
     const hidden = w1.rows;
     const dim = w1.cols;
     if (w3.rows !== hidden || w3.cols !== dim) {
@@ -264,8 +290,9 @@ export class Kernels {
     const scratch = this.scratchFor('ffn', 2 * tokens * f.hidden);
     checkDisjoint('y', y, 'scratch', scratch);
     const pool = this.pool;
-    if (pool && tokens * f.dim * f.hidden >= PARALLEL_MIN_MACS) {
-      if (tokens >= 8) {
+    const fused = f.w1.type === 'f32-panel8' && f.w3.type === 'f32-panel8' && f.w2.type === 'f32-panel8';
+    if (!fused || (pool && tokens * f.dim * f.hidden >= PARALLEL_MIN_MACS)) {
+      if (fused && pool && tokens >= 8) {
         // whole 4-row tiles of tokens per thread, each with its share of the scratch
         pool.run(splitRange(tokens, pool.threads, 4).map(([r0, r1]): ThreadTask => ({
           fn: 'ffn_swiglu_f32',
@@ -273,8 +300,9 @@ export class Kernels {
         })));
         return;
       }
-      // a few tokens (decoding): the kernel's three products, each split by panels, and the
-      // SwiGLU between them, the same operations in the same order as ffn_swiglu_f32
+      // Q8_0 weights, or a few tokens (decoding): the three products, each split over the
+      // threads by output rows, and the SwiGLU between them (for f32 panels the same operations
+      // in the same order as ffn_swiglu_f32)
       const gate = scratch.sub(0, tokens * f.hidden);
       const up = scratch.sub(tokens * f.hidden, tokens * f.hidden);
       this.gemm(x, f.w1, gate, tokens);
