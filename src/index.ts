@@ -8,28 +8,28 @@ export { createEngine, Engine, type EngineOptions } from './runtime/engine.js';
 export { F32Buffer } from './runtime/buffer.js';
 export { Arena } from './runtime/arena.js';
 export {
-  Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type DenseFfn, type RopeLayout, type AttentionShape,
+  Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type GemmWeights, type DenseFfn, type RopeLayout, type AttentionShape,
 } from './runtime/kernels.js';
 export { type Backend, BACKENDS, selectBackend } from './runtime/wasm.js';
 export { type ByteSource, readBytes } from './runtime/io.js';
 export { rng } from './rng.js';
 
 // Llama-family models
-export { LlamaModel, type ModelOptions, type ForwardOptions } from './llm/model.js';
-export { loadModel, readWeights, type ModelSource, type HfSource, type ModelFormat, type LoadedWeights } from './llm/load.js';
+export { LlamaModel, type ModelOptions, type ForwardOptions, type WeightType } from './llm/model.js';
+export { loadModel, readWeights, type ModelSource, type HfSource, type ModelFormat, type LoadedWeights, type ReadWeightsOptions } from './llm/load.js';
 export { type LayerFfn, DenseLayerFfn } from './llm/ffn.js';
 export { generate, generateIds, type GenerateOptions } from './llm/generate.js';
 export { Sampler, Rng, argmax, type SamplerOptions } from './llm/sampler.js';
 export { evaluate, splitDocuments, type EvalResult, type EvalOptions } from './llm/evaluate.js';
 export {
-  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, parameterCount, denseOfRouted,
+  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type Q8Weights, parameterCount, denseOfRouted, matrixF32, matrixSize,
 } from './llm/weights.js';
 export { randomLlamaWeights, llamaConfig } from './llm/random.js';
 
 // file formats
 export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
-export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary } from './formats/gguf.js';
+export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions } from './formats/gguf.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 export { encodeQ8_0, decodeQ8_0 } from './formats/q8.js';
 

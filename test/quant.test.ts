@@ -2,7 +2,7 @@
 // dot products. Checked against a float64 reference that quantizes x with the same float32 steps.
 
 import { describe, expect, test } from 'vitest';
-import { Tokenizer, decodeQ8_0, encodeQ8_0, evaluate, loadModel, parseGguf, readGguf, readWeights, writeGguf } from '../src/node/index.js';
+import { LlamaModel, Tokenizer, decodeQ8_0, encodeQ8_0, evaluate, llamaConfig, loadModel, parseGguf, randomLlamaWeights, readGguf, readWeights, writeGguf } from '../src/node/index.js';
 import { SHARED, sharedBytes, sharedText } from './shared.js';
 import { halfToFloat } from '../src/formats/bytes.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
@@ -86,6 +86,54 @@ test('Q8_0 shapes are checked before wasm', async () => {
   expect(() => e.kernels.gemv(m, e.alloc(32), e.alloc(1))).toThrow(/a: expected 64 floats, found 32/);
   expect(() => e.kernels.gemm(e.alloc(128), m, e.alloc(1), 2)).toThrow(/c: expected 2 floats, found 1/);
   expect(() => e.kernels.gemv(m, e.alloc(64), e.alloc(1), e.alloc(1))).toThrow(/bias: packed and Q8_0 matrices take no bias/);
+});
+
+describe('Q8_0 models', () => {
+  const config = llamaConfig({ dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 96, seqLen: 32 });
+
+  test('a Q8_0 GGUF runs on its int8 blocks: the file round-trips byte for byte, and the logits match the dequantized model within the activations\' quantization error', async () => {
+    const weights = randomLlamaWeights(config, 5, 'q8_0');
+    const bytes = writeGguf(weights, undefined, 'Q8_0');
+    const back = readGguf(bytes, 'q8.gguf', { keepQ8: true }).weights;
+    expect(back.layers[1]!.w2).toMatchObject({ type: 'q8_0', rows: 64, cols: 160 });
+    expect(back.classifier).toMatchObject({ type: 'q8_0', rows: 96, cols: 64 }); // shared: the embedding's blocks
+    expect(Buffer.from(writeGguf(back, undefined, 'Q8_0')).equals(Buffer.from(bytes))).toBe(true);
+    const engine = await engineFor('simd');
+    const q8 = await loadModel(bytes, { engine });
+    expect(q8.layers.map((l) => [l.wqkv.type, l.wo.type])).toEqual([['q8_0', 'q8_0'], ['q8_0', 'q8_0']]);
+    const f32 = await LlamaModel.create(readGguf(bytes).weights, { engine }); // the same values as float32
+    const tokens = [1, 17, 33, 5, 90, 41, 2, 8];
+    const a = q8.forward(tokens, { allLogits: true });
+    const b = f32.forward(tokens, { allLogits: true });
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(b[i]!));
+    }
+    // int8 activations carry ~1/254 relative error per block; through 2 layers a few percent of the logits' range
+    expect(worst).toBeGreaterThan(0); // it did run on quantized activations
+    expect(worst / scale).toBeLessThan(0.05);
+    // decoding one token at a time gives the prefill's last logits up to float32 summation order
+    q8.reset();
+    for (const t of tokens.slice(0, -1)) q8.forward([t]);
+    const last = q8.forward([tokens.at(-1)!]);
+    const pre = a.subarray((tokens.length - 1) * 96);
+    for (let i = 0; i < 96; i++) expect(Math.abs(last[i]! - pre[i]!)).toBeLessThan(1e-4 * scale);
+  });
+
+  test('memory is estimated for Q8_0 weights: a TinyLlama-1.1B shape needs about a quarter of its f32 bytes and fits wasm32', () => {
+    const tl = llamaConfig({ dim: 2048, hiddenDim: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4, vocabSize: 32000, seqLen: 2048, sharedClassifier: false });
+    const f32 = LlamaModel.memoryBytes(tl);
+    const q8 = LlamaModel.memoryBytes(tl, 64, 'q8_0');
+    expect(q8 / f32).toBeLessThan(0.3);
+    expect(q8).toBeLessThan(1.6 * 2 ** 30);
+    expect(q8).toBeGreaterThan(1.1e9 * (36 / 32)); // 1.1B weights at 36 bytes per 32
+  });
+
+  test('random Q8_0 weights need whole blocks', () => {
+    expect(() => randomLlamaWeights({ ...config, dim: 48, nHeads: 4 }, 1, 'q8_0')).toThrow(/multiples of 32, found 48 and 160/);
+  });
 });
 
 describe.skipIf(!SHARED)('stories260K in Q8_0', () => {

@@ -7,8 +7,8 @@
 // padding to `general.alignment` (default 32); tensor data, each at data start + offset.
 
 import { FfnkitError } from '../errors.js';
-import type { Combination, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../llm/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, kvDim } from '../llm/weights.js';
+import type { Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../llm/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../llm/weights.js';
 import { ByteReader, ByteWriter, bf16ToFloat, floatToHalf, halfToFloat } from './bytes.js';
 import { decodeQ8_0, encodeQ8_0 } from './q8.js';
 import { Tokenizer } from './tokenizer.js';
@@ -203,8 +203,19 @@ function metaNumber(file: GgufFile, key: string, source: string, fallback?: numb
   return v;
 }
 
+/** Options of `readGguf`. */
+export interface ReadGgufOptions {
+  /**
+   * Keep Q8_0 matrices as their blocks (views into `bytes`, not copied) instead of float32, for
+   * inference; the token embedding is dequantized all the same. Default false.
+   */
+  keepQ8?: boolean;
+}
+
 /** Reads a `general.architecture = llama` GGUF file into weights (and its tokenizer when present). */
-export function readGguf(bytes: Uint8Array, source = 'GGUF file'): { weights: LlamaWeights; tokenizer?: Tokenizer } {
+export function readGguf(bytes: Uint8Array, source?: string, options?: ReadGgufOptions & { keepQ8?: false }): { weights: LlamaWeights; tokenizer?: Tokenizer };
+export function readGguf(bytes: Uint8Array, source: string | undefined, options: ReadGgufOptions): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer };
+export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadGgufOptions = {}): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer } {
   const file = parseGguf(bytes, source);
   const arch = file.metadata.get('general.architecture');
   if (arch !== 'llama') throw new FfnkitError('E_UNSUPPORTED', `${source}: general.architecture is '${String(arch)}' (only 'llama' is read)`);
@@ -228,14 +239,24 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file'): { weights: Ll
   config.vocabSize = emb.dims[1] ?? 0;
   checkConfig(config, source);
   const kv = kvDim(config);
-  const get = (name: string, cols: number, rows: number): Float32Array => {
+  const info = (name: string, cols: number, rows: number): GgufTensorInfo => {
     const t = byName.get(name);
     if (!t) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
     const want = rows === 1 ? [cols] : [cols, rows];
     if (t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i])) {
       throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected dims [${want}], found [${t.dims}]`);
     }
-    return tensorData(file, bytes, t, source);
+    return t;
+  };
+  const get = (name: string, cols: number, rows: number): Float32Array => tensorData(file, bytes, info(name, cols, rows), source);
+  // a matrix: its Q8_0 blocks as they are when asked to keep them, else float32
+  const mat = (name: string, cols: number, rows: number): HostMatrix => {
+    const t = info(name, cols, rows);
+    if (!options.keepQ8 || t.type !== 8) return tensorData(file, bytes, t, source);
+    const size = tensorBytes(t.type, cols * rows, cols, name, source);
+    const start = file.dataStart + t.offset;
+    new ByteReader(bytes, source).need(size, `data of tensor ${name}`, start);
+    return { type: 'q8_0', rows, cols, bytes: bytes.subarray(start, start + size) };
   };
   const c = config;
   const moe = expertMetadata(file, source);
@@ -248,21 +269,21 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file'): { weights: Ll
     }
     return tensorData(file, bytes, t, source);
   };
-  const layers: LlamaLayer[] = Array.from({ length: c.nLayers }, (_, i) => {
+  const layers: LlamaLayer<HostMatrix>[] = Array.from({ length: c.nLayers }, (_, i) => {
     const attn = {
       attnNorm: get(`blk.${i}.attn_norm.weight`, c.dim, 1),
-      wq: get(`blk.${i}.attn_q.weight`, c.dim, c.dim),
-      wk: get(`blk.${i}.attn_k.weight`, c.dim, kv),
-      wv: get(`blk.${i}.attn_v.weight`, c.dim, kv),
-      wo: get(`blk.${i}.attn_output.weight`, c.dim, c.dim),
+      wq: mat(`blk.${i}.attn_q.weight`, c.dim, c.dim),
+      wk: mat(`blk.${i}.attn_k.weight`, c.dim, kv),
+      wv: mat(`blk.${i}.attn_v.weight`, c.dim, kv),
+      wo: mat(`blk.${i}.attn_output.weight`, c.dim, c.dim),
       ffnNorm: get(`blk.${i}.ffn_norm.weight`, c.dim, 1),
     };
     if (!moe) {
       return {
         ...attn,
-        w1: get(`blk.${i}.ffn_gate.weight`, c.dim, c.hiddenDim),
-        w2: get(`blk.${i}.ffn_down.weight`, c.hiddenDim, c.dim),
-        w3: get(`blk.${i}.ffn_up.weight`, c.dim, c.hiddenDim),
+        w1: mat(`blk.${i}.ffn_gate.weight`, c.dim, c.hiddenDim),
+        w2: mat(`blk.${i}.ffn_down.weight`, c.hiddenDim, c.dim),
+        w3: mat(`blk.${i}.ffn_up.weight`, c.dim, c.hiddenDim),
       };
     }
     const E = moe.experts;
@@ -282,13 +303,15 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file'): { weights: Ll
     const dense = denseOfRouted(routed, c.dim);
     return { ...attn, w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
   });
-  const tokenEmbedding = get('token_embd.weight', c.dim, c.vocabSize);
-  const weights: LlamaWeights = {
+  // a shared classifier in Q8_0 keeps the embedding's blocks; the lookup gets their float values
+  const embedding = mat('token_embd.weight', c.dim, c.vocabSize);
+  const tokenEmbedding = matrixF32(embedding);
+  const weights: LlamaWeights<HostMatrix> = {
     config,
     tokenEmbedding,
     layers,
     finalNorm: get('output_norm.weight', c.dim, 1),
-    classifier: c.sharedClassifier ? tokenEmbedding : get('output.weight', c.dim, c.vocabSize),
+    classifier: c.sharedClassifier ? (embedding instanceof Float32Array ? tokenEmbedding : embedding) : mat('output.weight', c.dim, c.vocabSize),
   };
   checkWeights(weights, source);
   const tokenizer = file.metadata.has('tokenizer.ggml.tokens') ? ggufTokenizer(file, source) : undefined;
@@ -330,7 +353,10 @@ function writeMeta(w: ByteWriter, key: string, value: MetaValue, type: T, itemTy
   }
 }
 
-function encodeTensor(data: Float32Array, type: TensorType): Uint8Array {
+function encodeTensor(m: HostMatrix, type: TensorType): Uint8Array {
+  // Q8_0 blocks written as Q8_0 go out as they are (no second rounding)
+  if (!(m instanceof Float32Array) && type === 'Q8_0') return m.bytes;
+  const data = matrixF32(m);
   if (type === 'F32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
   if (type === 'F16' || type === 'BF16') {
     const out = new Uint16Array(data.length);
@@ -346,22 +372,25 @@ function encodeTensor(data: Float32Array, type: TensorType): Uint8Array {
 
 /**
  * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names. Matrices
- * are stored as `type` (1-D tensors stay F32, as llama.cpp does); RoPE must be interleaved.
+ * are stored as `type` (1-D tensors stay F32, as llama.cpp does; Q8_0 matrices written as Q8_0
+ * keep their blocks); RoPE must be interleaved.
  */
-export function writeGguf(weights: LlamaWeights, vocab?: GgufVocabulary, type: TensorType = 'F32'): Uint8Array {
+export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, type: TensorType = 'F32'): Uint8Array {
   const c = weights.config;
   checkWeights(weights, 'GGUF writer');
   if (c.ropeStyle !== 'interleaved') {
     throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: llama GGUF implies interleaved RoPE; this model uses half-split');
   }
-  const tensors: { name: string; dims: number[]; data: Float32Array; matrix: boolean }[] = [];
-  const add = (name: string, data: Float32Array, cols: number, rows = 1) => tensors.push({ name, dims: rows === 1 ? [cols] : [cols, rows], data, matrix: rows > 1 });
+  const tensors: { name: string; dims: number[]; data: HostMatrix; matrix: boolean }[] = [];
+  const add = (name: string, data: HostMatrix, cols: number, rows = 1) => tensors.push({ name, dims: rows === 1 ? [cols] : [cols, rows], data, matrix: rows > 1 });
   const routed = weights.layers[0]?.routed;
   if (weights.layers.some((l) => Boolean(l.routed) !== Boolean(routed) || (l.routed && (l.routed.experts !== routed!.experts || l.routed.expertHidden !== routed!.expertHidden)))) {
     throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: every layer must be dense, or routed with the same expert count and size');
   }
   const kv = kvDim(c);
-  add('token_embd.weight', weights.tokenEmbedding, c.dim, c.vocabSize);
+  // a shared classifier kept in Q8_0 holds the embedding's own blocks
+  const embedding = c.sharedClassifier && !(weights.classifier instanceof Float32Array) ? weights.classifier : weights.tokenEmbedding;
+  add('token_embd.weight', embedding, c.dim, c.vocabSize);
   weights.layers.forEach((l, i) => {
     add(`blk.${i}.attn_norm.weight`, l.attnNorm, c.dim);
     add(`blk.${i}.attn_q.weight`, l.wq, c.dim, c.dim);

@@ -8,7 +8,7 @@ import { readHfLlama } from '../formats/safetensors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { type ByteSource, localFiles, readBytes, sourceName } from '../runtime/io.js';
 import { LlamaModel, type ModelOptions } from './model.js';
-import type { LlamaWeights } from './weights.js';
+import type { HostMatrix, LlamaWeights } from './weights.js';
 
 /** A Hugging Face checkpoint given as its two files. */
 export interface HfSource {
@@ -20,8 +20,8 @@ export type ModelSource = ByteSource | HfSource;
 
 export type ModelFormat = 'llama2c' | 'gguf' | 'safetensors';
 
-export interface LoadedWeights {
-  weights: LlamaWeights;
+export interface LoadedWeights<M extends HostMatrix = Float32Array> {
+  weights: LlamaWeights<M>;
   format: ModelFormat;
   /** The vocabulary stored with the model (GGUF), if any. */
   tokenizer?: Tokenizer;
@@ -38,8 +38,19 @@ function looksLikeSafetensors(b: Uint8Array): boolean {
   return n > 1n && n < BigInt(b.length) && b[8] === 0x7b;
 }
 
-/** Reads the weights (and any embedded tokenizer) of a model, in whatever supported format. */
-export async function readWeights(source: ModelSource): Promise<LoadedWeights> {
+/** Options of `readWeights`. */
+export interface ReadWeightsOptions {
+  /** Keep a GGUF file's Q8_0 matrices as their blocks (for inference) instead of float32. */
+  keepQ8?: boolean;
+}
+
+/**
+ * Reads the weights (and any embedded tokenizer) of a model, in whatever supported format: as
+ * float32, or with `keepQ8` a GGUF file's Q8_0 matrices as they are stored.
+ */
+export async function readWeights(source: ModelSource, options?: { keepQ8?: false }): Promise<LoadedWeights>;
+export async function readWeights(source: ModelSource, options: ReadWeightsOptions): Promise<LoadedWeights<HostMatrix>>;
+export async function readWeights(source: ModelSource, options: ReadWeightsOptions = {}): Promise<LoadedWeights<HostMatrix>> {
   if (isHfSource(source)) {
     const config = typeof source.config === 'string' && source.config.trimStart().startsWith('{')
       ? source.config
@@ -50,12 +61,12 @@ export async function readWeights(source: ModelSource): Promise<LoadedWeights> {
   const name = sourceName(source);
   const files = localFiles();
   if (typeof source === 'string' && files && (await files.isDirectory(source).catch(() => false))) {
-    return readWeights({ config: files.join(source, 'config.json'), safetensors: files.join(source, 'model.safetensors') });
+    return readWeights({ config: files.join(source, 'config.json'), safetensors: files.join(source, 'model.safetensors') }, options);
   }
   const bytes = await readBytes(source, 'model');
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic === 'GGUF') {
-    const { weights, tokenizer } = readGguf(bytes, name);
+    const { weights, tokenizer } = readGguf(bytes, name, options);
     return tokenizer ? { weights, format: 'gguf', tokenizer } : { weights, format: 'gguf' };
   }
   if (looksLikeSafetensors(bytes)) {
@@ -67,10 +78,11 @@ export async function readWeights(source: ModelSource): Promise<LoadedWeights> {
 /**
  * Loads a model into a new engine (or `options.engine`): a path or URL, bytes, a Response or
  * File, or a Hugging Face `{ config, safetensors }`. A tokenizer stored in the file (GGUF) is
- * kept as `model.tokenizer`.
+ * kept as `model.tokenizer`. A GGUF file's Q8_0 matrices run as Q8_0 (int8 kernels, a quarter of
+ * the f32 bytes); other types are converted to float32.
  */
 export async function loadModel(source: ModelSource, options: ModelOptions = {}): Promise<LlamaModel> {
-  const { weights, format, tokenizer } = await readWeights(source);
+  const { weights, format, tokenizer } = await readWeights(source, { keepQ8: true });
   const model = await LlamaModel.create(weights, options);
   model.format = format;
   if (tokenizer) model.tokenizer = tokenizer;

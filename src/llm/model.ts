@@ -8,13 +8,16 @@ import { FfnkitError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import { ropeCosSin, type PackedMatrix } from '../runtime/kernels.js';
+import { ropeCosSin, type GemmWeights, type Kernels } from '../runtime/kernels.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { SkipPolicy } from '../skip/policy.js';
 import { RoutedLayerFfn } from '../factor/moe.js';
 import { DenseLayerFfn, type LayerFfn } from './ffn.js';
 import { generate, type GenerateOptions } from './generate.js';
-import { type LlamaConfig, type LlamaWeights, checkWeights, headDim, kvDim } from './weights.js';
+import { type HostMatrix, type LlamaConfig, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from './weights.js';
+
+/** How a model's matrices sit in wasm memory: f32 panels, or (from GGUF Q8_0) int8 groups. */
+export type WeightType = 'f32' | 'q8_0';
 
 export interface ModelOptions extends EngineOptions {
   /** Run in this engine instead of creating one. */
@@ -26,8 +29,8 @@ export interface ModelOptions extends EngineOptions {
 interface DeviceLayer {
   attnNorm: F32Buffer;
   /** wq, wk and wv stacked: dim + 2*kvDim output features, one GEMV stream per token. */
-  wqkv: PackedMatrix;
-  wo: PackedMatrix;
+  wqkv: GemmWeights;
+  wo: GemmWeights;
   ffnNorm: F32Buffer;
   ffn: LayerFfn;
 }
@@ -55,7 +58,7 @@ export class LlamaModel {
   readonly layers: DeviceLayer[];
   private readonly tokenEmbedding: Float32Array;
   private readonly finalNorm: F32Buffer;
-  private readonly classifier: PackedMatrix;
+  private readonly classifier: GemmWeights;
   private readonly kCache: F32Buffer;
   private readonly vCache: F32Buffer;
   /** RoPE cos/sin rows by position, filled on first use (seq_len may be large). */
@@ -67,7 +70,7 @@ export class LlamaModel {
   private readonly qkv: F32Buffer;
   private readonly logits: F32Buffer;
 
-  private constructor(weights: LlamaWeights, engine: Engine, blockSize: number) {
+  private constructor(weights: LlamaWeights<HostMatrix>, engine: Engine, blockSize: number) {
     const c = weights.config;
     this.config = c;
     this.engine = engine;
@@ -75,23 +78,19 @@ export class LlamaModel {
     const k = engine.kernels;
     const kv = kvDim(c);
     // the largest matrix first, while the memory is still one free run
-    this.classifier = k.packFrom(weights.classifier, c.vocabSize, c.dim, 'classifier');
+    this.classifier = upload(k, weights.classifier, c.vocabSize, c.dim, 'classifier');
     this.layers = weights.layers.map((l, i) => {
-      const qkv = new Float32Array((c.dim + 2 * kv) * c.dim);
-      qkv.set(l.wq, 0);
-      qkv.set(l.wk, c.dim * c.dim);
-      qkv.set(l.wv, (c.dim + kv) * c.dim);
       const ffn: LayerFfn = l.routed
         ? new RoutedLayerFfn(engine, l.routed, c.dim, `layers.${i}`)
         : new DenseLayerFfn(k, k.denseFfnFromPacked(
-            k.packFrom(l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
-            k.packFrom(l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
-            k.packFrom(l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
+            upload(k, l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
+            upload(k, l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
+            upload(k, l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
           ));
       return {
         attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
-        wqkv: k.packFrom(qkv, c.dim + 2 * kv, c.dim, `layers.${i}.wqkv`),
-        wo: k.packFrom(l.wo, c.dim, c.dim, `layers.${i}.wo`),
+        wqkv: upload(k, stackRows([l.wq, l.wk, l.wv], c.dim), c.dim + 2 * kv, c.dim, `layers.${i}.wqkv`),
+        wo: upload(k, l.wo, c.dim, c.dim, `layers.${i}.wo`),
         ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
         ffn,
       };
@@ -109,14 +108,18 @@ export class LlamaModel {
     this.logits = engine.alloc(blockSize * c.vocabSize, 'logits');
   }
 
-  /** Uploads checked weights into an engine (a new one unless `options.engine` is given). */
-  static async create(weights: LlamaWeights, options: ModelOptions = {}): Promise<LlamaModel> {
+  /**
+   * Uploads checked weights into an engine (a new one unless `options.engine` is given): float32
+   * matrices as f32 panels, Q8_0 ones (from `readWeights(..., { keepQ8: true })`) as int8 groups.
+   */
+  static async create(weights: LlamaWeights<HostMatrix>, options: ModelOptions = {}): Promise<LlamaModel> {
     checkWeights(weights, 'model');
     const blockSize = options.blockSize ?? 64;
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4096) {
       throw new FfnkitError('E_ARG', `blockSize: expected an integer in 1..4096, found ${blockSize}`);
     }
-    const need = LlamaModel.memoryBytes(weights.config, blockSize);
+    const q8 = weights.layers.some((l) => !(l.w1 instanceof Float32Array)) || !(weights.classifier instanceof Float32Array);
+    const need = LlamaModel.memoryBytes(weights.config, blockSize, q8 ? 'q8_0' : 'f32');
     if (need > 4 * 2 ** 30) {
       const c = weights.config;
       const cache = (2 * c.nLayers * c.seqLen * kvDim(c) * 4) / 2 ** 30;
@@ -129,10 +132,15 @@ export class LlamaModel {
     return new LlamaModel(weights, engine, blockSize);
   }
 
-  /** Wasm memory a model of this shape needs: packed weights, KV cache, RoPE table, activations. */
-  static memoryBytes(c: LlamaConfig, blockSize = 64): number {
+  /**
+   * Wasm memory a model of this shape needs: packed weights (f32 panels, or Q8_0 groups where the
+   * rows are whole 32-value blocks), KV cache, RoPE table, activations.
+   */
+  static memoryBytes(c: LlamaConfig, blockSize = 64, weights: WeightType = 'f32'): number {
     const kv = kvDim(c);
-    const panels = (rows: number, cols: number) => Math.ceil(rows / 8) * 8 * (cols + 1);
+    const panels = (rows: number, cols: number) => weights === 'q8_0' && cols % 32 === 0
+      ? Math.ceil(rows / 4) * (cols / 32) * 36
+      : Math.ceil(rows / 8) * 8 * (cols + 1);
     const perLayer = 2 * c.dim + panels(c.dim + 2 * kv, c.dim) + panels(c.dim, c.dim) +
       2 * panels(c.hiddenDim, c.dim) + panels(c.dim, c.hiddenDim);
     const floats = c.nLayers * perLayer + c.dim + panels(c.vocabSize, c.dim) + 2 * c.nLayers * c.seqLen * kv +
@@ -149,7 +157,7 @@ export class LlamaModel {
     return generate(this, tokenizer, prompt, options);
   }
 
-  /** Bytes of packed weights a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
+  /** Bytes of packed (or Q8_0) weights a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
   weightBytes(): number {
     let floats = this.classifier.data.length;
     for (const l of this.layers) {
@@ -280,4 +288,34 @@ export class LlamaModel {
     k.rmsnorm(last, this.finalNorm, normed, rows, c.normEps);
     k.gemm(normed, this.classifier, this.logits.sub(0, rows * c.vocabSize), rows);
   }
+}
+
+/** One matrix into the engine: float32 as gemm panels, Q8_0 blocks as int8 groups. */
+function upload(k: Kernels, m: HostMatrix, rows: number, cols: number, what: string): GemmWeights {
+  return m instanceof Float32Array ? k.packFrom(m, rows, cols, what) : k.q8Matrix(m.bytes, rows, cols, what);
+}
+
+/**
+ * Matrices of `cols` columns stacked by rows into one (wq, wk, wv: one GEMV stream per token):
+ * Q8_0 blocks when all are Q8_0 (their rows are byte runs), else float32.
+ */
+function stackRows(parts: HostMatrix[], cols: number): HostMatrix {
+  if (parts.every((p) => !(p instanceof Float32Array))) {
+    const q = parts as Exclude<HostMatrix, Float32Array>[];
+    const bytes = new Uint8Array(q.reduce((n, p) => n + p.bytes.length, 0));
+    let at = 0;
+    for (const p of q) {
+      bytes.set(p.bytes, at);
+      at += p.bytes.length;
+    }
+    return { type: 'q8_0', rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
+  }
+  const f = parts.map(matrixF32);
+  const out = new Float32Array(f.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of f) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

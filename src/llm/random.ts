@@ -1,9 +1,12 @@
 // Random Llama weights from a seed, for benchmarks and tests of shapes no real checkpoint has:
 // uniform in ±1/sqrt(fan_in) for matrices (so activations keep their scale through the layers),
-// ones for the norms.
+// ones for the norms. In Q8_0 each matrix is quantized as soon as it is drawn, so a 1.1B-shaped
+// model never holds its 4.4 GB of float32 at once.
 
+import { FfnkitError } from '../errors.js';
 import { rng } from '../rng.js';
-import type { LlamaConfig, LlamaWeights } from './weights.js';
+import { encodeQ8_0, decodeQ8_0 } from '../formats/q8.js';
+import type { HostMatrix, LlamaConfig, LlamaWeights } from './weights.js';
 import { checkConfig, kvDim } from './weights.js';
 
 /** The defaults of a llama2.c-style config; pass the shape fields. */
@@ -11,20 +14,33 @@ export function llamaConfig(shape: Pick<LlamaConfig, 'dim' | 'hiddenDim' | 'nLay
   return { normEps: 1e-5, ropeTheta: 10000, ropeStyle: 'interleaved', sharedClassifier: true, ...shape };
 }
 
-/** Weights for `config`, reproducible from `seed`. */
-export function randomLlamaWeights(config: LlamaConfig, seed = 1): LlamaWeights {
+/**
+ * Weights for `config`, reproducible from `seed`: float32, or with `type` 'q8_0' every matrix in
+ * Q8_0 (the same draws, quantized; the shared classifier is the embedding's blocks, and the
+ * embedding their dequantized values, as a Q8_0 GGUF file reads back). Q8_0 needs dim and
+ * hiddenDim in multiples of 32.
+ */
+export function randomLlamaWeights(config: LlamaConfig, seed?: number, type?: 'f32'): LlamaWeights;
+export function randomLlamaWeights(config: LlamaConfig, seed: number, type: 'f32' | 'q8_0'): LlamaWeights<HostMatrix>;
+export function randomLlamaWeights(config: LlamaConfig, seed = 1, type: 'f32' | 'q8_0' = 'f32'): LlamaWeights<HostMatrix> {
   checkConfig(config, 'random weights');
+  if (type === 'q8_0' && (config.dim % 32 !== 0 || config.hiddenDim % 32 !== 0)) {
+    throw new FfnkitError('E_ARG', `random weights: Q8_0 needs dim and hiddenDim in multiples of 32, found ${config.dim} and ${config.hiddenDim}`);
+  }
   const next = rng(seed);
-  const matrix = (rows: number, cols: number) => {
+  const draw = (rows: number, cols: number) => {
     const a = new Float32Array(rows * cols);
     const scale = 1 / Math.sqrt(cols);
     for (let i = 0; i < a.length; i++) a[i] = (2 * next() - 1) * scale;
     return a;
   };
+  const matrix = (rows: number, cols: number): HostMatrix =>
+    type === 'q8_0' ? { type: 'q8_0', rows, cols, bytes: encodeQ8_0(draw(rows, cols)) } : draw(rows, cols);
   const ones = (n: number) => new Float32Array(n).fill(1);
   const c = config;
   const kv = kvDim(c);
-  const tokenEmbedding = matrix(c.vocabSize, c.dim);
+  const embedding = matrix(c.vocabSize, c.dim);
+  const tokenEmbedding = embedding instanceof Float32Array ? embedding : decodeQ8_0(embedding.bytes, c.vocabSize * c.dim);
   return {
     config: c,
     tokenEmbedding,
@@ -40,6 +56,6 @@ export function randomLlamaWeights(config: LlamaConfig, seed = 1): LlamaWeights 
       w3: matrix(c.hiddenDim, c.dim),
     })),
     finalNorm: ones(c.dim),
-    classifier: c.sharedClassifier ? tokenEmbedding : matrix(c.vocabSize, c.dim),
+    classifier: c.sharedClassifier ? embedding : matrix(c.vocabSize, c.dim),
   };
 }

@@ -1,8 +1,31 @@
 // The host-side form of a Llama-family model: hyper-parameters and float32 tensors, whatever file
 // format they came from. The loaders produce it, the writers consume it, and `LlamaModel` uploads
-// it into an engine.
+// it into an engine. For inference a GGUF file's Q8_0 matrices may stay as their int8 blocks
+// (`LlamaWeights<HostMatrix>`): training and factorization work on float32 only.
 
 import { FfnkitError } from '../errors.js';
+import { Q8_BLOCK, Q8_BLOCK_BYTES, decodeQ8_0 } from '../formats/q8.js';
+
+/** A matrix kept as GGUF's Q8_0 blocks: `rows` rows of cols/32 blocks of 34 bytes (f16 scale, 32 int8). */
+export interface Q8Weights {
+  readonly type: 'q8_0';
+  readonly rows: number;
+  readonly cols: number;
+  readonly bytes: Uint8Array;
+}
+
+/** A weight matrix on the host: float32 values (row-major), or Q8_0 blocks as GGUF stores them. */
+export type HostMatrix = Float32Array | Q8Weights;
+
+/** How many values a host matrix holds. */
+export function matrixSize(m: HostMatrix): number {
+  return m instanceof Float32Array ? m.length : m.rows * m.cols;
+}
+
+/** A host matrix as float32 values (Q8_0 dequantized; a Float32Array returned as it is). */
+export function matrixF32(m: HostMatrix): Float32Array {
+  return m instanceof Float32Array ? m : decodeQ8_0(m.bytes, m.rows * m.cols);
+}
 
 /** RoPE pair layout: llama2.c and GGUF rotate (x[2i], x[2i+1]); Hugging Face (x[i], x[i+d/2]). */
 export type RopeStyle = 'interleaved' | 'half';
@@ -48,16 +71,17 @@ export interface RoutedFfnWeights {
   split?: string;
 }
 
-export interface LlamaLayer {
+/** One decoder layer; `M` is the matrices' host form (float32 unless read for inference). */
+export interface LlamaLayer<M extends HostMatrix = Float32Array> {
   attnNorm: Float32Array; // [dim]
-  wq: Float32Array; // [dim, dim]
-  wk: Float32Array; // [kvDim, dim]
-  wv: Float32Array; // [kvDim, dim]
-  wo: Float32Array; // [dim, dim]
+  wq: M; // [dim, dim]
+  wk: M; // [kvDim, dim]
+  wv: M; // [kvDim, dim]
+  wo: M; // [dim, dim]
   ffnNorm: Float32Array; // [dim]
-  w1: Float32Array; // [hidden, dim] gate
-  w2: Float32Array; // [dim, hidden] down
-  w3: Float32Array; // [hidden, dim] up
+  w1: M; // [hidden, dim] gate
+  w2: M; // [dim, hidden] down
+  w3: M; // [hidden, dim] up
   /**
    * Present when the FFN is factorized: then w1/w2/w3 hold the dense FFN it was made from (the
    * experts' sum until fine-tuning changes the experts; a GGUF file keeps only the experts).
@@ -65,13 +89,17 @@ export interface LlamaLayer {
   routed?: RoutedFfnWeights;
 }
 
-export interface LlamaWeights {
+export interface LlamaWeights<M extends HostMatrix = Float32Array> {
   config: LlamaConfig;
-  tokenEmbedding: Float32Array; // [vocab, dim]
-  layers: LlamaLayer[];
+  /** [vocab, dim], always float32 on the host (one row is read per token). */
+  tokenEmbedding: Float32Array;
+  layers: LlamaLayer<M>[];
   finalNorm: Float32Array; // [dim]
-  /** [vocab, dim]; the same array as tokenEmbedding when the classifier is shared. */
-  classifier: Float32Array;
+  /**
+   * [vocab, dim]; when the classifier is shared, the same array as tokenEmbedding, or in Q8_0 the
+   * embedding's own blocks (tokenEmbedding then holds their dequantized values).
+   */
+  classifier: M;
 }
 
 export const headDim = (c: LlamaConfig): number => c.dim / c.nHeads;
@@ -96,13 +124,19 @@ export function checkConfig(c: LlamaConfig, source: string): void {
 }
 
 /** Checks every tensor's length against the config; the error names the tensor. */
-export function checkWeights(w: LlamaWeights, source: string): void {
+export function checkWeights(w: LlamaWeights<HostMatrix>, source: string): void {
   const c = w.config;
   checkConfig(c, source);
   const kv = kvDim(c);
-  const expect = (name: string, a: Float32Array | undefined, n: number) => {
-    if (!(a instanceof Float32Array)) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
-    if (a.length !== n) throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values, found ${a.length}`);
+  const expect = (name: string, a: HostMatrix | undefined, n: number) => {
+    if (a instanceof Float32Array) {
+      if (a.length !== n) throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values, found ${a.length}`);
+      return;
+    }
+    if (typeof a !== 'object' || a === null || a.type !== 'q8_0') throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
+    if (a.rows * a.cols !== n || a.cols % Q8_BLOCK !== 0 || !(a.bytes instanceof Uint8Array) || a.bytes.length !== (n / Q8_BLOCK) * Q8_BLOCK_BYTES) {
+      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values in Q8_0 (${(n / Q8_BLOCK) * Q8_BLOCK_BYTES} bytes), found ${a.rows}x${a.cols} in ${a.bytes?.length} bytes`);
+    }
   };
   expect('token_embedding', w.tokenEmbedding, c.vocabSize * c.dim);
   expect('final_norm', w.finalNorm, c.dim);
@@ -123,11 +157,11 @@ export function checkWeights(w: LlamaWeights, source: string): void {
 }
 
 /** Parameter count (the shared classifier counted once). */
-export function parameterCount(w: LlamaWeights): number {
-  let n = w.tokenEmbedding.length + w.finalNorm.length + (w.config.sharedClassifier ? 0 : w.classifier.length);
+export function parameterCount(w: LlamaWeights<HostMatrix>): number {
+  let n = w.tokenEmbedding.length + w.finalNorm.length + (w.config.sharedClassifier ? 0 : matrixSize(w.classifier));
   for (const l of w.layers) {
-    n += l.attnNorm.length + l.wq.length + l.wk.length + l.wv.length + l.wo.length;
-    n += l.ffnNorm.length + l.w1.length + l.w2.length + l.w3.length;
+    n += l.attnNorm.length + matrixSize(l.wq) + matrixSize(l.wk) + matrixSize(l.wv) + matrixSize(l.wo);
+    n += l.ffnNorm.length + matrixSize(l.w1) + matrixSize(l.w2) + matrixSize(l.w3);
   }
   return n;
 }
