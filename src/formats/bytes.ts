@@ -132,10 +132,14 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+// the float32 bits of a number, without allocating per call (Q8_0 encodes one scale per 32 values)
+const HALF_SCRATCH_F32 = new Float32Array(1);
+const HALF_SCRATCH_U32 = new Uint32Array(HALF_SCRATCH_F32.buffer);
+
 /** Number to IEEE half precision, round to nearest even (overflow to infinity). */
 export function floatToHalf(v: number): number {
-  const f32 = new Float32Array([v]);
-  const x = new Uint32Array(f32.buffer)[0]!;
+  HALF_SCRATCH_F32[0] = v;
+  const x = HALF_SCRATCH_U32[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;

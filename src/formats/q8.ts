@@ -11,16 +11,21 @@ export const Q8_BLOCK_BYTES = 34;
 export function encodeQ8_0(data: Float32Array): Uint8Array {
   if (data.length % Q8_BLOCK !== 0) throw new FfnkitError('E_SHAPE', `Q8_0: needs a multiple of 32 values, found ${data.length}`);
   const out = new Uint8Array((data.length / Q8_BLOCK) * Q8_BLOCK_BYTES);
-  const dv = new DataView(out.buffer);
+  const q = new Int8Array(out.buffer);
   for (let b = 0; b < data.length / Q8_BLOCK; b++) {
+    const x = b * Q8_BLOCK;
+    const o = b * Q8_BLOCK_BYTES;
     let amax = 0;
-    for (let j = 0; j < Q8_BLOCK; j++) amax = Math.max(amax, Math.abs(data[b * Q8_BLOCK + j]!));
-    const d = amax / 127;
-    const id = d ? 1 / d : 0;
-    dv.setUint16(b * Q8_BLOCK_BYTES, floatToHalf(d), true);
+    for (let j = 0; j < Q8_BLOCK; j++) amax = Math.max(amax, Math.abs(data[x + j]!));
+    // float32 steps, as ggml's quantize_row_q8_0
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    const h = floatToHalf(d);
+    out[o] = h & 0xff;
+    out[o + 1] = h >>> 8;
     for (let j = 0; j < Q8_BLOCK; j++) {
-      const v = data[b * Q8_BLOCK + j]! * id;
-      dv.setInt8(b * Q8_BLOCK_BYTES + 2 + j, Math.sign(v) * Math.round(Math.abs(v)));
+      const v = Math.fround(data[x + j]! * id);
+      q[o + 2 + j] = (v + (v < 0 ? -0.5 : 0.5)) | 0; // roundf: half away from zero (v ± 0.5 is exact in double)
     }
   }
   return out;
