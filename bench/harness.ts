@@ -36,6 +36,8 @@ export interface BenchOptions {
   report: (line: BenchLine) => void;
   /** Called with a short status line before each measurement (stderr progress). */
   progress?: (what: string) => void;
+  /** Only the models whose name contains this (bench llm, decode in bench peers). */
+  only?: string;
 }
 
 export interface Timing {

@@ -7,13 +7,14 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, llamaConfig, loadModel, randomLlamaWeights, splitNeurons, writeGguf,
+  DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, llamaConfig, loadModel, randomLlamaWeights, readGguf, splitNeurons, writeGguf,
 } from '../../src/index.js';
 import { randomF32 } from '../../test/ref/random.js';
 import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, collector, sharedDir } from '../harness.js';
 import { gemmJs } from '../plain-js.js';
-import { maddPeak, readBandwidth } from '../probes.js';
+import { maddPeak, readBandwidth, readBandwidthThreads } from '../probes.js';
 import { GEMM_SHAPES, GEMV_SHAPES, availableEngines, ffnkitImpl } from '../kernels.js';
+import { wllamaDecode, wllamaUnavailable } from './wllama.js';
 import { type Prepared, ortDwConv, ortFfn, ortGemm, ortSession, tfDwConv, tfFfn, tfGemm } from './runtimes.js';
 import { FfnetModel, graphFlops, toOnnx } from '../../src/node/index.js';
 import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
@@ -63,9 +64,10 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
   const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`), threads);
   const best = engines[0]!;
   say('bounds');
-  const bandwidth = readBandwidth(best, opts.quick);
+  // with threads, the bound is what all of them read together
+  const bandwidth = threads > 1 ? readBandwidthThreads(best, opts.quick) : readBandwidth(best, opts.quick);
   const peak = maddPeak(best, opts.quick);
-  emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${best.backend}`, value: sig3(bandwidth), unit: 'GB/s' });
+  emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${best.backend}${threads > 1 ? ` ${threads} threads` : ''}`, value: sig3(bandwidth), unit: 'GB/s' });
   emit({ suite: SUITE, case: 'madd peak', impl: `ffnkit-${best.backend}`, value: sig3(peak), unit: 'GFLOP/s' });
 
   const report = async (name: string, flops: number, impls: Impl[], reference: Float32Array, bound?: [number, string]) => {
@@ -85,126 +87,129 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
     });
   };
 
-  // GEMM and GEMV: y = x · Wᵀ
-  for (const [m, k, n] of [...GEMM_SHAPES, ...GEMV_SHAPES]) {
-    const name = `${m === 1 ? 'gemv' : 'gemm'} m${m} k${k} n${n}`;
-    say(name);
-    const w = randomF32(n * k, n + k);
-    const x = randomF32(m * k, m + k);
-    const impls: Impl[] = [];
-    for (const e of engines) {
-      const packed = e.kernels.packFrom(w, n, k);
-      const xb = e.upload(x);
-      const y = e.alloc(m * n);
-      impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => e.kernels.gemm(xb, packed, y, m), () => y.toArray()) });
+  // the kernel cases (all of them unless --only picks decode models)
+  if (!opts.only) {
+    // GEMM and GEMV: y = x · Wᵀ
+    for (const [m, k, n] of [...GEMM_SHAPES, ...GEMV_SHAPES]) {
+      const name = `${m === 1 ? 'gemv' : 'gemm'} m${m} k${k} n${n}`;
+      say(name);
+      const w = randomF32(n * k, n + k);
+      const x = randomF32(m * k, m + k);
+      const impls: Impl[] = [];
+      for (const e of engines) {
+        const packed = e.kernels.packFrom(w, n, k);
+        const xb = e.upload(x);
+        const y = e.alloc(m * n);
+        impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => e.kernels.gemm(xb, packed, y, m), () => y.toArray()) });
+      }
+      impls.push({ name: 'tfjs-wasm', prepared: await tfGemm(m, n, k, w, x, peer) });
+      impls.push({ name: 'ort-web', prepared: await ortGemm('web', m, n, k, w, x, peer) });
+      impls.push({ name: 'ort-node', prepared: await ortGemm('node', m, n, k, w, x, peer) });
+      if (m === 1 || opts.quick === false) {
+        const yjs = new Float32Array(m * n);
+        impls.push({ name: 'plain-js', prepared: ffnkitPrepared(() => gemmJs(x, w, yjs, m, n, k), () => yjs) });
+      }
+      await impls[0]!.prepared.run();
+      const reference = Float32Array.from(await impls[0]!.prepared.output());
+      await report(name, 2 * m * n * k, impls, reference, m === 1 ? [bandwidth / 2, 'read bandwidth / 2'] : [peak, 'madd peak']);
+      for (const e of engines) e.arena.reset();
     }
-    impls.push({ name: 'tfjs-wasm', prepared: await tfGemm(m, n, k, w, x, peer) });
-    impls.push({ name: 'ort-web', prepared: await ortGemm('web', m, n, k, w, x, peer) });
-    impls.push({ name: 'ort-node', prepared: await ortGemm('node', m, n, k, w, x, peer) });
-    if (m === 1 || opts.quick === false) {
-      const yjs = new Float32Array(m * n);
-      impls.push({ name: 'plain-js', prepared: ffnkitPrepared(() => gemmJs(x, w, yjs, m, n, k), () => yjs) });
-    }
-    await impls[0]!.prepared.run();
-    const reference = Float32Array.from(await impls[0]!.prepared.output());
-    await report(name, 2 * m * n * k, impls, reference, m === 1 ? [bandwidth / 2, 'read bandwidth / 2'] : [peak, 'madd peak']);
-    for (const e of engines) e.arena.reset();
-  }
 
-  // the FFN of a TinyLlama layer, dense and routed, one token and a block of 64
-  const [d, h] = [2048, 5632];
-  const w1 = randomF32(h * d, 11, -0.02, 0.02);
-  const w3 = randomF32(h * d, 12, -0.02, 0.02);
-  const w2 = randomF32(d * h, 13, -0.02, 0.02);
-  for (const t of [1, 64]) {
-    const name = `ffn 2048x5632 tokens ${t}`;
-    say(name);
-    const x = randomF32(t * d, 14 + t);
-    const impls: Impl[] = [];
-    for (const e of engines.slice(0, 2)) {
-      const k = e.kernels;
-      const ffn = new DenseLayerFfn(k, k.denseFfnFromPacked(k.packFrom(w1, h, d), k.packFrom(w3, h, d), k.packFrom(w2, d, h)));
-      const xb = e.upload(x);
-      const y = e.alloc(t * d);
-      impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => ffn.forward(xb, y, t), () => y.toArray()) });
+    // the FFN of a TinyLlama layer, dense and routed, one token and a block of 64
+    const [d, h] = [2048, 5632];
+    const w1 = randomF32(h * d, 11, -0.02, 0.02);
+    const w3 = randomF32(h * d, 12, -0.02, 0.02);
+    const w2 = randomF32(d * h, 13, -0.02, 0.02);
+    for (const t of [1, 64]) {
+      const name = `ffn 2048x5632 tokens ${t}`;
+      say(name);
+      const x = randomF32(t * d, 14 + t);
+      const impls: Impl[] = [];
+      for (const e of engines.slice(0, 2)) {
+        const k = e.kernels;
+        const ffn = new DenseLayerFfn(k, k.denseFfnFromPacked(k.packFrom(w1, h, d), k.packFrom(w3, h, d), k.packFrom(w2, d, h)));
+        const xb = e.upload(x);
+        const y = e.alloc(t * d);
+        impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => ffn.forward(xb, y, t), () => y.toArray()) });
+      }
+      impls.push({ name: 'tfjs-wasm', prepared: await tfFfn(t, d, h, w1, w3, w2, x, peer) });
+      impls.push({ name: 'ort-web', prepared: await ortFfn('web', t, d, h, w1, w3, w2, x, peer) });
+      impls.push({ name: 'ort-node', prepared: await ortFfn('node', t, d, h, w1, w3, w2, x, peer) });
+      // routed: 8 experts, 2 per token (its output differs from dense by design: not checked against it)
+      const e = engines[0]!;
+      const layer = { attnNorm: new Float32Array(d), wq: new Float32Array(0), wk: new Float32Array(0), wv: new Float32Array(0), wo: new Float32Array(0), ffnNorm: new Float32Array(d), w1, w2, w3 };
+      const routed = new RoutedLayerFfn(e, factorizeLayer(layer, d, h, splitNeurons('contiguous', 8, { hidden: h, dim: d, w1, w3 }), { topK: 2 }), d);
+      const xr = e.upload(x);
+      const yr = e.alloc(t * d);
+      await impls[0]!.prepared.run();
+      const reference = Float32Array.from(await impls[0]!.prepared.output());
+      const flops = 2 * 3 * d * h * t;
+      await report(name, flops, impls, reference);
+      const times = await timeInterleaved([{ name: 'routed', prepared: ffnkitPrepared(() => routed.forward(xr, yr, t), () => yr.toArray()) }], rounds);
+      const s = summary(times[0]!);
+      emit({
+        suite: SUITE, case: name, impl: `${ffnkitImpl(e)} routed E8 k2`, value: sig3(flops / s.median / 1e9), unit: 'GFLOP/s (dense-equivalent)',
+        seconds: s.median, spreadMin: sig3(flops / s.max / 1e9), spreadMax: sig3(flops / s.min / 1e9), samples: times[0]!.length,
+      });
+      for (const en of engines) en.arena.reset();
     }
-    impls.push({ name: 'tfjs-wasm', prepared: await tfFfn(t, d, h, w1, w3, w2, x, peer) });
-    impls.push({ name: 'ort-web', prepared: await ortFfn('web', t, d, h, w1, w3, w2, x, peer) });
-    impls.push({ name: 'ort-node', prepared: await ortFfn('node', t, d, h, w1, w3, w2, x, peer) });
-    // routed: 8 experts, 2 per token (its output differs from dense by design: not checked against it)
-    const e = engines[0]!;
-    const layer = { attnNorm: new Float32Array(d), wq: new Float32Array(0), wk: new Float32Array(0), wv: new Float32Array(0), wo: new Float32Array(0), ffnNorm: new Float32Array(d), w1, w2, w3 };
-    const routed = new RoutedLayerFfn(e, factorizeLayer(layer, d, h, splitNeurons('contiguous', 8, { hidden: h, dim: d, w1, w3 }), { topK: 2 }), d);
-    const xr = e.upload(x);
-    const yr = e.alloc(t * d);
-    await impls[0]!.prepared.run();
-    const reference = Float32Array.from(await impls[0]!.prepared.output());
-    const flops = 2 * 3 * d * h * t;
-    await report(name, flops, impls, reference);
-    const times = await timeInterleaved([{ name: 'routed', prepared: ffnkitPrepared(() => routed.forward(xr, yr, t), () => yr.toArray()) }], rounds);
-    const s = summary(times[0]!);
-    emit({
-      suite: SUITE, case: name, impl: `${ffnkitImpl(e)} routed E8 k2`, value: sig3(flops / s.median / 1e9), unit: 'GFLOP/s (dense-equivalent)',
-      seconds: s.median, spreadMin: sig3(flops / s.max / 1e9), spreadMax: sig3(flops / s.min / 1e9), samples: times[0]!.length,
-    });
-    for (const en of engines) en.arena.reset();
-  }
 
-  // MetaMixer's depthwise convolutions, channels-last (the peers' layouts handled in runtimes.ts)
-  const convs: [string, number[], number, number][] = [
-    ...CONV2D_CASES.map(([name, h, w, c, k]): [string, number[], number, number] => [name, [h, w], c, k]),
-    ...CONV1D_CASES.map(([name, l, c, k]): [string, number[], number, number] => [name, [l], c, k]),
-  ];
-  for (const [name, spatial, c, k] of convs) {
-    say(name);
-    const n = spatial.reduce((a, b) => a * b, 1);
-    const taps = spatial.length === 2 ? k * k : k;
-    const x = randomF32(n * c, 21); // channels-last, as tfjs takes it
-    const w = randomF32(taps * c, 22);
-    // ffnkit's convolutions run planar (NCHW), like onnxruntime: transposed once before timing,
-    // and the output back to channels-last for the check
-    const planar = (a: Float32Array, m: number) => Float32Array.from({ length: a.length }, (_, i) => a[(i % m) * c + Math.floor(i / m)]!);
-    const channelsLast = (a: Float32Array) => Float32Array.from({ length: a.length }, (_, i) => a[(i % c) * n + Math.floor(i / c)]!);
-    const impls: Impl[] = [];
-    for (const e of engines.slice(0, 2)) {
-      const xb = e.upload(planar(x, n));
-      const wb = e.upload(planar(w, taps));
-      const y = e.alloc(n * c);
-      const run = spatial.length === 2
-        ? () => e.kernels.depthwiseConv2d(xb, { h: spatial[0]!, w: spatial[1]!, c }, wb, k, y)
-        : () => e.kernels.depthwiseConv1d(xb, { length: spatial[0]!, c }, wb, k, y);
-      impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(run, () => channelsLast(y.toArray())) });
+    // MetaMixer's depthwise convolutions, channels-last (the peers' layouts handled in runtimes.ts)
+    const convs: [string, number[], number, number][] = [
+      ...CONV2D_CASES.map(([name, h, w, c, k]): [string, number[], number, number] => [name, [h, w], c, k]),
+      ...CONV1D_CASES.map(([name, l, c, k]): [string, number[], number, number] => [name, [l], c, k]),
+    ];
+    for (const [name, spatial, c, k] of convs) {
+      say(name);
+      const n = spatial.reduce((a, b) => a * b, 1);
+      const taps = spatial.length === 2 ? k * k : k;
+      const x = randomF32(n * c, 21); // channels-last, as tfjs takes it
+      const w = randomF32(taps * c, 22);
+      // ffnkit's convolutions run planar (NCHW), like onnxruntime: transposed once before timing,
+      // and the output back to channels-last for the check
+      const planar = (a: Float32Array, m: number) => Float32Array.from({ length: a.length }, (_, i) => a[(i % m) * c + Math.floor(i / m)]!);
+      const channelsLast = (a: Float32Array) => Float32Array.from({ length: a.length }, (_, i) => a[(i % c) * n + Math.floor(i / c)]!);
+      const impls: Impl[] = [];
+      for (const e of engines.slice(0, 2)) {
+        const xb = e.upload(planar(x, n));
+        const wb = e.upload(planar(w, taps));
+        const y = e.alloc(n * c);
+        const run = spatial.length === 2
+          ? () => e.kernels.depthwiseConv2d(xb, { h: spatial[0]!, w: spatial[1]!, c }, wb, k, y)
+          : () => e.kernels.depthwiseConv1d(xb, { length: spatial[0]!, c }, wb, k, y);
+        impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(run, () => channelsLast(y.toArray())) });
+      }
+      impls.push({ name: 'tfjs-wasm', prepared: await tfDwConv(spatial, c, k, x, w, peer) });
+      impls.push({ name: 'ort-web', prepared: await ortDwConv('web', spatial, c, k, x, w, peer) });
+      impls.push({ name: 'ort-node', prepared: await ortDwConv('node', spatial, c, k, x, w, peer) });
+      await impls[0]!.prepared.run();
+      const reference = Float32Array.from(await impls[0]!.prepared.output());
+      await report(name, 2 * taps * c * n, impls, reference, [peak, 'madd peak']);
+      for (const e of engines) e.arena.reset();
     }
-    impls.push({ name: 'tfjs-wasm', prepared: await tfDwConv(spatial, c, k, x, w, peer) });
-    impls.push({ name: 'ort-web', prepared: await ortDwConv('web', spatial, c, k, x, w, peer) });
-    impls.push({ name: 'ort-node', prepared: await ortDwConv('node', spatial, c, k, x, w, peer) });
-    await impls[0]!.prepared.run();
-    const reference = Float32Array.from(await impls[0]!.prepared.output());
-    await report(name, 2 * taps * c * n, impls, reference, [peak, 'madd peak']);
-    for (const e of engines) e.arena.reset();
-  }
 
-  // FFNet-1's forward pass at 256x256: ffnkit's fused graph, exported to ONNX for onnxruntime
-  {
-    const name = 'ffnet-1 forward 256x256';
-    say(name);
-    const image = randomF32(3 * 256 * 256, 23, -2, 2);
-    const impls: Impl[] = [];
-    let onnx: Uint8Array | undefined;
-    let flops = 0;
-    for (const e of engines.slice(0, 2)) {
-      const model = FfnetModel.create(e, { variant: 'ffnet-1' });
-      onnx ??= toOnnx(model.graph);
-      flops = graphFlops(model.graph);
-      let y = new Float32Array(0);
-      impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => { y = model.forward(image); }, () => y) });
+    // FFNet-1's forward pass at 256x256: ffnkit's fused graph, exported to ONNX for onnxruntime
+    {
+      const name = 'ffnet-1 forward 256x256';
+      say(name);
+      const image = randomF32(3 * 256 * 256, 23, -2, 2);
+      const impls: Impl[] = [];
+      let onnx: Uint8Array | undefined;
+      let flops = 0;
+      for (const e of engines.slice(0, 2)) {
+        const model = FfnetModel.create(e, { variant: 'ffnet-1' });
+        onnx ??= toOnnx(model.graph);
+        flops = graphFlops(model.graph);
+        let y = new Float32Array(0);
+        impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => { y = model.forward(image); }, () => y) });
+      }
+      impls.push({ name: 'ort-web', prepared: await ortSession('web', onnx!, image, [1, 3, 256, 256], peer) });
+      impls.push({ name: 'ort-node', prepared: await ortSession('node', onnx!, image, [1, 3, 256, 256], peer) });
+      await impls[0]!.prepared.run();
+      const reference = Float32Array.from(await impls[0]!.prepared.output());
+      await report(name, flops, impls, reference, [peak, 'madd peak']);
+      for (const e of engines) e.arena.reset();
     }
-    impls.push({ name: 'ort-web', prepared: await ortSession('web', onnx!, image, [1, 3, 256, 256], peer) });
-    impls.push({ name: 'ort-node', prepared: await ortSession('node', onnx!, image, [1, 3, 256, 256], peer) });
-    await impls[0]!.prepared.run();
-    const reference = Float32Array.from(await impls[0]!.prepared.output());
-    await report(name, flops, impls, reference, [peak, 'madd peak']);
-    for (const e of engines) e.arena.reset();
   }
 
   // decode tokens/s against llama.cpp (node-llama-cpp, native) on the same GGUF files
@@ -212,6 +217,8 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
   return lines;
 }
 
+
+const STORIES110M = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
 
 async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
   const shared = sharedDir();
@@ -224,12 +231,29 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
   const dir = mkdtempSync(join(tmpdir(), 'ffnkit-peers-'));
   try {
     const tok32k = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tokenizer.bin'))));
+    const tok512 = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tok512.bin'))));
     const synthetic = join(dir, 'stories110M-shape.gguf');
-    writeFileSync(synthetic, writeGguf(randomLlamaWeights(llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 }), 3), tok32k.vocabulary()));
-    const files: [string, string, number][] = [['stories260K', join(shared, 'models', 'stories260K.gguf'), 200], ['stories110M-shape', synthetic, opts.quick ? 24 : 64]];
-    for (const [name, file, steps] of files) {
+    const tinyQ8 = join(dir, 'tinyllama-1.1B-shape-q8_0.gguf');
+    const tl = llamaConfig({ dim: 2048, hiddenDim: 5632, nLayers: opts.quick ? 2 : 22, nHeads: 32, nKvHeads: 4, vocabSize: 32000, seqLen: 2048, sharedClassifier: false });
+    const files: [string, string, number, (() => Uint8Array)?][] = [
+      ['stories260K', join(shared, 'models', 'stories260K.gguf'), 200],
+      // the real model in Q8_0 (its FFN down rows of 172 stay F32, as llama.cpp's quantizer does)
+      ['stories260K q8_0', join(dir, 'stories260K-q8_0.gguf'), 200, () => writeGguf(readGguf(readFileSync(join(shared, 'models', 'stories260K.gguf'))).weights, tok512.vocabulary(), 'Q8_0')],
+      ['stories110M-shape', synthetic, opts.quick ? 24 : 64, () => writeGguf(randomLlamaWeights(STORIES110M, 3), tok32k.vocabulary())],
+      // TinyLlama-1.1B's shape in Q8_0 (its own classifier: 1.1B weights; 2 layers with --quick)
+      [`tinyllama-1.1B-shape q8_0 ${tl.nLayers} layers`, tinyQ8, opts.quick ? 16 : 48, () => writeGguf(randomLlamaWeights(tl, 4, 'q8_0'), tok32k.vocabulary(), 'Q8_0')],
+    ];
+    for (const [name, file, steps, write] of files) {
+      if (opts.only && !name.includes(opts.only)) continue;
+      if (write) {
+        say(`decode ${name}: writing the GGUF file`);
+        writeFileSync(file, write());
+      }
       say(`decode ${name}: llama.cpp`);
-      const prompt = [1, 403, 407, 261, 378].map((id) => (name === 'stories260K' ? id : 1 + ((id * 37) % 31000)));
+      // one prompt, as text for wllama (which tokenizes it itself) and as ids for the others
+      const tok = name.startsWith('stories260K') ? tok512 : tok32k;
+      const promptText = 'Once upon a time';
+      const prompt = tok.encode(promptText);
       const lm = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
       const ctx = await lm.createContext({ contextSize: 512, threads, batchSize: 64 });
       const seq = ctx.getSequence();
@@ -258,14 +282,31 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         if (i + 1 < steps) logits = model.forward([best]);
       }
       const ourRate = (steps - 1) / ((performance.now() - firstAt) / 1000);
-      let agree = 0;
-      while (agree < Math.min(ours.length, cppIds.length) && ours[agree] === cppIds[agree]) agree++;
       const bound = (bandwidth * 1e9) / model.weightBytes();
-      for (const [impl, value] of [[ffnkitImpl(model.engine), ourRate], ['llama.cpp (node-llama-cpp, native)', cppRate]] as const) {
+      const weightMiB = model.weightBytes() / 2 ** 20;
+      const ourImpl = ffnkitImpl(model.engine);
+      model.engine.close(); // its workers would take the cores from wllama
+
+      // llama.cpp compiled to wasm, in headless Chromium (the same file, threads and greedy steps)
+      // greedy agreement: how many of ffnkit's tokens, decoded one after another, the other's text starts with
+      const agreement = (text: string) => {
+        let n = 0;
+        while (n < ours.length && text.startsWith(tok.decode(ours.slice(0, n + 1)))) n++;
+        return n;
+      };
+      const rows: [string, number, number][] = [[ourImpl, ourRate, ours.length], ['llama.cpp (node-llama-cpp, native)', cppRate, agreement(tok.decode(cppIds))]];
+      const noWllama = wllamaUnavailable();
+      if (noWllama) say(`decode ${name}: skipping wllama: ${noWllama}`);
+      else {
+        say(`decode ${name}: wllama in Chromium`);
+        const w = await wllamaDecode(file, promptText, steps, threads);
+        rows.push([`llama.cpp wasm (wllama ${w.version}, Chromium)`, w.rate, agreement(w.text)]);
+      }
+      for (const [impl, value, agree] of rows) {
         emit({
           suite: SUITE, case: `decode ${name}`, impl, value: sig3(value), unit: 'tokens/s',
-          bound: sig3(bound), boundName: 'read bandwidth / f32 weight bytes', share: sig3(value / bound),
-          greedyAgreement: `${agree}/${steps} tokens identical`,
+          bound: sig3(bound), boundName: `read bandwidth / ffnkit's ${sig3(weightMiB)} MiB of weights per token`, share: sig3(value / bound),
+          greedyAgreement: `${agree}/${steps} tokens identical to ffnkit's`,
         });
       }
     }

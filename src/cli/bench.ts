@@ -23,7 +23,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
       const suite = '../../bench/peers/suite.js';
       return ((await import(suite)) as { runPeers: Suite }).runPeers;
     } catch (e) {
-      throw new FfnkitError('E_UNSUPPORTED', `bench peers: the peer runtimes are not installed (npm --prefix bench/peers ci): ${(e as Error).message.split('\n')[0]}`);
+      throw new FfnkitError('E_UNSUPPORTED', `bench peers: the peer runtimes are not installed (npm --prefix bench/peers install): ${(e as Error).message.split('\n')[0]}`);
     }
   },
 };
@@ -43,7 +43,8 @@ export function benchCommand(): Command {
       return n;
     }, 1)
     .option('--report <file>', 'also write a self-contained HTML report with SVG charts')
-    .action(async (suite: string, opts: { json?: boolean; quick?: boolean; report?: string; threads: number }) => {
+    .option('--only <text>', 'bench llm: only the models whose name contains <text>; bench peers: only its decode comparisons, of those models')
+    .action(async (suite: string, opts: { json?: boolean; quick?: boolean; report?: string; threads: number; only?: string }) => {
       const names = suite === 'all' ? Object.keys(SUITES) : [suite];
       const progress = progressLine();
       const rows: BenchLine[] = [];
@@ -65,6 +66,7 @@ export function benchCommand(): Command {
         await run({
           threads: opts.threads,
           quick: opts.quick === true,
+          ...(opts.only ? { only: opts.only } : {}),
           report: (line) => {
             progress.done();
             all.push(line);
