@@ -15,7 +15,7 @@ export { type ByteSource, readBytes } from './runtime/io.js';
 export { rng } from './rng.js';
 
 // Llama-family models
-export { LlamaModel, type ModelOptions, type ForwardOptions, type WeightType } from './llm/model.js';
+export { LlamaModel, weightType, type ModelOptions, type ForwardOptions, type WeightType } from './llm/model.js';
 export { loadModel, readWeights, type ModelSource, type HfSource, type ModelFormat, type LoadedWeights, type ReadWeightsOptions } from './llm/load.js';
 export { type LayerFfn, DenseLayerFfn } from './llm/ffn.js';
 export { generate, generateIds, type GenerateOptions } from './llm/generate.js';

@@ -2,7 +2,7 @@
 // dot products. Checked against a float64 reference that quantizes x with the same float32 steps.
 
 import { describe, expect, test } from 'vitest';
-import { LlamaModel, Tokenizer, decodeQ8_0, encodeQ8_0, evaluate, llamaConfig, loadModel, parseGguf, randomLlamaWeights, readGguf, readWeights, writeGguf } from '../src/node/index.js';
+import { LlamaModel, RoutedLayerFfn, Tokenizer, decodeQ8_0, factorizeLayer, splitNeurons, encodeQ8_0, evaluate, llamaConfig, loadModel, parseGguf, randomLlamaWeights, readGguf, readWeights, writeGguf } from '../src/node/index.js';
 import { SHARED, sharedBytes, sharedText } from './shared.js';
 import { halfToFloat } from '../src/formats/bytes.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
@@ -115,6 +115,40 @@ describe('Q8_0 models', () => {
     expect(worst).toBeGreaterThan(0); // it did run on quantized activations
     expect(worst / scale).toBeLessThan(0.05);
     // decoding one token at a time gives the prefill's last logits up to float32 summation order
+    q8.reset();
+    for (const t of tokens.slice(0, -1)) q8.forward([t]);
+    const last = q8.forward([tokens.at(-1)!]);
+    const pre = a.subarray((tokens.length - 1) * 96);
+    for (let i = 0; i < 96; i++) expect(Math.abs(last[i]! - pre[i]!)).toBeLessThan(1e-4 * scale);
+  });
+
+  test('routed experts in Q8_0: their blocks run as int8 groups, reading about a quarter of the f32 bytes, with logits near the dequantized model\'s', async () => {
+    const c = { ...config, hiddenDim: 256 };
+    const dense = randomLlamaWeights(c, 8);
+    const routed = {
+      ...dense,
+      layers: dense.layers.map((l) => ({ ...l, routed: factorizeLayer(l, c.dim, c.hiddenDim, splitNeurons('contiguous', 4, { hidden: c.hiddenDim, dim: c.dim, w1: l.w1, w3: l.w3 }), { topK: 2 }) })),
+    };
+    const bytes = writeGguf(routed, undefined, 'Q8_0');
+    const back = readGguf(bytes, 'moe.gguf', { keepQ8: true }).weights;
+    expect(back.layers[0]!.routed!.w2).toMatchObject({ type: 'q8_0', rows: 4 * 64, cols: 64 }); // 4 experts of dim rows x 64
+    const engine = await engineFor('relaxed');
+    const q8 = await loadModel(bytes, { engine });
+    const f32 = await LlamaModel.create(readGguf(bytes).weights, { engine });
+    const [rq, rf] = [q8, f32].map((m) => m.ffns[0] as RoutedLayerFfn);
+    expect(rq!.bytesPerToken()).toBeLessThan(0.4 * rf!.bytesPerToken()); // the f32 router stays
+    const tokens = [1, 17, 33, 5, 90, 41, 2, 8];
+    const a = q8.forward(tokens, { allLogits: true });
+    const b = f32.forward(tokens, { allLogits: true });
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(b[i]!));
+    }
+    expect(worst).toBeGreaterThan(0);
+    expect(worst / scale).toBeLessThan(0.05);
+    // one token at a time (each chosen expert's GEMV) gives the prefill's (grouped GEMMs) last logits
     q8.reset();
     for (const t of tokens.slice(0, -1)) q8.forward([t]);
     const last = q8.forward([tokens.at(-1)!]);

@@ -2,7 +2,7 @@
 
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { LlamaModel, parameterCount, readWeights } from '../node/index.js';
+import { LlamaModel, parameterCount, readWeights, weightType } from '../node/index.js';
 
 export function infoCommand(): Command {
   return new Command('info')
@@ -10,7 +10,7 @@ export function infoCommand(): Command {
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
     .option('--json', 'print one JSON object')
     .action(async (o: { model: string; json?: boolean }) => {
-      const { weights, format, tokenizer } = await readWeights(o.model);
+      const { weights, format, tokenizer } = await readWeights(o.model, { keepQ8: true });
       const c = weights.config;
       const routed = weights.layers[0]?.routed;
       const fileBytes = (await stat(o.model)).isDirectory() ? undefined : (await stat(o.model)).size;
@@ -20,7 +20,8 @@ export function infoCommand(): Command {
         headDim: c.dim / c.nHeads,
         parameters: parameterCount(weights),
         fileBytes,
-        wasmBytes: LlamaModel.memoryBytes(c),
+        weights: weightType(weights),
+        wasmBytes: LlamaModel.memoryBytes(c, 64, weightType(weights)),
         tokenizer: tokenizer ? `${tokenizer.vocabSize} tokens in the file` : 'none in the file (pass --tokenizer)',
         ...(routed ? { experts: routed.experts, topK: routed.topK, combination: routed.combination, split: routed.split } : {}),
       };
@@ -39,7 +40,7 @@ export function infoCommand(): Command {
         `rope          ${c.ropeStyle}, theta ${c.ropeTheta}; rms eps ${Number(c.normEps.toPrecision(3))}`,
         `parameters    ${info.parameters.toLocaleString('en-US')}`,
         fileBytes !== undefined ? `file          ${mb(fileBytes)}` : undefined,
-        `wasm memory   ${mb(info.wasmBytes)} (packed weights, KV cache, activations)`,
+        `wasm memory   ${mb(info.wasmBytes)} (${info.weights} weights packed, KV cache, activations)`,
         `tokenizer     ${info.tokenizer}`,
         routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,
       ];

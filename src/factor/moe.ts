@@ -11,8 +11,8 @@
 // k-subset whose sum is closest to the dense output (all C(E, k) subsets are tried).
 
 import { FfnkitError } from '../errors.js';
-import type { LayerFfn } from '../llm/ffn.js';
-import type { Combination, RoutedFfnWeights } from '../llm/weights.js';
+import { uploadMatrix, type LayerFfn } from '../llm/ffn.js';
+import { type Combination, type HostMatrix, type RoutedFfnWeights, matrixRows } from '../llm/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import type { DenseFfn, Kernels, PackedMatrix } from '../runtime/kernels.js';
 import type { Engine } from '../runtime/engine.js';
@@ -36,7 +36,8 @@ export class RoutedLayerFfn implements LayerFfn {
   /** Every expert's output for the oracle (allocated only when the oracle runs). */
   private oracleOut: F32Buffer | undefined;
 
-  constructor(engine: Engine, w: RoutedFfnWeights, dim: number, where = 'routed FFN') {
+  /** Uploads a routed FFN's router and experts (float32, or Q8_0 experts as int8 groups). */
+  constructor(engine: Engine, w: RoutedFfnWeights<HostMatrix>, dim: number, where = 'routed FFN') {
     const k = engine.kernels;
     this.engine = engine;
     this.experts = w.experts;
@@ -54,9 +55,9 @@ export class RoutedLayerFfn implements LayerFfn {
     const he = w.expertHidden;
     this.ffns = Array.from({ length: w.experts }, (_, e) =>
       k.denseFfnFromPacked(
-        k.packFrom(w.w1.subarray(e * he * dim, (e + 1) * he * dim), he, dim, `${where} expert ${e} w1`),
-        k.packFrom(w.w3.subarray(e * he * dim, (e + 1) * he * dim), he, dim, `${where} expert ${e} w3`),
-        k.packFrom(w.w2.subarray(e * dim * he, (e + 1) * dim * he), dim, he, `${where} expert ${e} w2`),
+        uploadMatrix(k, matrixRows(w.w1, dim, e * he, (e + 1) * he), he, dim, `${where} expert ${e} w1`),
+        uploadMatrix(k, matrixRows(w.w3, dim, e * he, (e + 1) * he), he, dim, `${where} expert ${e} w3`),
+        uploadMatrix(k, matrixRows(w.w2, he, e * dim, (e + 1) * dim), dim, he, `${where} expert ${e} w2`),
       ),
     );
   }

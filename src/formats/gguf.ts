@@ -249,25 +249,36 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     return t;
   };
   const get = (name: string, cols: number, rows: number): Float32Array => tensorData(file, bytes, info(name, cols, rows), source);
-  // a matrix: its Q8_0 blocks as they are when asked to keep them, else float32
+  // a Q8_0 tensor's blocks as they are (a view of the file) when asked to keep them
+  const keptQ8 = (t: GgufTensorInfo, cols: number, rows: number): HostMatrix | undefined => {
+    if (!options.keepQ8 || t.type !== 8) return undefined;
+    const size = tensorBytes(t.type, cols * rows, cols, t.name, source);
+    const start = file.dataStart + t.offset;
+    new ByteReader(bytes, source).need(size, `data of tensor ${t.name}`, start);
+    return { type: 'q8_0', rows, cols, bytes: bytes.subarray(start, start + size) };
+  };
+  // a matrix: Q8_0 kept when asked, else float32
   const mat = (name: string, cols: number, rows: number): HostMatrix => {
     const t = info(name, cols, rows);
-    if (!options.keepQ8 || t.type !== 8) return tensorData(file, bytes, t, source);
-    const size = tensorBytes(t.type, cols * rows, cols, name, source);
-    const start = file.dataStart + t.offset;
-    new ByteReader(bytes, source).need(size, `data of tensor ${name}`, start);
-    return { type: 'q8_0', rows, cols, bytes: bytes.subarray(start, start + size) };
+    return keptQ8(t, cols, rows) ?? tensorData(file, bytes, t, source);
   };
   const c = config;
   const moe = expertMetadata(file, source);
   if (moe) c.hiddenDim = moe.experts * c.hiddenDim; // feed_forward_length is one expert's, as in llama.cpp
-  const get3 = (name: string, dims: number[]): Float32Array => {
+  const info3 = (name: string, dims: number[]): GgufTensorInfo => {
     const t = byName.get(name);
     if (!t) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
       throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: dims [${t.dims}] disagree with the metadata, which implies [${dims}]`);
     }
-    return tensorData(file, bytes, t, source);
+    return t;
+  };
+  const get3 = (name: string, dims: number[]): Float32Array => tensorData(file, bytes, info3(name, dims), source);
+  // expert tensors [cols, rows per expert, E]: Q8_0 kept as blocks when asked, like `mat`
+  const mat3 = (name: string, dims: number[]): HostMatrix => {
+    const t = info3(name, dims);
+    const rows = dims.slice(1).reduce((a, b) => a * b, 1);
+    return keptQ8(t, dims[0]!, rows) ?? tensorData(file, bytes, t, source);
   };
   const layers: LlamaLayer<HostMatrix>[] = Array.from({ length: c.nLayers }, (_, i) => {
     const attn = {
@@ -288,16 +299,16 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     }
     const E = moe.experts;
     const he = c.hiddenDim / E;
-    const routed: RoutedFfnWeights = {
+    const routed: RoutedFfnWeights<HostMatrix> = {
       experts: E,
       topK: moe.topK,
       combination: moe.combination,
       expertHidden: he,
       router: get3(`blk.${i}.ffn_gate_inp.weight`, [c.dim, E]),
       routerBias: byName.has(`blk.${i}.ffn_gate_inp.bias`) ? get3(`blk.${i}.ffn_gate_inp.bias`, [E]) : new Float32Array(E),
-      w1: get3(`blk.${i}.ffn_gate_exps.weight`, [c.dim, he, E]),
-      w3: get3(`blk.${i}.ffn_up_exps.weight`, [c.dim, he, E]),
-      w2: get3(`blk.${i}.ffn_down_exps.weight`, [he, c.dim, E]),
+      w1: mat3(`blk.${i}.ffn_gate_exps.weight`, [c.dim, he, E]),
+      w3: mat3(`blk.${i}.ffn_up_exps.weight`, [c.dim, he, E]),
+      w2: mat3(`blk.${i}.ffn_down_exps.weight`, [he, c.dim, E]),
       ...(moe.split ? { split: moe.split } : {}),
     };
     const dense = denseOfRouted(routed, c.dim);

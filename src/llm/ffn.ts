@@ -1,9 +1,15 @@
 // The FFN of a layer, as a swappable part: the layer loop hands it the post-attention RMSNorm
-// output and takes back the block's output. Dense is the one implementation so far; FactorLLM's
-// routed experts will be the second.
+// output and takes back the block's output. Dense here; FactorLLM's routed experts in
+// factor/moe.ts.
 
 import type { F32Buffer } from '../runtime/buffer.js';
-import type { DenseFfn, Kernels } from '../runtime/kernels.js';
+import type { DenseFfn, GemmWeights, Kernels } from '../runtime/kernels.js';
+import type { HostMatrix } from './weights.js';
+
+/** One host matrix into the engine: float32 as gemm panels, Q8_0 blocks as int8 groups. */
+export function uploadMatrix(k: Kernels, m: HostMatrix, rows: number, cols: number, what: string): GemmWeights {
+  return m instanceof Float32Array ? k.packFrom(m, rows, cols, what) : k.q8Matrix(m.bytes, rows, cols, what);
+}
 
 export interface LayerFfn {
   /** 'dense', or the name of another implementation. */

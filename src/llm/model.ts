@@ -8,11 +8,11 @@ import { FfnkitError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import { ropeCosSin, type GemmWeights, type Kernels } from '../runtime/kernels.js';
+import { ropeCosSin, type GemmWeights } from '../runtime/kernels.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { SkipPolicy } from '../skip/policy.js';
 import { RoutedLayerFfn } from '../factor/moe.js';
-import { DenseLayerFfn, type LayerFfn } from './ffn.js';
+import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
 import { generate, type GenerateOptions } from './generate.js';
 import { type HostMatrix, type LlamaConfig, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from './weights.js';
 
@@ -78,19 +78,19 @@ export class LlamaModel {
     const k = engine.kernels;
     const kv = kvDim(c);
     // the largest matrix first, while the memory is still one free run
-    this.classifier = upload(k, weights.classifier, c.vocabSize, c.dim, 'classifier');
+    this.classifier = uploadMatrix(k, weights.classifier, c.vocabSize, c.dim, 'classifier');
     this.layers = weights.layers.map((l, i) => {
       const ffn: LayerFfn = l.routed
         ? new RoutedLayerFfn(engine, l.routed, c.dim, `layers.${i}`)
         : new DenseLayerFfn(k, k.denseFfnFromPacked(
-            upload(k, l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
-            upload(k, l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
-            upload(k, l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
+            uploadMatrix(k, l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
+            uploadMatrix(k, l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
+            uploadMatrix(k, l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
           ));
       return {
         attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
-        wqkv: upload(k, stackRows([l.wq, l.wk, l.wv], c.dim), c.dim + 2 * kv, c.dim, `layers.${i}.wqkv`),
-        wo: upload(k, l.wo, c.dim, c.dim, `layers.${i}.wo`),
+        wqkv: uploadMatrix(k, stackRows([l.wq, l.wk, l.wv], c.dim), c.dim + 2 * kv, c.dim, `layers.${i}.wqkv`),
+        wo: uploadMatrix(k, l.wo, c.dim, c.dim, `layers.${i}.wo`),
         ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
         ffn,
       };
@@ -118,8 +118,7 @@ export class LlamaModel {
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4096) {
       throw new FfnkitError('E_ARG', `blockSize: expected an integer in 1..4096, found ${blockSize}`);
     }
-    const q8 = weights.layers.some((l) => !(l.w1 instanceof Float32Array)) || !(weights.classifier instanceof Float32Array);
-    const need = LlamaModel.memoryBytes(weights.config, blockSize, q8 ? 'q8_0' : 'f32');
+    const need = LlamaModel.memoryBytes(weights.config, blockSize, weightType(weights));
     if (need > 4 * 2 ** 30) {
       const c = weights.config;
       const cache = (2 * c.nLayers * c.seqLen * kvDim(c) * 4) / 2 ** 30;
@@ -290,9 +289,10 @@ export class LlamaModel {
   }
 }
 
-/** One matrix into the engine: float32 as gemm panels, Q8_0 blocks as int8 groups. */
-function upload(k: Kernels, m: HostMatrix, rows: number, cols: number, what: string): GemmWeights {
-  return m instanceof Float32Array ? k.packFrom(m, rows, cols, what) : k.q8Matrix(m.bytes, rows, cols, what);
+/** 'q8_0' when the weights hold Q8_0 matrices (they run as int8 groups), else 'f32'. */
+export function weightType(w: LlamaWeights<HostMatrix>): WeightType {
+  const q8 = (m: HostMatrix) => !(m instanceof Float32Array);
+  return q8(w.classifier) || w.layers.some((l) => q8(l.wq) || q8(l.w1) || q8(l.w2)) ? 'q8_0' : 'f32';
 }
 
 /**

@@ -54,7 +54,7 @@ export type Combination = 'paper' | 'weighted' | 'sum';
  * A factorized (FactorLLM) FFN: E experts of `expertHidden` neurons each (padded with zero rows
  * when the hidden size does not divide), a linear router with bias, top-k selection.
  */
-export interface RoutedFfnWeights {
+export interface RoutedFfnWeights<M extends HostMatrix = Float32Array> {
   experts: number;
   topK: number;
   combination: Combination;
@@ -63,10 +63,10 @@ export interface RoutedFfnWeights {
   router: Float32Array;
   routerBias: Float32Array;
   /** Gate and up rows, expert after expert: [E * expertHidden, dim]. */
-  w1: Float32Array;
-  w3: Float32Array;
-  /** Down projections, expert after expert, each [dim, expertHidden]: [E, dim, expertHidden]. */
-  w2: Float32Array;
+  w1: M;
+  w3: M;
+  /** Down projections, expert after expert, each [dim, expertHidden]: [E * dim, expertHidden]. */
+  w2: M;
   /** How the neurons were split (metadata only). */
   split?: string;
 }
@@ -86,7 +86,7 @@ export interface LlamaLayer<M extends HostMatrix = Float32Array> {
    * Present when the FFN is factorized: then w1/w2/w3 hold the dense FFN it was made from (the
    * experts' sum until fine-tuning changes the experts; a GGUF file keeps only the experts).
    */
-  routed?: RoutedFfnWeights;
+  routed?: RoutedFfnWeights<M>;
 }
 
 export interface LlamaWeights<M extends HostMatrix = Float32Array> {
@@ -167,30 +167,39 @@ export function parameterCount(w: LlamaWeights<HostMatrix>): number {
 }
 
 /** Checks a routed FFN's sizes; `where` names the layer in errors. */
-export function checkRouted(r: RoutedFfnWeights, c: LlamaConfig, where: string): void {
+export function checkRouted(r: RoutedFfnWeights<HostMatrix>, c: LlamaConfig, where: string): void {
   const e = r.experts;
   if (!Number.isInteger(e) || e < 2) throw new FfnkitError('E_FORMAT', `${where}: expert count must be at least 2, found ${e}`);
   if (!Number.isInteger(r.topK) || r.topK < 1 || r.topK > e) throw new FfnkitError('E_FORMAT', `${where}: top-k must be in 1..${e}, found ${r.topK}`);
   if (!['paper', 'weighted', 'sum'].includes(r.combination)) throw new FfnkitError('E_FORMAT', `${where}: combination '${String(r.combination)}' (paper, weighted or sum)`);
   if (!Number.isInteger(r.expertHidden) || r.expertHidden < 1) throw new FfnkitError('E_FORMAT', `${where}: expert size ${r.expertHidden}`);
-  const want: [string, Float32Array, number][] = [
+  const want: [string, HostMatrix, number][] = [
     ['router', r.router, e * c.dim], ['router bias', r.routerBias, e], ['expert w1', r.w1, e * r.expertHidden * c.dim],
     ['expert w3', r.w3, e * r.expertHidden * c.dim], ['expert w2', r.w2, e * c.dim * r.expertHidden],
   ];
   for (const [name, a, n] of want) {
-    if (!(a instanceof Float32Array) || a.length !== n) throw new FfnkitError('E_SHAPE', `${where}: ${name}: expected ${n} values, found ${a?.length}`);
+    const found = a instanceof Float32Array ? a.length : a?.type === 'q8_0' && a.bytes?.length === (n / Q8_BLOCK) * Q8_BLOCK_BYTES ? a.rows * a.cols : undefined;
+    if (found !== n) throw new FfnkitError('E_SHAPE', `${where}: ${name}: expected ${n} values, found ${found ?? 'a malformed tensor'}`);
   }
 }
 
-/** The dense weights a routed FFN stands for (hidden = E * expertHidden, padding included). */
-export function denseOfRouted(r: RoutedFfnWeights, dim: number): { w1: Float32Array; w3: Float32Array; w2: Float32Array; hidden: number } {
+/** The dense weights a routed FFN stands for (hidden = E * expertHidden, padding included), float32. */
+export function denseOfRouted(r: RoutedFfnWeights<HostMatrix>, dim: number): { w1: Float32Array; w3: Float32Array; w2: Float32Array; hidden: number } {
   const he = r.expertHidden;
   const hidden = r.experts * he;
+  const experts = matrixF32(r.w2);
   const w2 = new Float32Array(dim * hidden);
   for (let e = 0; e < r.experts; e++) {
     for (let row = 0; row < dim; row++) {
-      w2.set(r.w2.subarray((e * dim + row) * he, (e * dim + row + 1) * he), row * hidden + e * he);
+      w2.set(experts.subarray((e * dim + row) * he, (e * dim + row + 1) * he), row * hidden + e * he);
     }
   }
-  return { w1: r.w1, w3: r.w3, w2, hidden };
+  return { w1: matrixF32(r.w1), w3: matrixF32(r.w3), w2, hidden };
+}
+
+/** Rows r0 .. r1-1 of a host matrix of `cols` columns (a view: Q8_0 rows are byte runs). */
+export function matrixRows(m: HostMatrix, cols: number, r0: number, r1: number): HostMatrix {
+  if (m instanceof Float32Array) return m.subarray(r0 * cols, r1 * cols);
+  const rowBytes = (cols / Q8_BLOCK) * Q8_BLOCK_BYTES;
+  return { type: 'q8_0', rows: r1 - r0, cols, bytes: m.bytes.subarray(r0 * rowBytes, r1 * rowBytes) };
 }
