@@ -2,11 +2,12 @@
 // Quality: eval PPL of stories260K on tinystories-eval.txt for every split x (E, k) x router
 // {untrained, PA-trained, oracle}, next to the dense model's. Speed: one FFN layer at the
 // TinyLlama shape (2048 -> 5632), routed vs dense, decode and a 64-token prefill, with cold
-// weights (calls cycle over copies); and whole-model decode at the stories110M shape.
+// weights (calls cycle over copies), in float32 and in Q8_0; and whole-model decode at the
+// stories110M shape.
 
 import {
   DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, createEngine, evaluate, factorizeLayer, factorizeModel,
-  llamaConfig, randomLlamaWeights, splitNeurons, type LayerFfn,
+  encodeQ8_0, llamaConfig, randomLlamaWeights, splitNeurons, uploadMatrix, type F32Buffer, type HostMatrix, type LayerFfn,
 } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
@@ -59,10 +60,7 @@ export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
   const prefill = 64;
   // decode inputs rotate over 16 tokens, so the router picks different experts from call to call
   const inputs = 16;
-  const x1 = engine.upload(randomF32(inputs * dim, 4));
-  const xb = engine.upload(randomF32(prefill * dim, 5));
-  const y = engine.alloc(prefill * dim);
-  const timeFfn = (ffns: LayerFfn[], x: typeof x1, xs: typeof xb, out: typeof y, tokens: number) => {
+  const timeFfn = (ffns: LayerFfn[], x: F32Buffer, xs: F32Buffer, out: F32Buffer, tokens: number) => {
     let call = 0;
     return time(() => {
       const input = tokens === 1 ? x.sub((call % inputs) * dim, dim) : xs;
@@ -70,33 +68,45 @@ export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
       call++;
     }, opts.quick);
   };
-  say('speed: dense FFN 2048 -> 5632');
-  const denseFfns = Array.from({ length: copies }, () => new DenseLayerFfn(kr, kr.denseFfnFromPacked(kr.packFrom(w1, hidden, dim), kr.packFrom(w3, hidden, dim), kr.packFrom(w2, dim, hidden))));
-  const denseDecode = timeFfn(denseFfns, x1, xb, y, 1);
-  const densePrefill = timeFfn(denseFfns, x1, xb, y, prefill);
-  emit({ suite: SUITE, case: 'ffn 2048x5632 decode', impl: 'dense', value: sig3(denseDecode.seconds * 1e3), unit: 'ms', rme: sig3(denseDecode.rme), samples: denseDecode.samples });
-  emit({ suite: SUITE, case: `ffn 2048x5632 prefill ${prefill}`, impl: 'dense', value: sig3(densePrefill.seconds * 1e3), unit: 'ms', rme: sig3(densePrefill.rme), samples: densePrefill.samples });
-  engine.arena.reset();
   const layer = { attnNorm: new Float32Array(dim), wq: new Float32Array(0), wk: new Float32Array(0), wv: new Float32Array(0), wo: new Float32Array(0), ffnNorm: new Float32Array(dim), w1, w2, w3 };
-  for (const [E, k] of SPEED_SHAPES) {
-    say(`speed: routed E${E} k${k}`);
-    const groups = splitNeurons('contiguous', E, { hidden, dim, w1, w3 });
-    const routed = factorizeLayer(layer, dim, hidden, groups, { topK: k });
-    const x1r = engine.upload(randomF32(inputs * dim, 4));
-    const xbr = engine.upload(randomF32(prefill * dim, 5));
-    const yr = engine.alloc(prefill * dim);
-    const ffns = Array.from({ length: copies }, () => new RoutedLayerFfn(engine, routed, dim));
-    const dec = timeFfn(ffns, x1r, xbr, yr, 1);
-    const pre = timeFfn(ffns, x1r, xbr, yr, prefill);
-    const ideal = E / k;
-    for (const [name, t, base] of [['decode', dec, denseDecode], [`prefill ${prefill}`, pre, densePrefill]] as const) {
-      const speedup = base.seconds / t.seconds;
-      emit({
-        suite: SUITE, case: `ffn 2048x5632 ${name} E${E} k${k}`, impl: 'routed', value: sig3(t.seconds * 1e3), unit: 'ms',
-        bound: sig3(ideal), boundName: 'ideal speed-up E/k', share: sig3(speedup / ideal), rme: sig3(t.rme), samples: t.samples,
-      });
-    }
+  // float32 panels, then Q8_0 (GGUF's int8 blocks; each routed speed-up against the dense FFN of its own type)
+  for (const type of ['f32', 'q8_0'] as const) {
+    const tag = type === 'f32' ? '' : ' q8_0';
+    const host = (m: Float32Array, rows: number, cols: number): HostMatrix => (type === 'f32' ? m : { type: 'q8_0', rows, cols, bytes: encodeQ8_0(m) });
+    say(`speed: dense FFN 2048 -> 5632${tag}`);
+    const x1 = engine.upload(randomF32(inputs * dim, 4));
+    const xb = engine.upload(randomF32(prefill * dim, 5));
+    const y = engine.alloc(prefill * dim);
+    const denseFfns = Array.from({ length: copies }, () => new DenseLayerFfn(kr, kr.denseFfnFromPacked(
+      uploadMatrix(kr, host(w1, hidden, dim), hidden, dim, 'w1'), uploadMatrix(kr, host(w3, hidden, dim), hidden, dim, 'w3'), uploadMatrix(kr, host(w2, dim, hidden), dim, hidden, 'w2'),
+    )));
+    const denseDecode = timeFfn(denseFfns, x1, xb, y, 1);
+    const densePrefill = timeFfn(denseFfns, x1, xb, y, prefill);
+    emit({ suite: SUITE, case: 'ffn 2048x5632 decode', impl: `dense${tag}`, value: sig3(denseDecode.seconds * 1e3), unit: 'ms', rme: sig3(denseDecode.rme), samples: denseDecode.samples });
+    emit({ suite: SUITE, case: `ffn 2048x5632 prefill ${prefill}`, impl: `dense${tag}`, value: sig3(densePrefill.seconds * 1e3), unit: 'ms', rme: sig3(densePrefill.rme), samples: densePrefill.samples });
     engine.arena.reset();
+    for (const [E, k] of SPEED_SHAPES) {
+      say(`speed: routed E${E} k${k}${tag}`);
+      const groups = splitNeurons('contiguous', E, { hidden, dim, w1, w3 });
+      const f = factorizeLayer(layer, dim, hidden, groups, { topK: k });
+      const he = f.expertHidden;
+      const routed = { ...f, w1: host(f.w1, E * he, dim), w3: host(f.w3, E * he, dim), w2: host(f.w2, E * dim, he) };
+      const x1r = engine.upload(randomF32(inputs * dim, 4));
+      const xbr = engine.upload(randomF32(prefill * dim, 5));
+      const yr = engine.alloc(prefill * dim);
+      const ffns = Array.from({ length: copies }, () => new RoutedLayerFfn(engine, routed, dim));
+      const dec = timeFfn(ffns, x1r, xbr, yr, 1);
+      const pre = timeFfn(ffns, x1r, xbr, yr, prefill);
+      const ideal = E / k;
+      for (const [name, t, base] of [['decode', dec, denseDecode], [`prefill ${prefill}`, pre, densePrefill]] as const) {
+        const speedup = base.seconds / t.seconds;
+        emit({
+          suite: SUITE, case: `ffn 2048x5632 ${name} E${E} k${k}`, impl: `routed${tag}`, value: sig3(t.seconds * 1e3), unit: 'ms',
+          bound: sig3(ideal), boundName: 'ideal speed-up E/k', share: sig3(speedup / ideal), rme: sig3(t.rme), samples: t.samples,
+        });
+      }
+      engine.arena.reset();
+    }
   }
 
   // whole model: stories110M shape, dense vs routed (contiguous split, untrained router)

@@ -17,7 +17,7 @@ export { rng } from './rng.js';
 // Llama-family models
 export { LlamaModel, weightType, type ModelOptions, type ForwardOptions, type WeightType } from './llm/model.js';
 export { loadModel, readWeights, type ModelSource, type HfSource, type ModelFormat, type LoadedWeights, type ReadWeightsOptions } from './llm/load.js';
-export { type LayerFfn, DenseLayerFfn } from './llm/ffn.js';
+export { type LayerFfn, DenseLayerFfn, uploadMatrix } from './llm/ffn.js';
 export { generate, generateIds, type GenerateOptions } from './llm/generate.js';
 export { Sampler, Rng, argmax, type SamplerOptions } from './llm/sampler.js';
 export { evaluate, splitDocuments, type EvalResult, type EvalOptions } from './llm/evaluate.js';

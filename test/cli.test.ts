@@ -93,6 +93,8 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
       const { ppl } = JSON.parse(e.stdout) as { ppl: number };
       const ref = sharedJson<{ results: { text: string; ppl: number }[] }>('golden', 'stories260K-ppl.json').results.find((r) => r.text.endsWith('tinystories-eval.txt'))!.ppl;
       expect(Math.abs(ppl / ref - 1)).toBeLessThan(0.01);
+      const info = JSON.parse((await run(['info', '--model', out, '--json'])).stdout) as { weights: string; wasmBytes: number };
+      expect(info.weights).toBe('q8_0'); // eval above ran on the int8 blocks
       expect((await run(['quantize', '--model', model, '--out', join(dir, 'x.gguf'), '--type', 'q4_0'])).code).toBe(2);
       expect(readdirSync(dir)).toEqual(['q8.gguf']);
     } finally {
