@@ -138,6 +138,25 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     expect(bits(p2!)).toEqual(bits(p1!));
     expect(bits(d2!)).toEqual(bits(d1!));
   });
+
+  test('threads that sleep at once (spinMs 0) give the same bits; a bad spinMs is refused', async () => {
+    const { one } = await engines();
+    const sleepy = await createEngine({ backend, threads: 2, spinMs: 0 });
+    try {
+      const [m, n, k] = [9, 2048, 512];
+      const w = randomF32(n * k, 5);
+      const a = randomF32(m * k, 6);
+      const out = [one, sleepy].map((e) => {
+        const c = e.alloc(m * n);
+        for (let i = 0; i < 3; i++) e.kernels.gemm(e.upload(a), e.kernels.packFrom(w, n, k), c, m);
+        return c.toArray();
+      });
+      expect(bits(out[1]!)).toEqual(bits(out[0]!));
+    } finally {
+      sleepy.close();
+    }
+    await expect(createEngine({ backend, threads: 2, spinMs: -1 })).rejects.toThrow(/spinMs: expected a number of milliseconds in 0..1000, found -1/);
+  });
 });
 
 describe('threads fallback', () => {

@@ -28,7 +28,7 @@ export interface WorkerInit {
   index: number;
   workers: number;
   names: string[];
-  /** How long the worker polls for a job before it sleeps (SPIN_MS). */
+  /** How long the worker polls for a job before it sleeps, in ms (SPIN_MS by default). */
   spinMs: number;
 }
 
@@ -93,7 +93,10 @@ export class ThreadPool {
   private readonly exports: Record<string, (...a: number[]) => unknown>;
   private readonly workers: WorkerHandle[];
 
-  constructor(exports: object, control: SharedArrayBuffer, workers: WorkerHandle[], names: string[]) {
+  private readonly spinMs: number;
+
+  constructor(exports: object, control: SharedArrayBuffer, workers: WorkerHandle[], names: string[], spinMs = SPIN_MS) {
+    this.spinMs = spinMs;
     this.exports = exports as Record<string, (...a: number[]) => unknown>;
     this.workers = workers;
     this.names = names;
@@ -127,7 +130,7 @@ export class ThreadPool {
     if (own) this.exports[own.fn]!(...own.args);
     // the workers usually finish within microseconds of this thread: poll before sleeping, as a
     // sleeping thread takes tens of microseconds to wake
-    const until = performance.now() + SPIN_MS;
+    const until = performance.now() + this.spinMs;
     while (Atomics.load(this.ctl, CONTROL.DONE) < w && performance.now() < until);
     for (;;) {
       const done = Atomics.load(this.ctl, CONTROL.DONE);
