@@ -31,14 +31,22 @@ interface Impl {
 }
 
 /** Interleaved rounds: each round calls every implementation once; returns seconds per call. */
-async function timeInterleaved(impls: Impl[], rounds: number): Promise<number[][]> {
+/**
+ * Median-ready samples of every implementation, in interleaved rounds after two warm-up calls
+ * each. With threads, each timed call starts after a short pause, so that the thread pools of the
+ * runtime timed before (which poll for work for a while before they sleep, ffnkit's for 0.25 ms)
+ * are asleep and do not take cores from the one being timed.
+ */
+async function timeInterleaved(impls: Impl[], rounds: number, threads: number): Promise<number[][]> {
   const times = impls.map(() => [] as number[]);
   for (const i of impls) {
     await i.prepared.run();
     await i.prepared.run();
   }
+  const settle = () => new Promise((resolve) => setTimeout(resolve, threads > 1 ? 20 : 0));
   for (let r = 0; r < rounds; r++) {
     for (const [j, i] of impls.entries()) {
+      await settle();
       const t0 = performance.now();
       await i.prepared.run();
       times[j]!.push((performance.now() - t0) / 1000);
@@ -75,7 +83,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
       await i.prepared.run();
       return maxAbsDiff(await i.prepared.output(), reference);
     }));
-    const times = await timeInterleaved(impls, rounds);
+    const times = await timeInterleaved(impls, rounds, threads);
     impls.forEach((i, j) => {
       const s = summary(times[j]!);
       const value = flops / s.median / 1e9;
@@ -145,7 +153,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
       const reference = Float32Array.from(await impls[0]!.prepared.output());
       const flops = 2 * 3 * d * h * t;
       await report(name, flops, impls, reference);
-      const times = await timeInterleaved([{ name: 'routed', prepared: ffnkitPrepared(() => routed.forward(xr, yr, t), () => yr.toArray()) }], rounds);
+      const times = await timeInterleaved([{ name: 'routed', prepared: ffnkitPrepared(() => routed.forward(xr, yr, t), () => yr.toArray()) }], rounds, threads);
       const s = summary(times[0]!);
       emit({
         suite: SUITE, case: name, impl: `${ffnkitImpl(e)} routed E8 k2`, value: sig3(flops / s.median / 1e9), unit: 'GFLOP/s (dense-equivalent)',
