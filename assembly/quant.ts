@@ -63,20 +63,25 @@ export function q8_0_packed_size(n: i32, k: i32): i32 {
 }
 
 // Regroups n rows of Q8_0 (GGUF's layout, k/32 blocks of 34 bytes per row) at w into the layout
-// above at out (q8_0_packed_size(n, k) floats, 16-byte aligned).
-export function q8_0_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
+// above at out (q8_0_packed_size(n, k) floats, 16-byte aligned). Returns how many blocks have a
+// scale that is infinite or NaN (a corrupt file: every output of such a row would be NaN).
+export function q8_0_pack_x4(w: usize, n: i32, k: i32, out: usize): i32 {
   const blocks = k / 32;
   const groups = (n + 3) >> 2;
   memory.fill(out, 0, <usize>groups * blocks * GROUP_BLOCK_BYTES);
+  let bad = 0;
   for (let r = 0; r < n; r++) {
     const lane = <usize>(r & 3);
     for (let b = 0; b < blocks; b++) {
       const src = w + (<usize>r * blocks + b) * 34;
       const dst = out + (<usize>(r >> 2) * blocks + b) * GROUP_BLOCK_BYTES;
-      store<f32>(dst + lane * 4, half_to_f32(<u32>load<u16>(src)));
+      const h = <u32>load<u16>(src);
+      if ((h & 0x7c00) == 0x7c00) bad++;
+      store<f32>(dst + lane * 4, half_to_f32(h));
       memory.copy(dst + 16 + lane * 32, src + 2, 32);
     }
   }
+  return bad;
 }
 
 // The 4 lanes' sums of s0..s3, as one vector: [sum(s0), sum(s1), sum(s2), sum(s3)].

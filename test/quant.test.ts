@@ -86,6 +86,11 @@ test('Q8_0 shapes are checked before wasm', async () => {
   expect(() => e.kernels.gemv(m, e.alloc(32), e.alloc(1))).toThrow(/a: expected 64 floats, found 32/);
   expect(() => e.kernels.gemm(e.alloc(128), m, e.alloc(1), 2)).toThrow(/c: expected 2 floats, found 1/);
   expect(() => e.kernels.gemv(m, e.alloc(64), e.alloc(1), e.alloc(1))).toThrow(/bias: packed and Q8_0 matrices take no bias/);
+  // a scale of +inf (f16 0x7c00) or NaN would turn every output of its row into NaN: refused, counted
+  const corrupt = encodeQ8_0(randomF32(3 * 64, 9));
+  corrupt[34 * 2 + 1] = 0x7c; // row 1, block 0: +inf
+  corrupt[34 * 5 + 1] = 0x7e; // row 2, block 1: NaN
+  expect(() => e.kernels.q8Matrix(corrupt, 3, 64, 'blk.0.ffn_up.weight')).toThrow(/blk\.0\.ffn_up\.weight: 2 Q8_0 blocks have scales that are infinite or NaN/);
 });
 
 describe('Q8_0 models', () => {

@@ -155,7 +155,7 @@ export class Kernels {
   /**
    * A Q8_0 matrix from its GGUF block bytes (`rows` rows of cols/32 blocks of 34 bytes), regrouped
    * by 4 rows into a new buffer through a small staging buffer; the int8 values are kept as they
-   * are, never dequantized.
+   * are, never dequantized. A block whose f16 scale is infinite or NaN is an E_FORMAT error.
    */
   q8Matrix(bytes: Uint8Array, rows: number, cols: number, what = 'Q8_0 matrix'): Q8Matrix {
     checkSize(`${what} rows`, rows, 1);
@@ -169,10 +169,15 @@ export class Kernels {
     const chunk = Math.max(4, Math.floor((4 << 20) / rowBytes / 4) * 4); // ~4 MiB of rows, whole groups
     const staging = this.scratchFor('pack', Math.ceil((Math.min(rows, chunk) * rowBytes) / 4));
     const groupBytes = (cols / 32) * 144;
+    let bad = 0;
     for (let r = 0; r < rows; r += chunk) {
       const n = Math.min(chunk, rows - r);
       new Uint8Array(this.arena.memory.buffer, staging.ptr, n * rowBytes).set(bytes.subarray(r * rowBytes, (r + n) * rowBytes));
-      this.wasm.q8_0_pack_x4(staging.ptr, n, cols, data.ptr + (r / 4) * groupBytes);
+      bad += this.wasm.q8_0_pack_x4(staging.ptr, n, cols, data.ptr + (r / 4) * groupBytes);
+    }
+    if (bad > 0) {
+      data.free();
+      throw new FfnkitError('E_FORMAT', `${what}: ${bad} Q8_0 block${bad > 1 ? 's have scales' : ' has a scale'} that ${bad > 1 ? 'are' : 'is'} infinite or NaN`);
     }
     return { type: 'q8_0', rows, cols, data };
   }

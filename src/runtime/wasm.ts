@@ -41,7 +41,7 @@ export interface KernelExports {
   scatter_add_rows_f32(src: number, rowsIdx: number, weight: number, count: number, d: number, dst: number): void;
   quantize_q8_0_f32(x: number, k: number, xq: number, xd: number): void;
   q8_0_packed_size(n: number, k: number): number;
-  q8_0_pack_x4(w: number, n: number, k: number, out: number): void;
+  q8_0_pack_x4(w: number, n: number, k: number, out: number): number;
   gemm_q8_0_x4(w: number, xq: number, xd: number, y: number, m: number, n: number, k: number, ldy: number): void;
   depthwise_conv2d_nhwc_f32(x: number, h: number, w: number, c: number, wt: number, k: number, bias: number, stride: number, gelu: number, y: number): void;
   depthwise_conv2d_nchw_f32(x: number, h: number, w: number, c: number, mult: number, wt: number, k: number, bias: number, stride: number, gelu: number, y: number, scratch: number): void;
