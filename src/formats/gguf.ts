@@ -144,14 +144,19 @@ function tensorBytes(type: number, n: number, rowLength: number, name: string, s
   }
 }
 
+/** Where a tensor's data lies in the file, checked to be inside it: [start, size in bytes]. */
+function tensorSpan(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source: string): [number, number] {
+  const size = tensorBytes(t.type, elements(t), t.dims[0]!, t.name, source);
+  const start = file.dataStart + t.offset;
+  new ByteReader(bytes, source).need(size, `data of tensor ${t.name}`, start);
+  return [start, size];
+}
+
 /** The values of one tensor as float32 (F16, BF16 and Q8_0 converted). */
 export function tensorData(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source = 'GGUF file'): Float32Array {
   const n = elements(t);
-  const size = tensorBytes(t.type, n, t.dims[0]!, t.name, source);
-  const start = file.dataStart + t.offset;
-  const r = new ByteReader(bytes, source);
-  r.need(size, `data of tensor ${t.name}`, start);
-  if (t.type === 0) return r.f32s(n, t.name, start);
+  const [start, size] = tensorSpan(file, bytes, t, source);
+  if (t.type === 0) return new ByteReader(bytes, source).f32s(n, t.name, start);
   const dv = new DataView(bytes.buffer, bytes.byteOffset + start, size);
   const out = new Float32Array(n);
   if (t.type === 1) for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
@@ -252,9 +257,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
   // a Q8_0 tensor's blocks as they are (a view of the file) when asked to keep them
   const keptQ8 = (t: GgufTensorInfo, cols: number, rows: number): HostMatrix | undefined => {
     if (!options.keepQ8 || t.type !== 8) return undefined;
-    const size = tensorBytes(t.type, cols * rows, cols, t.name, source);
-    const start = file.dataStart + t.offset;
-    new ByteReader(bytes, source).need(size, `data of tensor ${t.name}`, start);
+    const [start, size] = tensorSpan(file, bytes, t, source);
     return { type: 'q8_0', rows, cols, bytes: bytes.subarray(start, start + size) };
   };
   // a matrix: Q8_0 kept when asked, else float32

@@ -22,6 +22,17 @@ export function matrixSize(m: HostMatrix): number {
   return m instanceof Float32Array ? m.length : m.rows * m.cols;
 }
 
+/**
+ * How many values a host matrix holds, or undefined when it is not a well-formed one (not a
+ * Float32Array, or Q8_0 blocks whose byte count disagrees with rows x cols).
+ */
+function checkedSize(m: HostMatrix | undefined): number | undefined {
+  if (m instanceof Float32Array) return m.length;
+  if (typeof m !== 'object' || m === null || m.type !== 'q8_0' || !(m.bytes instanceof Uint8Array)) return undefined;
+  const n = m.rows * m.cols;
+  return m.cols % Q8_BLOCK === 0 && m.bytes.length === (n / Q8_BLOCK) * Q8_BLOCK_BYTES ? n : undefined;
+}
+
 /** A host matrix as float32 values (Q8_0 dequantized; a Float32Array returned as it is). */
 export function matrixF32(m: HostMatrix): Float32Array {
   return m instanceof Float32Array ? m : decodeQ8_0(m.bytes, m.rows * m.cols);
@@ -134,7 +145,7 @@ export function checkWeights(w: LlamaWeights<HostMatrix>, source: string): void 
       return;
     }
     if (typeof a !== 'object' || a === null || a.type !== 'q8_0') throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
-    if (a.rows * a.cols !== n || a.cols % Q8_BLOCK !== 0 || !(a.bytes instanceof Uint8Array) || a.bytes.length !== (n / Q8_BLOCK) * Q8_BLOCK_BYTES) {
+    if (checkedSize(a) !== n) {
       throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values in Q8_0 (${(n / Q8_BLOCK) * Q8_BLOCK_BYTES} bytes), found ${a.rows}x${a.cols} in ${a.bytes?.length} bytes`);
     }
   };
@@ -178,7 +189,7 @@ export function checkRouted(r: RoutedFfnWeights<HostMatrix>, c: LlamaConfig, whe
     ['expert w3', r.w3, e * r.expertHidden * c.dim], ['expert w2', r.w2, e * c.dim * r.expertHidden],
   ];
   for (const [name, a, n] of want) {
-    const found = a instanceof Float32Array ? a.length : a?.type === 'q8_0' && a.bytes?.length === (n / Q8_BLOCK) * Q8_BLOCK_BYTES ? a.rows * a.cols : undefined;
+    const found = checkedSize(a);
     if (found !== n) throw new FfnkitError('E_SHAPE', `${where}: ${name}: expected ${n} values, found ${found ?? 'a malformed tensor'}`);
   }
 }
