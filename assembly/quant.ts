@@ -116,8 +116,8 @@ export function gemm_q8_0_x4(w: usize, xq: usize, xd: usize, y: usize, m: i32, n
       const xqt = xq + <usize>t * k * 2;
       const xdt = xd + <usize>t * blocks * 4;
       const yt = y + (<usize>t * ldy + r) * 4;
-      let p = g;
       if (ASC_FEATURE_SIMD) {
+        let p = g;
         let acc = f32x4.splat(0);
         for (let b = 0; b < blocks; b++) {
           const xb = xqt + <usize>b * 64;
@@ -139,13 +139,12 @@ export function gemm_q8_0_x4(w: usize, xq: usize, xd: usize, y: usize, m: i32, n
         for (let i = 0; i < min(4, n - r); i++) {
           let acc: f32 = 0;
           for (let b = 0; b < blocks; b++) {
+            const p = g + <usize>b * GROUP_BLOCK_BYTES;
             const q = p + 16 + <usize>i * 32;
             let s: i32 = 0;
             for (let j = 0; j < 32; j++) s += <i32>load<i8>(q + <usize>j) * <i32>load<i16>(xqt + (<usize>b * 32 + <usize>j) * 2);
             acc += <f32>s * (load<f32>(p + <usize>i * 4) * load<f32>(xdt + <usize>b * 4));
-            p += GROUP_BLOCK_BYTES;
           }
-          p = g;
           store<f32>(yt + <usize>i * 4, acc);
         }
       }

@@ -168,7 +168,7 @@ export class Kernels {
     const data = this.allocF32(this.wasm.q8_0_packed_size(rows, cols), what);
     const chunk = Math.max(4, Math.floor((4 << 20) / rowBytes / 4) * 4); // ~4 MiB of rows, whole groups
     const staging = this.scratchFor('pack', Math.ceil((Math.min(rows, chunk) * rowBytes) / 4));
-    const groupBytes = (cols / 32) * 144;
+    const groupBytes = this.q8GroupBytes(cols);
     let bad = 0;
     for (let r = 0; r < rows; r += chunk) {
       const n = Math.min(chunk, rows - r);
@@ -180,6 +180,11 @@ export class Kernels {
       throw new FfnkitError('E_FORMAT', `${what}: ${bad} Q8_0 block${bad > 1 ? 's have scales' : ' has a scale'} that ${bad > 1 ? 'are' : 'is'} infinite or NaN`);
     }
     return { type: 'q8_0', rows, cols, data };
+  }
+
+  /** Bytes of one 4-row group of a Q8_0 matrix of `cols` columns (the kernel's own layout). */
+  private q8GroupBytes(cols: number): number {
+    return this.wasm.q8_0_packed_size(4, cols) * 4;
   }
 
   /**
@@ -197,7 +202,7 @@ export class Kernels {
     this.wasm.quantize_q8_0_f32(a.ptr, m * k, xq, xd);
     const pool = this.pool;
     if (pool && m * n * k >= PARALLEL_MIN_MACS) {
-      const groupBytes = (k / 32) * 144;
+      const groupBytes = this.q8GroupBytes(k);
       pool.run(splitRange(Math.ceil(n / 4), pool.threads, 1).map(([g0, g1]): ThreadTask => ({
         fn: 'gemm_q8_0_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, c.ptr + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, k, n],
       })));
