@@ -6,7 +6,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Benchmark from 'benchmark';
-import { LlamaModel, Tokenizer, evaluate, readLlama2c, type LlamaWeights } from '../src/index.js';
+import { LlamaModel, Tokenizer, evaluate, llamaConfig, readLlama2c, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+
+/** The stories110M shape (llama2.c's 110M model), for seeded random weights. */
+export const STORIES110M: LlamaConfig = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
+
+/** TinyLlama-1.1B's shape, its own classifier included (1.1B weights), for seeded random weights. */
+export const TINYLLAMA_1_1B: LlamaConfig = llamaConfig({ dim: 2048, hiddenDim: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4, vocabSize: 32000, seqLen: 2048, sharedClassifier: false });
 
 /** One benchmark result: the fields DESIGN.md fixes first, then context. */
 export interface BenchLine {

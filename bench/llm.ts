@@ -9,18 +9,18 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LlamaModel, createEngine, llamaConfig, randomLlamaWeights, readLlama2c, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
-import { type BenchLine, type BenchOptions, sig3, time, collector, sharedDir } from './harness.js';
+import { LlamaModel, createEngine, randomLlamaWeights, readLlama2c, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, time, collector, sharedDir } from './harness.js';
 import { maddPeak, readBandwidth, readBandwidthThreads } from './probes.js';
 
 const SUITE = 'llm';
 
-
-const STORIES110M: LlamaConfig = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
-
-/** The TinyLlama-1.1B shape with as many layers as fit in wasm32's 4 GiB (at most its 22). */
+/**
+ * The TinyLlama-1.1B shape in f32, its classifier shared with the embedding, with as many layers
+ * as fit in wasm32's 4 GiB (at most its 22).
+ */
 function tinyLlama(layers?: number): LlamaConfig {
-  const base = llamaConfig({ dim: 2048, hiddenDim: 5632, nLayers: 1, nHeads: 32, nKvHeads: 4, vocabSize: 32000, seqLen: 2048 });
+  const base = { ...TINYLLAMA_1_1B, nLayers: 1, sharedClassifier: true };
   if (layers) return { ...base, nLayers: layers };
   let n = 1;
   while (n < 22 && LlamaModel.memoryBytes({ ...base, nLayers: n + 1 }) < 3.8 * 2 ** 30) n++;
@@ -45,7 +45,7 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
   models.push(['stories110M-shape', () => randomLlamaWeights(STORIES110M, 1)]);
   const tl = tinyLlama(opts.quick ? 2 : undefined);
   models.push([`tinyllama-shape ${tl.nLayers} layers`, () => randomLlamaWeights(tl, 2)]);
-  const tlq = { ...tinyLlama(opts.quick ? 2 : 22), sharedClassifier: false };
+  const tlq = { ...TINYLLAMA_1_1B, nLayers: opts.quick ? 2 : TINYLLAMA_1_1B.nLayers };
   models.push([`tinyllama-1.1B-shape q8_0 ${tlq.nLayers} layers`, () => randomLlamaWeights(tlq, 2, 'q8_0')]);
 
   const threads = opts.threads ?? 1;

@@ -7,10 +7,10 @@
 
 import {
   DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, createEngine, evaluate, factorizeLayer, factorizeModel,
-  encodeQ8_0, llamaConfig, randomLlamaWeights, splitNeurons, uploadMatrix, type F32Buffer, type HostMatrix, type LayerFfn,
+  encodeQ8_0, randomLlamaWeights, splitNeurons, uploadMatrix, type F32Buffer, type HostMatrix, type LayerFfn,
 } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
-import { type BenchLine, type BenchOptions, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
+import { type BenchLine, type BenchOptions, STORIES110M, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
 
 const SUITE = 'moe';
 export const QUALITY_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [8, 4]];
@@ -110,7 +110,7 @@ export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
   }
 
   // whole model: stories110M shape, dense vs routed (contiguous split, untrained router)
-  const config = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
+  const config = STORIES110M;
   const weights = randomLlamaWeights(config, 1);
   const decodeRate = async (w: typeof weights) => {
     const model = await LlamaModel.create(w);

@@ -8,8 +8,8 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LlamaModel, StaticSkip, Tokenizer, evaluate, generateIds, llamaConfig, parseSkip, randomLlamaWeights, readLlama2c, type SkipPolicy } from '../src/index.js';
-import { type BenchLine, type BenchOptions, sig3, time, collector, sharedDir } from './harness.js';
+import { LlamaModel, StaticSkip, Tokenizer, evaluate, generateIds, parseSkip, randomLlamaWeights, readLlama2c, type SkipPolicy } from '../src/index.js';
+import { type BenchLine, type BenchOptions, STORIES110M, sig3, time, collector, sharedDir } from './harness.js';
 
 const SUITE = 'skip';
 
@@ -73,7 +73,7 @@ export async function runSkip(opts: BenchOptions): Promise<BenchLine[]> {
   // speed: 32 layers at the stories110M width
   const layers = opts.quick ? 16 : 32;
   say(`speed: building a ${layers}-layer model at width 768`);
-  const config = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: layers, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
+  const config = { ...STORIES110M, nLayers: layers };
   const model = await LlamaModel.create(randomLlamaWeights(config, 7));
   model.forward(Array.from({ length: 16 }, (_, i) => 3 + i));
   const decode = (policy: SkipPolicy | undefined) => {

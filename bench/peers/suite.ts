@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, llamaConfig, loadModel, randomLlamaWeights, readGguf, splitNeurons, writeGguf,
+  DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, loadModel, randomLlamaWeights, readGguf, splitNeurons, writeGguf,
 } from '../../src/index.js';
 import { randomF32 } from '../../test/ref/random.js';
-import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, collector, sharedDir } from '../harness.js';
+import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, maxAbsDiff, sig3, collector, sharedDir } from '../harness.js';
 import { gemmJs } from '../plain-js.js';
 import { maddPeak, readBandwidth, readBandwidthThreads } from '../probes.js';
 import { GEMM_SHAPES, GEMV_SHAPES, availableEngines, ffnkitImpl } from '../kernels.js';
@@ -226,8 +226,6 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
 }
 
 
-const STORIES110M = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });
-
 async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
   const shared = sharedDir();
   if (!shared) {
@@ -242,7 +240,7 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
     const tok512 = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tok512.bin'))));
     const synthetic = join(dir, 'stories110M-shape.gguf');
     const tinyQ8 = join(dir, 'tinyllama-1.1B-shape-q8_0.gguf');
-    const tl = llamaConfig({ dim: 2048, hiddenDim: 5632, nLayers: opts.quick ? 2 : 22, nHeads: 32, nKvHeads: 4, vocabSize: 32000, seqLen: 2048, sharedClassifier: false });
+    const tl = { ...TINYLLAMA_1_1B, nLayers: opts.quick ? 2 : TINYLLAMA_1_1B.nLayers };
     const files: [string, string, number, (() => Uint8Array)?][] = [
       ['stories260K', join(shared, 'models', 'stories260K.gguf'), 200],
       // the real model in Q8_0 (its FFN down rows of 172 stay F32, as llama.cpp's quantizer does)
