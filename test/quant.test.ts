@@ -96,6 +96,32 @@ test('Q8_0 shapes are checked before wasm', async () => {
 describe('Q8_0 models', () => {
   const config = llamaConfig({ dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 96, seqLen: 32 });
 
+  /**
+   * The Q8_0 model's logits against the same values run as float32: within the int8 activations'
+   * quantization error (~1/254 relative per block; through 2 layers a few percent of the logits'
+   * range) but not equal; and decoding one token at a time gives the prefill's last logits up to
+   * float32 summation order.
+   */
+  function expectNearDequantized(q8: LlamaModel, f32: LlamaModel): void {
+    const tokens = [1, 17, 33, 5, 90, 41, 2, 8];
+    const vocab = q8.config.vocabSize;
+    const a = q8.forward(tokens, { allLogits: true });
+    const b = f32.forward(tokens, { allLogits: true });
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(b[i]!));
+    }
+    expect(worst).toBeGreaterThan(0); // it did run on quantized activations
+    expect(worst / scale).toBeLessThan(0.05);
+    q8.reset();
+    for (const t of tokens.slice(0, -1)) q8.forward([t]);
+    const last = q8.forward([tokens.at(-1)!]);
+    const pre = a.subarray((tokens.length - 1) * vocab);
+    for (let i = 0; i < vocab; i++) expect(Math.abs(last[i]! - pre[i]!)).toBeLessThan(1e-4 * scale);
+  }
+
   test('a Q8_0 GGUF runs on its int8 blocks: the file round-trips byte for byte, and the logits match the dequantized model within the activations\' quantization error', async () => {
     const weights = randomLlamaWeights(config, 5, 'q8_0');
     const bytes = writeGguf(weights, undefined, 'Q8_0');
@@ -107,24 +133,7 @@ describe('Q8_0 models', () => {
     const q8 = await loadModel(bytes, { engine });
     expect(q8.layers.map((l) => [l.wqkv.type, l.wo.type])).toEqual([['q8_0', 'q8_0'], ['q8_0', 'q8_0']]);
     const f32 = await LlamaModel.create(readGguf(bytes).weights, { engine }); // the same values as float32
-    const tokens = [1, 17, 33, 5, 90, 41, 2, 8];
-    const a = q8.forward(tokens, { allLogits: true });
-    const b = f32.forward(tokens, { allLogits: true });
-    let worst = 0;
-    let scale = 0;
-    for (let i = 0; i < a.length; i++) {
-      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-      scale = Math.max(scale, Math.abs(b[i]!));
-    }
-    // int8 activations carry ~1/254 relative error per block; through 2 layers a few percent of the logits' range
-    expect(worst).toBeGreaterThan(0); // it did run on quantized activations
-    expect(worst / scale).toBeLessThan(0.05);
-    // decoding one token at a time gives the prefill's last logits up to float32 summation order
-    q8.reset();
-    for (const t of tokens.slice(0, -1)) q8.forward([t]);
-    const last = q8.forward([tokens.at(-1)!]);
-    const pre = a.subarray((tokens.length - 1) * 96);
-    for (let i = 0; i < 96; i++) expect(Math.abs(last[i]! - pre[i]!)).toBeLessThan(1e-4 * scale);
+    expectNearDequantized(q8, f32);
   });
 
   test('routed experts in Q8_0: their blocks run as int8 groups, reading about a quarter of the f32 bytes, with logits near the dequantized model\'s', async () => {
@@ -142,23 +151,8 @@ describe('Q8_0 models', () => {
     const f32 = await LlamaModel.create(readGguf(bytes).weights, { engine });
     const [rq, rf] = [q8, f32].map((m) => m.ffns[0] as RoutedLayerFfn);
     expect(rq!.bytesPerToken()).toBeLessThan(0.4 * rf!.bytesPerToken()); // the f32 router stays
-    const tokens = [1, 17, 33, 5, 90, 41, 2, 8];
-    const a = q8.forward(tokens, { allLogits: true });
-    const b = f32.forward(tokens, { allLogits: true });
-    let worst = 0;
-    let scale = 0;
-    for (let i = 0; i < a.length; i++) {
-      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-      scale = Math.max(scale, Math.abs(b[i]!));
-    }
-    expect(worst).toBeGreaterThan(0);
-    expect(worst / scale).toBeLessThan(0.05);
-    // one token at a time (each chosen expert's GEMV) gives the prefill's (grouped GEMMs) last logits
-    q8.reset();
-    for (const t of tokens.slice(0, -1)) q8.forward([t]);
-    const last = q8.forward([tokens.at(-1)!]);
-    const pre = a.subarray((tokens.length - 1) * 96);
-    for (let i = 0; i < 96; i++) expect(Math.abs(last[i]! - pre[i]!)).toBeLessThan(1e-4 * scale);
+    // each chosen expert's GEMV when decoding, the grouped GEMMs in prefill
+    expectNearDequantized(q8, f32);
   });
 
   test('memory is estimated for Q8_0 weights: a TinyLlama-1.1B shape needs about a quarter of its f32 bytes and fits wasm32', () => {

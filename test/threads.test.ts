@@ -26,34 +26,22 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
   });
 
   test.each([
-    [1, 2048, 1024],
-    [1, 2053, 1031],
-    [64, 256, 256],
-    [67, 300, 257],
-    [5, 1024, 1024],
-  ])('gemm m %i n %i k %i: bit-identical to one thread', async (m, n, k) => {
+    [1, 2048, 1024, 'f32'],
+    [1, 2053, 1031, 'f32'],
+    [64, 256, 256, 'f32'],
+    [67, 300, 257, 'f32'],
+    [5, 1024, 1024, 'f32'],
+    [1, 2048, 1024, 'q8_0'],
+    [1, 2054, 1056, 'q8_0'],
+    [7, 1030, 512, 'q8_0'],
+  ] as const)('gemm m %i n %i k %i %s: bit-identical to one thread', async (m, n, k, type) => {
     const { one, two } = await engines();
     const w = randomF32(n * k, n + k);
+    const q8 = type === 'q8_0' ? encodeQ8_0(w) : undefined;
     const a = randomF32(m * k, m);
     const out = [one, two].map((e) => {
       const c = e.alloc(m * n);
-      e.kernels.gemm(e.upload(a), e.kernels.packFrom(w, n, k), c, m);
-      return c.toArray();
-    });
-    expect(bits(out[1]!)).toEqual(bits(out[0]!));
-  });
-
-  test.each([
-    [1, 2048, 1024],
-    [1, 2054, 1056],
-    [7, 1030, 512],
-  ])('Q8_0 gemm m %i n %i k %i: bit-identical to one thread', async (m, n, k) => {
-    const { one, two } = await engines();
-    const bytes = encodeQ8_0(randomF32(n * k, n + k));
-    const a = randomF32(m * k, m);
-    const out = [one, two].map((e) => {
-      const c = e.alloc(m * n);
-      e.kernels.gemm(e.upload(a), e.kernels.q8Matrix(bytes, n, k), c, m);
+      e.kernels.gemm(e.upload(a), q8 ? e.kernels.q8Matrix(q8, n, k) : e.kernels.packFrom(w, n, k), c, m);
       return c.toArray();
     });
     expect(bits(out[1]!)).toEqual(bits(out[0]!));
