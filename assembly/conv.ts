@@ -10,7 +10,7 @@
 //   bias: C or 0; y: Ho x Wo x C with Ho = ceil(H / stride), Wo = ceil(W / stride);
 //   gelu != 0 applies GELU (erf form) to the outputs. y must not overlap x, w or bias.
 
-import { madd } from './simd';
+import { madd, store_lanes8 } from './simd';
 import { gelu4, gelu1 } from './math';
 
 export function depthwise_conv2d_nhwc_f32(
@@ -175,18 +175,19 @@ export function depthwise_conv1d_f32(x: usize, l: i32, c: i32, w: usize, k: i32,
   }
 }
 
-// One output row of a planar depthwise convolution: `wo` outputs at rowOut from the zero-padded
-// input rows at rowIn (kh rows, row stride prow bytes), kh x k weights at wc, bias b, stride 1
-// or 2. Sixteen outputs (four v128) per step at stride 1, then four, then one. Shared by the
-// 2-D kernel (kh = k) and the 1-D one (kh = 1).
-@inline
+// One output row of a planar depthwise convolution: wo outputs at rowOut from the zero-padded
+// input rows at rowIn (kh rows, row stride prow bytes), kh x k weights at wc, bias b, stride 1 or
+// 2. Twenty-four outputs (six v128) per step at stride 1, then four, then one. Shared by the 2-D
+// kernel (kh = k: stride 2, and the last row of an odd height) and the 1-D one (kh = 1).
+@noinline
 function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f32, stride: i32, gelu: i32, rowOut: usize, wo: i32): void {
     let ox = 0;
     if (ASC_FEATURE_SIMD) {
       const vb = f32x4.splat(b);
       if (stride == 1) {
-        for (; ox + 16 <= wo; ox += 16) {
-          let a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+        // six accumulators, six inputs and the weight: 13 registers (eight accumulators spill)
+        while (ox + 24 <= wo) {
+          let a0 = vb, a1 = vb, a2 = vb, a3 = vb, a4 = vb, a5 = vb;
           for (let ky = 0; ky < kh; ky++) {
             let xi = rowIn + <usize>ky * prow + <usize>ox * 4;
             let wi = wc + <usize>(ky * k) * 4;
@@ -196,21 +197,21 @@ function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f3
               a1 = madd(v128.load(xi, 16), wv, a1);
               a2 = madd(v128.load(xi, 32), wv, a2);
               a3 = madd(v128.load(xi, 48), wv, a3);
+              a4 = madd(v128.load(xi, 64), wv, a4);
+              a5 = madd(v128.load(xi, 80), wv, a5);
               xi += 4;
               wi += 4;
             }
           }
           if (gelu != 0) {
-            a0 = gelu4(a0);
-            a1 = gelu4(a1);
-            a2 = gelu4(a2);
-            a3 = gelu4(a3);
+            a0 = gelu4(a0); a1 = gelu4(a1); a2 = gelu4(a2); a3 = gelu4(a3); a4 = gelu4(a4); a5 = gelu4(a5);
           }
           const o = rowOut + <usize>ox * 4;
-          v128.store(o, a0);
-          v128.store(o, a1, 16);
-          v128.store(o, a2, 32);
-          v128.store(o, a3, 48);
+          v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32);
+          v128.store(o, a3, 48); v128.store(o, a4, 64); v128.store(o, a5, 80);
+          ox += 24;
+          // a last partial block is recomputed over the columns before it (same sums, same values)
+          if (ox < wo && ox + 24 > wo && wo >= 24) ox = wo - 24;
         }
       }
       for (; ox + 4 <= wo; ox += 4) {
@@ -239,6 +240,90 @@ function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f3
       if (gelu != 0) a = gelu1(a);
       store<f32>(rowOut + <usize>ox * 4, a);
     }
+}
+
+// Two output rows of a stride-1 planar depthwise convolution (rowOut and rowOut + orow bytes, wo
+// columns each) from the k + 1 zero-padded input rows at rowIn (row stride prow bytes). Sixteen
+// columns per block; a last partial block is recomputed over the columns before it (the same
+// sums, so the same values), and a plane narrower than 16 computes one block and stores its first
+// wo columns (the loads run up to 16 - wo floats past the last padded row, into the scratch's
+// 16-float tail). Each output sums its taps in the same order as planar_row: identical values.
+@noinline
+function planar_rows2(rowIn: usize, prow: usize, k: i32, wc: usize, b: f32, gelu: i32, rowOut: usize, orow: usize, wo: i32): void {
+  if (wo < 16) {
+    rows2_x16(rowIn, prow, k, wc, b, gelu, rowOut, orow, 0, wo);
+    return;
+  }
+  for (let ox = 0; ox < wo; ox += 16) rows2_x16(rowIn, prow, k, wc, b, gelu, rowOut, orow, min(ox, wo - 16), 16);
+}
+
+// Columns ox..ox+15 of planar_rows2's two rows, the first n of them stored. Input row r feeds the
+// first output row through tap row r and the second through tap row r - 1, so each input vector
+// loaded serves two multiply-adds; eight accumulators cover the multiply-add latency, and with
+// four inputs and two weights they are 14 registers, within the 15 V8 gives wasm on x64 (a
+// one-row block of 32 columns needs 17 and spills).
+@inline
+function rows2_x16(rowIn: usize, prow: usize, k: i32, wc: usize, b: f32, gelu: i32, rowOut: usize, orow: usize, ox: i32, n: i32): void {
+  const wrow = <usize>k * 4;
+  const vb = f32x4.splat(b);
+  let a0 = vb, a1 = vb, a2 = vb, a3 = vb; // first output row
+  let c0 = vb, c1 = vb, c2 = vb, c3 = vb; // second output row
+  // input row 0: tap row 0 of the first output row
+  let xi = rowIn + <usize>ox * 4;
+  let wi = wc;
+  for (let kx = 0; kx < k; kx++) {
+    const wa = v128.load32_splat(wi);
+    a0 = madd(v128.load(xi), wa, a0);
+    a1 = madd(v128.load(xi, 16), wa, a1);
+    a2 = madd(v128.load(xi, 32), wa, a2);
+    a3 = madd(v128.load(xi, 48), wa, a3);
+    xi += 4;
+    wi += 4;
+  }
+  // input rows 1..k-1: tap row r of the first output row, r - 1 of the second
+  for (let r = 1; r < k; r++) {
+    xi = rowIn + <usize>r * prow + <usize>ox * 4;
+    wi = wc + <usize>r * wrow;
+    for (let kx = 0; kx < k; kx++) {
+      const wa = v128.load32_splat(wi);
+      const wb = v128.load32_splat(wi - wrow);
+      const x0 = v128.load(xi);
+      const x1 = v128.load(xi, 16);
+      const x2 = v128.load(xi, 32);
+      const x3 = v128.load(xi, 48);
+      a0 = madd(x0, wa, a0);
+      c0 = madd(x0, wb, c0);
+      a1 = madd(x1, wa, a1);
+      c1 = madd(x1, wb, c1);
+      a2 = madd(x2, wa, a2);
+      c2 = madd(x2, wb, c2);
+      a3 = madd(x3, wa, a3);
+      c3 = madd(x3, wb, c3);
+      xi += 4;
+      wi += 4;
+    }
+  }
+  // input row k: tap row k - 1 of the second output row
+  xi = rowIn + <usize>k * prow + <usize>ox * 4;
+  wi = wc + <usize>(k - 1) * wrow;
+  for (let kx = 0; kx < k; kx++) {
+    const wb = v128.load32_splat(wi);
+    c0 = madd(v128.load(xi), wb, c0);
+    c1 = madd(v128.load(xi, 16), wb, c1);
+    c2 = madd(v128.load(xi, 32), wb, c2);
+    c3 = madd(v128.load(xi, 48), wb, c3);
+    xi += 4;
+    wi += 4;
+  }
+  if (gelu != 0) {
+    a0 = gelu4(a0); a1 = gelu4(a1); a2 = gelu4(a2); a3 = gelu4(a3);
+    c0 = gelu4(c0); c1 = gelu4(c1); c2 = gelu4(c2); c3 = gelu4(c3);
+  }
+  const o = rowOut + <usize>ox * 4;
+  store_lanes8(o, a0, a1, n);
+  store_lanes8(o + 32, a2, a3, n - 8);
+  store_lanes8(o + orow, c0, c1, n);
+  store_lanes8(o + orow + 32, c2, c3, n - 8);
 }
 
 // Depthwise conv2d on planar (NCHW) data, the layout that measured 2-3x faster here than NHWC:
@@ -271,10 +356,13 @@ export function depthwise_conv2d_nchw_f32(
     const wc = w + <usize>oc * <usize>(k * k) * 4;
     const b: f32 = bias != 0 ? load<f32>(bias + <usize>oc * 4) : 0;
     const yc = y + <usize>oc * <usize>ho * <usize>wo * 4;
-    for (let oy = 0; oy < ho; oy++) {
-      const rowIn = scratch + <usize>(oy * stride) * prow;
-      const rowOut = yc + <usize>oy * <usize>wo * 4;
-      planar_row(rowIn, prow, k, k, wc, b, stride, gelu, rowOut, wo);
+    const orow = <usize>wo * 4;
+    let oy = 0;
+    if (ASC_FEATURE_SIMD && stride == 1) {
+      for (; oy + 2 <= ho; oy += 2) planar_rows2(scratch + <usize>oy * prow, prow, k, wc, b, gelu, yc + <usize>oy * orow, orow, wo);
+    }
+    for (; oy < ho; oy++) {
+      planar_row(scratch + <usize>(oy * stride) * prow, prow, k, k, wc, b, stride, gelu, yc + <usize>oy * orow, wo);
     }
   }
 }

@@ -39,7 +39,7 @@ export function store_lanes(p: usize, v: v128, n: i32): void {
   if (n >= 3) store<f32>(p, f32x4.extract_lane(v, 2), 8);
 }
 
-// Stores the first n (0..8) lanes of the eight-lane value (lo, hi) at p.
+// Stores the first n lanes of the eight-lane value (lo, hi) at p: all 8 for n >= 8, none for n <= 0.
 @inline
 export function store_lanes8(p: usize, lo: v128, hi: v128, n: i32): void {
   if (n >= 8) {

@@ -12,6 +12,9 @@ describe.each(BACKENDS)('%s build', (backend) => {
   const cases: [number, number, number, number, 1 | 2][] = [];
   for (const c of [1, 3, 17]) for (const [h, w] of [[1, 1], [5, 5], [33, 9]] as [number, number][]) for (const k of [3, 7]) for (const s of [1, 2] as const) cases.push([c, h, w, k, s]);
   for (let k = 3; k <= 31; k += 2) cases.push([5, 12, 13, k, 1]);
+  // planes at least 16 wide, even and odd heights: the planar kernel's two-row blocks of 16 and 8
+  // columns, the recomputed last block, and the single last row
+  for (const [h, w] of [[6, 40], [5, 17], [3, 23], [2, 56]] as [number, number][]) for (const k of [3, 7]) for (const s of [1, 2] as const) cases.push([3, h, w, k, s]);
 
   test.each(cases)('conv2d NHWC C=%i H=%i W=%i K=%i stride=%i', async (c, h, w, k, s) => {
     const e = await engineFor(backend);
@@ -46,17 +49,21 @@ describe.each(BACKENDS)('%s build', (backend) => {
     expectClose(y.view(), wantPlanar, (i) => (k * k + 2) * U32 * magPlanar[i]!, `conv2d nchw ${c}x${h}x${w} k${k} s${s}`);
   });
 
-  test('fused GELU equals GELU of the convolution', async () => {
+  test.each([[9, 11, 'nhwc'], [9, 11, 'nchw'], [5, 21, 'nchw']] as const)('fused GELU equals GELU of the convolution, %ix%i %s', async (h, w, layout) => {
     const e = await engineFor(backend);
-    const [h, w, c, k] = [9, 11, 6, 5];
+    const [c, k] = [6, 5];
     const x = randomF32(h * w * c, 1, -2, 2);
     const wt = randomF32(k * k * c, 2, -1, 1);
-    const y = e.alloc(h * w * c);
-    e.kernels.depthwiseConv2d(e.upload(x), { h, w, c }, e.upload(wt), k, y, { gelu: true, layout: 'nhwc' });
     const pre = ref.depthwiseConv2d(x, h, w, c, wt, k, null, 1);
     const mag = ref.depthwiseConv2d(Array.from(x, Math.abs), h, w, c, Array.from(wt, Math.abs), k, null, 1);
+    const y = e.alloc(h * w * c);
+    const order = (a: ArrayLike<number>, n: number) => (layout === 'nhwc' ? Float64Array.from(a) : Float64Array.from({ length: a.length }, (_, i) => a[(i % n) * c + Math.floor(i / n)]!));
+    e.kernels.depthwiseConv2d(e.upload(Float32Array.from(order(x, h * w))), { h, w, c }, e.upload(Float32Array.from(order(wt, k * k))), k, y, { gelu: true, layout });
+    const want = order(Array.from(pre, gelu), h * w);
+    const preO = order(pre, h * w);
+    const magO = order(mag, h * w);
     // the conv error (slope of GELU at most 1.13) plus GELU's own 12U·|v|/2
-    expectClose(y.view(), Array.from(pre, gelu), (i) => 1.13 * (k * k + 2) * U32 * mag[i]! + 6 * U32 * Math.abs(pre[i]!) + 1e-30, 'conv2d+gelu');
+    expectClose(y.view(), want, (i) => 1.13 * (k * k + 2) * U32 * magO[i]! + 6 * U32 * Math.abs(preO[i]!) + 1e-30, `conv2d+gelu ${layout}`);
   });
 
   test.each([[1, 1, 3, false], [20, 3, 7, false], [50, 17, 51, false], [33, 5, 4, true], [64, 9, 51, true]] as const)('conv1d L=%i C=%i K=%i causal=%s, both layouts', async (l, c, k, causal) => {
