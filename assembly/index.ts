@@ -18,4 +18,4 @@ export function heap_base(): usize {
 export { topk_f32, gather_rows_f32, scatter_add_rows_f32 } from './moe';
 export { quantize_q8_0_f32, q8_0_packed_size, q8_0_pack_x4, gemm_q8_0_x4 } from './quant';
 export { depthwise_conv2d_nhwc_f32, depthwise_conv2d_nchw_f32, depthwise_conv1d_f32, depthwise_conv1d_planar_f32 } from './conv';
-export { pointwise_block_pixels, pointwise_conv_nchw_f32, im2col_nchw_f32, channel_affine_nchw_f32, channel_mean_nchw_f32 } from './pointwise';
+export { pointwise_block_pixels, pointwise_conv_nchw_f32, grouped_pointwise_conv_nchw_f32, im2col_nchw_f32, channel_affine_nchw_f32, channel_mean_nchw_f32 } from './pointwise';

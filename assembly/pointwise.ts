@@ -20,13 +20,37 @@ export function pointwise_block_pixels(cin: i32): i32 {
 //   x: Cin planes of P pixels; w: Cout rows of Cin floats (PyTorch's [Cout, Cin, 1, 1]);
 //   bias: Cout floats or 0; y: Cout planes of P; scratch: Cin * pointwise_block_pixels(Cin)
 //   floats. y must not overlap x, w, bias or scratch.
+export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, cout: i32, bias: usize, gelu: i32, y: usize, scratch: usize): void {
+  const plane = <usize>p * 4;
+  pointwise_strided(x, plane, cin, p, w, cout, bias, gelu, y, plane, scratch);
+}
+
+// Grouped 1x1 convolution on planar data whose groups' channels may be interleaved: group g's
+// input i is plane g * xg + i * xc of x, its output o is plane g * yg + o * yc of y (in planes of
+// P pixels), so a grouped conv with the channel permutes around it (the time-series FFNet's
+// mixers) runs without copying. Each group is pointwise_conv_nchw_f32 on its planes.
+//   w: [groups][Cout][Cin] (PyTorch's grouped [groups * Cout, Cin, 1]); bias: [groups][Cout] or
+//   0; scratch: Cin * pointwise_block_pixels(Cin) floats. Every output plane must be distinct,
+//   and y must not overlap x, w, bias or scratch.
+export function grouped_pointwise_conv_nchw_f32(
+  x: usize, p: i32, groups: i32, cin: i32, xg: i32, xc: i32, w: usize, cout: i32, yg: i32, yc: i32, bias: usize, gelu: i32, y: usize, scratch: usize,
+): void {
+  const plane = <usize>p * 4;
+  for (let g = 0; g < groups; g++) {
+    pointwise_strided(
+      x + <usize>(g * xg) * plane, <usize>xc * plane, cin, p, w + <usize>(g * cout) * <usize>cin * 4, cout,
+      bias != 0 ? bias + <usize>(g * cout) * 4 : 0, gelu, y + <usize>(g * yg) * plane, <usize>yc * plane, scratch,
+    );
+  }
+}
+
+// The pointwise kernel with input planes xstride bytes apart and output planes ystride apart.
 // Pixels run in blocks; each block is first packed into panels of eight pixels, [k][8] like the
 // GEMM's weight panels: reading the planes in place would step one plane (P * 4 bytes, often a
 // multiple of 4 KB) per multiply-add and thrash one L1 set. Four output channels x eight pixels
 // per step with the GEMM's 4x8 microkernel. Pixels past the last full eight, and output channels
 // past the last full four, run in scalar code.
-export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, cout: i32, bias: usize, gelu: i32, y: usize, scratch: usize): void {
-  const plane = <usize>p * 4;
+function pointwise_strided(x: usize, xstride: usize, cin: i32, p: i32, w: usize, cout: i32, bias: usize, gelu: i32, y: usize, ystride: usize, scratch: usize): void {
   const lda = <usize>cin * 4;
   const panel = <usize>cin * 32;
   let co4 = 0;
@@ -45,7 +69,7 @@ export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, co
         for (let ci = 0; ci < cin; ci++) {
           v128.store(dst, v128.load(src));
           v128.store(dst, v128.load(src, 16), 16);
-          src += plane;
+          src += xstride;
           dst += 32;
         }
       }
@@ -56,10 +80,10 @@ export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, co
           const bo = bias + <usize>co * 4;
           r0 = load<f32>(bo); r1 = load<f32>(bo, 4); r2 = load<f32>(bo, 8); r3 = load<f32>(bo, 12);
         }
-        const yc = y + <usize>co * plane;
+        const yc = y + <usize>co * ystride;
         for (let px = p0; px < p1; px += 8) {
           const b = scratch + <usize>((px - p0) >> 3) * panel;
-          ukernel_4x8(a, lda, b, cin, yc + <usize>px * 4, plane, 8, zero, zero, r0, r1, r2, r3, gelu);
+          ukernel_4x8(a, lda, b, cin, yc + <usize>px * 4, ystride, 8, zero, zero, r0, r1, r2, r3, gelu);
         }
       }
     }
@@ -69,12 +93,12 @@ export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, co
     const px0 = co < co4 ? p8 : 0;
     if (px0 >= p) continue;
     const b: f32 = bias != 0 ? load<f32>(bias + <usize>co * 4) : 0;
-    const yc = y + <usize>co * plane;
+    const yc = y + <usize>co * ystride;
     for (let px = px0; px < p; px++) store<f32>(yc + <usize>px * 4, b);
     const wr = w + <usize>co * lda;
     for (let ci = 0; ci < cin; ci++) {
       const wv = load<f32>(wr + <usize>ci * 4);
-      const xc = x + <usize>ci * plane;
+      const xc = x + <usize>ci * xstride;
       for (let px = px0; px < p; px++) {
         const o = <usize>px * 4;
         store<f32>(yc + o, load<f32>(yc + o) + wv * load<f32>(xc + o));

@@ -99,6 +99,23 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     expect(bits(out[1]!)).toEqual(bits(out[0]!));
   });
 
+  test('grouped pointwise conv with interleaved groups: bit-identical to one thread', async () => {
+    const { one, two } = await engines();
+    // 64 groups of 7 -> 14 over 2000 pixels (above the threading threshold), the time-series
+    // token mixer's placement
+    const layout = { groups: 64, cin: 7, cout: 14, input: { group: 1, channel: 64 }, output: { group: 1, channel: 64 } };
+    const pixels = 2000;
+    const x = randomF32(7 * 64 * pixels, 7);
+    const wt = randomF32(64 * 14 * 7, 8);
+    const bias = randomF32(64 * 14, 9);
+    const out = [one, two].map((e) => {
+      const y = e.alloc(64 * 14 * pixels);
+      e.kernels.groupedPointwiseConv(e.upload(x), { c: 7 * 64, pixels }, e.upload(wt), layout, y, { bias: e.upload(bias), gelu: true });
+      return y.toArray();
+    });
+    expect(bits(out[1]!)).toEqual(bits(out[0]!));
+  });
+
   test('FFNet-1 at 64x64: logits bit-identical to one thread', async () => {
     const { one, two } = await engines();
     const image = randomF32(3 * 64 * 64, 5, -2, 2);

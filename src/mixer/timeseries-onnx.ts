@@ -6,7 +6,7 @@
 // flattened map; GELU spelled out as 0.5 x (1 + erf(x / sqrt 2)).
 
 import { type OnnxNode, type OnnxTensor, onnxInt64s, onnxModel, onnxNode, onnxTensor } from '../formats/onnx.js';
-import { type TimeSeriesFfnet, patchCount } from './timeseries.js';
+import { type MixerPointwise, type TimeSeriesFfnet, groupedPointwiseDense, mixerGroups, patchCount } from './timeseries.js';
 
 export function timeSeriesToOnnx(model: TimeSeriesFfnet): Uint8Array {
   const c = model.config;
@@ -38,8 +38,6 @@ export function timeSeriesToOnnx(model: TimeSeriesFfnet): Uint8Array {
     );
   };
   const pads = (k: number) => (c.causal ? [k - 1, 0] : [(k - 1) / 2, (k - 1) / 2]);
-  const conv1x1 = (x: string, y: string, w: Float32Array, b: Float32Array, cout: number, cin: number) =>
-    nodes.push(onnxNode('Conv', [x, init(`${y}.w`, [cout, cin, 1], w), init(`${y}.b`, [cout], b)], [y], { kernel_shape: [1] }));
   const depthwise = (x: string, y: string, w: Float32Array, b: Float32Array) =>
     nodes.push(onnxNode('Conv', [x, init(`${y}.w`, [M * D, 1, K], w), init(`${y}.b`, [M * D], b)], [y], { group: M * D, kernel_shape: [K], pads: pads(K) }));
 
@@ -83,19 +81,26 @@ export function timeSeriesToOnnx(model: TimeSeriesFfnet): Uint8Array {
   nodes.push(onnxNode('Conv', [series, init('stem.w', [D, 1, c.patchSize], f.stemWeight), init('stem.b', [D], f.stemBias)], ['stem'], { kernel_shape: [c.patchSize], strides: [c.patchStride] }));
   nodes.push(onnxNode('Reshape', ['stem', ints('map.shape', [1, M * D, N])], ['x0']));
   let x = 'x0';
+  // each grouped 1x1 as a dense one in the maps' channel order (ONNX's Conv groups are contiguous)
+  const g = mixerGroups(c);
+  const conv1x1 = (x: string, y: string, which: MixerPointwise, w: Float32Array, b: Float32Array, cin: number) => {
+    const dense = groupedPointwiseDense(g[which], cin, w, b);
+    const cout = g[which].groups * g[which].cout;
+    nodes.push(onnxNode('Conv', [x, init(`${y}.w`, [cout, cin, 1], dense.weight), init(`${y}.b`, [cout], dense.bias)], [y], { kernel_shape: [1] }));
+  };
   f.blocks.forEach((b, i) => {
     const p = `b${i}`;
-    conv1x1(x, `${p}.t1`, b.tok1, b.tok1Bias, 2 * M * D, M * D);
+    conv1x1(x, `${p}.t1`, 'tok1', b.tok1, b.tok1Bias, M * D);
     gelu(`${p}.t1`, `${p}.t1g`);
-    conv1x1(`${p}.t1g`, `${p}.t2`, b.tok2, b.tok2Bias, M * D, 2 * M * D);
+    conv1x1(`${p}.t1g`, `${p}.t2`, 'tok2', b.tok2, b.tok2Bias, 2 * M * D);
     depthwise(`${p}.t2`, `${p}.t3`, b.dw1, b.dw1Bias);
     gelu(`${p}.t3`, `${p}.t3g`);
     depthwise(`${p}.t3g`, `${p}.t4`, b.dw2, b.dw2Bias);
     nodes.push(onnxNode('Add', [x, `${p}.t4`], [`${p}.tok`]));
     depthwise(`${p}.tok`, `${p}.c1`, b.chDw, b.chDwBias);
-    conv1x1(`${p}.c1`, `${p}.c2`, b.ch1, b.ch1Bias, M * F, M * D);
+    conv1x1(`${p}.c1`, `${p}.c2`, 'ch1', b.ch1, b.ch1Bias, M * D);
     gelu(`${p}.c2`, `${p}.c2g`);
-    conv1x1(`${p}.c2g`, `${p}.c3`, b.ch2, b.ch2Bias, M * D, M * F);
+    conv1x1(`${p}.c2g`, `${p}.c3`, 'ch2', b.ch2, b.ch2Bias, M * F);
     nodes.push(onnxNode('Add', [`${p}.tok`, `${p}.c3`], [`${p}.out`]));
     x = `${p}.out`;
   });

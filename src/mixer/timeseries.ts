@@ -9,16 +9,17 @@
 //
 // Layout: one planar map per series, channel m * dim + d for variable m and feature d, `patches`
 // steps long. The official code regroups channels between its grouped 1x1 convolutions with
-// reshapes and permutes; here each grouped 1x1 with the permute around it is one dense 1x1
-// matrix (zeros outside the groups, rows and columns in the order the permutes give), so the
-// whole mixer is pointwise and depthwise kernels, with every BatchNorm folded into a convolution
-// and RepVGGDW's two branches into one kernel. `causal` pads the depthwise convolutions on the
+// reshapes and permutes; here each grouped 1x1 reads and writes its groups' channels where they
+// lie (`Kernels.groupedPointwiseConv` with channel strides, see `mixerGroups`), and the expanded
+// maps between a block's two 1x1s are kept in the order that makes the second one's groups
+// contiguous, so no permute is ever copied. Every BatchNorm is folded into a convolution and
+// RepVGGDW's two branches into one kernel. `causal` pads the depthwise convolutions on the
 // left only, so step n of the map sees steps <= n (the small RepVGG branch aligned to the right).
 
 import { FfnkitError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import type { PackedMatrix } from '../runtime/kernels.js';
+import type { GroupedPointwise, PackedMatrix } from '../runtime/kernels.js';
 import { rng } from '../rng.js';
 import { parseSafetensors, safetensorsData } from '../formats/safetensors.js';
 import type { ParamMap } from './ffnet-params.js';
@@ -160,11 +161,55 @@ export function readTimeSeriesSafetensors(bytes: Uint8Array, c: TimeSeriesFfnetC
 const BLOCK_KEYS = ['tok1', 'tok1Bias', 'tok2', 'tok2Bias', 'dw1', 'dw1Bias', 'dw2', 'dw2Bias', 'chDw', 'chDwBias', 'ch1', 'ch1Bias', 'ch2', 'ch2Bias'] as const;
 
 /**
- * One block's fused weights: token mixer 1x1 #1 [2MD][MD] (outputs in the official (d, j) order)
- * and #2 [MD][2MD] (token BN folded), its depthwise kernels [MD][K]; the channel mixer's one
- * depthwise kernel (RepVGGDW and both BNs folded), 1x1 #1 [MF][MD] and #2 [MD][MF]; biases [cout].
+ * One block's fused weights: the token mixer's grouped 1x1s #1 and #2 (token BN folded into #2),
+ * its depthwise kernels [MD][K]; the channel mixer's one depthwise kernel (RepVGGDW and both BNs
+ * folded) and grouped 1x1s #1 and #2. Each grouped 1x1 is [groups][cout][cin] with bias
+ * [groups][cout], the official weights (see `mixerGroups` for where its channels sit).
  */
 export type FusedBlock<T = Float32Array> = Record<(typeof BLOCK_KEYS)[number], T>;
+
+/** The four grouped 1x1 convolutions of a block, by their FusedBlock weight names. */
+export type MixerPointwise = 'tok1' | 'tok2' | 'ch1' | 'ch2';
+
+/**
+ * Shapes of a block's grouped 1x1 convolutions and where their channels sit in the planar maps.
+ * The residual map is (m, d): channel m * D + d. Token mixer #1 (groups over d, each mixing the M
+ * variables into 2M) writes its expanded map as (j, d), so #2's groups (over m, each reading
+ * j = 2m, 2m + 1 of every d) are contiguous runs of 2D channels; channel mixer #1 (groups over m,
+ * D -> F) writes (f, m), so #2's groups (over d, reading f = d r .. d r + r - 1 of every m) are
+ * contiguous runs of rM, and #2 writes back to (m, d) with a stride of D. Within each group the
+ * channels are in the official order (the tensors the official reshapes and permutes feed it).
+ */
+export function mixerGroups(c: TimeSeriesFfnetConfig): Record<MixerPointwise, Required<GroupedPointwise>> {
+  const M = c.nvars;
+  const D = c.dim;
+  const r = c.ffnRatio;
+  return {
+    tok1: { groups: D, cin: M, cout: 2 * M, input: { group: 1, channel: D }, output: { group: 1, channel: D } },
+    tok2: { groups: M, cin: 2 * D, cout: D, input: { group: 2 * D, channel: 1 }, output: { group: D, channel: 1 } },
+    ch1: { groups: M, cin: D, cout: r * D, input: { group: D, channel: 1 }, output: { group: 1, channel: M } },
+    ch2: { groups: D, cin: r * M, cout: M, input: { group: r * M, channel: 1 }, output: { group: 1, channel: D } },
+  };
+}
+
+/**
+ * A grouped 1x1 convolution as one dense [groups * cout][cin planes] matrix and bias in the maps'
+ * channel order (zeros outside the groups): what runtimes without channel-strided groups run
+ * (the ONNX export), and an independent statement of the placement for tests.
+ */
+export function groupedPointwiseDense(g: Required<GroupedPointwise>, inPlanes: number, weight: Float32Array, bias: Float32Array): { weight: Float32Array; bias: Float32Array } {
+  const outPlanes = g.groups * g.cout;
+  const dense = new Float32Array(outPlanes * inPlanes);
+  const denseBias = new Float32Array(outPlanes);
+  for (let q = 0; q < g.groups; q++) {
+    for (let o = 0; o < g.cout; o++) {
+      const row = q * g.output.group + o * g.output.channel;
+      denseBias[row] = bias[q * g.cout + o]!;
+      for (let i = 0; i < g.cin; i++) dense[row * inPlanes + q * g.input.group + i * g.input.channel] = weight[(q * g.cout + o) * g.cin + i]!;
+    }
+  }
+  return { weight: dense, bias: denseBias };
+}
 
 /** The whole fused model on the host (what the engine runs, and what the ONNX exporter writes). */
 export interface FusedTimeSeries {
@@ -217,26 +262,12 @@ export class TimeSeriesFfnet {
     const blocks = Array.from({ length: c.blocks }, (_, b): FusedBlock => {
       const t = `stages.0.blocks.${b}.token_mixer`;
       const ch = `stages.0.blocks.${b}.channel_mixer`;
-      // token mixer 1x1 #1: groups = D over the (d, m) channel order; input ours (m, d), output (d, j)
-      const w1 = get(`${t}.ffnpw1.weight`);
-      const tok1 = new Float32Array(2 * M * D * M * D);
-      for (let d = 0; d < D; d++) for (let j = 0; j < 2 * M; j++) for (let m = 0; m < M; m++) {
-        tok1[(d * 2 * M + j) * M * D + m * D + d] = w1[(d * 2 * M + j) * M + m]!;
-      }
-      // #2: groups = M over the (j, d) order; input ours (d, j), output (m, e), then the BN over e
+      // token mixer 1x1 #2 with the BN over its D outputs folded in (output e of every group)
+      const norm = bnAffine(bn(`${t}.norm`));
       const w2 = get(`${t}.ffnpw2.weight`);
       const b2 = get(`${t}.ffnpw2.bias`);
-      const norm = bnAffine(bn(`${t}.norm`));
-      const tok2 = new Float32Array(M * D * 2 * M * D);
-      const tok2Bias = new Float32Array(M * D);
-      for (let g = 0; g < M; g++) for (let e = 0; e < D; e++) {
-        const o = g * D + e;
-        for (let jj = 0; jj < 2; jj++) for (let d = 0; d < D; d++) {
-          const j = 2 * g + jj;
-          tok2[o * 2 * M * D + d * 2 * M + j] = w2[o * 2 * D + jj * D + d]! * norm.scale[e]!;
-        }
-        tok2Bias[o] = b2[o]! * norm.scale[e]! + norm.shift[e]!;
-      }
+      const tok2 = Float32Array.from(w2, (v, i) => v * norm.scale[Math.floor(i / (2 * D)) % D]!);
+      const tok2Bias = Float32Array.from(b2, (v, o) => v * norm.scale[o % D]! + norm.shift[o % D]!);
       // channel mixer: RepVGGDW's branches and BNs, then the BN over d, as one depthwise kernel
       const big = fuseConvBn(get(`${ch}.dw.lkb_origin.conv.weight`), null, M * D, K, bn(`${ch}.dw.lkb_origin.bn`));
       const small = fuseConvBn(get(`${ch}.dw.small_conv.conv.weight`), null, M * D, c.smallSize, bn(`${ch}.dw.small_conv.bn`));
@@ -253,30 +284,10 @@ export class TimeSeriesFfnet {
         }
         chDwBias[ch2] = (big.bias[ch2]! + small.bias[ch2]!) * s + chNorm.shift[ch2 % D]!;
       }
-      // 1x1 #1: groups = M, input ours (m, d), output (m, f)
-      const w3 = get(`${ch}.ffnpw1.weight`);
-      const ch1 = new Float32Array(M * F * M * D);
-      for (let m = 0; m < M; m++) for (let f = 0; f < F; f++) for (let d = 0; d < D; d++) {
-        ch1[(m * F + f) * M * D + m * D + d] = w3[(m * F + f) * D + d]!;
-      }
-      // #2: groups = D over the (f, m) order; input ours (m, f); output (d, i) regrouped to ours (i, d)
-      const w4 = get(`${ch}.ffnpw2.weight`);
-      const b4 = get(`${ch}.ffnpw2.bias`);
-      const r = c.ffnRatio;
-      const ch2w = new Float32Array(M * D * M * F);
-      const ch2Bias = new Float32Array(M * D);
-      for (let g = 0; g < D; g++) for (let i = 0; i < M; i++) {
-        const o = g * M + i;
-        const ours = i * D + g;
-        for (let ff = 0; ff < r; ff++) for (let m = 0; m < M; m++) {
-          const f = g * r + ff;
-          ch2w[ours * M * F + m * F + f] = w4[o * M * r + ff * M + m]!;
-        }
-        ch2Bias[ours] = b4[o]!;
-      }
       return {
-        tok1, tok1Bias: get(`${t}.ffnpw1.bias`), tok2, tok2Bias, dw1: get(`${t}.dw1.weight`), dw1Bias: get(`${t}.dw1.bias`),
-        dw2: get(`${t}.dw2.weight`), dw2Bias: get(`${t}.dw2.bias`), chDw, chDwBias, ch1, ch1Bias: get(`${ch}.ffnpw1.bias`), ch2: ch2w, ch2Bias,
+        tok1: get(`${t}.ffnpw1.weight`), tok1Bias: get(`${t}.ffnpw1.bias`), tok2, tok2Bias, dw1: get(`${t}.dw1.weight`), dw1Bias: get(`${t}.dw1.bias`),
+        dw2: get(`${t}.dw2.weight`), dw2Bias: get(`${t}.dw2.bias`), chDw, chDwBias,
+        ch1: get(`${ch}.ffnpw1.weight`), ch1Bias: get(`${ch}.ffnpw1.bias`), ch2: get(`${ch}.ffnpw2.weight`), ch2Bias: get(`${ch}.ffnpw2.bias`),
       };
     });
     this.fused = {
@@ -296,21 +307,16 @@ export class TimeSeriesFfnet {
     this.out = engine.alloc(M * c.predLen, 'forecast');
   }
 
-  /**
-   * Flops of one forecast: `executed` as this implementation runs it (dense 1x1 matrices) and
-   * `grouped`, what the official grouped convolutions compute (2 per multiply-add; RevIN and the
-   * elementwise work not counted).
-   */
-  flops(): { executed: number; grouped: number } {
+  /** Flops of one forecast (2 per multiply-add; RevIN and the elementwise work not counted). */
+  flops(): number {
     const c = this.config;
     const M = c.nvars;
     const D = c.dim;
-    const F = D * c.ffnRatio;
     const N = patchCount(c);
-    const common = 2 * M * D * c.patchSize * N + 2 * M * c.predLen * D * N + c.blocks * 3 * 2 * M * D * c.largeSize * N;
-    const dense = c.blocks * 2 * N * (2 * (2 * M * D) * (M * D) + 2 * (M * F) * (M * D));
-    const grouped = c.blocks * 2 * N * (2 * M * D * M + M * D * 2 * D + M * F * D + M * D * M * c.ffnRatio);
-    return { executed: common + dense, grouped: common + grouped };
+    const stemAndHead = 2 * M * D * c.patchSize * N + 2 * M * c.predLen * D * N;
+    const depthwise = 3 * 2 * M * D * c.largeSize * N;
+    const pointwise = Object.values(mixerGroups(c)).reduce((sum, g) => sum + 2 * g.groups * g.cout * g.cin * N, 0);
+    return stemAndHead + c.blocks * (depthwise + pointwise);
   }
 
   /** Forecast: `input` holds seqLen steps of nvars values ([seqLen][nvars], time-major); returns [predLen][nvars]. */
@@ -359,11 +365,12 @@ export class TimeSeriesFfnet {
     const shape = { c: M * D, pixels: N };
     const conv1d = { length: N, c: M * D };
     const causal = c.causal;
+    const g = mixerGroups(c);
     for (const b of this.blocks) {
       // token mixer
       const wide = this.wide.sub(0, 2 * M * D * N);
-      k.pointwiseConv(this.x, shape, b.tok1, 2 * M * D, wide, { bias: b.tok1Bias, gelu: true });
-      k.pointwiseConv(wide, { c: 2 * M * D, pixels: N }, b.tok2, M * D, this.t1, { bias: b.tok2Bias });
+      k.groupedPointwiseConv(this.x, shape, b.tok1, g.tok1, wide, { bias: b.tok1Bias, gelu: true });
+      k.groupedPointwiseConv(wide, { c: 2 * M * D, pixels: N }, b.tok2, g.tok2, this.t1, { bias: b.tok2Bias });
       k.depthwiseConv1d(this.t1, conv1d, b.dw1, c.largeSize, this.t2, { bias: b.dw1Bias, causal, layout: 'planar' });
       k.gelu(this.t2, this.t2);
       k.depthwiseConv1d(this.t2, conv1d, b.dw2, c.largeSize, this.t1, { bias: b.dw2Bias, causal, layout: 'planar' });
@@ -371,8 +378,8 @@ export class TimeSeriesFfnet {
       // channel mixer
       const wideF = this.wide.sub(0, M * F * N);
       k.depthwiseConv1d(this.x, conv1d, b.chDw, c.largeSize, this.t1, { bias: b.chDwBias, causal, layout: 'planar' });
-      k.pointwiseConv(this.t1, shape, b.ch1, M * F, wideF, { bias: b.ch1Bias, gelu: true });
-      k.pointwiseConv(wideF, { c: M * F, pixels: N }, b.ch2, M * D, this.t2, { bias: b.ch2Bias });
+      k.groupedPointwiseConv(this.t1, shape, b.ch1, g.ch1, wideF, { bias: b.ch1Bias, gelu: true });
+      k.groupedPointwiseConv(wideF, { c: M * F, pixels: N }, b.ch2, g.ch2, this.t2, { bias: b.ch2Bias });
       k.add(this.x, this.t2, this.x);
     }
     // head: each variable's D x N map, flattened d-major, through one Linear

@@ -56,6 +56,20 @@ export interface DenseFfn {
   readonly w2: GemmWeights;
 }
 
+/**
+ * A grouped 1x1 convolution's shape and where its channels sit in the planar maps: group g's
+ * input i is plane `g * input.group + i * input.channel`, its output o plane
+ * `g * output.group + o * output.channel` (defaults: contiguous groups).
+ */
+export interface GroupedPointwise {
+  groups: number;
+  /** Input and output channels per group. */
+  cin: number;
+  cout: number;
+  input?: { group: number; channel: number };
+  output?: { group: number; channel: number };
+}
+
 /** The shape of an attention call (strides in floats). */
 export interface AttentionShape {
   tokens: number;
@@ -567,6 +581,65 @@ export class Kernels {
     checkSize('cout', cout, 1);
     this.convOperands(x, c * p, weights, cout * c, y, cout * p, options.bias, cout);
     this.pointwiseChecked(x, c, p, weights, cout, y, options);
+  }
+
+  /**
+   * Grouped pointwise (1x1) convolution on planar data (PyTorch's Conv with `groups`, kernel 1)
+   * whose groups' channels may be interleaved: group g's input i is plane `g * input.group +
+   * i * input.channel` of x and its output o is plane `g * output.group + o * output.channel` of
+   * y, so a grouped convolution with the channel permutes around it runs without copying. The
+   * defaults (`input: { group: cin, channel: 1 }`, `output: { group: cout, channel: 1 }`) are
+   * PyTorch's contiguous groups. x is `shape.c` planes of `pixels`; weights
+   * [groups][cout][cin] (PyTorch's [groups * cout, cin, 1]); bias [groups][cout]; y holds
+   * groups * cout planes, each written once (the output placement must be a permutation).
+   */
+  groupedPointwiseConv(
+    x: F32Buffer, shape: { c: number; pixels: number }, weights: F32Buffer, layout: GroupedPointwise, y: F32Buffer,
+    options: { bias?: F32Buffer; gelu?: boolean } = {},
+  ): void {
+    const c = checkSize('c', shape.c, 1);
+    const p = checkSize('pixels', shape.pixels, 1);
+    const groups = checkSize('groups', layout.groups, 1);
+    const cin = checkSize('cin', layout.cin, 1);
+    const cout = checkSize('cout', layout.cout, 1);
+    const input = layout.input ?? { group: cin, channel: 1 };
+    const output = layout.output ?? { group: cout, channel: 1 };
+    checkSize('input.group', input.group, 0);
+    checkSize('input.channel', input.channel, 0);
+    checkSize('output.group', output.group, 0);
+    checkSize('output.channel', output.channel, 0);
+    const lastIn = (groups - 1) * input.group + (cin - 1) * input.channel;
+    if (lastIn >= c) throw new FfnkitError('E_SHAPE', `input: group ${groups - 1}'s channel ${cin - 1} is plane ${lastIn}, but x has ${c} planes`);
+    const planes = groups * cout;
+    const seen = new Uint8Array(planes);
+    for (let g = 0; g < groups; g++) {
+      for (let o = 0; o < cout; o++) {
+        const plane = g * output.group + o * output.channel;
+        if (plane >= planes || seen[plane]) {
+          throw new FfnkitError('E_ARG', `output: group ${g}'s channel ${o} goes to plane ${plane}, ${plane >= planes ? `past y's ${planes}` : 'which another output also writes'}`);
+        }
+        seen[plane] = 1;
+      }
+    }
+    this.convOperands(x, c * p, weights, groups * cout * cin, y, planes * p, options.bias, planes);
+    const per = cin * this.wasm.pointwise_block_pixels(cin);
+    const pool = this.pool;
+    const threads = pool && groups > 1 && planes * cin * p >= PARALLEL_MIN_MACS ? Math.min(pool.threads, groups) : 1;
+    const scratch = this.scratchFor('pointwise', threads * per);
+    checkDisjoint('y', y, 'scratch', scratch);
+    const bias = options.bias?.ptr ?? 0;
+    const gelu = options.gelu ? 1 : 0;
+    // groups g0..g1-1 with scratch slot t
+    const args = (g0: number, g1: number, t: number): Parameters<KernelExports['grouped_pointwise_conv_nchw_f32']> => [
+      x.ptr + g0 * input.group * p * 4, p, g1 - g0, cin, input.group, input.channel, weights.ptr + g0 * cout * cin * 4, cout,
+      output.group, output.channel, bias ? bias + g0 * cout * 4 : 0, gelu, y.ptr + g0 * output.group * p * 4, scratch.ptr + t * per * 4,
+    ];
+    if (pool && threads > 1) {
+      // whole groups per thread, each packing into its own scratch
+      pool.run(splitRange(groups, threads, 1).map(([g0, g1], t): ThreadTask => ({ fn: 'grouped_pointwise_conv_nchw_f32', args: args(g0, g1, t) })));
+      return;
+    }
+    this.wasm.grouped_pointwise_conv_nchw_f32(...args(0, groups, 0));
   }
 
   /** The pointwise kernel on operands already checked, with its packing scratch. */

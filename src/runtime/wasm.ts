@@ -47,6 +47,9 @@ export interface KernelExports {
   depthwise_conv2d_nchw_f32(x: number, h: number, w: number, c: number, mult: number, wt: number, k: number, bias: number, stride: number, gelu: number, y: number, scratch: number): void;
   pointwise_block_pixels(cin: number): number;
   pointwise_conv_nchw_f32(x: number, cin: number, p: number, w: number, cout: number, bias: number, gelu: number, y: number, scratch: number): void;
+  grouped_pointwise_conv_nchw_f32(
+    x: number, p: number, groups: number, cin: number, xg: number, xc: number, w: number, cout: number, yg: number, yc: number, bias: number, gelu: number, y: number, scratch: number,
+  ): void;
   im2col_nchw_f32(x: number, c: number, h: number, w: number, k: number, stride: number, pad: number, col: number): void;
   channel_affine_nchw_f32(x: number, c: number, p: number, scale: number, shift: number, y: number): void;
   channel_mean_nchw_f32(x: number, c: number, p: number, y: number): void;
