@@ -176,11 +176,12 @@ export function depthwise_conv1d_f32(x: usize, l: i32, c: i32, w: usize, k: i32,
 }
 
 // One output row of a planar depthwise convolution: wo outputs at rowOut from the zero-padded
-// input rows at rowIn (kh rows, row stride prow bytes), kh x k weights at wc, bias b, stride 1 or
-// 2. Twenty-four outputs (six v128) per step at stride 1, then four, then one. Shared by the 2-D
-// kernel (kh = k: stride 2, and the last row of an odd height) and the 1-D one (kh = 1).
+// input rows at rowIn (row stride prow bytes), taps k wide at wc, bias b, stride 1 or 2, over
+// the tap rows ky0..ky1-1 (the others read only zero padding: skipping them changes no value).
+// Twenty-four outputs (six v128) per step at stride 1, then four, then one. Shared by the 2-D
+// kernel (stride 2, and the last row of an odd height) and the 1-D one (tap rows 0..0).
 @noinline
-function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f32, stride: i32, gelu: i32, rowOut: usize, wo: i32): void {
+function planar_row(rowIn: usize, prow: usize, ky0: i32, ky1: i32, k: i32, wc: usize, b: f32, stride: i32, gelu: i32, rowOut: usize, wo: i32): void {
     let ox = 0;
     if (ASC_FEATURE_SIMD) {
       const vb = f32x4.splat(b);
@@ -188,7 +189,7 @@ function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f3
         // six accumulators, six inputs and the weight: 13 registers (eight accumulators spill)
         while (ox + 24 <= wo) {
           let a0 = vb, a1 = vb, a2 = vb, a3 = vb, a4 = vb, a5 = vb;
-          for (let ky = 0; ky < kh; ky++) {
+          for (let ky = ky0; ky < ky1; ky++) {
             let xi = rowIn + <usize>ky * prow + <usize>ox * 4;
             let wi = wc + <usize>(ky * k) * 4;
             for (let kx = 0; kx < k; kx++) {
@@ -216,7 +217,7 @@ function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f3
       }
       for (; ox + 4 <= wo; ox += 4) {
         let a = vb;
-        for (let ky = 0; ky < kh; ky++) {
+        for (let ky = ky0; ky < ky1; ky++) {
           let xi = rowIn + <usize>ky * prow + <usize>(ox * stride) * 4;
           let wi = wc + <usize>(ky * k) * 4;
           for (let kx = 0; kx < k; kx++) {
@@ -233,7 +234,7 @@ function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f3
     }
     for (; ox < wo; ox++) {
       let a = b;
-      for (let ky = 0; ky < kh; ky++) {
+      for (let ky = ky0; ky < ky1; ky++) {
         const xi = rowIn + <usize>ky * prow + <usize>(ox * stride) * 4;
         for (let kx = 0; kx < k; kx++) a += load<f32>(xi + <usize>kx * 4) * load<f32>(wc + <usize>(ky * k + kx) * 4);
       }
@@ -247,14 +248,16 @@ function planar_row(rowIn: usize, prow: usize, kh: i32, k: i32, wc: usize, b: f3
 // columns per block; a last partial block is recomputed over the columns before it (the same
 // sums, so the same values), and a plane narrower than 16 computes one block and stores its first
 // wo columns (the loads run up to 16 - wo floats past the last padded row, into the scratch's
-// 16-float tail). Each output sums its taps in the same order as planar_row: identical values.
+// 16-float tail). Only input rows r0..r1-1 are read: the others are zero padding, whose
+// products change no sum (at 32x32 a 31x31 kernel's taps are 23% such rows). Each output sums
+// its taps in the same order as planar_row: identical values.
 @noinline
-function planar_rows2(rowIn: usize, prow: usize, k: i32, wc: usize, b: f32, gelu: i32, rowOut: usize, orow: usize, wo: i32): void {
+function planar_rows2(rowIn: usize, prow: usize, r0: i32, r1: i32, k: i32, wc: usize, b: f32, gelu: i32, rowOut: usize, orow: usize, wo: i32): void {
   if (wo < 16) {
-    rows2_x16(rowIn, prow, k, wc, b, gelu, rowOut, orow, 0, wo);
+    rows2_x16(rowIn, prow, r0, r1, k, wc, b, gelu, rowOut, orow, 0, wo);
     return;
   }
-  for (let ox = 0; ox < wo; ox += 16) rows2_x16(rowIn, prow, k, wc, b, gelu, rowOut, orow, min(ox, wo - 16), 16);
+  for (let ox = 0; ox < wo; ox += 16) rows2_x16(rowIn, prow, r0, r1, k, wc, b, gelu, rowOut, orow, min(ox, wo - 16), 16);
 }
 
 // Columns ox..ox+15 of planar_rows2's two rows, the first n of them stored. Input row r feeds the
@@ -263,27 +266,29 @@ function planar_rows2(rowIn: usize, prow: usize, k: i32, wc: usize, b: f32, gelu
 // four inputs and two weights they are 14 registers, within the 15 V8 gives wasm on x64 (a
 // one-row block of 32 columns needs 17 and spills).
 @inline
-function rows2_x16(rowIn: usize, prow: usize, k: i32, wc: usize, b: f32, gelu: i32, rowOut: usize, orow: usize, ox: i32, n: i32): void {
+function rows2_x16(rowIn: usize, prow: usize, r0: i32, r1: i32, k: i32, wc: usize, b: f32, gelu: i32, rowOut: usize, orow: usize, ox: i32, n: i32): void {
   const wrow = <usize>k * 4;
   const vb = f32x4.splat(b);
   let a0 = vb, a1 = vb, a2 = vb, a3 = vb; // first output row
   let c0 = vb, c1 = vb, c2 = vb, c3 = vb; // second output row
   // input row 0: tap row 0 of the first output row
-  let xi = rowIn + <usize>ox * 4;
-  let wi = wc;
-  for (let kx = 0; kx < k; kx++) {
-    const wa = v128.load32_splat(wi);
-    a0 = madd(v128.load(xi), wa, a0);
-    a1 = madd(v128.load(xi, 16), wa, a1);
-    a2 = madd(v128.load(xi, 32), wa, a2);
-    a3 = madd(v128.load(xi, 48), wa, a3);
-    xi += 4;
-    wi += 4;
+  if (r0 == 0) {
+    let xi = rowIn + <usize>ox * 4;
+    let wi = wc;
+    for (let kx = 0; kx < k; kx++) {
+      const wa = v128.load32_splat(wi);
+      a0 = madd(v128.load(xi), wa, a0);
+      a1 = madd(v128.load(xi, 16), wa, a1);
+      a2 = madd(v128.load(xi, 32), wa, a2);
+      a3 = madd(v128.load(xi, 48), wa, a3);
+      xi += 4;
+      wi += 4;
+    }
   }
   // input rows 1..k-1: tap row r of the first output row, r - 1 of the second
-  for (let r = 1; r < k; r++) {
-    xi = rowIn + <usize>r * prow + <usize>ox * 4;
-    wi = wc + <usize>r * wrow;
+  for (let r = max(1, r0); r < min(k, r1); r++) {
+    let xi = rowIn + <usize>r * prow + <usize>ox * 4;
+    let wi = wc + <usize>r * wrow;
     for (let kx = 0; kx < k; kx++) {
       const wa = v128.load32_splat(wi);
       const wb = v128.load32_splat(wi - wrow);
@@ -304,16 +309,18 @@ function rows2_x16(rowIn: usize, prow: usize, k: i32, wc: usize, b: f32, gelu: i
     }
   }
   // input row k: tap row k - 1 of the second output row
-  xi = rowIn + <usize>k * prow + <usize>ox * 4;
-  wi = wc + <usize>(k - 1) * wrow;
-  for (let kx = 0; kx < k; kx++) {
-    const wb = v128.load32_splat(wi);
-    c0 = madd(v128.load(xi), wb, c0);
-    c1 = madd(v128.load(xi, 16), wb, c1);
-    c2 = madd(v128.load(xi, 32), wb, c2);
-    c3 = madd(v128.load(xi, 48), wb, c3);
-    xi += 4;
-    wi += 4;
+  if (r1 > k) {
+    let xi = rowIn + <usize>k * prow + <usize>ox * 4;
+    let wi = wc + <usize>(k - 1) * wrow;
+    for (let kx = 0; kx < k; kx++) {
+      const wb = v128.load32_splat(wi);
+      c0 = madd(v128.load(xi), wb, c0);
+      c1 = madd(v128.load(xi, 16), wb, c1);
+      c2 = madd(v128.load(xi, 32), wb, c2);
+      c3 = madd(v128.load(xi, 48), wb, c3);
+      xi += 4;
+      wi += 4;
+    }
   }
   if (gelu != 0) {
     a0 = gelu4(a0); a1 = gelu4(a1); a2 = gelu4(a2); a3 = gelu4(a3);
@@ -359,10 +366,16 @@ export function depthwise_conv2d_nchw_f32(
     const orow = <usize>wo * 4;
     let oy = 0;
     if (ASC_FEATURE_SIMD && stride == 1) {
-      for (; oy + 2 <= ho; oy += 2) planar_rows2(scratch + <usize>oy * prow, prow, k, wc, b, gelu, yc + <usize>oy * orow, orow, wo);
+      for (; oy + 2 <= ho; oy += 2) {
+        // input rows r0..r1-1 of the pair's k + 1 hold image rows; the rest are zero padding
+        const r0 = max(0, pad - oy);
+        const r1 = min(k + 1, pad + h - oy);
+        planar_rows2(scratch + <usize>oy * prow, prow, r0, r1, k, wc, b, gelu, yc + <usize>oy * orow, orow, wo);
+      }
     }
     for (; oy < ho; oy++) {
-      planar_row(scratch + <usize>(oy * stride) * prow, prow, k, k, wc, b, stride, gelu, yc + <usize>oy * orow, wo);
+      const iy = oy * stride;
+      planar_row(scratch + <usize>iy * prow, prow, max(0, pad - iy), min(k, pad + h - iy), k, wc, b, stride, gelu, yc + <usize>oy * orow, wo);
     }
   }
 }
@@ -380,6 +393,6 @@ export function depthwise_conv1d_planar_f32(x: usize, l: i32, c: i32, w: usize, 
     memory.copy(scratch + <usize>left * 4, x + <usize>ch * <usize>l * 4, <usize>l * 4);
     const b: f32 = bias != 0 ? load<f32>(bias + <usize>ch * 4) : 0;
     // one row of one kernel row: the 2-D planar row with kernel height 1
-    planar_row(scratch, 0, 1, k, w + <usize>ch * <usize>k * 4, b, 1, 0, y + <usize>ch * <usize>l * 4, l);
+    planar_row(scratch, 0, 0, 1, k, w + <usize>ch * <usize>k * 4, b, 1, 0, y + <usize>ch * <usize>l * 4, l);
   }
 }
