@@ -8,7 +8,7 @@ export { createEngine, Engine, type EngineOptions } from './runtime/engine.js';
 export { F32Buffer } from './runtime/buffer.js';
 export { Arena } from './runtime/arena.js';
 export {
-  Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type GemmWeights, type DenseFfn, type RopeLayout, type AttentionShape,
+  Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type GemmWeights, type DenseFfn, type RopeLayout, type AttentionShape, type GroupedPointwise,
 } from './runtime/kernels.js';
 export { type Backend, BACKENDS, selectBackend } from './runtime/wasm.js';
 export { type ByteSource, readBytes } from './runtime/io.js';
@@ -59,10 +59,11 @@ export {
 export { FfnetModel, type FfnetOptions } from './mixer/ffnet.js';
 export {
   TimeSeriesFfnet, TIMESERIES_ETTH1, timeSeriesParameterShapes, randomTimeSeriesParams, readTimeSeriesSafetensors, checkTimeSeriesConfig, patchCount,
+  mixerGroups, groupedPointwiseDense, type MixerPointwise,
   type TimeSeriesFfnetConfig,
 } from './mixer/timeseries.js';
 export { FFNET_VARIANTS, ffnetConfig, checkFfnetConfig, type FfnetConfig, type FfnetVariant } from './mixer/ffnet-config.js';
 export { ffnetParameterShapes, randomFfnetParams, readFfnetSafetensors, paramSource, type ParamMap } from './mixer/ffnet-params.js';
 export { buildFfnetGraph, type ParamSource, type FfnetGraphOptions } from './mixer/ffnet-graph.js';
 export { GraphBuilder, graphParameterCount, graphFlops, type MixerGraph, type MixerOp, type FeatureShape, type Param } from './mixer/graph.js';
-export { MixerRunner } from './mixer/runner.js';
+export { MixerRunner, kernelOf } from './mixer/runner.js';

@@ -10,6 +10,7 @@ import { FfnkitError, FfnetModel, ffnetConfig, ffnetParameterShapes, randomFfnet
 import { BACKENDS, engineFor, relMaxError } from './helpers.js';
 import { ffnetForward } from './ref/ffnet.js';
 import { randomF32 } from './ref/random.js';
+import { kernelOf } from '../src/mixer/runner.js';
 
 const TOL = 1e-4;
 
@@ -60,6 +61,22 @@ test('FFNet-1 has 13.66M parameters once fused (the paper: 13.7M)', async () => 
   expect(m.parameterCount).toBe(13_658_872);
   const unfused = [...ffnetParameterShapes(ffnetConfig('ffnet-1')).values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
   expect(unfused).toBeGreaterThan(m.parameterCount); // BatchNorms and 3x3 branches folded away
+  m.free();
+});
+
+test('a profiled forward pass hears every op once and gives the same logits', async () => {
+  const e = await engineFor('simd');
+  const m = FfnetModel.create(e, { variant: 'ffnet-1', seed: 2, height: 32, width: 32 });
+  const image = randomF32(3 * 32 * 32, 4, -2, 2);
+  const plain = m.forward(image);
+  const heard: string[] = [];
+  const profiled = m.forward(image, (op, ms) => {
+    expect(ms).toBeGreaterThanOrEqual(0);
+    heard.push(op.y);
+  });
+  expect(Array.from(profiled)).toEqual(Array.from(plain));
+  expect(heard).toEqual(m.graph.ops.map((op) => op.y));
+  expect(new Set(m.graph.ops.map(kernelOf))).toEqual(new Set(['full conv', 'pointwise', 'depthwise', 'add', 'mean', 'linear']));
   m.free();
 });
 

@@ -5,7 +5,7 @@ import type { Engine } from '../runtime/engine.js';
 import { type FfnetConfig, type FfnetVariant, ffnetConfig } from './ffnet-config.js';
 import { buildFfnetGraph } from './ffnet-graph.js';
 import { type ParamMap, paramSource, randomFfnetParams, readFfnetSafetensors } from './ffnet-params.js';
-import { type MixerGraph, graphParameterCount } from './graph.js';
+import { type MixerGraph, type MixerOp, graphParameterCount } from './graph.js';
 import { MixerRunner } from './runner.js';
 
 /** Options of `FfnetModel.create`. */
@@ -72,9 +72,12 @@ export class FfnetModel {
     return this.runner.bytes;
   }
 
-  /** Class logits of one image: 3 planes of height x width (normalised RGB, channels first). */
-  forward(image: Float32Array): Float32Array {
-    return this.runner.run(image);
+  /**
+   * Class logits of one image: 3 planes of height x width (normalised RGB, channels first).
+   * `onOp`, when given, hears each graph op with the milliseconds it took.
+   */
+  forward(image: Float32Array, onOp?: (op: MixerOp, ms: number) => void): Float32Array {
+    return this.runner.run(image, onOp);
   }
 
   /** Returns the network's wasm memory to the engine. */

@@ -99,15 +99,26 @@ export class MixerRunner {
     return this.owned.reduce((a, b) => a + b.length * 4, 0) + [...this.packed.values()].reduce((a, p) => a + p.data.length * 4, 0);
   }
 
-  /** Runs the graph on a planar input (c x h x w floats as the graph's input shape) and returns the output. */
-  run(input: Float32Array): Float32Array {
+  /**
+   * Runs the graph on a planar input (c x h x w floats as the graph's input shape) and returns the
+   * output. `onOp`, when given, hears each op with the milliseconds it took (for profiles).
+   */
+  run(input: Float32Array, onOp?: (op: MixerOp, ms: number) => void): Float32Array {
     const s = this.shape(this.graph.input);
     const n = s.c * s.h * s.w;
     if (!(input instanceof Float32Array) || input.length !== n) {
       throw new FfnkitError('E_SHAPE', `input: expected ${s.c} x ${s.h} x ${s.w} = ${n} float32 values (planar, channels first), found ${input?.length ?? typeof input}`);
     }
     this.tensors.get(this.graph.input)!.set(input);
-    for (const op of this.graph.ops) this.step(op);
+    if (onOp) {
+      for (const op of this.graph.ops) {
+        const t0 = performance.now();
+        this.step(op);
+        onOp(op, performance.now() - t0);
+      }
+    } else {
+      for (const op of this.graph.ops) this.step(op);
+    }
     return Float32Array.from(this.tensors.get(this.graph.output)!.view());
   }
 
@@ -155,6 +166,13 @@ export class MixerRunner {
     for (const b of this.owned) if (b.live) b.free();
     for (const m of this.packed.values()) if (m.data.live) m.data.free();
   }
+}
+
+/** The kernel an op runs on: 'pointwise', 'full conv' (im2col), 'depthwise', or the op's kind. */
+export function kernelOf(op: MixerOp): string {
+  if (op.kind !== 'conv') return op.kind;
+  if (op.groups !== 1) return 'depthwise';
+  return op.k === 1 && op.stride === 1 ? 'pointwise' : 'full conv';
 }
 
 function inputsOf(op: MixerOp): string[] {
