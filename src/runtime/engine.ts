@@ -4,7 +4,7 @@ import { F32Buffer } from './buffer.js';
 import { checkSize } from './check.js';
 import { Kernels, type Matrix } from './kernels.js';
 import { type Backend, type KernelExports, instantiate, selectBackend, wasmBytes } from './wasm.js';
-import { SPIN_MS, ThreadPool, controlBytes, workerFactory, type WorkerHandle } from './threads.js';
+import { SPIN_MS, ThreadPool, controlBytes, controlLayout, workerFactory, type WorkerHandle } from './threads.js';
 
 /** Options of `createEngine`. */
 export interface EngineOptions {
@@ -123,7 +123,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   try {
     const start = workerFactory()!;
     for (let i = 0; i < threads - 1; i++) {
-      started.push(await start({ bytes: shared, memory, control, index: i, workers: threads - 1, names: [...THREAD_KERNELS], spinMs }));
+      started.push(await start({ bytes: shared, memory, control, index: i, workers: threads - 1, names: [...THREAD_KERNELS], spinMs, layout: controlLayout(threads - 1) }));
     }
   } catch (e) {
     for (const w of started) w.terminate();

@@ -1,27 +1,22 @@
 // The loop every pool worker runs (Node's worker_threads and browsers' Web Workers alike): wait
 // for the job counter to move (polling briefly, then sleeping), run this worker's task from its
-// slot in the control block, count it done, until the counter reads -1. The layout is src/runtime/threads.ts's CONTROL. Plain
-// JavaScript: it is loaded as a worker's module straight from the sources or from dist/.
-
-const JOB = 0;
-const DONE = 1;
-const FAILED = 2;
-const HEAD = 4;
-const SLOT = 2;
-const ARGS = 16;
+// slot in the control block, count it done, until the counter reads -1. The block's layout
+// comes with `init` (src/runtime/threads.ts's controlLayout). Plain JavaScript: it is loaded as a
+// worker's module straight from the sources or from dist/.
 
 /**
  * Serves jobs forever (until shut down) with the kernel exports `exports`.
  * @param {Record<string, Function>} exports
- * @param {{ control: SharedArrayBuffer, index: number, workers: number, names: string[], spinMs: number }} init
+ * @param {{ control: SharedArrayBuffer, index: number, workers: number, names: string[], spinMs: number,
+ *   layout: { JOB: number, DONE: number, FAILED: number, HEAD: number, SLOT: number, ARGS: number, argsByte: number } }} init
  * @param {() => void} ready called once the worker can take jobs
  */
 export function serve(exports, init, ready) {
-  const { control, index, workers, names, spinMs } = init;
+  const { control, index, workers, names, spinMs, layout } = init;
+  const { JOB, DONE, FAILED, HEAD, SLOT, ARGS } = layout;
   const fns = names.map((n) => exports[n]);
   const ctl = new Int32Array(control);
-  const ints = HEAD + workers * SLOT;
-  const args = new Float64Array(control, Math.ceil((ints * 4) / 8) * 8, workers * ARGS);
+  const args = new Float64Array(control, layout.argsByte, workers * ARGS);
   ready();
   let seen = Atomics.load(ctl, JOB);
   for (;;) {

@@ -30,6 +30,8 @@ export interface WorkerInit {
   names: string[];
   /** How long the worker polls for a job before it sleeps, in ms (SPIN_MS by default). */
   spinMs: number;
+  /** The control block's layout (CONTROL, and the byte offset of the arguments), so the worker script defines none of it. */
+  layout: ControlLayout;
 }
 
 export interface WorkerHandle {
@@ -79,9 +81,17 @@ export const CONTROL = { JOB: 0, DONE: 1, FAILED: 2, HEAD: 4, SLOT: 2, ARGS: 16 
  */
 export const SPIN_MS = 0.25;
 
-export function controlBytes(workers: number): number {
+/** CONTROL plus where the float64 arguments start for a given number of workers. */
+export type ControlLayout = typeof CONTROL & { argsByte: number };
+
+/** The control block's layout for `workers` workers. */
+export function controlLayout(workers: number): ControlLayout {
   const ints = CONTROL.HEAD + workers * CONTROL.SLOT;
-  return Math.ceil((ints * 4) / 8) * 8 + workers * CONTROL.ARGS * 8;
+  return { ...CONTROL, argsByte: Math.ceil((ints * 4) / 8) * 8 };
+}
+
+export function controlBytes(workers: number): number {
+  return controlLayout(workers).argsByte + workers * CONTROL.ARGS * 8;
 }
 
 export class ThreadPool {
@@ -102,8 +112,7 @@ export class ThreadPool {
     this.names = names;
     this.threads = workers.length + 1;
     this.ctl = new Int32Array(control);
-    const ints = CONTROL.HEAD + workers.length * CONTROL.SLOT;
-    this.args = new Float64Array(control, Math.ceil((ints * 4) / 8) * 8, workers.length * CONTROL.ARGS);
+    this.args = new Float64Array(control, controlLayout(workers.length).argsByte, workers.length * CONTROL.ARGS);
   }
 
   /** Runs tasks[0] here and tasks[i] on worker i - 1 (at most `threads` tasks), returning when all are done. */
