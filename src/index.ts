@@ -38,7 +38,7 @@ export { factorizeModel, checkExpertShape, type FactorizeModelOptions } from './
 export { splitNeurons, groupSizes, balancedKmeans, SPLIT_METHODS, type SplitMethod } from './factor/split.js';
 export { factorizeLayer, initRouter } from './factor/factorize.js';
 export { RoutedLayerFfn, type RoutingMode } from './factor/moe.js';
-export { paLoss, softmax64 } from './factor/pa-loss.js';
+export { paLoss, paTargets, softmax64 } from './factor/pa-loss.js';
 export { trainRouter, type RouterTrainOptions } from './factor/router.js';
 export { collectFfnInputs, type CalibrationData } from './factor/calibrate.js';
 export { AdamW, type AdamWOptions } from './train/adamw.js';

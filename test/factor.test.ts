@@ -11,7 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import {
-  FfnkitError, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, Tokenizer, evaluate, factorizeLayer, factorizeModel, paLoss,
+  FfnkitError, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, Tokenizer, evaluate, factorizeLayer, factorizeModel, paLoss, paTargets,
   readGguf, readLlama2c, splitNeurons, writeGguf, writeLlama2c, type LlamaWeights,
 } from '../src/node/index.js';
 import { rng } from './ref/random.js';
@@ -89,6 +89,41 @@ describe('neuron splits', () => {
 });
 
 describe('PA loss', () => {
+  test('targets are the oracle\'s choice, by brute force over the definitions', () => {
+    const next = rng(9);
+    for (const [E, k, d, tokens] of [[4, 2, 5, 3], [8, 2, 7, 2], [6, 3, 4, 4]] as const) {
+      for (const combination of ['sum', 'paper', 'weighted'] as const) {
+        for (const ownTeacher of [false, true]) {
+          // [E][tokens][d] expert outputs, then (ownTeacher) a teacher [tokens][d] that is not their sum
+          const outs = Float32Array.from({ length: (E + 1) * tokens * d }, () => 2 * next() - 1);
+          const got = new Int32Array(tokens * k);
+          paTargets(outs, ownTeacher ? E * tokens * d : -1, E, k, d, tokens, combination, got);
+          for (let t = 0; t < tokens; t++) {
+            const o = (e: number, i: number) => outs[(e * tokens + t) * d + i]!;
+            const teacher = (i: number) => (ownTeacher ? outs[E * tokens * d + t * d + i]! : Array.from({ length: E }, (_, e) => o(e, i)).reduce((a, b) => a + b, 0));
+            const picked = Array.from(got.subarray(t * k, (t + 1) * k));
+            if (combination === 'sum') {
+              const err = (sub: number[]) => Array.from({ length: d }, (_, i) => (teacher(i) - sub.reduce((a, e) => a + o(e, i), 0)) ** 2).reduce((a, b) => a + b, 0);
+              // every k-subset of 0..E-1
+              const all: number[][] = [];
+              for (let mask = 0; mask < 1 << E; mask++) {
+                const sub = Array.from({ length: E }, (_, e) => e).filter((e) => mask & (1 << e));
+                if (sub.length === k) all.push(sub);
+              }
+              const best = Math.min(...all.map(err));
+              expect(err(picked), `${combination} E${E} k${k} token ${t}`).toBeCloseTo(best, 9);
+            } else {
+              const dist = Array.from({ length: E }, (_, e) => Array.from({ length: d }, (_, i) => (o(e, i) - (teacher(i) * k) / E) ** 2).reduce((a, b) => a + b, 0));
+              const want = Array.from({ length: E }, (_, e) => e).sort((a, b) => dist[a]! - dist[b]! || a - b).slice(0, k);
+              expect(picked, `${combination} E${E} k${k} token ${t}`).toEqual(want);
+            }
+          }
+        }
+      }
+    }
+  });
+
+
   test('value matches the definition and the gradient matches central differences', () => {
     const next = rng(4);
     for (const [E, k, bal] of [[4, 2, 0], [8, 2, 0.01], [16, 4, 0.5]] as const) {

@@ -11,6 +11,7 @@
 // k-subset whose sum is closest to the dense output (all C(E, k) subsets are tried).
 
 import { FfnkitError } from '../errors.js';
+import { paTargets } from './pa-loss.js';
 import { uploadMatrix, type LayerFfn } from '../llm/ffn.js';
 import { type Combination, type HostMatrix, type RoutedFfnWeights, matrixRows } from '../llm/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
@@ -128,7 +129,7 @@ export class RoutedLayerFfn implements LayerFfn {
     return { idx, weight };
   }
 
-  /** Oracle selection: every expert's output, and the k closest to dense / (E/k), per token. */
+  /** Oracle selection: every expert's output, and the PA targets against their sum (paTargets). */
   private oracle(x: F32Buffer, tokens: number, idxOut: F32Buffer): void {
     const kr = this.engine.kernels;
     const E = this.experts;
@@ -139,46 +140,7 @@ export class RoutedLayerFfn implements LayerFfn {
     }
     const outs = this.oracleOut.sub(0, E * tokens * d);
     for (let e = 0; e < E; e++) kr.ffn(this.ffns[e]!, x, outs.sub(e * tokens * d, tokens * d), tokens);
-    const o = outs.view();
-    const ids = idxOut.i32();
-    const scale = E / this.k;
-    if (this.combination === 'sum') {
-      const subsets = combinations(E, this.k);
-      for (let t = 0; t < tokens; t++) {
-        let best = subsets[0]!;
-        let bestErr = Infinity;
-        for (const sub of subsets) {
-          // residual of dropping the others: the dropped experts' summed output
-          let err = 0;
-          for (let i = 0; i < d; i++) {
-            let dropped = 0;
-            for (let f = 0; f < E; f++) if (!sub.includes(f)) dropped += o[(f * tokens + t) * d + i]!;
-            err += dropped * dropped;
-          }
-          if (err < bestErr) {
-            bestErr = err;
-            best = sub;
-          }
-        }
-        for (let j = 0; j < this.k; j++) ids[t * this.k + j] = best[j]!;
-      }
-      return;
-    }
-    for (let t = 0; t < tokens; t++) {
-      const dist = new Float64Array(E);
-      for (let e = 0; e < E; e++) {
-        let s = 0;
-        for (let i = 0; i < d; i++) {
-          let dense = 0;
-          for (let f = 0; f < E; f++) dense += o[(f * tokens + t) * d + i]!;
-          const diff = o[(e * tokens + t) * d + i]! - dense / scale;
-          s += diff * diff;
-        }
-        dist[e] = s;
-      }
-      const order = Array.from({ length: E }, (_, e) => e).sort((a, c) => dist[a]! - dist[c]! || a - c);
-      for (let j = 0; j < this.k; j++) ids[t * this.k + j] = order[j]!;
-    }
+    paTargets(outs.view(), -1, E, this.k, d, tokens, this.combination, idxOut.i32());
   }
 
   forward(x: F32Buffer, y: F32Buffer, tokens: number): void {
@@ -242,21 +204,3 @@ export function combinationWeights(combination: Combination, E: number, k: numbe
   return weight;
 }
 
-/** All k-element subsets of 0..n-1, in lexicographic order. */
-export function combinations(n: number, k: number): number[][] {
-  const out: number[][] = [];
-  const cur: number[] = [];
-  const rec = (start: number) => {
-    if (cur.length === k) {
-      out.push(cur.slice());
-      return;
-    }
-    for (let i = start; i < n; i++) {
-      cur.push(i);
-      rec(i + 1);
-      cur.pop();
-    }
-  };
-  rec(0);
-  return out;
-}

@@ -15,8 +15,8 @@ import type { Combination, LlamaLayer } from '../llm/weights.js';
 import { denseOfRouted } from '../llm/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import type { DenseFfn } from '../runtime/kernels.js';
-import { paLoss } from '../factor/pa-loss.js';
-import { combinationWeights, combinations } from '../factor/moe.js';
+import { paLoss, paTargets } from '../factor/pa-loss.js';
+import { combinationWeights } from '../factor/moe.js';
 import type { DeviceParam, DeviceParams, PackedPair } from './device-params.js';
 
 export interface AuxWeights {
@@ -215,53 +215,14 @@ export class TrainFfn {
     }
     const o = outs.view();
     const z = this.z.view();
-    const target = new Int32Array(K);
-    const subsets = this.combination === 'sum' ? combinations(E, K) : [];
-    const b = new Float64Array(E);
-    const gram = new Float64Array(E * E);
+    const targets = new Int32Array(T * K);
+    paTargets(o, E * T * d, E, K, d, T, this.combination, targets);
     const grad = new Float64Array(E);
     let pa = 0;
     let balance = 0;
     const dz = this.dz.view();
     for (let t = 0; t < T; t++) {
-      const teacher = E * T * d + t * d;
-      if (this.combination === 'sum') {
-        // |teacher - sum_S o_s|^2 = const - 2 sum_S <teacher, o_s> + sum_{s, s' in S} <o_s, o_s'>
-        for (let e = 0; e < E; e++) {
-          const oe = (e * T + t) * d;
-          let s = 0;
-          for (let i = 0; i < d; i++) s += o[teacher + i]! * o[oe + i]!;
-          b[e] = s;
-          for (let f = 0; f <= e; f++) {
-            const of = (f * T + t) * d;
-            let g = 0;
-            for (let i = 0; i < d; i++) g += o[oe + i]! * o[of + i]!;
-            gram[e * E + f] = gram[f * E + e] = g;
-          }
-        }
-        let best = Infinity;
-        for (const sub of subsets) {
-          let err = 0;
-          for (const s of sub) {
-            err -= 2 * b[s]!;
-            for (const s2 of sub) err += gram[s * E + s2]!;
-          }
-          if (err < best) {
-            best = err;
-            target.set(sub);
-          }
-        }
-      } else {
-        const r = K / E;
-        const dist = Array.from({ length: E }, (_, e) => {
-          const oe = (e * T + t) * d;
-          let s = 0;
-          for (let i = 0; i < d; i++) s += (o[oe + i]! - o[teacher + i]! * r) ** 2;
-          return s;
-        });
-        const order = dist.map((_, e) => e).sort((x, y) => dist[x]! - dist[y]! || x - y);
-        for (let j = 0; j < K; j++) target[j] = order[j]!;
-      }
+      const target = targets.subarray(t * K, (t + 1) * K);
       grad.fill(0);
       const terms = paLoss(z.subarray(t * E, (t + 1) * E), target, K, aux.balance, grad, aux.pa);
       pa += terms.pa;
