@@ -123,16 +123,33 @@ export function im2col_nchw_f32(x: usize, c: i32, h: i32, wd: i32, k: i32, strid
     const xc = x + <usize>ci * <usize>h * <usize>wd * 4;
     for (let ky = 0; ky < k; ky++) {
       for (let kx = 0; kx < k; kx++) {
+        // output columns ox0..ox1-1 read inside the row (ix = ox * stride - pad + kx in 0..wd-1)
+        const last = wd - 1 + pad - kx; // ox * stride <= last
+        const ox0 = min(wo, max(0, (pad - kx + stride - 1) / stride));
+        const ox1 = last < 0 ? ox0 : max(ox0, min(wo, last / stride + 1));
         for (let oy = 0; oy < ho; oy++) {
           const iy = oy * stride - pad + ky;
-          const rowOk = iy >= 0 && iy < h;
-          const row: i32 = rowOk ? iy : 0;
-          const xr = xc + <usize>row * <usize>wd * 4;
-          for (let ox = 0; ox < wo; ox++) {
-            const ix = ox * stride - pad + kx;
-            store<f32>(out, rowOk && ix >= 0 && ix < wd ? load<f32>(xr + <usize>ix * 4) : 0);
-            out += 4;
+          if (iy < 0 || iy >= h) {
+            memory.fill(out, 0, <usize>wo * 4);
+            out += <usize>wo * 4;
+            continue;
           }
+          const xr = xc + <usize>iy * <usize>wd * 4;
+          let ox = 0;
+          for (; ox < ox0; ox++) store<f32>(out + <usize>ox * 4, 0);
+          if (ASC_FEATURE_SIMD) {
+            // four columns per step while their loads stay inside the row (stride 2: eight
+            // consecutive inputs, the even ones kept)
+            const span = stride == 1 ? 4 : 8;
+            for (; ox + 4 <= ox1 && (ox * stride - pad + kx) + span <= wd; ox += 4) {
+              const src = xr + <usize>(ox * stride - pad + kx) * 4;
+              const v = stride == 1 ? v128.load(src) : v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6);
+              v128.store(out + <usize>ox * 4, v);
+            }
+          }
+          for (; ox < ox1; ox++) store<f32>(out + <usize>ox * 4, load<f32>(xr + <usize>(ox * stride - pad + kx) * 4));
+          for (; ox < wo; ox++) store<f32>(out + <usize>ox * 4, 0);
+          out += <usize>wo * 4;
         }
       }
     }
