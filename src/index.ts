@@ -47,7 +47,8 @@ export { TrainableLlama, type TrainModelOptions, type LossTerms } from './train/
 export { namedTensors, trainableNames, FACTORLLM_TRAINABLE } from './train/params.js';
 export { type AuxWeights } from './train/expert-ffn.js';
 export { finetune, learningRate, textTokens, sampleBatch, type FinetuneOptions, type FinetuneResult, type StepReport } from './train/finetune.js';
-export { encodeCheckpoint, decodeCheckpoint, modelFingerprint, type Checkpoint, type CheckpointTensor } from './train/checkpoint.js';
+export { encodeCheckpoint, decodeCheckpoint, modelFingerprint, tokensFingerprint, type Checkpoint, type CheckpointTensor } from './train/checkpoint.js';
+export { teacherText, teacherWeights, type TeacherTextOptions } from './train/teacher-text.js';
 export { type AdamWState } from './train/adamw.js';
 
 // FFN-SkipLLM

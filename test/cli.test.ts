@@ -126,6 +126,14 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
       const e = await run(['eval', '--model', g, '--text', sharedPath('data', 'tinystories-eval.txt'), '--json']);
       expect(e.code).toBe(0);
       expect(Number.isFinite((JSON.parse(e.stdout) as { ppl: number }).ppl)).toBe(true);
+      // training on text sampled from the factorized model's teacher, without a text file
+      const sampled = await run(['finetune', '--model', f, '--tokenizer', tokenizer, '--teacher-text', '2000', '--steps', '2', '--batch', '2', '--seq-len', '32', '--out', join(dir, 's.gguf')]);
+      expect(sampled.code, sampled.stderr).toBe(0);
+      expect(sampled.stderr).toMatch(/sampled 2000 tokens of the teacher's text \(\d+ stories\)/);
+      expect(existsSync(join(dir, 's.gguf'))).toBe(true);
+      const nothing = await run(['finetune', '--model', f, '--tokenizer', tokenizer, '--steps', '2', '--out', join(dir, 'n.gguf')]);
+      expect(nothing.code).toBe(1);
+      expect(nothing.stderr).toMatch(/--text or --teacher-text: nothing to train on/);
       const foreign = await run(['finetune', '--model', model, '--tokenizer', tokenizer, '--text', text, '--steps', '4', '--batch', '2', '--seq-len', '32', '--out', join(dir, 'x.gguf'), '--resume', join(dir, 'g.ckpt')]);
       expect(foreign.code).toBe(1);
       expect(foreign.stderr).toMatch(/made from another model/);

@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   FfnkitError, LlamaModel, TrainableLlama, Tokenizer, evaluate, writeGguf, decodeCheckpoint, encodeCheckpoint, factorizeModel, finetune, learningRate, namedTensors,
-  readLlama2c, trainableNames, type Checkpoint, type LlamaWeights,
+  readLlama2c, teacherText, teacherWeights, trainableNames, type Checkpoint, type LlamaWeights,
 } from '../src/node/index.js';
 import { engineFor } from './helpers.js';
 import { SHARED, sharedBytes, sharedPath, sharedText } from './shared.js';
@@ -113,7 +113,36 @@ describe.skipIf(!SHARED)('fine-tuning stories260K', () => {
     other.layers[0]!.wq[0]! += 1;
     await expect(finetune(other, tok, text(), { ...opts, resume: ckpt! })).rejects.toThrow(/made from another model/);
     await expect(finetune(structuredClone(w), tok, text(), { ...opts, lr: 0.5, resume: ckpt! })).rejects.toThrow(/ran with lr = 0.001, this run asks 0.5/);
+    await expect(finetune(structuredClone(w), tok, `${text()} and more`, { ...opts, resume: ckpt! })).rejects.toThrow(/ran with text = "[0-9a-f]{8}", this run asks "[0-9a-f]{8}"/);
     expect(() => decodeCheckpoint(new Uint8Array(40), 'junk.ckpt')).toThrow(FfnkitError);
+  }, 60_000);
+
+  test("the teacher of a factorized model is its dense model, and the teacher's text is a pure function of the seed", async () => {
+    const { w, tok } = await factorized();
+    const prompt = tok.encode('Once upon a time', { bos: true });
+    const dense = await LlamaModel.create(load(), { backend: 'simd' });
+    const teacher = await LlamaModel.create(teacherWeights(w), { backend: 'simd' });
+    const a = dense.forward(prompt);
+    const b = teacher.forward(prompt);
+    let diff = 0;
+    let mag = 0;
+    for (let i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+      mag = Math.max(mag, Math.abs(a[i]!));
+    }
+    expect(diff / mag).toBeLessThan(1e-5); // the experts' sum is the dense FFN, to float rounding
+    expect(w.layers[0]!.routed!.topK).toBe(2); // teacherWeights copies, it does not edit
+    dense.engine.close();
+    teacher.engine.close();
+    const opts = { tokens: 600, seed: 3, engine: { backend: 'simd' as const } };
+    const t1 = await teacherText(w, tok, opts);
+    expect(await teacherText(w, tok, opts)).toBe(t1);
+    expect(await teacherText(w, tok, { ...opts, seed: 4 })).not.toBe(t1);
+    const stories = t1.trim().split(/\n\s*\n/);
+    expect(stories.length).toBeGreaterThan(1);
+    const ids = stories.reduce((n, s) => n + tok.encode(s).length, 0);
+    expect(ids).toBeGreaterThan(500); // about the 600 sampled (decoding and encoding again may merge a few)
+    await expect(teacherText(w, tok, { ...opts, tokens: 0 })).rejects.toThrow(/tokens: expected an integer >= 1, found 0/);
   }, 60_000);
 
   test('experts padded to equal sizes (172 neurons in 8 experts of 22) fine-tune; the padding stays zero and the result runs and writes', async () => {

@@ -4,14 +4,15 @@
 
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { FfnkitError, Tokenizer, decodeCheckpoint, encodeCheckpoint, finetune, readWeights, writeGguf, type Checkpoint } from '../node/index.js';
+import { FfnkitError, Tokenizer, decodeCheckpoint, encodeCheckpoint, finetune, readWeights, teacherText, writeGguf, type Checkpoint } from '../node/index.js';
 import { backendOption, numberOption, threadsOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
   model: string;
   tokenizer: string;
-  text: string;
+  text?: string;
+  teacherText?: number;
   steps: number;
   lr: number;
   warmup?: number;
@@ -42,7 +43,8 @@ export function finetuneCommand(): Command {
     .description('fine-tune a model on text (FactorLLM: experts and routers on LM + PA + balance loss), write GGUF')
     .requiredOption('--model <path>', 'model: a factorized GGUF from `ffnkit factorize`, or any dense model')
     .requiredOption('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF')
-    .requiredOption('--text <file>', 'training text (documents separated by blank lines)')
+    .option('--text <file>', 'training text (documents separated by blank lines)')
+    .option('--teacher-text <tokens>', "also train on this many tokens of stories sampled from the starting model's dense FFNs (the teacher; seeded by --seed)", numberOption('--teacher-text', 1, 1e9, true))
     .option('--steps <n>', 'optimizer steps', numberOption('--steps', 1, 1e8, true), 300)
     .option('--lr <x>', 'peak AdamW learning rate', numberOption('--lr', 1e-9, 10), 3e-3)
     .option('--warmup <n>', 'linear warm-up steps (default: 5% of --steps)', numberOption('--warmup', 0, 1e8, true))
@@ -70,13 +72,26 @@ export function finetuneCommand(): Command {
       if (tokenizer.vocabSize !== weights.config.vocabSize) {
         throw new FfnkitError('E_ARG', `--tokenizer: ${o.tokenizer} has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${weights.config.vocabSize}`);
       }
-      let text: string;
-      try {
-        text = await readFile(o.text, 'utf8');
-      } catch (e) {
-        throw new FfnkitError('E_ARG', `--text: cannot read ${o.text} (${(e as Error).message})`);
+      if (o.text === undefined && o.teacherText === undefined) throw new FfnkitError('E_ARG', '--text or --teacher-text: nothing to train on');
+      let text = '';
+      if (o.text !== undefined) {
+        try {
+          text = await readFile(o.text, 'utf8');
+        } catch (e) {
+          throw new FfnkitError('E_ARG', `--text: cannot read ${o.text} (${(e as Error).message})`);
+        }
+        if (text.trim() === '') throw new FfnkitError('E_ARG', `--text: ${o.text} is empty`);
       }
-      if (text.trim() === '') throw new FfnkitError('E_ARG', `--text: ${o.text} is empty`);
+      if (o.teacherText !== undefined) {
+        const sampling = progressLine();
+        const sampled = await teacherText(weights, tokenizer, {
+          tokens: o.teacherText, seed: o.seed,
+          engine: { ...(o.backend ? { backend: o.backend } : {}), ...(o.threads ? { threads: o.threads } : {}) },
+          onProgress: (done, total) => sampling.update(`finetune: sampling the teacher's text, ${done}/${total} tokens`),
+        }).finally(() => sampling.done());
+        process.stderr.write(`sampled ${o.teacherText} tokens of the teacher's text (${sampled.trim().split(/\n\s*\n/).length} stories)\n`);
+        text = text ? `${text.trimEnd()}\n\n${sampled}` : sampled;
+      }
       let resume: Checkpoint | undefined;
       if (o.resume) {
         let bytes: Uint8Array;

@@ -38,30 +38,44 @@ export interface Checkpoint {
  * gigabytes twice.
  */
 export function modelFingerprint(w: LlamaWeights): string {
-  let h = 0x811c9dc5;
-  const mix = (x: number) => {
-    h ^= x & 0xff;
-    h = Math.imul(h, 0x01000193);
-    h ^= (x >>> 8) & 0xff;
-    h = Math.imul(h, 0x01000193);
-    h ^= (x >>> 16) & 0xff;
-    h = Math.imul(h, 0x01000193);
-    h ^= x >>> 24;
-    h = Math.imul(h, 0x01000193);
-  };
-  for (const ch of JSON.stringify(w.config)) mix(ch.charCodeAt(0));
+  const h = new Fnv();
+  for (const ch of JSON.stringify(w.config)) h.mix(ch.charCodeAt(0));
   const bits = new Uint32Array(1);
   const f = new Float32Array(bits.buffer);
   for (const [name, a] of namedTensors(w)) {
-    for (const ch of name) mix(ch.charCodeAt(0));
-    mix(a.length);
+    for (const ch of name) h.mix(ch.charCodeAt(0));
+    h.mix(a.length);
     const stride = Math.max(1, Math.floor(a.length / 4096));
     for (let i = 0; i < a.length; i += stride) {
       f[0] = a[i]!;
-      mix(bits[0]!);
+      h.mix(bits[0]!);
     }
   }
-  return (h >>> 0).toString(16).padStart(8, '0');
+  return h.hex();
+}
+
+/** A short hash of a token stream (FNV-1a over its length and every id): the training text a checkpoint saw. */
+export function tokensFingerprint(ids: ArrayLike<number>): string {
+  const h = new Fnv();
+  h.mix(ids.length);
+  for (let i = 0; i < ids.length; i++) h.mix(ids[i]!);
+  return h.hex();
+}
+
+/** FNV-1a over 32-bit words, byte by byte. */
+class Fnv {
+  private h = 0x811c9dc5;
+
+  mix(x: number): void {
+    for (let shift = 0; shift < 32; shift += 8) {
+      this.h ^= (x >>> shift) & 0xff;
+      this.h = Math.imul(this.h, 0x01000193);
+    }
+  }
+
+  hex(): string {
+    return (this.h >>> 0).toString(16).padStart(8, '0');
+  }
 }
 
 const pad8 = (n: number) => (n + 7) & ~7;

@@ -15,7 +15,7 @@ import type { LlamaWeights } from '../llm/weights.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import { rng } from '../rng.js';
 import { AdamW } from './adamw.js';
-import { type Checkpoint, modelFingerprint } from './checkpoint.js';
+import { type Checkpoint, modelFingerprint, tokensFingerprint } from './checkpoint.js';
 import { TrainableLlama, type LossTerms } from './llama-train.js';
 import { FACTORLLM_TRAINABLE, namedTensors, trainableNames } from './params.js';
 
@@ -138,6 +138,8 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
     steps: o.steps, lr: o.lr, warmup: o.warmup, minLrRatio: o.minLrRatio, batch: o.batch, seqLen: o.seqLen, accumulate: o.accumulate,
     clip: o.clip, weightDecay: o.weightDecay, paWeight: o.paWeight, balanceWeight: o.balanceWeight, distill: o.distill, seed: o.seed,
     trainable: [...trainable].sort(),
+    // the training text itself (its token stream's hash): another text would draw other batches
+    text: tokensFingerprint(stream),
   };
   const fingerprint = modelFingerprint(weights);
   if (o.resume) checkResume(o.resume, fingerprint, shaping);
