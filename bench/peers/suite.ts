@@ -30,12 +30,12 @@ interface Impl {
   prepared: Prepared;
 }
 
-/** Interleaved rounds: each round calls every implementation once; returns seconds per call. */
 /**
- * Median-ready samples of every implementation, in interleaved rounds after two warm-up calls
- * each. With threads, each timed call starts after a short pause, so that the thread pools of the
- * runtime timed before (which poll for work for a while before they sleep, ffnkit's for 0.25 ms)
- * are asleep and do not take cores from the one being timed.
+ * Seconds per call of every implementation, in interleaved rounds (each round calls every
+ * implementation once) after two warm-up calls each. With threads, each timed call starts after
+ * a short pause, so that the thread pools of the runtime timed before (which poll for work for a
+ * while before they sleep, ffnkit's for 0.25 ms) are asleep and do not take cores from the one
+ * being timed.
  */
 async function timeInterleaved(impls: Impl[], rounds: number, threads: number): Promise<number[][]> {
   const times = impls.map(() => [] as number[]);

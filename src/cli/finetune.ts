@@ -4,7 +4,7 @@
 
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { FfnkitError, Tokenizer, decodeCheckpoint, encodeCheckpoint, finetune, readWeights, teacherText, writeGguf, type Checkpoint } from '../node/index.js';
+import { FfnkitError, Tokenizer, decodeCheckpoint, encodeCheckpoint, finetune, readWeights, splitDocuments, teacherText, writeGguf, type Checkpoint } from '../node/index.js';
 import { backendOption, numberOption, threadsOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 
@@ -89,7 +89,7 @@ export function finetuneCommand(): Command {
           engine: { ...(o.backend ? { backend: o.backend } : {}), ...(o.threads ? { threads: o.threads } : {}) },
           onProgress: (done, total) => sampling.update(`finetune: sampling the teacher's text, ${done}/${total} tokens`),
         }).finally(() => sampling.done());
-        process.stderr.write(`sampled ${o.teacherText} tokens of the teacher's text (${sampled.trim().split(/\n\s*\n/).length} stories)\n`);
+        process.stderr.write(`sampled ${o.teacherText} tokens of the teacher's text (${splitDocuments(sampled).length} stories)\n`);
         text = text ? `${text.trimEnd()}\n\n${sampled}` : sampled;
       }
       let resume: Checkpoint | undefined;

@@ -110,14 +110,10 @@ export class MixerRunner {
       throw new FfnkitError('E_SHAPE', `input: expected ${s.c} x ${s.h} x ${s.w} = ${n} float32 values (planar, channels first), found ${input?.length ?? typeof input}`);
     }
     this.tensors.get(this.graph.input)!.set(input);
-    if (onOp) {
-      for (const op of this.graph.ops) {
-        const t0 = performance.now();
-        this.step(op);
-        onOp(op, performance.now() - t0);
-      }
-    } else {
-      for (const op of this.graph.ops) this.step(op);
+    for (const op of this.graph.ops) {
+      const t0 = onOp ? performance.now() : 0;
+      this.step(op);
+      onOp?.(op, performance.now() - t0);
     }
     return Float32Array.from(this.tensors.get(this.graph.output)!.view());
   }

@@ -231,6 +231,8 @@ export class TimeSeriesFfnet {
   readonly fused: FusedTimeSeries;
   private readonly blocks: FusedBlock<F32Buffer>[];
   private readonly head: PackedMatrix;
+  /** Where each grouped 1x1's channels sit (mixerGroups of the config). */
+  private readonly groups: Record<MixerPointwise, Required<GroupedPointwise>>;
   private readonly x: F32Buffer;
   private readonly wide: F32Buffer;
   private readonly t1: F32Buffer;
@@ -249,6 +251,7 @@ export class TimeSeriesFfnet {
     }
     this.config = c;
     this.engine = engine;
+    this.groups = mixerGroups(c);
     const get = (name: string) => params.get(name)!;
     const bn = (name: string): BatchNormParams => ({
       gamma: get(`${name}.weight`), beta: get(`${name}.bias`), mean: get(`${name}.running_mean`), variance: get(`${name}.running_var`), eps: BN_EPS,
@@ -315,7 +318,7 @@ export class TimeSeriesFfnet {
     const N = patchCount(c);
     const stemAndHead = 2 * M * D * c.patchSize * N + 2 * M * c.predLen * D * N;
     const depthwise = 3 * 2 * M * D * c.largeSize * N;
-    const pointwise = Object.values(mixerGroups(c)).reduce((sum, g) => sum + 2 * g.groups * g.cout * g.cin * N, 0);
+    const pointwise = Object.values(this.groups).reduce((sum, g) => sum + 2 * g.groups * g.cout * g.cin * N, 0);
     return stemAndHead + c.blocks * (depthwise + pointwise);
   }
 
@@ -365,7 +368,7 @@ export class TimeSeriesFfnet {
     const shape = { c: M * D, pixels: N };
     const conv1d = { length: N, c: M * D };
     const causal = c.causal;
-    const g = mixerGroups(c);
+    const g = this.groups;
     for (const b of this.blocks) {
       // token mixer
       const wide = this.wide.sub(0, 2 * M * D * N);
