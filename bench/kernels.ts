@@ -1,14 +1,15 @@
 // `ffnkit bench kernels`: f32 GEMM and GEMV on every build that this engine accepts and in plain
 // JavaScript, each next to its bound measured in the same process (the build's multiply-add peak
 // for GEMM, the read bandwidth for GEMV). Inputs are seeded; every implementation's output is
-// checked against the plain-JS result (float64 accumulation) before it is timed. Then the same
+// checked against the plain-JS result (float64 accumulation) before it is timed. The Q8_0 GEMV
+// has two bounds: bandwidth, and its kernel's rate on weights in cache. Then the same
 // kinds of work on one thread per core (bench/threads.ts).
 
-import { BACKENDS, createEngine, encodeQ8_0, type Backend, type Engine, type F32Buffer } from '../src/index.js';
+import { BACKENDS, createEngine, decodeQ8_0, encodeQ8_0, type Backend, type Engine, type F32Buffer } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, time, collector } from './harness.js';
 import { gemmJs, gemvJs } from './plain-js.js';
-import { maddPeak, readBandwidth } from './probes.js';
+import { maddPeak, q8DotPeak, readBandwidth } from './probes.js';
 import { runThreadCases } from './threads.js';
 
 /** (M, K, N) of the GEMM cases: a prefill block of a 1B model's projections. */
@@ -156,12 +157,22 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
     const bytes = encodeQ8_0(randomF32(n * k, n + 3 * k));
     // reads 36/32 bytes per 2 flops: bandwidth x 2 / (36/32) GFLOP/s at most
     const bound = (bandwidth * 2 * 32) / 36;
+    // reference: the dequantized weights in float64 against the unquantized activations, so the
+    // difference includes the activations' 8-bit rounding
+    const xHost = randomF32(k, k);
+    const want = new Float32Array(n);
+    gemvJs(decodeQ8_0(bytes, n * k), xHost, want, n, k);
     for (const e of engines.filter((en) => en.backend !== 'scalar')) {
+      say(`q8_0 dot peak (weights in cache), ${e.backend}`);
+      const inCache = q8DotPeak(e, opts.quick);
+      emit({ suite: SUITE, case: 'q8_0 dot peak (in cache)', impl: `ffnkit-${e.backend}`, value: sig3(inCache), unit: 'GFLOP/s' });
       say(`${name}: ffnkit-${e.backend}`);
       const copies = Math.max(2, Math.ceil(COLD_BYTES / bytes.length));
       const ws = Array.from({ length: copies }, () => e.kernels.q8Matrix(bytes, n, k));
-      const x = e.upload(randomF32(k, k));
+      const x = e.upload(xHost);
       const y = e.alloc(n);
+      e.kernels.gemv(ws[0]!, x, y);
+      const diff = maxAbsDiff(y.view(), want);
       let next = 0;
       const t = time(() => {
         e.kernels.gemv(ws[next]!, x, y);
@@ -171,6 +182,7 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
       emit({
         suite: SUITE, case: name, impl: `ffnkit-${e.backend}`, value: sig3(value), unit: 'GFLOP/s',
         bound: sig3(bound), boundName: 'read bandwidth x 2 / (36/32)', share: sig3(value / bound),
+        maxAbsDiff: sig3(diff), computeBound: sig3(inCache), computeShare: sig3(value / inCache),
         seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
       });
       e.arena.reset();

@@ -1,7 +1,8 @@
 // `ffnkit bench llm`: prefill and decode speed of whole models, each next to its bound measured
 // in the same process. Decoding streams every packed weight once per token, so its bound is
 // read bandwidth / weight bytes per token; prefill runs the matrix products as GEMMs, so its
-// bound is the build's multiply-add peak / flops per token.
+// bound is the build's multiply-add peak / flops per token. A Q8_0 model's decoding is bounded
+// as well by its integer kernel's in-cache rate / flops per token (`computeBound`).
 //
 // Models: stories260K (real, from ../shared, when present), and seeded random weights in the
 // stories110M shape and the TinyLlama-1.1B shape: in f32 as many layers as fit in wasm32, and in
@@ -9,9 +10,9 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LlamaModel, createEngine, randomLlamaWeights, readLlama2c, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { LlamaModel, createEngine, randomLlamaWeights, readLlama2c, weightType, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, time, collector, sharedDir } from './harness.js';
-import { maddPeak, readBandwidth, readBandwidthThreads } from './probes.js';
+import { maddPeak, q8DotPeak, readBandwidth, readBandwidthThreads } from './probes.js';
 
 const SUITE = 'llm';
 
@@ -37,6 +38,8 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
   const peak = maddPeak(probe, opts.quick);
   emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${probe.backend}`, value: sig3(bandwidth), unit: 'GB/s' });
   emit({ suite: SUITE, case: 'madd peak', impl: `ffnkit-${probe.backend}`, value: sig3(peak), unit: 'GFLOP/s' });
+  const q8Peak = q8DotPeak(probe, opts.quick);
+  emit({ suite: SUITE, case: 'q8_0 dot peak (in cache)', impl: `ffnkit-${probe.backend}`, value: sig3(q8Peak), unit: 'GFLOP/s' });
 
   const models: [string, () => LlamaWeights<HostMatrix>][] = [];
   const shared = sharedDir();
@@ -62,16 +65,18 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
   for (const [name, make] of models) {
     if (opts.only && !name.includes(opts.only)) continue;
     for (const t of threads > 1 ? [1, threads] : [1]) {
-      await runModel(name, make, t, t > 1 ? manyBandwidth : bandwidth, t * peak);
+      await runModel(name, make, t, t > 1 ? manyBandwidth : bandwidth, t * peak, t * q8Peak);
     }
   }
   return lines;
 
-  async function runModel(name: string, make: () => LlamaWeights<HostMatrix>, t: number, bandwidth: number, peak: number): Promise<void> {
+  async function runModel(name: string, make: () => LlamaWeights<HostMatrix>, t: number, bandwidth: number, peak: number, q8Peak: number): Promise<void> {
     say(`${name}: building (${t} thread${t > 1 ? 's' : ''})`);
     const engine = await createEngine({ backend: probe.backend, threads: t });
     const impl = `ffnkit-${engine.backend}${t > 1 ? ` ${engine.threads} threads` : ''}`;
-    const model = await LlamaModel.create(make(), { engine });
+    const weights = make();
+    const q8 = weightType(weights) === 'q8_0';
+    const model = await LlamaModel.create(weights, { engine });
     const c = model.config;
     const prompt = Array.from({ length: Math.min(opts.quick ? 64 : 128, c.seqLen - 1) }, (_, i) => 3 + ((i * 7) % (c.vocabSize - 3)));
 
@@ -99,9 +104,12 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
     }, opts.quick);
     const decValue = 1 / dec.seconds;
     const decBound = (bandwidth * 1e9) / model.weightBytes();
+    // Q8_0 models: the integer kernel's in-cache rate bounds them too (weights in memory or not)
+    const computeBound = q8 ? (q8Peak * 1e9) / model.matmulFlops(1) : undefined;
     emit({
       suite: SUITE, case: `${name} decode`, impl, value: sig3(decValue), unit: 'tokens/s',
       bound: sig3(decBound), boundName: `read bandwidth${t > 1 ? ` (${t} threads)` : ''} / ${sig3(model.weightBytes() / 2 ** 20)} MiB per token`, share: sig3(decValue / decBound),
+      ...(computeBound && { computeBound: sig3(computeBound), computeShare: sig3(decValue / computeBound) }),
       seconds: dec.seconds, rme: sig3(dec.rme), samples: dec.samples,
     });
     engine.close();

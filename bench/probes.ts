@@ -3,7 +3,8 @@
 // peak of each build (a register-only multiply-add loop, assembly/probe.ts). A bound is what the
 // machine can do, so each is taken from the fastest sample, not the median.
 
-import type { Engine } from '../src/index.js';
+import { encodeQ8_0, type Engine } from '../src/index.js';
+import { randomF32 } from '../test/ref/random.js';
 import { time } from './harness.js';
 
 /** Read bandwidth in GB/s (1e9 bytes/s), from summing `mib` MiB of floats with SIMD loads. */
@@ -22,6 +23,27 @@ export function maddPeak(engine: Engine, quick: boolean): number {
   const flopsPerIter = engine.backend === 'scalar' ? 20 : 96;
   const t = time(() => engine.wasm.probe_madd_f32(iters, 0.5), quick);
   return (iters * flopsPerIter) / t.fastest / 1e9;
+}
+
+/**
+ * The Q8_0 kernel's rate in GFLOP/s with its weights in cache: one token through 64 rows of 4096
+ * columns (295 KB of grouped blocks, which stay in L2), activations quantized once. A Q8_0 GEMV
+ * that streams its weights from memory runs at the lower of this and the bandwidth bound: on
+ * `i32x4.dot_i16x8_s` the integer work, not memory, may be what limits decoding.
+ */
+export function q8DotPeak(engine: Engine, quick: boolean): number {
+  const rows = 64, cols = 4096, calls = 16;
+  const w = engine.kernels.q8Matrix(encodeQ8_0(randomF32(rows * cols, 11)), rows, cols, 'q8 probe weights');
+  const x = engine.upload(randomF32(cols, 12), 'q8 probe activations');
+  const xq = engine.alloc(cols / 2 + cols / 32, 'q8 probe quantized activations');
+  const xd = xq.ptr + cols * 2;
+  const y = engine.alloc(rows, 'q8 probe output');
+  engine.wasm.quantize_q8_0_f32(x.ptr, cols, xq.ptr, xd);
+  const t = time(() => {
+    for (let i = 0; i < calls; i++) engine.wasm.gemm_q8_0_x4(w.data.ptr, xq.ptr, xd, y.ptr, 1, rows, cols, rows);
+  }, quick);
+  for (const b of [w.data, x, xq, y]) b.free();
+  return (2 * rows * cols * calls) / t.fastest / 1e9;
 }
 
 /** Read bandwidth in GB/s with every thread of `engine`'s pool summing its share of `mib` MiB. */

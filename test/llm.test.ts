@@ -65,8 +65,11 @@ describe.skipIf(!SHARED)('stories260K against the llama2.c reference', () => {
     // a prompt in several blocks, last logits only: the earlier blocks skip the classifier
     const blocks = await LlamaModel.create(weights(), { backend, blockSize: 7 });
     expect(maxDiff(blocks.forward(ids), want.subarray((ids.length - 1) * 512))).toBeLessThan(1e-4);
-    // decode: one forward call per token, the last logits each time
-    const model = await LlamaModel.create(weights(), { backend });
+    // decode: one forward call per token, the last logits each time (on a model uploaded with
+    // progress reports: the classifier, then each of the 5 layers, in order)
+    const reports: [number, number][] = [];
+    const model = await LlamaModel.create(weights(), { backend, onProgress: (done, total) => reports.push([done, total]) });
+    expect(reports).toEqual([1, 2, 3, 4, 5, 6].map((d) => [d, 6]));
     for (let p = 0; p < ids.length; p++) {
       const got = model.forward([ids[p]!]);
       expect(maxDiff(got, want.subarray(p * 512, (p + 1) * 512)), `position ${p}`).toBeLessThan(1e-4);

@@ -3,6 +3,7 @@
 
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
+import { progressLine } from './progress.js';
 import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, parseSkip, type Backend, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
 
 /** A commander parser for numbers within [min, max] (integers when `integer`). */
@@ -67,7 +68,13 @@ export function applyTopK(model: LlamaModel, k: number | undefined): void {
 
 /** The model, and the tokenizer from --tokenizer or else the one stored in the model file. */
 export async function loadWithTokenizer(modelPath: string, tokenizerPath: string | undefined, backend: Backend | undefined, threads?: number): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
-  const model = await loadModel(modelPath, { ...(backend ? { backend } : {}), ...(threads ? { threads } : {}) });
+  const progress = progressLine();
+  const model = await loadModel(modelPath, {
+    ...(backend ? { backend } : {}),
+    ...(threads ? { threads } : {}),
+    onProgress: (done, total) => progress.update(`loading ${modelPath}: ${done}/${total} (classifier, then each layer)`),
+  });
+  progress.done();
   const tokenizer = tokenizerPath !== undefined ? await Tokenizer.load(tokenizerPath) : model.tokenizer;
   if (!tokenizer) {
     throw new FfnkitError('E_ARG', `--tokenizer: required, since ${modelPath} (${model.format}) stores no vocabulary`);

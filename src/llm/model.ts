@@ -14,7 +14,7 @@ import type { SkipPolicy } from '../skip/policy.js';
 import { RoutedLayerFfn } from '../factor/moe.js';
 import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
 import { generate, type GenerateOptions } from './generate.js';
-import { type HostMatrix, type LlamaConfig, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from './weights.js';
+import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from './weights.js';
 
 /** How a model's matrices sit in wasm memory: f32 panels, or (from GGUF Q8_0) int8 groups. */
 export type WeightType = 'f32' | 'q8_0';
@@ -24,6 +24,12 @@ export interface ModelOptions extends EngineOptions {
   engine?: Engine;
   /** Tokens per prefill block (GEMM rows). Default 64. */
   blockSize?: number;
+  /**
+   * Called as the weights upload: after the classifier (`done` 1) and after each layer, of
+   * `total` = layers + 1. With it, the upload yields to the event loop between layers, so a page
+   * can repaint its progress (a 1.1B model in Q8_0 takes seconds to regroup).
+   */
+  onProgress?: (done: number, total: number) => void;
 }
 
 interface DeviceLayer {
@@ -70,31 +76,14 @@ export class LlamaModel {
   private readonly qkv: F32Buffer;
   private readonly logits: F32Buffer;
 
-  private constructor(weights: LlamaWeights<HostMatrix>, engine: Engine, blockSize: number) {
+  private constructor(weights: LlamaWeights<HostMatrix>, engine: Engine, blockSize: number, classifier: GemmWeights, layers: DeviceLayer[]) {
     const c = weights.config;
     this.config = c;
     this.engine = engine;
     this.blockSize = blockSize;
-    const k = engine.kernels;
     const kv = kvDim(c);
-    // the largest matrix first, while the memory is still one free run
-    this.classifier = uploadMatrix(k, weights.classifier, c.vocabSize, c.dim, 'classifier');
-    this.layers = weights.layers.map((l, i) => {
-      const ffn: LayerFfn = l.routed
-        ? new RoutedLayerFfn(engine, l.routed, c.dim, `layers.${i}`)
-        : new DenseLayerFfn(k, k.denseFfnFromPacked(
-            uploadMatrix(k, l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
-            uploadMatrix(k, l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
-            uploadMatrix(k, l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
-          ));
-      return {
-        attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
-        wqkv: uploadMatrix(k, stackRows([l.wq, l.wk, l.wv], c.dim), c.dim + 2 * kv, c.dim, `layers.${i}.wqkv`),
-        wo: uploadMatrix(k, l.wo, c.dim, c.dim, `layers.${i}.wo`),
-        ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
-        ffn,
-      };
-    });
+    this.classifier = classifier;
+    this.layers = layers;
     this.tokenEmbedding = weights.tokenEmbedding;
     this.finalNorm = engine.upload(weights.finalNorm, 'final_norm');
     this.kCache = engine.alloc(c.nLayers * c.seqLen * kv, 'key cache');
@@ -128,7 +117,19 @@ export class LlamaModel {
       );
     }
     const engine = options.engine ?? (await createEngine(options));
-    return new LlamaModel(weights, engine, blockSize);
+    const c = weights.config;
+    const report = options.onProgress;
+    const total = c.nLayers + 1;
+    // the largest matrix first, while the memory is still one free run
+    const classifier = uploadMatrix(engine.kernels, weights.classifier, c.vocabSize, c.dim, 'classifier');
+    report?.(1, total);
+    const layers: DeviceLayer[] = [];
+    for (const [i, l] of weights.layers.entries()) {
+      if (report) await new Promise((resolve) => setTimeout(resolve, 0));
+      layers.push(uploadLayer(engine, l, c, i));
+      report?.(i + 2, total);
+    }
+    return new LlamaModel(weights, engine, blockSize, classifier, layers);
   }
 
   /**
@@ -287,6 +288,25 @@ export class LlamaModel {
     k.rmsnorm(last, this.finalNorm, normed, rows, c.normEps);
     k.gemm(normed, this.classifier, this.logits.sub(0, rows * c.vocabSize), rows);
   }
+}
+
+/** One layer's weights in the engine: norms, wq/wk/wv stacked, wo, and its dense or routed FFN. */
+function uploadLayer(engine: Engine, l: LlamaLayer<HostMatrix>, c: LlamaConfig, i: number): DeviceLayer {
+  const k = engine.kernels;
+  const ffn: LayerFfn = l.routed
+    ? new RoutedLayerFfn(engine, l.routed, c.dim, `layers.${i}`)
+    : new DenseLayerFfn(k, k.denseFfnFromPacked(
+        uploadMatrix(k, l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
+        uploadMatrix(k, l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
+        uploadMatrix(k, l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
+      ));
+  return {
+    attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
+    wqkv: uploadMatrix(k, stackRows([l.wq, l.wk, l.wv], c.dim), c.dim + 2 * kvDim(c), c.dim, `layers.${i}.wqkv`),
+    wo: uploadMatrix(k, l.wo, c.dim, c.dim, `layers.${i}.wo`),
+    ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
+    ffn,
+  };
 }
 
 /** 'q8_0' when the weights hold Q8_0 matrices (they run as int8 groups), else 'f32'. */
