@@ -31,11 +31,17 @@ interface Impl {
 }
 
 /**
+ * With threads, a short pause before each timed run, so that the thread pools of the runtime
+ * timed before (which poll for work for a while before they sleep, ffnkit's for 0.25 ms) are
+ * asleep and do not take cores from the one being timed.
+ */
+function settle(threads: number): Promise<unknown> {
+  return new Promise((resolve) => setTimeout(resolve, threads > 1 ? 20 : 0));
+}
+
+/**
  * Seconds per call of every implementation, in interleaved rounds (each round calls every
- * implementation once) after two warm-up calls each. With threads, each timed call starts after
- * a short pause, so that the thread pools of the runtime timed before (which poll for work for a
- * while before they sleep, ffnkit's for 0.25 ms) are asleep and do not take cores from the one
- * being timed.
+ * implementation once) after two warm-up calls each, each timed call after `settle`.
  */
 async function timeInterleaved(impls: Impl[], rounds: number, threads: number): Promise<number[][]> {
   const times = impls.map(() => [] as number[]);
@@ -43,10 +49,9 @@ async function timeInterleaved(impls: Impl[], rounds: number, threads: number): 
     await i.prepared.run();
     await i.prepared.run();
   }
-  const settle = () => new Promise((resolve) => setTimeout(resolve, threads > 1 ? 20 : 0));
   for (let r = 0; r < rounds; r++) {
     for (const [j, i] of impls.entries()) {
-      await settle();
+      await settle(threads);
       const t0 = performance.now();
       await i.prepared.run();
       times[j]!.push((performance.now() - t0) / 1000);
@@ -227,6 +232,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
 
 
 async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
+  const decodeRounds = 3;
   const shared = sharedDir();
   if (!shared) {
     say('skipping decode vs llama.cpp: ../shared not found');
@@ -255,39 +261,52 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         say(`decode ${name}: writing the GGUF file`);
         writeFileSync(file, write());
       }
-      say(`decode ${name}: llama.cpp`);
       // one prompt, as text for wllama (which tokenizes it itself) and as ids for the others
       const tok = name.startsWith('stories260K') ? tok512 : tok32k;
       const promptText = 'Once upon a time';
       const prompt = tok.encode(promptText);
+      say(`decode ${name}: loading`);
       const lm = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
       const ctx = await lm.createContext({ contextSize: 512, threads, batchSize: 64 });
       const seq = ctx.getSequence();
-      const cppIds: number[] = [];
-      let tFirst = 0;
-      for await (const id of seq.evaluate(prompt as never, { temperature: 0 })) {
-        if (cppIds.length === 0) tFirst = performance.now();
-        cppIds.push(Number(id));
-        if (cppIds.length >= steps) break;
+      const model = await loadModel(file, { threads });
+      // both decode the same greedy steps in alternating rounds, each timed from its first
+      // generated token, after an untimed round (wasm tier-up); memory-bound decoding wanders
+      // between runs here, so the median of three rounds
+      const cppRates: number[] = [];
+      const ourRates: number[] = [];
+      let cppIds: number[] = [];
+      let ours: number[] = [];
+      for (let r = 0; r <= decodeRounds; r++) {
+        const round = r === 0 ? 'warm-up' : `round ${r}/${decodeRounds}`;
+        say(`decode ${name}: llama.cpp, ${round}`);
+        await seq.clearHistory();
+        cppIds = [];
+        let tFirst = 0;
+        for await (const id of seq.evaluate(prompt as never, { temperature: 0 })) {
+          if (cppIds.length === 0) tFirst = performance.now();
+          cppIds.push(Number(id));
+          if (cppIds.length >= steps) break;
+        }
+        if (r > 0) cppRates.push((cppIds.length - 1) / ((performance.now() - tFirst) / 1000));
+        await settle(threads);
+        say(`decode ${name}: ffnkit, ${round}`);
+        model.reset();
+        ours = [];
+        let logits = model.forward(prompt);
+        let firstAt = 0;
+        for (let i = 0; i < steps; i++) {
+          let best = 0;
+          for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
+          ours.push(best);
+          if (i === 0) firstAt = performance.now();
+          if (i + 1 < steps) logits = model.forward([best]);
+        }
+        if (r > 0) ourRates.push((steps - 1) / ((performance.now() - firstAt) / 1000));
+        await settle(threads);
       }
-      const cppRate = (cppIds.length - 1) / ((performance.now() - tFirst) / 1000);
       await ctx.dispose();
       await lm.dispose();
-
-      say(`decode ${name}: ffnkit`);
-      // greedy decoding timed from the first generated token, as for llama.cpp above
-      const model = await loadModel(file, { threads });
-      const ours: number[] = [];
-      let logits = model.forward(prompt);
-      let firstAt = 0;
-      for (let i = 0; i < steps; i++) {
-        let best = 0;
-        for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
-        ours.push(best);
-        if (i === 0) firstAt = performance.now();
-        if (i + 1 < steps) logits = model.forward([best]);
-      }
-      const ourRate = (steps - 1) / ((performance.now() - firstAt) / 1000);
       const bound = (bandwidth * 1e9) / model.weightBytes();
       const weightMiB = model.weightBytes() / 2 ** 20;
       const ourImpl = ffnkitImpl(model.engine);
@@ -300,18 +319,21 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         while (n < ours.length && text.startsWith(tok.decode(ours.slice(0, n + 1)))) n++;
         return n;
       };
-      const rows: [string, number, number][] = [[ourImpl, ourRate, ours.length], ['llama.cpp (node-llama-cpp, native)', cppRate, agreement(tok.decode(cppIds))]];
+      const rows: [string, number[], number][] = [[ourImpl, ourRates, ours.length], ['llama.cpp (node-llama-cpp, native)', cppRates, agreement(tok.decode(cppIds))]];
       const noWllama = wllamaUnavailable();
       if (noWllama) say(`decode ${name}: skipping wllama: ${noWllama}`);
       else {
         say(`decode ${name}: wllama in Chromium`);
         const w = await wllamaDecode(file, promptText, steps, threads);
-        rows.push([`llama.cpp wasm (wllama ${w.version}, Chromium)`, w.rate, agreement(w.text)]);
+        rows.push([`llama.cpp wasm (wllama ${w.version}, Chromium)`, [w.rate], agreement(w.text)]);
       }
-      for (const [impl, value, agree] of rows) {
+      for (const [impl, rates, agree] of rows) {
+        // rates are per second: the median round, and the slowest and fastest
+        const s = summary(rates);
         emit({
-          suite: SUITE, case: `decode ${name}`, impl, value: sig3(value), unit: 'tokens/s',
-          bound: sig3(bound), boundName: `read bandwidth / ffnkit's ${sig3(weightMiB)} MiB of weights per token`, share: sig3(value / bound),
+          suite: SUITE, case: `decode ${name}`, impl, value: sig3(s.median), unit: 'tokens/s',
+          bound: sig3(bound), boundName: `read bandwidth / ffnkit's ${sig3(weightMiB)} MiB of weights per token`, share: sig3(s.median / bound),
+          spreadMin: sig3(s.min), spreadMax: sig3(s.max), samples: rates.length,
           greedyAgreement: `${agree}/${steps} tokens identical to ffnkit's`,
         });
       }
