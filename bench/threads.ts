@@ -1,10 +1,11 @@
-// The threads part of `ffnkit bench kernels`: GEMM, GEMV, depthwise convolutions and FFNet-1 on an
-// engine with one worker per core next to one thread, in the same process. Each line carries the
-// one-thread figure and the speed-up; its bound is the one-thread bound times the threads (the
-// multiply-add peak) or, for the GEMV, the read bandwidth measured with every thread reading.
+// The threads part of `ffnkit bench kernels`: GEMM, GEMV (f32 and Q8_0), depthwise convolutions
+// and FFNet-1 on an engine with one worker per core next to one thread, in the same process. Each
+// line carries the one-thread figure and the speed-up; its bound is the one-thread bound times the
+// threads (the multiply-add peak) or, for the GEMVs, the read bandwidth measured with every thread
+// reading.
 
 import { availableParallelism } from 'node:os';
-import { FfnetModel, createEngine, graphFlops, type Engine } from '../src/index.js';
+import { FfnetModel, createEngine, encodeQ8_0, graphFlops, type Engine } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
 import { readBandwidthThreads } from './probes.js';
@@ -69,6 +70,23 @@ export async function runThreadCases(
           const y = e.alloc(nn);
           let next = 0;
           return () => e.kernels.gemm(xb, packs[next++ % copies]!, y, 1);
+        },
+      });
+    }
+    {
+      // the decoding kernel of a Q8_0 model: each thread takes whole 4-row groups
+      const [k, nn] = [4096, 4096];
+      const bytes = encodeQ8_0(randomF32(nn * k, 3));
+      const x = randomF32(k, 4);
+      cases.push({
+        name: `gemv q8_0 m1 k${k} n${nn}`, flops: 2 * k * nn, bound: (bw * 2 * 32) / 36, boundName: `read bandwidth, ${threads} threads, x 2 / (36/32)`,
+        run: (e) => {
+          const copies = Math.max(2, Math.ceil((256 << 20) / bytes.length));
+          const ws = Array.from({ length: copies }, () => e.kernels.q8Matrix(bytes, nn, k));
+          const xb = e.upload(x);
+          const y = e.alloc(nn);
+          let next = 0;
+          return () => e.kernels.gemv(ws[next++ % copies]!, xb, y);
         },
       });
     }
