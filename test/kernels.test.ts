@@ -6,6 +6,7 @@
 
 import { beforeEach, describe, expect, test } from 'vitest';
 import { ropeCosSin } from '../src/node/index.js';
+import { panelFloats, q8GroupFloats } from '../src/runtime/sizes.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { randomF32 } from './ref/random.js';
 import * as ref from './ref/kernels.js';
@@ -24,6 +25,17 @@ describe.each(BACKENDS)('%s build', (backend) => {
 
   test('runs the build it was asked for', async () => {
     expect((await engineFor(backend)).backend).toBe(backend);
+  });
+
+  test("the TypeScript layout sizes (for memory estimates before an engine exists) equal the wasm's", async () => {
+    const e = await engineFor(backend);
+    for (const rows of [1, 3, 4, 5, 7, 8, 9, 64, 172, 5632]) {
+      for (const cols of [32, 64, 96, 2048, 5632]) {
+        expect(panelFloats(rows, cols), `panels ${rows}x${cols}`).toBe(e.wasm.gemm_packed_size(rows, cols));
+        expect(q8GroupFloats(rows, cols), `q8 ${rows}x${cols}`).toBe(e.wasm.q8_0_packed_size(rows, cols));
+      }
+      expect(panelFloats(rows, 1)).toBe(e.wasm.gemm_packed_size(rows, 1));
+    }
   });
 
   describe('gemm', () => {

@@ -9,6 +9,7 @@ import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import { ropeCosSin, type GemmWeights } from '../runtime/kernels.js';
+import { panelFloats, q8GroupFloats } from '../runtime/sizes.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { SkipPolicy } from '../skip/policy.js';
 import { RoutedLayerFfn } from '../factor/moe.js';
@@ -138,9 +139,7 @@ export class LlamaModel {
    */
   static memoryBytes(c: LlamaConfig, blockSize = 64, weights: WeightType = 'f32'): number {
     const kv = kvDim(c);
-    const panels = (rows: number, cols: number) => weights === 'q8_0' && cols % 32 === 0
-      ? Math.ceil(rows / 4) * (cols / 32) * 36
-      : Math.ceil(rows / 8) * 8 * (cols + 1);
+    const panels = (rows: number, cols: number) => (weights === 'q8_0' && cols % 32 === 0 ? q8GroupFloats(rows, cols) : panelFloats(rows, cols));
     const perLayer = 2 * c.dim + panels(c.dim + 2 * kv, c.dim) + panels(c.dim, c.dim) +
       2 * panels(c.hiddenDim, c.dim) + panels(c.dim, c.hiddenDim);
     const floats = c.nLayers * perLayer + c.dim + panels(c.vocabSize, c.dim) + 2 * c.nLayers * c.seqLen * kv +
