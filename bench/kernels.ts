@@ -5,8 +5,9 @@
 // has two bounds: bandwidth, and its kernel's rate on weights in cache. Then the same
 // kinds of work on one thread per core (bench/threads.ts).
 
-import { BACKENDS, createEngine, decodeQ8_0, encodeQ8_0, type Backend, type Engine, type F32Buffer } from '../src/index.js';
+import { BACKENDS, createEngine, encodeQ8_0, type Backend, type Engine, type F32Buffer } from '../src/index.js';
 import { randomF32 } from '../test/ref/random.js';
+import { gemvQ8Ref } from '../test/ref/q8.js';
 import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, time, collector } from './harness.js';
 import { gemmJs, gemvJs } from './plain-js.js';
 import { maddPeak, q8DotPeak, readBandwidth } from './probes.js';
@@ -157,11 +158,9 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
     const bytes = encodeQ8_0(randomF32(n * k, n + 3 * k));
     // reads 36/32 bytes per 2 flops: bandwidth x 2 / (36/32) GFLOP/s at most
     const bound = (bandwidth * 2 * 32) / 36;
-    // reference: the dequantized weights in float64 against the unquantized activations, so the
-    // difference includes the activations' 8-bit rounding
+    // reference: the same quantized values in float64 (test/ref/q8.ts)
     const xHost = randomF32(k, k);
-    const want = new Float32Array(n);
-    gemvJs(decodeQ8_0(bytes, n * k), xHost, want, n, k);
+    const want = gemvQ8Ref(bytes, xHost, n, k).y;
     for (const e of engines.filter((en) => en.backend !== 'scalar')) {
       say(`q8_0 dot peak (weights in cache), ${e.backend}`);
       const inCache = q8DotPeak(e, opts.quick);

@@ -4,28 +4,9 @@
 import { describe, expect, test } from 'vitest';
 import { LlamaModel, RoutedLayerFfn, Tokenizer, decodeQ8_0, factorizeLayer, splitNeurons, encodeQ8_0, evaluate, llamaConfig, loadModel, parseGguf, randomLlamaWeights, readGguf, readWeights, writeGguf } from '../src/node/index.js';
 import { SHARED, sharedBytes, sharedText } from './shared.js';
-import { halfToFloat } from '../src/formats/bytes.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { randomF32 } from './ref/random.js';
-
-/** ggml's q8_0 activation quantization in float32 steps: per block d = max|x|/127, q = round(x/d). */
-function quantizeRef(x: Float32Array): { q: Int32Array; d: Float32Array } {
-  const f = Math.fround;
-  const q = new Int32Array(x.length);
-  const d = new Float32Array(x.length / 32);
-  for (let b = 0; b < x.length / 32; b++) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
-    const db = f(amax / 127);
-    const id = db ? f(1 / db) : 0;
-    d[b] = db;
-    for (let j = 0; j < 32; j++) {
-      const v = f(x[b * 32 + j]! * id);
-      q[b * 32 + j] = Math.sign(v) * Math.floor(Math.abs(v) + 0.5);
-    }
-  }
-  return { q, d };
-}
+import { gemvQ8Ref } from './ref/q8.js';
 
 describe.each(BACKENDS)('%s build', (backend) => {
   test.each([[1, 1, 32], [1, 3, 64], [2, 9, 96], [5, 33, 1024], [1, 64, 4096], [3, 70, 256]])('Q8_0 GEMM m=%i n=%i k=%i: the integer dot products, scaled, within (blocks+4)·U', async (m, n, k) => {
@@ -35,22 +16,9 @@ describe.each(BACKENDS)('%s build', (backend) => {
     const bytes = encodeQ8_0(w);
     const y = placed(e, new Float32Array(m * n), 1);
     e.kernels.gemm(placed(e, x, 3), e.kernels.q8Matrix(bytes, n, k), y, m);
-    const dv = new DataView(bytes.buffer);
     const wd = decodeQ8_0(bytes, n * k);
     for (let t = 0; t < m; t++) {
-      const { q, d } = quantizeRef(x.subarray(t * k, (t + 1) * k));
-      const want = new Float64Array(n);
-      const mag = new Float64Array(n);
-      for (let r = 0; r < n; r++) {
-        for (let b = 0; b < k / 32; b++) {
-          const at = (r * (k / 32) + b) * 34;
-          const dw = halfToFloat(dv.getUint16(at, true));
-          let s = 0;
-          for (let j = 0; j < 32; j++) s += dv.getInt8(at + 2 + j) * q[b * 32 + j]!;
-          want[r]! += dw * d[b]! * s;
-          mag[r]! += Math.abs(dw * d[b]! * s);
-        }
-      }
+      const { y: want, mag } = gemvQ8Ref(bytes, x.subarray(t * k, (t + 1) * k), n, k);
       const got = y.view().subarray(t * n, (t + 1) * n);
       // each block: one rounding of d_w·d_x and one of the product; the sum of k/32 blocks
       expectClose(got, want, (i) => (k / 32 + 4) * U32 * mag[i]!, `q8 gemm ${m}x${n}x${k} row ${t}`);
