@@ -6,6 +6,8 @@
 // and each block's dot product is i32x4.dot_i16x8_s on the integers, scaled by d_w * d_x: the
 // int8 path that is safe on Node 20 (not the relaxed i8 dot, which V8 gets wrong there).
 
+import { hmax } from './simd';
+
 // IEEE half (in the low 16 bits) to f32, normals, subnormals, zero, inf and NaN.
 @inline
 function half_to_f32(h: u32): f32 {
@@ -24,20 +26,51 @@ function half_to_f32(h: u32): f32 {
 // Quantizes x[k] (k a multiple of 32; m rows of k go as one run of m*k) to Q8_0 blocks for the
 // dot product: int16 values into xq[k] (i16, widened from the int8 q), and the block scales
 // into xd[k/32] (f32), with d = max|x| / 127 and q = round(x / d), as ggml's quantize_row_q8_0.
+// Rounding is C's roundf (half away from zero), exactly: from trunc(v) and whether |v - trunc(v)|
+// (exact in float) reaches 0.5; floor(|v| + 0.5) would round the largest float below 0.5 up to
+// 1, since that sum is not a float. Both builds give the same bytes.
 export function quantize_q8_0_f32(x: usize, k: i32, xq: usize, xd: usize): void {
   for (let b = 0; b < k / 32; b++) {
     const xb = x + <usize>b * 128;
-    let amax: f32 = 0;
-    for (let j = 0; j < 32; j++) amax = max(amax, abs(load<f32>(xb + <usize>j * 4)));
-    const d = amax / 127;
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
-    store<f32>(xd + <usize>b * 4, d);
-    for (let j = 0; j < 32; j++) {
-      // roundf: half away from zero, as ggml
-      const v = load<f32>(xb + <usize>j * 4) * id;
-      store<i16>(xq + (<usize>b * 32 + <usize>j) * 2, <i16>(<i32>(v < 0 ? -Mathf.floor(-v + <f32>0.5) : Mathf.floor(v + <f32>0.5))));
+    const qb = xq + <usize>b * 64;
+    if (ASC_FEATURE_SIMD) {
+      const v0 = v128.load(xb), v1 = v128.load(xb, 16), v2 = v128.load(xb, 32), v3 = v128.load(xb, 48);
+      const v4 = v128.load(xb, 64), v5 = v128.load(xb, 80), v6 = v128.load(xb, 96), v7 = v128.load(xb, 112);
+      const m = f32x4.max(
+        f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
+        f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))),
+      );
+      const d = hmax(m) / 127;
+      store<f32>(xd + <usize>b * 4, d);
+      const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+      v128.store(qb, i16x8.narrow_i32x4_s(round_q(v0, id), round_q(v1, id)));
+      v128.store(qb, i16x8.narrow_i32x4_s(round_q(v2, id), round_q(v3, id)), 16);
+      v128.store(qb, i16x8.narrow_i32x4_s(round_q(v4, id), round_q(v5, id)), 32);
+      v128.store(qb, i16x8.narrow_i32x4_s(round_q(v6, id), round_q(v7, id)), 48);
+    } else {
+      let amax: f32 = 0;
+      for (let j = 0; j < 32; j++) amax = max(amax, abs(load<f32>(xb + <usize>j * 4)));
+      const d = amax / 127;
+      const id: f32 = d != 0 ? <f32>1 / d : 0;
+      store<f32>(xd + <usize>b * 4, d);
+      for (let j = 0; j < 32; j++) {
+        const v = load<f32>(xb + <usize>j * 4) * id;
+        const t = Mathf.trunc(v);
+        store<i16>(qb + <usize>j * 2, <i16>(<i32>(abs(v - t) >= <f32>0.5 ? t + (v < 0 ? <f32>-1 : <f32>1) : t)));
+      }
     }
   }
+}
+
+// roundf(v * id) to integers, lane by lane (see quantize_q8_0_f32).
+@inline
+function round_q(v: v128, id: v128): v128 {
+  const a = f32x4.mul(v, id);
+  const t = f32x4.trunc(a);
+  const up = f32x4.ge(f32x4.abs(f32x4.sub(a, t)), f32x4.splat(0.5));
+  // +-1 with a's sign where the fraction reaches one half, else 0
+  const step = v128.and(up, v128.or(f32x4.splat(1), v128.and(a, i32x4.splat(0x80000000))));
+  return i32x4.trunc_sat_f32x4_s(f32x4.add(t, step));
 }
 
 // ---- weights: Q8_0 rows regrouped by 4 -----------------------------------------------------

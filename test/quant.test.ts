@@ -6,9 +6,29 @@ import { LlamaModel, RoutedLayerFfn, Tokenizer, decodeQ8_0, factorizeLayer, spli
 import { SHARED, sharedBytes, sharedText } from './shared.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { randomF32 } from './ref/random.js';
-import { gemvQ8Ref } from './ref/q8.js';
+import { gemvQ8Ref, quantizeRef } from './ref/q8.js';
 
 describe.each(BACKENDS)('%s build', (backend) => {
+  test("activation quantization gives ggml's bytes: scales, and values rounded half away from zero", async () => {
+    const e = await engineFor(backend);
+    // block 0: max |x| = 127, so d = 1 and q = roundf(x): ties, the largest float below 0.5
+    // (floor(x + 0.5) would give 1), signed zeros; block 1: zeros; blocks 2..: random
+    const below = Math.fround(0.5 - 2 ** -25);
+    const ties = [127, -126.5, 2.5, -2.5, 0.5, -0.5, 1.5, -1.5, below, -below, 0, -0, 3.4999998, -3.5000002, 63.5, -63.5];
+    const x = new Float32Array(32 * 6);
+    x.set([...ties, ...ties.map((v) => (v === 127 ? -127 : v))], 0);
+    x.set(randomF32(32 * 4, 77, -3, 3), 64);
+    const xb = e.upload(x);
+    const scratch = e.alloc(x.length / 2 + x.length / 32);
+    e.wasm.quantize_q8_0_f32(xb.ptr, x.length, scratch.ptr, scratch.ptr + x.length * 2);
+    const q = new Int16Array(e.memory.buffer, scratch.ptr, x.length);
+    const d = new Float32Array(e.memory.buffer, scratch.ptr + x.length * 2, x.length / 32);
+    const want = quantizeRef(x);
+    expect(want.q[8]).toBe(0); // roundf(below) = 0
+    expect(Array.from(q)).toEqual(Array.from(want.q));
+    expect(Array.from(d)).toEqual(Array.from(want.d));
+  });
+
   test.each([[1, 1, 32], [1, 3, 64], [2, 9, 96], [5, 33, 1024], [1, 64, 4096], [3, 70, 256]])('Q8_0 GEMM m=%i n=%i k=%i: the integer dot products, scaled, within (blocks+4)·U', async (m, n, k) => {
     const e = await engineFor(backend);
     const w = randomF32(n * k, n + k, -2, 2);

@@ -207,13 +207,25 @@ export class Kernels {
    * integers. Split by groups of 4 output rows over the threads.
    */
   private gemmQ8(a: F32Buffer, w: Q8Matrix, c: F32Buffer, m: number): void {
+    this.gemmQ8Quantized(this.quantizeQ8(a, m * w.cols), w, c, m);
+  }
+
+  /**
+   * n floats of `a` (n a multiple of 32) quantized per block into the scratch: int16 values at
+   * `xq` (n/2 floats of room), then n/32 scales at `xd`. Valid until the next call.
+   */
+  private quantizeQ8(a: F32Buffer, n: number): { xq: number; xd: number } {
+    const scratch = this.scratchFor('q8 activations', n / 2 + n / 32);
+    const xq = scratch.ptr;
+    const xd = scratch.ptr + (n / 2) * 4;
+    this.wasm.quantize_q8_0_f32(a.ptr, n, xq, xd);
+    return { xq, xd };
+  }
+
+  /** gemmQ8 on activations already quantized by quantizeQ8 (m rows of w.cols). */
+  private gemmQ8Quantized({ xq, xd }: { xq: number; xd: number }, w: Q8Matrix, c: F32Buffer, m: number): void {
     const n = w.rows;
     const k = w.cols;
-    // xq: m*k int16 (m*k/2 floats of room), then xd: m*k/32 scales
-    const scratch = this.scratchFor('q8 activations', (m * k) / 2 + (m * k) / 32);
-    const xq = scratch.ptr;
-    const xd = scratch.ptr + ((m * k) / 2) * 4;
-    this.wasm.quantize_q8_0_f32(a.ptr, m * k, xq, xd);
     const pool = this.pool;
     if (pool && m * n * k >= PARALLEL_MIN_MACS) {
       const groupBytes = this.q8GroupBytes(k);
@@ -329,8 +341,15 @@ export class Kernels {
       // in the same order as ffn_swiglu_f32)
       const gate = scratch.sub(0, tokens * f.hidden);
       const up = scratch.sub(tokens * f.hidden, tokens * f.hidden);
-      this.gemm(x, f.w1, gate, tokens);
-      this.gemm(x, f.w3, up, tokens);
+      if (f.w1.type === 'q8_0' && f.w3.type === 'q8_0') {
+        // gate and up read the same x: quantize it once
+        const xq = this.quantizeQ8(x, tokens * f.dim);
+        this.gemmQ8Quantized(xq, f.w1, gate, tokens);
+        this.gemmQ8Quantized(xq, f.w3, up, tokens);
+      } else {
+        this.gemm(x, f.w1, gate, tokens);
+        this.gemm(x, f.w3, up, tokens);
+      }
       this.wasm.swiglu_f32(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
       this.gemm(gate, f.w2, y, tokens);
       return;
