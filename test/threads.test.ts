@@ -128,6 +128,33 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     expect(bits(b!)).toEqual(bits(a!));
   });
 
+  test.each([
+    // tokens, pos0, heads, kvHeads, headDim: decoding far into a TinyLlama context, a prefill
+    // block, three KV heads on two threads, odd head size
+    [1, 700, 32, 4, 64],
+    [16, 100, 8, 4, 64],
+    [3, 400, 12, 3, 40],
+    [2, 600, 10, 5, 33],
+  ])('attention %i tokens after %i, %i heads over %i KV heads of %i: split by KV heads, bit-identical', async (tokens, pos0, heads, kvHeads, headDim) => {
+    const { one, two } = await engines();
+    const rows = pos0 + tokens;
+    const q = randomF32(tokens * heads * headDim, tokens + heads);
+    const kv = [randomF32(rows * kvHeads * headDim, rows), randomF32(rows * kvHeads * headDim, rows + 1)];
+    const run = (e: Engine) => {
+      const out = e.alloc(tokens * heads * headDim);
+      e.kernels.attention(e.upload(q), e.upload(kv[0]!), e.upload(kv[1]!), out, { tokens, pos0, heads, kvHeads, headDim });
+      const got = out.toArray();
+      e.arena.reset();
+      return got;
+    };
+    const a = run(one);
+    const split = vi.spyOn(two.pool!, 'run');
+    const b = run(two);
+    expect(split).toHaveBeenCalledTimes(1);
+    split.mockRestore();
+    expect(bits(b)).toEqual(bits(a));
+  });
+
   test('a model large enough to split: prefill and decode logits bit-identical to one thread', async () => {
     const { one, two } = await engines();
     const w = randomLlamaWeights(llamaConfig({ dim: 512, hiddenDim: 1376, nLayers: 2, nHeads: 8, nKvHeads: 4, vocabSize: 4096, seqLen: 64 }), 9);

@@ -406,7 +406,22 @@ export class Kernels {
     checkDisjoint('out', out, 'q', q);
     checkDisjoint('out', out, 'k', k);
     checkDisjoint('out', out, 'v', v);
-    const scores = this.scratchFor('attention', pos0 + tokens);
+    const rows = pos0 + tokens;
+    const pool = this.pool;
+    if (pool && kvHeads > 1 && 2 * tokens * heads * rows * headDim >= PARALLEL_MIN_MACS) {
+      // whole KV heads per thread, with their query heads and a scores row each: every head is
+      // computed as in one thread
+      const group = heads / kvHeads;
+      const parts = splitRange(kvHeads, pool.threads, 1);
+      const scores = this.scratchFor('attention', parts.length * rows);
+      pool.run(parts.map(([g0, g1], i): ThreadTask => ({
+        fn: 'attention_f32',
+        args: [q.ptr + g0 * group * headDim * 4, qStride, k.ptr + g0 * headDim * 4, v.ptr + g0 * headDim * 4, kvStride,
+          out.ptr + g0 * group * headDim * 4, outStride, scores.ptr + i * rows * 4, tokens, pos0, (g1 - g0) * group, g1 - g0, headDim],
+      })));
+      return;
+    }
+    const scores = this.scratchFor('attention', rows);
     this.wasm.attention_f32(q.ptr, qStride, k.ptr, v.ptr, kvStride, out.ptr, outStride, scores.ptr, tokens, pos0, heads, kvHeads, headDim);
   }
 
