@@ -1,8 +1,9 @@
 // `ffnkit bench llm`: prefill and decode speed of whole models, each next to its bound measured
 // in the same process. Decoding streams every packed weight once per token, so its bound is
-// read bandwidth (measured in the model's own engine) / weight bytes per token; prefill runs the matrix products as GEMMs, so its
-// bound is the build's multiply-add peak / flops per token. A Q8_0 model's decoding is bounded
-// as well by its integer kernel's in-cache rate / flops per token (`computeBound`).
+// read bandwidth (measured in the model's own engine) / weight bytes per token; prefill runs the
+// matrix products as GEMMs, so its bound is the build's multiply-add peak / flops per token. A
+// Q8_0 model's decoding is bounded as well by its integer kernel's in-cache rate / flops per
+// token (`computeBound`).
 //
 // Models: stories260K (real, from ../shared, when present), and seeded random weights in the
 // stories110M shape and the TinyLlama-1.1B shape: in f32 as many layers as fit in wasm32, and in
@@ -62,8 +63,8 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
     say(`${name}: read bandwidth (${t} thread${t > 1 ? 's' : ''})`);
     const engine = await createEngine({ backend: probe.backend, threads: t });
     const impl = `ffnkit-${engine.backend}${t > 1 ? ` ${engine.threads} threads` : ''}`;
-    // in the engine the model will run in: streaming speed differs by 10-15% between wasm
-    // memories here, so a bound measured in another one can be above or below this one's
+    // in the engine the model will run in: streaming speed differs between one wasm memory and
+    // another here, so a bound measured in another engine can be above or below this one's
     const bandwidth = t > 1 ? readBandwidthThreads(engine, opts.quick) : readBandwidth(engine, opts.quick);
     say(`${name}: building`);
     const weights = make();
