@@ -72,7 +72,7 @@ export async function loadWithTokenizer(modelPath: string, tokenizerPath: string
   const model = await loadModel(modelPath, {
     ...(backend ? { backend } : {}),
     ...(threads ? { threads } : {}),
-    onProgress: (done, total) => progress.update(`loading ${modelPath}: ${done}/${total} (classifier, then each layer)`),
+    onProgress: (done, total) => progress.update(`loading ${modelPath}: ${done === 1 ? 'classifier' : `layer ${done - 1}/${total - 1}`}`),
   });
   progress.done();
   const tokenizer = tokenizerPath !== undefined ? await Tokenizer.load(tokenizerPath) : model.tokenizer;
