@@ -231,6 +231,33 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
 }
 
 
+/**
+ * llama.cpp's logits against ffnkit's at every position of `tokens` (one pass each from an empty
+ * cache): the largest |difference| over the whole vocabulary, and at how many positions the two
+ * pick the same most likely token.
+ */
+async function compareLogits(
+  seq: import('node-llama-cpp').LlamaContextSequence, model: Awaited<ReturnType<typeof loadModel>>, tokens: number[],
+): Promise<{ logitsMaxAbsDiff: number; logitsArgmaxAgreement: string }> {
+  await seq.clearHistory();
+  const theirs = await seq.controlledEvaluate(tokens.map((t) => [t as never, { generateNext: { logits: true } }]));
+  model.reset();
+  const ours = model.forward(tokens, { allLogits: true });
+  const vocab = model.config.vocabSize;
+  let worst = 0;
+  let same = 0;
+  for (let p = 0; p < tokens.length; p++) {
+    const row = ours.subarray(p * vocab, (p + 1) * vocab);
+    const their = theirs[p]?.next.logits;
+    if (their?.size !== vocab) throw new Error(`llama.cpp returned ${their?.size ?? 'no'} logits at position ${p}, not ${vocab}`);
+    let best = 0;
+    for (let v = 1; v < vocab; v++) if (row[v]! > row[best]!) best = v;
+    if (Number(their.keys().next().value) === best) same++;
+    for (const [t, l] of their) worst = Math.max(worst, Math.abs(l - row[Number(t)]!));
+  }
+  return { logitsMaxAbsDiff: sig3(worst), logitsArgmaxAgreement: `${same}/${tokens.length} positions` };
+}
+
 async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
   const decodeRounds = 3;
   const shared = sharedDir();
@@ -305,6 +332,8 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         if (r > 0) ourRates.push((steps - 1) / ((performance.now() - firstAt) / 1000));
         await settle(threads);
       }
+      say(`decode ${name}: logits of both along ffnkit's greedy text`);
+      const logits = await compareLogits(seq, model, [...prompt, ...ours.slice(0, -1)]);
       await ctx.dispose();
       await lm.dispose();
       const bound = (bandwidth * 1e9) / model.weightBytes();
@@ -319,7 +348,10 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         while (n < ours.length && text.startsWith(tok.decode(ours.slice(0, n + 1)))) n++;
         return n;
       };
-      const rows: [string, number[], number][] = [[ourImpl, ourRates, ours.length], ['llama.cpp (node-llama-cpp, native)', cppRates, agreement(tok.decode(cppIds))]];
+      const rows: [string, number[], number, object?][] = [
+        [ourImpl, ourRates, ours.length],
+        ['llama.cpp (node-llama-cpp, native)', cppRates, agreement(tok.decode(cppIds)), logits],
+      ];
       const noWllama = wllamaUnavailable();
       if (noWllama) say(`decode ${name}: skipping wllama: ${noWllama}`);
       else {
@@ -327,14 +359,14 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         const w = await wllamaDecode(file, promptText, steps, threads);
         rows.push([`llama.cpp wasm (wllama ${w.version}, Chromium)`, [w.rate], agreement(w.text)]);
       }
-      for (const [impl, rates, agree] of rows) {
+      for (const [impl, rates, agree, more] of rows) {
         // rates are per second: the median round, and the slowest and fastest
         const s = summary(rates);
         emit({
           suite: SUITE, case: `decode ${name}`, impl, value: sig3(s.median), unit: 'tokens/s',
           bound: sig3(bound), boundName: `read bandwidth / ffnkit's ${sig3(weightMiB)} MiB of weights per token`, share: sig3(s.median / bound),
           spreadMin: sig3(s.min), spreadMax: sig3(s.max), samples: rates.length,
-          greedyAgreement: `${agree}/${steps} tokens identical to ffnkit's`,
+          greedyAgreement: `${agree}/${steps} tokens identical to ffnkit's`, ...more,
         });
       }
     }
