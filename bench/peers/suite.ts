@@ -7,13 +7,14 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, loadModel, randomLlamaWeights, readGguf, splitNeurons, writeGguf,
+  DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, loadModel, randomLlamaWeights, readGguf, splitNeurons, writeGguf, type LlamaModel,
 } from '../../src/index.js';
 import { randomF32 } from '../../test/ref/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, maxAbsDiff, sig3, collector, sharedDir } from '../harness.js';
 import { gemmJs } from '../plain-js.js';
 import { maddPeak, readBandwidth, readBandwidthThreads } from '../probes.js';
 import { GEMM_SHAPES, GEMV_SHAPES, availableEngines, ffnkitImpl } from '../kernels.js';
+import type { LlamaContextSequence } from 'node-llama-cpp';
 import { wllamaDecode, wllamaUnavailable } from './wllama.js';
 import { type Prepared, ortDwConv, ortFfn, ortGemm, ortSession, tfDwConv, tfFfn, tfGemm } from './runtimes.js';
 import { FfnetModel, graphFlops, toOnnx } from '../../src/node/index.js';
@@ -213,7 +214,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
         const model = FfnetModel.create(e, { variant: 'ffnet-1' });
         onnx ??= toOnnx(model.graph);
         flops = graphFlops(model.graph);
-        let y = new Float32Array(0);
+        let y: Float32Array = new Float32Array(0);
         impls.push({ name: ffnkitImpl(e), prepared: ffnkitPrepared(() => { y = model.forward(image); }, () => y) });
       }
       impls.push({ name: 'ort-web', prepared: await ortSession('web', onnx!, image, [1, 3, 256, 256], peer) });
@@ -237,7 +238,7 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
  * pick the same most likely token.
  */
 async function compareLogits(
-  seq: import('node-llama-cpp').LlamaContextSequence, model: Awaited<ReturnType<typeof loadModel>>, tokens: number[],
+  seq: LlamaContextSequence, model: LlamaModel, tokens: number[],
 ): Promise<{ logitsMaxAbsDiff: number; logitsArgmaxAgreement: string }> {
   await seq.clearHistory();
   const theirs = await seq.controlledEvaluate(tokens.map((t) => [t as never, { generateNext: { logits: true } }]));
