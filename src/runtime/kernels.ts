@@ -383,6 +383,7 @@ export class Kernels {
    * Causal grouped-query attention for `tokens` queries at positions pos0 .. pos0+tokens-1 over a
    * KV cache whose rows 0 .. pos0+tokens-1 are filled (see assembly/attention.ts for the layout).
    * Strides are in floats and default to the packed widths (heads*headDim, kvHeads*headDim).
+   * With a thread pool and enough work, whole KV heads go to each thread (same bits as one).
    */
   attention(q: F32Buffer, k: F32Buffer, v: F32Buffer, out: F32Buffer, shape: AttentionShape): void {
     const tokens = checkSize('tokens', shape.tokens, 1);
