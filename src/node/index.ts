@@ -1,13 +1,14 @@
 // ffnkit for Node: everything of the browser entry, plus local files (the package's own .wasm
 // builds, models, tokenizers, texts) through node:fs. Importing this module installs that access.
 
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setLocalFiles } from '../runtime/io.js';
+import { readWholeFile } from './read-file.js';
 import './threads.js';
 
 setLocalFiles({
-  read: async (path) => new Uint8Array(await readFile(path)),
+  read: (path) => readWholeFile(path),
   isDirectory: async (path) => (await stat(path)).isDirectory(),
   join,
 });

@@ -1,0 +1,22 @@
+// Reading a whole local file into one Uint8Array. fs.readFile refuses files over 2 GiB, while a
+// model in Q8_0 that wasm32 can hold may be larger (up to nearly 4 GiB), so the file is read in
+// chunks into a buffer of its size.
+
+import { open } from 'node:fs/promises';
+
+/** The bytes of the file at `path`, read `chunk` bytes at a time (1 GiB by default). */
+export async function readWholeFile(path: string | URL, chunk = 1 << 30): Promise<Uint8Array<ArrayBuffer>> {
+  const file = await open(path, 'r');
+  try {
+    const { size } = await file.stat();
+    const bytes = new Uint8Array(size);
+    for (let at = 0; at < size; ) {
+      const { bytesRead } = await file.read(bytes, at, Math.min(chunk, size - at), at);
+      if (bytesRead === 0) throw new Error(`the file ended at byte ${at} of ${size}`);
+      at += bytesRead;
+    }
+    return bytes;
+  } finally {
+    await file.close();
+  }
+}
