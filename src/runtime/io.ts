@@ -50,7 +50,8 @@ export async function readBytes(source: ByteSource, what: string): Promise<Uint8
       try {
         return await local.read(source);
       } catch (e) {
-        throw new FfnkitError('E_ARG', `${what}: cannot read ${sourceName(source)} (${(e as Error).message})`);
+        const code = e instanceof FfnkitError ? e.code : 'E_ARG';
+        throw new FfnkitError(code, `${what}: cannot read ${sourceName(source)} (${(e as Error).message})`);
       }
     }
     if (isFileUrl) throw new FfnkitError('E_UNSUPPORTED', `${what}: cannot read ${sourceName(source)} here: import 'ffnkit/node' (Node) to read local files`);
