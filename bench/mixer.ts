@@ -73,7 +73,12 @@ export async function runMixer(opts: BenchOptions): Promise<BenchLine[]> {
     // where the time goes: each kernel's share of a few forward passes
     const byKernel = new Map<string, number>();
     const passes = opts.quick ? 2 : 5;
-    for (let i = 0; i < passes; i++) model.forward(image, (op, ms) => byKernel.set(kernelOf(op), (byKernel.get(kernelOf(op)) ?? 0) + ms));
+    for (let i = 0; i < passes; i++) {
+      model.forward(image, (op, ms) => {
+        const kernel = kernelOf(op);
+        byKernel.set(kernel, (byKernel.get(kernel) ?? 0) + ms);
+      });
+    }
     const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
     for (const [kernel, ms] of [...byKernel].sort((a, b) => b[1] - a[1])) {
       emit({ suite: 'mixer', case: `ffnet-1 forward 256x256: ${kernel}`, impl: `ffnkit-${e.backend}`, value: sig3(ms / passes), unit: 'ms', timeShare: sig3(ms / total) });

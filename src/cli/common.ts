@@ -3,8 +3,8 @@
 
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
+import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
 import { progressLine } from './progress.js';
-import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, parseSkip, type Backend, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
 
 /** A commander parser for numbers within [min, max] (integers when `integer`). */
 export function numberOption(name: string, min: number, max: number, integer = false): (v: string) => number {
@@ -66,12 +66,16 @@ export function applyTopK(model: LlamaModel, k: number | undefined): void {
   for (const f of routed) f.topK = k;
 }
 
+/** Engine options from --backend and --threads, leaving out what was not given (the defaults apply). */
+export function engineOptions(backend: Backend | undefined, threads?: number): EngineOptions {
+  return { ...(backend ? { backend } : {}), ...(threads ? { threads } : {}) };
+}
+
 /** The model, and the tokenizer from --tokenizer or else the one stored in the model file. */
 export async function loadWithTokenizer(modelPath: string, tokenizerPath: string | undefined, backend: Backend | undefined, threads?: number): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
   const progress = progressLine();
   const model = await loadModel(modelPath, {
-    ...(backend ? { backend } : {}),
-    ...(threads ? { threads } : {}),
+    ...engineOptions(backend, threads),
     onProgress: (done, total) => progress.update(`loading ${modelPath}: ${done === 1 ? 'classifier' : `layer ${done - 1}/${total - 1}`}`),
   });
   progress.done();

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { FfnkitError, Tokenizer, factorizeModel, readWeights, writeGguf, SPLIT_METHODS, type SplitMethod, type Combination } from '../node/index.js';
-import { backendOption, numberOption, writeOutAtomically } from './common.js';
+import { backendOption, engineOptions, numberOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -71,7 +71,7 @@ export function factorizeCommand(): Command {
           log.push(JSON.stringify({ layer, step, pa, balance }));
           if (step % 10 === 0) progress.update(`factorize: layer ${layer} step ${step}/${o.steps} PA ${pa.toFixed(4)}`);
         },
-      }, o.backend ? { backend: o.backend } : {});
+      }, engineOptions(o.backend));
       progress.done();
       const bytes = writeGguf(factorized, tokenizer.vocabulary());
       await writeOutAtomically(o.out, bytes, async () => {

@@ -5,7 +5,7 @@
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, decodeCheckpoint, encodeCheckpoint, finetune, readWeights, splitDocuments, teacherText, writeGguf, type Checkpoint } from '../node/index.js';
-import { backendOption, numberOption, threadsOption, writeOutAtomically } from './common.js';
+import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -86,7 +86,7 @@ export function finetuneCommand(): Command {
         const sampling = progressLine();
         const sampled = await teacherText(weights, tokenizer, {
           tokens: o.teacherText, seed: o.seed,
-          engine: { ...(o.backend ? { backend: o.backend } : {}), ...(o.threads ? { threads: o.threads } : {}) },
+          engine: engineOptions(o.backend, o.threads),
           onProgress: (done, total) => sampling.update(`finetune: sampling the teacher's text, ${done}/${total} tokens`),
         }).finally(() => sampling.done());
         process.stderr.write(`sampled ${o.teacherText} tokens of the teacher's text (${splitDocuments(sampled).length} stories)\n`);
@@ -118,7 +118,7 @@ export function finetuneCommand(): Command {
         accumulate: o.accumulate, clip: o.clip, weightDecay: o.weightDecay, paWeight: o.paWeight, balanceWeight: o.balanceWeight,
         distill: o.distill, ...(o.train ? { train: patterns(o.train)! } : {}), ...(o.freeze ? { freeze: patterns(o.freeze)! } : {}),
         seed: o.seed, checkpointEvery: o.checkpointEvery, ...(resume ? { resume } : {}),
-        engine: { ...(o.backend ? { backend: o.backend } : {}), ...(o.threads ? { threads: o.threads } : {}) },
+        engine: engineOptions(o.backend, o.threads),
         onStep: (s) => {
           pending.push(JSON.stringify({ step: s.step, lr: s.lr, loss: s.total, lm: s.lm, pa: s.pa, balance: s.balance, gradNorm: s.gradNorm, tokensPerSecond: s.tokensPerSecond }));
           const eta = ((performance.now() - started) / 1000 / (s.step - (resume?.step ?? 0))) * (s.steps - s.step);
