@@ -7,11 +7,11 @@
 
 import { FfnkitError } from '../errors.js';
 import type { F32Buffer } from './buffer.js';
-import { checkBuffer, checkDisjoint, checkFinite, checkSize } from './check.js';
+import { checkDisjoint, checkFinite, checkSize } from './check.js';
 import type { Engine } from './engine.js';
-import type { Kernels, PackedMatrix } from './kernels.js';
+import { KernelContext, type KernelCall } from './kernels/context.js';
+import type { Kernels, PackedMatrix } from './kernels/index.js';
 import type { KernelExports } from './wasm.js';
-import type { ThreadTask } from './threads.js';
 
 /** The shape of one sequence's attention in a training batch (strides in floats). */
 export interface TrainAttentionShape {
@@ -27,27 +27,22 @@ export class BackwardKernels {
   private readonly engine: Engine;
   private readonly wasm: KernelExports;
   private readonly kernels: Kernels;
-  private readonly scratch = new Map<string, F32Buffer>();
+  private readonly ctx: KernelContext;
 
   constructor(engine: Engine) {
     this.engine = engine;
     this.wasm = engine.wasm;
     this.kernels = engine.kernels;
+    this.ctx = new KernelContext(engine.wasm, engine.arena, (n, what) => engine.alloc(n, what), () => engine.pool);
   }
 
   private buf(name: string, b: unknown, length?: number): F32Buffer {
-    return checkBuffer(this.engine.arena, name, b, length);
+    return this.ctx.buf(name, b, length);
   }
 
   /** The scratch buffer `name` of at least n floats, reused between calls (allocates only to grow). */
   scratchFor(name: string, n: number): F32Buffer {
-    let b = this.scratch.get(name);
-    if (!b || !b.live || b.length < n) {
-      if (b?.live) b.free();
-      b = this.engine.alloc(n, `${name} scratch`);
-      this.scratch.set(name, b);
-    }
-    return b;
+    return this.ctx.scratch(name, n);
   }
 
   /** A packed-matrix handle of rows x cols with room for its panels (filled by `repack`). */
@@ -157,14 +152,12 @@ export class BackwardKernels {
    * has threads (each with its own `perThread` floats of scratch): whole sequences per thread, so
    * the results are those of one thread.
    */
-  private eachSequence(count: number, name: string, perThread: number, task: (b: number, scratch: number) => ThreadTask): void {
-    const pool = this.engine.pool;
+  private eachSequence(count: number, name: string, perThread: number, task: (b: number, scratch: number) => KernelCall): void {
+    const pool = this.ctx.pool;
     const threads = pool ? Math.min(pool.threads, count) : 1;
     const scratch = this.scratchFor(name, threads * perThread);
     for (let b0 = 0; b0 < count; b0 += threads) {
-      const tasks = Array.from({ length: Math.min(threads, count - b0) }, (_, i) => task(b0 + i, scratch.ptr + i * perThread * 4));
-      if (pool && tasks.length > 1) pool.run(tasks);
-      else for (const t of tasks) (this.wasm as unknown as Record<string, (...a: number[]) => void>)[t.fn]!(...t.args);
+      this.ctx.runAll(Array.from({ length: Math.min(threads, count - b0) }, (_, i) => task(b0 + i, scratch.ptr + i * perThread * 4)));
     }
   }
 

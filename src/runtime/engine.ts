@@ -2,7 +2,8 @@ import { FfnkitError } from '../errors.js';
 import { Arena, MAX_PAGES } from './arena.js';
 import { F32Buffer } from './buffer.js';
 import { checkSize } from './check.js';
-import { Kernels, type Matrix } from './kernels.js';
+import { Kernels, type Matrix } from './kernels/index.js';
+import { THREAD_KERNELS } from './kernels/context.js';
 import { type Backend, type KernelExports, instantiate, selectBackend, wasmBytes } from './wasm.js';
 import { SPIN_MS, ThreadPool, controlBytes, controlLayout, workerFactory, type WorkerHandle } from './threads.js';
 
@@ -132,9 +133,6 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   }
   return new Engine(backend, memory, wasm, new ThreadPool(wasm, control, started, [...THREAD_KERNELS], spinMs));
 }
-
-/** The kernel exports a worker may be asked to run. */
-const THREAD_KERNELS = ['gemm_f32', 'gemm_q8_0_x4', 'ffn_swiglu_f32', 'attention_f32', 'depthwise_conv2d_nchw_f32', 'pointwise_conv_nchw_f32', 'grouped_pointwise_conv_nchw_f32', 'attention_seq_f32', 'attention_backward_f32', 'probe_read_f32'] as const;
 
 /** Why this environment cannot run threads, if it cannot. */
 function threadsUnavailable(backend: Backend): string | undefined {

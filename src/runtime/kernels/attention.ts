@@ -1,0 +1,89 @@
+// Causal grouped-query attention over a KV cache (assembly/attention.ts) and the rotary position
+// embedding applied to its queries and keys.
+
+import { FfnkitError } from '../../errors.js';
+import type { F32Buffer } from '../buffer.js';
+import { checkDisjoint, checkSize } from '../check.js';
+import type { KernelContext } from './context.js';
+
+/** The shape of an attention call (strides in floats). */
+export interface AttentionShape {
+  tokens: number;
+  pos0: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  qStride?: number;
+  kvStride?: number;
+  outStride?: number;
+}
+
+/** RoPE pair layout: llama2.c / GGUF rotate (x[2i], x[2i+1]); Hugging Face rotates (x[i], x[i + d/2]). */
+export type RopeLayout = 'interleaved' | 'half';
+
+export function attention(ctx: KernelContext, q: F32Buffer, k: F32Buffer, v: F32Buffer, out: F32Buffer, shape: AttentionShape): void {
+  const tokens = checkSize('tokens', shape.tokens, 1);
+  const pos0 = checkSize('pos0', shape.pos0, 0);
+  const heads = checkSize('heads', shape.heads, 1);
+  const kvHeads = checkSize('kvHeads', shape.kvHeads, 1);
+  const headDim = checkSize('headDim', shape.headDim, 1);
+  if (heads % kvHeads !== 0) throw new FfnkitError('E_SHAPE', `heads: ${heads} is not a multiple of kvHeads ${kvHeads}`);
+  const qStride = checkSize('qStride', shape.qStride ?? heads * headDim, heads * headDim);
+  const kvStride = checkSize('kvStride', shape.kvStride ?? kvHeads * headDim, kvHeads * headDim);
+  const outStride = checkSize('outStride', shape.outStride ?? heads * headDim, heads * headDim);
+  const need = (name: string, b: F32Buffer, rows: number, stride: number, width: number) => {
+    ctx.buf(name, b);
+    const n = (rows - 1) * stride + width;
+    if (b.length < n) throw new FfnkitError('E_SHAPE', `${name}: expected at least ${n} floats (${rows} rows), found ${b.length}`);
+  };
+  need('q', q, tokens, qStride, heads * headDim);
+  need('k', k, pos0 + tokens, kvStride, kvHeads * headDim);
+  need('v', v, pos0 + tokens, kvStride, kvHeads * headDim);
+  need('out', out, tokens, outStride, heads * headDim);
+  checkDisjoint('out', out, 'q', q);
+  checkDisjoint('out', out, 'k', k);
+  checkDisjoint('out', out, 'v', v);
+  const rows = pos0 + tokens;
+  const group = heads / kvHeads;
+  // whole KV heads per thread, with their query heads and a scores row each: every head is
+  // computed as in one thread
+  ctx.parallel({ units: kvHeads, align: 1, macs: 2 * tokens * heads * rows * headDim, scratch: { name: 'attention', floats: rows } }, (g0, g1, scores) => ({
+    fn: 'attention_f32',
+    args: [q.ptr + g0 * group * headDim * 4, qStride, k.ptr + g0 * headDim * 4, v.ptr + g0 * headDim * 4, kvStride,
+      out.ptr + g0 * group * headDim * 4, outStride, scores, tokens, pos0, (g1 - g0) * group, g1 - g0, headDim],
+  }));
+}
+
+export function rope(ctx: KernelContext, x: F32Buffer, heads: number, headDim: number, cs: F32Buffer, layout: RopeLayout): void {
+  checkSize('heads', heads, 1);
+  checkSize('headDim', headDim, 2);
+  if (headDim % 2 !== 0) throw new FfnkitError('E_ARG', `headDim: expected an even number, found ${headDim}`);
+  if (layout !== 'interleaved' && layout !== 'half') {
+    throw new FfnkitError('E_ARG', `layout: expected 'interleaved' or 'half', found '${String(layout)}'`);
+  }
+  ctx.buf('x', x, heads * headDim);
+  ctx.buf('cs', cs, headDim);
+  checkDisjoint('x', x, 'cs', cs);
+  ctx.wasm.rope_f32(x.ptr, heads, headDim, cs.ptr, layout === 'half' ? 1 : 0);
+}
+
+/**
+ * The RoPE table for one position, as `kernels.rope` takes it: headDim/2 cosines then headDim/2
+ * sines of `pos * theta^(-2i/headDim)`. Computed in float32 steps like llama2.c's run.c, so
+ * rotations match the reference implementation's.
+ */
+export function ropeCosSin(pos: number, headDim: number, theta = 10000): Float32Array {
+  checkSize('pos', pos, 0);
+  checkSize('headDim', headDim, 2);
+  if (headDim % 2 !== 0) throw new FfnkitError('E_ARG', `headDim: expected an even number, found ${headDim}`);
+  const f = Math.fround;
+  const half = headDim / 2;
+  const out = new Float32Array(headDim);
+  for (let i = 0; i < half; i++) {
+    const freq = f(1 / f(Math.pow(theta, f(f(2 * i) / headDim))));
+    const val = f(pos * freq);
+    out[i] = Math.cos(val);
+    out[half + i] = Math.sin(val);
+  }
+  return out;
+}

@@ -1,0 +1,109 @@
+// What every kernel family shares: argument checks against the engine's arena, named scratch
+// buffers reused between calls, and the one rule for splitting a kernel call over the threads.
+
+import type { Arena } from '../arena.js';
+import type { F32Buffer } from '../buffer.js';
+import { checkBuffer } from '../check.js';
+import { splitRange, type ThreadPool } from '../threads.js';
+import type { KernelExports } from '../wasm.js';
+
+/** Below this many multiply-adds a kernel call runs on one thread (waking workers costs more). */
+export const PARALLEL_MIN_MACS = 1 << 19;
+
+/** The kernel exports a worker may be asked to run (the engine hands workers this list). */
+export const THREAD_KERNELS = [
+  'gemm_f32', 'gemm_q8_0_x4', 'ffn_swiglu_f32', 'attention_f32', 'depthwise_conv2d_nchw_f32', 'pointwise_conv_nchw_f32',
+  'grouped_pointwise_conv_nchw_f32', 'attention_seq_f32', 'attention_backward_f32', 'probe_read_f32',
+] as const;
+
+export type ThreadKernel = (typeof THREAD_KERNELS)[number];
+
+/** One call of a kernel a worker can run, its arguments typed by the export's signature. */
+export type KernelCall = { [K in ThreadKernel]: { fn: K; args: Parameters<KernelExports[K]> } }[ThreadKernel];
+
+/** How one kernel call divides over the threads. */
+export interface Split {
+  /** Units along the split axis: rows, 8-feature panels, 4-row groups, KV heads, channels or groups. */
+  units: number;
+  /** Every part but the last is a multiple of this many units: the kernel's tile. */
+  align: number;
+  /** Multiply-adds of the whole call: below PARALLEL_MIN_MACS it runs on one thread. */
+  macs: number;
+  /** With fewer units than this the call runs on one thread (default 2). */
+  minUnits?: number;
+  /** Scratch for each part: `floats` of its own in the scratch buffer `name`. */
+  scratch?: { name: string; floats: number };
+}
+
+export class KernelContext {
+  readonly wasm: KernelExports;
+  readonly arena: Arena;
+  private readonly allocF32: (n: number, what: string) => F32Buffer;
+  private readonly poolOf: () => ThreadPool | undefined;
+  private readonly scratchBuffers = new Map<string, F32Buffer>();
+
+  /** `pool` is asked on every call, so a closed pool is never used. */
+  constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer, pool: () => ThreadPool | undefined) {
+    this.wasm = wasm;
+    this.arena = arena;
+    this.allocF32 = allocF32;
+    this.poolOf = pool;
+  }
+
+  get pool(): ThreadPool | undefined {
+    return this.poolOf();
+  }
+
+  /** A new zero-filled buffer of n floats; `what` names it in errors. */
+  alloc(n: number, what: string): F32Buffer {
+    return this.allocF32(n, what);
+  }
+
+  /** `b` as a live buffer of this engine (of exactly `length` floats when given), else an FfnkitError naming it. */
+  buf(name: string, b: unknown, length?: number): F32Buffer {
+    return checkBuffer(this.arena, name, b, length);
+  }
+
+  /** The scratch buffer `name`, of at least n floats, reused between calls (allocated only to grow). */
+  scratch(name: string, n: number): F32Buffer {
+    let b = this.scratchBuffers.get(name);
+    if (!b || !b.live || b.length < n) {
+      if (b?.live) b.free();
+      b = this.allocF32(n, `${name} scratch`);
+      this.scratchBuffers.set(name, b);
+    }
+    return b;
+  }
+
+  /** Runs one kernel call on this thread. */
+  call(c: KernelCall): void {
+    (this.wasm[c.fn] as (...args: number[]) => unknown)(...c.args);
+  }
+
+  /** Runs the calls at once, one per thread (the first on this one), or one after another without a pool. */
+  runAll(calls: KernelCall[]): void {
+    const pool = this.pool;
+    if (pool && calls.length > 1) pool.run(calls);
+    else for (const c of calls) this.call(c);
+  }
+
+  /**
+   * The one rule for running a kernel on several threads: [0, units) is cut into at most one
+   * part per thread, every part a whole number of `align` units, and `part(start, end, scratch)`
+   * gives the kernel call computing units start .. end-1 (`scratch`: that part's own scratch, a
+   * byte address, 0 without). Each part is a call of the same kernel on its slice, so every
+   * output is computed by the same instructions as in one thread (bit-identical results).
+   * Without a pool, for small work or few units it is one call over [0, units) on this thread.
+   */
+  parallel(split: Split, part: (start: number, end: number, scratch: number) => KernelCall): void {
+    const pool = this.pool;
+    const floats = split.scratch?.floats ?? 0;
+    if (!pool || split.units < (split.minUnits ?? 2) || split.macs < PARALLEL_MIN_MACS) {
+      if (split.units > 0) this.call(part(0, split.units, split.scratch ? this.scratch(split.scratch.name, floats).ptr : 0));
+      return;
+    }
+    const parts = splitRange(split.units, pool.threads, split.align);
+    const scratch = split.scratch ? this.scratch(split.scratch.name, parts.length * floats).ptr : 0;
+    this.runAll(parts.map(([start, end], i) => part(start, end, scratch + i * floats * 4)));
+  }
+}

@@ -1,0 +1,81 @@
+// The dense SwiGLU feed-forward block, `y = w2 · (silu(w1 x) * (w3 x))`: one fused wasm call on
+// f32 panels (assembly/ffn.ts), or its three products with the SwiGLU between them.
+
+import { FfnkitError } from '../../errors.js';
+import type { F32Buffer } from '../buffer.js';
+import { checkDisjoint, checkSize } from '../check.js';
+import { PARALLEL_MIN_MACS, type KernelContext } from './context.js';
+import { checkGemmWeights, checkMatrix, gemm, pack, type GemmWeights, type Matrix } from './gemm.js';
+import { gemmQ8Quantized, quantizeQ8 } from './q8.js';
+
+/**
+ * The weights of a dense SwiGLU FFN, `y = w2 · (silu(w1 x) * (w3 x))`, packed once: w1 (gate) and
+ * w3 (up) are [hidden, dim], w2 (down) is [dim, hidden]. The packed panels (or Q8_0 groups) serve
+ * both one token (GEMV) and blocks of tokens (GEMM), so the row-major originals may be freed.
+ */
+export interface DenseFfn {
+  readonly dim: number;
+  readonly hidden: number;
+  readonly w1: GemmWeights;
+  readonly w3: GemmWeights;
+  readonly w2: GemmWeights;
+}
+
+export function denseFfn(ctx: KernelContext, w1: Matrix, w3: Matrix, w2: Matrix): DenseFfn {
+  checkMatrix(ctx, 'w1', w1);
+  checkMatrix(ctx, 'w3', w3);
+  checkMatrix(ctx, 'w2', w2);
+  return denseFfnFromPacked(pack(ctx, w1), pack(ctx, w3), pack(ctx, w2));
+}
+
+export function denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights): DenseFfn {
+  const hidden = w1.rows;
+  const dim = w1.cols;
+  if (w3.rows !== hidden || w3.cols !== dim) {
+    throw new FfnkitError('E_SHAPE', `w3: expected ${hidden}x${dim} like w1, found ${w3.rows}x${w3.cols}`);
+  }
+  if (w2.rows !== dim || w2.cols !== hidden) {
+    throw new FfnkitError('E_SHAPE', `w2: expected ${dim}x${hidden} (dim x hidden), found ${w2.rows}x${w2.cols}`);
+  }
+  return { dim, hidden, w1, w3, w2 };
+}
+
+export function ffn(ctx: KernelContext, f: DenseFfn, x: F32Buffer, y: F32Buffer, tokens: number): void {
+  checkSize('tokens', tokens, 1);
+  ctx.buf('x', x, tokens * f.dim);
+  ctx.buf('y', y, tokens * f.dim);
+  checkDisjoint('y', y, 'x', x);
+  for (const [name, w] of [['w1', f.w1], ['w3', f.w3], ['w2', f.w2]] as const) {
+    checkGemmWeights(ctx, name, w);
+    checkDisjoint('y', y, name, w.data);
+  }
+  const scratch = ctx.scratch('ffn', 2 * tokens * f.hidden);
+  checkDisjoint('y', y, 'scratch', scratch);
+  const macs = tokens * f.dim * f.hidden;
+  const fused = f.w1.type === 'f32-panel8' && f.w3.type === 'f32-panel8' && f.w2.type === 'f32-panel8';
+  const threaded = ctx.pool !== undefined && macs >= PARALLEL_MIN_MACS;
+  if (fused && (!threaded || tokens >= 8)) {
+    // one call, or whole 4-row tiles of tokens per thread, each with its share of the scratch
+    ctx.parallel({ units: tokens, align: 4, macs, minUnits: 8 }, (r0, r1) => ({
+      fn: 'ffn_swiglu_f32',
+      args: [x.ptr + r0 * f.dim * 4, r1 - r0, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr + 2 * r0 * f.hidden * 4, y.ptr + r0 * f.dim * 4],
+    }));
+    return;
+  }
+  // Q8_0 weights, or a few tokens (decoding) on threads: the three products, each split over the
+  // threads by output rows, and the SwiGLU between them (for f32 panels the same operations in
+  // the same order as ffn_swiglu_f32)
+  const gate = scratch.sub(0, tokens * f.hidden);
+  const up = scratch.sub(tokens * f.hidden, tokens * f.hidden);
+  if (f.w1.type === 'q8_0' && f.w3.type === 'q8_0') {
+    // gate and up read the same x: quantize it once
+    const xq = quantizeQ8(ctx, x, tokens * f.dim);
+    gemmQ8Quantized(ctx, xq, f.w1, gate, tokens);
+    gemmQ8Quantized(ctx, xq, f.w3, up, tokens);
+  } else {
+    gemm(ctx, x, f.w1, gate, tokens);
+    gemm(ctx, x, f.w3, up, tokens);
+  }
+  ctx.wasm.swiglu_f32(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
+  gemm(ctx, gate, f.w2, y, tokens);
+}

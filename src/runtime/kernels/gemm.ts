@@ -1,0 +1,122 @@
+// Matrix products on f32 weights: packing into the GEMM's 8-feature panels (assembly/gemm.ts),
+// the GEMM itself (also the GEMV of decoding, on packed weights), and the GEMV on row-major
+// weights as loaded. Q8_0 weights take the same `gemm` (see q8.ts).
+
+import { FfnkitError } from '../../errors.js';
+import type { F32Buffer } from '../buffer.js';
+import { checkDisjoint, checkSize } from '../check.js';
+import type { KernelContext } from './context.js';
+import { gemmQ8, type Q8Matrix } from './q8.js';
+
+/** A weight matrix as loaded: `rows` output features of `cols` inputs, row-major. */
+export interface Matrix {
+  readonly type: 'f32';
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: F32Buffer;
+}
+
+/** A weight matrix (and bias) repacked for `gemm`: panels of 8 output features (see assembly/gemm.ts). */
+export interface PackedMatrix {
+  readonly type: 'f32-panel8';
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: F32Buffer;
+}
+
+/** The weights `gemm` and the model layers take: f32 panels or Q8_0 groups. */
+export type GemmWeights = PackedMatrix | Q8Matrix;
+
+/** `w` as an f32 Matrix whose data holds rows x cols floats, else an FfnkitError naming it. */
+export function checkMatrix(ctx: KernelContext, name: string, w: unknown): Matrix {
+  const m = w as Matrix;
+  if (typeof w !== 'object' || w === null || m.type !== 'f32') {
+    throw new FfnkitError('E_ARG', `${name}: expected an f32 Matrix from engine.matrix`);
+  }
+  checkSize(`${name}.rows`, m.rows, 1);
+  checkSize(`${name}.cols`, m.cols, 1);
+  ctx.buf(`${name}.data`, m.data, m.rows * m.cols);
+  return m;
+}
+
+/** `w` as packed panels or Q8_0 groups whose data has the layout's size, else an FfnkitError naming it. */
+export function checkGemmWeights(ctx: KernelContext, name: string, w: unknown): GemmWeights {
+  const p = w as GemmWeights;
+  if (typeof w !== 'object' || w === null || (p.type !== 'f32-panel8' && p.type !== 'q8_0')) {
+    throw new FfnkitError('E_ARG', `${name}: expected a PackedMatrix from kernels.pack or a Q8Matrix from kernels.q8Matrix`);
+  }
+  checkSize(`${name}.rows`, p.rows, 1);
+  checkSize(`${name}.cols`, p.cols, 1);
+  const floats = p.type === 'q8_0' ? ctx.wasm.q8_0_packed_size(p.rows, p.cols) : ctx.wasm.gemm_packed_size(p.rows, p.cols);
+  ctx.buf(`${name}.data`, p.data, floats);
+  return p;
+}
+
+export function pack(ctx: KernelContext, w: Matrix, bias?: F32Buffer): PackedMatrix {
+  checkMatrix(ctx, 'w', w);
+  if (bias !== undefined) ctx.buf('bias', bias, w.rows);
+  const data = ctx.alloc(ctx.wasm.gemm_packed_size(w.rows, w.cols), `packed ${w.rows}x${w.cols} matrix`);
+  ctx.wasm.gemm_pack_f32(w.data.ptr, bias ? bias.ptr : 0, w.rows, w.cols, data.ptr);
+  return { type: 'f32-panel8', rows: w.rows, cols: w.cols, data };
+}
+
+export function packFrom(ctx: KernelContext, data: Float32Array, rows: number, cols: number, what: string): PackedMatrix {
+  checkSize(`${what} rows`, rows, 1);
+  checkSize(`${what} cols`, cols, 1);
+  if (!(data instanceof Float32Array) || data.length !== rows * cols) {
+    throw new FfnkitError('E_SHAPE', `${what}: expected ${rows}x${cols} = ${rows * cols} float32 values, found ${data?.length}`);
+  }
+  const packed = ctx.alloc(ctx.wasm.gemm_packed_size(rows, cols), `packed ${what}`);
+  const chunk = Math.max(8, Math.floor((1 << 20) / cols / 8) * 8); // ~4 MiB of rows, whole panels
+  const staging = ctx.scratch('pack', Math.min(rows, chunk) * cols);
+  const panelFloats = (cols + 1) * 8;
+  for (let r = 0; r < rows; r += chunk) {
+    const n = Math.min(chunk, rows - r);
+    staging.view().set(data.subarray(r * cols, (r + n) * cols));
+    ctx.wasm.gemm_pack_f32(staging.ptr, 0, n, cols, packed.ptr + (r / 8) * panelFloats * 4);
+  }
+  return { type: 'f32-panel8', rows, cols, data: packed };
+}
+
+export function gemm(ctx: KernelContext, a: F32Buffer, w: GemmWeights, c: F32Buffer, m: number): void {
+  checkSize('m', m, 0);
+  checkGemmWeights(ctx, 'w', w);
+  ctx.buf('a', a, m * w.cols);
+  ctx.buf('c', c, m * w.rows);
+  checkDisjoint('c', c, 'a', a);
+  checkDisjoint('c', c, 'w', w.data);
+  if (w.type === 'q8_0') {
+    if (m > 0) gemmQ8(ctx, a, w, c, m);
+    return;
+  }
+  const n = w.rows;
+  const k = w.cols;
+  const macs = m * n * k;
+  if (m === 1) {
+    // a GEMV: whole 8-feature panels per thread, each one contiguous run of the weights
+    ctx.parallel({ units: Math.ceil(n / 8), align: 1, macs }, (p0, p1) => ({
+      fn: 'gemm_f32', args: [a.ptr, w.data.ptr + p0 * (k + 1) * 32, c.ptr + p0 * 32, 1, Math.min(n, p1 * 8) - p0 * 8, k],
+    }));
+    return;
+  }
+  // rows in whole 4-row tiles, so every output is computed as in one thread
+  ctx.parallel({ units: m, align: 4, macs, minUnits: 8 }, (r0, r1) => ({
+    fn: 'gemm_f32', args: [a.ptr + r0 * k * 4, w.data.ptr, c.ptr + r0 * n * 4, r1 - r0, n, k],
+  }));
+}
+
+export function gemv(ctx: KernelContext, w: Matrix | GemmWeights, x: F32Buffer, y: F32Buffer, bias?: F32Buffer): void {
+  if (typeof w === 'object' && w !== null && (w.type === 'f32-panel8' || w.type === 'q8_0')) {
+    if (bias !== undefined) throw new FfnkitError('E_ARG', 'bias: packed and Q8_0 matrices take no bias here (a PackedMatrix carries its own from kernels.pack)');
+    gemm(ctx, x, w, y, 1);
+    return;
+  }
+  checkMatrix(ctx, 'w', w);
+  ctx.buf('x', x, w.cols);
+  ctx.buf('y', y, w.rows);
+  if (bias !== undefined) ctx.buf('bias', bias, w.rows);
+  checkDisjoint('y', y, 'w', w.data);
+  checkDisjoint('y', y, 'x', x);
+  checkDisjoint('y', y, 'bias', bias);
+  ctx.wasm.gemv_f32(w.data.ptr, x.ptr, bias ? bias.ptr : 0, y.ptr, w.rows, w.cols);
+}

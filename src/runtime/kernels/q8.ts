@@ -1,0 +1,86 @@
+// Q8_0 weights (GGUF's 8-bit blocks): regrouping the file's blocks by 4 rows for the kernel, and
+// the product on them, whose activations are quantized per block of 32 so that every block's dot
+// product runs on integers (assembly/quant.ts).
+
+import { FfnkitError } from '../../errors.js';
+import type { F32Buffer } from '../buffer.js';
+import { checkSize } from '../check.js';
+import type { KernelContext } from './context.js';
+
+/**
+ * A weight matrix in Q8_0, GGUF's 8-bit blocks (32 int8 and a scale per block), regrouped for
+ * the kernel: the blocks of 4 rows side by side, scales widened to f32 (assembly/quant.ts). The
+ * int8 values are the file's own; nothing is dequantized. cols is a multiple of 32.
+ */
+export interface Q8Matrix {
+  readonly type: 'q8_0';
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: F32Buffer;
+}
+
+/** Activations quantized by `quantizeQ8`: int16 values at byte address `xq`, block scales at `xd`. */
+export interface Q8Activations {
+  xq: number;
+  xd: number;
+}
+
+export function q8Matrix(ctx: KernelContext, bytes: Uint8Array, rows: number, cols: number, what: string): Q8Matrix {
+  checkSize(`${what} rows`, rows, 1);
+  checkSize(`${what} cols`, cols, 32);
+  if (cols % 32 !== 0) throw new FfnkitError('E_SHAPE', `${what}: Q8_0 needs columns in multiples of 32, found ${cols}`);
+  const rowBytes = (cols / 32) * 34;
+  if (!(bytes instanceof Uint8Array) || bytes.length !== rows * rowBytes) {
+    throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in Q8_0 is ${rows * rowBytes} bytes, found ${bytes?.length}`);
+  }
+  const data = ctx.alloc(ctx.wasm.q8_0_packed_size(rows, cols), what);
+  const chunk = Math.max(4, Math.floor((4 << 20) / rowBytes / 4) * 4); // ~4 MiB of rows, whole groups
+  const staging = ctx.scratch('pack', Math.ceil((Math.min(rows, chunk) * rowBytes) / 4));
+  const groupBytes = q8GroupBytes(ctx, cols);
+  let bad = 0;
+  for (let r = 0; r < rows; r += chunk) {
+    const n = Math.min(chunk, rows - r);
+    new Uint8Array(ctx.arena.memory.buffer, staging.ptr, n * rowBytes).set(bytes.subarray(r * rowBytes, (r + n) * rowBytes));
+    bad += ctx.wasm.q8_0_pack_x4(staging.ptr, n, cols, data.ptr + (r / 4) * groupBytes);
+  }
+  if (bad > 0) {
+    data.free();
+    throw new FfnkitError('E_FORMAT', `${what}: ${bad} Q8_0 block${bad > 1 ? 's have scales' : ' has a scale'} that ${bad > 1 ? 'are' : 'is'} infinite or NaN`);
+  }
+  return { type: 'q8_0', rows, cols, data };
+}
+
+/** Bytes of one 4-row group of a Q8_0 matrix of `cols` columns (the kernel's own layout). */
+function q8GroupBytes(ctx: KernelContext, cols: number): number {
+  return ctx.wasm.q8_0_packed_size(4, cols) * 4;
+}
+
+/**
+ * n floats of `a` (n a multiple of 32) quantized per block into the scratch: int16 values at
+ * `xq` (n/2 floats of room), then n/32 scales at `xd`. Valid until the next call.
+ */
+export function quantizeQ8(ctx: KernelContext, a: F32Buffer, n: number): Q8Activations {
+  const scratch = ctx.scratch('q8 activations', n / 2 + n / 32);
+  const xq = scratch.ptr;
+  const xd = scratch.ptr + (n / 2) * 4;
+  ctx.wasm.quantize_q8_0_f32(a.ptr, n, xq, xd);
+  return { xq, xd };
+}
+
+/**
+ * `c[m, w.rows] = a[m, w.cols] · wᵀ` for Q8_0 weights (operands already checked): a's rows are
+ * quantized per block of 32 (int8 and an f32 scale, as ggml's q8_0 activations) and each block's
+ * dot product runs on integers.
+ */
+export function gemmQ8(ctx: KernelContext, a: F32Buffer, w: Q8Matrix, c: F32Buffer, m: number): void {
+  gemmQ8Quantized(ctx, quantizeQ8(ctx, a, m * w.cols), w, c, m);
+}
+
+/** gemmQ8 on activations already quantized by quantizeQ8 (m rows of w.cols), split by groups of 4 output rows over the threads. */
+export function gemmQ8Quantized(ctx: KernelContext, { xq, xd }: Q8Activations, w: Q8Matrix, c: F32Buffer, m: number): void {
+  const n = w.rows;
+  const groupBytes = q8GroupBytes(ctx, w.cols);
+  ctx.parallel({ units: Math.ceil(n / 4), align: 1, macs: m * n * w.cols }, (g0, g1) => ({
+    fn: 'gemm_q8_0_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, c.ptr + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, w.cols, n],
+  }));
+}
