@@ -2,7 +2,12 @@
 // tokens at positions p0 .. p0+t-1 (t = 1 when decoding). As llama2.c's forward: per query head,
 // scores[s] = q · k[s] / sqrt(head_dim) for s = 0 .. pos, a stable softmax, then the
 // score-weighted sum of v[s]. Query head h reads KV head h / (n_heads / n_kv_heads).
-//
+
+import { dot } from './reduce';
+import { softmax_row } from './norm';
+import { axpy } from './elementwise';
+import { madd } from './simd';
+
 // Layout (floats; all row strides in floats):
 //   q:      t rows, stride q_stride; a row holds n_heads heads of head_dim, head-major
 //   k, v:   cache rows for positions 0 .. p0+t-1, stride kv_stride; a row holds n_kv_heads heads
@@ -10,13 +15,7 @@
 //   out:    t rows, stride out_stride; a row receives n_heads heads of head_dim
 //   scores: scratch of at least p0 + t floats
 // out must not overlap q, k, v or scores.
-
-import { dot } from './reduce';
-import { softmax_row } from './norm';
-import { axpy } from './elementwise';
-import { madd } from './simd';
-
-export function attention_f32(
+export function f32_attention(
   q: usize, q_stride: i32, k: usize, v: usize, kv_stride: i32, out: usize, out_stride: i32, scores: usize,
   t: i32, p0: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32,
 ): void {
@@ -47,7 +46,7 @@ export function attention_f32(
 // KV head's keys and values are first transposed to [head_dim][t] (key-major rows), so a query's
 // scores are head_dim multiply-adds of four keys at a time and each output is one dot product
 // over keys. With small heads (stories260K's are 8 wide) this is several times faster than the
-// per-key dot products of attention_f32, which suit a KV cache read once per decoded token.
+// per-key dot products of f32_attention, which suit a KV cache read once per decoded token.
 
 // dst[d * t + s] = src[s * row + d] for s < t, d < hd: one head of t rows, transposed.
 @inline
@@ -85,7 +84,7 @@ export function keys_dot(x: usize, mt: usize, t: i32, hd: i32, n: i32, scale: f3
 
 // The softmax row of one query (x, head_dim floats) against the first n of t key-major keys:
 // p[j] = softmax_j(x · k_j * inv_root). The forward computes it once per query and head; the
-// backward (attention_backward_f32) recomputes it through this same function, so bit for bit.
+// backward (f32_attention_seq_backward) recomputes it through this same function, so bit for bit.
 @inline
 export function softmax_scores(x: usize, kT: usize, t: i32, hd: i32, n: i32, inv_root: f32, p: usize): void {
   keys_dot(x, kT, t, hd, n, inv_root, p);
@@ -93,11 +92,11 @@ export function softmax_scores(x: usize, kT: usize, t: i32, hd: i32, n: i32, inv
 }
 
 // Causal grouped-query attention over one sequence of t tokens at positions 0 .. t-1 (the same
-// function as attention_f32 with p0 = 0 and keys and values the sequence's own rows).
+// function as f32_attention with p0 = 0 and keys and values the sequence's own rows).
 // Layout (floats; strides in floats): q, k, v rows of stride qkv_stride (q: n_heads heads of
 // head_dim; k, v: n_kv_heads heads); out rows of stride o_stride, apart from the inputs;
 // scratch: 2 * head_dim * t + t floats.
-export function attention_seq_f32(
+export function f32_attention_seq(
   q: usize, k: usize, v: usize, qkv_stride: i32, out: usize, o_stride: i32, scratch: usize,
   t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32,
 ): void {

@@ -1,8 +1,8 @@
 // Backward kernels for training: the gradients of the Llama forward's operations that are not
-// matrix products (those reuse gemm_f32 on transposed packings, see gemm_pack_t_f32), plus the
-// transpose that feeds a weight gradient's GEMM. Each gradient accumulates (+=) where a
-// parameter or a shared input receives it from several places, and is written (=) otherwise;
-// each export says which.
+// matrix products (those reuse f32_gemm_4x8 on transposed packings, see
+// f32_gemm_pack_transposed_4x8), plus the transpose that feeds a weight gradient's GEMM. Each
+// gradient accumulates (+=) where a parameter or a shared input receives it from several places,
+// and is written (=) otherwise; each export says which.
 
 import { dot } from './reduce';
 import { axpy } from './elementwise';
@@ -11,7 +11,7 @@ import { keys_dot, softmax_scores, transpose_head } from './attention';
 
 // dst[cols, rows] = src[rows, cols]ᵀ (both row-major, apart). 8x8 tiles keep both sides'
 // cache lines in use while a tile is copied.
-export function transpose_f32(src: usize, rows: i32, cols: i32, dst: usize): void {
+export function f32_transpose(src: usize, rows: i32, cols: i32, dst: usize): void {
   const T: i32 = 8;
   for (let r0 = 0; r0 < rows; r0 += T) {
     const r1 = min(rows, r0 + T);
@@ -27,11 +27,11 @@ export function transpose_f32(src: usize, rows: i32, cols: i32, dst: usize): voi
   }
 }
 
-// Backward of y = x * r * w, r = 1 / sqrt(mean(x^2) + eps), per row of n (rmsnorm_f32):
+// Backward of y = x * r * w, r = 1 / sqrt(mean(x^2) + eps), per row of n (f32_rmsnorm):
 //   dx = r * (dy * w) - x * r^3 / n * sum(dy * w * x)      (written)
 //   dw += dy * x * r, summed over rows                      (accumulated; dw = 0 to skip)
 // x, dy, dx: rows x n floats (dx apart from x and dy); w, dw: n floats.
-export function rmsnorm_backward_f32(x: usize, w: usize, dy: usize, dx: usize, dw: usize, rows: i32, n: i32, eps: f32): void {
+export function f32_rmsnorm_backward(x: usize, w: usize, dy: usize, dx: usize, dw: usize, rows: i32, n: i32, eps: f32): void {
   const stride = <usize>n * 4;
   for (let row = 0; row < rows; row++) {
     const xr = x + <usize>row * stride;
@@ -54,11 +54,11 @@ export function rmsnorm_backward_f32(x: usize, w: usize, dy: usize, dx: usize, d
   }
 }
 
-// Backward of a = silu(g) * u (swiglu_f32), for n values:
+// Backward of a = silu(g) * u (f32_swiglu), for n values:
 //   dg = da * u * silu'(g), silu'(g) = s * (1 + g * (1 - s)), s = sigmoid(g)   (written)
 //   du = da * silu(g)                                                           (written)
 // dg and du apart from each other and from the inputs.
-export function swiglu_backward_f32(g: usize, u: usize, da: usize, dg: usize, du: usize, n: i32): void {
+export function f32_swiglu_backward(g: usize, u: usize, da: usize, dg: usize, du: usize, n: i32): void {
   for (let i = 0; i < n; i++) {
     const o = <usize>i * 4;
     const gi = load<f32>(g + o);
@@ -69,7 +69,7 @@ export function swiglu_backward_f32(g: usize, u: usize, da: usize, dg: usize, du
   }
 }
 
-// Backward of causal grouped-query attention over one sequence (attention_seq_f32), in the same
+// Backward of causal grouped-query attention over one sequence (f32_attention_seq), in the same
 // key-major form: per KV head, keys and values transposed to [head_dim][t], and the gradients of
 // that head's keys and values gathered the same way. Per query row i and head h the softmax row P
 // is recomputed exactly as the forward computed it (the same softmax_scores), so no
@@ -79,7 +79,7 @@ export function swiglu_backward_f32(g: usize, u: usize, da: usize, dg: usize, du
 // Layout (floats; strides in floats): q, k, v rows of stride qkv_stride (q: n_heads heads of
 // head_dim; k, v: n_kv_heads heads); out, dout rows of stride o_stride; dq, dk, dv rows of stride
 // d_stride, laid out like q, k, v, apart from the inputs; scratch: 4 * head_dim * t + 2 * t floats.
-export function attention_backward_f32(
+export function f32_attention_seq_backward(
   q: usize, k: usize, v: usize, qkv_stride: i32, out: usize, dout: usize, o_stride: i32,
   dq: usize, dk: usize, dv: usize, d_stride: i32, scratch: usize, t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32,
 ): void {

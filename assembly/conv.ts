@@ -4,16 +4,16 @@
 // computed together, so each tap's weight vector is loaded once for eight multiply-adds (eight
 // chains cover the latency), and a group of four channels sweeps a whole output row so its input
 // rows stay in L1.
-//
-// depthwise_conv2d_nhwc_f32: 'same' zero padding (pad = (K-1)/2), stride 1 or 2, odd K.
-//   x: H x W x C (row-major, channels fastest); w: K x K x C (tap-major, channels fastest);
-//   bias: C or 0; y: Ho x Wo x C with Ho = ceil(H / stride), Wo = ceil(W / stride);
-//   gelu != 0 applies GELU (erf form) to the outputs. y must not overlap x, w or bias.
 
 import { madd, store_lanes8 } from './simd';
 import { gelu4, gelu1 } from './math';
 
-export function depthwise_conv2d_nhwc_f32(
+// Depthwise conv2d on channels-last (NHWC) data, 'same' zero padding (pad = (K-1)/2), stride 1
+// or 2, odd K.
+//   x: H x W x C (row-major, channels fastest); w: K x K x C (tap-major, channels fastest);
+//   bias: C or 0; y: Ho x Wo x C with Ho = ceil(H / stride), Wo = ceil(W / stride);
+//   gelu != 0 applies GELU (erf form) to the outputs. y must not overlap x, w or bias.
+export function f32_dwconv2d_nhwc(
   x: usize, h: i32, wd: i32, c: i32, w: usize, k: i32, bias: usize, stride: i32, gelu: i32, y: usize,
 ): void {
   const pad = (k - 1) >> 1;
@@ -122,7 +122,7 @@ function tail_channels(x: usize, h: i32, wd: i32, c: i32, w: usize, k: i32, bias
 // Depthwise conv1d over a sequence, channels fastest: x: L x C, w: K x C, bias: C or 0,
 // y: L x C. causal == 0: symmetric 'same' padding (K odd, pad (K-1)/2 each side); causal != 0:
 // output t sees inputs t-K+1 .. t only (pad K-1 on the left). y must not overlap x, w or bias.
-export function depthwise_conv1d_f32(x: usize, l: i32, c: i32, w: usize, k: i32, bias: usize, causal: i32, y: usize): void {
+export function f32_dwconv1d_nlc(x: usize, l: i32, c: i32, w: usize, k: i32, bias: usize, causal: i32, y: usize): void {
   const left = causal != 0 ? k - 1 : (k - 1) >> 1;
   const pixBytes = <usize>c * 4;
   const c4 = ASC_FEATURE_SIMD ? c & ~3 : 0;
@@ -344,7 +344,7 @@ function rows2_x16(rowIn: usize, prow: usize, r0: i32, r1: i32, k: i32, wc: usiz
 //   (Ho = ceil(H/stride), Wo = ceil(W/stride)); scratch: (H+K-1) * (W+K-1) + 16 floats.
 //   Odd K, stride 1 or 2, mult >= 1, gelu != 0 applies GELU. y must not overlap x, w, bias or
 //   scratch.
-export function depthwise_conv2d_nchw_f32(
+export function f32_dwconv2d_nchw(
   x: usize, h: i32, wd: i32, c: i32, mult: i32, w: usize, k: i32, bias: usize, stride: i32, gelu: i32, y: usize, scratch: usize,
 ): void {
   const pad = (k - 1) >> 1;
@@ -386,7 +386,7 @@ export function depthwise_conv2d_nchw_f32(
 // left), then computed as one row of the planar 2-D kernel (planar_row, kernel height 1).
 //   x: C sequences of L; w: C x K; bias: C or 0; y: C sequences of L; scratch: L + K - 1 + 16
 //   floats. y must not overlap x, w, bias or scratch.
-export function depthwise_conv1d_planar_f32(x: usize, l: i32, c: i32, w: usize, k: i32, bias: usize, causal: i32, y: usize, scratch: usize): void {
+export function f32_dwconv1d_ncl(x: usize, l: i32, c: i32, w: usize, k: i32, bias: usize, causal: i32, y: usize, scratch: usize): void {
   const left = causal != 0 ? k - 1 : (k - 1) >> 1;
   const len = l + k - 1;
   for (let ch = 0; ch < c; ch++) {

@@ -22,12 +22,12 @@ export function scale(x: usize, s: f32, y: usize, n: i32): void {
 }
 
 // y[n] = s * x[n].
-export function scale_f32(x: usize, s: f32, y: usize, n: i32): void {
+export function f32_scale(x: usize, s: f32, y: usize, n: i32): void {
   scale(x, s, y, n);
 }
 
 // y[n] = a[n] + b[n].
-export function add_f32(a: usize, b: usize, y: usize, n: i32): void {
+export function f32_add(a: usize, b: usize, y: usize, n: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     for (; i + 4 <= n; i += 4) {
@@ -59,7 +59,7 @@ export function axpy(alpha: f32, x: usize, y: usize, n: i32): void {
 }
 
 // y[n] += alpha * x[n]. x must not overlap y.
-export function axpy_f32(alpha: f32, x: usize, y: usize, n: i32): void {
+export function f32_axpy(alpha: f32, x: usize, y: usize, n: i32): void {
   axpy(alpha, x, y, n);
 }
 
@@ -82,12 +82,12 @@ export function swiglu(gate: usize, up: usize, y: usize, n: i32): void {
 }
 
 // y[n] = silu(gate[n]) * up[n].
-export function swiglu_f32(gate: usize, up: usize, y: usize, n: i32): void {
+export function f32_swiglu(gate: usize, up: usize, y: usize, n: i32): void {
   swiglu(gate, up, y, n);
 }
 
 // y[n] = GELU(x[n]) = x/2 * (1 + erf(x / sqrt 2)), the exact form.
-export function gelu_f32(x: usize, y: usize, n: i32): void {
+export function f32_gelu(x: usize, y: usize, n: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     for (; i + 4 <= n; i += 4) {
@@ -103,7 +103,7 @@ export function gelu_f32(x: usize, y: usize, n: i32): void {
 
 // y[n] = GELU_tanh(x[n]) = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), the approximation
 // GPT-2 and PyTorch's approximate='tanh' use.
-export function gelu_tanh_f32(x: usize, y: usize, n: i32): void {
+export function f32_gelu_tanh(x: usize, y: usize, n: i32): void {
   const c = <f32>0.79788456080286536;
   const c3 = <f32>0.044715;
   let i = 0;
@@ -132,7 +132,7 @@ export function gelu_tanh_f32(x: usize, y: usize, n: i32): void {
 //   half_split == 0: pairs (x[2i], x[2i+1]), the interleaved layout of llama2.c and GGUF
 //   half_split != 0: pairs (x[i], x[i + head_dim/2]), the layout of Hugging Face checkpoints
 // head_dim must be even.
-export function rope_f32(x: usize, heads: i32, head_dim: i32, cs: usize, half_split: i32): void {
+export function f32_rope(x: usize, heads: i32, head_dim: i32, cs: usize, half_split: i32): void {
   const half = head_dim >> 1;
   const sin = cs + <usize>half * 4;
   for (let h = 0; h < heads; h++) {

@@ -1,6 +1,7 @@
 // GEMM: C[M,N] = A[M,K] · W[N,K]^T + bias, with W packed once into panels of NR = 8 output features.
 //
-// Packed layout (gemm_pack_f32 writes it, gemm_f32 reads it): ceil(N/8) panels, panel p holding
+// Packed layout (f32_gemm_pack_4x8 writes it, f32_gemm_4x8 reads it): ceil(N/8) panels, the
+// panel p holding
 //   [ bias[8p .. 8p+7] | W[8p .. 8p+7][0] | W[8p .. 8p+7][1] | ... | W[8p .. 8p+7][K-1] ]
 // that is (K + 1) * 8 floats, features past N zero-filled. A k-step of the microkernel then reads
 // 8 consecutive weights (two v128) and one broadcast value per row of A, and the bias seeds the
@@ -20,20 +21,20 @@ const NR: i32 = 8;
 const MR: i32 = 4;
 
 // Floats in a packed W of N features and K inputs.
-export function gemm_packed_size(n: i32, k: i32): i32 {
+export function f32_gemm_packed_floats(n: i32, k: i32): i32 {
   return ((n + NR - 1) / NR) * (k + 1) * NR;
 }
 
 // Packs W[N,K] (row-major, row stride K floats) and bias[N] (0 for none) into `packed`,
-// which must hold gemm_packed_size(N, K) floats and not overlap W or bias.
-export function gemm_pack_f32(w: usize, bias: usize, n: i32, k: i32, packed: usize): void {
+// which must hold f32_gemm_packed_floats(N, K) floats and not overlap W or bias.
+export function f32_gemm_pack_4x8(w: usize, bias: usize, n: i32, k: i32, packed: usize): void {
   pack_panels(w, bias, n, k, <usize>k * 4, 4, packed);
 }
 
 // Packs the transpose of W[K,N] (row-major, row stride N floats), that is the N x K matrix whose
 // feature j is column j of W, with no bias: what a backward pass multiplies by (dX = dY · W needs
-// W's columns as features). `packed` holds gemm_packed_size(N, K) floats, apart from W.
-export function gemm_pack_t_f32(w: usize, n: i32, k: i32, packed: usize): void {
+// W's columns as features). `packed` holds f32_gemm_packed_floats(N, K) floats, apart from W.
+export function f32_gemm_pack_transposed_4x8(w: usize, n: i32, k: i32, packed: usize): void {
   pack_panels(w, 0, n, k, 4, <usize>n * 4, packed);
 }
 
@@ -63,8 +64,8 @@ function pack_panels(w: usize, bias: usize, n: i32, k: i32, row_step: usize, col
 // per k-step):
 //   C[r][j] = seedLo/Hi[j] + rowSeed[r] + sum_k A[r][k] * B[k][j], GELU'd when gelu != 0,
 // written for nc (1..8) columns of four rows of C (row stride ldc bytes). Two callers:
-//   gemm_f32: B is a packed weight panel past its bias row, seeded with that bias row;
-//   pointwise_conv_nchw_f32: A is the weights, B eight pixels of the activations packed the
+//   f32_gemm_4x8: B is a packed weight panel past its bias row, seeded with that bias row;
+//   f32_pwconv_nchw: A is the weights, B eight pixels of the activations packed the
 //   same way, seeded with one bias per output channel (row).
 @inline
 export function ukernel_4x8(
@@ -172,9 +173,9 @@ function ukernel_1x8_scalar(a: usize, w: usize, k: i32, c: usize, nc: i32): void
 
 // C[M,N] = A[M,K] · W^T + bias. With M = 1 this is the GEMV of decoding on packed weights.
 //   a: M rows of K floats, row stride K (any alignment)
-//   packed: W and bias as gemm_pack_f32 wrote them for these N and K
+//   packed: W and bias as f32_gemm_pack_4x8 wrote them for these N and K
 //   c: M rows of N floats, row stride N; must not overlap a or packed
-export function gemm_f32(a: usize, packed: usize, c: usize, m: i32, n: i32, k: i32): void {
+export function f32_gemm_4x8(a: usize, packed: usize, c: usize, m: i32, n: i32, k: i32): void {
   const lda = <usize>k * 4;
   const ldc = <usize>n * 4;
   const panel = <usize>(k + 1) * <usize>(NR * 4);

@@ -5,7 +5,7 @@
 // schedules this form without spills; versions with eight accumulators spilled and ran slower.
 // Reading four rows means four memory streams, which DRAM serves more slowly than one (a plain
 // 4-stream sum reaches ~85% of the 1-stream read bandwidth here), so decoding should prefer
-// gemm_f32 with M = 1 on packed weights: the panels are one contiguous stream (see gemm.ts).
+// f32_gemm_4x8 with M = 1 on packed weights: the panels are one contiguous stream (see gemm.ts).
 
 import { madd } from './simd';
 import { dot } from './reduce';
@@ -21,7 +21,7 @@ function hsum4(r0: v128, r1: v128, r2: v128, r3: v128): v128 {
 // y[N] = W · x + bias.
 //   w: N rows of K floats, row stride K (any alignment); x: K floats; bias: N floats or 0
 //   y: N floats, must not overlap w, x or bias
-export function gemv_f32(w: usize, x: usize, bias: usize, y: usize, n: i32, k: i32): void {
+export function f32_gemv(w: usize, x: usize, bias: usize, y: usize, n: i32, k: i32): void {
   const ldw = <usize>k * 4;
   let r = 0;
   if (ASC_FEATURE_SIMD) {

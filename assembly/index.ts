@@ -1,21 +1,26 @@
 // The kernel module: every export takes pointers into the imported linear memory and sizes.
 // The TypeScript runtime (src/runtime/) owns that memory and checks every argument first.
+//
+// Export names say, as XNNPACK's do, the datatype, the operation, then the layout and the tile
+// where there is a choice: f32_gemm_4x8 (4 rows x 8 features per step, on weights packed by
+// f32_gemm_pack_4x8), q8_0_gemm_x4 (Q8_0 rows in groups of 4), f32_dwconv2d_nchw. A size export
+// names its unit: f32_gemm_packed_floats, f32_pwconv_nchw_scratch_floats.
 
-export { gemm_packed_size, gemm_pack_f32, gemm_pack_t_f32, gemm_f32 } from './gemm';
-export { transpose_f32, rmsnorm_backward_f32, swiglu_backward_f32, attention_backward_f32 } from './backward';
-export { gemv_f32 } from './gemv';
-export { ffn_swiglu_f32 } from './ffn';
-export { scale_f32, add_f32, axpy_f32, swiglu_f32, gelu_f32, gelu_tanh_f32, rope_f32 } from './elementwise';
-export { rmsnorm_f32, layernorm_f32, softmax_f32 } from './norm';
-export { attention_f32, attention_seq_f32 } from './attention';
-export { dot_f32, cosine_f32, argmax_f32, add_cosine_f32 } from './reduce';
-export { probe_read_f32, probe_madd_f32 } from './probe';
+export { f32_gemm_packed_floats, f32_gemm_pack_4x8, f32_gemm_pack_transposed_4x8, f32_gemm_4x8 } from './gemm';
+export { f32_transpose, f32_rmsnorm_backward, f32_swiglu_backward, f32_attention_seq_backward } from './backward';
+export { f32_gemv } from './gemv';
+export { f32_ffn_swiglu_4x8 } from './ffn';
+export { f32_scale, f32_add, f32_axpy, f32_swiglu, f32_gelu, f32_gelu_tanh, f32_rope } from './elementwise';
+export { f32_rmsnorm, f32_layernorm, f32_softmax } from './norm';
+export { f32_attention, f32_attention_seq } from './attention';
+export { f32_dot, f32_cosine, f32_argmax, f32_add_cosine } from './reduce';
+export { f32_probe_read, f32_probe_madd } from './probe';
 
 // First byte after the module's static data: where the TypeScript arena may start allocating.
 export function heap_base(): usize {
   return __heap_base;
 }
-export { topk_f32, gather_rows_f32, scatter_add_rows_f32 } from './moe';
-export { quantize_q8_0_f32, q8_0_packed_size, q8_0_pack_x4, gemm_q8_0_x4 } from './quant';
-export { depthwise_conv2d_nhwc_f32, depthwise_conv2d_nchw_f32, depthwise_conv1d_f32, depthwise_conv1d_planar_f32 } from './conv';
-export { pointwise_block_pixels, pointwise_conv_nchw_f32, grouped_pointwise_conv_nchw_f32, im2col_nchw_f32, channel_affine_nchw_f32, channel_mean_nchw_f32 } from './pointwise';
+export { f32_topk, f32_gather_rows, f32_scatter_add_rows } from './moe';
+export { q8_0_quantize, q8_0_gemm_packed_floats, q8_0_gemm_pack_x4, q8_0_gemm_x4 } from './quant';
+export { f32_dwconv2d_nhwc, f32_dwconv2d_nchw, f32_dwconv1d_nlc, f32_dwconv1d_ncl } from './conv';
+export { f32_pwconv_nchw_scratch_floats, f32_pwconv_nchw, f32_grouped_pwconv_nchw, f32_im2col_nchw, f32_channel_affine_nchw, f32_channel_mean_nchw } from './pointwise';

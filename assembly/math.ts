@@ -128,7 +128,7 @@ export function erf1(x: f32): f32 {
 }
 
 // GELU in its exact form, x/2 * (1 + erf(x / sqrt 2)): the activation of FFNet and BERT-style
-// FFNs, fused into the convolution and GEMM epilogues and used by gelu_f32.
+// FFNs, fused into the convolution and GEMM epilogues and used by f32_gelu.
 @inline
 export function gelu4(v: v128): v128 {
   const e = erf4(f32x4.mul(v, f32x4.splat(0.70710678118654752)));

@@ -6,7 +6,7 @@ import { axpy } from './elementwise';
 // For each of `rows` rows of n logits (row stride n floats), the indices of the k largest
 // (descending; the lower index first on ties) into idx (rows x k i32) and their logits into val
 // (rows x k f32). 1 <= k <= n. Selection by k passes over the row: k is small (experts in use).
-export function topk_f32(x: usize, rows: i32, n: i32, k: i32, idx: usize, val: usize): void {
+export function f32_topk(x: usize, rows: i32, n: i32, k: i32, idx: usize, val: usize): void {
   for (let r = 0; r < rows; r++) {
     const row = x + <usize>r * <usize>n * 4;
     const out_i = idx + <usize>r * <usize>k * 4;
@@ -36,7 +36,7 @@ export function topk_f32(x: usize, rows: i32, n: i32, k: i32, idx: usize, val: u
 }
 
 // dst row i = src row rows_idx[i], for i < count; rows of d floats. dst must not overlap src.
-export function gather_rows_f32(src: usize, rows_idx: usize, count: i32, d: i32, dst: usize): void {
+export function f32_gather_rows(src: usize, rows_idx: usize, count: i32, d: i32, dst: usize): void {
   const bytes = <usize>d * 4;
   for (let i = 0; i < count; i++) {
     const r = load<i32>(rows_idx + <usize>i * 4);
@@ -46,7 +46,7 @@ export function gather_rows_f32(src: usize, rows_idx: usize, count: i32, d: i32,
 
 // dst row rows_idx[i] += weight[i] * src row i, for i < count; rows of d floats. src must not
 // overlap dst. A row index may repeat (its contributions add up in order).
-export function scatter_add_rows_f32(src: usize, rows_idx: usize, weight: usize, count: i32, d: i32, dst: usize): void {
+export function f32_scatter_add_rows(src: usize, rows_idx: usize, weight: usize, count: i32, d: i32, dst: usize): void {
   const bytes = <usize>d * 4;
   for (let i = 0; i < count; i++) {
     const r = load<i32>(rows_idx + <usize>i * 4);

@@ -8,7 +8,7 @@ import { scale } from './elementwise';
 
 // y = x * (1 / sqrt(mean(x^2) + eps)) * w, per row, as llama2.c's rmsnorm.
 //   x, y: rows x n floats; w: n floats
-export function rmsnorm_f32(x: usize, w: usize, y: usize, rows: i32, n: i32, eps: f32): void {
+export function f32_rmsnorm(x: usize, w: usize, y: usize, rows: i32, n: i32, eps: f32): void {
   const stride = <usize>n * 4;
   for (let r = 0; r < rows; r++) {
     const xr = x + <usize>r * stride;
@@ -32,7 +32,7 @@ export function rmsnorm_f32(x: usize, w: usize, y: usize, rows: i32, n: i32, eps
 // y = (x - mean) / sqrt(var + eps) * gamma + beta, per row; variance over n (biased), computed
 // in a second pass around the mean so that large offsets do not cancel.
 //   x, y: rows x n floats; gamma, beta: n floats, or 0 for ones / zeros
-export function layernorm_f32(x: usize, gamma: usize, beta: usize, y: usize, rows: i32, n: i32, eps: f32): void {
+export function f32_layernorm(x: usize, gamma: usize, beta: usize, y: usize, rows: i32, n: i32, eps: f32): void {
   const stride = <usize>n * 4;
   for (let r = 0; r < rows; r++) {
     const xr = x + <usize>r * stride;
@@ -105,7 +105,7 @@ export function softmax_row(x: usize, y: usize, n: i32): void {
 }
 
 // Softmax of each of `rows` rows of n floats (x, y: rows x n, row stride n; y may be x).
-export function softmax_f32(x: usize, y: usize, rows: i32, n: i32): void {
+export function f32_softmax(x: usize, y: usize, rows: i32, n: i32): void {
   const stride = <usize>n * 4;
   for (let r = 0; r < rows; r++) {
     softmax_row(x + <usize>r * stride, y + <usize>r * stride, n);

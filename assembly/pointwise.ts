@@ -10,17 +10,23 @@ import { hsum } from './simd';
 // L2 while every output channel sweeps it.
 const BLOCK_BYTES: i32 = 64 * 1024;
 
-// Pixels per packed block for Cin inputs (a multiple of 8); the scratch of
-// pointwise_conv_nchw_f32 holds Cin times this many floats.
-export function pointwise_block_pixels(cin: i32): i32 {
+// Pixels per packed block for Cin inputs (a multiple of 8).
+@inline
+function block_pixels(cin: i32): i32 {
   return max(8, (BLOCK_BYTES / (cin * 4)) & ~7);
+}
+
+// Floats of scratch f32_pwconv_nchw and f32_grouped_pwconv_nchw need for Cin inputs per group:
+// one packed block of Cin x block_pixels(Cin).
+export function f32_pwconv_nchw_scratch_floats(cin: i32): i32 {
+  return cin * block_pixels(cin);
 }
 
 // y[Cout][P] = w[Cout][Cin] · x[Cin][P] + bias[Cout], GELU'd when gelu != 0.
 //   x: Cin planes of P pixels; w: Cout rows of Cin floats (PyTorch's [Cout, Cin, 1, 1]);
-//   bias: Cout floats or 0; y: Cout planes of P; scratch: Cin * pointwise_block_pixels(Cin)
+//   bias: Cout floats or 0; y: Cout planes of P; scratch: f32_pwconv_nchw_scratch_floats(Cin)
 //   floats. y must not overlap x, w, bias or scratch.
-export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, cout: i32, bias: usize, gelu: i32, y: usize, scratch: usize): void {
+export function f32_pwconv_nchw(x: usize, cin: i32, p: i32, w: usize, cout: i32, bias: usize, gelu: i32, y: usize, scratch: usize): void {
   const plane = <usize>p * 4;
   pointwise_strided(x, plane, cin, p, w, cout, bias, gelu, y, plane, scratch);
 }
@@ -28,11 +34,11 @@ export function pointwise_conv_nchw_f32(x: usize, cin: i32, p: i32, w: usize, co
 // Grouped 1x1 convolution on planar data whose groups' channels may be interleaved: group g's
 // input i is plane g * xg + i * xc of x, its output o is plane g * yg + o * yc of y (in planes of
 // P pixels), so a grouped conv with the channel permutes around it (the time-series FFNet's
-// mixers) runs without copying. Each group is pointwise_conv_nchw_f32 on its planes.
+// mixers) runs without copying. Each group is f32_pwconv_nchw on its planes.
 //   w: [groups][Cout][Cin] (PyTorch's grouped [groups * Cout, Cin, 1]); bias: [groups][Cout] or
-//   0; scratch: Cin * pointwise_block_pixels(Cin) floats. Every output plane must be distinct,
+//   0; scratch: f32_pwconv_nchw_scratch_floats(Cin) floats. Every output plane must be distinct,
 //   and y must not overlap x, w, bias or scratch.
-export function grouped_pointwise_conv_nchw_f32(
+export function f32_grouped_pwconv_nchw(
   x: usize, p: i32, groups: i32, cin: i32, xg: i32, xc: i32, w: usize, cout: i32, yg: i32, yc: i32, bias: usize, gelu: i32, y: usize, scratch: usize,
 ): void {
   const plane = <usize>p * 4;
@@ -58,7 +64,7 @@ function pointwise_strided(x: usize, xstride: usize, cin: i32, p: i32, w: usize,
   if (ASC_FEATURE_SIMD) {
     co4 = cout & ~3;
     p8 = p & ~7;
-    const pb = pointwise_block_pixels(cin);
+    const pb = block_pixels(cin);
     const zero = f32x4.splat(0);
     for (let p0 = 0; p0 < p8; p0 += pb) {
       const p1 = min(p8, p0 + pb);
@@ -111,11 +117,11 @@ function pointwise_strided(x: usize, xstride: usize, cin: i32, p: i32, w: usize,
 }
 
 // Unfolds the KxK patches of a full convolution into columns, so the convolution becomes
-// pointwise_conv_nchw_f32 with Cin * K * K inputs and the weights as stored ([Cout, Cin, K, K]):
+// f32_pwconv_nchw with Cin * K * K inputs and the weights as stored ([Cout, Cin, K, K]):
 //   col[(ci * K + ky) * K + kx][oy * Wo + ox] = x[ci][oy * stride - pad + ky][ox * stride - pad + kx]
 // (zero outside the image). x: C planes of H x W; col: C*K*K planes of Ho x Wo with
 // Ho = (H + 2 pad - K) / stride + 1, Wo likewise. col must not overlap x.
-export function im2col_nchw_f32(x: usize, c: i32, h: i32, wd: i32, k: i32, stride: i32, pad: i32, col: usize): void {
+export function f32_im2col_nchw(x: usize, c: i32, h: i32, wd: i32, k: i32, stride: i32, pad: i32, col: usize): void {
   const ho = (h + 2 * pad - k) / stride + 1;
   const wo = (wd + 2 * pad - k) / stride + 1;
   let out = col;
@@ -159,7 +165,7 @@ export function im2col_nchw_f32(x: usize, c: i32, h: i32, wd: i32, k: i32, strid
 // y[c][i] = x[c][i] * scale[c] + shift[c] over C planes of P (shift 0: none). BatchNorm at
 // inference (scale = gamma / sqrt(var + eps), shift = beta - mean * scale) and layer scale.
 // y may be x.
-export function channel_affine_nchw_f32(x: usize, c: i32, p: i32, scale: usize, shift: usize, y: usize): void {
+export function f32_channel_affine_nchw(x: usize, c: i32, p: i32, scale: usize, shift: usize, y: usize): void {
   for (let ch = 0; ch < c; ch++) {
     const s = load<f32>(scale + <usize>ch * 4);
     const t: f32 = shift != 0 ? load<f32>(shift + <usize>ch * 4) : 0;
@@ -176,7 +182,7 @@ export function channel_affine_nchw_f32(x: usize, c: i32, p: i32, scale: usize, 
 }
 
 // y[c] = mean of x[c][0..P): global average pooling of C planes of P pixels.
-export function channel_mean_nchw_f32(x: usize, c: i32, p: i32, y: usize): void {
+export function f32_channel_mean_nchw(x: usize, c: i32, p: i32, y: usize): void {
   for (let ch = 0; ch < c; ch++) {
     const xc = x + <usize>ch * <usize>p * 4;
     let i = 0;

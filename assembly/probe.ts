@@ -4,7 +4,7 @@ import { madd } from './simd';
 
 // Sums n floats at p with eight independent v128 accumulators (the scalar build: four floats),
 // so the loop is limited by how fast memory delivers bytes: the read-bandwidth bound of GEMV.
-export function probe_read_f32(p: usize, n: i32): f32 {
+export function f32_probe_read(p: usize, n: i32): f32 {
   let i = 0;
   let s: f32 = 0;
   if (ASC_FEATURE_SIMD) {
@@ -45,7 +45,7 @@ export function probe_read_f32(p: usize, n: i32): f32 {
 // many multiply-adds per second the engine issues, the arithmetic peak a kernel can approach.
 // (A 10-chain loop without the unrolling measured 5% lower here, below what the depthwise
 // kernels reach.) Returns a value so that nothing is dead code.
-export function probe_madd_f32(iters: i32, seed: f32): f32 {
+export function f32_probe_madd(iters: i32, seed: f32): f32 {
   if (ASC_FEATURE_SIMD) {
     const a = f32x4.splat(seed * 1e-3);
     const b = f32x4.splat(0.999999);

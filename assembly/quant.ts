@@ -1,8 +1,8 @@
 // Q8_0 (GGUF's 8-bit format): blocks of 32 weights, each block 34 bytes: an IEEE half scale d
 // followed by 32 int8 q, weight = d * q. GGUF stores a matrix row after row, each row K/32
-// consecutive blocks; q8_0_pack_x4 regroups the rows by 4 for the kernel (below).
+// consecutive blocks; q8_0_gemm_pack_x4 regroups the rows by 4 for the kernel (below).
 //
-// Activations are quantized per block the same way (quantize_q8_0_f32), widened once to int16,
+// Activations are quantized per block the same way (q8_0_quantize), widened once to int16,
 // and each block's dot product is i32x4.dot_i16x8_s on the integers, scaled by d_w * d_x: the
 // int8 path that is safe on Node 20 (not the relaxed i8 dot, which V8 gets wrong there).
 
@@ -29,7 +29,7 @@ function half_to_f32(h: u32): f32 {
 // Rounding is C's roundf (half away from zero), exactly: from trunc(v) and whether |v - trunc(v)|
 // (exact in float) reaches 0.5; floor(|v| + 0.5) would round the largest float below 0.5 up to
 // 1, since that sum is not a float. Both builds give the same bytes.
-export function quantize_q8_0_f32(x: usize, k: i32, xq: usize, xd: usize): void {
+export function q8_0_quantize(x: usize, k: i32, xq: usize, xd: usize): void {
   for (let b = 0; b < k / 32; b++) {
     const xb = x + <usize>b * 128;
     const qb = xq + <usize>b * 64;
@@ -62,7 +62,7 @@ export function quantize_q8_0_f32(x: usize, k: i32, xq: usize, xd: usize): void 
   }
 }
 
-// roundf(v * id) to integers, lane by lane (see quantize_q8_0_f32).
+// roundf(v * id) to integers, lane by lane (see q8_0_quantize).
 @inline
 function round_q(v: v128, id: v128): v128 {
   const a = f32x4.mul(v, id);
@@ -91,14 +91,14 @@ function round_q(v: v128, id: v128): v128 {
 const GROUP_BLOCK_BYTES: usize = 144;
 
 /** Floats of room for n rows of k columns (k a multiple of 32) in the 4-row grouped layout. */
-export function q8_0_packed_size(n: i32, k: i32): i32 {
+export function q8_0_gemm_packed_floats(n: i32, k: i32): i32 {
   return ((n + 3) >> 2) * (k / 32) * 36;
 }
 
 // Regroups n rows of Q8_0 (GGUF's layout, k/32 blocks of 34 bytes per row) at w into the layout
-// above at out (q8_0_packed_size(n, k) floats, 16-byte aligned). Returns how many blocks have a
-// scale that is infinite or NaN (a corrupt file: every output of such a row would be NaN).
-export function q8_0_pack_x4(w: usize, n: i32, k: i32, out: usize): i32 {
+// above at out (q8_0_gemm_packed_floats(n, k) floats, 16-byte aligned). Returns how many blocks
+// have a scale that is infinite or NaN (a corrupt file: every output of such a row would be NaN).
+export function q8_0_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): i32 {
   const blocks = k / 32;
   const groups = (n + 3) >> 2;
   memory.fill(out, 0, <usize>groups * blocks * GROUP_BLOCK_BYTES);
@@ -135,12 +135,12 @@ function i32x4_block_dot(q: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128
 }
 
 // y[t][r] = sum over blocks b of f32(sum_j q[r][b][j] * xq[t][b][j]) * (d[r][b] * xd[t][b]), for
-// m token rows t of activations quantized by quantize_q8_0_f32 (xq: m x k int16, xd: m x k/32
-// f32) and n output features r of W grouped by q8_0_pack_x4 at w. y rows are ldy floats apart
+// m token rows t of activations quantized by q8_0_quantize (xq: m x k int16, xd: m x k/32
+// f32) and n output features r of W grouped by q8_0_gemm_pack_x4 at w. y rows are ldy floats apart
 // and must not overlap the inputs. Every output is summed block by block in order, whatever m:
 // one token (decoding) and a block of tokens (prefill) give identical rows. For m > 1 the 4-row
 // group's 18 KiB (k = 4096) stay in L1/L2 while the tokens pass over them.
-export function gemm_q8_0_x4(w: usize, xq: usize, xd: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32): void {
+export function q8_0_gemm_x4(w: usize, xq: usize, xd: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32): void {
   const blocks = k / 32;
   const groupBytes = <usize>blocks * GROUP_BLOCK_BYTES;
   for (let r = 0; r < n; r += 4) {

@@ -42,13 +42,13 @@ export function sum(x: usize, n: i32): f32 {
 }
 
 // Returns a · b for a[n], b[n].
-export function dot_f32(a: usize, b: usize, n: i32): f32 {
+export function f32_dot(a: usize, b: usize, n: i32): f32 {
   return dot(a, b, n);
 }
 
 // Returns cos(a, b) = a·b / (|a| |b|) for a[n], b[n]; 0 when either vector is all zeros.
 // One pass with three sums (a·b, a·a, b·b), as FFN skipping needs it once per layer and token.
-export function cosine_f32(a: usize, b: usize, n: i32): f32 {
+export function f32_cosine(a: usize, b: usize, n: i32): f32 {
   return cosine(a, b, n, false);
 }
 
@@ -113,7 +113,7 @@ export function max_of(x: usize, n: i32): f32 {
 
 // Returns the index of the first largest value of x[n], n >= 1 (NaN never wins; all NaN gives 0).
 // Two passes: a SIMD maximum, then the first index holding it.
-export function argmax_f32(x: usize, n: i32): i32 {
+export function f32_argmax(x: usize, n: i32): i32 {
   const m = max_of(x, n);
   for (let i = 0; i < n; i++) {
     if (load<f32>(x + <usize>i * 4) == m) return i;
@@ -124,6 +124,6 @@ export function argmax_f32(x: usize, n: i32): i32 {
 // The residual update of a transformer block with its saturation measure, in one pass:
 // x[n] += d[n], returning cos(x before, x after) (0 when either is all zeros). FFN skipping
 // watches this value; fusing it into the add keeps the monitoring to one read of x and d.
-export function add_cosine_f32(x: usize, d: usize, n: i32): f32 {
+export function f32_add_cosine(x: usize, d: usize, n: i32): f32 {
   return cosine(x, d, n, true);
 }

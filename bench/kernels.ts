@@ -79,7 +79,7 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
       const c = e.alloc(m * n);
       e.kernels.gemm(ab, packed, c, m);
       const diff = maxAbsDiff(c.view(), want);
-      const t = time(() => e.wasm.gemm_f32(ab.ptr, packed.data.ptr, c.ptr, m, n, k), opts.quick);
+      const t = time(() => e.wasm.f32_gemm_4x8(ab.ptr, packed.data.ptr, c.ptr, m, n, k), opts.quick);
       const value = flops / t.seconds / 1e9;
       const bound = peak.get(e.backend)!;
       emit({
@@ -130,7 +130,7 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
         const bufs = place();
         const ptrs = bufs.map((b) => b.ptr);
         const packed = !impl.endsWith('-rowmajor');
-        const call = (p: number) => (packed ? e.wasm.gemm_f32(xb.ptr, p, y.ptr, 1, n, k) : e.wasm.gemv_f32(p, xb.ptr, 0, y.ptr, n, k));
+        const call = (p: number) => (packed ? e.wasm.f32_gemm_4x8(xb.ptr, p, y.ptr, 1, n, k) : e.wasm.f32_gemv(p, xb.ptr, 0, y.ptr, n, k));
         y.view().fill(NaN);
         call(ptrs[copies - 1]!);
         const diff = maxAbsDiff(y.view(), want);

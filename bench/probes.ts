@@ -12,7 +12,7 @@ export function readBandwidth(engine: Engine, quick: boolean, mib = 256): number
   const n = (mib << 20) / 4;
   const buf = engine.alloc(n, 'bandwidth probe');
   buf.view().fill(1);
-  const t = time(() => engine.wasm.probe_read_f32(buf.ptr, n), quick);
+  const t = time(() => engine.wasm.f32_probe_read(buf.ptr, n), quick);
   buf.free();
   return (n * 4) / t.fastest / 1e9;
 }
@@ -21,7 +21,7 @@ export function readBandwidth(engine: Engine, quick: boolean, mib = 256): number
 export function maddPeak(engine: Engine, quick: boolean): number {
   const iters = 1 << 20;
   const flopsPerIter = engine.backend === 'scalar' ? 20 : 96;
-  const t = time(() => engine.wasm.probe_madd_f32(iters, 0.5), quick);
+  const t = time(() => engine.wasm.f32_probe_madd(iters, 0.5), quick);
   return (iters * flopsPerIter) / t.fastest / 1e9;
 }
 
@@ -38,9 +38,9 @@ export function q8DotPeak(engine: Engine, quick: boolean): number {
   const xq = engine.alloc(cols / 2 + cols / 32, 'q8 probe quantized activations');
   const xd = xq.ptr + cols * 2;
   const y = engine.alloc(rows, 'q8 probe output');
-  engine.wasm.quantize_q8_0_f32(x.ptr, cols, xq.ptr, xd);
+  engine.wasm.q8_0_quantize(x.ptr, cols, xq.ptr, xd);
   const t = time(() => {
-    for (let i = 0; i < calls; i++) engine.wasm.gemm_q8_0_x4(w.data.ptr, xq.ptr, xd, y.ptr, 1, rows, cols, rows);
+    for (let i = 0; i < calls; i++) engine.wasm.q8_0_gemm_x4(w.data.ptr, xq.ptr, xd, y.ptr, 1, rows, cols, rows);
   }, quick);
   for (const b of [w.data, x, xq, y]) b.free();
   return (2 * rows * cols * calls) / t.fastest / 1e9;
@@ -54,7 +54,7 @@ export function readBandwidthThreads(engine: Engine, quick: boolean, mib = 256):
   const buf = engine.alloc(n, 'bandwidth probe');
   buf.view().fill(1);
   const per = Math.floor(n / pool.threads);
-  const t = time(() => pool.run(Array.from({ length: pool.threads }, (_, i) => ({ fn: 'probe_read_f32', args: [buf.ptr + i * per * 4, per] }))), quick);
+  const t = time(() => pool.run(Array.from({ length: pool.threads }, (_, i) => ({ fn: 'f32_probe_read', args: [buf.ptr + i * per * 4, per] }))), quick);
   buf.free();
   return (per * pool.threads * 4) / t.fastest / 1e9;
 }

@@ -34,7 +34,7 @@ export async function runThreadCases(
     // threads that poll before sleeping (the default) and with threads that sleep at once
     for (const [label, e] of [['polling 0.25 ms', many], ['sleeping', await createEngine({ backend: one.backend, threads, spinMs: 0 })]] as const) {
       const probe = e.alloc(16);
-      const tasks = Array.from({ length: threads }, () => ({ fn: 'probe_read_f32', args: [probe.ptr, 16] }));
+      const tasks = Array.from({ length: threads }, () => ({ fn: 'f32_probe_read', args: [probe.ptr, 16] }));
       const t = time(() => e.pool!.run(tasks), opts.quick);
       emit({ suite: SUITE, case: `thread dispatch, ${label}`, impl, value: sig3(t.seconds * 1e6), unit: 'us', rme: sig3(t.rme), samples: t.samples });
       probe.free();

@@ -31,10 +31,10 @@ describe.each(BACKENDS)('%s build', (backend) => {
     const e = await engineFor(backend);
     for (const rows of [1, 3, 4, 5, 7, 8, 9, 64, 172, 5632]) {
       for (const cols of [32, 64, 96, 2048, 5632]) {
-        expect(panelFloats(rows, cols), `panels ${rows}x${cols}`).toBe(e.wasm.gemm_packed_size(rows, cols));
-        expect(q8GroupFloats(rows, cols), `q8 ${rows}x${cols}`).toBe(e.wasm.q8_0_packed_size(rows, cols));
+        expect(panelFloats(rows, cols), `panels ${rows}x${cols}`).toBe(e.wasm.f32_gemm_packed_floats(rows, cols));
+        expect(q8GroupFloats(rows, cols), `q8 ${rows}x${cols}`).toBe(e.wasm.q8_0_gemm_packed_floats(rows, cols));
       }
-      expect(panelFloats(rows, 1)).toBe(e.wasm.gemm_packed_size(rows, 1));
+      expect(panelFloats(rows, 1)).toBe(e.wasm.f32_gemm_packed_floats(rows, 1));
     }
   });
 

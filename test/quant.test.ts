@@ -20,7 +20,7 @@ describe.each(BACKENDS)('%s build', (backend) => {
     x.set(randomF32(32 * 4, 77, -3, 3), 64);
     const xb = e.upload(x);
     const scratch = e.alloc(x.length / 2 + x.length / 32);
-    e.wasm.quantize_q8_0_f32(xb.ptr, x.length, scratch.ptr, scratch.ptr + x.length * 2);
+    e.wasm.q8_0_quantize(xb.ptr, x.length, scratch.ptr, scratch.ptr + x.length * 2);
     const q = new Int16Array(e.memory.buffer, scratch.ptr, x.length);
     const d = new Float32Array(e.memory.buffer, scratch.ptr + x.length * 2, x.length / 32);
     const want = quantizeRef(x);

@@ -162,20 +162,20 @@ async function runBench(): Promise<void> {
       continue;
     }
     const iters = 1 << 18;
-    const peak = (iters * (backend === 'scalar' ? 20 : 80)) / timeIt(() => e.wasm.probe_madd_f32(iters, 0.5)) / 1e9;
+    const peak = (iters * (backend === 'scalar' ? 20 : 80)) / timeIt(() => e.wasm.f32_probe_madd(iters, 0.5)) / 1e9;
     const probe = e.alloc(16 << 20);
-    const bandwidth = (probe.length * 4) / timeIt(() => e.wasm.probe_read_f32(probe.ptr, probe.length)) / 1e9;
+    const bandwidth = (probe.length * 4) / timeIt(() => e.wasm.f32_probe_read(probe.ptr, probe.length)) / 1e9;
     probe.free();
     const next = rng(1);
     const [m, n, k] = [128, 512, 512];
     const packed = e.kernels.packFrom(Float32Array.from({ length: n * k }, next), n, k);
     const a = e.upload(Float32Array.from({ length: m * k }, next));
     const c = e.alloc(m * n);
-    const gemm = (2 * m * n * k) / timeIt(() => e.wasm.gemm_f32(a.ptr, packed.data.ptr, c.ptr, m, n, k)) / 1e9;
+    const gemm = (2 * m * n * k) / timeIt(() => e.wasm.f32_gemm_4x8(a.ptr, packed.data.ptr, c.ptr, m, n, k)) / 1e9;
     const gv = e.kernels.packFrom(Float32Array.from({ length: 2048 * 4096 }, next), 4096, 2048);
     const x = e.upload(Float32Array.from({ length: 2048 }, next));
     const y = e.alloc(4096);
-    const gemv = (2 * 4096 * 2048) / timeIt(() => e.wasm.gemm_f32(x.ptr, gv.data.ptr, y.ptr, 1, 4096, 2048)) / 1e9;
+    const gemv = (2 * 4096 * 2048) / timeIt(() => e.wasm.f32_gemm_4x8(x.ptr, gv.data.ptr, y.ptr, 1, 4096, 2048)) / 1e9;
     // MetaMixer's token mixer: a 7x7 depthwise convolution over 128 channels of 32x32, NHWC
     const [ch, hw, kk] = [128, 32, 7];
     const ci = e.upload(Float32Array.from({ length: hw * hw * ch }, next));

@@ -49,7 +49,7 @@ export class BackwardKernels {
   allocPacked(rows: number, cols: number, what = 'matrix'): PackedMatrix {
     checkSize(`${what} rows`, rows, 1);
     checkSize(`${what} cols`, cols, 1);
-    return { type: 'f32-panel8', rows, cols, data: this.engine.alloc(this.wasm.gemm_packed_size(rows, cols), `packed ${what}`) };
+    return { type: 'f32-panel8', rows, cols, data: this.engine.alloc(this.wasm.f32_gemm_packed_floats(rows, cols), `packed ${what}`) };
   }
 
   /**
@@ -60,17 +60,17 @@ export class BackwardKernels {
   repack(w: F32Buffer, into: PackedMatrix, options: { transposed?: boolean; bias?: F32Buffer } = {}): void {
     const { rows, cols } = into;
     this.buf('w', w, rows * cols);
-    this.buf('into.data', into.data, this.wasm.gemm_packed_size(rows, cols));
+    this.buf('into.data', into.data, this.wasm.f32_gemm_packed_floats(rows, cols));
     checkDisjoint('into', into.data, 'w', w);
     if (options.transposed) {
       if (options.bias) throw new FfnkitError('E_ARG', 'bias: a transposed packing carries no bias');
-      this.wasm.gemm_pack_t_f32(w.ptr, rows, cols, into.data.ptr);
+      this.wasm.f32_gemm_pack_transposed_4x8(w.ptr, rows, cols, into.data.ptr);
     } else {
       if (options.bias) {
         this.buf('bias', options.bias, rows);
         checkDisjoint('into', into.data, 'bias', options.bias);
       }
-      this.wasm.gemm_pack_f32(w.ptr, options.bias ? options.bias.ptr : 0, rows, cols, into.data.ptr);
+      this.wasm.f32_gemm_pack_4x8(w.ptr, options.bias ? options.bias.ptr : 0, rows, cols, into.data.ptr);
     }
   }
 
@@ -81,7 +81,7 @@ export class BackwardKernels {
     this.buf('src', src, rows * cols);
     this.buf('dst', dst, rows * cols);
     checkDisjoint('dst', dst, 'src', src);
-    this.wasm.transpose_f32(src.ptr, rows, cols, dst.ptr);
+    this.wasm.f32_transpose(src.ptr, rows, cols, dst.ptr);
   }
 
   /**
@@ -97,14 +97,14 @@ export class BackwardKernels {
     this.buf('dw', dw, n * k);
     if (m === 0) return;
     const dyT = this.scratchFor('dyT', m * n).sub(0, m * n);
-    const packedSize = this.wasm.gemm_packed_size(k, m);
+    const packedSize = this.wasm.f32_gemm_packed_floats(k, m);
     const xT: PackedMatrix = { type: 'f32-panel8', rows: k, cols: m, data: this.scratchFor('packed xT', packedSize).sub(0, packedSize) };
     const product = this.scratchFor('dw product', n * k).sub(0, n * k);
     checkDisjoint('dw', dw, 'scratch', product);
-    this.wasm.transpose_f32(dy.ptr, m, n, dyT.ptr);
-    this.wasm.gemm_pack_t_f32(x.ptr, k, m, xT.data.ptr);
+    this.wasm.f32_transpose(dy.ptr, m, n, dyT.ptr);
+    this.wasm.f32_gemm_pack_transposed_4x8(x.ptr, k, m, xT.data.ptr);
     this.kernels.gemm(dyT, xT, product, n);
-    this.wasm.add_f32(dw.ptr, product.ptr, dw.ptr, n * k);
+    this.wasm.f32_add(dw.ptr, product.ptr, dw.ptr, n * k);
   }
 
   /** Backward of `rmsnorm(x, w)` over rows of w.length: writes dx, adds into dw unless it is null. */
@@ -119,7 +119,7 @@ export class BackwardKernels {
     checkDisjoint('dx', dx, 'x', x);
     checkDisjoint('dx', dx, 'dy', dy);
     checkDisjoint('dx', dx, 'dw', dw ?? undefined);
-    this.wasm.rmsnorm_backward_f32(x.ptr, w.ptr, dy.ptr, dx.ptr, dw ? dw.ptr : 0, rows, n, eps);
+    this.wasm.f32_rmsnorm_backward(x.ptr, w.ptr, dy.ptr, dx.ptr, dw ? dw.ptr : 0, rows, n, eps);
   }
 
   /** Backward of `a = silu(g) * u`: writes dg and du from da. */
@@ -128,7 +128,7 @@ export class BackwardKernels {
     for (const [name, b] of [['u', u], ['da', da], ['dg', dg], ['du', du]] as const) this.buf(name, b, n);
     for (const [name, b] of [['g', g], ['u', u], ['da', da], ['du', du]] as const) checkDisjoint('dg', dg, name, b);
     for (const [name, b] of [['g', g], ['u', u], ['da', da]] as const) checkDisjoint('du', du, name, b);
-    this.wasm.swiglu_backward_f32(g.ptr, u.ptr, da.ptr, dg.ptr, du.ptr, n);
+    this.wasm.f32_swiglu_backward(g.ptr, u.ptr, da.ptr, dg.ptr, du.ptr, n);
   }
 
   /** Checks the operands of `count` sequences of attention; returns the shape's numbers. */
@@ -173,7 +173,7 @@ export class BackwardKernels {
     checkDisjoint('out', out, 'qkv', qkv);
     this.eachSequence(count, 'attention', 2 * hd * t + t, (b, scratch) => {
       const q = qkv.ptr + b * t * stride * 4;
-      return { fn: 'attention_seq_f32', args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + b * t * qDim * 4, qDim, scratch, t, heads, kvHeads, hd] };
+      return { fn: 'f32_attention_seq', args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + b * t * qDim * 4, qDim, scratch, t, heads, kvHeads, hd] };
     });
   }
 
@@ -191,7 +191,7 @@ export class BackwardKernels {
       const dq = dqkv.ptr + b * t * stride * 4;
       const o = b * t * qDim * 4;
       return {
-        fn: 'attention_backward_f32',
+        fn: 'f32_attention_seq_backward',
         args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + o, dout.ptr + o, qDim, dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scratch, t, heads, kvHeads, hd],
       };
     });

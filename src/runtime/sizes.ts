@@ -1,14 +1,14 @@
 // The sizes of the kernels' weight layouts, computable before any engine exists (to refuse a
 // model that would not fit before allocating). They mirror the wasm's own size exports
-// (gemm_packed_size, q8_0_packed_size), which the kernels use; test/kernels.test.ts checks that
-// both agree.
+// (f32_gemm_packed_floats, q8_0_gemm_packed_floats), which the kernels use; test/kernels.test.ts
+// checks that both agree.
 
 /** Floats of an f32 matrix of `rows` features and `cols` inputs packed into 8-feature panels (a bias row included). */
 export function panelFloats(rows: number, cols: number): number {
   return Math.ceil(rows / 8) * 8 * (cols + 1);
 }
 
-/** Floats of room for a Q8_0 matrix (cols a multiple of 32) regrouped by 4 rows: 36 bytes per 4 rows' block. */
+/** Floats of room for a Q8_0 matrix (cols a multiple of 32) regrouped by 4 rows: 36 floats (144 bytes) per block of 32 columns of 4 rows. */
 export function q8GroupFloats(rows: number, cols: number): number {
   return Math.ceil(rows / 4) * (cols / 32) * 36;
 }

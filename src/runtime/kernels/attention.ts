@@ -48,7 +48,7 @@ export function attention(ctx: KernelContext, q: F32Buffer, k: F32Buffer, v: F32
   // whole KV heads per thread, with their query heads and a scores row each: every head is
   // computed as in one thread
   ctx.parallel({ units: kvHeads, align: 1, macs: 2 * tokens * heads * rows * headDim, scratch: { name: 'attention', floats: rows } }, (g0, g1, scores) => ({
-    fn: 'attention_f32',
+    fn: 'f32_attention',
     args: [q.ptr + g0 * group * headDim * 4, qStride, k.ptr + g0 * headDim * 4, v.ptr + g0 * headDim * 4, kvStride,
       out.ptr + g0 * group * headDim * 4, outStride, scores, tokens, pos0, (g1 - g0) * group, g1 - g0, headDim],
   }));
@@ -64,7 +64,7 @@ export function rope(ctx: KernelContext, x: F32Buffer, heads: number, headDim: n
   ctx.buf('x', x, heads * headDim);
   ctx.buf('cs', cs, headDim);
   checkDisjoint('x', x, 'cs', cs);
-  ctx.wasm.rope_f32(x.ptr, heads, headDim, cs.ptr, layout === 'half' ? 1 : 0);
+  ctx.wasm.f32_rope(x.ptr, heads, headDim, cs.ptr, layout === 'half' ? 1 : 0);
 }
 
 /**

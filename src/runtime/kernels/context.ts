@@ -12,8 +12,8 @@ export const PARALLEL_MIN_MACS = 1 << 19;
 
 /** The kernel exports a worker may be asked to run (the engine hands workers this list). */
 export const THREAD_KERNELS = [
-  'gemm_f32', 'gemm_q8_0_x4', 'ffn_swiglu_f32', 'attention_f32', 'depthwise_conv2d_nchw_f32', 'pointwise_conv_nchw_f32',
-  'grouped_pointwise_conv_nchw_f32', 'attention_seq_f32', 'attention_backward_f32', 'probe_read_f32',
+  'f32_gemm_4x8', 'q8_0_gemm_x4', 'f32_ffn_swiglu_4x8', 'f32_attention', 'f32_dwconv2d_nchw', 'f32_pwconv_nchw',
+  'f32_grouped_pwconv_nchw', 'f32_attention_seq', 'f32_attention_seq_backward', 'f32_probe_read',
 ] as const;
 
 export type ThreadKernel = (typeof THREAD_KERNELS)[number];

@@ -59,13 +59,13 @@ export function depthwiseConv2d(
   const bias = options.bias?.ptr ?? 0;
   const gelu = options.gelu ? 1 : 0;
   if (layout === 'nhwc') {
-    ctx.wasm.depthwise_conv2d_nhwc_f32(x.ptr, h, w, c, weights.ptr, k, bias, stride, gelu, y.ptr);
+    ctx.wasm.f32_dwconv2d_nhwc(x.ptr, h, w, c, weights.ptr, k, bias, stride, gelu, y.ptr);
     return;
   }
   // whole channels per thread, each with its own padded-plane scratch
   const plane = (h + k - 1) * (w + k - 1) + 16;
   ctx.parallel({ units: c, align: 1, macs: c * mult * ho * wo * k * k, scratch: { name: 'conv plane', floats: plane } }, (c0, c1, scratch) => ({
-    fn: 'depthwise_conv2d_nchw_f32',
+    fn: 'f32_dwconv2d_nchw',
     args: [
       x.ptr + c0 * h * w * 4, h, w, c1 - c0, mult, weights.ptr + c0 * mult * k * k * 4, k, bias ? bias + c0 * mult * 4 : 0,
       stride, gelu, y.ptr + c0 * mult * ho * wo * 4, scratch,
@@ -85,9 +85,9 @@ export function pointwiseConv(ctx: KernelContext, x: F32Buffer, shape: { c: numb
 function pointwiseChecked(ctx: KernelContext, x: F32Buffer, c: number, p: number, weights: F32Buffer, cout: number, y: F32Buffer, options: ConvOptions): void {
   const bias = options.bias?.ptr ?? 0;
   const gelu = options.gelu ? 1 : 0;
-  const scratch = { name: 'pointwise', floats: c * ctx.wasm.pointwise_block_pixels(c) };
+  const scratch = { name: 'pointwise', floats: ctx.wasm.f32_pwconv_nchw_scratch_floats(c) };
   ctx.parallel({ units: cout, align: 4, macs: cout * c * p, minUnits: 8, scratch }, (o0, o1, s) => ({
-    fn: 'pointwise_conv_nchw_f32',
+    fn: 'f32_pwconv_nchw',
     args: [x.ptr, c, p, weights.ptr + o0 * c * 4, o1 - o0, bias ? bias + o0 * 4 : 0, gelu, y.ptr + o0 * p * 4, s],
   }));
 }
@@ -123,9 +123,9 @@ export function groupedPointwiseConv(
   const bias = options.bias?.ptr ?? 0;
   const gelu = options.gelu ? 1 : 0;
   // whole groups per thread, each packing into its own scratch
-  const scratch = { name: 'pointwise', floats: cin * ctx.wasm.pointwise_block_pixels(cin) };
+  const scratch = { name: 'pointwise', floats: ctx.wasm.f32_pwconv_nchw_scratch_floats(cin) };
   ctx.parallel({ units: groups, align: 1, macs: planes * cin * p, scratch }, (g0, g1, s) => ({
-    fn: 'grouped_pointwise_conv_nchw_f32',
+    fn: 'f32_grouped_pwconv_nchw',
     args: [
       x.ptr + g0 * input.group * p * 4, p, g1 - g0, cin, input.group, input.channel, weights.ptr + g0 * cout * cin * 4, cout,
       output.group, output.channel, bias ? bias + g0 * cout * 4 : 0, gelu, y.ptr + g0 * output.group * p * 4, s,
@@ -152,7 +152,7 @@ export function conv2d(
   checkOperands(ctx, x, c * h * w, weights, cout * c * k * k, y, cout * ho * wo, options.bias, cout);
   const col = ctx.scratch('im2col', c * k * k * ho * wo);
   checkDisjoint('y', y, 'scratch', col);
-  ctx.wasm.im2col_nchw_f32(x.ptr, c, h, w, k, stride, pad, col.ptr);
+  ctx.wasm.f32_im2col_nchw(x.ptr, c, h, w, k, stride, pad, col.ptr);
   pointwiseChecked(ctx, col, c * k * k, ho * wo, weights, cout, y, options);
 }
 
@@ -166,7 +166,7 @@ export function channelAffine(ctx: KernelContext, x: F32Buffer, shape: { c: numb
   checkSameOrDisjoint('y', y, 'x', x);
   checkDisjoint('y', y, 'scale', scale);
   checkDisjoint('y', y, 'shift', shift ?? undefined);
-  ctx.wasm.channel_affine_nchw_f32(x.ptr, c, p, scale.ptr, shift?.ptr ?? 0, y.ptr);
+  ctx.wasm.f32_channel_affine_nchw(x.ptr, c, p, scale.ptr, shift?.ptr ?? 0, y.ptr);
 }
 
 export function channelMean(ctx: KernelContext, x: F32Buffer, shape: { c: number; pixels: number }, y: F32Buffer): void {
@@ -175,7 +175,7 @@ export function channelMean(ctx: KernelContext, x: F32Buffer, shape: { c: number
   ctx.buf('x', x, c * p);
   ctx.buf('y', y, c);
   checkDisjoint('y', y, 'x', x);
-  ctx.wasm.channel_mean_nchw_f32(x.ptr, c, p, y.ptr);
+  ctx.wasm.f32_channel_mean_nchw(x.ptr, c, p, y.ptr);
 }
 
 export function depthwiseConv1d(
@@ -192,11 +192,11 @@ export function depthwiseConv1d(
   const bias = options.bias?.ptr ?? 0;
   const causal = options.causal ? 1 : 0;
   if (layout === 'channels-last') {
-    ctx.wasm.depthwise_conv1d_f32(x.ptr, l, c, weights.ptr, k, bias, causal, y.ptr);
+    ctx.wasm.f32_dwconv1d_nlc(x.ptr, l, c, weights.ptr, k, bias, causal, y.ptr);
     return;
   }
   if (layout !== 'planar') throw new FfnkitError('E_ARG', `layout: expected 'planar' or 'channels-last', found '${String(layout)}'`);
   const scratch = ctx.scratch('conv sequence', l + k - 1 + 16);
   checkDisjoint('y', y, 'scratch', scratch);
-  ctx.wasm.depthwise_conv1d_planar_f32(x.ptr, l, c, weights.ptr, k, bias, causal, y.ptr, scratch.ptr);
+  ctx.wasm.f32_dwconv1d_ncl(x.ptr, l, c, weights.ptr, k, bias, causal, y.ptr, scratch.ptr);
 }

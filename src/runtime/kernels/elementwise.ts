@@ -10,7 +10,7 @@ export function scale(ctx: KernelContext, x: F32Buffer, s: number, y: F32Buffer)
   ctx.buf('y', y, x.length);
   checkFinite('s', s);
   checkSameOrDisjoint('y', y, 'x', x);
-  ctx.wasm.scale_f32(x.ptr, s, y.ptr, x.length);
+  ctx.wasm.f32_scale(x.ptr, s, y.ptr, x.length);
 }
 
 /** Checks a two-input elementwise op whose output may be either input, then runs it. */
@@ -24,7 +24,7 @@ function binary(ctx: KernelContext, names: [string, string], a: F32Buffer, b: F3
 }
 
 export function add(ctx: KernelContext, a: F32Buffer, b: F32Buffer, y: F32Buffer): void {
-  binary(ctx, ['a', 'b'], a, b, y, ctx.wasm.add_f32);
+  binary(ctx, ['a', 'b'], a, b, y, ctx.wasm.f32_add);
 }
 
 export function axpy(ctx: KernelContext, alpha: number, x: F32Buffer, y: F32Buffer): void {
@@ -32,18 +32,18 @@ export function axpy(ctx: KernelContext, alpha: number, x: F32Buffer, y: F32Buff
   ctx.buf('x', x);
   ctx.buf('y', y, x.length);
   checkDisjoint('y', y, 'x', x);
-  ctx.wasm.axpy_f32(alpha, x.ptr, y.ptr, x.length);
+  ctx.wasm.f32_axpy(alpha, x.ptr, y.ptr, x.length);
 }
 
 export function swiglu(ctx: KernelContext, gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
-  binary(ctx, ['gate', 'up'], gate, up, y, ctx.wasm.swiglu_f32);
+  binary(ctx, ['gate', 'up'], gate, up, y, ctx.wasm.f32_swiglu);
 }
 
 export function gelu(ctx: KernelContext, x: F32Buffer, y: F32Buffer, approximate: 'none' | 'tanh'): void {
   ctx.buf('x', x);
   ctx.buf('y', y, x.length);
   checkSameOrDisjoint('y', y, 'x', x);
-  if (approximate === 'tanh') ctx.wasm.gelu_tanh_f32(x.ptr, y.ptr, x.length);
-  else if (approximate === 'none') ctx.wasm.gelu_f32(x.ptr, y.ptr, x.length);
+  if (approximate === 'tanh') ctx.wasm.f32_gelu_tanh(x.ptr, y.ptr, x.length);
+  else if (approximate === 'none') ctx.wasm.f32_gelu(x.ptr, y.ptr, x.length);
   else throw new FfnkitError('E_ARG', `approximate: expected 'none' or 'tanh', found '${String(approximate)}'`);
 }

@@ -57,14 +57,14 @@ export function ffn(ctx: KernelContext, f: DenseFfn, x: F32Buffer, y: F32Buffer,
   if (fused && (!threaded || tokens >= 8)) {
     // one call, or whole 4-row tiles of tokens per thread, each with its share of the scratch
     ctx.parallel({ units: tokens, align: 4, macs, minUnits: 8 }, (r0, r1) => ({
-      fn: 'ffn_swiglu_f32',
+      fn: 'f32_ffn_swiglu_4x8',
       args: [x.ptr + r0 * f.dim * 4, r1 - r0, f.w1.data.ptr, f.w3.data.ptr, f.w2.data.ptr, f.dim, f.hidden, scratch.ptr + 2 * r0 * f.hidden * 4, y.ptr + r0 * f.dim * 4],
     }));
     return;
   }
   // Q8_0 weights, or a few tokens (decoding) on threads: the three products, each split over the
   // threads by output rows, and the SwiGLU between them (for f32 panels the same operations in
-  // the same order as ffn_swiglu_f32)
+  // the same order as f32_ffn_swiglu_4x8)
   const gate = scratch.sub(0, tokens * f.hidden);
   const up = scratch.sub(tokens * f.hidden, tokens * f.hidden);
   if (f.w1.type === 'q8_0' && f.w3.type === 'q8_0') {
@@ -76,6 +76,6 @@ export function ffn(ctx: KernelContext, f: DenseFfn, x: F32Buffer, y: F32Buffer,
     gemm(ctx, x, f.w1, gate, tokens);
     gemm(ctx, x, f.w3, up, tokens);
   }
-  ctx.wasm.swiglu_f32(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
+  ctx.wasm.f32_swiglu(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
   gemm(ctx, gate, f.w2, y, tokens);
 }

@@ -47,7 +47,7 @@ export function checkGemmWeights(ctx: KernelContext, name: string, w: unknown): 
   }
   checkSize(`${name}.rows`, p.rows, 1);
   checkSize(`${name}.cols`, p.cols, 1);
-  const floats = p.type === 'q8_0' ? ctx.wasm.q8_0_packed_size(p.rows, p.cols) : ctx.wasm.gemm_packed_size(p.rows, p.cols);
+  const floats = p.type === 'q8_0' ? ctx.wasm.q8_0_gemm_packed_floats(p.rows, p.cols) : ctx.wasm.f32_gemm_packed_floats(p.rows, p.cols);
   ctx.buf(`${name}.data`, p.data, floats);
   return p;
 }
@@ -55,8 +55,8 @@ export function checkGemmWeights(ctx: KernelContext, name: string, w: unknown): 
 export function pack(ctx: KernelContext, w: Matrix, bias?: F32Buffer): PackedMatrix {
   checkMatrix(ctx, 'w', w);
   if (bias !== undefined) ctx.buf('bias', bias, w.rows);
-  const data = ctx.alloc(ctx.wasm.gemm_packed_size(w.rows, w.cols), `packed ${w.rows}x${w.cols} matrix`);
-  ctx.wasm.gemm_pack_f32(w.data.ptr, bias ? bias.ptr : 0, w.rows, w.cols, data.ptr);
+  const data = ctx.alloc(ctx.wasm.f32_gemm_packed_floats(w.rows, w.cols), `packed ${w.rows}x${w.cols} matrix`);
+  ctx.wasm.f32_gemm_pack_4x8(w.data.ptr, bias ? bias.ptr : 0, w.rows, w.cols, data.ptr);
   return { type: 'f32-panel8', rows: w.rows, cols: w.cols, data };
 }
 
@@ -66,14 +66,14 @@ export function packFrom(ctx: KernelContext, data: Float32Array, rows: number, c
   if (!(data instanceof Float32Array) || data.length !== rows * cols) {
     throw new FfnkitError('E_SHAPE', `${what}: expected ${rows}x${cols} = ${rows * cols} float32 values, found ${data?.length}`);
   }
-  const packed = ctx.alloc(ctx.wasm.gemm_packed_size(rows, cols), `packed ${what}`);
+  const packed = ctx.alloc(ctx.wasm.f32_gemm_packed_floats(rows, cols), `packed ${what}`);
   const chunk = Math.max(8, Math.floor((1 << 20) / cols / 8) * 8); // ~4 MiB of rows, whole panels
   const staging = ctx.scratch('pack', Math.min(rows, chunk) * cols);
   const panelFloats = (cols + 1) * 8;
   for (let r = 0; r < rows; r += chunk) {
     const n = Math.min(chunk, rows - r);
     staging.view().set(data.subarray(r * cols, (r + n) * cols));
-    ctx.wasm.gemm_pack_f32(staging.ptr, 0, n, cols, packed.ptr + (r / 8) * panelFloats * 4);
+    ctx.wasm.f32_gemm_pack_4x8(staging.ptr, 0, n, cols, packed.ptr + (r / 8) * panelFloats * 4);
   }
   return { type: 'f32-panel8', rows, cols, data: packed };
 }
@@ -95,13 +95,13 @@ export function gemm(ctx: KernelContext, a: F32Buffer, w: GemmWeights, c: F32Buf
   if (m === 1) {
     // a GEMV: whole 8-feature panels per thread, each one contiguous run of the weights
     ctx.parallel({ units: Math.ceil(n / 8), align: 1, macs }, (p0, p1) => ({
-      fn: 'gemm_f32', args: [a.ptr, w.data.ptr + p0 * (k + 1) * 32, c.ptr + p0 * 32, 1, Math.min(n, p1 * 8) - p0 * 8, k],
+      fn: 'f32_gemm_4x8', args: [a.ptr, w.data.ptr + p0 * (k + 1) * 32, c.ptr + p0 * 32, 1, Math.min(n, p1 * 8) - p0 * 8, k],
     }));
     return;
   }
   // rows in whole 4-row tiles, so every output is computed as in one thread
   ctx.parallel({ units: m, align: 4, macs, minUnits: 8 }, (r0, r1) => ({
-    fn: 'gemm_f32', args: [a.ptr + r0 * k * 4, w.data.ptr, c.ptr + r0 * n * 4, r1 - r0, n, k],
+    fn: 'f32_gemm_4x8', args: [a.ptr + r0 * k * 4, w.data.ptr, c.ptr + r0 * n * 4, r1 - r0, n, k],
   }));
 }
 
@@ -118,5 +118,5 @@ export function gemv(ctx: KernelContext, w: Matrix | GemmWeights, x: F32Buffer, 
   checkDisjoint('y', y, 'w', w.data);
   checkDisjoint('y', y, 'x', x);
   checkDisjoint('y', y, 'bias', bias);
-  ctx.wasm.gemv_f32(w.data.ptr, x.ptr, bias ? bias.ptr : 0, y.ptr, w.rows, w.cols);
+  ctx.wasm.f32_gemv(w.data.ptr, x.ptr, bias ? bias.ptr : 0, y.ptr, w.rows, w.cols);
 }

@@ -18,7 +18,7 @@ export function topk(ctx: KernelContext, x: F32Buffer, rows: number, k: number, 
   checkDisjoint('idx', idx, 'x', x);
   checkDisjoint('val', val, 'x', x);
   checkDisjoint('val', val, 'idx', idx);
-  ctx.wasm.topk_f32(x.ptr, rows, n, k, idx.ptr, val.ptr);
+  ctx.wasm.f32_topk(x.ptr, rows, n, k, idx.ptr, val.ptr);
 }
 
 /** Checks that the first `count` int32 row indices in `rowsIdx` are below `limit`. */
@@ -41,7 +41,7 @@ export function gatherRows(ctx: KernelContext, src: F32Buffer, rowsIdx: F32Buffe
   checkRowIndices(ctx, rowsIdx, count, Math.floor(src.length / d));
   checkDisjoint('dst', dst, 'src', src);
   checkDisjoint('dst', dst, 'rowsIdx', rowsIdx);
-  ctx.wasm.gather_rows_f32(src.ptr, rowsIdx.ptr, count, d, dst.ptr);
+  ctx.wasm.f32_gather_rows(src.ptr, rowsIdx.ptr, count, d, dst.ptr);
 }
 
 export function scatterAddRows(ctx: KernelContext, src: F32Buffer, rowsIdx: F32Buffer, weight: F32Buffer, count: number, d: number, dst: F32Buffer): void {
@@ -56,5 +56,5 @@ export function scatterAddRows(ctx: KernelContext, src: F32Buffer, rowsIdx: F32B
   checkDisjoint('dst', dst, 'src', src);
   checkDisjoint('dst', dst, 'weight', weight);
   checkDisjoint('dst', dst, 'rowsIdx', rowsIdx);
-  ctx.wasm.scatter_add_rows_f32(src.ptr, rowsIdx.ptr, weight.ptr, count, d, dst.ptr);
+  ctx.wasm.f32_scatter_add_rows(src.ptr, rowsIdx.ptr, weight.ptr, count, d, dst.ptr);
 }

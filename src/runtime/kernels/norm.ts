@@ -14,7 +14,7 @@ export function rmsnorm(ctx: KernelContext, x: F32Buffer, w: F32Buffer, y: F32Bu
   ctx.buf('y', y, rows * n);
   checkSameOrDisjoint('y', y, 'x', x);
   checkDisjoint('y', y, 'w', w);
-  ctx.wasm.rmsnorm_f32(x.ptr, w.ptr, y.ptr, rows, n, eps);
+  ctx.wasm.f32_rmsnorm(x.ptr, w.ptr, y.ptr, rows, n, eps);
 }
 
 /** Floats per row of x split into `rows` non-empty rows, else an FfnkitError. */
@@ -36,7 +36,7 @@ export function layernorm(ctx: KernelContext, x: F32Buffer, gamma: F32Buffer | n
   checkSameOrDisjoint('y', y, 'x', x);
   checkDisjoint('y', y, 'gamma', gamma ?? undefined);
   checkDisjoint('y', y, 'beta', beta ?? undefined);
-  ctx.wasm.layernorm_f32(x.ptr, gamma ? gamma.ptr : 0, beta ? beta.ptr : 0, y.ptr, rows, n, eps);
+  ctx.wasm.f32_layernorm(x.ptr, gamma ? gamma.ptr : 0, beta ? beta.ptr : 0, y.ptr, rows, n, eps);
 }
 
 export function softmax(ctx: KernelContext, x: F32Buffer, y: F32Buffer, rows: number): void {
@@ -44,5 +44,5 @@ export function softmax(ctx: KernelContext, x: F32Buffer, y: F32Buffer, rows: nu
   const n = rowLength(ctx, x, rows);
   ctx.buf('y', y, x.length);
   checkSameOrDisjoint('y', y, 'x', x);
-  ctx.wasm.softmax_f32(x.ptr, y.ptr, rows, n);
+  ctx.wasm.f32_softmax(x.ptr, y.ptr, rows, n);
 }

@@ -33,7 +33,7 @@ export function q8Matrix(ctx: KernelContext, bytes: Uint8Array, rows: number, co
   if (!(bytes instanceof Uint8Array) || bytes.length !== rows * rowBytes) {
     throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in Q8_0 is ${rows * rowBytes} bytes, found ${bytes?.length}`);
   }
-  const data = ctx.alloc(ctx.wasm.q8_0_packed_size(rows, cols), what);
+  const data = ctx.alloc(ctx.wasm.q8_0_gemm_packed_floats(rows, cols), what);
   const chunk = Math.max(4, Math.floor((4 << 20) / rowBytes / 4) * 4); // ~4 MiB of rows, whole groups
   const staging = ctx.scratch('pack', Math.ceil((Math.min(rows, chunk) * rowBytes) / 4));
   const groupBytes = q8GroupBytes(ctx, cols);
@@ -41,7 +41,7 @@ export function q8Matrix(ctx: KernelContext, bytes: Uint8Array, rows: number, co
   for (let r = 0; r < rows; r += chunk) {
     const n = Math.min(chunk, rows - r);
     new Uint8Array(ctx.arena.memory.buffer, staging.ptr, n * rowBytes).set(bytes.subarray(r * rowBytes, (r + n) * rowBytes));
-    bad += ctx.wasm.q8_0_pack_x4(staging.ptr, n, cols, data.ptr + (r / 4) * groupBytes);
+    bad += ctx.wasm.q8_0_gemm_pack_x4(staging.ptr, n, cols, data.ptr + (r / 4) * groupBytes);
   }
   if (bad > 0) {
     data.free();
@@ -52,7 +52,7 @@ export function q8Matrix(ctx: KernelContext, bytes: Uint8Array, rows: number, co
 
 /** Bytes of one 4-row group of a Q8_0 matrix of `cols` columns (the kernel's own layout). */
 function q8GroupBytes(ctx: KernelContext, cols: number): number {
-  return ctx.wasm.q8_0_packed_size(4, cols) * 4;
+  return ctx.wasm.q8_0_gemm_packed_floats(4, cols) * 4;
 }
 
 /**
@@ -63,7 +63,7 @@ export function quantizeQ8(ctx: KernelContext, a: F32Buffer, n: number): Q8Activ
   const scratch = ctx.scratch('q8 activations', n / 2 + n / 32);
   const xq = scratch.ptr;
   const xd = scratch.ptr + (n / 2) * 4;
-  ctx.wasm.quantize_q8_0_f32(a.ptr, n, xq, xd);
+  ctx.wasm.q8_0_quantize(a.ptr, n, xq, xd);
   return { xq, xd };
 }
 
@@ -81,6 +81,6 @@ export function gemmQ8Quantized(ctx: KernelContext, { xq, xd }: Q8Activations, w
   const n = w.rows;
   const groupBytes = q8GroupBytes(ctx, w.cols);
   ctx.parallel({ units: Math.ceil(n / 4), align: 1, macs: m * n * w.cols }, (g0, g1) => ({
-    fn: 'gemm_q8_0_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, c.ptr + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, w.cols, n],
+    fn: 'q8_0_gemm_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, c.ptr + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, w.cols, n],
   }));
 }
