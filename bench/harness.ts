@@ -72,14 +72,6 @@ export function time(fn: () => void, quick: boolean): Timing {
   return { seconds: median, fastest: sample[0]!, rme: bench.stats.rme, samples: sample.length };
 }
 
-/** Largest |a[i] - b[i]|. */
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
 /** Rounds to 3 significant digits for printing. */
 export function sig3(v: number): number {
   return Number(v.toPrecision(3));

@@ -6,9 +6,10 @@
 // kinds of work on one thread per core (bench/threads.ts).
 
 import { BACKENDS, createEngine, encodeQ8_0, type Backend, type Engine, type F32Buffer } from '../src/index.js';
-import { randomF32 } from '../test/ref/random.js';
-import { gemvQ8Ref } from '../test/ref/q8.js';
-import { type BenchLine, type BenchOptions, maxAbsDiff, sig3, time, collector } from './harness.js';
+import { randomF32 } from '../testing/random.js';
+import { gemvQ8Ref } from '../testing/q8-reference.js';
+import { maxAbsDiff } from '../testing/compare.js';
+import { type BenchLine, type BenchOptions, sig3, time, collector } from './harness.js';
 import { gemmJs, gemvJs } from './plain-js.js';
 import { maddPeak, q8DotPeak, readBandwidth } from './probes.js';
 import { runThreadCases } from './threads.js';
@@ -158,7 +159,7 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
     const bytes = encodeQ8_0(randomF32(n * k, n + 3 * k));
     // reads 36/32 bytes per 2 flops: bandwidth x 2 / (36/32) GFLOP/s at most
     const bound = (bandwidth * 2 * 32) / 36;
-    // reference: the same quantized values in float64 (test/ref/q8.ts)
+    // reference: the same quantized values in float64 (testing/q8-reference.ts)
     const xHost = randomF32(k, k);
     const want = gemvQ8Ref(bytes, xHost, n, k).y;
     for (const e of engines.filter((en) => en.backend !== 'scalar')) {

@@ -12,7 +12,7 @@ import { FfnetModel } from '../src/mixer/ffnet.js';
 import { graphFlops } from '../src/mixer/graph.js';
 import { kernelOf } from '../src/mixer/runner.js';
 import { TIMESERIES_ETTH1, TimeSeriesFfnet, randomTimeSeriesParams } from '../src/mixer/timeseries.js';
-import { randomF32 } from '../test/ref/random.js';
+import { randomF32 } from '../testing/random.js';
 import { type BenchLine, type BenchOptions, collector, sig3, time } from './harness.js';
 import { maddPeak } from './probes.js';
 

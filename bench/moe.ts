@@ -9,7 +9,7 @@ import {
   DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, createEngine, evaluate, factorizeLayer, factorizeModel,
   encodeQ8_0, randomLlamaWeights, splitNeurons, uploadMatrix, type F32Buffer, type HostMatrix, type LayerFfn,
 } from '../src/index.js';
-import { randomF32 } from '../test/ref/random.js';
+import { randomF32 } from '../testing/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
 
 const SUITE = 'moe';

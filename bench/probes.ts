@@ -4,7 +4,7 @@
 // machine can do, so each is taken from the fastest sample, not the median.
 
 import { encodeQ8_0, type Engine } from '../src/index.js';
-import { randomF32 } from '../test/ref/random.js';
+import { randomF32 } from '../testing/random.js';
 import { time } from './harness.js';
 
 /** Read bandwidth in GB/s (1e9 bytes/s), from summing `mib` MiB of floats with SIMD loads. */

@@ -6,7 +6,7 @@
 
 import { availableParallelism } from 'node:os';
 import { FfnetModel, createEngine, encodeQ8_0, graphFlops, type Engine } from '../src/index.js';
-import { randomF32 } from '../test/ref/random.js';
+import { randomF32 } from '../testing/random.js';
 import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
 import { readBandwidthThreads } from './probes.js';
 

@@ -7,14 +7,13 @@
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { FfnkitError, FfnetModel, ffnetConfig, ffnetParameterShapes, randomFfnetParams, toOnnx, writeSafetensors, type FfnetConfig } from '../src/node/index.js';
-import { BACKENDS, engineFor, relMaxError } from './helpers.js';
+import { BACKENDS, engineFor } from './helpers.js';
 import { ffnetForward } from './ref/ffnet.js';
-import { randomF32 } from './ref/random.js';
+import { randomF32 } from '../testing/random.js';
+import { relMaxError } from '../testing/compare.js';
 import { kernelOf } from '../src/mixer/runner.js';
 
 const TOL = 1e-4;
-
-const relErr = relMaxError;
 
 // FFNet-1 itself, and a reduced FFNet with everything FFNet-1 leaves out: layer scale, RepVGGDW
 // (7x7 + 3x3) channel mixers, plain 5x5 token-mixer convolutions, few classes
@@ -38,7 +37,7 @@ describe.each(CASES)('$name', (c) => {
   test.each(BACKENDS.flatMap((b) => [[b, true], [b, false]] as const))('%s build, fused=%s, against the float64 reference', async (backend, fused) => {
     const e = await engineFor(backend);
     const m = FfnetModel.create(e, { variant: c.variant, config: c.config, weights: params, fused, height: h, width: w });
-    const err = relErr(m.forward(image), want);
+    const err = relMaxError(m.forward(image), want);
     m.free();
     expect(err).toBeLessThan(TOL);
   });
@@ -50,8 +49,8 @@ describe.each(CASES)('$name', (c) => {
     const session = await ort.InferenceSession.create(toOnnx(m.graph), { intraOpNumThreads: 1 });
     const theirs = (await session.run({ input: new ort.Tensor('float32', image, [1, 3, h, w]) })).output!.data as Float32Array;
     m.free();
-    expect(relErr(ours, theirs)).toBeLessThan(TOL);
-    expect(relErr(theirs, want)).toBeLessThan(TOL); // and the reference agrees with onnxruntime
+    expect(relMaxError(ours, theirs)).toBeLessThan(TOL);
+    expect(relMaxError(theirs, want)).toBeLessThan(TOL); // and the reference agrees with onnxruntime
   });
 });
 
@@ -70,10 +69,18 @@ test('a profiled forward pass hears every op once and gives the same logits', as
   const image = randomF32(3 * 32 * 32, 4, -2, 2);
   const plain = m.forward(image);
   const heard: string[] = [];
+  const times: number[] = [];
+  const start = performance.now();
   const profiled = m.forward(image, (op, ms) => {
-    expect(ms).toBeGreaterThanOrEqual(0);
     heard.push(op.y);
+    times.push(ms);
   });
+  const elapsed = performance.now() - start;
+  // each op's own milliseconds: none negative, together some time, and within the whole pass
+  expect(Math.min(...times)).toBeGreaterThanOrEqual(0);
+  const total = times.reduce((a, b) => a + b, 0);
+  expect(total).toBeGreaterThan(0);
+  expect(total).toBeLessThanOrEqual(elapsed);
   expect(Array.from(profiled)).toEqual(Array.from(plain));
   expect(heard).toEqual(m.graph.ops.map((op) => op.y));
   expect(new Set(m.graph.ops.map(kernelOf))).toEqual(new Set(['full conv', 'pointwise', 'depthwise', 'add', 'mean', 'linear']));

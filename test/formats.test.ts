@@ -12,17 +12,11 @@ import {
 } from '../src/node/index.js';
 import { floatToHalf, halfToFloat } from '../src/formats/bytes.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
+import { maxAbsDiff } from '../testing/compare.js';
 
 const goldenLogits = () => new Float32Array(sharedBytes('golden', 'stories260K-logits.f32').slice().buffer);
 const goldenIds = () => sharedJson<{ ids: number[] }>('golden', 'stories260K-logits.json').ids;
 const stories = (): LlamaWeights => readLlama2c(sharedBytes('models', 'stories260K.bin'), 'stories260K.bin');
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 async function logitsOf(weights: LlamaWeights): Promise<Float32Array> {
   const model = await LlamaModel.create(weights, { backend: 'simd' });
@@ -37,7 +31,7 @@ function untied(w: LlamaWeights): LlamaWeights {
 describe.skipIf(!SHARED)('formats reproduce the golden logits', () => {
   test('the shared GGUF file (written by a llama.cpp converter) gives the same weights and vocabulary', async () => {
     const { weights, tokenizer } = readGguf(sharedBytes('models', 'stories260K.gguf'), 'stories260K.gguf');
-    expect(maxDiff(await logitsOf(weights), goldenLogits())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(await logitsOf(weights), goldenLogits())).toBeLessThan(1e-4);
     const tok512 = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
     for (const e of sharedJson<{ encode: { text: string; ids: number[] }[] }>('golden', 'stories260K-greedy.json').encode) {
       expect(tokenizer!.encode(e.text)).toEqual(e.ids);
@@ -49,7 +43,7 @@ describe.skipIf(!SHARED)('formats reproduce the golden logits', () => {
     for (const w of [stories(), untied(stories())]) {
       const back = readLlama2c(writeLlama2c(w, version), `v${version}`);
       expect(back.config).toEqual(w.config);
-      expect(maxDiff(await logitsOf(back), goldenLogits())).toBeLessThan(1e-4);
+      expect(maxAbsDiff(await logitsOf(back), goldenLogits())).toBeLessThan(1e-4);
     }
   });
 
@@ -61,7 +55,7 @@ describe.skipIf(!SHARED)('formats reproduce the golden logits', () => {
         new DataView(bytes.buffer).setUint32(4, version, true);
         const { weights, tokenizer } = readGguf(bytes, `v${version}`);
         expect(weights.config.sharedClassifier).toBe(w.config.sharedClassifier);
-        expect(maxDiff(await logitsOf(weights), goldenLogits())).toBeLessThan(1e-4);
+        expect(maxAbsDiff(await logitsOf(weights), goldenLogits())).toBeLessThan(1e-4);
         expect(tokenizer!.encode('Lily and Ben went to the park.')).toEqual(tok.encode('Lily and Ben went to the park.'));
       }
     }
@@ -96,8 +90,8 @@ describe.skipIf(!SHARED)('formats reproduce the golden logits', () => {
       const back = readHfLlama(configJson, safetensors);
       expect(back.config.ropeStyle).toBe('half');
       // q and k rows really were permuted: the raw matrices differ, the logits do not
-      expect(maxDiff(back.layers[0]!.wq, w.layers[0]!.wq)).toBeGreaterThan(0.01);
-      expect(maxDiff(await logitsOf(back), goldenLogits())).toBeLessThan(1e-4);
+      expect(maxAbsDiff(back.layers[0]!.wq, w.layers[0]!.wq)).toBeGreaterThan(0.01);
+      expect(maxAbsDiff(await logitsOf(back), goldenLogits())).toBeLessThan(1e-4);
     }
   });
 
@@ -129,7 +123,7 @@ describe.skipIf(!SHARED)('formats reproduce the golden logits', () => {
     writeFileSync(join(dir, 'model.safetensors'), safetensors);
     const hf = await loadModel(dir, { backend: 'simd' });
     expect(hf.format).toBe('safetensors');
-    expect(maxDiff(hf.forward(goldenIds(), { allLogits: true }), goldenLogits())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(hf.forward(goldenIds(), { allLogits: true }), goldenLogits())).toBeLessThan(1e-4);
     rmSync(dir, { recursive: true });
     await expect(readWeights('/nonexistent/model.bin')).rejects.toThrow(/model: cannot read \/nonexistent\/model.bin/);
   });

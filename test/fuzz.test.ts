@@ -8,7 +8,7 @@ import {
   FfnkitError, LlamaModel, Tokenizer, createEngine, llamaConfig, parseGguf, randomLlamaWeights, readGguf, readHfLlama,
   readLlama2c, writeGguf, writeHfLlama, writeLlama2c, type Engine, type LlamaWeights,
 } from '../src/node/index.js';
-import { rng } from './ref/random.js';
+import { rng } from '../testing/random.js';
 
 const ITERATIONS = 2000;
 const config = llamaConfig({ dim: 8, hiddenDim: 12, nLayers: 2, nHeads: 2, nKvHeads: 1, vocabSize: 40, seqLen: 16 });

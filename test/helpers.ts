@@ -48,15 +48,3 @@ export function placed(engine: Engine, data: ArrayLike<number>, shift: number) {
   const whole = engine.alloc(data.length + shift);
   return whole.sub(shift, data.length).set(data);
 }
-
-/** max |got - want| / max |want|: the error of a whole output relative to its scale (logits, forecasts). */
-export function relMaxError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < want.length; i++) {
-    d = Math.max(d, Math.abs(got[i]! - want[i]!));
-    m = Math.max(m, Math.abs(want[i]!));
-  }
-  return d / m;
-}

@@ -5,17 +5,12 @@
 // (the standard forward bound for recursive or blocked summation), so reductions scale with K.
 
 import { beforeEach, describe, expect, test } from 'vitest';
-import { ropeCosSin } from '../src/node/index.js';
+import { encodeQ8_0, ropeCosSin } from '../src/node/index.js';
 import { panelFloats, q8GroupFloats } from '../src/runtime/sizes.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
-import { randomF32 } from './ref/random.js';
+import { randomF32 } from '../testing/random.js';
 import * as ref from './ref/kernels.js';
-
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
+import { maxAbsDiff } from '../testing/compare.js';
 
 const SIZES = [1, 3, 7, 8, 9, 31, 63, 64, 65, 127, 1000];
 const SHIFTS = [0, 1, 3];
@@ -67,16 +62,21 @@ describe.each(BACKENDS)('%s build', (backend) => {
         const a = e.kernels.pack(e.matrix(n, k, w));
         const b = e.kernels.packFrom(w, n, k);
         expect(b.data.length).toBe(a.data.length);
-        expect(maxAbs(a.data.view(), b.data.view())).toBe(0);
+        expect(maxAbsDiff(a.data.view(), b.data.view())).toBe(0);
       }
     });
 
-    test('M = 0 writes nothing', async () => {
+    test('M = 0 writes nothing: the sentinels around an empty output stay', async () => {
       const e = await engineFor(backend);
-      const packed = e.kernels.pack(e.matrix(8, 4, randomF32(32, 1)));
-      const c = e.alloc(0);
-      e.kernels.gemm(e.alloc(0), packed, c, 0);
-      expect(c.length).toBe(0);
+      const f32 = e.kernels.pack(e.matrix(8, 32, randomF32(8 * 32, 1)));
+      const q8 = e.kernels.q8Matrix(encodeQ8_0(randomF32(8 * 32, 2)), 8, 32);
+      for (const w of [f32, q8]) {
+        // c is an empty window with a full output row of sentinels on each side, a an empty window into real data
+        const around = e.upload(new Float32Array(16).fill(-7));
+        const a = e.upload(randomF32(32, 3)).sub(16, 0);
+        e.kernels.gemm(a, w, around.sub(8, 0), 0);
+        expect(Array.from(around.view()), w.type).toEqual(new Array(16).fill(-7));
+      }
     });
   });
 

@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { LlamaModel, Tokenizer, evaluate, generateIds, readLlama2c, type LlamaWeights } from '../src/node/index.js';
 import { BACKENDS } from './helpers.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath, sharedText } from './shared.js';
+import { maxAbsDiff } from '../testing/compare.js';
 
 interface Greedy {
   greedy: { prompt: string; ids: number[] }[];
@@ -15,14 +16,6 @@ interface LogitsGolden {
 }
 interface PplGolden {
   results: { text: string; tokens: number; nll: number; ppl: number }[];
-}
-
-/** Largest |a - b| over two equal-length arrays. */
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 describe.skipIf(!SHARED)('stories260K against the llama2.c reference', () => {
@@ -60,11 +53,11 @@ describe.skipIf(!SHARED)('stories260K against the llama2.c reference', () => {
     for (const blockSize of [64, 7, 1]) {
       const model = await LlamaModel.create(weights(), { backend, blockSize });
       const got = model.forward(ids, { allLogits: true });
-      expect(maxDiff(got, want), `block ${blockSize}`).toBeLessThan(1e-4);
+      expect(maxAbsDiff(got, want), `block ${blockSize}`).toBeLessThan(1e-4);
     }
     // a prompt in several blocks, last logits only: the earlier blocks skip the classifier
     const blocks = await LlamaModel.create(weights(), { backend, blockSize: 7 });
-    expect(maxDiff(blocks.forward(ids), want.subarray((ids.length - 1) * 512))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(blocks.forward(ids), want.subarray((ids.length - 1) * 512))).toBeLessThan(1e-4);
     // decode: one forward call per token, the last logits each time (on a model uploaded with
     // progress reports: the classifier, then each of the 5 layers, in order)
     const reports: [number, number][] = [];
@@ -72,7 +65,7 @@ describe.skipIf(!SHARED)('stories260K against the llama2.c reference', () => {
     expect(reports).toEqual([1, 2, 3, 4, 5, 6].map((d) => [d, 6]));
     for (let p = 0; p < ids.length; p++) {
       const got = model.forward([ids[p]!]);
-      expect(maxDiff(got, want.subarray(p * 512, (p + 1) * 512)), `position ${p}`).toBeLessThan(1e-4);
+      expect(maxAbsDiff(got, want.subarray(p * 512, (p + 1) * 512)), `position ${p}`).toBeLessThan(1e-4);
     }
   });
 

@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
-import { randomF32 } from './ref/random.js';
+import { randomF32 } from '../testing/random.js';
 import { conv2dNchw } from './ref/conv.js';
 import { gelu } from './ref/kernels.js';
 

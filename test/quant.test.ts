@@ -5,8 +5,8 @@ import { describe, expect, test } from 'vitest';
 import { LlamaModel, RoutedLayerFfn, Tokenizer, decodeQ8_0, factorizeLayer, splitNeurons, encodeQ8_0, evaluate, llamaConfig, loadModel, parseGguf, randomLlamaWeights, readGguf, readWeights, writeGguf } from '../src/node/index.js';
 import { SHARED, sharedBytes, sharedText } from './shared.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
-import { randomF32 } from './ref/random.js';
-import { gemvQ8Ref, quantizeRef } from './ref/q8.js';
+import { randomF32 } from '../testing/random.js';
+import { gemvQ8Ref, quantizeRef } from '../testing/q8-reference.js';
 
 describe.each(BACKENDS)('%s build', (backend) => {
   test("activation quantization gives ggml's bytes: scales, and values rounded half away from zero", async () => {

@@ -7,14 +7,9 @@ import {
   type LlamaWeights,
 } from '../src/node/index.js';
 import { SHARED, sharedBytes, sharedJson, sharedText } from './shared.js';
+import { maxAbsDiff } from '../testing/compare.js';
 
 const stories = (): LlamaWeights => readLlama2c(sharedBytes('models', 'stories260K.bin'), 'stories260K.bin');
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 describe('the FFN-SkipLLM rule', () => {
   test('cold regions run, a saturated layer skips the next `budget`, monitoring resumes after', () => {
@@ -99,12 +94,12 @@ describe.skipIf(!SHARED)('skipping in stories260K', () => {
     const dense = await LlamaModel.create(w, { backend: 'simd' });
     const t = ids();
     // prefill: no skipping at all
-    expect(maxDiff(skipping.forward(t.slice(0, 10), { allLogits: true }), dense.forward(t.slice(0, 10), { allLogits: true }))).toBe(0);
+    expect(maxAbsDiff(skipping.forward(t.slice(0, 10), { allLogits: true }), dense.forward(t.slice(0, 10), { allLogits: true }))).toBe(0);
     expect(skipping.skip.stats().tokens).toBe(0);
     // decoding from position 0: every step skips layers 2-3, as if their FFNs were zero
     skipping.reset();
     for (const id of t) {
-      expect(maxDiff(skipping.forward([id]), reference.forward([id]))).toBeLessThan(1e-5);
+      expect(maxAbsDiff(skipping.forward([id]), reference.forward([id]))).toBeLessThan(1e-5);
     }
     expect(skipping.skip.stats().perLayer).toEqual([0, 0, 1, 1, 0]);
   });
@@ -120,7 +115,7 @@ describe.skipIf(!SHARED)('skipping in stories260K', () => {
     const b = await LlamaModel.create(w, { backend: 'simd' });
     a.skip = new StaticSkip(5, 1, 2);
     b.skip = new StaticSkip(5, 1, 2);
-    for (const id of ids().slice(0, 12)) expect(maxDiff(a.forward([id]), b.forward([id]))).toBeLessThan(1e-4);
+    for (const id of ids().slice(0, 12)) expect(maxAbsDiff(a.forward([id]), b.forward([id]))).toBeLessThan(1e-4);
     expect(a.skip.stats().perLayer).toEqual([0, 1, 1, 0, 0]);
   });
 

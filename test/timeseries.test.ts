@@ -9,9 +9,10 @@ import {
   FfnkitError, TIMESERIES_ETTH1, TimeSeriesFfnet, timeSeriesToOnnx, randomTimeSeriesParams, readTimeSeriesSafetensors, timeSeriesParameterShapes, writeSafetensors,
   type TimeSeriesFfnetConfig,
 } from '../src/node/index.js';
-import { BACKENDS, engineFor, relMaxError } from './helpers.js';
+import { BACKENDS, engineFor } from './helpers.js';
 import { refTimeSeriesForward } from './ref/ffnet-ts.js';
-import { randomF32 } from './ref/random.js';
+import { randomF32 } from '../testing/random.js';
+import { relMaxError } from '../testing/compare.js';
 
 const reduced: TimeSeriesFfnetConfig = {
   seqLen: 30, predLen: 11, nvars: 3, patchSize: 5, patchStride: 3, dim: 6, ffnRatio: 3, largeSize: 7, smallSize: 3, blocks: 2,

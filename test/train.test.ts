@@ -10,7 +10,7 @@ import {
 import { BACKENDS, engineFor } from './helpers.js';
 import { attention, gemm, rmsnorm, rope, swiglu } from './ref/kernels.js';
 import { refTrainLoss, type RefTeacher } from './ref/llama-train.js';
-import { randomF32 } from './ref/random.js';
+import { randomF32 } from '../testing/random.js';
 
 type Vec = ArrayLike<number>;
 

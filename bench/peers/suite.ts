@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import {
   DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, loadModel, randomLlamaWeights, readGguf, splitNeurons, writeGguf, type LlamaModel,
 } from '../../src/index.js';
-import { randomF32 } from '../../test/ref/random.js';
-import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, maxAbsDiff, sig3, collector, sharedDir } from '../harness.js';
+import { randomF32 } from '../../testing/random.js';
+import { maxAbsDiff } from '../../testing/compare.js';
+import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, collector, sharedDir } from '../harness.js';
 import { gemmJs } from '../plain-js.js';
 import { maddPeak, readBandwidth, readBandwidthThreads } from '../probes.js';
 import { GEMM_SHAPES, GEMV_SHAPES, availableEngines, ffnkitImpl } from '../kernels.js';

@@ -1,6 +1,6 @@
 // Seeded random numbers for tests and benchmarks: the same inputs on every run and machine.
 
-import { rng } from '../../src/rng.js';
+import { rng } from '../src/rng.js';
 
 export { rng };
 

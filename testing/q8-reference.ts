@@ -1,8 +1,18 @@
 // Float64 reference of the Q8_0 product as ggml defines it: activations quantized per block of
 // 32 in float32 steps (d = max|x|/127, q = round(x/d), half away from zero), each block's integer
-// dot product with the weights' int8 values, scaled by the two block scales.
+// dot product with the weights' int8 values, scaled by the two block scales. Shared by the
+// tests and the benchmarks, which check the kernel's output against it; it decodes the blocks'
+// f16 scales itself, apart from the code under test.
 
-import { halfToFloat } from '../../src/formats/bytes.js';
+/** An IEEE half (16 bits) as a number: sign, 5 exponent bits (bias 15), 10 fraction bits. */
+function halfToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const fraction = h & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24; // zero or subnormal
+  if (exponent === 31) return fraction === 0 ? sign * Infinity : NaN;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
 
 /** ggml's q8_0 activation quantization in float32 steps: per block d = max|x|/127, q = round(x/d). */
 export function quantizeRef(x: Float32Array): { q: Int32Array; d: Float32Array } {
@@ -35,7 +45,7 @@ export function gemvQ8Ref(bytes: Uint8Array, x: Float32Array, n: number, k: numb
   for (let r = 0; r < n; r++) {
     for (let b = 0; b < k / 32; b++) {
       const at = (r * (k / 32) + b) * 34;
-      const dw = halfToFloat(dv.getUint16(at, true));
+      const dw = halfToNumber(dv.getUint16(at, true));
       let s = 0;
       for (let j = 0; j < 32; j++) s += dv.getInt8(at + 2 + j) * q[b * 32 + j]!;
       y[r]! += dw * d[b]! * s;
