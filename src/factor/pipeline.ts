@@ -7,10 +7,10 @@
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { LlamaModel, type ModelOptions } from '../llm/model.js';
-import type { Combination, LlamaWeights } from '../llm/weights.js';
+import type { Combination, LlamaWeights } from '../model/weights.js';
 import { collectFfnInputs } from './calibrate.js';
 import { factorizeLayer } from './factorize.js';
-import { RoutedLayerFfn } from './moe.js';
+import { RoutedLayerFfn } from '../llm/routed-ffn.js';
 import { trainRouter } from './router.js';
 import { SPLIT_METHODS, type SplitMethod, splitNeurons } from './split.js';
 

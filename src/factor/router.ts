@@ -4,7 +4,7 @@
 
 import { FfnkitError } from '../errors.js';
 import { rng } from '../rng.js';
-import { AdamW } from '../train/adamw.js';
+import { AdamW } from '../optim/adamw.js';
 import { paLoss } from './pa-loss.js';
 
 export interface RouterTrainOptions {

@@ -7,10 +7,11 @@
 // padding to `general.alignment` (default 32); tensor data, each at data start + offset.
 
 import { FfnkitError } from '../errors.js';
-import type { Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../llm/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../llm/weights.js';
-import { ByteReader, ByteWriter, bf16ToFloat, floatToHalf, halfToFloat } from './bytes.js';
-import { decodeQ8_0, encodeQ8_0 } from './q8.js';
+import type { Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../model/weights.js';
+import { ByteReader, ByteWriter } from './bytes.js';
+import { bf16ToFloat, floatToHalf, halfToFloat } from '../model/half.js';
+import { decodeQ8_0, encodeQ8_0 } from '../model/q8.js';
 import { Tokenizer } from './tokenizer.js';
 
 const MAGIC = 0x46554747; // "GGUF" little-endian

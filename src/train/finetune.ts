@@ -10,11 +10,11 @@
 
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
-import { splitDocuments } from '../llm/evaluate.js';
-import type { LlamaWeights } from '../llm/weights.js';
+import { splitDocuments } from '../text/documents.js';
+import type { LlamaWeights } from '../model/weights.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import { rng } from '../rng.js';
-import { AdamW } from './adamw.js';
+import { AdamW } from '../optim/adamw.js';
 import { type Checkpoint, modelFingerprint, tokensFingerprint } from './checkpoint.js';
 import { TrainableLlama, type LossTerms } from './llama-train.js';
 import { FACTORLLM_TRAINABLE, namedTensors, trainableNames } from './params.js';
