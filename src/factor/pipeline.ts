@@ -23,6 +23,11 @@ export interface FactorizeModelOptions {
   steps?: number;
   lr?: number;
   batch?: number;
+  /**
+   * Give each router a bias (default true). Without one the file is one llama.cpp runs (its llama
+   * graph has no router bias), with the `weighted` combination.
+   */
+  routerBias?: boolean;
   /** Weight of the balance term (0.01 in the paper; 0 = off). Default 0.01. */
   balanceWeight?: number;
   seed?: number;
@@ -104,7 +109,7 @@ export async function factorizeModel(
       }
       progress('train', li, c.nLayers);
       trainRouter(routed.router, routed.routerBias, calib!.inputs[li]!, targets, topK, {
-        steps, lr, batch, balanceWeight, seed: seed + 2000 + li,
+        steps, lr, batch, balanceWeight, seed: seed + 2000 + li, trainBias: options.routerBias ?? true,
         onStep: (step, pa, bal) => options.onLoss?.(li, step, pa, bal),
       });
     });
