@@ -36,6 +36,7 @@ export { encodeQ8_0, decodeQ8_0 } from './model/q8.js';
 
 // FactorLLM
 export { factorizeModel, checkExpertShape, type FactorizeModelOptions } from './factor/pipeline.js';
+export { pruneModel, type PruneOptions } from './factor/prune.js';
 export { splitNeurons, groupSizes, balancedKmeans, SPLIT_METHODS, type SplitMethod } from './factor/split.js';
 export { factorizeLayer, initRouter } from './factor/factorize.js';
 export { RoutedLayerFfn, type RoutingMode } from './llm/routed-ffn.js';
