@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BACKENDS, Tokenizer, createEngine, finetune, readLlama2c } from '../../src/node/index.js';
+import { BACKENDS, Tokenizer, createEngine, readLlama2c } from '../../src/node/index.js';
+import { finetune } from '../../src/entries/node/train.js';
 import { kernelProbe } from '../../web/kernel-check.js';
 import { SHARED, sharedBytes, sharedJson } from '../shared.js';
 
