@@ -18,6 +18,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   skip: async () => (await import('./skip.js')).runSkip,
   mixer: async () => (await import('./mixer.js')).runMixer,
   train: async () => (await import('./train.js')).runTrain,
+  startup: async () => (await import('./startup.js')).runStartup,
   peers: async () => {
     try {
       // a separate package (bench/peers) that may not be installed: kept out of the type check

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Benchmark from 'benchmark';
-import { LlamaModel, Tokenizer, evaluate, llamaConfig, readLlama2c, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { LlamaModel, Tokenizer, evaluate, readLlama2c, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { llamaConfig } from '../src/llm/random.js';
 
 /** The stories110M shape (llama2.c's 110M model), for seeded random weights. */
 export const STORIES110M: LlamaConfig = llamaConfig({ dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 });

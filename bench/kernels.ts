@@ -5,7 +5,8 @@
 // has two bounds: bandwidth, and its kernel's rate on weights in cache. Then the same
 // kinds of work on one thread per core (bench/threads.ts).
 
-import { BACKENDS, createEngine, encodeQ8_0, type Backend, type Engine, type F32Buffer } from '../src/index.js';
+import { BACKENDS, createEngine, type Backend, type Engine } from '../src/index.js';
+import { encodeQ8_0, type F32Buffer } from '../src/entries/kernels.js';
 import { randomF32 } from '../testing/random.js';
 import { gemvQ8Ref } from '../testing/q8-reference.js';
 import { maxAbsDiff } from '../testing/compare.js';

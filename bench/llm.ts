@@ -11,7 +11,8 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LlamaModel, createEngine, randomLlamaWeights, readLlama2c, weightType, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { LlamaModel, createEngine, readLlama2c, weightType, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { randomLlamaWeights } from '../src/llm/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, time, collector, sharedDir } from './harness.js';
 import { maddPeak, q8DotPeak, readBandwidth, readBandwidthThreads } from './probes.js';
 

@@ -5,11 +5,12 @@
 // weights (calls cycle over copies), in float32 and in Q8_0; and whole-model decode at the
 // stories110M shape.
 
-import {
-  DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, createEngine, evaluate, factorizeLayer, factorizeModel,
-  encodeQ8_0, randomLlamaWeights, splitNeurons, uploadMatrix, type F32Buffer, type HostMatrix, type LayerFfn, type LlamaWeights,
-} from '../src/index.js';
+import { LlamaModel, createEngine, evaluate, type HostMatrix, type LayerFfn, type LlamaWeights } from '../src/index.js';
 import { keepNeurons } from '../src/factor/prune.js';
+import { DenseLayerFfn, uploadMatrix } from '../src/llm/ffn.js';
+import { RoutedLayerFfn, SPLIT_METHODS, factorizeLayer, factorizeModel, splitNeurons } from '../src/entries/factor.js';
+import { encodeQ8_0, type F32Buffer } from '../src/entries/kernels.js';
+import { randomLlamaWeights } from '../src/llm/random.js';
 import { randomF32 } from '../testing/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
 

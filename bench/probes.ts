@@ -3,7 +3,8 @@
 // peak of each build (a register-only multiply-add loop, assembly/probe.ts). A bound is what the
 // machine can do, so each is taken from the fastest sample, not the median.
 
-import { encodeQ8_0, type Engine } from '../src/index.js';
+import type { Engine } from '../src/index.js';
+import { encodeQ8_0 } from '../src/entries/kernels.js';
 import { randomF32 } from '../testing/random.js';
 import { time } from './harness.js';
 

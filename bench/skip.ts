@@ -8,7 +8,8 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LlamaModel, StaticSkip, Tokenizer, evaluate, generateIds, parseSkip, randomLlamaWeights, readLlama2c, type SkipPolicy } from '../src/index.js';
+import { LlamaModel, StaticSkip, Tokenizer, evaluate, generateIds, parseSkip, readLlama2c, type SkipPolicy } from '../src/index.js';
+import { randomLlamaWeights } from '../src/llm/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, sig3, time, collector, sharedDir } from './harness.js';
 
 const SUITE = 'skip';

@@ -5,7 +5,9 @@
 // reading.
 
 import { availableParallelism } from 'node:os';
-import { FfnetModel, createEngine, encodeQ8_0, graphFlops, type Engine } from '../src/index.js';
+import { createEngine, type Engine } from '../src/index.js';
+import { FfnetModel, graphFlops } from '../src/entries/mixer.js';
+import { encodeQ8_0 } from '../src/entries/kernels.js';
 import { randomF32 } from '../testing/random.js';
 import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
 import { readBandwidthThreads } from './probes.js';

@@ -8,7 +8,9 @@
 // products and attention; norms, softmax and the optimizer not counted, so the share is a floor),
 // and the wasm memory of the run.
 
-import { LlamaModel, createEngine, evaluate, factorizeModel, finetune, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { LlamaModel, createEngine, evaluate, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { factorizeModel } from '../src/entries/factor.js';
+import { finetune } from '../src/entries/train.js';
 import { type BenchLine, type BenchOptions, collector, storiesSetup, sharedDir, sig3 } from './harness.js';
 import { maddPeak } from './probes.js';
 

@@ -5,18 +5,40 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { SHARED, sharedJson, sharedPath } from './shared.js';
 
-const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'src', 'cli', 'ffnkit.js');
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = join(root, 'bin', 'ffnkit.js');
+/** The launcher runs the TypeScript sources under test, not a dist/ that may be stale. */
+const FROM_SOURCES = { ...process.env, FFNKIT_FROM_SOURCES: '1' };
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { timeout: 60_000, env: FROM_SOURCES }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
 }
+
+describe('ffnkit without a model', () => {
+  test('--version prints the version in package.json', async () => {
+    const r = await run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
+  test('bench where the suites are absent (an installed package) says they run from a checkout', async () => {
+    const { main } = await import('../src/cli/main.js');
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['node', 'ffnkit', 'bench', 'kernels', '--quick'])).toBe(1);
+      expect(String(stderr.mock.calls[0]?.[0])).toMatch(/^ffnkit: bench: the benchmark suites are not part of the installed package; they run from a checkout/);
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+});
 
 describe.skipIf(!SHARED)('ffnkit commands', () => {
   const model = sharedPath('models', 'stories260K.bin');

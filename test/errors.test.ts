@@ -2,7 +2,8 @@
 // name the argument.
 
 import { describe, expect, test } from 'vitest';
-import { FfnkitError, createEngine, ropeCosSin, type Engine } from '../src/node/index.js';
+import { FfnkitError, createEngine, type Engine } from '../src/node/index.js';
+import { ropeCosSin } from '../src/entries/node/kernels.js';
 
 function expectError(fn: () => unknown, code: string, mentions: string | RegExp): void {
   let caught: unknown;

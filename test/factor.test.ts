@@ -10,10 +10,9 @@ import { execFile } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import {
-  FfnkitError, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, Tokenizer, evaluate, factorizeLayer, factorizeModel, paLoss, paTargets,
-  readGguf, readLlama2c, splitNeurons, writeGguf, writeLlama2c, type LlamaWeights,
-} from '../src/node/index.js';
+import { FfnkitError, LlamaModel, Tokenizer, evaluate, readGguf, readLlama2c, writeGguf, writeLlama2c, type LlamaWeights } from '../src/node/index.js';
+import { RoutedLayerFfn, SPLIT_METHODS, factorizeLayer, factorizeModel, paLoss, splitNeurons } from '../src/entries/node/factor.js';
+import { paTargets } from '../src/llm/oracle.js';
 import { rng } from '../testing/random.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath, sharedText } from './shared.js';
 import { maxAbsDiff } from '../testing/compare.js';
@@ -246,9 +245,10 @@ describe.skipIf(!SHARED)('routed stories260K', () => {
   });
 
   test('the CLI writes nothing to --out when the run fails, and the file when it succeeds', async () => {
-    const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'src', 'cli', 'ffnkit.js');
+    const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'bin', 'ffnkit.js');
     const dir = mkdtempSync(join(tmpdir(), 'ffnkit-factorize-'));
-    const run = (args: string[]) => new Promise<number>((done) => execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (e) => done(e ? ((e as { code?: number }).code ?? 1) : 0)));
+    const env = { ...process.env, FFNKIT_FROM_SOURCES: '1' }; // the sources under test, not dist/
+    const run = (args: string[]) => new Promise<number>((done) => execFile(process.execPath, [bin, ...args], { timeout: 60_000, env }, (e) => done(e ? ((e as { code?: number }).code ?? 1) : 0)));
     const base = ['factorize', '--model', sharedPath('models', 'stories260K.bin'), '--tokenizer', sharedPath('models', 'tok512.bin'), '--split', 'contiguous', '--steps', '20'];
     const out = join(dir, 'f.gguf');
     expect(await run([...base, '--calib', join(dir, 'missing.txt'), '--experts', '4', '--top-k', '2', '--out', out])).toBe(1);

@@ -6,7 +6,9 @@
 
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { FfnkitError, FfnetModel, ffnetConfig, ffnetParameterShapes, randomFfnetParams, toOnnx, writeSafetensors, type FfnetConfig } from '../src/node/index.js';
+import { FfnkitError, writeSafetensors } from '../src/node/index.js';
+import { FfnetModel, ffnetConfig, ffnetParameterShapes, randomFfnetParams, type FfnetConfig } from '../src/entries/node/mixer.js';
+import { toOnnx } from '../src/entries/onnx.js';
 import { BACKENDS, engineFor } from './helpers.js';
 import { ffnetForward } from './ref/ffnet.js';
 import { randomF32 } from '../testing/random.js';

@@ -3,10 +3,9 @@
 // update, and FactorLLM fine-tuning that lowers the loss of a factorized stories260K.
 
 import { describe, expect, test } from 'vitest';
-import {
-  FfnkitError, LlamaModel, TrainableLlama, Tokenizer, evaluate, writeGguf, decodeCheckpoint, encodeCheckpoint, factorizeModel, finetune, learningRate, namedTensors,
-  readLlama2c, teacherText, teacherWeights, trainableNames, type Checkpoint, type LlamaWeights,
-} from '../src/node/index.js';
+import { FfnkitError, LlamaModel, Tokenizer, evaluate, writeGguf, readLlama2c, type LlamaWeights } from '../src/node/index.js';
+import { TrainableLlama, decodeCheckpoint, encodeCheckpoint, finetune, learningRate, namedTensors, teacherText, teacherWeights, trainableNames, type Checkpoint } from '../src/entries/node/train.js';
+import { factorizeModel } from '../src/entries/node/factor.js';
 import { engineFor } from './helpers.js';
 import { relMaxError } from '../testing/compare.js';
 import { SHARED, sharedBytes, sharedPath, sharedText } from './shared.js';

@@ -4,10 +4,8 @@
 // model can run or throw an FfnkitError: no other exception, no hang, no runaway allocation.
 
 import { beforeAll, describe, expect, test } from 'vitest';
-import {
-  FfnkitError, LlamaModel, Tokenizer, createEngine, llamaConfig, parseGguf, randomLlamaWeights, readGguf, readHfLlama,
-  readLlama2c, writeGguf, writeHfLlama, writeLlama2c, type Engine, type LlamaWeights,
-} from '../src/node/index.js';
+import { FfnkitError, LlamaModel, Tokenizer, createEngine, parseGguf, readGguf, readHfLlama, readLlama2c, writeGguf, writeHfLlama, writeLlama2c, type Engine, type LlamaWeights } from '../src/node/index.js';
+import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { rng } from '../testing/random.js';
 
 const ITERATIONS = 2000;

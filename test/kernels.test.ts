@@ -5,7 +5,7 @@
 // (the standard forward bound for recursive or blocked summation), so reductions scale with K.
 
 import { beforeEach, describe, expect, test } from 'vitest';
-import { encodeQ8_0, ropeCosSin } from '../src/node/index.js';
+import { encodeQ8_0, ropeCosSin } from '../src/entries/node/kernels.js';
 import { panelFloats, q8GroupFloats } from '../src/runtime/sizes.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { randomF32 } from '../testing/random.js';

@@ -1,9 +1,11 @@
 // The folders of src/ are layers: a module may import from its own folder, from a folder below
 // it, and from the root files every layer shares (errors.ts, rng.ts). The order is written once,
 // in docs/architecture.md, and read from there; this test fails on an import that goes up a
-// layer or sideways, and so on any cycle between folders.
+// layer or sideways, and so on any cycle between folders. The package's entry points are
+// src/index.ts (which may re-export every layer), src/node/index.ts and the modules of
+// src/entries/ (the subpaths, a layer above the library that only the CLI builds on).
 
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
@@ -75,6 +77,30 @@ describe('layers', () => {
         const b = rank.get(to);
         if (a === undefined || b === undefined || b > a) bad.push(`${relative(root, file)} (${from}) imports ${spec} (${to}), a layer above`);
       }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  test("package.json's exports point at the entry modules, and every entry module is exported", () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | Record<string, string>> };
+    const bad: string[] = [];
+    const exported = new Set<string>();
+    for (const [subpath, targets] of Object.entries(pkg.exports)) {
+      if (subpath === './package.json') continue;
+      const byCondition = typeof targets === 'string' ? { default: targets } : targets;
+      if (!byCondition.types) bad.push(`${subpath} has no types`);
+      for (const [condition, target] of Object.entries(byCondition)) {
+        const source = /^\.\/dist\/(.+)\.(?:d\.ts|js)$/.exec(target)?.[1];
+        if (!source || !existsSync(join(src, `${source}.ts`))) {
+          bad.push(`${subpath} (${condition}): ${target} is not compiled from a module of src/`);
+          continue;
+        }
+        if (source !== 'index' && source !== 'node/index' && !source.startsWith('entries/')) bad.push(`${subpath} (${condition}): ${target} is not an entry module`);
+        exported.add(`${source}.ts`);
+      }
+    }
+    for (const file of sourceFiles(join(src, 'entries'))) {
+      if (!exported.has(relative(src, file).split(sep).join('/'))) bad.push(`${relative(root, file)} is in src/entries but no export points at it`);
     }
     expect(bad).toEqual([]);
   });

@@ -12,7 +12,7 @@ import { LlamaModel, Tokenizer, loadModel, parseGguf, readGguf, type LlamaWeight
 import { LLAMA_CPP, againstReference, llamaCppLogits } from './llamacpp.js';
 import { SHARED, sharedPath, sharedText } from './shared.js';
 
-const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'src', 'cli', 'ffnkit.js');
+const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'bin', 'ffnkit.js');
 const run = (args: string[]) =>
   new Promise<{ code: number; stderr: string }>((done) =>
     execFile(process.execPath, [bin, ...args], { timeout: 120_000 }, (e, _out, stderr) => done({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr })),

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import {
-  FfnkitError, LlamaModel, Tokenizer, finetune, pruneModel, readGguf, readLlama2c, writeGguf, type LlamaWeights,
-} from '../src/node/index.js';
+import { FfnkitError, LlamaModel, Tokenizer, readGguf, readLlama2c, writeGguf, type LlamaWeights } from '../src/node/index.js';
+import { pruneModel } from '../src/entries/node/factor.js';
+import { finetune } from '../src/entries/node/train.js';
 import { keepNeurons, strongestNeurons } from '../src/factor/prune.js';
 import { SHARED, sharedBytes, sharedPath, sharedText } from './shared.js';
 import { maxAbsDiff } from '../testing/compare.js';
@@ -87,7 +87,7 @@ describe.skipIf(!SHARED)('pruning stories260K', () => {
 });
 
 describe.skipIf(!SHARED)('the prune command and eval --routing', () => {
-  const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'src', 'cli', 'ffnkit.js');
+  const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'bin', 'ffnkit.js');
   const run = (args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
       execFile(process.execPath, [bin, ...args], { timeout: 120_000 }, (e, stdout, stderr) => done({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr })),

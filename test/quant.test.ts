@@ -2,7 +2,10 @@
 // dot products. Checked against a float64 reference that quantizes x with the same float32 steps.
 
 import { describe, expect, test } from 'vitest';
-import { LlamaModel, RoutedLayerFfn, Tokenizer, decodeQ8_0, factorizeLayer, splitNeurons, encodeQ8_0, evaluate, llamaConfig, loadModel, parseGguf, randomLlamaWeights, readGguf, readWeights, writeGguf } from '../src/node/index.js';
+import { LlamaModel, Tokenizer, evaluate, loadModel, parseGguf, readGguf, readWeights, writeGguf } from '../src/node/index.js';
+import { RoutedLayerFfn, factorizeLayer, splitNeurons } from '../src/entries/node/factor.js';
+import { decodeQ8_0, encodeQ8_0 } from '../src/entries/node/kernels.js';
+import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { SHARED, sharedBytes, sharedText } from './shared.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { randomF32 } from '../testing/random.js';

@@ -2,10 +2,8 @@
 // weights, prefill that never skips, eval through decode steps, statistics, and bad specs.
 
 import { describe, expect, test } from 'vitest';
-import {
-  FfnkitError, HISTOGRAM_BINS, LlamaModel, StaticSkip, ThresholdSkip, Tokenizer, evaluate, factorizeLayer, generateIds, parseSkip, readLlama2c, splitNeurons,
-  type LlamaWeights,
-} from '../src/node/index.js';
+import { FfnkitError, HISTOGRAM_BINS, LlamaModel, StaticSkip, ThresholdSkip, Tokenizer, evaluate, generateIds, parseSkip, readLlama2c, type LlamaWeights } from '../src/node/index.js';
+import { factorizeLayer, splitNeurons } from '../src/entries/node/factor.js';
 import { SHARED, sharedBytes, sharedJson, sharedText } from './shared.js';
 import { maxAbsDiff } from '../testing/compare.js';
 

@@ -4,7 +4,10 @@
 // pool falls back.
 
 import { afterAll, describe, expect, test, vi } from 'vitest';
-import { FfnetModel, LlamaModel, createEngine, encodeQ8_0, llamaConfig, randomLlamaWeights, type Engine } from '../src/node/index.js';
+import { LlamaModel, createEngine, type Engine } from '../src/node/index.js';
+import { FfnetModel } from '../src/entries/node/mixer.js';
+import { encodeQ8_0 } from '../src/entries/node/kernels.js';
+import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { randomF32 } from '../testing/random.js';
 import { setWorkerFactory, workerFactory } from '../src/runtime/threads.js';
 

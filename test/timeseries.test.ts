@@ -5,10 +5,9 @@
 
 import * as ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
-import {
-  FfnkitError, TIMESERIES_ETTH1, TimeSeriesFfnet, timeSeriesToOnnx, randomTimeSeriesParams, readTimeSeriesSafetensors, timeSeriesParameterShapes, writeSafetensors,
-  type TimeSeriesFfnetConfig,
-} from '../src/node/index.js';
+import { FfnkitError, writeSafetensors } from '../src/node/index.js';
+import { TIMESERIES_ETTH1, TimeSeriesFfnet, randomTimeSeriesParams, readTimeSeriesSafetensors, timeSeriesParameterShapes, type TimeSeriesFfnetConfig } from '../src/entries/node/mixer.js';
+import { timeSeriesToOnnx } from '../src/entries/onnx.js';
 import { BACKENDS, engineFor } from './helpers.js';
 import { refTimeSeriesForward } from './ref/ffnet-ts.js';
 import { randomF32 } from '../testing/random.js';

@@ -3,10 +3,11 @@
 // LM + PA + balance loss) against finite differences of test/ref/llama-train.ts, on every build.
 
 import { describe, expect, test } from 'vitest';
-import {
-  BackwardKernels, TrainableLlama, factorizeLayer, llamaConfig, namedTensors, randomLlamaWeights, denseOfRouted,
-  type Engine, type LlamaWeights, type Combination,
-} from '../src/node/index.js';
+import type { Engine, LlamaWeights, Combination } from '../src/node/index.js';
+import { BackwardKernels } from '../src/entries/node/kernels.js';
+import { TrainableLlama, namedTensors } from '../src/entries/node/train.js';
+import { factorizeLayer, denseOfRouted } from '../src/entries/node/factor.js';
+import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { BACKENDS, engineFor } from './helpers.js';
 import { attention, gemm, rmsnorm, rope, swiglu } from './ref/kernels.js';
 import { refTrainLoss, type RefTeacher } from './ref/llama-train.js';

@@ -1,7 +1,8 @@
 // One seeded computation through a few kernels: the page runs it and so does Node, and the
 // browser tests compare the two, build by build.
 
-import { rng, type Engine } from '../src/index.js';
+import type { Engine } from '../src/index.js';
+import { rng } from '../src/rng.js';
 
 /** GEMM (5x37x63, bias), GELU and a 4-row softmax of seeded inputs, as one array. */
 export function kernelProbe(e: Engine): number[] {

@@ -3,10 +3,9 @@
 // each layer's expert usage, and run the kernels next to their bounds. Everything runs in this
 // tab, on the same library as in Node.
 
-import {
-  BACKENDS, LlamaModel, RoutedLayerFfn, Tokenizer, createEngine, factorizeModel, parseSkip, readWeights, rng,
-  type Backend, type Engine, type LlamaWeights,
-} from '../src/index.js';
+import { BACKENDS, LlamaModel, Tokenizer, createEngine, parseSkip, readWeights, type Backend, type Engine, type LlamaWeights } from '../src/index.js';
+import { RoutedLayerFfn, factorizeModel } from '../src/entries/factor.js';
+import { rng } from '../src/rng.js';
 import { kernelProbe } from './kernel-check.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;

@@ -6,9 +6,10 @@
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  DenseLayerFfn, RoutedLayerFfn, Tokenizer, factorizeLayer, loadModel, randomLlamaWeights, readGguf, splitNeurons, writeGguf, type LlamaModel,
-} from '../../src/index.js';
+import { Tokenizer, loadModel, readGguf, writeGguf, type LlamaModel } from '../../src/index.js';
+import { DenseLayerFfn } from '../../src/llm/ffn.js';
+import { RoutedLayerFfn, factorizeLayer, splitNeurons } from '../../src/entries/factor.js';
+import { randomLlamaWeights } from '../../src/llm/random.js';
 import { randomF32 } from '../../testing/random.js';
 import { maxAbsDiff } from '../../testing/compare.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, collector, sharedDir } from '../harness.js';
@@ -18,7 +19,8 @@ import { GEMM_SHAPES, GEMV_SHAPES, availableEngines, ffnkitImpl } from '../kerne
 import type { LlamaContextSequence } from 'node-llama-cpp';
 import { wllamaDecode, wllamaUnavailable } from './wllama.js';
 import { type Prepared, ortDwConv, ortFfn, ortGemm, ortSession, tfDwConv, tfFfn, tfGemm } from './runtimes.js';
-import { FfnetModel, graphFlops, toOnnx } from '../../src/node/index.js';
+import { FfnetModel, graphFlops } from '../../src/entries/node/mixer.js';
+import { toOnnx } from '../../src/entries/onnx.js';
 import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
 
 const SUITE = 'peers';

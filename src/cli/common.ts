@@ -3,7 +3,8 @@
 
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats, type RoutingMode } from '../node/index.js';
+import { BACKENDS, FfnkitError, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
+import { RoutedLayerFfn, type RoutingMode } from '../entries/factor.js';
 import { progressLine } from './progress.js';
 
 /** A commander parser for numbers within [min, max] (integers when `integer`). */

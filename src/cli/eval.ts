@@ -4,7 +4,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { FfnkitError, evaluate, type RoutingMode } from '../node/index.js';
+import { FfnkitError, evaluate } from '../node/index.js';
+import type { RoutingMode } from '../entries/factor.js';
 import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy } from './common.js';
 import { progressLine } from './progress.js';
 

@@ -4,7 +4,8 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { FfnkitError, Tokenizer, factorizeModel, readWeights, writeGguf, SPLIT_METHODS, type SplitMethod, type Combination } from '../node/index.js';
+import { FfnkitError, Tokenizer, readWeights, writeGguf, type Combination } from '../node/index.js';
+import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
 import { backendOption, engineOptions, numberOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 

@@ -4,7 +4,8 @@
 
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { FfnkitError, Tokenizer, decodeCheckpoint, encodeCheckpoint, finetune, readWeights, splitDocuments, teacherText, writeGguf, type Checkpoint } from '../node/index.js';
+import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
+import { decodeCheckpoint, encodeCheckpoint, finetune, splitDocuments, teacherText, type Checkpoint } from '../entries/train.js';
 import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 

@@ -1,6 +1,7 @@
 // The command line: one file per command; this one wires them into commander and maps errors
 // to exit codes (1 for an FfnkitError or failure, printed without a stack; 2 for bad usage).
 
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { FfnkitError } from '../node/index.js';
 import { evalCommand } from './eval.js';
@@ -11,13 +12,30 @@ import { quantizeCommand } from './quantize.js';
 import { finetuneCommand } from './finetune.js';
 import { pruneCommand } from './prune.js';
 
-/** Runs the command line; `extra` are commands that exist only in a checkout (bench). */
-export async function main(argv: string[], extra: Command[] = []): Promise<number> {
+/** The package's version, from its package.json (two folders up from src/cli/ and dist/cli/). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** `ffnkit bench` where the suites are absent (an installed package): they run from a checkout. */
+function benchElsewhere(): Command {
+  return new Command('bench')
+    .description('benchmark suites (in a checkout of the ffnkit repository only)')
+    .allowUnknownOption()
+    .argument('[args...]')
+    .action(() => {
+      throw new FfnkitError('E_UNSUPPORTED', 'bench: the benchmark suites are not part of the installed package; they run from a checkout of the ffnkit repository (npm ci && npm run build && npx ffnkit bench)');
+    });
+}
+
+/** Runs the command line; `bench` is the benchmark command a checkout adds (bench/command.ts). */
+export async function main(argv: string[], bench: Command = benchElsewhere()): Promise<number> {
   const program = new Command('ffnkit')
     .description('Fast feed-forward networks on any CPU, in WebAssembly SIMD')
+    .version(packageVersion())
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [generateCommand(), evalCommand(), factorizeCommand(), pruneCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), ...extra]) {
+  for (const command of [generateCommand(), evalCommand(), factorizeCommand(), pruneCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), bench]) {
     // pre-built commands do not inherit exitOverride: without it they would exit(1) on bad usage
     command.copyInheritedSettings(program);
     program.addCommand(command);

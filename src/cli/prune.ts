@@ -4,7 +4,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { FfnkitError, Tokenizer, pruneModel, readWeights, writeGguf } from '../node/index.js';
+import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
+import { pruneModel } from '../entries/factor.js';
 import { backendOption, engineOptions, numberOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 

@@ -1,10 +1,11 @@
 // Building ONNX models in memory with onnx-proto: float32 initializers, value infos, nodes with
 // attributes, and the model bytes. Used by the FFNet exporter and by `bench peers`, which run
-// the same work in onnxruntime.
+// the same work in onnxruntime. onnx-proto is an optional peer dependency of the package: it is
+// loaded when this module is, and its absence is an FfnkitError naming it.
 
-import pkg from 'onnx-proto';
+import { importPeer } from '../runtime/peer-dependency.js';
 
-const { onnx } = pkg;
+const { onnx } = (await importPeer('onnx-proto', 'ONNX export (ffnkit/onnx)', () => import('onnx-proto'))).default;
 const FLOAT = 1;
 const { INT, INTS, FLOAT: FLOAT_ATTR } = onnx.AttributeProto.AttributeType;
 

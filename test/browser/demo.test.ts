@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BACKENDS, Tokenizer, createEngine, finetune, readLlama2c } from '../../src/node/index.js';
+import { BACKENDS, Tokenizer, createEngine, readLlama2c } from '../../src/node/index.js';
+import { finetune } from '../../src/entries/node/train.js';
 import { kernelProbe } from '../../web/kernel-check.js';
 import { SHARED, sharedBytes, sharedJson } from '../shared.js';
 
@@ -152,7 +153,8 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
       if (url === '/') {
         res.setHeader('Content-Type', 'text/html');
         res.end(`<!doctype html><script type="module">
-          import { loadModel, Tokenizer, readLlama2c, finetune } from '/dist/index.js';
+          import { loadModel, Tokenizer, readLlama2c } from '/dist/index.js';
+          import { finetune } from '/dist/entries/train.js';
           // a Response, an ArrayBuffer and a File: the three ways bytes reach a page
           const model = await loadModel(await fetch('/shared/models/stories260K.gguf'));
           const tokBuffer = await (await fetch('/shared/models/tok512.bin')).arrayBuffer();

@@ -1,0 +1,13 @@
+// ffnkit/kernels: the checked WebAssembly kernels behind the models, for building other networks:
+// engines and their memory, matrix products (f32, packed, Q8_0), FFNs, attention, convolutions,
+// and the backward kernels training uses. Results are F32Buffers in wasm memory (`toArray()`).
+
+export { createEngine, Engine, type EngineOptions } from '../runtime/engine.js';
+export { F32Buffer } from '../runtime/buffer.js';
+export { Arena } from '../runtime/arena.js';
+export {
+  Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type GemmWeights, type DenseFfn, type RopeLayout, type AttentionShape, type GroupedPointwise,
+} from '../runtime/kernels.js';
+export { BackwardKernels, type TrainAttentionShape } from '../runtime/backward.js';
+export { type Backend, BACKENDS, selectBackend } from '../runtime/wasm.js';
+export { encodeQ8_0, decodeQ8_0 } from '../model/q8.js';
