@@ -18,8 +18,11 @@ export { rng } from './rng.js';
 export { LlamaModel, weightType, type ModelOptions, type ForwardOptions, type WeightType } from './llm/model.js';
 export { loadModel, readWeights, type ModelSource, type HfSource, type ModelFormat, type LoadedWeights, type ReadWeightsOptions } from './llm/load.js';
 export { type LayerFfn, DenseLayerFfn, uploadMatrix } from './llm/ffn.js';
-export { generate, generateIds, type GenerateOptions } from './llm/generate.js';
-export { Sampler, Rng, argmax, type SamplerOptions } from './llm/sampler.js';
+export { generate, generateIds, type GenerateOptions, type FinishReason } from './llm/generate.js';
+export { Sampler, Rng, argmax, freshSeed, type SamplerOptions } from './llm/sampler.js';
+export { ChatSession, chat, encodePrompt, dropOldestTurn, type ChatOptions, type ChatSessionOptions, type TurnStats } from './llm/chat.js';
+export { ChatTemplate, checkMessages, type ChatMessage, type RenderOptions } from './text/chat-template.js';
+export { StopStrings } from './text/stop-strings.js';
 export { evaluate, type EvalResult, type EvalOptions } from './llm/evaluate.js';
 export { splitDocuments } from './text/documents.js';
 export {
@@ -29,6 +32,9 @@ export { randomLlamaWeights, llamaConfig } from './llm/random.js';
 
 // file formats
 export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
+export {
+  ggufChatVocabulary, hfChatVocabulary, sentencePieceChatVocabulary, END_OF_TURN_TEXTS, type ChatVocabulary, type SpecialToken, type HfChatFiles,
+} from './formats/chat-vocabulary.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
 export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions } from './formats/gguf.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
