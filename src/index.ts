@@ -36,7 +36,7 @@ export {
   ggufChatVocabulary, hfChatVocabulary, sentencePieceChatVocabulary, END_OF_TURN_TEXTS, type ChatVocabulary, type SpecialToken, type HfChatFiles,
 } from './formats/chat-vocabulary.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
-export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions } from './formats/gguf.js';
+export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions, type MetaValue } from './formats/gguf.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 export { encodeQ8_0, decodeQ8_0 } from './model/q8.js';
 

@@ -51,7 +51,7 @@ export async function* chat(model: LlamaModel, messages: readonly ChatMessage[],
 export async function* chatTurn(model: LlamaModel, messages: readonly ChatMessage[], options: ChatOptions, stats?: TurnStats): AsyncGenerator<string, FinishReason> {
   checkOptions(options, CHAT_OPTION_KINDS, 'chat');
   checkMessages(messages);
-  const format = chatFormat(model, options);
+  const format = await chatFormat(model, options);
   const run = tokenRun(model, options);
   const release = model.reserve('chat');
   try {
@@ -83,7 +83,7 @@ interface ChatFormat {
 
 const modelTemplates = new WeakMap<LlamaModel, ChatTemplate>();
 
-function chatFormat(model: LlamaModel, options: ChatOptions): ChatFormat {
+async function chatFormat(model: LlamaModel, options: ChatOptions): Promise<ChatFormat> {
   const tokenizer = options.tokenizer ?? model.tokenizer;
   if (!tokenizer) {
     throw new FfnkitError('E_ARG', `chat: the model (${model.format ?? 'in memory'}) stores no vocabulary: pass one as the tokenizer option`);
@@ -91,19 +91,19 @@ function chatFormat(model: LlamaModel, options: ChatOptions): ChatFormat {
   model.checkTokenizer(tokenizer);
   // a llama2.c model has no metadata: its vocabulary follows the SentencePiece convention
   const vocabulary = model.chatVocabulary ?? sentencePieceChatVocabulary();
-  return { template: templateOf(model, vocabulary, options.template), tokenizer, vocabulary };
+  return { template: await templateOf(model, vocabulary, options.template), tokenizer, vocabulary };
 }
 
-function templateOf(model: LlamaModel, vocabulary: ChatVocabulary, given: string | ChatTemplate | undefined): ChatTemplate {
+async function templateOf(model: LlamaModel, vocabulary: ChatVocabulary, given: string | ChatTemplate | undefined): Promise<ChatTemplate> {
   if (given instanceof ChatTemplate) return given;
-  if (typeof given === 'string') return new ChatTemplate(given, 'template option');
+  if (typeof given === 'string') return ChatTemplate.parse(given, 'template option');
   if (given !== undefined) throw new FfnkitError('E_ARG', 'chat: option \'template\' must be the Jinja text or a ChatTemplate');
   if (vocabulary.template === undefined) {
     throw new FfnkitError('E_ARG', `chat: the model (${model.format ?? 'in memory'}) has no chat template (GGUF tokenizer.chat_template, tokenizer_config.json chat_template): pass one as the template option`);
   }
   let t = modelTemplates.get(model);
   if (!t || t.text !== vocabulary.template) {
-    t = new ChatTemplate(vocabulary.template, "the model's chat template");
+    t = await ChatTemplate.parse(vocabulary.template, "the model's chat template");
     modelTemplates.set(model, t);
   }
   return t;
@@ -272,8 +272,6 @@ export class ChatSession {
     this.options = rest;
     this.system = system !== undefined ? [{ role: 'system', content: system }] : [];
     this.messages = [...this.system];
-    // the template is checked now, not at the first turn
-    if (rest.template !== undefined && !(rest.template instanceof ChatTemplate)) this.options.template = new ChatTemplate(rest.template, 'template option');
   }
 
   /**
@@ -286,6 +284,8 @@ export class ChatSession {
     this.lastTurn = turn;
     let reply = '';
     try {
+      // a template given as text is parsed once for the session
+      if (typeof this.options.template === 'string') this.options.template = await ChatTemplate.parse(this.options.template, 'template option');
       const finish = yield* tap(chatTurn(this.model, [...this.messages, message], { ...this.options, ...options }, turn), (piece) => {
         reply += piece;
       });
@@ -296,9 +296,9 @@ export class ChatSession {
   }
 
   /** The prompt text the next turn would start with (the conversation and the assistant's header). */
-  prompt(options: ChatOptions = {}): string {
+  async prompt(options: ChatOptions = {}): Promise<string> {
     const merged = { ...this.options, ...options };
-    return render(chatFormat(this.model, merged), this.messages, merged);
+    return render(await chatFormat(this.model, merged), this.messages, merged);
   }
 
   /** Forgets the conversation (keeping the system message). */

@@ -150,7 +150,7 @@ export class Sampler {
   }
 
   /** The logits with the penalties applied (the same array when none applies). */
-  private penalized(logits: Float32Array): ArrayLike<number> {
+  penalized(logits: Float32Array): ArrayLike<number> {
     const off = this.repeatPenalty === 1 && this.presencePenalty === 0 && this.frequencyPenalty === 0;
     if (off || this.recent.length === 0) return logits;
     const counts = new Map<number, number>();

@@ -4,9 +4,22 @@
 // transformers passes: messages, bos_token, eos_token, add_generation_prompt, and whatever else a
 // template reads (tools, documents, date_string, ...). A template's raise_exception(...) and any
 // other failure while rendering become an FfnkitError carrying the template's own message.
+//
+// The engine is imported on first use, not with the library: a page or a worker without a
+// bundler loads ffnkit without resolving the package (a page that chats maps it in an import map).
 
-import { Template } from '@huggingface/jinja';
+import type { Template } from '@huggingface/jinja';
 import { FfnkitError } from '../errors.js';
+
+let engine: Promise<typeof import('@huggingface/jinja')> | undefined;
+
+function templateEngine(): Promise<typeof import('@huggingface/jinja')> {
+  engine ??= import('@huggingface/jinja').catch((e: unknown) => {
+    engine = undefined;
+    throw new FfnkitError('E_UNSUPPORTED', `chat templates need the package @huggingface/jinja, which did not load (${(e as Error).message}); without a bundler, map it in an import map`);
+  });
+  return engine;
+}
 
 /** One message of a conversation. */
 export interface ChatMessage {
@@ -38,13 +51,18 @@ export class ChatTemplate {
   readonly name: string;
   private readonly program: Template;
 
-  /** Parses `text`; a syntax error is an E_FORMAT FfnkitError naming `name`. */
-  constructor(text: string, name = 'chat template') {
-    if (typeof text !== 'string') throw new FfnkitError('E_ARG', `${name}: expected the template's text (a string), found ${typeof text}`);
+  private constructor(text: string, name: string, program: Template) {
     this.text = text;
     this.name = name;
+    this.program = program;
+  }
+
+  /** Parses `text`; a syntax error is an E_FORMAT FfnkitError naming `name`. */
+  static async parse(text: string, name = 'chat template'): Promise<ChatTemplate> {
+    if (typeof text !== 'string') throw new FfnkitError('E_ARG', `${name}: expected the template's text (a string), found ${typeof text}`);
+    const { Template } = await templateEngine();
     try {
-      this.program = new Template(text);
+      return new ChatTemplate(text, name, new Template(text));
     } catch (e) {
       throw new FfnkitError('E_FORMAT', `${name}: not a Jinja template the renderer reads (${(e as Error).message})`);
     }
