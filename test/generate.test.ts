@@ -209,6 +209,7 @@ describe.skipIf(!SHARED)('generation on stories260K', () => {
     expect(() => new ChatSession(model, { sytem: 'x' } as never)).toThrow(/ChatSession: unknown option 'sytem' \(did you mean 'system'\?\)/);
     expect(() => [...generateIds(model, [1], { signal: AbortSignal.abort() })]).toThrow(/generateIds: option 'signal' needs the streaming generate\(\)/);
     expect(() => evaluate(model, model.tokenizer!, 'x', { skp: undefined } as never)).toThrow(/evaluate: unknown option 'skp'/);
+    await expect(model.generate('Once', { yield: -1 }).next()).rejects.toThrow(/yield: expected true, false or a slice in milliseconds >= 0/);
   });
 });
 

@@ -278,20 +278,28 @@ export class ChatSession {
    * Streams the reply to `content` (a user message, or any message). The message and the reply,
    * as far as it got (stop, abort, error), join the conversation once the reply has started.
    */
-  async *send(content: string | ChatMessage, options: ChatOptions = {}): AsyncGenerator<string, FinishReason> {
-    const message: ChatMessage = typeof content === 'string' ? { role: 'user', content } : content;
+  send(content: string | ChatMessage, options: ChatOptions = {}): AsyncGenerator<string, FinishReason> {
+    return this.turn([typeof content === 'string' ? { role: 'user', content } : content], options);
+  }
+
+  /** Streams the assistant's reply to the conversation as it stands (e.g. one loaded with a user message last). */
+  reply(options: ChatOptions = {}): AsyncGenerator<string, FinishReason> {
+    return this.turn([], options);
+  }
+
+  private async *turn(added: ChatMessage[], options: ChatOptions): AsyncGenerator<string, FinishReason> {
     const turn = blankStats();
     this.lastTurn = turn;
     let reply = '';
     try {
       // a template given as text is parsed once for the session
       if (typeof this.options.template === 'string') this.options.template = await ChatTemplate.parse(this.options.template, 'template option');
-      const finish = yield* tap(chatTurn(this.model, [...this.messages, message], { ...this.options, ...options }, turn), (piece) => {
+      const finish = yield* tap(chatTurn(this.model, [...this.messages, ...added], { ...this.options, ...options }, turn), (piece) => {
         reply += piece;
       });
       return finish;
     } finally {
-      if (turn.promptTokens > 0) this.messages.push(message, { role: 'assistant', content: reply });
+      if (turn.promptTokens > 0) this.messages.push(...added, { role: 'assistant', content: reply });
     }
   }
 

@@ -2,7 +2,9 @@
 // (`runTokens`) is synchronous; `streamText` turns it into a stream of text pieces that stops at
 // stop strings (held back while they might still be forming across tokens), ends at the next
 // token when its AbortSignal fires (the KV cache then holds exactly the tokens forwarded so far),
-// and yields to the event loop between tokens so a page can paint while it streams.
+// and yields to the event loop between tokens so a page can paint while it streams: once at
+// least YIELD_SLICE_MS have passed since the last yield (as React's scheduler slices work), so a
+// model faster than that does not pay a macrotask per token, and a slower one yields after each.
 
 import { FfnkitError } from '../errors.js';
 import { BOS, EOS, type Tokenizer } from '../formats/tokenizer.js';
@@ -26,15 +28,22 @@ export interface GenerateOptions extends SamplerOptions {
   stop?: string | string[];
   /** Ends the stream at the next token when aborted. */
   signal?: AbortSignal;
-  /** Yield to the event loop (a macrotask) between tokens. Default true. */
-  yield?: boolean;
+  /**
+   * Yield to the event loop (a macrotask) between tokens: true (default) once at least
+   * YIELD_SLICE_MS have passed since the last yield, a number for another slice in ms (0: after
+   * every token), false never.
+   */
+  yield?: boolean | number;
 }
 
 /** The option keys of `generate`, with their kinds. */
 export const GENERATE_OPTION_KINDS = {
   ...SAMPLER_OPTION_KINDS,
-  skip: 'object', maxTokens: 'integer', onToken: 'function', stopTokens: 'object', stop: 'strings', signal: 'signal', yield: 'boolean',
+  skip: 'object', maxTokens: 'integer', onToken: 'function', stopTokens: 'object', stop: 'strings', signal: 'signal', yield: 'boolean|number',
 } as const satisfies OptionKinds;
+
+/** Milliseconds of generation between two yields to the event loop, by default (a third of a 60 Hz frame). */
+export const YIELD_SLICE_MS = 5;
 
 /**
  * Why a generation ended: a stop token or stop string ('stop'), maxTokens ('length'), the end of
@@ -130,7 +139,7 @@ export function* generateIds(model: LlamaModel, prompt: number[], options: Gener
 export interface StreamOptions {
   stop?: string | string[];
   signal?: AbortSignal;
-  yield?: boolean;
+  yield?: boolean | number;
 }
 
 /**
@@ -143,7 +152,10 @@ export async function* streamText(
   options: StreamOptions,
 ): AsyncGenerator<string, FinishReason> {
   const stops = new StopStrings(typeof options.stop === 'string' ? [options.stop] : (options.stop ?? []));
-  const yieldToLoop = options.yield ?? true;
+  const y = options.yield ?? true;
+  if (typeof y === 'number' && !(y >= 0)) throw new FfnkitError('E_ARG', `yield: expected true, false or a slice in milliseconds >= 0, found ${y}`);
+  const slice = y === false ? Infinity : y === true ? YIELD_SLICE_MS : y;
+  let lastYield = performance.now();
   let reason: FinishReason | undefined;
   try {
     for (;;) {
@@ -162,7 +174,10 @@ export async function* streamText(
         reason = 'stop';
         break;
       }
-      if (yieldToLoop) await nextMacrotask();
+      if (performance.now() - lastYield >= slice) {
+        await nextMacrotask();
+        lastYield = performance.now();
+      }
     }
     const rest = stops.push(decoder.flush()) + stops.flush();
     if (rest) yield rest;

@@ -5,7 +5,7 @@
 import { FfnkitError } from '../errors.js';
 
 /** The type an option's value must have. `strings`: a string or an array of strings. */
-export type OptionKind = 'number' | 'integer' | 'boolean' | 'string' | 'strings' | 'string|object' | 'function' | 'object' | 'signal';
+export type OptionKind = 'number' | 'integer' | 'boolean' | 'boolean|number' | 'string' | 'strings' | 'string|object' | 'function' | 'object' | 'signal';
 
 export type OptionKinds = Readonly<Record<string, OptionKind>>;
 
@@ -31,6 +31,7 @@ const DESCRIPTION: Record<OptionKind, string> = {
   number: 'a number',
   integer: 'an integer',
   boolean: 'true or false',
+  'boolean|number': 'true, false or a number',
   string: 'a string',
   strings: 'a string or an array of strings',
   'string|object': 'a string or an object',
@@ -47,6 +48,8 @@ function fits(v: unknown, kind: OptionKind): boolean {
       return typeof v === 'number' && Number.isInteger(v);
     case 'boolean':
       return typeof v === 'boolean';
+    case 'boolean|number':
+      return typeof v === 'boolean' || (typeof v === 'number' && !Number.isNaN(v));
     case 'string':
       return typeof v === 'string';
     case 'strings':
