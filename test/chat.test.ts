@@ -13,6 +13,15 @@ import {
 import { SHARED, sharedBytes, sharedPath } from './shared.js';
 
 const templates = sharedPath('templates');
+
+async function all(stream: AsyncGenerator<string, unknown>): Promise<{ pieces: string[]; result: unknown }> {
+  const pieces: string[] = [];
+  for (;;) {
+    const r = await stream.next();
+    if (r.done) return { pieces, result: r.value };
+    pieces.push(r.value);
+  }
+}
 const template = (name: string) => ChatTemplate.parse(readFileSync(join(templates, `${name}.jinja`), 'utf8'), name);
 
 const conversation: ChatMessage[] = [
@@ -257,5 +266,18 @@ describe.skipIf(!SHARED)('chat sessions on stories260K', () => {
     expect(shifting.messages).toHaveLength(1 + 2 * 12); // the session keeps the whole conversation
     // the system message stays in what the model sees
     expect(model.tokenizer!.decode(model.cachedTokens())).toContain('system\nStories.');
+
+    // a reply that fills the context mid-way: the oldest turns go and the rest and the reply so
+    // far are prefilled again, and the reply goes on
+    const midway = turns(true);
+    for (let i = 0; i < 2; i++) for await (const piece of midway.send(long, { maxTokens: 8 })) void piece;
+    const { pieces, result } = await all(midway.send(long, { maxTokens: 300, stopTokens: [] }));
+    const last = midway.lastTurn!;
+    expect(last.promptTokens + 300).toBeGreaterThan(512); // it could not have fitted
+    expect(result).toBe('length');
+    expect(last.replyTokens).toBe(300);
+    expect(last.droppedMessages).toBeGreaterThan(0);
+    expect(last.prefilledTokens).toBeGreaterThan(last.promptTokens - last.reusedTokens);
+    expect(pieces.join('')).toBe(midway.messages.at(-1)!.content);
   });
 });

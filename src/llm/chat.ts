@@ -229,10 +229,14 @@ function* replyTokens(
     stats.prefilledTokens += ids.length - reuse;
     const tokens = runTokens(model, ids, reuse, { ...run, maxTokens: run.maxTokens - reply.length });
     let step = tokens.next();
-    for (; !step.done; step = tokens.next()) {
-      reply.push(step.value);
-      stats.replyTokens = reply.length;
-      yield step.value;
+    try {
+      for (; !step.done; step = tokens.next()) {
+        reply.push(step.value);
+        stats.replyTokens = reply.length;
+        yield step.value;
+      }
+    } finally {
+      tokens.return('abort'); // a consumer that stops early ends the loop too (it restores the model's skip policy)
     }
     if (step.value !== 'context') return step.value;
     const seqLen = model.config.seqLen;
