@@ -92,6 +92,7 @@ describe.skipIf(!SHARED)('generation on stories260K', () => {
     // the tokenizer can still be given first
     const tok = await Tokenizer.load(sharedPath('models', 'tok512.bin'));
     expect((await collect(model.generate(tok, 'Once upon a time', { temperature: 0, maxTokens: 20 }))).pieces.join('')).toBe(text);
+    expect((await collect(model.generate(model.tokenizer, 'Once upon a time', { temperature: 0, maxTokens: 20 }))).pieces.join('')).toBe(text);
     const bare = await LlamaModel.create(readLlama2c(sharedBytes('models', 'stories260K.bin')));
     await expect(bare.generate('Once').next()).rejects.toThrow(/stores no vocabulary: pass a tokenizer/);
   });

@@ -16,7 +16,7 @@ import type { ChatMessage } from '../text/chat-template.js';
 import type { FfnSkip } from './skip.js';
 import { RoutedLayerFfn } from './routed-ffn.js';
 import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
-import { generate, type GenerateOptions } from './generate.js';
+import { generate, type FinishReason, type GenerateOptions } from './generate.js';
 import { chat, type ChatOptions } from './chat.js';
 import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from '../model/weights.js';
 
@@ -163,9 +163,10 @@ export class LlamaModel {
    * vocabulary or the tokenizer given first. Starts from an empty cache. Options: maxTokens,
    * temperature (0 = greedy), topP, topK, minP, penalties, seed, stop, signal, yield, onToken.
    */
-  generate(prompt: string, options?: GenerateOptions): AsyncGenerator<string>;
-  generate(tokenizer: Tokenizer, prompt: string, options?: GenerateOptions): AsyncGenerator<string>;
-  generate(first: Tokenizer | string, second?: string | GenerateOptions, third?: GenerateOptions): AsyncGenerator<string> {
+  generate(prompt: string, options?: GenerateOptions): AsyncGenerator<string, FinishReason>;
+  /** `tokenizer` undefined: the model's own (so `generate(model.tokenizer, ...)` type-checks). */
+  generate(tokenizer: Tokenizer | undefined, prompt: string, options?: GenerateOptions): AsyncGenerator<string, FinishReason>;
+  generate(first: Tokenizer | string | undefined, second?: string | GenerateOptions, third?: GenerateOptions): AsyncGenerator<string, FinishReason> {
     if (typeof first === 'string') return generate(this, undefined, first, second as GenerateOptions | undefined);
     return generate(this, first, second as string, third);
   }
@@ -176,7 +177,7 @@ export class LlamaModel {
    * so a conversation that grows by a turn prefills only the new tokens. A `ChatSession` keeps
    * the conversation for you.
    */
-  chat(messages: readonly ChatMessage[], options?: ChatOptions): AsyncGenerator<string> {
+  chat(messages: readonly ChatMessage[], options?: ChatOptions): AsyncGenerator<string, FinishReason> {
     return chat(this, messages, options);
   }
 
