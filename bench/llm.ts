@@ -11,7 +11,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LlamaModel, createEngine, readLlama2c, weightType, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
+import { LlamaModel, Tokenizer, createEngine, readLlama2c, weightType, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
 import { randomLlamaWeights } from '../src/llm/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, time, collector, sharedDir } from './harness.js';
 import { maddPeak, q8DotPeak, readBandwidth, readBandwidthThreads } from './probes.js';
@@ -106,6 +106,45 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
       ...(computeBound && { computeBound: sig3(computeBound), computeShare: sig3(decValue / computeBound) }),
       seconds: dec.seconds, rme: sig3(dec.rme), samples: dec.samples,
     });
+    if (name === 'stories260K' && t === 1) await streamYieldCost(model);
     engine.close();
+  }
+
+  /**
+   * What yielding to the event loop between tokens costs a stream: 200 tokens of model.generate
+   * with the default `yield` (a macrotask once 5 ms have passed) and with one after every token
+   * (`yield: 0`), each bounded by the same stream with `yield: false`, in rounds of alternating
+   * order (medians compared, so drift on a shared machine hits all three).
+   */
+  async function streamYieldCost(model: LlamaModel): Promise<void> {
+    say('stories260K: streaming, yield on and off');
+    const tokenizer = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared!, 'models', 'tok512.bin'))));
+    // tokens per second of this process's CPU time: on a shared machine the wall clock also
+    // counts the time other processes held the core, which swamps a difference of a few percent
+    const rate = async (yieldToLoop: boolean | number) => {
+      let tokens = 0;
+      const started = process.cpuUsage();
+      const stream = model.generate(tokenizer, 'Once upon a time', { temperature: 1, seed: 1, maxTokens: 200, stopTokens: [], yield: yieldToLoop, onToken: () => tokens++ });
+      for await (const piece of stream) void piece;
+      const cpu = process.cpuUsage(started);
+      return (tokens - 5) / ((cpu.user + cpu.system) / 1e6); // the 5 prompt tokens are not streamed
+    };
+    const modes: [string, boolean | number][] = [['off', false], ['sliced', true], ['every token', 0]];
+    const rates = new Map<string, number[]>(modes.map(([m]) => [m, []]));
+    const rounds = opts.quick ? 5 : 41;
+    await rate(false); // warm-up: wasm tier-up, first allocations
+    for (let r = 0; r < rounds; r++) {
+      // the order alternates, so a trend in the machine's load favours none
+      for (const [m, y] of r % 2 ? [...modes].reverse() : modes) rates.get(m)!.push(await rate(y));
+    }
+    const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
+    const bound = median(rates.get('off')!);
+    for (const [m, what] of [['sliced', 'yield between tokens, 5 ms slices (default)'], ['every token', 'yield after every token (yield: 0)']] as const) {
+      const value = median(rates.get(m)!);
+      emit({
+        suite: SUITE, case: `stories260K stream 200 tokens, ${what}`, impl: `ffnkit-${model.engine.backend}`, value: sig3(value), unit: 'tokens/s (CPU time)',
+        bound: sig3(bound), boundName: 'the same stream with yield: false', share: sig3(value / bound), samples: rounds,
+      });
+    }
   }
 }

@@ -7,8 +7,9 @@
  * - `E_ARG`: a bad argument (wrong type, negative size, freed or foreign buffer, overlap)
  * - `E_MEMORY`: would not fit in wasm32's 4 GiB
  * - `E_UNSUPPORTED`: valid input that ffnkit does not handle (yet), or a backend this engine lacks
+ * - `E_BUSY`: the model is running another generation (one at a time per model)
  */
-export type ErrorCode = 'E_FORMAT' | 'E_SHAPE' | 'E_ARG' | 'E_MEMORY' | 'E_UNSUPPORTED';
+export type ErrorCode = 'E_FORMAT' | 'E_SHAPE' | 'E_ARG' | 'E_MEMORY' | 'E_UNSUPPORTED' | 'E_BUSY';
 
 export class FfnkitError extends Error {
   readonly code: ErrorCode;

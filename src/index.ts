@@ -14,8 +14,10 @@ export { type ByteSource, readBytes } from './runtime/io.js';
 export { LlamaModel, weightType, type ModelOptions, type ForwardOptions, type WeightType } from './llm/model.js';
 export { loadModel, readWeights, type ModelSource, type HfSource, type ModelFormat, type LoadedWeights, type ReadWeightsOptions } from './llm/load.js';
 export { type LayerFfn } from './llm/ffn.js';
-export { generate, generateIds, type GenerateOptions } from './llm/generate.js';
+export { generate, generateIds, type GenerateOptions, type FinishReason } from './llm/generate.js';
 export { Sampler, type SamplerOptions } from './llm/sampler.js';
+export { ChatSession, chat, type ChatOptions, type ChatSessionOptions, type TurnStats } from './llm/chat.js';
+export { ChatTemplate, checkMessages, type ChatMessage, type RenderOptions } from './text/chat-template.js';
 export { evaluate, type EvalResult, type EvalOptions } from './llm/evaluate.js';
 export {
   type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type Q8Weights, parameterCount,
@@ -23,8 +25,11 @@ export {
 
 // file formats
 export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
+export {
+  ggufChatVocabulary, hfChatVocabulary, sentencePieceChatVocabulary, END_OF_TURN_TEXTS, type ChatVocabulary, type SpecialToken, type HfChatFiles,
+} from './formats/chat-vocabulary.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
-export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions } from './formats/gguf.js';
+export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions, type MetaValue } from './formats/gguf.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 
 // FFN-SkipLLM

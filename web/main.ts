@@ -110,9 +110,7 @@ async function generate(): Promise<void> {
       const ratio = skip ? ` | FFN blocks skipped ${(100 * skip.stats().ratio).toFixed(1)}%` : '';
       $('stats').textContent = `${tokens} pieces, ${rate.toFixed(0)} tokens/s${ratio}`;
       $('stats').dataset.skipRatio = String(skip?.stats().ratio ?? 0);
-      drawHeatmap(model);
-      // let the page paint between tokens
-      await new Promise((r) => setTimeout(r, 0));
+      drawHeatmap(model); // the stream yields to the event loop between tokens: the page paints as text arrives
     }
     out.dataset.done = 'true';
   } catch (e) {

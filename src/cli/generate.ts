@@ -1,20 +1,17 @@
 // `ffnkit generate`: continue a prompt, streaming text to stdout (or, with --ids, the token ids,
-// BOS and prompt included, on one line). Speed goes to stderr.
+// BOS and prompt included, on one line). Speed and the seed go to stderr.
 
 import { Command } from 'commander';
-import { generateIds } from '../node/index.js';
-import { applyTopK, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, numberOption, skipOption, skipPolicy } from './common.js';
+import { FfnkitError, generateIds } from '../node/index.js';
+import { freshSeed } from '../llm/sampler.js';
+import { applyTopK, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy } from './common.js';
+import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
 
-interface Options {
+interface Options extends SamplingFlags {
   model: string;
   tokenizer?: string;
   prompt: string;
-  maxTokens: number;
-  temperature: number;
-  topP: number;
-  sampleTopK: number;
   topK?: number;
-  seed: number;
   ids?: boolean;
   skip?: string;
   stats?: boolean;
@@ -23,28 +20,26 @@ interface Options {
 }
 
 export function generateCommand(): Command {
-  return new Command('generate')
+  const command = new Command('generate')
     .description('continue a prompt with a Llama-family model (temperature 0 = greedy)')
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
     .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
-    .requiredOption('--prompt <text>', 'text to continue')
-    .option('--max-tokens <n>', 'new tokens at most', numberOption('--max-tokens', 0, 1 << 20, true), 256)
-    .option('--temperature <t>', 'sampling temperature, 0 = greedy', numberOption('--temperature', 0, 100), 1)
-    .option('--top-p <p>', 'nucleus sampling mass, 1 = off', numberOption('--top-p', 1e-9, 1), 0.9)
-    .option('--sample-top-k <k>', 'sample among the k most likely tokens, 0 = off', numberOption('--sample-top-k', 0, 1 << 20, true), 0)
+    .requiredOption('--prompt <text>', 'text to continue');
+  return samplingOptions(command)
     .addOption(expertsOption())
-    .option('--seed <s>', 'random seed (same seed, same text)', numberOption('--seed', 0, Number.MAX_SAFE_INTEGER, true), 42)
     .option('--ids', 'print token ids (BOS and prompt included) on one line instead of text')
     .addOption(skipOption())
     .option('--stats', 'print FFN-skipping statistics to stderr')
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (o: Options) => {
+      if (o.ids && o.stop.length) throw new FfnkitError('E_ARG', '--stop: ends text output; --ids prints token ids');
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
       applyTopK(model, o.topK);
       const skip = skipPolicy(o.skip, model);
+      const seed = o.seed ?? freshSeed();
+      const sampling = { ...samplingFrom(o), seed, ...(skip ? { skip } : {}) };
       const prompt = tokenizer.encode(o.prompt, { bos: true });
-      const sampling = { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.sampleTopK, seed: o.seed, ...(skip ? { skip } : {}) };
       const started = performance.now();
       let generated = 0;
       if (o.ids) {
@@ -56,18 +51,15 @@ export function generateCommand(): Command {
         process.stdout.write(`${ids.join(' ')}\n`);
       } else {
         process.stdout.write(o.prompt);
-        const decoder = tokenizer.streamDecoder();
-        for (const id of prompt.slice(1)) decoder.push(id);
-        for (const id of generateIds(model, prompt, sampling)) {
-          process.stdout.write(decoder.push(id));
-          generated++;
-        }
-        process.stdout.write(`${decoder.flush()}\n`);
+        const counted = { ...sampling, onToken: () => generated++ };
+        for await (const piece of model.generate(tokenizer, o.prompt, counted)) process.stdout.write(piece);
+        generated -= prompt.length; // onToken saw the prompt's tokens too
+        process.stdout.write('\n');
       }
       const seconds = (performance.now() - started) / 1000;
       if (o.stats && skip) process.stderr.write(formatSkipStats(skip.stats()));
       process.stderr.write(
-        `${generated} tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(1)} tokens/s incl. prefill of ${prompt.length}), backend ${model.engine.backend}\n`,
+        `${generated} tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(1)} tokens/s incl. prefill of ${prompt.length}), backend ${model.engine.backend}, seed ${seed}\n`,
       );
     });
 }

@@ -14,6 +14,20 @@ import { ByteReader, ByteWriter } from './bytes.js';
 
 export const LLAMA2C_MAGIC = 0x616b3432;
 
+/**
+ * True when `bytes` start like a llama2.c checkpoint: the v1 magic, or a v0 header whose seven
+ * sizes are in the range of real models (a v0 file has no magic, so this tells one from other bytes).
+ */
+export function looksLikeLlama2c(bytes: Uint8Array): boolean {
+  if (bytes.length < 28) return false;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, 28);
+  if (dv.getUint32(0, true) === LLAMA2C_MAGIC) return true;
+  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = Array.from({ length: 7 }, (_, i) => dv.getInt32(4 * i, true)) as [number, number, number, number, number, number, number];
+  const within = (v: number, max: number) => v >= 1 && v <= max;
+  return within(dim, 1 << 16) && within(hidden, 1 << 18) && within(layers, 1 << 10) && within(heads, dim) && within(kvHeads, heads) &&
+    within(Math.abs(vocab), 1 << 22) && within(seqLen, 1 << 22) && dim % heads === 0;
+}
+
 /** Parses a llama2.c checkpoint (v0 or v1). `source` names the file in errors. */
 export function readLlama2c(bytes: Uint8Array, source = 'llama2.c checkpoint'): LlamaWeights {
   const r = new ByteReader(bytes, source);

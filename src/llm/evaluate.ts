@@ -7,6 +7,7 @@ import type { Tokenizer } from '../formats/tokenizer.js';
 import { splitDocuments } from '../text/documents.js';
 import type { FfnSkip } from './skip.js';
 import type { LlamaModel } from './model.js';
+import { checkOptions } from './options.js';
 
 export interface EvalResult {
   /** Predicted positions. */
@@ -40,13 +41,16 @@ export function tokenNll(logits: Float32Array, offset: number, n: number, target
 
 /** Teacher-forced perplexity of `model` on `text`. */
 export function evaluate(model: LlamaModel, tokenizer: Tokenizer, text: string, options: EvalOptions = {}): EvalResult {
+  checkOptions(options, { skip: 'object', onProgress: 'function' }, 'evaluate');
   model.checkTokenizer(tokenizer);
+  const release = model.reserve('evaluate');
   const saved = model.skip;
   model.skip = options.skip;
   try {
     return run(model, tokenizer, text, options);
   } finally {
     model.skip = saved;
+    release();
   }
 }
 

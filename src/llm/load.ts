@@ -1,9 +1,12 @@
 // Loading models from any of the supported formats, detected from the bytes: GGUF ("GGUF"),
-// llama2.c v1 ("ak42"), Hugging Face (a directory, or { config, safetensors }), else llama2.c v0.
+// llama2.c v1 ("ak42") or v0 (a plausible header), Hugging Face (a directory, or { config,
+// safetensors }); anything else is refused as such. The chat template and special tokens come
+// along: GGUF metadata, or the directory's tokenizer_config.json and generation_config.json.
 
 import { FfnkitError } from '../errors.js';
-import { readGguf } from '../formats/gguf.js';
-import { readLlama2c } from '../formats/llama2c.js';
+import { parseGguf, readGguf } from '../formats/gguf.js';
+import { looksLikeLlama2c, readLlama2c } from '../formats/llama2c.js';
+import { type ChatVocabulary, ggufChatVocabulary, hfChatVocabulary } from '../formats/chat-vocabulary.js';
 import { readHfLlama } from '../formats/safetensors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { type ByteSource, localFiles, readBytes, sourceName } from '../runtime/io.js';
@@ -14,6 +17,12 @@ import type { HostMatrix, LlamaWeights } from '../model/weights.js';
 export interface HfSource {
   config: string | ByteSource;
   safetensors: ByteSource;
+  /** tokenizer_config.json (JSON text or bytes), for the chat template and special tokens. */
+  tokenizerConfig?: string | ByteSource;
+  /** generation_config.json (JSON text or bytes), for the end-of-turn tokens. */
+  generationConfig?: string | ByteSource;
+  /** chat_template.jinja (text or bytes), which newer checkpoints keep beside tokenizer_config.json. */
+  chatTemplate?: string | ByteSource;
 }
 
 export type ModelSource = ByteSource | HfSource;
@@ -25,6 +34,8 @@ export interface LoadedWeights<M extends HostMatrix = Float32Array> {
   format: ModelFormat;
   /** The vocabulary stored with the model (GGUF), if any. */
   tokenizer?: Tokenizer;
+  /** The chat template and special tokens stored with the model, if any. */
+  chatVocabulary?: ChatVocabulary;
 }
 
 function isHfSource(s: ModelSource): s is HfSource {
@@ -52,27 +63,65 @@ export async function readWeights(source: ModelSource, options?: { keepQ8?: fals
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions): Promise<LoadedWeights<HostMatrix>>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions = {}): Promise<LoadedWeights<HostMatrix>> {
   if (isHfSource(source)) {
-    const config = typeof source.config === 'string' && source.config.trimStart().startsWith('{')
-      ? source.config
-      : new TextDecoder().decode(await readBytes(source.config, 'config.json'));
+    const config = await jsonText(source.config, 'config.json');
     const bytes = await readBytes(source.safetensors, 'model.safetensors');
-    return { weights: readHfLlama(config, bytes, sourceName(source.safetensors)), format: 'safetensors' };
+    const weights = readHfLlama(config, bytes, sourceName(source.safetensors));
+    const chatVocabulary = hfChatVocabulary({
+      ...(source.tokenizerConfig !== undefined ? { tokenizerConfig: await jsonText(source.tokenizerConfig, 'tokenizer_config.json') } : {}),
+      ...(source.generationConfig !== undefined ? { generationConfig: await jsonText(source.generationConfig, 'generation_config.json') } : {}),
+      ...(source.chatTemplate !== undefined ? { chatTemplate: await text(source.chatTemplate, 'chat_template.jinja') } : {}),
+    });
+    return { weights, format: 'safetensors', ...(chatVocabulary ? { chatVocabulary } : {}) };
   }
   const name = sourceName(source);
   const files = localFiles();
   if (typeof source === 'string' && files && (await files.isDirectory(source).catch(() => false))) {
-    return readWeights({ config: files.join(source, 'config.json'), safetensors: files.join(source, 'model.safetensors') }, options);
+    // the files beside the weights that describe chats, when they are there
+    const beside = (file: string) => files.read(files.join(source, file)).catch((e: { code?: string }) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw new FfnkitError('E_ARG', `model: cannot read ${files.join(source, file)} (${(e as Error).message})`);
+    });
+    const [tokenizerConfig, generationConfig, chatTemplate] = await Promise.all(['tokenizer_config.json', 'generation_config.json', 'chat_template.jinja'].map(beside));
+    return readWeights({
+      config: files.join(source, 'config.json'),
+      safetensors: files.join(source, 'model.safetensors'),
+      ...(tokenizerConfig ? { tokenizerConfig } : {}),
+      ...(generationConfig ? { generationConfig } : {}),
+      ...(chatTemplate ? { chatTemplate } : {}),
+    }, options);
   }
   const bytes = await readBytes(source, 'model');
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic === 'GGUF') {
     const { weights, tokenizer } = readGguf(bytes, name, options);
-    return tokenizer ? { weights, format: 'gguf', tokenizer } : { weights, format: 'gguf' };
+    const chatVocabulary = ggufChatVocabulary(parseGguf(bytes, name).metadata, name);
+    return { weights, format: 'gguf', ...(tokenizer ? { tokenizer } : {}), ...(chatVocabulary ? { chatVocabulary } : {}) };
   }
   if (looksLikeSafetensors(bytes)) {
     throw new FfnkitError('E_FORMAT', `${name}: a safetensors file needs its config.json: pass the model's directory, or { config, safetensors }`);
   }
+  if (!looksLikeLlama2c(bytes)) {
+    throw new FfnkitError('E_FORMAT', `${name}: not a GGUF, llama2.c or safetensors file (it starts with ${describeStart(bytes)})`);
+  }
   return { weights: readLlama2c(bytes, name), format: 'llama2c' };
+}
+
+/** The first bytes of a file, as text when they are printable, else in hex, for an error message. */
+function describeStart(bytes: Uint8Array): string {
+  const head = bytes.subarray(0, 16);
+  if (head.length === 0) return 'nothing: it is empty';
+  const printable = head.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x0a || b === 0x0d || b === 0x09);
+  return printable ? JSON.stringify(new TextDecoder().decode(head)) : Array.from(head, (b) => b.toString(16).padStart(2, '0')).join(' ');
+}
+
+/** A JSON file given as its text, or as something to read. */
+async function jsonText(source: string | ByteSource, what: string): Promise<string> {
+  return typeof source === 'string' && source.trimStart().startsWith('{') ? source : text(source, what);
+}
+
+/** A text file given as something to read (a string is a path or URL). */
+async function text(source: string | ByteSource, what: string): Promise<string> {
+  return new TextDecoder().decode(await readBytes(source, what));
 }
 
 /**
@@ -82,9 +131,10 @@ export async function readWeights(source: ModelSource, options: ReadWeightsOptio
  * the f32 bytes); other types are converted to float32.
  */
 export async function loadModel(source: ModelSource, options: ModelOptions = {}): Promise<LlamaModel> {
-  const { weights, format, tokenizer } = await readWeights(source, { keepQ8: true });
+  const { weights, format, tokenizer, chatVocabulary } = await readWeights(source, { keepQ8: true });
   const model = await LlamaModel.create(weights, options);
   model.format = format;
   if (tokenizer) model.tokenizer = tokenizer;
+  if (chatVocabulary) model.chatVocabulary = chatVocabulary;
   return model;
 }

@@ -11,10 +11,13 @@ import type { F32Buffer } from '../runtime/buffer.js';
 import { ropeCosSin, type GemmWeights } from '../runtime/kernels.js';
 import { panelFloats, q8GroupFloats } from '../runtime/sizes.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
+import type { ChatVocabulary } from '../formats/chat-vocabulary.js';
+import type { ChatMessage } from '../text/chat-template.js';
 import type { FfnSkip } from './skip.js';
 import { RoutedLayerFfn } from './routed-ffn.js';
 import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
-import { generate, type GenerateOptions } from './generate.js';
+import { generate, type FinishReason, type GenerateOptions } from './generate.js';
+import { chat, type ChatOptions } from './chat.js';
 import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from '../model/weights.js';
 
 /** How a model's matrices sit in wasm memory: f32 panels, or (from GGUF Q8_0) int8 groups. */
@@ -58,6 +61,8 @@ export class LlamaModel {
   format?: string;
   /** The vocabulary stored with the model (GGUF), if any. */
   tokenizer?: Tokenizer;
+  /** The chat template and special tokens stored with the model (GGUF metadata, tokenizer_config.json), if any. */
+  chatVocabulary?: ChatVocabulary;
   /** FFN skipping consulted on decode steps (one token per forward call); prefill never skips. */
   skip: FfnSkip | undefined;
   /** Decode steps since the last reset (what a skip policy's warm-up counts). */
@@ -68,6 +73,10 @@ export class LlamaModel {
   private readonly classifier: GemmWeights;
   private readonly kCache: F32Buffer;
   private readonly vCache: F32Buffer;
+  /** The token at each position of the KV cache (the first `position` are valid). */
+  private readonly cacheIds: Int32Array;
+  /** What holds the model (a generation, between its tokens), for the E_BUSY message. */
+  private holder: string | undefined;
   /** RoPE cos/sin rows by position, filled on first use (seq_len may be large). */
   private readonly rope: F32Buffer;
   private readonly ropeReady: Uint8Array;
@@ -89,6 +98,7 @@ export class LlamaModel {
     this.finalNorm = engine.upload(weights.finalNorm, 'final_norm');
     this.kCache = engine.alloc(c.nLayers * c.seqLen * kv, 'key cache');
     this.vCache = engine.alloc(c.nLayers * c.seqLen * kv, 'value cache');
+    this.cacheIds = new Int32Array(c.seqLen);
     this.rope = engine.alloc(c.seqLen * headDim(c), 'rope table');
     this.ropeReady = new Uint8Array(c.seqLen);
     this.x = engine.alloc(blockSize * c.dim, 'residual stream');
@@ -149,11 +159,60 @@ export class LlamaModel {
   }
 
   /**
-   * Streams the continuation of `prompt` as text pieces (an async iterator). Resets the cache.
-   * Options: maxTokens, temperature (0 = greedy), topP, topK, seed, onToken.
+   * Streams the continuation of `prompt` as text pieces (an async iterator), with the model's own
+   * vocabulary or the tokenizer given first. Starts from an empty cache. Options: maxTokens,
+   * temperature (0 = greedy), topP, topK, minP, penalties, seed, stop, signal, yield, onToken.
    */
-  generate(tokenizer: Tokenizer, prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
-    return generate(this, tokenizer, prompt, options);
+  generate(prompt: string, options?: GenerateOptions): AsyncGenerator<string, FinishReason>;
+  /** `tokenizer` undefined: the model's own (so `generate(model.tokenizer, ...)` type-checks). */
+  generate(tokenizer: Tokenizer | undefined, prompt: string, options?: GenerateOptions): AsyncGenerator<string, FinishReason>;
+  generate(first: Tokenizer | string | undefined, second?: string | GenerateOptions, third?: GenerateOptions): AsyncGenerator<string, FinishReason> {
+    if (typeof first === 'string') return generate(this, undefined, first, second as GenerateOptions | undefined);
+    return generate(this, first, second as string, third);
+  }
+
+  /**
+   * Streams the assistant's reply to `messages` (rendered with the model's chat template or
+   * `options.template`). Reuses the KV cache up to the longest common prefix with what it holds,
+   * so a conversation that grows by a turn prefills only the new tokens. A `ChatSession` keeps
+   * the conversation for you.
+   */
+  chat(messages: readonly ChatMessage[], options?: ChatOptions): AsyncGenerator<string, FinishReason> {
+    return chat(this, messages, options);
+  }
+
+  /**
+   * Reserves the model for `what` (one generation at a time: they share the KV cache) until the
+   * returned release is called. Throws E_BUSY while something else holds it.
+   */
+  reserve(what: string): () => void {
+    if (this.holder !== undefined) {
+      throw new FfnkitError('E_BUSY', `model: busy with ${this.holder}; one generation at a time per model (wait for it to end, or end it with its AbortSignal)`);
+    }
+    this.holder = what;
+    let held = true;
+    return () => {
+      if (held) this.holder = undefined;
+      held = false;
+    };
+  }
+
+  /** True while a generation holds the model. */
+  get busy(): boolean {
+    return this.holder !== undefined;
+  }
+
+  /** The tokens the KV cache holds, in order (a copy). */
+  cachedTokens(): Int32Array {
+    return this.cacheIds.slice(0, this.position);
+  }
+
+  /** Keeps the first `length` tokens of the KV cache and forgets the rest: the next token is position `length`. */
+  truncate(length: number): void {
+    if (!Number.isInteger(length) || length < 0 || length > this.position) {
+      throw new FfnkitError('E_ARG', `truncate: length must be an integer in 0..${this.position} (the cached tokens), found ${length}`);
+    }
+    this.position = length;
   }
 
   /** Bytes of packed (or Q8_0) weights a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
@@ -240,6 +299,7 @@ export class LlamaModel {
     const xv = x.view();
     for (let i = 0; i < t; i++) {
       const id = tokens[start + i]!;
+      this.cacheIds[p0 + i] = id;
       xv.set(this.tokenEmbedding.subarray(id * c.dim, (id + 1) * c.dim), i * c.dim);
     }
     const layout = c.ropeStyle === 'half' ? 'half' : 'interleaved';

@@ -1,6 +1,13 @@
-// Picking the next token from logits: greedy (temperature 0), or temperature-scaled softmax
-// restricted to the top-k tokens and/or the top-p nucleus, drawn with a seeded generator so a
-// seed reproduces a run exactly. The generator and the nucleus rule follow llama2.c's run.c.
+// Picking the next token from logits. The steps, in order:
+// 1. penalties over the last `penaltyLastN` tokens of the sequence (the prompt's included), as
+//    llama.cpp's penalties sampler defines them: a token seen `count` times has its logit divided
+//    by repeatPenalty when positive (multiplied when not), then frequencyPenalty * count and
+//    presencePenalty (once) subtracted;
+// 2. temperature 0: the largest logit (greedy);
+// 3. min-p, as llama.cpp's: only tokens whose logit is at least the largest + ln(minP), i.e.
+//    whose probability at temperature 1 is at least minP times the top one's;
+// 4. softmax(logits / temperature) over what is left, then top-k and the top-p nucleus by
+//    llama2.c's run.c rule, drawn with run.c's generator: a seed reproduces a run exactly.
 
 import { FfnkitError } from '../errors.js';
 
@@ -11,8 +18,30 @@ export interface SamplerOptions {
   topP?: number;
   /** Keep only the k most likely tokens; 0 = off. Default 0. */
   topK?: number;
-  /** Seed of the random generator. Default 42. */
+  /** Keep only tokens at least minP times as likely as the most likely one; 0 = off. Default 0. */
+  minP?: number;
+  /** Divide (multiply, when negative) the logits of recent tokens by this; 1 = off. Default 1. */
+  repeatPenalty?: number;
+  /** Subtracted once from the logit of every recent token; 0 = off. Default 0. */
+  presencePenalty?: number;
+  /** Subtracted from the logit of a recent token per occurrence; 0 = off. Default 0. */
+  frequencyPenalty?: number;
+  /** How many of the last tokens the penalties look at. Default 64. */
+  penaltyLastN?: number;
+  /** Seed of the random generator: the same seed, the same text. Default: a fresh one each time. */
   seed?: number;
+}
+
+/** Keys of SamplerOptions with their kinds, for option checking. */
+export const SAMPLER_OPTION_KINDS = {
+  temperature: 'number', topP: 'number', topK: 'integer', minP: 'number', repeatPenalty: 'number',
+  presencePenalty: 'number', frequencyPenalty: 'number', penaltyLastN: 'integer', seed: 'integer',
+} as const;
+
+/** A seed from the platform's random source (53 bits, a safe integer). */
+export function freshSeed(): number {
+  const w = crypto.getRandomValues(new Uint32Array(2));
+  return (w[0]! & 0x1fffff) * 2 ** 32 + w[1]!;
 }
 
 /** run.c's xorshift64* generator, on a 64-bit state (BigInt: a handful of operations per token). */
@@ -45,30 +74,72 @@ export class Sampler {
   readonly temperature: number;
   readonly topP: number;
   readonly topK: number;
+  readonly minP: number;
+  readonly repeatPenalty: number;
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+  readonly penaltyLastN: number;
+  /** The seed in use (the one given, or the fresh one drawn), to reproduce this run. */
+  readonly seed: number;
   private readonly rng: Rng;
+  /** The last penaltyLastN accepted tokens, oldest first. */
+  private readonly recent: number[] = [];
 
   constructor(options: SamplerOptions = {}) {
-    const { temperature = 1, topP = 0.9, topK = 0, seed = 42 } = options;
-    if (!Number.isFinite(temperature) || temperature < 0) throw new FfnkitError('E_ARG', `temperature: expected a number >= 0, found ${temperature}`);
-    if (!(topP > 0 && topP <= 1)) throw new FfnkitError('E_ARG', `topP: expected a number in (0, 1], found ${topP}`);
-    if (!Number.isInteger(topK) || topK < 0) throw new FfnkitError('E_ARG', `topK: expected an integer >= 0, found ${topK}`);
+    const {
+      temperature = 1, topP = 0.9, topK = 0, minP = 0, repeatPenalty = 1, presencePenalty = 0, frequencyPenalty = 0, penaltyLastN = 64,
+    } = options;
+    const check = (ok: boolean, name: string, want: string, v: number) => {
+      if (!ok) throw new FfnkitError('E_ARG', `${name}: expected ${want}, found ${v}`);
+    };
+    check(Number.isFinite(temperature) && temperature >= 0, 'temperature', 'a number >= 0', temperature);
+    check(topP > 0 && topP <= 1, 'topP', 'a number in (0, 1]', topP);
+    check(Number.isInteger(topK) && topK >= 0, 'topK', 'an integer >= 0', topK);
+    check(minP >= 0 && minP <= 1, 'minP', 'a number in [0, 1]', minP);
+    check(Number.isFinite(repeatPenalty) && repeatPenalty > 0, 'repeatPenalty', 'a number > 0', repeatPenalty);
+    check(Number.isFinite(presencePenalty), 'presencePenalty', 'a finite number', presencePenalty);
+    check(Number.isFinite(frequencyPenalty), 'frequencyPenalty', 'a finite number', frequencyPenalty);
+    check(Number.isInteger(penaltyLastN) && penaltyLastN >= 0, 'penaltyLastN', 'an integer >= 0', penaltyLastN);
     this.temperature = temperature;
     this.topP = topP;
     this.topK = topK;
-    this.rng = new Rng(seed);
+    this.minP = minP;
+    this.repeatPenalty = repeatPenalty;
+    this.presencePenalty = presencePenalty;
+    this.frequencyPenalty = frequencyPenalty;
+    this.penaltyLastN = penaltyLastN;
+    this.seed = options.seed ?? freshSeed();
+    this.rng = new Rng(this.seed);
+  }
+
+  /** Starts the penalties' window over a new sequence: its last penaltyLastN tokens. */
+  restart(sequence: ArrayLike<number>): void {
+    this.recent.length = 0;
+    for (let i = Math.max(0, sequence.length - this.penaltyLastN); i < sequence.length; i++) this.recent.push(sequence[i]!);
+  }
+
+  /** Records a token of the sequence (prompt or generated) for the penalties. */
+  accept(token: number): void {
+    if (this.penaltyLastN === 0) return;
+    this.recent.push(token);
+    if (this.recent.length > this.penaltyLastN) this.recent.shift();
   }
 
   /** The next token for these logits (not modified). */
   sample(logits: Float32Array): number {
-    if (this.temperature === 0) return argmax(logits);
-    const n = logits.length;
-    // softmax(logits / temperature), in float64
+    const l = this.penalized(logits);
+    if (this.temperature === 0) return argmax(l);
+    const n = l.length;
     let max = -Infinity;
-    for (let i = 0; i < n; i++) max = Math.max(max, logits[i]!);
+    for (let i = 0; i < n; i++) max = Math.max(max, l[i]!);
+    // min-p on the logits; the largest always passes
+    const floor = this.minP > 0 ? max + Math.log(this.minP) : -Infinity;
+    // softmax(logits / temperature) over the tokens that pass, in float64
     const probs = new Float64Array(n);
     let sum = 0;
     for (let i = 0; i < n; i++) {
-      const e = Math.exp((logits[i]! - max) / this.temperature);
+      if (l[i]! < floor) continue;
+      const e = Math.exp((l[i]! - max) / this.temperature);
       probs[i] = e;
       sum += e;
     }
@@ -76,6 +147,21 @@ export class Sampler {
     const coin = this.rng.f32();
     if (this.topK === 0 && this.topP >= 1) return sampleAll(probs, coin);
     return sampleTop(probs, coin, this.topK, this.topP);
+  }
+
+  /** The logits with the penalties applied (the same array when none applies). */
+  penalized(logits: Float32Array): ArrayLike<number> {
+    const off = this.repeatPenalty === 1 && this.presencePenalty === 0 && this.frequencyPenalty === 0;
+    if (off || this.recent.length === 0) return logits;
+    const counts = new Map<number, number>();
+    for (const t of this.recent) counts.set(t, (counts.get(t) ?? 0) + 1);
+    const out = Float64Array.from(logits);
+    for (const [t, count] of counts) {
+      if (t < 0 || t >= out.length) continue;
+      const v = out[t]!;
+      out[t] = (v <= 0 ? v * this.repeatPenalty : v / this.repeatPenalty) - count * this.frequencyPenalty - this.presencePenalty;
+    }
+    return out;
   }
 }
 
@@ -88,11 +174,14 @@ export function argmax(x: ArrayLike<number>): number {
 
 function sampleAll(probs: Float64Array, coin: number): number {
   let cdf = 0;
+  let last = 0;
   for (let i = 0; i < probs.length; i++) {
+    if (probs[i] === 0) continue;
     cdf += probs[i]!;
+    last = i;
     if (coin < cdf) return i;
   }
-  return probs.length - 1;
+  return last; // rounding left the coin above the total: the last token with mass
 }
 
 /**
@@ -104,7 +193,7 @@ function sampleTop(probs: Float64Array, coin: number, topK: number, topP: number
   // run.c's shortcut: a token below (1 - p) / (n - 1) can never be in the nucleus
   const cutoff = topP < 1 ? (1 - topP) / (n - 1) : 0;
   let idx: number[] = [];
-  for (let i = 0; i < n; i++) if (probs[i]! >= cutoff) idx.push(i);
+  for (let i = 0; i < n; i++) if (probs[i]! > 0 && probs[i]! >= cutoff) idx.push(i);
   idx.sort((a, b) => probs[b]! - probs[a]! || a - b);
   if (topK > 0 && idx.length > topK) idx = idx.slice(0, topK);
   let kept = idx.length;

@@ -41,7 +41,10 @@ export function sourceName(source: ByteSource): string {
 export async function readBytes(source: ByteSource, what: string): Promise<Uint8Array<ArrayBuffer>> {
   if (source instanceof Uint8Array) return source.buffer instanceof ArrayBuffer ? (source as Uint8Array<ArrayBuffer>) : new Uint8Array(source);
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
-  if (typeof Response !== 'undefined' && source instanceof Response) return new Uint8Array(await source.arrayBuffer());
+  if (typeof Response !== 'undefined' && source instanceof Response) {
+    if (!source.ok) throw new FfnkitError('E_ARG', `${what}: the response for ${sourceName(source)} is HTTP ${source.status}${source.statusText ? ` ${source.statusText}` : ''}, not the file`);
+    return new Uint8Array(await source.arrayBuffer());
+  }
   if (typeof Blob !== 'undefined' && source instanceof Blob) return new Uint8Array(await source.arrayBuffer());
   if (typeof source === 'string' || source instanceof URL) {
     const isFileUrl = source instanceof URL ? source.protocol === 'file:' : source.startsWith('file:');
@@ -55,7 +58,15 @@ export async function readBytes(source: ByteSource, what: string): Promise<Uint8
       }
     }
     if (isFileUrl) throw new FfnkitError('E_UNSUPPORTED', `${what}: cannot read ${sourceName(source)} here: import 'ffnkit/node' (Node) to read local files`);
-    const res = await fetch(source);
+    let res: Response;
+    try {
+      res = await fetch(source);
+    } catch (e) {
+      // fetch's own message ("fetch failed", "Failed to fetch") names neither the URL nor the cause
+      const cause = (e as { cause?: { message?: string; code?: string } }).cause;
+      const detail = cause?.code ?? cause?.message ?? (e as Error).message;
+      throw new FfnkitError('E_ARG', `${what}: cannot fetch ${sourceName(source)} (${detail})`);
+    }
     if (!res.ok) throw new FfnkitError('E_ARG', `${what}: fetching ${sourceName(source)} gave HTTP ${res.status}`);
     return new Uint8Array(await res.arrayBuffer());
   }

@@ -227,14 +227,14 @@ export function defaultSkipOptions(layers: number, maxLen = 1024): ThresholdOpti
 }
 
 /**
- * Parses a --skip SPEC for a model of `layers` layers:
+ * Parses a skip spec (the CLI's --skip) for a model of `layers` layers:
  *   threshold=0.95,warmup=16,coldStart=1,coldEnd=1,budget=2[,fullEvery=8][,ratio=0.25]
  *     (budget may be a cycle like 2/1/0; ratio asks for that share of skipped FFNs instead)
  *   static:2-3[,warmup=W]
  *   random:count=2[,coldStart=1,coldEnd=1,warmup=W,seed=S]   (or ratio=0.25 instead of count)
  */
 export function parseSkip(spec: string, layers: number, maxLen = 1024): SkipPolicy {
-  const fail = (msg: string) => new FfnkitError('E_ARG', `--skip ${spec}: ${msg}`);
+  const fail = (msg: string) => new FfnkitError('E_ARG', `skip spec '${spec}': ${msg}`);
   const [head, rest] = spec.includes(':') ? [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)] : ['ffn-skip', spec];
   if (!['ffn-skip', 'static', 'random'].includes(head)) throw fail(`unknown policy '${head}' (threshold=..., static:A-B or random:...)`);
   const fields = new Map<string, string>();

@@ -147,13 +147,13 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     expect(errors).toEqual([]);
   });
 
-  test('plain ESM: the tsc build (dist/) loads in a page without a bundler, generates, and fine-tunes with the losses of Node', async () => {
+  test('plain ESM: the tsc build (dist/) loads in a page without a bundler (an import map names @huggingface/jinja), generates, yields between tokens, chats, and fine-tunes with the losses of Node', async () => {
     execFileSync('npm', ['run', 'build:ts'], { cwd: root });
     const http = await staticServer((url, res) => {
       if (url === '/') {
         res.setHeader('Content-Type', 'text/html');
-        res.end(`<!doctype html><script type="module">
-          import { loadModel, Tokenizer, readLlama2c } from '/dist/index.js';
+        res.end(`<!doctype html><script type="importmap">{ "imports": { "@huggingface/jinja": "/node_modules/@huggingface/jinja/dist/index.js" } }</script><script type="module">
+          import { loadModel, Tokenizer, readLlama2c, ChatSession } from '/dist/index.js';
           import { finetune } from '/dist/entries/train.js';
           // a Response, an ArrayBuffer and a File: the three ways bytes reach a page
           const model = await loadModel(await fetch('/shared/models/stories260K.gguf'));
@@ -165,13 +165,23 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
           for await (const p of model.generate(tok, 'Once upon a time', { temperature: 0, maxTokens: 20 })) text += p;
           let again = '';
           for await (const p of fromFile.generate(model.tokenizer, 'Once upon a time', { temperature: 0, maxTokens: 20 })) again += p;
+          // the stream yields a task between tokens (MessageChannel here): a timer set at the first token fires before the last
+          let tokens = 0, firedAt = -1, armed = false;
+          for await (const p of model.generate('Once upon a time', { temperature: 1, seed: 3, maxTokens: 200, stopTokens: [], onToken: () => tokens++ })) {
+            if (!armed) { armed = true; setTimeout(() => { firedAt = tokens; }, 0); }
+          }
+          const yielded = firedAt > 0 && firedAt < tokens;
+          // a chat turn with a template given (stories260K has none)
+          const session = new ChatSession(model, { template: '{% for m in messages %}{{ m.role }}: {{ m.content }}\\n{% endfor %}assistant:', temperature: 0, maxTokens: 12 });
+          let reply = '';
+          for await (const p of session.send('Tell me a story.')) reply += p;
           // three fine-tuning steps on the simd build: the same losses as in Node
           const weights = readLlama2c(new Uint8Array(await (await fetch('/shared/models/stories260K.bin')).arrayBuffer()));
           const calib = (await (await fetch('/shared/data/tinystories-calib.txt')).text()).slice(0, 5000);
           const losses = [];
           await finetune(weights, tok, calib, { steps: 3, batch: 2, seqLen: 16, engine: { backend: 'simd' }, onStep: (s) => losses.push(s.lm) });
           document.title = 'done';
-          document.body.textContent = model.engine.backend + '|' + text + '|' + again + '|' + JSON.stringify(losses);
+          document.body.textContent = model.engine.backend + '|' + text + '|' + again + '|' + JSON.stringify(losses) + '|' + yielded + '|' + (reply.length > 0 && session.messages.length === 2);
         </script>`);
         return true;
       }
@@ -183,8 +193,10 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => document.title === 'done', undefined, { timeout: 60_000 });
-    const [backend, text, again, losses] = ((await page.textContent('body')) ?? '').split('|');
+    const [backend, text, again, losses, yielded, chatted] = ((await page.textContent('body')) ?? '').split('|');
     expect(backend).toBe('relaxed');
+    expect(yielded).toBe('true');
+    expect(chatted).toBe('true');
     expect(text).toMatch(/^, there was a little girl named Lily\./);
     expect(again).toBe(text);
     const inNode: number[] = [];

@@ -1,0 +1,138 @@
+// `ffnkit chat`: a conversation with a model through its chat template (or --template). On a
+// terminal, interactive: replies stream, /reset clears the conversation, /exit (or Ctrl-C at the
+// prompt) quits, Ctrl-C during a reply ends the reply. From a pipe, each line of stdin is a user
+// turn. With --messages it prints one reply to the conversation in the file; with --print-prompt
+// it prints the rendered prompt exactly, and nothing else. Figures go to stderr.
+
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Command, Option } from 'commander';
+import { ChatSession, FfnkitError, checkMessages, type ChatMessage, type TurnStats } from '../node/index.js';
+import { freshSeed } from '../llm/sampler.js';
+import { applyTopK, backendOption, expertsOption, loadWithTokenizer, skipOption, skipPolicy, threadsOption } from './common.js';
+import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
+
+interface Options extends SamplingFlags {
+  model: string;
+  tokenizer?: string;
+  template?: string;
+  system?: string;
+  messages?: string;
+  printPrompt?: boolean;
+  contextShift?: boolean;
+  topK?: number;
+  skip?: string;
+  backend?: 'scalar' | 'simd' | 'relaxed';
+  threads?: number;
+}
+
+export function chatCommand(): Command {
+  const command = new Command('chat')
+    .description("talk with a model through its chat template (interactive on a terminal; one turn per line from a pipe)")
+    .requiredOption('--model <path>', 'GGUF, llama2.c .bin, or a Hugging Face directory')
+    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
+    .option('--template <file>', "a Jinja chat template (default: the model's own)")
+    .option('--system <text>', 'a system message to start the conversation with')
+    .option('--messages <file.json>', 'a conversation, [{ "role": ..., "content": ... }]: print one reply to it and exit')
+    .option('--print-prompt', 'print the rendered prompt exactly (nothing else) and exit')
+    .addOption(new Option('--context-shift', 'when the context fills, drop the oldest turns instead of stopping with an error'));
+  return samplingOptions(command)
+    .addOption(expertsOption())
+    .addOption(skipOption())
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .action(async (o: Options) => {
+      const template = o.template === undefined ? undefined : await readText(o.template, '--template');
+      const messages = o.messages === undefined ? undefined : await readMessages(o.messages);
+      if (o.system !== undefined && messages?.[0]?.role === 'system') throw new FfnkitError('E_ARG', `--system: ${o.messages} starts with a system message already`);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
+      applyTopK(model, o.topK);
+      const skip = skipPolicy(o.skip, model);
+      const seed = o.seed ?? freshSeed();
+      const session = new ChatSession(model, {
+        tokenizer, ...samplingFrom(o), seed,
+        ...(template !== undefined ? { template } : {}),
+        ...(o.system !== undefined ? { system: o.system } : {}),
+        ...(o.contextShift ? { contextShift: true } : {}),
+        ...(skip ? { skip } : {}),
+      });
+      if (messages) session.messages.push(...messages);
+      if (o.printPrompt) {
+        process.stdout.write(await session.prompt());
+        return;
+      }
+      if (messages) {
+        await stream(session.reply(), session);
+        return;
+      }
+      process.stderr.write(`seed ${seed}\n`);
+      await converse(session);
+    });
+}
+
+/** Streams one reply to stdout, then its figures to stderr. */
+async function stream(reply: AsyncGenerator<string, unknown>, session: ChatSession): Promise<void> {
+  const started = performance.now();
+  for await (const piece of reply) process.stdout.write(piece);
+  process.stdout.write('\n');
+  process.stderr.write(`${turnLine(session.lastTurn!, (performance.now() - started) / 1000)}\n`);
+}
+
+function turnLine(t: TurnStats, seconds: number): string {
+  const ended = t.finish === 'abort' ? ', stopped' : t.finish === 'length' ? ', at --max-tokens' : '';
+  const dropped = t.droppedMessages ? `, ${t.droppedMessages} oldest messages left out` : '';
+  return `[${t.replyTokens} tokens in ${seconds.toFixed(2)} s (${(t.replyTokens / seconds).toFixed(1)} tokens/s); prompt ${t.promptTokens} tokens, ${t.reusedTokens} from the KV cache${dropped}${ended}]`;
+}
+
+/** The conversation loop over stdin: one user turn per line; /reset, /exit; Ctrl-C ends a reply, or quits at the prompt. */
+async function converse(session: ChatSession): Promise<void> {
+  const tty = process.stdin.isTTY === true;
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, prompt: '> ' });
+  let replying: AbortController | undefined;
+  rl.on('SIGINT', () => {
+    if (replying && !replying.signal.aborted) replying.abort();
+    else rl.close();
+  });
+  if (tty) {
+    process.stderr.write('/reset clears the conversation, /exit (or Ctrl-C) quits; Ctrl-C during a reply ends it\n');
+    rl.prompt();
+  }
+  for await (const line of rl) {
+    const text = line.trim();
+    if (text === '/exit') break;
+    if (text === '/reset') {
+      session.reset();
+      process.stderr.write('[conversation cleared]\n');
+    } else if (text !== '') {
+      replying = new AbortController();
+      await stream(session.send(text, { signal: replying.signal }), session);
+      replying = undefined;
+    }
+    if (tty) rl.prompt();
+  }
+  rl.close();
+}
+
+async function readText(path: string, option: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new FfnkitError('E_ARG', `${option}: cannot read ${path} (${(e as Error).message})`);
+  }
+}
+
+async function readMessages(path: string): Promise<ChatMessage[]> {
+  let v: unknown;
+  try {
+    v = JSON.parse(await readText(path, '--messages'));
+  } catch (e) {
+    if (e instanceof FfnkitError) throw e;
+    throw new FfnkitError('E_ARG', `--messages: ${path} is not JSON (${(e as Error).message})`);
+  }
+  try {
+    checkMessages(v);
+  } catch (e) {
+    throw new FfnkitError('E_ARG', `--messages: ${path}: ${(e as Error).message}`);
+  }
+  return v;
+}

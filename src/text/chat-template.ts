@@ -1,0 +1,108 @@
+// Chat templates: the Jinja program a model ships (GGUF tokenizer.chat_template, tokenizer_config
+// .json's chat_template) that turns a list of messages into the prompt text the model was trained
+// on. Rendered by @huggingface/jinja, the engine transformers.js uses, with the variables
+// transformers passes: messages, bos_token, eos_token, add_generation_prompt, and whatever else a
+// template reads (tools, documents, date_string, ...). A template's raise_exception(...) and any
+// other failure while rendering become an FfnkitError carrying the template's own message.
+//
+// The engine is imported on first use, not with the library: a page or a worker without a
+// bundler loads ffnkit without resolving the package (a page that chats maps it in an import map).
+
+import type { Template } from '@huggingface/jinja';
+import { FfnkitError } from '../errors.js';
+
+let engine: Promise<typeof import('@huggingface/jinja')> | undefined;
+
+function templateEngine(): Promise<typeof import('@huggingface/jinja')> {
+  engine ??= import('@huggingface/jinja').catch((e: unknown) => {
+    engine = undefined;
+    throw new FfnkitError('E_UNSUPPORTED', `chat templates need the package @huggingface/jinja, which did not load (${(e as Error).message}); without a bundler, map it in an import map`);
+  });
+  return engine;
+}
+
+/** One message of a conversation. */
+export interface ChatMessage {
+  /** 'system', 'user', 'assistant', or any role the template knows (e.g. 'tool'). */
+  role: string;
+  content: string;
+  /** Further fields a template may read (name, tool_calls, ...), passed through as they are. */
+  [field: string]: unknown;
+}
+
+export interface RenderOptions {
+  /** The text of the model's BOS token (templates write it themselves). Default ''. */
+  bosToken?: string;
+  /** The text of the model's EOS token. Default ''. */
+  eosToken?: string;
+  /** End with the header of an assistant turn, so the model writes the reply. Default true. */
+  addGenerationPrompt?: boolean;
+  /** Further template variables: tools, documents, date_string, ... */
+  variables?: Record<string, unknown>;
+}
+
+/** Variables a render sets itself (not overridable through `variables`). */
+const RESERVED = ['messages', 'bos_token', 'eos_token', 'add_generation_prompt'];
+
+export class ChatTemplate {
+  /** The template's Jinja source. */
+  readonly text: string;
+  /** What the template is called in error messages. */
+  readonly name: string;
+  private readonly program: Template;
+
+  private constructor(text: string, name: string, program: Template) {
+    this.text = text;
+    this.name = name;
+    this.program = program;
+  }
+
+  /** Parses `text`; a syntax error is an E_FORMAT FfnkitError naming `name`. */
+  static async parse(text: string, name = 'chat template'): Promise<ChatTemplate> {
+    if (typeof text !== 'string') throw new FfnkitError('E_ARG', `${name}: expected the template's text (a string), found ${typeof text}`);
+    const { Template } = await templateEngine();
+    try {
+      return new ChatTemplate(text, name, new Template(text));
+    } catch (e) {
+      throw new FfnkitError('E_FORMAT', `${name}: not a Jinja template the renderer reads (${(e as Error).message})`);
+    }
+  }
+
+  /** The prompt text for `messages`. */
+  render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
+    checkMessages(messages);
+    const variables = options.variables ?? {};
+    if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) {
+      throw new FfnkitError('E_ARG', `variables: expected an object of template variables, found ${Array.isArray(variables) ? 'an array' : typeof variables}`);
+    }
+    for (const key of RESERVED) {
+      if (key in variables) throw new FfnkitError('E_ARG', `variables.${key}: set by the renderer itself (pass it as its own argument or option)`);
+    }
+    let out: unknown;
+    try {
+      out = this.program.render({
+        ...variables,
+        messages,
+        bos_token: options.bosToken ?? '',
+        eos_token: options.eosToken ?? '',
+        add_generation_prompt: options.addGenerationPrompt ?? true,
+      });
+    } catch (e) {
+      // raise_exception(message) throws an Error with exactly the template's message
+      throw new FfnkitError('E_ARG', `${this.name}: ${(e as Error).message}`);
+    }
+    if (typeof out !== 'string') throw new FfnkitError('E_FORMAT', `${this.name}: rendered to ${typeof out}, not text`);
+    return out;
+  }
+}
+
+/** Throws unless `messages` is an array of { role: string, content: string }. */
+export function checkMessages(messages: unknown): asserts messages is ChatMessage[] {
+  if (!Array.isArray(messages)) throw new FfnkitError('E_ARG', `messages: expected an array of { role, content }, found ${typeof messages}`);
+  messages.forEach((m: unknown, i) => {
+    if (typeof m !== 'object' || m === null) throw new FfnkitError('E_ARG', `messages[${i}]: expected { role, content }, found ${m === null ? 'null' : typeof m}`);
+    const { role, content } = m as { role?: unknown; content?: unknown };
+    if (typeof role !== 'string' || role === '') throw new FfnkitError('E_ARG', `messages[${i}].role: expected a non-empty string, found ${JSON.stringify(role) ?? 'undefined'}`);
+    if (typeof content !== 'string') throw new FfnkitError('E_ARG', `messages[${i}].content: expected a string, found ${content === null ? 'null' : typeof content}`);
+  });
+}
