@@ -87,5 +87,5 @@ describe.skipIf(!SHARED)('docs code blocks', () => {
       stdout = (await run(process.execPath, [...runner, join(dir, fileName(b))], { cwd, env, maxBuffer: 1 << 26 })).stdout;
     }
     expect(missingOutput(stdout, b.expected), `output of ${b.where}:\n${stdout}`).toBeUndefined();
-  });
+  }, 180_000); // an sh block starts the command several times
 });
