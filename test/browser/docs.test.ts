@@ -17,7 +17,7 @@ import { staticServer } from './server.js';
 const CHROMIUM = '/usr/bin/chromium';
 const blocks = docBlocks();
 const pages = blocks.filter((b) => b.runs.in === 'page');
-const workers = new Map(blocks.flatMap((b) => (b.runs.in === 'worker' ? [[`/${b.runs.name}`, b.code] as const] : [])));
+const workers = new Map<string, string>(blocks.flatMap((b) => (b.runs.in === 'worker' ? [[`/${b.runs.name}`, b.code] as const] : [])));
 
 /** A block as a browser loads it without a bundler. */
 function served(code: string): string {
