@@ -5,9 +5,8 @@
 // console errors, on a desktop and a phone-sized viewport. Screenshots go to test-output/.
 
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
@@ -16,6 +15,7 @@ import { BACKENDS, Tokenizer, createEngine, readLlama2c } from '../../src/node/i
 import { finetune } from '../../src/entries/node/train.js';
 import { kernelProbe } from '../../web/kernel-check.js';
 import { SHARED, sharedBytes, sharedJson } from '../shared.js';
+import { staticServer } from './server.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -24,30 +24,6 @@ const out = join(root, 'test-output');
 let server: PreviewServer;
 let browser: Browser;
 let base: string;
-
-/**
- * A static server over the repository (dist/ and build/) and the shared folder (/shared/...),
- * cross-origin isolated (so pages get SharedArrayBuffer); `route` answers extra paths first.
- */
-async function staticServer(route: (url: string, res: ServerResponse) => boolean): Promise<Server> {
-  const types: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
-  const http: Server = createServer((req, res) => {
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    const url = decodeURIComponent((req.url ?? '/').split('?')[0]!);
-    if (route(url, res)) return;
-    const file = url.startsWith('/shared/') ? normalize(join(resolve(SHARED!), url.slice(8))) : normalize(join(root, url));
-    if (!existsSync(file) || !statSync(file).isFile()) {
-      res.statusCode = 404;
-      res.end();
-      return;
-    }
-    res.setHeader('Content-Type', types[extname(file)] ?? 'application/octet-stream');
-    createReadStream(file).pipe(res);
-  });
-  await new Promise<void>((done) => http.listen(0, '127.0.0.1', () => done()));
-  return http;
-}
 
 describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromium', () => {
   beforeAll(async () => {
