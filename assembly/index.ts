@@ -19,3 +19,7 @@ export { topk_f32, gather_rows_f32, scatter_add_rows_f32 } from './moe';
 export { quantize_q8_0_f32, q8_0_packed_size, q8_0_pack_x4, gemm_q8_0_x4 } from './quant';
 export { depthwise_conv2d_nhwc_f32, depthwise_conv2d_nchw_f32, depthwise_conv1d_f32, depthwise_conv1d_planar_f32 } from './conv';
 export { pointwise_block_pixels, pointwise_conv_nchw_f32, grouped_pointwise_conv_nchw_f32, im2col_nchw_f32, channel_affine_nchw_f32, channel_mean_nchw_f32 } from './pointwise';
+export { q8_1_quantize_f32, q8_k_quantize_f32 } from './q8';
+export { q4_0_gemm, q4_1_gemm, q5_0_gemm, q5_1_gemm, iq4_nl_gemm, q2_k_gemm, q3_k_gemm, q4_k_gemm, q5_k_gemm, q6_k_gemm, iq4_xs_gemm } from './ggml';
+export { f16_round_f32, bf16_round_f32, f16_gemm, bf16_gemm, half_count_nonfinite } from './f16';
+export { relaxed_dot_probe, relaxed_dot_form } from './dot';

@@ -4,6 +4,8 @@ import { F32Buffer } from './buffer.js';
 import { checkSize } from './check.js';
 import { Kernels, type Matrix } from './kernels.js';
 import { type Backend, type KernelExports, instantiate, selectBackend, wasmBytes } from './wasm.js';
+import { GGML_THREAD_KERNELS, GgmlKernels, type GgmlKernelExports } from './kernels/ggml.js';
+import { relaxedDotSelfTest, type DotSelfTest } from './kernels/relaxed-dot.js';
 import { SPIN_MS, ThreadPool, controlBytes, controlLayout, workerFactory, type WorkerHandle } from './threads.js';
 
 /** Options of `createEngine`. */
@@ -42,6 +44,10 @@ export class Engine {
   readonly kernels: Kernels;
   /** @internal the raw exports, for benchmarks and probes that pass their own pointers */
   readonly wasm: KernelExports;
+  /** Which integer dot product the quantized kernels run, as the self-test at creation found the engine's relaxed dot. */
+  readonly dot: DotSelfTest;
+  /** Matrices in ggml's block types and their products. */
+  readonly ggml: GgmlKernels;
   private workerPool: ThreadPool | undefined;
 
   /** @internal use `createEngine` */
@@ -52,6 +58,9 @@ export class Engine {
     this.workerPool = pool;
     this.arena = new Arena(memory, wasm.heap_base());
     this.kernels = new Kernels(wasm, this.arena, (n, what) => this.alloc(n, what), pool);
+    const ggmlWasm = wasm as GgmlKernelExports;
+    this.dot = relaxedDotSelfTest(ggmlWasm, this.arena);
+    this.ggml = new GgmlKernels(this.kernels, ggmlWasm, this.arena, (n, what) => this.alloc(n, what), () => this.workerPool, this.dot);
   }
 
   /** The worker pool when the engine runs more than one thread. */
@@ -134,7 +143,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
 }
 
 /** The kernel exports a worker may be asked to run. */
-const THREAD_KERNELS = ['gemm_f32', 'gemm_q8_0_x4', 'ffn_swiglu_f32', 'attention_f32', 'depthwise_conv2d_nchw_f32', 'pointwise_conv_nchw_f32', 'grouped_pointwise_conv_nchw_f32', 'attention_seq_f32', 'attention_backward_f32', 'probe_read_f32'] as const;
+const THREAD_KERNELS = ['gemm_f32', 'gemm_q8_0_x4', 'ffn_swiglu_f32', 'attention_f32', 'depthwise_conv2d_nchw_f32', 'pointwise_conv_nchw_f32', 'grouped_pointwise_conv_nchw_f32', 'attention_seq_f32', 'attention_backward_f32', 'probe_read_f32', ...GGML_THREAD_KERNELS] as const;
 
 /** Why this environment cannot run threads, if it cannot. */
 function threadsUnavailable(backend: Backend): string | undefined {
