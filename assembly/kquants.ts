@@ -118,17 +118,20 @@ export function q5_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
     if (ASC_FEATURE_SIMD) {
       let a = i32x4.splat(0);
       const m4 = i8x16.splat(0x0f);
-      const one = i8x16.splat(1);
-      const h0 = v128.load(wb, 16), h1 = v128.load(wb, 32);
+      const b4 = i8x16.splat(0x10);
+      // the fifth bits of this j's two sub-blocks sit in bits 0 and 1 (shifted down by 2 per j,
+      // so every shift count is a constant)
+      let h0 = v128.load(wb, 16), h1 = v128.load(wb, 32);
       for (let j = 0; j < 4; j++) {
         const q = wb + 48 + <usize>j * 32;
         const xq = xb + XQ + <usize>j * 64;
         const v0 = v128.load(q), v1 = v128.load(q, 16);
-        const s = 2 * j;
-        const l0 = v128.or(v128.and(v0, m4), i8x16.shl(v128.and(i8x16.shr_u(h0, s), one), 4));
-        const l1 = v128.or(v128.and(v1, m4), i8x16.shl(v128.and(i8x16.shr_u(h1, s), one), 4));
-        const u0 = v128.or(i8x16.shr_u(v0, 4), i8x16.shl(v128.and(i8x16.shr_u(h0, s + 1), one), 4));
-        const u1 = v128.or(i8x16.shr_u(v1, 4), i8x16.shl(v128.and(i8x16.shr_u(h1, s + 1), one), 4));
+        const l0 = v128.or(v128.and(v0, m4), v128.and(i8x16.shl(h0, 4), b4));
+        const l1 = v128.or(v128.and(v1, m4), v128.and(i8x16.shl(h1, 4), b4));
+        const u0 = v128.or(i8x16.shr_u(v0, 4), v128.and(i8x16.shl(h0, 3), b4));
+        const u1 = v128.or(i8x16.shr_u(v1, 4), v128.and(i8x16.shl(h1, 3), b4));
+        h0 = i8x16.shr_u(h0, 2);
+        h1 = i8x16.shr_u(h1, 2);
         const lo = i32x4.add(dot_u8x16(l0, xq, form), dot_u8x16(l1, xq + 16, form));
         const hi = i32x4.add(dot_u8x16(u0, xq + 32, form), dot_u8x16(u1, xq + 48, form));
         const sc = j < 2 ? scLo : scHi;
@@ -247,15 +250,20 @@ export function q3_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
     if (ASC_FEATURE_SIMD) {
       let a = i32x4.splat(0);
       const m3 = i8x16.splat(3);
-      const one = i8x16.splat(1);
-      const hm0 = v128.load(wb), hm1 = v128.load(wb, 16);
+      const b2 = i8x16.splat(4);
+      // the current hmask bit sits in bit 0, the current 2 low bits in bits 0..1 (shifted down
+      // as s advances, so every shift count is a constant)
+      let hm0 = v128.load(wb), hm1 = v128.load(wb, 16);
       for (let h = 0; h < 2; h++) {
-        const q0 = v128.load(wb + 32 + <usize>h * 32), q1 = v128.load(wb + 48 + <usize>h * 32);
+        let q0 = v128.load(wb + 32 + <usize>h * 32), q1 = v128.load(wb + 48 + <usize>h * 32);
         for (let s = 0; s < 4; s++) {
-          const j = 4 * h + s;
           const xq = xb + XQ + <usize>(128 * h + 32 * s);
-          const w0 = v128.or(v128.and(i8x16.shr_u(q0, 2 * s), m3), i8x16.shl(v128.and(i8x16.shr_u(hm0, j), one), 2));
-          const w1 = v128.or(v128.and(i8x16.shr_u(q1, 2 * s), m3), i8x16.shl(v128.and(i8x16.shr_u(hm1, j), one), 2));
+          const w0 = v128.or(v128.and(q0, m3), v128.and(i8x16.shl(hm0, 2), b2));
+          const w1 = v128.or(v128.and(q1, m3), v128.and(i8x16.shl(hm1, 2), b2));
+          q0 = i8x16.shr_u(q0, 2);
+          q1 = i8x16.shr_u(q1, 2);
+          hm0 = i8x16.shr_u(hm0, 1);
+          hm1 = i8x16.shr_u(hm1, 1);
           const is = 8 * h + 2 * s;
           const sw = is < 4 ? sw0 : is < 8 ? sw1 : is < 12 ? sw2 : sw3;
           a = scaled(a, dot_u8x16(w0, xq, form), byte(sw, is & 3) - 32);
@@ -304,12 +312,15 @@ export function q2_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
       let a = i32x4.splat(0);
       const m3 = i8x16.splat(3);
       for (let h = 0; h < 2; h++) {
-        const q0 = v128.load(wb + 16 + <usize>h * 32), q1 = v128.load(wb + 32 + <usize>h * 32);
+        // the current 2 bits in bits 0..1, shifted down as s advances (constant shift counts)
+        let q0 = v128.load(wb + 16 + <usize>h * 32), q1 = v128.load(wb + 32 + <usize>h * 32);
         for (let s = 0; s < 4; s++) {
           const xq = xb + XQ + <usize>(128 * h + 32 * s);
           const is = wb + <usize>(8 * h + 2 * s);
-          a = scaled(a, dot_u8x16(v128.and(i8x16.shr_u(q0, 2 * s), m3), xq, form), <i32>load<u8>(is) & 15);
-          a = scaled(a, dot_u8x16(v128.and(i8x16.shr_u(q1, 2 * s), m3), xq + 16, form), <i32>load<u8>(is, 1) & 15);
+          a = scaled(a, dot_u8x16(v128.and(q0, m3), xq, form), <i32>load<u8>(is) & 15);
+          a = scaled(a, dot_u8x16(v128.and(q1, m3), xq + 16, form), <i32>load<u8>(is, 1) & 15);
+          q0 = i8x16.shr_u(q0, 2);
+          q1 = i8x16.shr_u(q1, 2);
         }
       }
       sumq = dot_total(a, form);

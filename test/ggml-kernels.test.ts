@@ -5,8 +5,8 @@
 // llama.cpp's quantizer wrote agree too.
 
 import { readFileSync } from 'node:fs';
-import { describe, expect, test } from 'vitest';
-import { FfnkitError, parseGguf, type Engine } from '../src/node/index.js';
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import { FfnkitError, createEngine, parseGguf, type Engine } from '../src/node/index.js';
 import type { GgmlBlockType, GgmlKernelExports, GgmlMatrix } from '../src/runtime/kernels/ggml.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { REF_LAYOUT, gemvRef, quantizeQ8KRef, quantizeQ8_1Ref, randomBlocks, roundBf16, roundHalf, type RefType } from './ref/ggml.js';
@@ -242,4 +242,27 @@ test('max |kernel - reference| per type and build (printed for the report)', () 
   const lines = [...worst.entries()].sort().map(([k, v]) => `${k}: ${v.toExponential(2)}`);
   console.log(lines.join('\n'));
   expect(worst.size).toBeGreaterThan(0);
+});
+
+describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
+  let one: Engine;
+  let two: Engine;
+  afterAll(() => two?.close());
+
+  test.each(TYPES)('%s: two threads give one thread\'s bits, GEMV and GEMM, the rows split over both', async (type) => {
+    one ??= await createEngine({ backend });
+    two ??= await createEngine({ backend, threads: 2 });
+    expect(two.threads).toBe(2);
+    const [rows, cols] = REF_LAYOUT[type].block === 1 ? [601, 1000] : [601, 1024];
+    const bytes = randomBlocks(type, rows, cols, 5);
+    for (const m of [1, 3]) {
+      const x = randomF32(m * cols, m);
+      const split = vi.spyOn(two.pool!, 'run');
+      const [a, b] = [one, two].map((e) => bits(run(e, e.ggml.matrix(bytes, type, rows, cols), x, m)));
+      expect(split).toHaveBeenCalledTimes(1);
+      expect(split.mock.calls[0]![0]).toHaveLength(2);
+      split.mockRestore();
+      expect(b).toEqual(a);
+    }
+  });
 });
