@@ -12,6 +12,8 @@ export {
 } from './runtime/kernels.js';
 export { type Backend, BACKENDS, selectBackend } from './runtime/wasm.js';
 export { type ByteSource, readBytes } from './runtime/io.js';
+export { GGML_KERNEL_TRAITS, GgmlKernels, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from './runtime/kernels/ggml.js';
+export { type DotPath, type DotSelfTest, type RelaxedDotForm } from './runtime/kernels/relaxed-dot.js';
 export { rng } from './rng.js';
 
 // Llama-family models

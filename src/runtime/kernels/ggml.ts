@@ -25,7 +25,7 @@ export const GGML_THREAD_KERNELS = [
 ] as const;
 
 /** How activations are prepared for a type's kernel. */
-type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
+export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
 
 interface KernelTraits {
   /** Weights per block and bytes per block (F16/BF16: one weight of 2 bytes). */
@@ -192,8 +192,11 @@ export class GgmlKernels {
     this.gemm(x, w, y, 1);
   }
 
-  /** m rows of k floats of `a` prepared for the kernels in the scratch; returns its address (valid until the next call). */
-  private activations(kind: Activations, a: F32Buffer, m: number, k: number): number {
+  /**
+   * @internal (benchmarks) m rows of k floats of `a` prepared for the kernels of `kind` in the
+   * scratch; returns its address, valid until the next call. Sizes are the caller's to check.
+   */
+  activations(kind: Activations, a: F32Buffer, m: number, k: number): number {
     switch (kind) {
       case 'q8_1': {
         const s = this.scratchFor('q8_1 activations', ((m * k) / 32) * (Q8_1_BYTES / 4));
