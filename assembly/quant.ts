@@ -7,21 +7,7 @@
 // int8 path that is safe on Node 20 (not the relaxed i8 dot, which V8 gets wrong there).
 
 import { hmax } from './simd';
-
-// IEEE half (in the low 16 bits) to f32, normals, subnormals, zero, inf and NaN.
-@inline
-function half_to_f32(h: u32): f32 {
-  const sign = (h & 0x8000) << 16;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp == 0) {
-    // zero or subnormal: mant * 2^-24
-    const v = <f32>mant * <f32>5.9604644775390625e-8;
-    return sign != 0 ? -v : v;
-  }
-  if (exp == 31) return reinterpret<f32>(sign | 0x7f800000 | (mant << 13));
-  return reinterpret<f32>(sign | ((exp + 112) << 23) | (mant << 13));
-}
+import { half_to_f32 } from './half';
 
 // Quantizes x[k] (k a multiple of 32; m rows of k go as one run of m*k) to Q8_0 blocks for the
 // dot product: int16 values into xq[k] (i16, widened from the int8 q), and the block scales
@@ -64,7 +50,7 @@ export function q8_0_quantize(x: usize, k: i32, xq: usize, xd: usize): void {
 
 // roundf(v * id) to integers, lane by lane (see q8_0_quantize).
 @inline
-function round_q(v: v128, id: v128): v128 {
+export function round_q(v: v128, id: v128): v128 {
   const a = f32x4.mul(v, id);
   const t = f32x4.trunc(a);
   const up = f32x4.ge(f32x4.abs(f32x4.sub(a, t)), f32x4.splat(0.5));

@@ -14,6 +14,7 @@ import { type BenchLine, type BenchOptions, sig3, time, collector } from './harn
 import { gemmJs, gemvJs } from './plain-js.js';
 import { maddPeak, q8DotPeak, readBandwidth } from './probes.js';
 import { runThreadCases } from './threads.js';
+import { runGgmlGemvCases } from './ggml.js';
 
 /** (M, K, N) of the GEMM cases: a prefill block of a 1B model's projections. */
 export const GEMM_SHAPES: readonly [number, number, number][] = [
@@ -189,6 +190,7 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
       e.arena.reset();
     }
   }
+  runGgmlGemvCases(engines, bandwidth, opts, emit, say);
   await runThreadCases(engines, peak, opts, emit, say);
   return lines;
 }

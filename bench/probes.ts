@@ -4,7 +4,8 @@
 // machine can do, so each is taken from the fastest sample, not the median.
 
 import type { Engine } from '../src/index.js';
-import { encodeQ8_0 } from '../src/entries/kernels.js';
+import { GGML_KERNEL_TRAITS, encodeQ8_0, type GgmlBlockType, type GgmlKernelExports } from '../src/entries/kernels.js';
+import { randomBlocks } from '../testing/ggml-reference.js';
 import { randomF32 } from '../testing/random.js';
 import { time } from './harness.js';
 
@@ -58,4 +59,25 @@ export function readBandwidthThreads(engine: Engine, quick: boolean, mib = 256):
   const t = time(() => pool.run(Array.from({ length: pool.threads }, (_, i) => ({ fn: 'f32_probe_read', args: [buf.ptr + i * per * 4, per] }))), quick);
   buf.free();
   return (per * pool.threads * 4) / t.fastest / 1e9;
+}
+
+/**
+ * A ggml block type's GEMV rate in GFLOP/s with its weights in cache: one token through 64 rows
+ * of 4096 columns (at most 512 KB, which stays in L2), activations prepared once (not Q8_0: see
+ * q8DotPeak), the kernel called directly. A GEMV streaming its weights runs at the lower of this and the bandwidth bound.
+ */
+export function ggmlDotPeak(engine: Engine, type: GgmlBlockType, quick: boolean): number {
+  const rows = 64, cols = 4096, calls = 16;
+  const w = engine.ggml.matrix(randomBlocks(type, rows, cols, 11), type, rows, cols, `${type} probe weights`);
+  const x = engine.upload(randomF32(cols, 12), `${type} probe activations`);
+  const y = engine.alloc(rows, `${type} probe output`);
+  engine.ggml.gemv(w, x, y); // checks the shapes once
+  const traits = GGML_KERNEL_TRAITS[type];
+  const xq = engine.ggml.activations(traits.activations, x, 1, cols);
+  const gemm = (engine.wasm as unknown as GgmlKernelExports)[traits.gemm as Exclude<typeof traits.gemm, 'q8_0_gemm_x4'>];
+  const t = time(() => {
+    for (let i = 0; i < calls; i++) gemm(w.data.ptr, xq, y.ptr, 1, rows, cols, rows, engine.dot.code);
+  }, quick);
+  for (const b of [w.data, x, y]) b.free();
+  return (2 * rows * cols * calls) / t.fastest / 1e9;
 }

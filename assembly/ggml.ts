@@ -1,0 +1,89 @@
+// GEMM (and, with m = 1, GEMV) on ggml's block types, one export per type:
+//
+//   TYPE_gemm(w, x, y, m, n, k, ldy, dot)
+//
+// y[t][r] = row r of W times token t's quantized activations, for m tokens and n rows of k
+// weights. w: the n rows in GGUF's layout (row r at w + r * rowBytes, rowBytes = k / blockSize
+// * blockBytes; any byte address, block scales finite). x: m tokens' activations, each k values
+// as the type's activation blocks (q8_1_quantize_f32 for the 32-blocks, q8_k_quantize_f32 for
+// the k-quants and IQ4_XS), tokens one after another. y rows are ldy floats apart and must not
+// overlap the inputs. dot: DOT_I16, or DOT_RELAXED to use the relaxed dot in the form this call
+// finds (assembly/dot.ts; ignored without relaxed SIMD). Each output is one row's sum over its blocks in order, identical for
+// any m and any split of the rows (threads).
+//
+// Rows run one at a time, the tokens inner, so a row's blocks stay in L1 while every token
+// passes over them.
+
+import { q4_0_row, q4_1_row, q5_0_row, q5_1_row, Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES } from './q4';
+import { q2_k_row, q3_k_row, q4_k_row, q5_k_row, q6_k_row, Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES } from './kquants';
+import { iq4_nl_row, iq4_xs_row, IQ4_NL_BYTES, IQ4_XS_BYTES } from './iquants';
+import { Q8_1_BLOCK_BYTES, Q8_K_BLOCK_BYTES } from './q8';
+import { dot_form } from './dot';
+
+const Q4_0: i32 = 0, Q4_1: i32 = 1, Q5_0: i32 = 2, Q5_1: i32 = 3, IQ4_NL: i32 = 4;
+const Q2_K: i32 = 5, Q3_K: i32 = 6, Q4_K: i32 = 7, Q5_K: i32 = 8, Q6_K: i32 = 9, IQ4_XS: i32 = 10;
+
+// One row's dot product with one token for block type `type` (a constant at every call site,
+// so each export compiles to its own loop).
+@inline
+function row_dot(type: i32, w: usize, x: usize, nb: i32, form: i32): f32 {
+  switch (type) {
+    case Q4_0: return q4_0_row(w, x, nb, form);
+    case Q4_1: return q4_1_row(w, x, nb, form);
+    case Q5_0: return q5_0_row(w, x, nb, form);
+    case Q5_1: return q5_1_row(w, x, nb, form);
+    case IQ4_NL: return iq4_nl_row(w, x, nb, form);
+    case Q2_K: return q2_k_row(w, x, nb, form);
+    case Q3_K: return q3_k_row(w, x, nb, form);
+    case Q4_K: return q4_k_row(w, x, nb, form);
+    case Q5_K: return q5_k_row(w, x, nb, form);
+    case Q6_K: return q6_k_row(w, x, nb, form);
+    default: return iq4_xs_row(w, x, nb, form);
+  }
+}
+
+@inline
+function gemm(type: i32, blockWeights: i32, blockBytes: usize, w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  const nb = k / blockWeights;
+  const rowBytes = <usize>nb * blockBytes;
+  const xBytes = <usize>nb * (blockWeights == 32 ? Q8_1_BLOCK_BYTES : Q8_K_BLOCK_BYTES);
+  const form = dot_form(dot);
+  for (let r = 0; r < n; r++) {
+    const wr = w + <usize>r * rowBytes;
+    for (let t = 0; t < m; t++) store<f32>(y + (<usize>t * ldy + r) * 4, row_dot(type, wr, x + <usize>t * xBytes, nb, form));
+  }
+}
+
+export function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q4_0, 32, Q4_0_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function q4_1_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q4_1, 32, Q4_1_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function q5_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q5_0, 32, Q5_0_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function q5_1_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q5_1, 32, Q5_1_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function iq4_nl_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(IQ4_NL, 32, IQ4_NL_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function q2_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q2_K, 256, Q2_K_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function q3_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q3_K, 256, Q3_K_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q4_K, 256, Q4_K_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function q5_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q5_K, 256, Q5_K_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(Q6_K, 256, Q6_K_BYTES, w, x, y, m, n, k, ldy, dot);
+}
+export function iq4_xs_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
+  gemm(IQ4_XS, 256, IQ4_XS_BYTES, w, x, y, m, n, k, ldy, dot);
+}

@@ -1,0 +1,60 @@
+// `bench kernels`, ggml block types: one token's GEMV through 4096 x 4096 weights in each type's
+// own blocks, with two bounds measured in the same process: the read bandwidth over the type's
+// bytes per weight (what streaming the weights allows), and the type's own kernel rate on
+// weights in cache (what its integer work allows). Each output is checked against the float64
+// reference of testing/ggml-reference.ts before it is timed.
+
+import type { Engine } from '../src/index.js';
+import type { GgmlBlockType } from '../src/entries/kernels.js';
+import { gemvRef, randomBlocks } from '../testing/ggml-reference.js';
+import { randomF32 } from '../testing/random.js';
+import { maxAbsDiff } from '../testing/compare.js';
+import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
+import { ggmlDotPeak } from './probes.js';
+
+/** The types, most downloaded first (Q4_K_M is Q4_K with Q6_K). Q8_0 has its own lines in bench/kernels.ts. */
+export const GGML_BENCH_TYPES: readonly GgmlBlockType[] = ['q4_k', 'q6_k', 'q4_0', 'q5_k', 'f16', 'bf16', 'q5_0', 'q4_1', 'q5_1', 'q3_k', 'q2_k', 'iq4_nl', 'iq4_xs'];
+
+/** Weights each case cycles through, so that none is still in cache when it is read again. */
+const COLD_BYTES = 256 << 20;
+
+export function runGgmlGemvCases(
+  engines: Engine[], bandwidth: number, opts: BenchOptions, emit: (l: BenchLine) => void, say: (s: string) => void,
+): void {
+  const n = 4096, k = 4096;
+  const xHost = randomF32(k, k);
+  for (const type of GGML_BENCH_TYPES) {
+    const name = `gemv ${type} m1 k${k} n${n}`;
+    const bytes = randomBlocks(type, n, k, n + 5 * k);
+    const perWeight = bytes.length / (n * k);
+    // reads perWeight bytes per 2 flops: bandwidth x 2 / perWeight GFLOP/s at most
+    const bound = (bandwidth * 2) / perWeight;
+    const want = gemvRef(type, bytes, xHost, n, k).y;
+    for (const e of engines.filter((en) => en.backend !== 'scalar')) {
+      const impl = `ffnkit-${e.backend}`;
+      say(`${type} dot rate (weights in cache), ${impl}`);
+      const inCache = ggmlDotPeak(e, type, opts.quick);
+      emit({ suite: 'kernels', case: `${type} dot peak (in cache)`, impl, value: sig3(inCache), unit: 'GFLOP/s', dotPath: e.dot.path });
+      say(`${name}: ${impl}`);
+      const copies = Math.max(2, Math.ceil(COLD_BYTES / bytes.length));
+      const ws = Array.from({ length: copies }, () => e.ggml.matrix(bytes, type, n, k));
+      const x = e.upload(xHost);
+      const y = e.alloc(n);
+      e.ggml.gemv(ws[copies - 1]!, x, y);
+      const diff = maxAbsDiff(y.view(), want);
+      let next = 0;
+      const t = time(() => {
+        e.ggml.gemv(ws[next]!, x, y);
+        next = next + 1 === copies ? 0 : next + 1;
+      }, opts.quick);
+      const value = (2 * n * k) / t.seconds / 1e9;
+      emit({
+        suite: 'kernels', case: name, impl, value: sig3(value), unit: 'GFLOP/s', bytesPerWeight: sig3(perWeight),
+        bound: sig3(bound), boundName: `read bandwidth x 2 / ${sig3(perWeight)} bytes per weight`, share: sig3(value / bound),
+        maxAbsDiff: sig3(diff), computeBound: sig3(inCache), computeShare: sig3(value / inCache), dotPath: e.dot.path,
+        seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
+      });
+      e.arena.reset();
+    }
+  }
+}

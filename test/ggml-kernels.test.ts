@@ -1,0 +1,268 @@
+// GEMV and GEMM on every ggml block type, in its blocks: against the float64 reference of
+// testing/ggml-reference.ts (which dequantizes each type with its own code and quantizes activations as
+// ggml does), at odd sizes and unaligned addresses, on every build and dot path; the integer
+// types give the same bits on every build; GEMM rows are the GEMV's bits; real tensors that
+// llama.cpp's quantizer wrote agree too.
+
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import { FfnkitError, createEngine, parseGguf, type Engine } from '../src/node/index.js';
+import type { GgmlBlockType, GgmlKernelExports, GgmlMatrix } from '../src/runtime/kernels/ggml.js';
+import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
+import { REF_LAYOUT, gemvRef, quantizeQ8KRef, quantizeQ8_1Ref, randomBlocks, roundBf16, roundHalf, type RefType } from '../testing/ggml-reference.js';
+import { randomF32 } from '../testing/random.js';
+import { SHARED, sharedPath } from './shared.js';
+
+const INTEGER_TYPES = ['q4_k', 'q6_k', 'q4_0', 'q5_k', 'q5_0', 'q4_1', 'q5_1', 'q3_k', 'q2_k', 'iq4_nl', 'iq4_xs', 'q8_0'] as const;
+const TYPES = [...INTEGER_TYPES, 'f16', 'bf16'] as const;
+
+/** (rows, cols) per block size: rows not a multiple of 4, several blocks per row. */
+function shapes(type: RefType): [number, number][] {
+  const b = REF_LAYOUT[type].block;
+  if (b === 256) return [[1, 256], [7, 512], [33, 768], [5, 2048]];
+  if (b === 32) return [[1, 32], [3, 64], [9, 96], [33, 1024], [70, 256]];
+  return [[1, 1], [3, 13], [9, 96], [33, 1000], [5, 4096]];
+}
+
+/** Bound on the kernel's float32 rounding: per block one rounding of d_w * d_x, one of the product, one of each sum. */
+function tolerance(type: RefType, cols: number, mag: number): number {
+  const terms = REF_LAYOUT[type].block === 1 ? cols : cols / REF_LAYOUT[type].block;
+  return (terms + 6) * U32 * mag;
+}
+
+const kernelsOf = (e: Engine) => e.wasm as GgmlKernelExports;
+
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+/** Worst |kernel - reference| seen per type, for the report line at the end. */
+const worst = new Map<string, number>();
+
+function run(e: Engine, w: GgmlMatrix, x: Float32Array, m: number, shift = 0): Float32Array {
+  const y = placed(e, new Float32Array(m * w.rows), shift ^ 1);
+  e.ggml.gemm(placed(e, x, shift), w, y, m);
+  return y.toArray();
+}
+
+describe.each(BACKENDS)('%s build', (backend) => {
+  test('the dot path follows the self-test: relaxed only where this build has relaxed SIMD and the engine proved a form', async () => {
+    const e = await engineFor(backend);
+    if (backend !== 'relaxed') expect(e.dot).toEqual({ form: 'absent', path: 'i16', code: 0 });
+    else expect(['exact', 'doubled-no-accumulate', 'other']).toContain(e.dot.form);
+    // the per-call check: exact (1) or doubled (2) where the path is relaxed, else the i16 path (0)
+    const form = kernelsOf(e).relaxed_dot_form(e.dot.code);
+    if (e.dot.path === 'relaxed') expect([1, 2]).toContain(form);
+    else expect(form).toBe(0);
+    if (backend === 'relaxed' && process.versions.v8.startsWith('11.3.')) {
+      // Node 20's V8: the probe's first call runs baseline code, which returns twice the dot
+      // product and drops the accumulator (its optimizing tier computes it as specified)
+      expect(e.dot).toEqual({ form: 'doubled-no-accumulate', path: 'relaxed', code: 1 });
+    }
+  });
+
+  test('activations: Q8_1, Q8_K, F16 and BF16 rounding give the reference\'s values exactly', async () => {
+    const e = await engineFor(backend);
+    const x = randomF32(512, 5, -4, 4);
+    x.set([0.5, -0.5, 2.5, 1e-9, -3.999, 0, -0, 65519, 70000, 6e-8, 3e-5], 0);
+    for (let j = 256; j < 288; j++) x[j] = 0; // a zero block of 32
+    const xb = e.upload(x);
+    const wasm = kernelsOf(e);
+    const mem = () => e.memory.buffer;
+    // Q8_1
+    const o = e.alloc((512 / 32) * 11);
+    wasm.q8_1_quantize_f32(xb.ptr, 512, o.ptr);
+    const r1 = quantizeQ8_1Ref(x);
+    for (let b = 0; b < 16; b++) {
+      const at = o.ptr + b * 44;
+      expect(Array.from(new Int8Array(mem(), at, 32))).toEqual(Array.from(r1.q.subarray(b * 32, b * 32 + 32)));
+      const [d, s] = new Float32Array(mem(), at + 32, 2);
+      expect([d, s]).toEqual([r1.d[b], r1.s[b]]);
+      expect(new Int32Array(mem(), at + 40, 1)[0]).toBe(r1.q.subarray(b * 32, b * 32 + 32).reduce((a, v) => a + v, 0));
+    }
+    // Q8_K (a block of 256 with its largest value negative, one positive)
+    const xk = x.slice();
+    xk[300] = -1e5;
+    xk[10] = 1e5;
+    const xkb = e.upload(xk);
+    const ok = e.alloc((2 * 292) / 4);
+    wasm.q8_k_quantize_f32(xkb.ptr, 512, ok.ptr);
+    const rk = quantizeQ8KRef(xk);
+    for (let b = 0; b < 2; b++) {
+      const at = ok.ptr + b * 292;
+      expect(new Float32Array(mem(), at, 1)[0]).toBe(rk.d[b]);
+      expect(Array.from(new Int8Array(mem(), at + 4, 256))).toEqual(Array.from(rk.q.subarray(b * 256, b * 256 + 256)));
+      expect(Array.from(new Int16Array(mem(), at + 260, 16))).toEqual(Array.from(rk.bsums.subarray(b * 16, b * 16 + 16)));
+    }
+    // the largest value's q is -127 either way; d has the opposite sign of that value
+    expect([rk.q[10], rk.q[300], Math.sign(rk.d[0]!), Math.sign(rk.d[1]!)]).toEqual([-127, -127, -1, 1]);
+    // F16 / BF16: rounded, and deinterleaved per 8 ([x0 x2 x4 x6 x1 x3 x5 x7]); k = 13 leaves a tail of 5
+    const k = 13;
+    const xr = e.upload(x.subarray(0, 2 * k));
+    const out = e.alloc(2 * k);
+    for (const type of ['f16', 'bf16'] as const) {
+      wasm[type === 'f16' ? 'f16_round_f32' : 'bf16_round_f32'](xr.ptr, 2, k, out.ptr);
+      const got = out.toArray();
+      for (let t = 0; t < 2; t++) {
+        for (let j = 0; j < k; j++) {
+          const at = j < 8 ? (j & 1) * 4 + (j >> 1) : j;
+          const want = type === 'f16' ? roundHalf(x[t * k + j]!) : roundBf16(x[t * k + j]!);
+          expect(got[t * k + at], `${type} x[${t}][${j}]`).toBe(want);
+        }
+      }
+    }
+    expect(roundHalf(65519)).toBe(65504);
+    expect(roundHalf(70000)).toBe(Infinity);
+  });
+
+  test.each(TYPES)('%s: GEMV and GEMM against the float64 reference at odd sizes and unaligned activations; GEMM rows are the GEMV\'s bits', async (type) => {
+    const e = await engineFor(backend);
+    for (const [rows, cols] of shapes(type)) {
+      const bytes = randomBlocks(type, rows, cols, rows * 31 + cols);
+      const w = e.ggml.matrix(bytes, type as GgmlBlockType, rows, cols);
+      const m = 3;
+      const x = randomF32(m * cols, cols + 7, -2, 2);
+      const y = run(e, w, x, m, 1);
+      for (let t = 0; t < m; t++) {
+        const xt = x.subarray(t * cols, (t + 1) * cols);
+        const { y: want, mag } = gemvRef(type, bytes, xt, rows, cols);
+        const got = y.subarray(t * rows, (t + 1) * rows);
+        expectClose(got, want, (i) => tolerance(type, cols, mag[i]!), `${type} ${rows}x${cols} token ${t}`);
+        let d = 0;
+        for (let i = 0; i < rows; i++) d = Math.max(d, Math.abs(got[i]! - want[i]!));
+        worst.set(`${type} ${backend}`, Math.max(worst.get(`${type} ${backend}`) ?? 0, d));
+        // decoding this token alone (x 16-byte aligned) gives the same bits
+        expect(bits(run(e, w, xt, 1, 0)), `${type} ${rows}x${cols} token ${t} as a GEMV`).toEqual(bits(got));
+      }
+      w.data.free();
+    }
+  });
+});
+
+describe('every build and dot path gives the same bits on the integer types', () => {
+  test.each(INTEGER_TYPES)('%s', async (type) => {
+    const engines = await Promise.all(BACKENDS.map((b) => engineFor(b)));
+    const [rows, cols] = REF_LAYOUT[type].block === 256 ? [13, 1024] : [13, 512];
+    const bytes = randomBlocks(type, rows, cols, 99);
+    const x = randomF32(2 * cols, 3, -1, 1);
+    const outs = engines.map((e) => bits(run(e, e.ggml.matrix(bytes, type, rows, cols), x, 2)));
+    for (const o of outs.slice(1)) expect(o).toEqual(outs[0]);
+    // the relaxed build's i16 path (dot code 0), called directly, agrees with its relaxed path
+    const relaxed = engines[BACKENDS.indexOf('relaxed')]!;
+    if (type !== 'q8_0' && relaxed.dot.code !== 0) {
+      const w = relaxed.ggml.matrix(bytes, type, rows, cols);
+      const xq = relaxed.alloc(2 * cols); // room for either activation layout
+      const fn = `${type}_gemm` as const;
+      kernelsOf(relaxed)[REF_LAYOUT[type].block === 256 ? 'q8_k_quantize_f32' : 'q8_1_quantize_f32'](relaxed.upload(x).ptr, 2 * cols, xq.ptr);
+      const y = relaxed.alloc(2 * rows);
+      kernelsOf(relaxed)[fn](w.data.ptr, xq.ptr, y.ptr, 2, rows, cols, rows, 0);
+      expect(bits(y.toArray())).toEqual(outs[0]);
+    }
+  });
+});
+
+test.each(TYPES.filter((t) => t !== 'q8_0'))('%s: rows at any byte address give the same bits', async (type) => {
+  const e = await engineFor('relaxed');
+  const wasm = kernelsOf(e);
+  const [rows, cols] = REF_LAYOUT[type].block === 256 ? [5, 512] : REF_LAYOUT[type].block === 32 ? [5, 64] : [5, 24];
+  const bytes = randomBlocks(type, rows, cols, 7);
+  const x = randomF32(cols, 8);
+  const want = bits(run(e, e.ggml.matrix(bytes, type, rows, cols), x, 1));
+  const xs = e.alloc(cols * 2);
+  if (type === 'f16') wasm.f16_round_f32(e.upload(x).ptr, 1, cols, xs.ptr);
+  else if (type === 'bf16') wasm.bf16_round_f32(e.upload(x).ptr, 1, cols, xs.ptr);
+  else wasm[REF_LAYOUT[type].block === 256 ? 'q8_k_quantize_f32' : 'q8_1_quantize_f32'](e.upload(x).ptr, cols, xs.ptr);
+  // the same bytes one to three bytes past a 64-byte boundary, the kernel called on them directly
+  for (const off of [1, 2, 3]) {
+    const raw = e.alloc(Math.ceil((bytes.length + off) / 4));
+    new Uint8Array(e.memory.buffer, raw.ptr + off, bytes.length).set(bytes);
+    const y = e.alloc(rows);
+    wasm[`${type}_gemm`](raw.ptr + off, xs.ptr, y.ptr, 1, rows, cols, rows, e.dot.code);
+    expect(bits(y.toArray()), `offset ${off}`).toEqual(want);
+  }
+});
+
+test('bad matrices are refused before wasm: shapes, byte counts, infinite or NaN scales', async () => {
+  const e = await engineFor('simd');
+  expect(() => e.ggml.matrix(new Uint8Array(144), 'q4_k', 1, 128)).toThrow(/cols: expected an integer >= 256/);
+  expect(() => e.ggml.matrix(new Uint8Array(288), 'q4_k', 1, 300)).toThrow(/Q4_K needs columns in multiples of 256, found 300/);
+  expect(() => e.ggml.matrix(new Uint8Array(100), 'q6_k', 1, 256)).toThrow(/1x256 in Q6_K is 210 bytes, found 100/);
+  expect(() => e.ggml.matrix(new Uint8Array(2), 'q9_9' as GgmlBlockType, 1, 1)).toThrow(FfnkitError);
+  const bytes = randomBlocks('q4_k', 3, 512, 1);
+  bytes[144 * 2 + 3] = 0x7c; // row 1, block 0: dmin = +inf (bytes 2..3)
+  bytes[144 * 5 + 1] = 0xfe; // row 2, block 1: d = NaN
+  expect(() => e.ggml.matrix(bytes, 'q4_k', 3, 512, 'blk.0.ffn_up.weight')).toThrow(/blk\.0\.ffn_up\.weight: 2 Q4_K block scales are infinite or NaN/);
+  const f16 = randomBlocks('f16', 2, 8, 1);
+  f16[5] = 0x7c;
+  expect(() => e.ggml.matrix(f16, 'f16', 2, 8, 'w')).toThrow(/w: 1 F16 weight is infinite or NaN/);
+  const w = e.ggml.matrix(randomBlocks('q4_0', 2, 64, 3), 'q4_0', 2, 64);
+  expect(() => e.ggml.gemv(w, e.alloc(32), e.alloc(2))).toThrow(/a: expected 64 floats, found 32/);
+  expect(() => e.ggml.gemm(e.alloc(128), w, e.alloc(3), 2)).toThrow(/c: expected 4 floats, found 3/);
+  expect(() => e.ggml.gemv({ ...w, cols: 96 }, e.alloc(96), e.alloc(2))).toThrow(/w: 96 columns do not fit Q4_0's blocks|w.data: expected/);
+});
+
+// ---- real tensors quantized by llama.cpp -----------------------------------------------------
+
+/** Each fixture and the block types its weight matrices hold (llama.cpp's mixes keep some tensors in other types). */
+const FIXTURES: [string, RefType[]][] = [
+  ['f16', ['f16']], ['bf16', ['bf16']], ['q4_0', ['q4_0']], ['q4_1', ['q4_1']], ['q5_0', ['q5_0']], ['q5_1', ['q5_1']],
+  ['q8_0', ['q8_0']], ['q2_k', ['q2_k']], ['q3_k_m', ['q3_k']], ['q4_k_s', ['q4_k']], ['q4_k_m', ['q4_k', 'q6_k']], ['q5_k_m', ['q5_k']],
+  ['q6_k', ['q6_k']], ['iq4_nl', ['iq4_nl']], ['iq4_xs', ['iq4_xs']],
+];
+
+describe('tensors from llama.cpp\'s quantizer', () => {
+  test.each(FIXTURES)('fixture-llama-%s.gguf: every weight matrix of the types listed, on the relaxed build', async (name, types) => {
+    if (!SHARED) return; // shared.ts has said it is skipping
+    const path = sharedPath('models', 'fixtures', `fixture-llama-${name}.gguf`);
+    const bytes = new Uint8Array(readFileSync(path));
+    const file = parseGguf(bytes, path);
+    const e = await engineFor('relaxed');
+    const seen = new Set<RefType>();
+    for (const t of file.tensors) {
+      if (t.dims.length !== 2) continue;
+      const type = (Object.keys(REF_LAYOUT) as RefType[]).find((k) => REF_LAYOUT[k].ggmlId === t.type);
+      if (!type) continue;
+      seen.add(type);
+      const [cols, rows] = t.dims as [number, number];
+      const start = file.dataStart + t.offset;
+      const raw = bytes.subarray(start, start + (rows * cols / REF_LAYOUT[type].block) * REF_LAYOUT[type].bytes);
+      const w = e.ggml.matrix(raw, type as GgmlBlockType, rows, cols, t.name);
+      const x = randomF32(cols, rows + cols, -1, 1);
+      const got = run(e, w, x, 1, 1);
+      const { y: want, mag } = gemvRef(type, raw, x, rows, cols);
+      expectClose(got, want, (i) => tolerance(type, cols, mag[i]!), `${name} ${t.name}`);
+      let d = 0;
+      for (let i = 0; i < rows; i++) d = Math.max(d, Math.abs(got[i]! - want[i]!));
+      worst.set(`${type} fixtures`, Math.max(worst.get(`${type} fixtures`) ?? 0, d));
+      w.data.free();
+    }
+    for (const t of types) expect(seen.has(t), `${name} holds ${t} matrices`).toBe(true);
+  });
+});
+
+test('max |kernel - reference| per type and build (printed for the report)', () => {
+  const lines = [...worst.entries()].sort().map(([k, v]) => `${k}: ${v.toExponential(2)}`);
+  console.log(lines.join('\n'));
+  expect(worst.size).toBeGreaterThan(0);
+});
+
+describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
+  let one: Engine;
+  let two: Engine;
+  afterAll(() => two?.close());
+
+  test.each(TYPES)('%s: two threads give one thread\'s bits, GEMV and GEMM, the rows split over both', async (type) => {
+    one ??= await createEngine({ backend });
+    two ??= await createEngine({ backend, threads: 2 });
+    expect(two.threads).toBe(2);
+    const [rows, cols] = REF_LAYOUT[type].block === 1 ? [601, 1000] : [601, 1024];
+    const bytes = randomBlocks(type, rows, cols, 5);
+    for (const m of [1, 3]) {
+      const x = randomF32(m * cols, m);
+      const split = vi.spyOn(two.pool!, 'run');
+      const [a, b] = [one, two].map((e) => bits(run(e, e.ggml.matrix(bytes, type, rows, cols), x, m)));
+      expect(split).toHaveBeenCalledTimes(1);
+      expect(split.mock.calls[0]![0]).toHaveLength(2);
+      split.mockRestore();
+      expect(b).toEqual(a);
+    }
+  });
+});
