@@ -22,14 +22,16 @@ export { generate, generateIds, type GenerateOptions } from './llm/generate.js';
 export { Sampler, Rng, argmax, type SamplerOptions } from './llm/sampler.js';
 export { evaluate, splitDocuments, type EvalResult, type EvalOptions } from './llm/evaluate.js';
 export {
-  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type Q8Weights, parameterCount, denseOfRouted, matrixF32, matrixSize,
+  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type BlockMatrix, type Q8Weights, parameterCount, denseOfRouted, matrixF32, matrixRowF32, matrixSize,
 } from './llm/weights.js';
 export { randomLlamaWeights, llamaConfig } from './llm/random.js';
 
 // file formats
 export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
-export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions } from './formats/gguf.js';
+export { readGguf, writeGguf, planGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions, type WriteGgufOptions, type GgufTensorPlan } from './formats/gguf.js';
+export { FILE_TYPES, fileTypeByName, type FileType } from './formats/quant-plan.js';
+export { GGML_TYPES, ggmlTypeById, ggmlTypeByName, type GgmlType, type GgmlTypeName, type VecDotType } from './model/ggml-types.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 export { encodeQ8_0, decodeQ8_0 } from './formats/q8.js';
 

@@ -10,7 +10,7 @@ export function infoCommand(): Command {
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
     .option('--json', 'print one JSON object')
     .action(async (o: { model: string; json?: boolean }) => {
-      const { weights, format, tokenizer } = await readWeights(o.model, { keepQ8: true });
+      const { weights, format, tokenizer } = await readWeights(o.model, { blocks: 'runnable' });
       const c = weights.config;
       const routed = weights.layers[0]?.routed;
       const fileBytes = (await stat(o.model)).isDirectory() ? undefined : (await stat(o.model)).size;
@@ -21,7 +21,7 @@ export function infoCommand(): Command {
         parameters: parameterCount(weights),
         fileBytes,
         weights: weightType(weights),
-        wasmBytes: LlamaModel.memoryBytes(c, 64, weightType(weights)),
+        wasmBytes: LlamaModel.memoryBytes(c, 64, weights),
         tokenizer: tokenizer ? `${tokenizer.vocabSize} tokens in the file` : 'none in the file (pass --tokenizer)',
         ...(routed ? { experts: routed.experts, topK: routed.topK, combination: routed.combination, split: routed.split } : {}),
       };
