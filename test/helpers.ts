@@ -60,3 +60,16 @@ export function relMaxError(got: ArrayLike<number>, want: ArrayLike<number>): nu
   }
   return d / m;
 }
+
+/** Byte offset of a tensor's ggml type field in a GGUF header (after its name, n_dims and dims). */
+export function ggufTypeOffset(bytes: Uint8Array, name: string): number {
+  const needle = new TextEncoder().encode(name);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset);
+  outer: for (let i = 8; i < bytes.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
+    if (Number(dv.getBigUint64(i - 8, true)) !== needle.length) continue;
+    const nDims = dv.getUint32(i + needle.length, true);
+    return i + needle.length + 4 + 8 * nDims;
+  }
+  throw new Error(`tensor ${name} not found`);
+}

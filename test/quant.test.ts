@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { LlamaModel, RoutedLayerFfn, Tokenizer, decodeQ8_0, factorizeLayer, splitNeurons, encodeQ8_0, evaluate, llamaConfig, loadModel, parseGguf, randomLlamaWeights, readGguf, readWeights, writeGguf } from '../src/node/index.js';
 import { SHARED, sharedBytes, sharedText } from './shared.js';
-import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
+import { BACKENDS, U32, engineFor, expectClose, ggufTypeOffset, placed } from './helpers.js';
 import { randomF32 } from './ref/random.js';
 import { gemvQ8Ref, quantizeRef } from './ref/q8.js';
 
@@ -174,22 +174,9 @@ describe.skipIf(!SHARED)('stories260K in Q8_0', () => {
     // a Q8_0 tensor whose rows are 172 values is not what ggml writes: refused, named
     const bad = writeGguf({ ...weights, layers: weights.layers.map((l) => ({ ...l })) }, undefined, 'Q8_0');
     const t = parseGguf(bad).tensors.find((x) => x.name === 'blk.0.ffn_down.weight')!;
-    const at = findTensorType(bad, 'blk.0.ffn_down.weight');
+    const at = ggufTypeOffset(bad, 'blk.0.ffn_down.weight');
     new DataView(bad.buffer, bad.byteOffset).setUint32(at, 8, true); // claim Q8_0 for the F16 rows of 172
     expect(t.dims[0]).toBe(172);
     expect(() => readGguf(bad)).toThrow(/blk\.0\.ffn_down\.weight: Q8_0 needs rows of a multiple of 32 values, found 172/);
   });
 });
-
-/** Byte offset of a tensor's ggml type field in a GGUF header (after its name, n_dims and dims). */
-function findTensorType(bytes: Uint8Array, name: string): number {
-  const needle = new TextEncoder().encode(name);
-  outer: for (let i = 8; i < bytes.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
-    const dv = new DataView(bytes.buffer, bytes.byteOffset);
-    if (Number(dv.getBigUint64(i - 8, true)) !== needle.length) continue;
-    const nDims = dv.getUint32(i + needle.length, true);
-    return i + needle.length + 4 + 8 * nDims;
-  }
-  throw new Error(`tensor ${name} not found`);
-}

@@ -129,8 +129,8 @@ function elements(t: GgufTensorInfo): number {
   return t.dims.reduce((a, b) => a * b, 1);
 }
 
-/** A tensor's ggml type and bytes, checked: a type ffnkit reads, whole blocks per row, inside the file, finite scales. */
-function tensorBlocks(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source: string): { type: GgmlType; data: Uint8Array } {
+/** A tensor's ggml type, which must be one ffnkit reads, with whole blocks per row. */
+function tensorType(t: GgufTensorInfo, source: string): GgmlType {
   const type = ggmlTypeById(t.type);
   if (!type) {
     const label = ggmlTypeLabel(t.type);
@@ -141,19 +141,24 @@ function tensorBlocks(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, sour
   if (t.dims[0]! % type.blockSize !== 0) {
     throw new FfnkitError('E_FORMAT', `${source}: tensor ${t.name}: ${type.name} needs rows of a multiple of ${type.blockSize} values, found ${t.dims[0]}`);
   }
+  return type;
+}
+
+/** A tensor's bytes, checked to lie inside the file and to hold finite block scales. */
+function tensorBlocks(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, type: GgmlType, source: string): Uint8Array {
   const size = (elements(t) / type.blockSize) * type.blockBytes;
   const start = file.dataStart + t.offset;
   new ByteReader(bytes, source).need(size, `data of tensor ${t.name} (${type.name})`, start);
   const data = bytes.subarray(start, start + size);
   const bad = firstBadScale(type, data);
   if (bad >= 0) throw new FfnkitError('E_FORMAT', `${source}: tensor ${t.name} (${type.name}): block ${bad} has a NaN or infinite scale`);
-  return { type, data };
+  return data;
 }
 
 /** The values of one tensor as float32 (every type dequantized). */
 export function tensorData(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source = 'GGUF file'): Float32Array {
-  const { type, data } = tensorBlocks(file, bytes, t, source);
-  return type.dequantize(data, elements(t));
+  const type = tensorType(t, source);
+  return type.dequantize(tensorBlocks(file, bytes, t, type, source), elements(t));
 }
 
 /** The tokenizer in a GGUF file's metadata (SentencePiece pieces, '▁' for spaces). */
@@ -260,11 +265,12 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
       throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: dims [${t.dims}] disagree with the metadata, which implies [${dims}]`);
     }
-    const { type, data } = tensorBlocks(file, bytes, t, source);
+    const type = tensorType(t, source);
     if (!typeAllowed(type, role)) {
       const allowed = role === 'vector' ? 'F32, F16 or BF16' : 'a weight type (not an activation type)';
       throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} is ${type.name}; a ${role === 'vector' ? 'norm or router' : 'matrix'} must be ${allowed}`);
     }
+    const data = tensorBlocks(file, bytes, t, type, source);
     if (role === 'matrix' && keep(type)) {
       const m: BlockMatrix = { type: type.name as BlockMatrix['type'], rows: elements(t) / dims[0]!, cols: dims[0]!, bytes: data };
       return m;
