@@ -12,6 +12,7 @@ import {
 } from '../src/node/index.js';
 import { floatToHalf, halfToFloat } from '../src/formats/bytes.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
+import { expectFfnkitError } from './helpers.js';
 
 const goldenLogits = () => new Float32Array(sharedBytes('golden', 'stories260K-logits.f32').slice().buffer);
 const goldenIds = () => sharedJson<{ ids: number[] }>('golden', 'stories260K-logits.json').ids;
@@ -136,17 +137,7 @@ describe.skipIf(!SHARED)('formats reproduce the golden logits', () => {
 });
 
 describe.skipIf(!SHARED)('bad files are FfnkitErrors with useful messages', () => {
-  const expectFormatError = (fn: () => unknown, pattern: RegExp, code = 'E_FORMAT') => {
-    let err: unknown;
-    try {
-      fn();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(FfnkitError);
-    expect((err as FfnkitError).code).toBe(code);
-    expect((err as FfnkitError).message).toMatch(pattern);
-  };
+  const expectFormatError = expectFfnkitError;
 
   test('truncated files', () => {
     const bin = sharedBytes('models', 'stories260K.bin');

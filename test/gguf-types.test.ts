@@ -9,7 +9,7 @@ import {
 } from '../src/node/index.js';
 import type { GgufFile } from '../src/formats/gguf.js';
 import { uploadedMatrixBytes } from '../src/llm/memory.js';
-import { ggufTypeOffset } from './helpers.js';
+import { expectFfnkitError, ggufTypeOffset } from './helpers.js';
 import { SHARED, sharedBytes } from './shared.js';
 
 const FIXTURES: [string, FileType][] = [
@@ -121,17 +121,7 @@ describe('bad tensors name the file, the tensor and the type', () => {
   const weights: LlamaWeights = randomLlamaWeights(c, 2);
   const q4k = writeGguf(weights, undefined, { type: 'Q4_K_M', pure: true });
 
-  const expectError = (f: () => unknown, code: string, pattern: RegExp) => {
-    let err: unknown;
-    try {
-      f();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(FfnkitError);
-    expect((err as FfnkitError).code).toBe(code);
-    expect((err as FfnkitError).message).toMatch(pattern);
-  };
+  const expectError = (f: () => unknown, code: string, pattern: RegExp) => expectFfnkitError(f, pattern, code);
 
   test('a valid file of 256-blocks reads', () => {
     const back = readGguf(q4k, 'q4k.gguf', { blocks: 'all' }).weights;

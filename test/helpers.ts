@@ -1,7 +1,7 @@
 // Shared test plumbing: one engine per backend, and closeness checks that name the worst element.
 
 import { expect } from 'vitest';
-import { createEngine, BACKENDS, type Backend, type Engine } from '../src/node/index.js';
+import { createEngine, BACKENDS, FfnkitError, type Backend, type Engine } from '../src/node/index.js';
 
 export { BACKENDS };
 
@@ -72,4 +72,17 @@ export function ggufTypeOffset(bytes: Uint8Array, name: string): number {
     return i + needle.length + 4 + 8 * nDims;
   }
   throw new Error(`tensor ${name} not found`);
+}
+
+/** Asserts that fn throws an FfnkitError of `code` whose message matches `pattern`. */
+export function expectFfnkitError(fn: () => unknown, pattern: RegExp, code = 'E_FORMAT'): void {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(FfnkitError);
+  expect((err as FfnkitError).code).toBe(code);
+  expect((err as FfnkitError).message).toMatch(pattern);
 }

@@ -232,22 +232,31 @@ export function quantizeQ4_K(x: Float32Array): Uint8Array {
   return out;
 }
 
-export function dequantizeQ4_K(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
+/**
+ * The 8x32 types' values: group j's levels are the low (even j) or high (odd j) nibbles of the 32
+ * bytes of pair j/2 at `qs`, plus for Q5_K 16 times bit j of qh[l] (the 32 bytes at 16).
+ */
+function dequantizeGroups32(src: Uint8Array, n: number, out: Float32Array, blockBytes: number, qs: number, fifthBit: boolean): Float32Array {
   const h = halfTableF32();
-  for (let at = 0, o = 0; at < n; at += QK_K, o += 144) {
+  for (let at = 0, o = 0; at < n; at += QK_K, o += blockBytes) {
     const d = h[readHalf(src, o)]!;
     const dmin = h[readHalf(src, o + 2)]!;
     for (let j = 0; j < 8; j++) {
       const [s, m] = scaleMin4(src, o + 4, j);
       const dl = d * s;
       const ml = dmin * m;
-      const qs = o + 16 + (j >> 1) * 32;
+      const pair = o + qs + (j >> 1) * 32;
       const shift = (j & 1) * 4;
-      for (let l = 0; l < 32; l++) out[at + 32 * j + l] = dl * ((src[qs + l]! >> shift) & 15) - ml;
+      for (let l = 0; l < 32; l++) {
+        const q = ((src[pair + l]! >> shift) & 15) | (fifthBit ? ((src[o + 16 + l]! >> j) & 1) << 4 : 0);
+        out[at + 32 * j + l] = dl * q - ml;
+      }
     }
   }
   return out;
 }
+
+export const dequantizeQ4_K = (src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array => dequantizeGroups32(src, n, out, 144, 16, false);
 
 export function quantizeQ5_K(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / QK_K) * 176);
@@ -267,25 +276,7 @@ export function quantizeQ5_K(x: Float32Array): Uint8Array {
   return out;
 }
 
-export function dequantizeQ5_K(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
-  const h = halfTableF32();
-  for (let at = 0, o = 0; at < n; at += QK_K, o += 176) {
-    const d = h[readHalf(src, o)]!;
-    const dmin = h[readHalf(src, o + 2)]!;
-    for (let j = 0; j < 8; j++) {
-      const [s, m] = scaleMin4(src, o + 4, j);
-      const dl = d * s;
-      const ml = dmin * m;
-      const qs = o + 48 + (j >> 1) * 32;
-      const shift = (j & 1) * 4;
-      for (let l = 0; l < 32; l++) {
-        const q = ((src[qs + l]! >> shift) & 15) | (((src[o + 16 + l]! >> j) & 1) << 4);
-        out[at + 32 * j + l] = dl * q - ml;
-      }
-    }
-  }
-  return out;
-}
+export const dequantizeQ5_K = (src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array => dequantizeGroups32(src, n, out, 176, 48, true);
 
 // ---- Q6_K ----
 
