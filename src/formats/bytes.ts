@@ -122,9 +122,6 @@ export class ByteReader {
   }
 }
 
-// the f16 / bf16 scalars live with the ggml block types, which store their scales in them
-export { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from '../model/ggml/half.js';
-
 /** A growable little-endian byte writer, for the GGUF, safetensors and llama2.c writers. */
 export class ByteWriter {
   private buf = new Uint8Array(1 << 16);

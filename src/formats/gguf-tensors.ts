@@ -3,7 +3,7 @@
 // place. Dims are GGUF's (dims[0] varies fastest: a weight [out, in] has dims [in, out]).
 
 import type { GgmlType } from '../model/ggml-types.js';
-import type { HostMatrix, LlamaWeights } from '../llm/weights.js';
+import type { HostMatrix, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
 
 /** The sizes the dims are made of. */
 export interface TensorShape {
@@ -81,6 +81,15 @@ export function typeAllowed(t: GgmlType, role: TensorRole): boolean {
   return role === 'vector' ? t.blockSize === 1 : t.weight;
 }
 
+/**
+ * llama.cpp's llama graph has no router bias and combines experts as 'weighted' does: a file
+ * without the bias is one it runs. Any other keeps the bias tensor, so llama.cpp refuses it
+ * instead of computing a different model.
+ */
+function writesRouterBias(r: RoutedFfnWeights<HostMatrix>): boolean {
+  return r.combination !== 'weighted' || r.routerBias.some((b) => b !== 0);
+}
+
 /** The tensors of `weights` in file order, from the tables above. */
 export function namedTensors(weights: LlamaWeights<HostMatrix>, shape: TensorShape): NamedTensor[] {
   const out: NamedTensor[] = [];
@@ -91,7 +100,7 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, shape: TensorSha
   weights.layers.forEach((l, i) => {
     for (const e of LAYER_TENSORS) add(`blk.${i}.${e.name}`, e, l[e.field]);
     const r = l.routed;
-    if (r) for (const e of ROUTED_FFN_TENSORS) add(`blk.${i}.${e.name}`, e, r[e.field]);
+    if (r) for (const e of ROUTED_FFN_TENSORS) add(`blk.${i}.${e.name}`, e, e.field === 'routerBias' && !writesRouterBias(r) ? undefined : r[e.field]);
     else for (const e of DENSE_FFN_TENSORS) add(`blk.${i}.${e.name}`, e, l[e.field]);
   });
   for (const e of TAIL_TENSORS) if (e.field !== 'classifier' || !weights.config.sharedClassifier) add(e.name, e, weights[e.field]);

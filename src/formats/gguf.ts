@@ -7,8 +7,8 @@
 // padding to `general.alignment` (default 32); tensor data, each at data start + offset.
 
 import { FfnkitError } from '../errors.js';
-import type { BlockMatrix, Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../llm/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../llm/weights.js';
+import type { BlockMatrix, Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../model/weights.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import {
@@ -187,7 +187,9 @@ function expertMetadata(file: GgufFile, source: string): { experts: number; topK
   const topK = metaNumber(file, 'llama.expert_used_count', source);
   if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_count ${experts} (at least 2)`);
   if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_used_count ${topK} is outside 1..${experts}`);
-  const combination = file.metadata.get('ffnkit.combination') ?? 'sum';
+  // without ffnkit's key the file is llama.cpp's MoE, whose llama graph weights the chosen
+  // experts by a softmax over their router logits
+  const combination = file.metadata.get('ffnkit.combination') ?? 'weighted';
   if (combination !== 'paper' && combination !== 'weighted' && combination !== 'sum') {
     throw new FfnkitError('E_FORMAT', `${source}: ffnkit.combination '${String(combination)}' (paper, weighted or sum)`);
   }

@@ -5,7 +5,7 @@
 import { FfnkitError } from '../errors.js';
 import { GGML_TYPES, ggmlTypeByName, type GgmlTypeName } from '../model/ggml-types.js';
 import { panelFloats, q8GroupFloats } from '../runtime/sizes.js';
-import { type HostMatrix, type LlamaConfig, type LlamaWeights, kvDim } from './weights.js';
+import { type HostMatrix, type LlamaConfig, type LlamaWeights, kvDim } from '../model/weights.js';
 
 /** The ggml type of a host matrix ('F32' for float32 values). */
 export function matrixType(m: HostMatrix): GgmlTypeName {

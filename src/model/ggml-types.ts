@@ -6,7 +6,7 @@
 import { FfnkitError } from '../errors.js';
 import {
   dequantizeBF16, dequantizeF16, dequantizeF32, quantizeBF16, quantizeF16, quantizeF32,
-} from './ggml/half.js';
+} from './ggml/floats.js';
 import { dequantizeIQ4_NL, dequantizeIQ4_XS, quantizeIQ4_NL, quantizeIQ4_XS } from './ggml/iquants.js';
 import {
   dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K, dequantizeQ8_K,

@@ -7,7 +7,7 @@
 //           (8 groups of 32, each scale 6 bits - 32: low 4 in scales_l, high 2 in scales_h)
 // Nibbles of a 32-value group: byte j holds values j (low) and j + 16 (high).
 
-import { floatToHalf, halfTableF32, readHalf, writeHalf } from './half.js';
+import { floatToHalf, halfTableF32, readHalf, writeHalf } from '../half.js';
 import { GROUP_MAX_EPS, nearestInt } from './scale-search.js';
 
 const f = Math.fround;

@@ -10,7 +10,7 @@
 //   Q6_K  ql[128] (low 4 bits), qh[64] (high 2 bits), scales:i8[16], d:f16                 210 B
 //   Q8_K  d:f32, qs:i8[256], bsums:i16[16] (sums of 16 qs): the activations of k-quant dots 292 B
 
-import { floatToHalf, halfTableF32, readHalf, writeHalf } from './half.js';
+import { floatToHalf, halfTableF32, readHalf, writeHalf } from '../half.js';
 import { GROUP_MAX_EPS, makeQ3Quants, makeQkx2Quants, makeQxQuants, nearestInt, type Qkx2Grid } from './scale-search.js';
 
 const f = Math.fround;

@@ -10,7 +10,7 @@
 //   Q8_0  d:f16, qs:i8[32]          x = d * q
 //   Q8_1  d:f16, s:f16, qs:i8[32]   x = d * q,          s = d * sum(q)
 
-import { floatToHalf, halfTableF32, readHalf, writeHalf } from './half.js';
+import { floatToHalf, halfTableF32, readHalf, writeHalf } from '../half.js';
 
 const f = Math.fround;
 const QK = 32;

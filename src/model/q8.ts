@@ -2,7 +2,7 @@
 // d = max|x| / 127 and 32 int8 q = round(x / d) (half away from zero, as ggml). The codec is the
 // traits table's (model/ggml-types.ts); these names stay for the Q8_0-specific callers.
 
-import { GGML_TYPES, quantizeChecked } from '../model/ggml-types.js';
+import { GGML_TYPES, quantizeChecked } from './ggml-types.js';
 
 export const Q8_BLOCK = 32;
 export const Q8_BLOCK_BYTES = 34;

@@ -1,9 +1,9 @@
-// IEEE half and bfloat16 scalars, and the F32 / F16 / BF16 rows of ggml: the scale format of every
-// block type and three tensor types. Conversions round to nearest even, as ggml's
-// GGML_FP32_TO_FP16 and ggml_compute_fp32_to_bf16 do (NaN stays a quiet NaN, overflow goes to
-// infinity).
+// Half-precision and bfloat16 numbers, as GGUF and safetensors store them (F16/BF16 tensors, and
+// the f16 block scales of the ggml quantized types). Conversions to them round to nearest even,
+// as ggml's GGML_FP32_TO_FP16 and ggml_compute_fp32_to_bf16 do (NaN stays a quiet NaN, overflow
+// goes to infinity).
 
-/** IEEE half precision (its 16 bits) to number. */
+/** IEEE half precision to number. */
 export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
@@ -24,19 +24,14 @@ export function halfTableF32(): Float32Array {
   return halfTable;
 }
 
-// the float32 bits of a number, without allocating per call
+// the float32 bits of a number, without allocating per call (Q8_0 encodes one scale per 32 values)
 const SCRATCH_F32 = new Float32Array(1);
 const SCRATCH_U32 = new Uint32Array(SCRATCH_F32.buffer);
 
-/** The bits of `v` rounded to float32. */
-export function float32Bits(v: number): number {
-  SCRATCH_F32[0] = v;
-  return SCRATCH_U32[0]!;
-}
-
 /** Number to IEEE half precision, round to nearest even (overflow to infinity). */
 export function floatToHalf(v: number): number {
-  const x = float32Bits(v);
+  SCRATCH_F32[0] = v;
+  const x = SCRATCH_U32[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -66,7 +61,7 @@ export function floatToHalf(v: number): number {
   return sign | (e << 10) | r;
 }
 
-/** bfloat16 (the upper half of a float32) to number. */
+/** bfloat16 (upper half of a float32) to number. */
 export function bf16ToFloat(b: number): number {
   SCRATCH_U32[0] = b << 16;
   return SCRATCH_F32[0]!;
@@ -74,46 +69,13 @@ export function bf16ToFloat(b: number): number {
 
 /** Number to bfloat16: the float32 rounded to nearest even on its upper half; NaN kept quiet. */
 export function floatToBf16(v: number): number {
-  const u = float32Bits(v);
+  SCRATCH_F32[0] = v;
+  const u = SCRATCH_U32[0]!;
   if ((u & 0x7fffffff) > 0x7f800000) return (u >>> 16) | 64;
   return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** n float32 values from little-endian bytes (any alignment). */
-export function dequantizeF32(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
-  new Uint8Array(out.buffer, out.byteOffset, 4 * n).set(src.subarray(0, 4 * n));
-  return out;
-}
-
-export function quantizeF32(x: Float32Array): Uint8Array {
-  return new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
-}
-
-export function dequantizeF16(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
-  const t = halfTableF32();
-  for (let i = 0; i < n; i++) out[i] = t[src[2 * i]! | (src[2 * i + 1]! << 8)]!;
-  return out;
-}
-
-export function quantizeF16(x: Float32Array): Uint8Array {
-  const out = new Uint8Array(2 * x.length);
-  for (let i = 0; i < x.length; i++) writeHalf(out, 2 * i, floatToHalf(x[i]!));
-  return out;
-}
-
-export function dequantizeBF16(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
-  const bits = new Uint32Array(out.buffer, out.byteOffset, n);
-  for (let i = 0; i < n; i++) bits[i] = (src[2 * i]! | (src[2 * i + 1]! << 8)) << 16;
-  return out;
-}
-
-export function quantizeBF16(x: Float32Array): Uint8Array {
-  const out = new Uint8Array(2 * x.length);
-  for (let i = 0; i < x.length; i++) writeHalf(out, 2 * i, floatToBf16(x[i]!));
-  return out;
-}
-
-/** The half (or bfloat16) at byte `at`, as its 16 bits. */
+/** The 16 bits (a half or a bfloat16) at byte `at`, little-endian. */
 export function readHalf(b: Uint8Array, at: number): number {
   return b[at]! | (b[at + 1]! << 8);
 }

@@ -4,7 +4,7 @@
 // (`LlamaWeights<HostMatrix>`): training and factorization work on float32 only.
 
 import { FfnkitError } from '../errors.js';
-import { GGML_TYPES, type GgmlTypeName } from '../model/ggml-types.js';
+import { GGML_TYPES, type GgmlTypeName } from './ggml-types.js';
 
 /**
  * A matrix kept in a ggml type as GGUF stores it: `rows` rows of cols / blockSize blocks (the
