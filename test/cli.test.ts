@@ -97,7 +97,7 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
       const ref = sharedJson<{ results: { text: string; ppl: number }[] }>('golden', 'stories260K-ppl.json').results.find((r) => r.text.endsWith('tinystories-eval.txt'))!.ppl;
       expect(Math.abs(ppl / ref - 1)).toBeLessThan(0.01);
       const info = JSON.parse((await run(['info', '--model', out, '--json'])).stdout) as { weights: string; wasmBytes: number };
-      expect(info.weights).toBe('q8_0+f32'); // eval above ran on the int8 blocks; the F16 fallbacks widened
+      expect(info.weights).toBe('q8_0+f16'); // the file's types: eval above ran on the int8 blocks, the F16 rows widened
       const k = await run(['quantize', '--model', model, '--tokenizer', tokenizer, '--out', join(dir, 'q4km.gguf'), '--type', 'q4_k_m']);
       expect(k.code).toBe(0);
       // rows of 64 are not whole 256-blocks: Q4_K falls back to Q5_0, Q6_K (attn_v and ffn_down of
