@@ -79,7 +79,7 @@ export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
   // float32 panels, then Q8_0 (GGUF's int8 blocks; each routed speed-up against the dense FFN of its own type)
   for (const type of ['f32', 'q8_0'] as const) {
     const tag = type === 'f32' ? '' : ' q8_0';
-    const host = (m: Float32Array, rows: number, cols: number): HostMatrix => (type === 'f32' ? m : { type: 'q8_0', rows, cols, bytes: encodeQ8_0(m) });
+    const host = (m: Float32Array, rows: number, cols: number): HostMatrix => (type === 'f32' ? m : { type: 'Q8_0', rows, cols, bytes: encodeQ8_0(m) });
     say(`speed: dense FFN 2048 -> 5632${tag}`);
     const x1 = engine.upload(randomF32(inputs * dim, 4));
     const xb = engine.upload(randomF32(prefill * dim, 5));

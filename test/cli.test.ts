@@ -103,22 +103,38 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
     expect((await run(['frobnicate'])).code).toBe(2);
     expect((await run(['--help'])).code).toBe(0);
   });
-  test('quantize writes a Q8_0 GGUF with the vocabulary that eval reads; bad --type is bad usage', async () => {
+  test('quantize writes a Q8_0 GGUF with the vocabulary that eval reads; Q4_K_M gives llama.cpp\'s mix with its row fallbacks; bad --type is bad usage; a failure leaves nothing at --out', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ffnkit-quantize-'));
     try {
       const out = join(dir, 'q8.gguf');
       const q = await run(['quantize', '--model', model, '--tokenizer', tokenizer, '--out', out]);
       expect(q.code).toBe(0);
-      expect(q.stderr).toMatch(/matrices Q8_0/);
+      // stories260K's rows of 172 (ffn_down) are not whole 32-blocks: F16, llama.cpp's last resort
+      // 5 layers x 7 matrices + the tied embedding; 11 norms stay F32
+      expect(q.stderr).toMatch(/Q8_0: tensors 31 Q8_0, 11 F32, 5 F16/);
+      expect(q.stderr).toMatch(/Q8_0 -> F16 \(rows of 172\): 5 tensors, e\.g\. blk\.0\.ffn_down\.weight \(llama-quantize refuses/);
       const e = await run(['eval', '--model', out, '--text', sharedPath('data', 'tinystories-eval.txt'), '--json']);
       expect(e.code).toBe(0);
       const { ppl } = JSON.parse(e.stdout) as { ppl: number };
       const ref = sharedJson<{ results: { text: string; ppl: number }[] }>('golden', 'stories260K-ppl.json').results.find((r) => r.text.endsWith('tinystories-eval.txt'))!.ppl;
       expect(Math.abs(ppl / ref - 1)).toBeLessThan(0.01);
       const info = JSON.parse((await run(['info', '--model', out, '--json'])).stdout) as { weights: string; wasmBytes: number };
-      expect(info.weights).toBe('q8_0'); // eval above ran on the int8 blocks
-      expect((await run(['quantize', '--model', model, '--out', join(dir, 'x.gguf'), '--type', 'q4_0'])).code).toBe(2);
-      expect(readdirSync(dir)).toEqual(['q8.gguf']);
+      expect(info.weights).toBe('q8_0+f16'); // the file's types: eval above ran on the int8 blocks, the F16 rows widened
+      const k = await run(['quantize', '--model', model, '--tokenizer', tokenizer, '--out', join(dir, 'q4km.gguf'), '--type', 'q4_k_m']);
+      expect(k.code).toBe(0);
+      // rows of 64 are not whole 256-blocks: Q4_K falls back to Q5_0, Q6_K (attn_v and ffn_down of
+      // layers 2 and 4, llama.cpp's "more bits" layers of 5) to Q8_0; the tied embedding is the
+      // output, Q8_0 for rows that are not 256-blocks
+      expect(k.stderr).toMatch(/Q4_K_M: tensors 3 Q8_0, 11 F32, 28 Q5_0, 5 F16/);
+      expect(k.stderr).toMatch(/Q4_K -> Q5_0 \(rows of 64\): 28 tensors/);
+      expect(k.stderr).toMatch(/Q6_K -> Q8_0 \(rows of 64\): 2 tensors, e\.g\. blk\.2\.attn_v\.weight\n/);
+      expect(k.stderr).toMatch(/Q6_K -> F16 \(rows of 172\): 2 tensors, e\.g\. blk\.2\.ffn_down\.weight\n/);
+      expect((await run(['quantize', '--model', model, '--out', join(dir, 'x.gguf'), '--type', 'q4_9'])).code).toBe(2);
+      // Q8_0 blocks are not requantized to Q4_0 unless asked: exit 1, and nothing written
+      const r = await run(['quantize', '--model', out, '--out', join(dir, 'r.gguf'), '--type', 'q4_0']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/tensor blk\.0\.attn_q\.weight is Q8_0 already; requantizing it to Q4_0/);
+      expect(readdirSync(dir).sort()).toEqual(['q4km.gguf', 'q8.gguf']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,7 +4,10 @@
 // model can run or throw an FfnkitError: no other exception, no hang, no runaway allocation.
 
 import { beforeAll, describe, expect, test } from 'vitest';
-import { FfnkitError, LlamaModel, Tokenizer, createEngine, parseGguf, readGguf, readHfLlama, readLlama2c, writeGguf, writeHfLlama, writeLlama2c, type Engine, type LlamaWeights } from '../src/node/index.js';
+import {
+  FILE_TYPES, FfnkitError, LlamaModel, Tokenizer, createEngine, parseGguf, readGguf, readHfLlama,
+  readLlama2c, writeGguf, writeHfLlama, writeLlama2c, type Engine, type FileType, type HostMatrix, type LlamaWeights,
+} from '../src/node/index.js';
 import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { rng } from '../testing/random.js';
 
@@ -52,7 +55,7 @@ beforeAll(async () => {
 });
 
 /** Parses with `read` and uses the result (runs the model, encodes text); any throw must be an FfnkitError. */
-async function fuzz(name: string, valid: Uint8Array, end: number, read: (b: Uint8Array) => LlamaWeights | Tokenizer | undefined, seed: number) {
+async function fuzz(name: string, valid: Uint8Array, end: number, read: (b: Uint8Array) => LlamaWeights<HostMatrix> | Tokenizer | undefined, seed: number) {
   const next = rng(seed);
   let rejected = 0;
   let accepted = 0;
@@ -91,6 +94,22 @@ describe('fuzzed headers and tensor tables give only FfnkitErrors', () => {
   test('GGUF with a vocabulary', async () => {
     const valid = writeGguf(weights, { pieces, scores });
     await fuzz('gguf', valid, parseGguf(valid).dataStart, (b) => readGguf(b, 'fuzz.gguf').weights, 3);
+  });
+
+  // one file per ggml weight type (every matrix in it: rows of 256 are whole blocks of all of
+  // them), and llama.cpp's Q4_K_M mix; the mutations reach the first tensor's blocks (its scales)
+  const wide = llamaConfig({ dim: 256, hiddenDim: 256, nLayers: 1, nHeads: 2, nKvHeads: 1, vocabSize: 16, seqLen: 8 });
+  const wideWeights = randomLlamaWeights(wide, 9);
+  // a file type per ggml weight type, by its base type (llama-quantize --pure)
+  const byBase = new Map((Object.keys(FILE_TYPES) as FileType[]).reverse().map((t) => [FILE_TYPES[t].base as string, t]));
+  test.each([...byBase].reverse().map(([base, type], i) => [base, type, i] as const))('GGUF with every matrix in %s', async (_, type, i) => {
+    const valid = writeGguf(wideWeights, undefined, { type, pure: true });
+    await fuzz(`gguf ${type}`, valid, parseGguf(valid).dataStart + 2048, (b) => readGguf(b, 'fuzz.gguf', { blocks: 'runnable' }).weights, 10 + i);
+  });
+
+  test('GGUF in the Q4_K_M mix', async () => {
+    const valid = writeGguf(wideWeights, undefined, 'Q4_K_M');
+    await fuzz('gguf Q4_K_M', valid, parseGguf(valid).dataStart + 2048, (b) => readGguf(b, 'fuzz.gguf', { blocks: 'runnable' }).weights, 40);
   });
 
   test('llama2.c tokenizer.bin', async () => {
