@@ -16,7 +16,6 @@ import { half_finite_to_f32 } from './half';
 /** Bytes of one super-block of 256 weights. */
 export const Q2_K_BYTES: usize = 84;
 export const Q3_K_BYTES: usize = 110;
-export const Q4_K_BYTES: usize = 144;
 export const Q5_K_BYTES: usize = 176;
 export const Q6_K_BYTES: usize = 210;
 
@@ -32,7 +31,7 @@ function scaled(acc: v128, p: v128, sc: i32): v128 {
 
 // Byte i of the word w.
 @inline
-function byte(w: u32, i: i32): i32 {
+export function byte(w: u32, i: i32): i32 {
   return <i32>((w >> (<u32>i * 8)) & 0xff);
 }
 
@@ -48,59 +47,20 @@ function sum32(xb: usize, i: i32): i32 {
   return <i32>load<i16>(xb + XSUMS + <usize>i * 4) + <i32>load<i16>(xb + XSUMS + <usize>i * 4 + 2);
 }
 
-// ---- Q4_K: d, dmin (f16), 12 bytes of eight 6-bit scales and eight 6-bit mins, 128 bytes of
-// nibbles: byte 32j + l holds weight 64j + l (low nibble, sub-block 2j) and 64j + 32 + l (high
-// nibble, sub-block 2j + 1). weight = d * scale * q - dmin * min.
+// ---- Q4_K (run on its own layout, q4x4.ts, which packs it with k4_scales): d, dmin (f16), 12
+// bytes of eight 6-bit scales and eight 6-bit mins, 128 bytes of nibbles: byte 32j + l holds
+// weight 64j + l (low nibble, sub-block 2j) and 64j + 32 + l (high nibble, sub-block 2j + 1).
+// weight = d * scale * q - dmin * min.
 
-// The four 6-bit scales (lo) and mins of sub-blocks 0..3 and 4..7, one per byte.
+// The four 6-bit scales (which = 0: sub-blocks 0..3, 1: 4..7) or mins (2: 0..3, 3: 4..7) of
+// the Q4_K / Q5_K super-block at wb, one per byte.
 @inline
-function k4_scales(wb: usize, which: i32): u32 {
+export function k4_scales(wb: usize, which: i32): u32 {
   const s0 = load<u32>(wb, 4), s1 = load<u32>(wb, 8), s2 = load<u32>(wb, 12);
   if (which == 0) return s0 & 0x3f3f3f3f; // scales 0..3
   if (which == 1) return (s2 & 0x0f0f0f0f) | (((s0 >> 6) & 0x03030303) << 4); // scales 4..7
   if (which == 2) return s1 & 0x3f3f3f3f; // mins 0..3
   return ((s2 >> 4) & 0x0f0f0f0f) | (((s1 >> 6) & 0x03030303) << 4); // mins 4..7
-}
-
-@inline
-export function q4_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
-  let acc: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * Q4_K_BYTES;
-    const xb = x + <usize>b * 292;
-    const scLo = k4_scales(wb, 0), scHi = k4_scales(wb, 1), mLo = k4_scales(wb, 2), mHi = k4_scales(wb, 3);
-    let sumq = 0, summ = 0;
-    if (ASC_FEATURE_SIMD) {
-      let a = i32x4.splat(0);
-      const m4 = i8x16.splat(0x0f);
-      for (let j = 0; j < 4; j++) {
-        const q = wb + 16 + <usize>j * 32;
-        const xq = xb + XQ + <usize>j * 64;
-        const v0 = v128.load(q), v1 = v128.load(q, 16);
-        const lo = i32x4.add(dot_u8x16(v128.and(v0, m4), xq, form), dot_u8x16(v128.and(v1, m4), xq + 16, form));
-        const hi = i32x4.add(dot_u8x16(i8x16.shr_u(v0, 4), xq + 32, form), dot_u8x16(i8x16.shr_u(v1, 4), xq + 48, form));
-        const sc = j < 2 ? scLo : scHi;
-        a = scaled(scaled(a, lo, byte(sc, (j & 1) * 2)), hi, byte(sc, (j & 1) * 2 + 1));
-      }
-      sumq = dot_total(a, form);
-      const mins = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(mLo), 1, mHi));
-      const s32 = i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(xb, XSUMS)), i32x4.extadd_pairwise_i16x8_s(v128.load(xb, XSUMS + 16)));
-      summ = hsum_i32x4(i32x4.dot_i16x8_s(mins, s32));
-    } else {
-      for (let i = 0; i < 8; i++) {
-        const q = wb + 16 + <usize>(i >> 1) * 32;
-        const shift = (i & 1) * 4;
-        const xq = xb + XQ + <usize>i * 32;
-        let s = 0;
-        for (let l = 0; l < 32; l++) s += <i32>((load<u8>(q + <usize>l) >> shift) & 15) * <i32>load<i8>(xq + <usize>l);
-        sumq += s * byte(i < 4 ? scLo : scHi, i & 3);
-        summ += byte(i < 4 ? mLo : mHi, i & 3) * sum32(xb, i);
-      }
-    }
-    const dx = load<f32>(xb);
-    acc += <f32>sumq * (half_finite_to_f32(load<u16>(wb)) * dx) - <f32>summ * (half_finite_to_f32(load<u16>(wb, 2)) * dx);
-  }
-  return acc;
 }
 
 // ---- Q5_K: Q4_K's fields, then 32 bytes qh before the nibbles: bit 2j of qh[l] is the fifth

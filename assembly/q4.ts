@@ -1,9 +1,9 @@
-// ggml's 32-weight blocks with 4 or 5 bits per weight, one row's blocks after another as GGUF
-// stores them. Each function is one row's dot product with one token's Q8_1 activations
+// ggml's 32-weight blocks with 4 or 5 bits per weight (Q4_1, Q5_0, Q5_1; Q4_0 runs on its own
+// layout, q4x4.ts), one row's blocks after another as GGUF stores them. Each function is one row's dot product with one token's Q8_1 activations
 // (assembly/q8.ts, 44-byte blocks: 32 int8 q, f32 d, f32 s, i32 sum), as ggml's
 // vec_dot_qN_q8_0 / _q8_1: per block the exact integer dot product, then d_w * d_x, plus (Q4_1,
 // Q5_1) the block's min times the activations' s. Weight values go to dot_u8x16 unsigned, the
-// zero points (8, 16) subtracted through the activations' integer sum. w is the row's first
+// zero point (16) subtracted through the activations' integer sum. w is the row's first
 // block, nb = k / 32.
 //
 // In a block's 16 bytes of nibbles, byte j holds weight j (low nibble) and weight 16 + j (high).
@@ -12,7 +12,6 @@ import { dot_total, dot_u8x16 } from './dot';
 import { half_finite_to_f32 } from './half';
 
 /** Bytes of one block of 32 weights. */
-export const Q4_0_BYTES: usize = 18;
 export const Q4_1_BYTES: usize = 20;
 export const Q5_0_BYTES: usize = 22;
 export const Q5_1_BYTES: usize = 24;
@@ -51,19 +50,6 @@ function dot_q45(q: usize, qh: u32, xq: usize, form: i32): i32 {
     }
     return s;
   }
-}
-
-// Q4_0: d (f16), 16 bytes of nibbles; weight = d * (q - 8).
-@inline
-export function q4_0_row(w: usize, x: usize, nb: i32, form: i32): f32 {
-  let acc: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * Q4_0_BYTES;
-    const xb = x + <usize>b * 44;
-    const s = dot_q45(wb + 2, 0, xb, form) - 8 * load<i32>(xb, XSUM);
-    acc += <f32>s * (half_finite_to_f32(load<u16>(wb)) * load<f32>(xb, XD));
-  }
-  return acc;
 }
 
 // Q4_1: d, m (f16), 16 bytes of nibbles; weight = d * q + m.

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { FfnkitError, createEngine, parseGguf, type Engine } from '../src/node/index.js';
-import type { GgmlBlockType, GgmlKernelExports, GgmlMatrix } from '../src/runtime/kernels/ggml.js';
+import { GGML_KERNEL_TRAITS, ggmlMatrixBytes, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from '../src/runtime/kernels/ggml.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { REF_LAYOUT, gemvRef, quantizeQ8KRef, quantizeQ8_1Ref, randomBlocks, roundBf16, roundHalf, type RefType } from '../testing/ggml-reference.js';
 import { randomF32 } from '../testing/random.js';
@@ -31,6 +31,9 @@ function tolerance(type: RefType, cols: number, mag: number): number {
 }
 
 const kernelsOf = (e: Engine) => e.wasm as GgmlKernelExports;
+
+/** A type's GEMM export on GGUF's rows or on its own layout (not Q8_0's, which takes other arguments). */
+type GgmlGemm = Exclude<(typeof GGML_KERNEL_TRAITS)[GgmlBlockType]['gemm'], 'q8_0_gemm_x4'>;
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
@@ -94,6 +97,34 @@ describe.each(BACKENDS)('%s build', (backend) => {
     }
     // the largest value's q is -127 either way; d has the opposite sign of that value
     expect([rk.q[10], rk.q[300], Math.sign(rk.d[0]!), Math.sign(rk.d[1]!)]).toEqual([-127, -127, -1, 1]);
+    // the 4-row kernels' layouts of the same values: int8 reordered per 8 and int16 scaled per 8
+    const order = [0, 4, 1, 5, 2, 6, 3, 7];
+    const scale = [256, 256, 16, 16, 1, 1, 256, 256];
+    const forms = (q: Int8Array) => ({
+      i8: Array.from(q, (_, j) => q[(j & ~7) + order[j & 7]!]!),
+      i16: Array.from(q, (v, j) => v * scale[j & 7]!),
+    });
+    const o4 = e.alloc((16 * 112) / 4);
+    wasm.q8_1_quantize_f32_x4(xb.ptr, 512, o4.ptr);
+    for (let b = 0; b < 16; b++) {
+      const at = o4.ptr + b * 112;
+      const f = forms(r1.q.subarray(b * 32, b * 32 + 32));
+      expect(Array.from(new Int16Array(mem(), at, 32)), `q8_1 x4 block ${b} i16`).toEqual(f.i16);
+      expect(Array.from(new Int8Array(mem(), at + 64, 32)), `q8_1 x4 block ${b} i8`).toEqual(f.i8);
+      expect(new Float32Array(mem(), at + 96, 1)[0]).toBe(r1.d[b]);
+      expect(new Int32Array(mem(), at + 100, 1)[0]).toBe(r1.q.subarray(b * 32, b * 32 + 32).reduce((a, v) => a + v, 0));
+    }
+    const ok4 = e.alloc((2 * 800) / 4);
+    wasm.q8_k_quantize_f32_x4(xkb.ptr, 512, ok4.ptr);
+    for (let b = 0; b < 2; b++) {
+      const at = ok4.ptr + b * 800;
+      const f = forms(rk.q.subarray(b * 256, b * 256 + 256));
+      expect(new Float32Array(mem(), at, 1)[0]).toBe(rk.d[b]);
+      const sums32 = Array.from({ length: 8 }, (_, j) => rk.bsums[b * 16 + 2 * j]! + rk.bsums[b * 16 + 2 * j + 1]!);
+      expect(Array.from(new Int16Array(mem(), at + 16, 8))).toEqual(sums32);
+      expect(Array.from(new Int8Array(mem(), at + 32, 256))).toEqual(f.i8);
+      expect(Array.from(new Int16Array(mem(), at + 288, 256))).toEqual(f.i16);
+    }
     // F16 / BF16: rounded, and deinterleaved per 8 ([x0 x2 x4 x6 x1 x3 x5 x7]); k = 13 leaves a tail of 5
     const k = 13;
     const xr = e.upload(x.subarray(0, 2 * k));
@@ -149,34 +180,75 @@ describe('every build and dot path gives the same bits on the integer types', ()
     const relaxed = engines[BACKENDS.indexOf('relaxed')]!;
     if (type !== 'q8_0' && relaxed.dot.code !== 0) {
       const w = relaxed.ggml.matrix(bytes, type, rows, cols);
-      const xq = relaxed.alloc(2 * cols); // room for either activation layout
-      const fn = `${type}_gemm` as const;
-      kernelsOf(relaxed)[REF_LAYOUT[type].block === 256 ? 'q8_k_quantize_f32' : 'q8_1_quantize_f32'](relaxed.upload(x).ptr, 2 * cols, xq.ptr);
+      const traits = GGML_KERNEL_TRAITS[type];
+      const xq = relaxed.ggml.activations(traits.activations, relaxed.upload(x), 2, cols);
       const y = relaxed.alloc(2 * rows);
-      kernelsOf(relaxed)[fn](w.data.ptr, xq.ptr, y.ptr, 2, rows, cols, rows, 0);
+      kernelsOf(relaxed)[traits.gemm as GgmlGemm](w.data.ptr, xq, y.ptr, 2, rows, cols, rows, 0);
       expect(bits(y.toArray())).toEqual(outs[0]);
     }
   });
 });
 
-test.each(TYPES.filter((t) => t !== 'q8_0'))('%s: rows at any byte address give the same bits', async (type) => {
+describe('the 4-row kernels\' relaxed path, once the engine runs it exactly', () => {
+  test.each(['q4_0', 'q4_k'] as const)('%s: gives the i16 path\'s bits', async (type) => {
+    const e = await engineFor('relaxed');
+    if (e.dot.code === 0) return; // this engine keeps the i16 path
+    const traits = GGML_KERNEL_TRAITS[type];
+    const gemm = kernelsOf(e)[traits.gemm as GgmlGemm] as unknown as (...a: number[]) => number;
+    const [rows, cols] = [13, 1024];
+    const w = e.ggml.matrix(randomBlocks(type, rows, cols, 21), type, rows, cols);
+    const xq = e.ggml.activations(traits.activations, e.upload(randomF32(2 * cols, 4, -1, 1)), 2, cols);
+    const [y0, y1] = [e.alloc(2 * rows), e.alloc(2 * rows)];
+    expect(gemm(w.data.ptr, xq, y0.ptr, 2, rows, cols, rows, 0)).toBe(0);
+    // a kernel starts in the engine's baseline code, where Node 20's relaxed dot is doubled and
+    // the call takes the i16 path; once hot it runs optimized code, where the dot is exact
+    let path = 0;
+    for (const t0 = Date.now(); path !== 1 && Date.now() - t0 < 20_000;) path = gemm(w.data.ptr, xq, y1.ptr, 2, rows, cols, rows, 1);
+    if (process.versions.v8.startsWith('11.3.')) expect(path, 'the optimizing tier took the relaxed path').toBe(1);
+    expect(bits(y1.toArray())).toEqual(bits(y0.toArray()));
+  });
+});
+
+test.each(TYPES.filter((t) => t !== 'q8_0'))('%s: rows at any byte address give the same bits (repacked types: the same layout)', async (type) => {
   const e = await engineFor('relaxed');
   const wasm = kernelsOf(e);
-  const [rows, cols] = REF_LAYOUT[type].block === 256 ? [5, 512] : REF_LAYOUT[type].block === 32 ? [5, 64] : [5, 24];
+  const traits = GGML_KERNEL_TRAITS[type];
+  const [rows, cols] = traits.block === 256 ? [5, 512] : traits.block === 32 ? [5, 64] : [5, 24];
   const bytes = randomBlocks(type, rows, cols, 7);
   const x = randomF32(cols, 8);
-  const want = bits(run(e, e.ggml.matrix(bytes, type, rows, cols), x, 1));
-  const xs = e.alloc(cols * 2);
-  if (type === 'f16') wasm.f16_round_f32(e.upload(x).ptr, 1, cols, xs.ptr);
-  else if (type === 'bf16') wasm.bf16_round_f32(e.upload(x).ptr, 1, cols, xs.ptr);
-  else wasm[REF_LAYOUT[type].block === 256 ? 'q8_k_quantize_f32' : 'q8_1_quantize_f32'](e.upload(x).ptr, cols, xs.ptr);
-  // the same bytes one to three bytes past a 64-byte boundary, the kernel called on them directly
+  const w = e.ggml.matrix(bytes, type, rows, cols);
+  const want = bits(run(e, w, x, 1, 1));
+  const xs = e.ggml.activations(traits.activations, e.upload(x), 1, cols);
+  // the same bytes one to three bytes past a 64-byte boundary, the kernel (or the packing) called on them directly
   for (const off of [1, 2, 3]) {
     const raw = e.alloc(Math.ceil((bytes.length + off) / 4));
     new Uint8Array(e.memory.buffer, raw.ptr + off, bytes.length).set(bytes);
+    let data = raw.ptr + off;
+    if (traits.repack) {
+      const packed = e.alloc(Math.ceil(ggmlMatrixBytes(type, rows, cols) / 4));
+      wasm[traits.repack.pack](raw.ptr + off, rows, cols, packed.ptr);
+      expect(packed.toArray(), `offset ${off}: packed`).toEqual(w.data.toArray().subarray(0, packed.length));
+      data = packed.ptr;
+    }
     const y = e.alloc(rows);
-    wasm[`${type}_gemm`](raw.ptr + off, xs.ptr, y.ptr, 1, rows, cols, rows, e.dot.code);
+    wasm[traits.gemm as GgmlGemm](data, xs, y.ptr, 1, rows, cols, rows, e.dot.code);
     expect(bits(y.toArray()), `offset ${off}`).toEqual(want);
+  }
+});
+
+test.each(TYPES)('%s: the host\'s size of a matrix is what the wasm lays out', async (type) => {
+  const e = await engineFor('simd');
+  const wasm = kernelsOf(e);
+  const block = GGML_KERNEL_TRAITS[type].block;
+  for (const [rows, cols] of [[1, block], [5, 4 * block], [8, 3 * block], [13, 256]] as const) {
+    const want = type === 'q4_0' ? wasm.q4_0_gemm_packed_bytes(rows, cols)
+      : type === 'q4_k' ? wasm.q4_k_gemm_packed_bytes(rows, cols)
+        : type === 'q8_0' ? wasm.q8_0_gemm_packed_floats(rows, cols) * 4
+          : rows * ggmlRowBytes(type, cols);
+    expect(ggmlMatrixBytes(type, rows, cols), `${rows}x${cols}`).toBe(want);
+    const w = e.ggml.matrix(randomBlocks(type, rows, cols, rows), type, rows, cols);
+    expect(w.data.length).toBe(Math.ceil(want / 4));
+    w.data.free();
   }
 });
 

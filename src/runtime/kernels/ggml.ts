@@ -1,5 +1,6 @@
 // Weight matrices in ggml's block types, kept in their blocks in wasm memory, and their
-// GEMV/GEMM (assembly/ggml.ts, f16.ts; Q8_0 through the 4-row kernel of assembly/quant.ts). The
+// GEMV/GEMM (assembly/ggml.ts, f16.ts; Q4_0 and Q4_K repacked by 4 rows, assembly/q4x4.ts; Q8_0
+// through the 4-row kernel of assembly/quant.ts). The
 // activations are quantized as ggml quantizes them for each type before the integer dot
 // products, so results agree with llama.cpp's. Every size is checked here, before wasm.
 
@@ -10,6 +11,7 @@ import { checkBuffer, checkDisjoint, checkSize } from '../check.js';
 import type { Kernels } from '../kernels.js';
 import { splitRange, type ThreadPool, type ThreadTask } from '../threads.js';
 import type { KernelExports } from '../wasm.js';
+import { q8GroupFloats } from '../sizes.js';
 import type { DotSelfTest } from './relaxed-dot.js';
 
 /** The ggml block types the kernels run (ggml's names, lower case). */
@@ -20,12 +22,19 @@ export type GgmlBlockType =
 
 /** The exports of GgmlKernels that worker threads run. */
 export const GGML_THREAD_KERNELS = [
-  'q4_0_gemm', 'q4_1_gemm', 'q5_0_gemm', 'q5_1_gemm', 'iq4_nl_gemm',
-  'q2_k_gemm', 'q3_k_gemm', 'q4_k_gemm', 'q5_k_gemm', 'q6_k_gemm', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
+  'q4_0_gemm_x4', 'q4_1_gemm', 'q5_0_gemm', 'q5_1_gemm', 'iq4_nl_gemm',
+  'q2_k_gemm', 'q3_k_gemm', 'q4_k_gemm_x4', 'q5_k_gemm', 'q6_k_gemm', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
 ] as const;
 
-/** How activations are prepared for a type's kernel. */
-export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
+/** How activations are prepared for a type's kernel (`_x4`: the 4-row kernels' layout, assembly/q8.ts). */
+export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4' | 'f16' | 'bf16';
+
+/** A type repacked at load into groups of 4 rows: its pack export and the size of its layout. */
+interface Repack {
+  pack: 'q4_0_gemm_pack_x4' | 'q4_k_gemm_pack_x4';
+  /** Bytes of the packed layout (the wasm's TYPE_gemm_packed_bytes, computed here so that sizes are known before any engine exists). */
+  bytes(rows: number, cols: number): number;
+}
 
 interface KernelTraits {
   /** Weights per block and bytes per block (F16/BF16: one weight of 2 bytes). */
@@ -36,13 +45,20 @@ interface KernelTraits {
   halves: readonly number[];
   /** The GEMM export (Q8_0: Kernels' own 4-row path). */
   gemm: GgmlGemmName | 'q8_0_gemm_x4';
+  /** Set where the kernel reads its own layout rather than GGUF's rows. */
+  repack?: Repack;
 }
+
+/** Bytes per 4 rows x one block of the 4-row layouts (assembly/q4x4.ts). */
+const groups = (rows: number) => Math.ceil(rows / 4);
+const Q4_0_X4: Repack = { pack: 'q4_0_gemm_pack_x4', bytes: (rows, cols) => groups(rows) * (cols / 32) * 80 };
+const Q4_K_X4: Repack = { pack: 'q4_k_gemm_pack_x4', bytes: (rows, cols) => groups(rows) * (cols / 256) * 592 };
 
 type GgmlGemmName = (typeof GGML_THREAD_KERNELS)[number];
 
 /** The kernel side of each type (layouts: ggml-common.h; the host side's traits live in model/). */
 export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> = {
-  q4_0: { block: 32, bytes: 18, activations: 'q8_1', halves: [0], gemm: 'q4_0_gemm' },
+  q4_0: { block: 32, bytes: 18, activations: 'q8_1_x4', halves: [0], gemm: 'q4_0_gemm_x4', repack: Q4_0_X4 },
   q4_1: { block: 32, bytes: 20, activations: 'q8_1', halves: [0, 2], gemm: 'q4_1_gemm' },
   q5_0: { block: 32, bytes: 22, activations: 'q8_1', halves: [0], gemm: 'q5_0_gemm' },
   q5_1: { block: 32, bytes: 24, activations: 'q8_1', halves: [0, 2], gemm: 'q5_1_gemm' },
@@ -50,7 +66,7 @@ export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> =
   iq4_nl: { block: 32, bytes: 18, activations: 'q8_1', halves: [0], gemm: 'iq4_nl_gemm' },
   q2_k: { block: 256, bytes: 84, activations: 'q8_k', halves: [80, 82], gemm: 'q2_k_gemm' },
   q3_k: { block: 256, bytes: 110, activations: 'q8_k', halves: [108], gemm: 'q3_k_gemm' },
-  q4_k: { block: 256, bytes: 144, activations: 'q8_k', halves: [0, 2], gemm: 'q4_k_gemm' },
+  q4_k: { block: 256, bytes: 144, activations: 'q8_k_x4', halves: [0, 2], gemm: 'q4_k_gemm_x4', repack: Q4_K_X4 },
   q5_k: { block: 256, bytes: 176, activations: 'q8_k', halves: [0, 2], gemm: 'q5_k_gemm' },
   q6_k: { block: 256, bytes: 210, activations: 'q8_k', halves: [208], gemm: 'q6_k_gemm' },
   iq4_xs: { block: 256, bytes: 136, activations: 'q8_k', halves: [0], gemm: 'iq4_xs_gemm' },
@@ -58,9 +74,15 @@ export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> =
   bf16: { block: 1, bytes: 2, activations: 'bf16', halves: [], gemm: 'bf16_gemm' },
 };
 
-/** Bytes of one Q8_1 activation block (32 values) and one Q8_K block (256), as assembly/q8.ts writes them. */
-const Q8_1_BYTES = 44;
-const Q8_K_BYTES = 292;
+/** Bytes of one activation block of each layout (32 values, or 256 for Q8_K), as assembly/q8.ts writes them. */
+const ACTIVATION_BLOCK: Readonly<Record<'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4', { values: number; bytes: number; quantize: QuantizeName }>> = {
+  q8_1: { values: 32, bytes: 44, quantize: 'q8_1_quantize_f32' },
+  q8_k: { values: 256, bytes: 292, quantize: 'q8_k_quantize_f32' },
+  q8_1_x4: { values: 32, bytes: 112, quantize: 'q8_1_quantize_f32_x4' },
+  q8_k_x4: { values: 256, bytes: 800, quantize: 'q8_k_quantize_f32_x4' },
+};
+
+type QuantizeName = 'q8_1_quantize_f32' | 'q8_k_quantize_f32' | 'q8_1_quantize_f32_x4' | 'q8_k_quantize_f32_x4';
 
 /** Below this many multiply-adds a product runs on one thread (waking workers costs more). */
 const PARALLEL_MIN_MACS = 1 << 19;
@@ -69,9 +91,11 @@ const PARALLEL_MIN_MACS = 1 << 19;
 type Gemm = (w: number, x: number, y: number, m: number, n: number, k: number, ldy: number, dot: number) => void;
 
 /** The exports these wrappers call (assembly/index.ts). */
-export type GgmlKernelExports = KernelExports & Record<GgmlGemmName, Gemm> & {
-  q8_1_quantize_f32(x: number, n: number, out: number): void;
-  q8_k_quantize_f32(x: number, n: number, out: number): void;
+export type GgmlKernelExports = KernelExports & Record<GgmlGemmName, Gemm> & Record<QuantizeName, (x: number, n: number, out: number) => void> & {
+  q4_0_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
+  q4_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
+  q4_0_gemm_packed_bytes(n: number, k: number): number;
+  q4_k_gemm_packed_bytes(n: number, k: number): number;
   f16_round_f32(x: number, m: number, k: number, out: number): void;
   bf16_round_f32(x: number, m: number, k: number, out: number): void;
   half_count_nonfinite(p: number, n: number, stride: number): number;
@@ -81,7 +105,8 @@ export type GgmlKernelExports = KernelExports & Record<GgmlGemmName, Gemm> & {
 
 /**
  * A weight matrix in a ggml block type: `rows` output features of `cols` inputs, each row
- * cols / block blocks as GGUF stores them (Q8_0: regrouped by 4 rows, see Kernels.q8Matrix).
+ * cols / block blocks as GGUF stores them (Q4_0, Q4_K: repacked by 4 rows, assembly/q4x4.ts;
+ * Q8_0: regrouped by 4 rows, see Kernels.q8Matrix).
  */
 export interface GgmlMatrix {
   readonly type: 'ggml';
@@ -97,6 +122,21 @@ export interface GgmlMatrix {
 export function ggmlRowBytes(type: GgmlBlockType, cols: number): number {
   const t = GGML_KERNEL_TRAITS[type];
   return (cols / t.block) * t.bytes;
+}
+
+/**
+ * Bytes a `rows` x `cols` matrix of `type` takes in wasm memory, as `GgmlKernels.matrix` lays it
+ * out (GGUF's bytes, or the type's 4-row layout): what a memory estimate counts.
+ */
+export function ggmlMatrixBytes(type: GgmlBlockType, rows: number, cols: number): number {
+  const t = GGML_KERNEL_TRAITS[type];
+  if (type === 'q8_0') return q8GroupFloats(rows, cols) * 4;
+  return t.repack ? t.repack.bytes(rows, cols) : rows * ggmlRowBytes(type, cols);
+}
+
+/** Rows of GGUF bytes copied into wasm memory at a time for repacking (whole 4-row groups, about 4 MiB). */
+function packChunkRows(rowBytes: number): number {
+  return Math.max(4, Math.floor((4 << 20) / rowBytes / 4) * 4);
 }
 
 export class GgmlKernels {
@@ -132,11 +172,17 @@ export class GgmlKernels {
       const q = this.kernels.q8Matrix(bytes, rows, cols, what);
       return { type: 'ggml', ggml: type, rows, cols, rowBytes, data: q.data };
     }
-    const data = this.allocF32(Math.ceil((rows * rowBytes) / 4), what);
-    new Uint8Array(this.arena.memory.buffer, data.ptr, bytes.length).set(bytes);
-    const blocks = (rows * cols) / t.block;
+    const data = this.allocF32(Math.ceil(ggmlMatrixBytes(type, rows, cols) / 4), what);
+    // GGUF's bytes go straight into the matrix, or through a staging scratch into the type's layout
+    const chunk = t.repack ? packChunkRows(rowBytes) : rows;
+    const staging = t.repack ? this.scratchFor('ggml pack', Math.ceil((Math.min(rows, chunk) * rowBytes) / 4)) : data;
     let bad = 0;
-    for (const at of t.halves) bad += this.wasm.half_count_nonfinite(data.ptr + at, blocks, t.bytes);
+    for (let r = 0; r < rows; r += chunk) {
+      const n = Math.min(chunk, rows - r);
+      new Uint8Array(this.arena.memory.buffer, staging.ptr, n * rowBytes).set(bytes.subarray(r * rowBytes, (r + n) * rowBytes));
+      for (const at of t.halves) bad += this.wasm.half_count_nonfinite(staging.ptr + at, (n * cols) / t.block, t.bytes);
+      if (t.repack && bad === 0) this.wasm[t.repack.pack](staging.ptr, n, cols, data.ptr + t.repack.bytes(r, cols));
+    }
     if (bad > 0) {
       data.free();
       const what2 = type === 'f16' ? 'weight' : 'block scale';
@@ -154,7 +200,7 @@ export class GgmlKernels {
     checkSize(`${name}.rows`, g.rows, 1);
     checkSize(`${name}.cols`, g.cols, t.block);
     if (g.cols % t.block !== 0 || g.rowBytes !== ggmlRowBytes(g.ggml, g.cols)) throw new FfnkitError('E_SHAPE', `${name}: ${g.cols} columns do not fit ${g.ggml.toUpperCase()}'s blocks`);
-    const floats = g.ggml === 'q8_0' ? this.wasm.q8_0_gemm_packed_floats(g.rows, g.cols) : Math.ceil((g.rows * g.rowBytes) / 4);
+    const floats = Math.ceil(ggmlMatrixBytes(g.ggml, g.rows, g.cols) / 4);
     checkBuffer(this.arena, `${name}.data`, g.data, floats);
     return g;
   }
@@ -177,7 +223,8 @@ export class GgmlKernels {
     const n = w.rows;
     const k = w.cols;
     const gemm = t.gemm as GgmlGemmName;
-    const call = (r0: number, r1: number): ThreadTask => ({ fn: gemm, args: [w.data.ptr + r0 * w.rowBytes, x, c.ptr + r0 * 4, m, r1 - r0, k, n, this.dot.code] });
+    const rowsAt = (r: number) => (t.repack ? t.repack.bytes(r, k) : r * w.rowBytes); // r a multiple of 4
+    const call = (r0: number, r1: number): ThreadTask => ({ fn: gemm, args: [w.data.ptr + rowsAt(r0), x, c.ptr + r0 * 4, m, r1 - r0, k, n, this.dot.code] });
     const pool = this.pool();
     if (pool && m * n * k >= PARALLEL_MIN_MACS && n >= 8) {
       // whole rows per thread: each output is computed as in one thread
@@ -198,14 +245,10 @@ export class GgmlKernels {
    */
   activations(kind: Activations, a: F32Buffer, m: number, k: number): number {
     switch (kind) {
-      case 'q8_1': {
-        const s = this.scratchFor('q8_1 activations', ((m * k) / 32) * (Q8_1_BYTES / 4));
-        this.wasm.q8_1_quantize_f32(a.ptr, m * k, s.ptr);
-        return s.ptr;
-      }
-      case 'q8_k': {
-        const s = this.scratchFor('q8_k activations', ((m * k) / 256) * (Q8_K_BYTES / 4));
-        this.wasm.q8_k_quantize_f32(a.ptr, m * k, s.ptr);
+      case 'q8_1': case 'q8_k': case 'q8_1_x4': case 'q8_k_x4': {
+        const b = ACTIVATION_BLOCK[kind];
+        const s = this.scratchFor(`${kind} activations`, ((m * k) / b.values) * (b.bytes / 4));
+        this.wasm[b.quantize](a.ptr, m * k, s.ptr);
         return s.ptr;
       }
       default: {

@@ -1,0 +1,367 @@
+// Q4_0 and Q4_K weights repacked at load into groups of 4 rows, and their GEMV/GEMM.
+//
+// Read one row at a time, a 4-bit block costs more to unpack than to multiply: its nibbles are
+// widened byte by byte and every partial sum reduced on its own. Here the 4 rows of a group sit
+// side by side, one 32-bit word per row in each 16-byte vector, so one activation broadcast
+// serves all 4 rows and each integer sum lands in its row's lane, never reduced across lanes.
+//
+// A row's word holds 8 consecutive weights w0..w7 (0..15) of one block as
+//
+//   byte 0 = w0 | w2 << 4,  byte 1 = w4 | w6 << 4,  byte 2 = w1 | w3 << 4,  byte 3 = w5 | w7 << 4
+//
+// which the two dot paths read with the fewest instructions:
+//
+// - i16: read as two u16 (w0 w2 w4 w6 and w1 w3 w5 w7, a nibble each), masking nibble p in
+//   place (0x000f, 0x00f0, 0x0f00) or shifting the top one down leaves weights 2p and 2p+1 of the
+//   row in its two i16 lanes, times 1, 16, 256 or 1; i32x4.dot_i16x8_s against the activation
+//   pair (x[2p], x[2p+1]) broadcast to every row, stored in i16 and pre-scaled by 256, 16, 1 and
+//   256, gives 256 * (w . x) for each row exactly (|x| <= 127, so 256 * x fits i16).
+// - relaxed: the low nibbles of the 4 bytes are w0 w4 w1 w5 and the high ones w2 w6 w3 w7, in
+//   0..15 as i32x4.relaxed_dot_i8x16_i7x16_add_s needs; it sums 4 bytes into each row's lane
+//   against int8 activations broadcast in that order ([x0 x4 x1 x5 x2 x6 x3 x7] per 8).
+//
+// The activations for both paths come from q8_1_quantize_f32_x4 and q8_k_quantize_f32_x4
+// (assembly/q8.ts): the values ggml's Q8_1 / Q8_K would hold, laid out for these kernels.
+// Integer sums are exact on both paths, so every build, path and thread split gives the same bits.
+
+import { DOT_I16, FORM_EXACT, dot_form } from './dot';
+import { f32x4_from_half_hi, half_finite_to_f32, half_to_f32 } from './half';
+import { byte, k4_scales } from './kquants';
+import { XQ4_0_BYTES, XQ4_0_D, XQ4_0_I16, XQ4_0_I8, XQ4_0_SUM, XQ4_K_BSUMS, XQ4_K_BYTES, XQ4_K_I16, XQ4_K_I8 } from './q8';
+
+// ---- packing -----------------------------------------------------------------------------
+
+// The word of row `lane` for weights w(0)..w(7), given as a function of the weight index.
+@inline
+function word_byte(lo: i32, hi: i32): u8 {
+  return <u8>((lo & 15) | ((hi & 15) << 4));
+}
+
+// Nibble of weight j (0..31) of a GGUF Q4_0 block's 16 bytes at q: byte j low (j < 16), byte j - 16 high.
+@inline
+function q4_0_nibble(q: usize, j: i32): i32 {
+  const b = <i32>load<u8>(q + <usize>(j & 15));
+  return j < 16 ? b & 15 : b >> 4;
+}
+
+// Nibble of weight w (0..255) of a GGUF Q4_K super-block's 128 bytes at q: byte 32(w/64) + w%32, high for the second 32 of each 64.
+@inline
+function q4_k_nibble(q: usize, w: i32): i32 {
+  const b = <i32>load<u8>(q + <usize>((w >> 6) * 32 + (w & 31)));
+  return (w & 32) != 0 ? b >> 4 : b & 15;
+}
+
+// Writes the 4 bytes of one row's word for the 8 weights n(0)..n(7) at out.
+@inline
+function put_word(out: usize, n0: i32, n1: i32, n2: i32, n3: i32, n4: i32, n5: i32, n6: i32, n7: i32): void {
+  store<u8>(out, word_byte(n0, n2));
+  store<u8>(out, word_byte(n4, n6), 1);
+  store<u8>(out, word_byte(n1, n3), 2);
+  store<u8>(out, word_byte(n5, n7), 3);
+}
+
+// ---- Q4_0 ---------------------------------------------------------------------------------
+//
+// Packed layout: per group of 4 rows (the last padded with zero rows), per block b of 32
+// columns, 80 bytes:
+//
+//   [d: the 4 rows' scales as f32] [4 vectors of 16 bytes: vector c holds weights 8c..8c+7
+//   of the block, row i's word at byte 4i]
+//
+// (the 4 scales widened to f32: 80 bytes per 4 x 32 weights, GGUF's 72 plus 8).
+
+const Q4_0_GROUP_BLOCK: usize = 80;
+
+/** Bytes of n rows of k columns (k a multiple of 32) of Q4_0 in the 4-row layout. */
+export function q4_0_gemm_packed_bytes(n: i32, k: i32): i32 {
+  return ((n + 3) >> 2) * (k / 32) * <i32>Q4_0_GROUP_BLOCK;
+}
+
+// Packs n rows of GGUF Q4_0 (k / 32 blocks of 18 bytes per row, any byte address) at w into
+// the layout above at out (q4_0_gemm_packed_bytes(n, k) bytes, 16-byte aligned). Scales must be
+// finite (the caller checks them first).
+export function q4_0_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
+  const nb = k / 32;
+  memory.fill(out, 0, <usize>q4_0_gemm_packed_bytes(n, k));
+  for (let r = 0; r < n; r++) {
+    const lane = <usize>(r & 3);
+    for (let b = 0; b < nb; b++) {
+      const src = w + (<usize>r * nb + b) * 18;
+      const dst = out + (<usize>(r >> 2) * nb + b) * Q4_0_GROUP_BLOCK;
+      store<f32>(dst + lane * 4, half_to_f32(load<u16>(src)));
+      for (let c = 0; c < 4; c++) {
+        const q = src + 2;
+        const j = c * 8;
+        put_word(dst + 16 + <usize>c * 16 + lane * 4,
+          q4_0_nibble(q, j), q4_0_nibble(q, j + 1), q4_0_nibble(q, j + 2), q4_0_nibble(q, j + 3),
+          q4_0_nibble(q, j + 4), q4_0_nibble(q, j + 5), q4_0_nibble(q, j + 6), q4_0_nibble(q, j + 7));
+      }
+    }
+  }
+}
+
+// ---- Q4_K ---------------------------------------------------------------------------------
+//
+// Packed layout: per group of 4 rows (the last padded with zero rows), per super-block b of
+// 256 columns, 592 bytes:
+//
+//   [d: 4 halves] [dmin: 4 halves]                                     16 bytes
+//   [scales: byte 4j + i = row i's 6-bit scale of sub-block j]           32 bytes
+//   [mins: byte 8p + 2i + e = row i's min of sub-block 2p + e]            32 bytes
+//   [nibbles: sub-block j, vector c at 80 + 64j + 16c: weights 32j + 8c .. + 7, row i's word at 4i]
+//
+// (GGUF's 576 bytes for 4 x 256 weights plus 16: the scales and mins one per byte.)
+
+const Q4_K_GROUP_BLOCK: usize = 592;
+const K_SCALES: usize = 16;
+const K_MINS: usize = 48;
+const K_NIBBLES: usize = 80;
+
+/** Bytes of n rows of k columns (k a multiple of 256) of Q4_K in the 4-row layout. */
+export function q4_k_gemm_packed_bytes(n: i32, k: i32): i32 {
+  return ((n + 3) >> 2) * (k / 256) * <i32>Q4_K_GROUP_BLOCK;
+}
+
+// Packs n rows of GGUF Q4_K (k / 256 super-blocks of 144 bytes per row, any byte address) at w
+// into the layout above at out (q4_k_gemm_packed_bytes(n, k) bytes, 16-byte aligned). Scales
+// must be finite (the caller checks them first).
+export function q4_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
+  const nb = k / 256;
+  memory.fill(out, 0, <usize>q4_k_gemm_packed_bytes(n, k));
+  for (let r = 0; r < n; r++) {
+    const lane = <usize>(r & 3);
+    for (let b = 0; b < nb; b++) {
+      const src = w + (<usize>r * nb + b) * 144;
+      const dst = out + (<usize>(r >> 2) * nb + b) * Q4_K_GROUP_BLOCK;
+      store<u16>(dst + lane * 2, load<u16>(src));
+      store<u16>(dst + 8 + lane * 2, load<u16>(src, 2));
+      for (let j = 0; j < 8; j++) {
+        store<u8>(dst + K_SCALES + <usize>(4 * j) + lane, <u8>byte(k4_scales(src, j >> 2), j & 3));
+        store<u8>(dst + K_MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, <u8>byte(k4_scales(src, 2 + (j >> 2)), j & 3));
+        const q = src + 16;
+        for (let c = 0; c < 4; c++) {
+          const at = 32 * j + 8 * c;
+          put_word(dst + K_NIBBLES + <usize>(64 * j + 16 * c) + lane * 4,
+            q4_k_nibble(q, at), q4_k_nibble(q, at + 1), q4_k_nibble(q, at + 2), q4_k_nibble(q, at + 3),
+            q4_k_nibble(q, at + 4), q4_k_nibble(q, at + 5), q4_k_nibble(q, at + 6), q4_k_nibble(q, at + 7));
+        }
+      }
+    }
+  }
+}
+
+// ---- the shared inner step ------------------------------------------------------------------
+
+// 4 vectors of packed nibbles at p (32 weights of each of the 4 rows) against the activations
+// of those 32 weights: the i16 path's 64 bytes at xs or the relaxed path's 32 at x8. Returns
+// each row's integer dot product in its lane (i16: times 256, see the top).
+@inline
+function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (relaxed) {
+      const m = v128.load(NIBBLE_MASKS, 48);
+      let acc = i32x4.splat(0);
+      for (let c: usize = 0; c < 64; c += 16) {
+        const v = v128.load(p + c);
+        const x = x8 + (c >> 1);
+        acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x), v128.and(v, m), acc);
+        acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 4), m), acc);
+      }
+      return acc;
+    }
+  }
+  // a loop, not unrolled: fewer values live at once, which keeps the engine from spilling them
+  const m0 = v128.load(NIBBLE_MASKS), m1 = v128.load(NIBBLE_MASKS, 16), m2 = v128.load(NIBBLE_MASKS, 32);
+  let acc = i32x4.splat(0);
+  for (let c: usize = 0; c < 64; c += 16) {
+    const v = v128.load(p + c);
+    const x = xs + c;
+    const d0 = i32x4.dot_i16x8_s(v128.and(v, m0), v128.load32_splat(x));
+    const d1 = i32x4.dot_i16x8_s(v128.and(v, m1), v128.load32_splat(x, 4));
+    const d2 = i32x4.dot_i16x8_s(v128.and(v, m2), v128.load32_splat(x, 8));
+    const d3 = i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), v128.load32_splat(x, 12));
+    acc = i32x4.add(acc, i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3)));
+  }
+  return acc;
+}
+
+// The i16 path's masks of nibbles 0, 1 and 2 of each u16 (and the relaxed path's of each byte), read from memory rather than built as
+// constants: an engine may rebuild a constant inside every loop iteration, but not a load.
+const NIBBLE_MASKS = memory.data<u16>([
+  0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f,
+  0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0,
+  0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00,
+  0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, // the relaxed path's low nibbles of bytes
+], 16);
+
+// The scalar build's dot product of row `lane`'s 32 weights in the 4 vectors at p with the
+// 32 int8 activations at x8 (in the relaxed path's order).
+@inline
+function dot32_scalar(p: usize, x8: usize, lane: usize): i32 {
+  let s = 0;
+  for (let c = 0; c < 4; c++) {
+    const wd = p + <usize>c * 16 + lane * 4;
+    const xc = x8 + <usize>c * 8;
+    for (let i = 0; i < 4; i++) {
+      const b = <i32>load<u8>(wd + <usize>i);
+      s += (b & 15) * <i32>load<i8>(xc + <usize>i) + (b >> 4) * <i32>load<i8>(xc + <usize>i + 4);
+    }
+  }
+  return s;
+}
+
+// Stores the first n (1..4) lanes of v at y.
+@inline
+function store_rows(y: usize, v: v128, n: i32): void {
+  if (n >= 4) {
+    v128.store(y, v);
+    return;
+  }
+  store<f32>(y, f32x4.extract_lane(v, 0));
+  if (n > 1) store<f32>(y, f32x4.extract_lane(v, 1), 4);
+  if (n > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
+}
+
+// ---- the products ---------------------------------------------------------------------------
+//
+//   TYPE_gemm_x4(w, x, y, m, n, k, ldy, dot)
+//
+// y[t][r] = row r of W times token t, for m tokens and n rows of k weights: w packed by
+// TYPE_gemm_pack_x4 (its first group), x the m tokens' activations (q8_1_quantize_f32_x4 for
+// Q4_0, q8_k_quantize_f32_x4 for Q4_K, tokens one after another), y rows ldy floats apart, not
+// overlapping the inputs. dot: DOT_I16, or DOT_RELAXED to take the relaxed path where this
+// call finds the instruction exact (assembly/dot.ts; otherwise, and without relaxed SIMD, the
+// i16 path: Node 20's baseline code, whose relaxed dot is doubled, runs that). Returns the path
+// taken: FORM_EXACT or DOT_I16. Each output is its row's sum over the blocks in order, as ggml's
+// vec_dot_q4_0_q8_0 / vec_dot_q4_K_q8_K form it, identical for any m and any split of the groups.
+
+export function q4_0_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD && dot_form(dot) == FORM_EXACT) {
+    q4_0_gemm(w, x, y, m, n, k, ldy, true);
+    return FORM_EXACT;
+  }
+  q4_0_gemm(w, x, y, m, n, k, ldy, false);
+  return DOT_I16;
+}
+
+export function q4_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD && dot_form(dot) == FORM_EXACT) {
+    q4_k_gemm(w, x, y, m, n, k, ldy, true);
+    return FORM_EXACT;
+  }
+  q4_k_gemm(w, x, y, m, n, k, ldy, false);
+  return DOT_I16;
+}
+
+// Q4_0: per block, s = w . x - 8 * sum(x) (the zero point through the activations' sum), then
+// y += f32(s) * (d_w * d_x).
+@inline
+function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
+  const nb = k / 32;
+  const groupBytes = <usize>nb * Q4_0_GROUP_BLOCK;
+  const xBytes = <usize>nb * XQ4_0_BYTES;
+  for (let r = 0; r < n; r += 4) {
+    const g = w + <usize>(r >> 2) * groupBytes;
+    const rows = min(4, n - r);
+    for (let t = 0; t < m; t++) {
+      const xt = x + <usize>t * xBytes;
+      const yt = y + (<usize>t * ldy + r) * 4;
+      if (ASC_FEATURE_SIMD) {
+        let acc = f32x4.splat(0);
+        for (let b = 0; b < nb; b++) {
+          const p = g + <usize>b * Q4_0_GROUP_BLOCK;
+          const xb = xt + <usize>b * XQ4_0_BYTES;
+          let s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed);
+          if (!relaxed) s = i32x4.shr_s(s, 8);
+          s = i32x4.sub(s, i32x4.splat(8 * load<i32>(xb, XQ4_0_SUM)));
+          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(p), v128.load32_splat(xb + XQ4_0_D))));
+        }
+        store_rows(yt, acc, rows);
+      } else {
+        for (let i = 0; i < rows; i++) {
+          let acc: f32 = 0;
+          for (let b = 0; b < nb; b++) {
+            const p = g + <usize>b * Q4_0_GROUP_BLOCK;
+            const xb = xt + <usize>b * XQ4_0_BYTES;
+            const s = dot32_scalar(p + 16, xb + XQ4_0_I8, <usize>i) - 8 * load<i32>(xb, XQ4_0_SUM);
+            acc += <f32>s * (load<f32>(p + <usize>i * 4) * load<f32>(xb, XQ4_0_D));
+          }
+          store<f32>(yt + <usize>i * 4, acc);
+        }
+      }
+    }
+  }
+}
+
+// Sub-block j (32 weights) of the packed Q4_K super-block at p against the activation block at xb: each row's w . x.
+@inline
+function k4_sub(p: usize, xb: usize, j: i32, relaxed: bool): v128 {
+  const s = dot32_x4(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I16 + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, relaxed);
+  return relaxed ? s : i32x4.shr_s(s, 8);
+}
+
+// Q4_K: per super-block, sumq = sum_j scale_j * (w_j . x_j) and summ = sum_j min_j * sum(x_j)
+// over the 8 sub-blocks j of 32, then y += f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x).
+@inline
+function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
+  const nb = k / 256;
+  const groupBytes = <usize>nb * Q4_K_GROUP_BLOCK;
+  const xBytes = <usize>nb * XQ4_K_BYTES;
+  for (let r = 0; r < n; r += 4) {
+    const g = w + <usize>(r >> 2) * groupBytes;
+    const rows = min(4, n - r);
+    for (let t = 0; t < m; t++) {
+      const xt = x + <usize>t * xBytes;
+      const yt = y + (<usize>t * ldy + r) * 4;
+      if (ASC_FEATURE_SIMD) {
+        let acc = f32x4.splat(0);
+        for (let b = 0; b < nb; b++) {
+          const p = g + <usize>b * Q4_K_GROUP_BLOCK;
+          const xb = xt + <usize>b * XQ4_K_BYTES;
+          // the scales of the 8 sub-blocks: 4 rows' bytes each, widened to one i32 lane per row
+          const s03 = v128.load(p + K_SCALES), s47 = v128.load(p + K_SCALES, 16);
+          const s01 = i16x8.extend_low_i8x16_u(s03), s23 = i16x8.extend_high_i8x16_u(s03);
+          const s45 = i16x8.extend_low_i8x16_u(s47), s67 = i16x8.extend_high_i8x16_u(s47);
+          let sumq = i32x4.mul(k4_sub(p, xb, 0, relaxed), i32x4.extend_low_i16x8_u(s01));
+          sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 1, relaxed), i32x4.extend_high_i16x8_u(s01)));
+          sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 2, relaxed), i32x4.extend_low_i16x8_u(s23)));
+          sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 3, relaxed), i32x4.extend_high_i16x8_u(s23)));
+          sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 4, relaxed), i32x4.extend_low_i16x8_u(s45)));
+          sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 5, relaxed), i32x4.extend_high_i16x8_u(s45)));
+          sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 6, relaxed), i32x4.extend_low_i16x8_u(s67)));
+          sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 7, relaxed), i32x4.extend_high_i16x8_u(s67)));
+          let summ = i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS), v128.load32_splat(xb + XQ4_K_BSUMS));
+          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 8), v128.load32_splat(xb + XQ4_K_BSUMS + 4)));
+          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 16), v128.load32_splat(xb + XQ4_K_BSUMS + 8)));
+          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 24), v128.load32_splat(xb + XQ4_K_BSUMS + 12)));
+          // d and dmin: 8 halves moved into the top 16 bits of 32-bit lanes
+          const hv = v128.load(p);
+          const zero = i32x4.splat(0);
+          const d = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
+          const dmin = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31));
+          const dx = v128.load32_splat(xb);
+          acc = f32x4.add(acc, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, dx)), f32x4.mul(f32x4.convert_i32x4_s(summ), f32x4.mul(dmin, dx))));
+        }
+        store_rows(yt, acc, rows);
+      } else {
+        for (let i = 0; i < rows; i++) {
+          let acc: f32 = 0;
+          const lane = <usize>i;
+          for (let b = 0; b < nb; b++) {
+            const p = g + <usize>b * Q4_K_GROUP_BLOCK;
+            const xb = xt + <usize>b * XQ4_K_BYTES;
+            let sumq = 0, summ = 0;
+            for (let j = 0; j < 8; j++) {
+              sumq += <i32>load<u8>(p + K_SCALES + <usize>(4 * j) + lane) * dot32_scalar(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, lane);
+              summ += <i32>load<u8>(p + K_MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2) * <i32>load<i16>(xb + XQ4_K_BSUMS + <usize>j * 2);
+            }
+            const dx = load<f32>(xb);
+            const d = half_finite_to_f32(load<u16>(p + lane * 2)), dmin = half_finite_to_f32(load<u16>(p + 8 + lane * 2));
+            acc += <f32>sumq * (d * dx) - <f32>summ * (dmin * dx);
+          }
+          store<f32>(yt + <usize>i * 4, acc);
+        }
+      }
+    }
+  }
+}
