@@ -1,5 +1,5 @@
-// GEMM (and, with m = 1, GEMV) on ggml's block types in GGUF's rows, one export per type (Q4_0
-// and Q4_K run on their own 4-row layout, assembly/q4x4.ts):
+// GEMM (and, with m = 1, GEMV) on ggml's block types in GGUF's rows, one export per type (Q4_0,
+// Q4_K and Q6_K run on their own 4-row layouts, assembly/q4x4.ts and q6x4.ts):
 //
 //   TYPE_gemm(w, x, y, m, n, k, ldy, dot)
 //
@@ -16,13 +16,13 @@
 // passes over them.
 
 import { q4_1_row, q5_0_row, q5_1_row, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES } from './q4';
-import { q2_k_row, q3_k_row, q5_k_row, q6_k_row, Q2_K_BYTES, Q3_K_BYTES, Q5_K_BYTES, Q6_K_BYTES } from './kquants';
+import { q2_k_row, q3_k_row, q5_k_row, Q2_K_BYTES, Q3_K_BYTES, Q5_K_BYTES } from './kquants';
 import { iq4_nl_row, iq4_xs_row, IQ4_NL_BYTES, IQ4_XS_BYTES } from './iquants';
 import { Q8_1_BLOCK_BYTES, Q8_K_BLOCK_BYTES } from './q8';
 import { dot_form } from './dot';
 
 const Q4_1: i32 = 1, Q5_0: i32 = 2, Q5_1: i32 = 3, IQ4_NL: i32 = 4;
-const Q2_K: i32 = 5, Q3_K: i32 = 6, Q5_K: i32 = 8, Q6_K: i32 = 9, IQ4_XS: i32 = 10;
+const Q2_K: i32 = 5, Q3_K: i32 = 6, Q5_K: i32 = 8, IQ4_XS: i32 = 10;
 
 // One row's dot product with one token for block type `type` (a constant at every call site,
 // so each export compiles to its own loop).
@@ -36,7 +36,6 @@ function row_dot(type: i32, w: usize, x: usize, nb: i32, form: i32): f32 {
     case Q2_K: return q2_k_row(w, x, nb, form);
     case Q3_K: return q3_k_row(w, x, nb, form);
     case Q5_K: return q5_k_row(w, x, nb, form);
-    case Q6_K: return q6_k_row(w, x, nb, form);
     default: return iq4_xs_row(w, x, nb, form);
   }
 }
@@ -73,9 +72,6 @@ export function q3_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, 
 }
 export function q5_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
   gemm(Q5_K, 256, Q5_K_BYTES, w, x, y, m, n, k, ldy, dot);
-}
-export function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
-  gemm(Q6_K, 256, Q6_K_BYTES, w, x, y, m, n, k, ldy, dot);
 }
 export function iq4_xs_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
   gemm(IQ4_XS, 256, IQ4_XS_BYTES, w, x, y, m, n, k, ldy, dot);

@@ -1,14 +1,14 @@
-// ggml's k-quants: super-blocks of 256 weights with 6-bit or 8-bit sub-block scales, one row's
-// super-blocks after another as GGUF stores them (no repacking: a super-block carries enough
-// work that decoding its scales in place costs little). Each function here is one row's dot
-// product with one token's Q8_K activations (assembly/q8.ts, blocks of 292 bytes: f32 d, 256
-// int8 q, 16 i16 sums of 16 q), as ggml's vec_dot_qN_K_q8_K computes it: per super-block the
-// integer sum of sub-block scale times sub-block dot product, the zero points or mins through
-// the activations' 16-sums, then one float scaling: exact integers, so every build and dot path
-// gives the same bits. w is the row's first super-block, nb = k / 256.
+// ggml's k-quants that run in GGUF's own rows (Q2_K, Q3_K, Q5_K; Q4_K and Q6_K are repacked by
+// 4 rows, q4x4.ts and q6x4.ts): super-blocks of 256 weights with 6-bit or 8-bit sub-block scales,
+// one row's super-blocks after another. Each function here is one row's dot product with one
+// token's Q8_K activations (assembly/q8.ts, blocks of 292 bytes: f32 d, 256 int8 q, 16 i16 sums
+// of 16 q), as ggml's vec_dot_qN_K_q8_K computes it: per super-block the integer sum of
+// sub-block scale times sub-block dot product, the zero points or mins through the activations'
+// 16-sums, then one float scaling: exact integers, so every build and dot path gives the same
+// bits. w is the row's first super-block, nb = k / 256.
 //
-// Weight values in 0..63 go to dot_u8x16 (which the relaxed dot path can take); the zero points
-// (Q3_K's 4, Q6_K's 32) are subtracted through the 16-sums.
+// Weight values in 0..31 go to dot_u8x16 (which the relaxed dot path can take); Q3_K's zero
+// point 4 is subtracted through the 16-sums.
 
 import { dot_total, dot_u8x16, hsum_i32x4 } from './dot';
 import { half_finite_to_f32 } from './half';
@@ -17,7 +17,6 @@ import { half_finite_to_f32 } from './half';
 export const Q2_K_BYTES: usize = 84;
 export const Q3_K_BYTES: usize = 110;
 export const Q5_K_BYTES: usize = 176;
-export const Q6_K_BYTES: usize = 210;
 
 // Offsets into a Q8_K activation block.
 const XQ: usize = 4;
@@ -117,70 +116,6 @@ export function q5_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
     }
     const dx = load<f32>(xb);
     acc += <f32>sumq * (half_finite_to_f32(load<u16>(wb)) * dx) - <f32>summ * (half_finite_to_f32(load<u16>(wb, 2)) * dx);
-  }
-  return acc;
-}
-
-// ---- Q6_K: ql[128] (low 4 bits), qh[64] (high 2 bits), 16 int8 scales (one per 16 weights),
-// d (f16). Per half h of 128 weights, with l in 0..31, ql = 64h, qh = 32h:
-//   weight 128h + l      = ql[l] low  | qh[l] bits 0-1,   scale 8h + l/16
-//   weight 128h + 32 + l = ql[l+32] low  | bits 2-3,       scale 8h + l/16 + 2
-//   weight 128h + 64 + l = ql[l] high | bits 4-5,          scale 8h + l/16 + 4
-//   weight 128h + 96 + l = ql[l+32] high | bits 6-7,       scale 8h + l/16 + 6
-// weight = d * scale * (q - 32).
-
-@inline
-export function q6_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
-  let acc: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * Q6_K_BYTES;
-    const xb = x + <usize>b * 292;
-    const sc = wb + 192;
-    let sumq = 0, summ = 0;
-    if (ASC_FEATURE_SIMD) {
-      let a = i32x4.splat(0);
-      const m4 = i8x16.splat(0x0f);
-      const m30 = i8x16.splat(0x30);
-      for (let h = 0; h < 2; h++) {
-        const ql = wb + <usize>h * 64;
-        const qh = wb + 128 + <usize>h * 32;
-        const s = sc + <usize>h * 8;
-        const xq = xb + XQ + <usize>h * 128;
-        for (let c = 0; c < 2; c++) {
-          const o = <usize>c * 16;
-          const l0 = v128.load(ql + o), l1 = v128.load(ql + o, 32), hb = v128.load(qh + o);
-          const q1 = v128.or(v128.and(l0, m4), v128.and(i8x16.shl(hb, 4), m30));
-          const q2 = v128.or(v128.and(l1, m4), v128.and(i8x16.shl(hb, 2), m30));
-          const q3 = v128.or(i8x16.shr_u(l0, 4), v128.and(hb, m30));
-          const q4 = v128.or(i8x16.shr_u(l1, 4), v128.and(i8x16.shr_u(hb, 2), m30));
-          a = scaled(a, dot_u8x16(q1, xq + o, form), <i32>load<i8>(s + <usize>c));
-          a = scaled(a, dot_u8x16(q2, xq + o + 32, form), <i32>load<i8>(s + <usize>c + 2));
-          a = scaled(a, dot_u8x16(q3, xq + o + 64, form), <i32>load<i8>(s + <usize>c + 4));
-          a = scaled(a, dot_u8x16(q4, xq + o + 96, form), <i32>load<i8>(s + <usize>c + 6));
-        }
-      }
-      sumq = dot_total(a, form);
-      const scv = v128.load(sc);
-      summ = sums16_dot(xb, i16x8.extend_low_i8x16_s(scv), i16x8.extend_high_i8x16_s(scv));
-    } else {
-      for (let i = 0; i < 16; i++) {
-        // sub-block i: half h, quarter g, l from 16c
-        const h = i >> 3, g = (i >> 1) & 3, c = i & 1;
-        const xq = xb + XQ + <usize>i * 16;
-        let d = 0;
-        for (let j = 0; j < 16; j++) {
-          const l = <usize>(c * 16 + j);
-          const lo = (<i32>load<u8>(wb + <usize>h * 64 + l + <usize>(g & 1) * 32) >> ((g >> 1) * 4)) & 15;
-          const hi = (<i32>load<u8>(wb + 128 + <usize>h * 32 + l) >> (g * 2)) & 3;
-          d += (lo | (hi << 4)) * <i32>load<i8>(xq + <usize>j);
-        }
-        const scale = <i32>load<i8>(sc + <usize>(h * 8 + c + 2 * g));
-        sumq += scale * d;
-        summ += scale * <i32>load<i16>(xb + XSUMS + <usize>i * 2);
-      }
-    }
-    const dx = load<f32>(xb);
-    acc += <f32>(sumq - 32 * summ) * (half_finite_to_f32(load<u16>(wb, 208)) * dx);
   }
   return acc;
 }

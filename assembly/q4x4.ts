@@ -212,7 +212,7 @@ function dot32_scalar(p: usize, x8: usize, lane: usize): i32 {
 
 // Stores the first n (1..4) lanes of v at y.
 @inline
-function store_rows(y: usize, v: v128, n: i32): void {
+export function store_rows(y: usize, v: v128, n: i32): void {
   if (n >= 4) {
     v128.store(y, v);
     return;

@@ -138,17 +138,25 @@ function q8_k_block(xb: usize, dAt: usize, q: usize, sums: usize): void {
   }
 }
 
-// ---- activations for the 4-row kernels of assembly/q4x4.ts ---------------------------------
+// ---- activations for the 4-row kernels of assembly/q4x4.ts and q6x4.ts ----------------------
 //
-// The same values as above, each block's q in two forms, one per dot path: int8 in groups of 8
-// reordered [q0 q4 q1 q5 q2 q6 q3 q7] (the relaxed path), and int16 scaled per group of 8 by
-// [256 256 16 16 1 1 256 256] (the i16 path). Blocks of 32 (Q4_0), XQ4_0_BYTES each:
+// The same values as above. For Q4_0 and Q4_K each block's q in two forms, one per dot path:
+// int8 in groups of 8 reordered [q0 q4 q1 q5 q2 q6 q3 q7] (the relaxed path), and int16 scaled
+// per group of 8 by [256 256 16 16 1 1 256 256] (the i16 path). Blocks of 32 (Q4_0),
+// XQ4_0_BYTES each:
 //
 //   [i16: 64 bytes] [i8: 32 bytes] [d: f32, rounded to a half] [sum(q): i32] [8 bytes unused]
 //
 // and of 256 (Q4_K), XQ4_K_BYTES each:
 //
 //   [d: f32] [12 bytes unused] [8 i16: the sums of each 32 q] [i8: 256 bytes] [i16: 512 bytes]
+//
+// For Q6_K, int16 only, scaled per group of 16 by [256 256 4 4 256 256 4 4 256 256 4 4 256 256
+// 256 256], blocks of 256, XQ6_K_BYTES each:
+//
+//   [d: f32] [12 bytes unused] [16 i32: 8192 * the sum of each 16 q] [i16: 512 bytes]
+//
+// (8192 = 256 * 32: the weights' zero point 32 at the i16 path's scale).
 
 export const XQ4_0_BYTES: usize = 112;
 export const XQ4_0_I16: usize = 0;
@@ -159,41 +167,50 @@ export const XQ4_K_BYTES: usize = 800;
 export const XQ4_K_BSUMS: usize = 16;
 export const XQ4_K_I8: usize = 32;
 export const XQ4_K_I16: usize = 288;
+export const XQ6_K_BYTES: usize = 592;
+export const XQ6_K_ZSUMS: usize = 16;
+export const XQ6_K_I16: usize = 80;
+
+// The multipliers of the i16 forms, per 16 values (read by the scalar build too).
+const Q4_SCALES = memory.data<i16>([256, 256, 16, 16, 1, 1, 256, 256, 256, 256, 16, 16, 1, 1, 256, 256], 16);
+const Q6_SCALES = memory.data<i16>([256, 256, 4, 4, 256, 256, 4, 4, 256, 256, 4, 4, 256, 256, 256, 256], 16);
+
+// Writes q[j] * scales[j % 16] as i16 at out for the n int8 q at q (n a multiple of 16).
+@inline
+function scaled_i16(q: usize, n: i32, out: usize, scales: usize): void {
+  for (let g = 0; g < n; g += 16) {
+    const at = q + <usize>g;
+    const o = out + <usize>g * 2;
+    if (ASC_FEATURE_SIMD) {
+      const v = v128.load(at);
+      v128.store(o, i16x8.mul(i16x8.extend_low_i8x16_s(v), v128.load(scales)));
+      v128.store(o, i16x8.mul(i16x8.extend_high_i8x16_s(v), v128.load(scales, 16)), 16);
+    } else {
+      for (let j = 0; j < 16; j++) store<i16>(o + <usize>j * 2, <i16>(<i32>load<i8>(at + <usize>j) * <i32>load<i16>(scales + <usize>j * 2)));
+    }
+  }
+}
 
 // Writes the i16 form of the n int8 q at q (n a multiple of 16) at out, then reorders q in place.
 @inline
 function x4_forms(q: usize, n: i32, out: usize): void {
-  for (let g = 0; g < n; g += 16) {
-    const at = q + <usize>g;
+  scaled_i16(q, n, out, Q4_SCALES);
+  for (let g = 0; g < n; g += 8) {
+    const b = q + <usize>g;
     if (ASC_FEATURE_SIMD) {
-      const v = v128.load(at);
-      const scale = i16x8(256, 256, 16, 16, 1, 1, 256, 256);
-      v128.store(out + <usize>g * 2, i16x8.mul(i16x8.extend_low_i8x16_s(v), scale));
-      v128.store(out + <usize>g * 2, i16x8.mul(i16x8.extend_high_i8x16_s(v), scale), 16);
-      v128.store(at, i8x16.shuffle(v, v, 0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
+      const v = v128.load64_zero(b);
+      v128.store64_lane(b, i8x16.shuffle(v, v, 0, 4, 1, 5, 2, 6, 3, 7, 8, 9, 10, 11, 12, 13, 14, 15), 0);
     } else {
-      for (let h = 0; h < 16; h += 8) {
-        const b = at + <usize>h;
-        const v0 = load<i8>(b), v1 = load<i8>(b, 1), v2 = load<i8>(b, 2), v3 = load<i8>(b, 3);
-        const v4 = load<i8>(b, 4), v5 = load<i8>(b, 5), v6 = load<i8>(b, 6), v7 = load<i8>(b, 7);
-        const o = out + <usize>(g + h) * 2;
-        store<i16>(o, <i16>(<i32>v0 * 256));
-        store<i16>(o, <i16>(<i32>v1 * 256), 2);
-        store<i16>(o, <i16>(<i32>v2 * 16), 4);
-        store<i16>(o, <i16>(<i32>v3 * 16), 6);
-        store<i16>(o, <i16>v4, 8);
-        store<i16>(o, <i16>v5, 10);
-        store<i16>(o, <i16>(<i32>v6 * 256), 12);
-        store<i16>(o, <i16>(<i32>v7 * 256), 14);
-        store<i8>(b, v0);
-        store<i8>(b, v4, 1);
-        store<i8>(b, v1, 2);
-        store<i8>(b, v5, 3);
-        store<i8>(b, v2, 4);
-        store<i8>(b, v6, 5);
-        store<i8>(b, v3, 6);
-        store<i8>(b, v7, 7);
-      }
+      const v0 = load<i8>(b), v1 = load<i8>(b, 1), v2 = load<i8>(b, 2), v3 = load<i8>(b, 3);
+      const v4 = load<i8>(b, 4), v5 = load<i8>(b, 5), v6 = load<i8>(b, 6), v7 = load<i8>(b, 7);
+      store<i8>(b, v0);
+      store<i8>(b, v4, 1);
+      store<i8>(b, v1, 2);
+      store<i8>(b, v5, 3);
+      store<i8>(b, v2, 4);
+      store<i8>(b, v6, 5);
+      store<i8>(b, v3, 6);
+      store<i8>(b, v7, 7);
     }
   }
 }
@@ -224,5 +241,20 @@ export function q8_k_quantize_f32_x4(x: usize, n: i32, out: usize): void {
     }
     memory.fill(ob + 4, 0, 12);
     x4_forms(ob + XQ4_K_I8, 256, ob + XQ4_K_I16);
+  }
+}
+
+// x[n] (n a multiple of 256; several tokens' rows go as one run) as Q8_K blocks for
+// q6_k_gemm_x4, XQ6_K_BYTES each (layout above).
+export function q8_k_quantize_f32_q6x4(x: usize, n: i32, out: usize): void {
+  for (let b = 0; b < n / 256; b++) {
+    const ob = out + <usize>b * XQ6_K_BYTES;
+    // the int8 q land in the second half of the i16 area, which the forward pass overwrites only after reading them
+    const q = ob + XQ6_K_I16 + 256;
+    // the 16 sums of 16 (i16) go to the first 32 bytes of the i32 sums, then widen from the last down
+    q8_k_block(x + <usize>b * 1024, ob, q, ob + XQ6_K_ZSUMS);
+    for (let j = 15; j >= 0; j--) store<i32>(ob + XQ6_K_ZSUMS + <usize>j * 4, 8192 * <i32>load<i16>(ob + XQ6_K_ZSUMS + <usize>j * 2));
+    memory.fill(ob + 4, 0, 12);
+    scaled_i16(q, 256, ob + XQ6_K_I16, Q6_SCALES);
   }
 }

@@ -1,5 +1,6 @@
 // Weight matrices in ggml's block types, kept in their blocks in wasm memory, and their
-// GEMV/GEMM (assembly/ggml.ts, f16.ts; Q4_0 and Q4_K repacked by 4 rows, assembly/q4x4.ts; Q8_0
+// GEMV/GEMM (assembly/ggml.ts, f16.ts; Q4_0, Q4_K and Q6_K repacked by 4 rows, assembly/q4x4.ts
+// and q6x4.ts; Q8_0
 // through the 4-row kernel of assembly/quant.ts). The
 // activations are quantized as ggml quantizes them for each type before the integer dot
 // products, so results agree with llama.cpp's. Every size is checked here, before wasm.
@@ -23,15 +24,15 @@ export type GgmlBlockType =
 /** The exports of GgmlKernels that worker threads run. */
 export const GGML_THREAD_KERNELS = [
   'q4_0_gemm_x4', 'q4_1_gemm', 'q5_0_gemm', 'q5_1_gemm', 'iq4_nl_gemm',
-  'q2_k_gemm', 'q3_k_gemm', 'q4_k_gemm_x4', 'q5_k_gemm', 'q6_k_gemm', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
+  'q2_k_gemm', 'q3_k_gemm', 'q4_k_gemm_x4', 'q5_k_gemm', 'q6_k_gemm_x4', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
 ] as const;
 
 /** How activations are prepared for a type's kernel (`_x4`: the 4-row kernels' layout, assembly/q8.ts). */
-export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4' | 'f16' | 'bf16';
+export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4' | 'q8_k_q6x4' | 'f16' | 'bf16';
 
 /** A type repacked at load into groups of 4 rows: its pack export and the size of its layout. */
 interface Repack {
-  pack: 'q4_0_gemm_pack_x4' | 'q4_k_gemm_pack_x4';
+  pack: 'q4_0_gemm_pack_x4' | 'q4_k_gemm_pack_x4' | 'q6_k_gemm_pack_x4';
   /** Bytes of the packed layout (the wasm's TYPE_gemm_packed_bytes, computed here so that sizes are known before any engine exists). */
   bytes(rows: number, cols: number): number;
 }
@@ -49,10 +50,11 @@ interface KernelTraits {
   repack?: Repack;
 }
 
-/** Bytes per 4 rows x one block of the 4-row layouts (assembly/q4x4.ts). */
+/** Bytes per 4 rows x one block of the 4-row layouts (assembly/q4x4.ts, q6x4.ts). */
 const groups = (rows: number) => Math.ceil(rows / 4);
 const Q4_0_X4: Repack = { pack: 'q4_0_gemm_pack_x4', bytes: (rows, cols) => groups(rows) * (cols / 32) * 80 };
 const Q4_K_X4: Repack = { pack: 'q4_k_gemm_pack_x4', bytes: (rows, cols) => groups(rows) * (cols / 256) * 592 };
+const Q6_K_X4: Repack = { pack: 'q6_k_gemm_pack_x4', bytes: (rows, cols) => groups(rows) * (cols / 256) * 848 };
 
 type GgmlGemmName = (typeof GGML_THREAD_KERNELS)[number];
 
@@ -68,21 +70,22 @@ export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> =
   q3_k: { block: 256, bytes: 110, activations: 'q8_k', halves: [108], gemm: 'q3_k_gemm' },
   q4_k: { block: 256, bytes: 144, activations: 'q8_k_x4', halves: [0, 2], gemm: 'q4_k_gemm_x4', repack: Q4_K_X4 },
   q5_k: { block: 256, bytes: 176, activations: 'q8_k', halves: [0, 2], gemm: 'q5_k_gemm' },
-  q6_k: { block: 256, bytes: 210, activations: 'q8_k', halves: [208], gemm: 'q6_k_gemm' },
+  q6_k: { block: 256, bytes: 210, activations: 'q8_k_q6x4', halves: [208], gemm: 'q6_k_gemm_x4', repack: Q6_K_X4 },
   iq4_xs: { block: 256, bytes: 136, activations: 'q8_k', halves: [0], gemm: 'iq4_xs_gemm' },
   f16: { block: 1, bytes: 2, activations: 'f16', halves: [0], gemm: 'f16_gemm' },
   bf16: { block: 1, bytes: 2, activations: 'bf16', halves: [], gemm: 'bf16_gemm' },
 };
 
 /** Bytes of one activation block of each layout (32 values, or 256 for Q8_K), as assembly/q8.ts writes them. */
-const ACTIVATION_BLOCK: Readonly<Record<'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4', { values: number; bytes: number; quantize: QuantizeName }>> = {
+const ACTIVATION_BLOCK: Readonly<Record<'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4' | 'q8_k_q6x4', { values: number; bytes: number; quantize: QuantizeName }>> = {
   q8_1: { values: 32, bytes: 44, quantize: 'q8_1_quantize_f32' },
   q8_k: { values: 256, bytes: 292, quantize: 'q8_k_quantize_f32' },
   q8_1_x4: { values: 32, bytes: 112, quantize: 'q8_1_quantize_f32_x4' },
   q8_k_x4: { values: 256, bytes: 800, quantize: 'q8_k_quantize_f32_x4' },
+  q8_k_q6x4: { values: 256, bytes: 592, quantize: 'q8_k_quantize_f32_q6x4' },
 };
 
-type QuantizeName = 'q8_1_quantize_f32' | 'q8_k_quantize_f32' | 'q8_1_quantize_f32_x4' | 'q8_k_quantize_f32_x4';
+type QuantizeName = 'q8_1_quantize_f32' | 'q8_k_quantize_f32' | 'q8_1_quantize_f32_x4' | 'q8_k_quantize_f32_x4' | 'q8_k_quantize_f32_q6x4';
 
 /** Below this many multiply-adds a product runs on one thread (waking workers costs more). */
 const PARALLEL_MIN_MACS = 1 << 19;
@@ -96,6 +99,8 @@ export type GgmlKernelExports = KernelExports & Record<GgmlGemmName, Gemm> & Rec
   q4_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q4_0_gemm_packed_bytes(n: number, k: number): number;
   q4_k_gemm_packed_bytes(n: number, k: number): number;
+  q6_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
+  q6_k_gemm_packed_bytes(n: number, k: number): number;
   f16_round_f32(x: number, m: number, k: number, out: number): void;
   bf16_round_f32(x: number, m: number, k: number, out: number): void;
   half_count_nonfinite(p: number, n: number, stride: number): number;
@@ -105,7 +110,7 @@ export type GgmlKernelExports = KernelExports & Record<GgmlGemmName, Gemm> & Rec
 
 /**
  * A weight matrix in a ggml block type: `rows` output features of `cols` inputs, each row
- * cols / block blocks as GGUF stores them (Q4_0, Q4_K: repacked by 4 rows, assembly/q4x4.ts;
+ * cols / block blocks as GGUF stores them (Q4_0, Q4_K, Q6_K: repacked by 4 rows, assembly/q4x4.ts, q6x4.ts;
  * Q8_0: regrouped by 4 rows, see Kernels.q8Matrix).
  */
 export interface GgmlMatrix {
@@ -245,7 +250,7 @@ export class GgmlKernels {
    */
   activations(kind: Activations, a: F32Buffer, m: number, k: number): number {
     switch (kind) {
-      case 'q8_1': case 'q8_k': case 'q8_1_x4': case 'q8_k_x4': {
+      case 'q8_1': case 'q8_k': case 'q8_1_x4': case 'q8_k_x4': case 'q8_k_q6x4': {
         const b = ACTIVATION_BLOCK[kind];
         const s = this.scratchFor(`${kind} activations`, ((m * k) / b.values) * (b.bytes / 4));
         this.wasm[b.quantize](a.ptr, m * k, s.ptr);
