@@ -27,7 +27,10 @@ export {
 export { randomLlamaWeights, llamaConfig } from './llm/random.js';
 
 // file formats
-export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
+export { Tokenizer, BOS, EOS, type EncodeOptions, type DecodeOptions, type StreamDecoder } from './formats/tokenizer.js';
+export { SpmTokenizer } from './formats/spm.js';
+export { BpeTokenizer } from './formats/bpe.js';
+export { PRE_TOKENIZERS } from './formats/pretokenize.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
 export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions } from './formats/gguf.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';

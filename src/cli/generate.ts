@@ -43,8 +43,8 @@ export function generateCommand(): Command {
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
       applyTopK(model, o.topK);
       const skip = skipPolicy(o.skip, model);
-      const prompt = tokenizer.encode(o.prompt, { bos: true });
-      const sampling = { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.sampleTopK, seed: o.seed, ...(skip ? { skip } : {}) };
+      const prompt = tokenizer.encode(o.prompt);
+      const sampling = { stopIds: tokenizer.eogIds, maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.sampleTopK, seed: o.seed, ...(skip ? { skip } : {}) };
       const started = performance.now();
       let generated = 0;
       if (o.ids) {
@@ -57,7 +57,7 @@ export function generateCommand(): Command {
       } else {
         process.stdout.write(o.prompt);
         const decoder = tokenizer.streamDecoder();
-        for (const id of prompt.slice(1)) decoder.push(id);
+        for (const id of prompt) decoder.push(id);
         for (const id of generateIds(model, prompt, sampling)) {
           process.stdout.write(decoder.push(id));
           generated++;

@@ -10,13 +10,14 @@ import { infoCommand } from './info.js';
 import { factorizeCommand } from './factorize.js';
 import { quantizeCommand } from './quantize.js';
 import { finetuneCommand } from './finetune.js';
+import { tokenizeCommand } from './tokenize.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('ffnkit')
     .description('Fast feed-forward networks on any CPU, in WebAssembly SIMD')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [generateCommand(), evalCommand(), factorizeCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), benchCommand()]) {
+  for (const command of [generateCommand(), evalCommand(), factorizeCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), benchCommand(), tokenizeCommand()]) {
     // pre-built commands do not inherit exitOverride: without it they would exit(1) on bad usage
     command.copyInheritedSettings(program);
     program.addCommand(command);

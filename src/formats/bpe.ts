@@ -100,13 +100,13 @@ export class BpeTokenizer extends VocabTokenizer {
     const { texts, source } = spec;
     const special = (id: number) => this.isSpecialType(id);
     texts.forEach((t, id) => {
-      if (special(id)) return;
       const other = this.idOf.get(t);
       if (other !== undefined) throw new FfnkitError('E_FORMAT', `${source}: token ${JSON.stringify(t)} is both id ${other} and id ${id}`);
       this.idOf.set(t, id);
     });
     this.bytesOf = texts.map((t, id) => {
-      if (special(id)) return utf8Binary(t);
+      // added tokens are their own text (llama.cpp), '▁' read as a space in a SentencePiece-style vocabulary (Hugging Face's decoder)
+      if (special(id)) return utf8Binary(spec.byteLevel ? t : t.replaceAll('\u2581', ' '));
       if (spec.byteLevel) {
         const b = fromByteLevel(t);
         if (b === undefined) throw new FfnkitError('E_FORMAT', `${source}: token ${id} ${JSON.stringify(t)} has a character outside the byte-level alphabet`);

@@ -14,12 +14,14 @@ export interface GenerateOptions extends SamplerOptions {
   maxTokens?: number;
   /** Called with every token id, the prompt's included, as it becomes known. */
   onToken?: (id: number) => void;
+  /** Tokens that end generation (not yielded). Default BOS and EOS (run.c's); `generate` uses the tokenizer's. */
+  stopIds?: readonly number[];
 }
 
 /**
  * Token ids after `prompt` (which must start the sequence, BOS included): the model's cache is
- * reset, the prompt prefilled, then up to `maxTokens` tokens sampled. Stops before a BOS or EOS
- * (run.c stops at BOS) or at the context length.
+ * reset, the prompt prefilled, then up to `maxTokens` tokens sampled. Stops before a stop token
+ * (`stopIds`: BOS or EOS by default, as run.c) or at the context length.
  */
 export function* generateIds(model: LlamaModel, prompt: number[], options: GenerateOptions = {}): Generator<number> {
   const maxTokens = options.maxTokens ?? 256;
@@ -28,6 +30,7 @@ export function* generateIds(model: LlamaModel, prompt: number[], options: Gener
   if (prompt.length > model.config.seqLen) {
     throw new FfnkitError('E_ARG', `prompt: ${prompt.length} tokens exceed the model's context of ${model.config.seqLen}`);
   }
+  const stop = new Set(options.stopIds ?? [BOS, EOS]);
   const sampler = new Sampler(options);
   model.reset();
   const saved = model.skip;
@@ -37,7 +40,7 @@ export function* generateIds(model: LlamaModel, prompt: number[], options: Gener
     let logits = model.forward(prompt);
     for (let produced = 0; produced < maxTokens; produced++) {
       const next = sampler.sample(logits);
-      if (next === BOS || next === EOS) return;
+      if (stop.has(next)) return;
       options.onToken?.(next);
       yield next;
       if (model.position >= model.config.seqLen) return;
@@ -51,10 +54,10 @@ export function* generateIds(model: LlamaModel, prompt: number[], options: Gener
 /** Text pieces continuing `prompt`, streamed as they are decoded. */
 export async function* generate(model: LlamaModel, tokenizer: Tokenizer, prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
   model.checkTokenizer(tokenizer);
-  const ids = tokenizer.encode(prompt, { bos: true });
+  const ids = tokenizer.encode(prompt);
   const decoder = tokenizer.streamDecoder();
-  for (const id of ids.slice(1)) decoder.push(id); // the prompt's own text is not repeated
-  for (const id of generateIds(model, ids, options)) {
+  for (const id of ids) decoder.push(id); // the prompt's own text is not repeated
+  for (const id of generateIds(model, ids, { stopIds: tokenizer.eogIds, ...options })) {
     const piece = decoder.push(id);
     if (piece) yield piece;
   }
