@@ -260,7 +260,9 @@ export function hfTokenizer(tokenizerJson: Uint8Array | string | object, configJ
   if (typeof unkToken === 'string' && unkId === undefined) throw fail('model.unk_token', `${JSON.stringify(unkToken)} is not a token`);
 
   const split = new PreTokenizer(steps);
-  const preName = byteLevel && !prefixSpace && normalizer === null ? preTokenizerName(patterns, ignoreMerges) : undefined;
+  // GGUF has no normalizer: NFC (Qwen) is dropped there, as llama.cpp's converter drops it
+  const nfcOnly = normalizer === null || (isObject(normalizer) && normalizer.type === 'NFC');
+  const preName = byteLevel && !prefixSpace && nfcOnly ? preTokenizerName(patterns, ignoreMerges) : undefined;
   return new BpeTokenizer({
     source,
     texts,
