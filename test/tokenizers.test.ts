@@ -10,10 +10,11 @@ import { dirname, join } from 'node:path';
 import { TokenizerLoader } from '@lenml/tokenizers';
 import { describe, expect, test } from 'vitest';
 import {
-  BpeTokenizer, FfnkitError, SpmTokenizer, Tokenizer, llamaConfig, randomLlamaWeights, readGguf, writeGguf, type GgufVocabulary,
+  BpeTokenizer, FfnkitError, Tokenizer, readGguf, type SpmTokenizer,
 } from '../src/node/index.js';
 import { MIXED_STRINGS, SPECIAL_STRINGS, randomStrings } from './ref/mixed-text.js';
 import { SHARED, sharedPath } from './shared.js';
+import { ggufWith, tinyJson } from './tiny-tokenizer.js';
 
 const VOCAB = SHARED && existsSync(sharedPath('vocab', 'ggml-vocab-gpt-2.gguf')) ? sharedPath('vocab') : undefined;
 if (!VOCAB) console.warn('SKIPPING llama.cpp tokenizer vectors: ../shared/vocab not found (set FFNKIT_SHARED)');
@@ -47,12 +48,6 @@ function lenml(pkg: string) {
     tokenizerJSON: JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')),
     tokenizerConfig: JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')),
   });
-}
-
-/** A GGUF file (tiny random weights) holding `vocab`, as ffnkit writes it. */
-function ggufWith(vocab: GgufVocabulary): Uint8Array {
-  const c = llamaConfig({ dim: 8, hiddenDim: 8, nLayers: 1, nHeads: 1, nKvHeads: 1, vocabSize: vocab.pieces.length, seqLen: 8 });
-  return writeGguf(randomLlamaWeights(c, 1), vocab);
 }
 
 describe.skipIf(!VOCAB)("llama.cpp's tokenizer vectors, every one exact", () => {
@@ -140,7 +135,7 @@ describe('the real tokenizer.json files against @lenml/tokenizers on our own str
     expect(ids.map((i) => tok.decode(i))).toEqual(ids.map((i) => ref.decode(i, { skip_special_tokens: true, clean_up_tokenization_spaces: false })));
   });
 
-  test.each(packages)('%s: the same ids on a mixed text of 100,000 characters', async (pkg) => {
+  test.each(packages)('%s: the same ids on 100 kB of mixed text', async (pkg) => {
     const { mixedText } = await import('./ref/mixed-text.js');
     const text = mixedText(100_000, 7);
     expect((await hf(pkg)).encode(text, { bos: false, parseSpecial: true })).toEqual(lenml(pkg).encode(text, { add_special_tokens: false }));
@@ -195,39 +190,6 @@ describe('the real tokenizer.json files against @lenml/tokenizers on our own str
 });
 
 // ---- bad input -------------------------------------------------------------------------------
-
-/** A small valid byte-level BPE tokenizer.json: the 256 byte characters, a few merges, two specials. */
-function tinyJson(): Record<string, any> {
-  const bytes = Array.from({ length: 256 }, (_, b) => b);
-  const chars = new BpeAlphabet().chars;
-  const vocab: Record<string, number> = {};
-  bytes.forEach((b) => (vocab[chars[b]!] = b));
-  const merges = [['h', 'e'], ['l', 'l'], ['he', 'll'], ['Ġ', 'w']];
-  merges.forEach(([a, b]) => (vocab[a! + b!] = Object.keys(vocab).length));
-  const n = Object.keys(vocab).length;
-  return {
-    version: '1.0',
-    added_tokens: [
-      { id: n, content: '<|end|>', special: true, lstrip: false, rstrip: false, normalized: false, single_word: false },
-      { id: n + 1, content: '<tool>', special: false, lstrip: false, rstrip: false, normalized: false, single_word: false },
-    ],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, fuse_unk: false, byte_fallback: false, vocab, merges: merges.map((m) => m.join(' ')) },
-  };
-}
-
-/** GPT-2's byte alphabet, written out here independently of src/formats/byte-level.ts. */
-class BpeAlphabet {
-  readonly chars: string[] = [];
-  constructor() {
-    const direct = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    let extra = 0;
-    for (let b = 0; b < 256; b++) this.chars.push(String.fromCharCode(direct(b) ? b : 256 + extra++));
-  }
-}
 
 const errorOf = (f: () => unknown): FfnkitError => {
   try {

@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   skip: async () => (await import('../../bench/skip.js')).runSkip,
   mixer: async () => (await import('../../bench/mixer.js')).runMixer,
   train: async () => (await import('../../bench/train.js')).runTrain,
+  tokenize: async () => (await import('../../bench/tokenize.js')).runTokenize,
   peers: async () => {
     try {
       // a separate package (bench/peers) that may not be installed: kept out of the type check

@@ -63,15 +63,29 @@ export function randomStrings(count: number, seed: number): string[] {
   return out;
 }
 
-/** About `chars` UTF-16 code units of mixed text: the strings above, repeated with a seeded shuffle. */
-export function mixedText(chars: number, seed = 1): string {
+/** About `bytes` bytes (UTF-8) of mixed text: the strings above in a seeded order, cut at a character boundary. */
+export function mixedText(bytes: number, seed = 1): string {
   const next = rng(seed);
+  const enc = new TextEncoder();
   const parts: string[] = [];
   let n = 0;
-  while (n < chars) {
-    const s = MIXED_STRINGS[Math.floor(next() * MIXED_STRINGS.length)]!;
-    parts.push(s, next() < 0.5 ? ' ' : '\n');
-    n += s.length + 1;
+  while (n < bytes) {
+    const s = MIXED_STRINGS[Math.floor(next() * MIXED_STRINGS.length)]! + (next() < 0.5 ? ' ' : '\n');
+    const size = enc.encode(s).length;
+    if (n + size > bytes) {
+      // the last string, as many whole characters as still fit
+      let tail = '';
+      for (const ch of s) {
+        const b = enc.encode(ch).length;
+        if (n + b > bytes) break;
+        tail += ch;
+        n += b;
+      }
+      parts.push(tail);
+      break;
+    }
+    parts.push(s);
+    n += size;
   }
-  return parts.join('').slice(0, chars);
+  return parts.join('');
 }
