@@ -1,7 +1,8 @@
 // `ffnkit bench tokenize`: encoding speed of a megabyte of mixed text (many scripts, code, emoji,
 // whitespace runs, numbers) with the real Llama 3, Qwen3 and Gemma 3 tokenizer.json files, against
 // @lenml/tokenizers (transformers.js's encoder) in the same process on the same text. The ids are
-// checked equal before timing. Both encoders cache the tokens of words they have seen.
+// checked equal before timing. Both encoders cache the tokens of words they have seen. With
+// bench/peers installed, llama.cpp's tokenizer too, on GGUF vocabularies (bench/peers/tokenize.ts).
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -56,5 +57,16 @@ export async function runTokenize(opts: BenchOptions): Promise<BenchLine[]> {
       seconds: tOurs.seconds, rme: sig3(tOurs.rme), samples: tOurs.samples, tokens: a.length, sameIds: same ? 'yes' : 'NO',
     });
   }
+  type Peers = { tokenizeVsLlamaCpp: (o: BenchOptions, e: (l: BenchLine) => void, s: (w: string) => void) => Promise<void> };
+  let peers: Peers;
+  try {
+    // a separate package (bench/peers) that may not be installed: kept out of the type check
+    const path = './peers/tokenize.js';
+    peers = (await import(path)) as Peers;
+  } catch (e) {
+    process.stderr.write(`bench tokenize: llama.cpp skipped, the peer runtimes are not installed (npm --prefix bench/peers install): ${(e as Error).message.split('\n')[0]}\n`);
+    return lines;
+  }
+  await peers.tokenizeVsLlamaCpp(opts, emit, say);
   return lines;
 }
