@@ -10,6 +10,7 @@
 // n log n. decode: a piece after BOS drops its leading space; <0xXX> pieces are raw bytes.
 
 import { FfnkitError } from '../errors.js';
+import { utf8Binary } from './byte-level.js';
 import { ByteReader } from './bytes.js';
 import type { GgufVocabulary } from './gguf.js';
 import { BOS, EOS } from './tokenizer.js';
@@ -21,6 +22,9 @@ function binary(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
   return s;
 }
+
+/** The pair memo starts afresh past this many pairs. */
+const PAIR_MEMO = 1 << 20;
 
 export interface SpmSpec {
   source: string;
@@ -48,6 +52,10 @@ export class SpmTokenizer extends VocabTokenizer {
   private readonly pieces: string[];
   private readonly scores: Float32Array;
   private readonly ids = new Map<string, number>();
+  /** The tokens of each character met so far. */
+  private readonly charTokens = new Map<string, number[]>();
+  /** The merged piece of each pair of ids met so far (-1: none). */
+  private readonly pairs = new Map<number, number>();
   private readonly byteIds: Int32Array;
   private readonly addSpacePrefix: boolean;
   private readonly hasTypes: boolean;
@@ -134,94 +142,129 @@ export class SpmTokenizer extends VocabTokenizer {
   }
 
   protected encodeText(text: string, out: number[], atStart: boolean): void {
-    const utf8 = new TextEncoder().encode(text);
     const tokens: number[] = [];
-    if (atStart && this.addSpacePrefix && utf8.length > 0) {
+    if (atStart && this.addSpacePrefix && text.length > 0) {
       const space = this.ids.get(' ');
       if (space === undefined) throw new FfnkitError('E_FORMAT', `${this.source}: the vocabulary has no ' ' piece for the dummy prefix`);
       tokens.push(space);
     }
-    for (let i = 0; i < utf8.length; ) {
-      // one UTF-8 character: a lead byte and its continuation bytes (at most 4 in all)
-      let j = i + 1;
-      while (j < utf8.length && (utf8[j]! & 0xc0) === 0x80 && j - i < 4) j++;
-      const ch = utf8.subarray(i, j);
-      const id = this.ids.get(binary(ch));
-      if (id !== undefined) {
-        tokens.push(id);
-      } else {
-        for (const b of ch) {
-          const bid = this.byteIds[b]!;
-          if (bid < 0) throw new FfnkitError('E_FORMAT', `${this.source}: no byte piece <0x${b.toString(16).toUpperCase()}> for byte fallback`);
-          tokens.push(bid);
-        }
+    for (let i = 0; i < text.length; i++) {
+      // one character (a surrogate pair is one); its piece, else one byte piece per UTF-8 byte
+      const c = text.charCodeAt(i);
+      const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+      const ch = pair ? text.slice(i, ++i + 1) : text[i]!;
+      let ids = this.charTokens.get(ch);
+      if (ids === undefined) {
+        ids = this.charPieces(ch);
+        if (this.charTokens.size >= PAIR_MEMO) this.charTokens.clear();
+        this.charTokens.set(ch, ids);
       }
-      i = j;
+      for (let k = 0; k < ids.length; k++) tokens.push(ids[k]!);
     }
     for (const id of this.merge(tokens)) out.push(id);
   }
 
-  /** Applies BPE merges: repeatedly the best-scoring adjacent pair (leftmost on ties). */
+  /** The piece of one character, or its byte pieces. */
+  private charPieces(ch: string): number[] {
+    const bytes = utf8Binary(ch);
+    const id = this.ids.get(bytes);
+    if (id !== undefined) return [id];
+    return Array.from(bytes, (c) => {
+      const b = c.charCodeAt(0);
+      const bid = this.byteIds[b]!;
+      if (bid < 0) throw new FfnkitError('E_FORMAT', `${this.source}: no byte piece <0x${b.toString(16).toUpperCase()}> for byte fallback`);
+      return bid;
+    });
+  }
+
+  /** The piece two pieces make together (-1 if none), memoized per pair of ids. */
+  private merged(a: number, b: number): number {
+    const key = a * this.pieces.length + b;
+    let m = this.pairs.get(key);
+    if (m === undefined) {
+      m = this.ids.get(this.pieces[a]! + this.pieces[b]!) ?? -1;
+      if (this.pairs.size >= PAIR_MEMO) this.pairs.clear();
+      this.pairs.set(key, m);
+    }
+    return m;
+  }
+
+  /**
+   * Applies BPE merges: repeatedly the best-scoring adjacent pair (leftmost on ties), through a
+   * heap of candidate pairs (score, left position, merged piece) over a linked list.
+   */
   private merge(tokens: number[]): number[] {
     const n = tokens.length;
     const id = Int32Array.from(tokens);
     const next = new Int32Array(n);
     const prev = new Int32Array(n);
-    const alive = new Uint8Array(n).fill(1);
     for (let i = 0; i < n; i++) {
       next[i] = i + 1 < n ? i + 1 : -1;
       prev[i] = i - 1;
     }
-    // heap entries: [score, left index, left id, right id, merged id]; best = highest score, then lowest index
-    type Entry = [number, number, number, number, number];
-    const heap: Entry[] = [];
-    const better = (a: Entry, b: Entry) => a[0] > b[0] || (a[0] === b[0] && a[1] < b[1]);
-    const push = (e: Entry) => {
-      heap.push(e);
-      let i = heap.length - 1;
+    // the heap as three parallel arrays; best = highest score, then lowest position
+    const score: number[] = [];
+    const pos: number[] = [];
+    const made: number[] = [];
+    const better = (a: number, b: number) => score[a]! > score[b]! || (score[a] === score[b] && pos[a]! < pos[b]!);
+    const swap = (a: number, b: number) => {
+      const s = score[a]!;
+      score[a] = score[b]!;
+      score[b] = s;
+      const p = pos[a]!;
+      pos[a] = pos[b]!;
+      pos[b] = p;
+      const m = made[a]!;
+      made[a] = made[b]!;
+      made[b] = m;
+    };
+    const push = (sc: number, at: number, m: number) => {
+      let i = score.length;
+      score.push(sc);
+      pos.push(at);
+      made.push(m);
       while (i > 0) {
         const p = (i - 1) >> 1;
-        if (!better(heap[i]!, heap[p]!)) break;
-        [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+        if (!better(i, p)) break;
+        swap(i, p);
         i = p;
       }
     };
-    const pop = (): Entry => {
-      const top = heap[0]!;
-      const last = heap.pop()!;
-      if (heap.length > 0) {
-        heap[0] = last;
-        let i = 0;
-        for (;;) {
-          const l = 2 * i + 1;
-          const r = l + 1;
-          let m = i;
-          if (l < heap.length && better(heap[l]!, heap[m]!)) m = l;
-          if (r < heap.length && better(heap[r]!, heap[m]!)) m = r;
-          if (m === i) break;
-          [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-          i = m;
-        }
+    const pop = () => {
+      const last = score.length - 1;
+      swap(0, last);
+      score.pop();
+      pos.pop();
+      made.pop();
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < score.length && better(l, m)) m = l;
+        if (r < score.length && better(r, m)) m = r;
+        if (m === i) break;
+        swap(i, m);
+        i = m;
       }
-      return top;
     };
     const candidate = (i: number) => {
-      const j = next[i]!;
-      if (i < 0 || j < 0) return;
-      const m = this.ids.get(this.piece(id[i]!) + this.piece(id[j]!));
-      if (m !== undefined) push([this.scores[m]!, i, id[i]!, id[j]!, m]);
+      if (i < 0 || next[i]! < 0) return;
+      const m = this.merged(id[i]!, id[next[i]!]!);
+      if (m >= 0) push(this.scores[m]!, i, m);
     };
     for (let i = 0; i < n - 1; i++) candidate(i);
-    while (heap.length > 0) {
-      const [, i, left, right, m] = pop();
-      const j = next[i]!;
-      // stale: a neighbour changed since this pair was queued
-      if (!alive[i] || j < 0 || id[i] !== left || id[j] !== right) continue;
+    while (score.length > 0) {
+      const i = pos[0]!;
+      const m = made[0]!;
+      pop();
+      const j = i >= 0 ? next[i]! : -1;
+      // stale: this position was merged away, or its pair no longer makes this piece
+      if (id[i]! < 0 || j < 0 || this.merged(id[i]!, id[j]!) !== m) continue;
       id[i] = m;
-      alive[j] = 0;
+      id[j] = -1;
       next[i] = next[j]!;
       if (next[j]! >= 0) prev[next[j]!] = i;
-      if (prev[i]! >= 0) candidate(prev[i]!);
+      candidate(prev[i]!);
       candidate(i);
     }
     const out: number[] = [];
