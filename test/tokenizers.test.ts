@@ -78,6 +78,39 @@ describe.skipIf(!VOCAB)("llama.cpp's tokenizer vectors, every one exact", () => 
     expectVectors(back, name, true);
   });
 
+  test("a Llama-2-style tokenizer.json (SentencePiece-style BPE with byte fallback) made from the llama-spm vocabulary gives llama.cpp's vectors and decodes back", async () => {
+    const v = (await Tokenizer.load(join(VOCAB!, 'ggml-vocab-llama-spm.gguf'))).vocabulary();
+    const pieces = v.pieces.map((p) => p.replace(/ /g, '\u2581'));
+    const vocab = new Map(pieces.map((p, i) => [p, i]));
+    const normal = (p: string) => v.types![vocab.get(p) ?? 0] === 1;
+    // merges as Hugging Face's SentencePiece converter makes them: every split of a piece into
+    // two pieces, ranked by the whole piece's score (ties in vocabulary order)
+    const merges: [string, string, number][] = [];
+    pieces.forEach((p, id) => {
+      if (v.types![id] !== 1) return;
+      const cps = [...p];
+      const local: [string, string, number][] = [];
+      for (let k = 1; k < cps.length; k++) {
+        const [l, r] = [cps.slice(0, k).join(''), cps.slice(k).join('')];
+        if (vocab.has(l) && vocab.has(r) && normal(l) && normal(r)) local.push([l, r, v.scores![id]!]);
+      }
+      local.sort((a, b) => vocab.get(a[0])! - vocab.get(b[0])! || vocab.get(a[1])! - vocab.get(b[1])!);
+      merges.push(...local);
+    });
+    merges.sort((a, b) => b[2] - a[2]);
+    const json = {
+      added_tokens: [0, 1, 2].map((id) => ({ id, content: pieces[id], special: true, lstrip: false, rstrip: false, normalized: false, single_word: false })),
+      normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+      pre_tokenizer: null,
+      post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }], special_tokens: { '<s>': { id: '<s>', ids: [1] } } },
+      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+      model: { type: 'BPE', unk_token: '<unk>', fuse_unk: true, byte_fallback: true, vocab: Object.fromEntries(vocab), merges: merges.map(([a, b]) => [a, b]) },
+    };
+    const tok = Tokenizer.fromHf(json, undefined, 'llama-2 tokenizer.json');
+    expect([tok.kind, tok.bosId, tok.addBos]).toEqual(['bpe', 1, true]);
+    expectVectors(tok, 'llama-spm', true);
+  });
+
   test('ffnkit reads its own SentencePiece GGUF back with the same ids, types and flags', async () => {
     const tok = (await Tokenizer.load(join(VOCAB!, 'ggml-vocab-phi-3.gguf'))) as SpmTokenizer;
     const back = readGguf(ggufWith(tok.vocabulary()), 'phi-3 again').tokenizer!;
