@@ -7,8 +7,9 @@
 
 import {
   DenseLayerFfn, LlamaModel, RoutedLayerFfn, SPLIT_METHODS, createEngine, evaluate, factorizeLayer, factorizeModel,
-  encodeQ8_0, randomLlamaWeights, splitNeurons, uploadMatrix, type F32Buffer, type HostMatrix, type LayerFfn,
+  encodeQ8_0, randomLlamaWeights, splitNeurons, uploadMatrix, type F32Buffer, type HostMatrix, type LayerFfn, type LlamaWeights,
 } from '../src/index.js';
+import { keepNeurons } from '../src/factor/prune.js';
 import { randomF32 } from '../test/ref/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
 
@@ -20,6 +21,11 @@ export const SPEED_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [16, 4]
 export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
   const { lines, emit, say } = collector(opts);
   const shared = sharedDir();
+  // --only equal-compute: just the decode speeds of routing against pruning at equal FFN compute
+  if (opts.only === 'equal-compute') {
+    await equalCompute(emit, say, opts, shared);
+    return lines;
+  }
 
   if (shared) {
     const { weights, tok, calib, text, dense } = await storiesSetup(shared);
@@ -112,17 +118,8 @@ export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
   // whole model: stories110M shape, dense vs routed (contiguous split, untrained router)
   const config = STORIES110M;
   const weights = randomLlamaWeights(config, 1);
-  const decodeRate = async (w: typeof weights) => {
-    const model = await LlamaModel.create(w);
-    model.forward(Array.from({ length: 16 }, (_, i) => 3 + i));
-    const t = time(() => {
-      if (model.position >= 80) model.position = 16;
-      model.forward([5]);
-    }, opts.quick);
-    return 1 / t.seconds;
-  };
   say('speed: stories110M-shape decode, dense');
-  const denseRate = await decodeRate(weights);
+  const denseRate = await decodeRate(weights, opts.quick);
   emit({ suite: SUITE, case: 'stories110M-shape decode', impl: 'dense', value: sig3(denseRate), unit: 'tokens/s' });
   for (const [E, k] of [[8, 2], [4, 1]] as const) {
     say(`speed: stories110M-shape decode, routed E${E} k${k}`);
@@ -130,8 +127,49 @@ export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
       ...weights,
       layers: weights.layers.map((l) => ({ ...l, routed: factorizeLayer(l, config.dim, config.hiddenDim, splitNeurons('contiguous', E, { hidden: config.hiddenDim, dim: config.dim, w1: l.w1, w3: l.w3 }), { topK: k }) })),
     };
-    const rate = await decodeRate(routedWeights);
+    const rate = await decodeRate(routedWeights, opts.quick);
     emit({ suite: SUITE, case: 'stories110M-shape decode', impl: `routed E${E} k${k}`, value: sig3(rate), unit: 'tokens/s', bound: sig3(denseRate), boundName: 'dense', share: sig3(rate / denseRate) });
   }
+  await equalCompute(emit, say, opts, shared);
   return lines;
+}
+
+/** Tokens/s of greedy decoding steps (positions cycling over 16..80 after a 16-token prefill). */
+async function decodeRate(w: LlamaWeights, quick: boolean | undefined): Promise<number> {
+  const model = await LlamaModel.create(w);
+  model.forward(Array.from({ length: 16 }, (_, i) => 3 + i));
+  const t = time(() => {
+    if (model.position >= 80) model.position = 16;
+    model.forward([5]);
+  }, quick ?? false);
+  model.engine.close();
+  return 1 / t.seconds;
+}
+
+/**
+ * Half the FFN per token two ways: FactorLLM (4, 2), routed, against static pruning to half the
+ * neurons (a dense model with the narrower FFN), next to the dense model, on the real model and at
+ * the stories110M shape. The routed model pays for its router, top-k and per-expert calls.
+ */
+async function equalCompute(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, shared: string | undefined): Promise<void> {
+  const models: [string, LlamaWeights][] = [['stories110M-shape', randomLlamaWeights(STORIES110M, 1)]];
+  if (shared) models.unshift(['stories260K', (await storiesSetup(shared)).weights]);
+  for (const [name, weights] of models) {
+    const c = weights.config;
+    const half = Math.floor(c.hiddenDim / 2);
+    const firstHalf = Array.from({ length: half }, (_, j) => j); // speed does not depend on which neurons
+    const pruned = { ...weights, config: { ...c, hiddenDim: half }, layers: weights.layers.map((l) => keepNeurons(l, firstHalf, c.dim, c.hiddenDim)) };
+    const routed = {
+      ...weights,
+      layers: weights.layers.map((l) => ({ ...l, routed: factorizeLayer(l, c.dim, c.hiddenDim, splitNeurons('contiguous', 4, { hidden: c.hiddenDim, dim: c.dim, w1: l.w1, w3: l.w3 }), { topK: 2 }) })),
+    };
+    say(`equal compute: ${name} decode, dense`);
+    const dense = await decodeRate(weights, opts.quick);
+    emit({ suite: SUITE, case: `${name} decode, half the FFN per token`, impl: 'dense (full FFN)', value: sig3(dense), unit: 'tokens/s' });
+    for (const [impl, w] of [[`pruned to ${half} neurons`, pruned], ['routed E4 k2', routed]] as const) {
+      say(`equal compute: ${name} decode, ${impl}`);
+      const rate = await decodeRate(w, opts.quick);
+      emit({ suite: SUITE, case: `${name} decode, half the FFN per token`, impl, value: sig3(rate), unit: 'tokens/s', bound: sig3(dense), boundName: 'dense', share: sig3(rate / dense) });
+    }
+  }
 }

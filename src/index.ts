@@ -20,10 +20,11 @@ export { loadModel, readWeights, type ModelSource, type HfSource, type ModelForm
 export { type LayerFfn, DenseLayerFfn, uploadMatrix } from './llm/ffn.js';
 export { generate, generateIds, type GenerateOptions } from './llm/generate.js';
 export { Sampler, Rng, argmax, type SamplerOptions } from './llm/sampler.js';
-export { evaluate, splitDocuments, type EvalResult, type EvalOptions } from './llm/evaluate.js';
+export { evaluate, type EvalResult, type EvalOptions } from './llm/evaluate.js';
+export { splitDocuments } from './text/documents.js';
 export {
   type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type Q8Weights, parameterCount, denseOfRouted, matrixF32, matrixSize,
-} from './llm/weights.js';
+} from './model/weights.js';
 export { randomLlamaWeights, llamaConfig } from './llm/random.js';
 
 // file formats
@@ -34,17 +35,19 @@ export { PRE_TOKENIZERS } from './formats/pretokenize.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
 export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions } from './formats/gguf.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
-export { encodeQ8_0, decodeQ8_0 } from './formats/q8.js';
+export { encodeQ8_0, decodeQ8_0 } from './model/q8.js';
 
 // FactorLLM
 export { factorizeModel, checkExpertShape, type FactorizeModelOptions } from './factor/pipeline.js';
+export { pruneModel, type PruneOptions } from './factor/prune.js';
 export { splitNeurons, groupSizes, balancedKmeans, SPLIT_METHODS, type SplitMethod } from './factor/split.js';
 export { factorizeLayer, initRouter } from './factor/factorize.js';
-export { RoutedLayerFfn, type RoutingMode } from './factor/moe.js';
-export { paLoss, paTargets, softmax64 } from './factor/pa-loss.js';
+export { RoutedLayerFfn, type RoutingMode } from './llm/routed-ffn.js';
+export { paLoss, softmax64 } from './factor/pa-loss.js';
+export { paTargets } from './llm/oracle.js';
 export { trainRouter, type RouterTrainOptions } from './factor/router.js';
 export { collectFfnInputs, type CalibrationData } from './factor/calibrate.js';
-export { AdamW, type AdamWOptions } from './train/adamw.js';
+export { AdamW, type AdamWOptions } from './optim/adamw.js';
 export { BackwardKernels, type TrainAttentionShape } from './runtime/backward.js';
 export { TrainableLlama, type TrainModelOptions, type LossTerms } from './train/llama-train.js';
 export { namedTensors, trainableNames, FACTORLLM_TRAINABLE } from './train/params.js';
@@ -52,7 +55,7 @@ export { type AuxWeights } from './train/expert-ffn.js';
 export { finetune, learningRate, textTokens, sampleBatch, type FinetuneOptions, type FinetuneResult, type StepReport } from './train/finetune.js';
 export { encodeCheckpoint, decodeCheckpoint, modelFingerprint, tokensFingerprint, type Checkpoint, type CheckpointTensor } from './train/checkpoint.js';
 export { teacherText, teacherWeights, type TeacherTextOptions } from './train/teacher-text.js';
-export { type AdamWState } from './train/adamw.js';
+export { type AdamWState } from './optim/adamw.js';
 
 // FFN-SkipLLM
 export {

@@ -10,7 +10,7 @@ import {
   FfnkitError, LlamaModel, Tokenizer, loadModel, parseGguf, readGguf, readHfLlama, readLlama2c, readWeights,
   writeGguf, writeHfLlama, writeLlama2c, type LlamaWeights,
 } from '../src/node/index.js';
-import { floatToHalf, halfToFloat } from '../src/formats/bytes.js';
+import { floatToHalf, halfToFloat } from '../src/model/half.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
 
 const goldenLogits = () => new Float32Array(sharedBytes('golden', 'stories260K-logits.f32').slice().buffer);

@@ -94,19 +94,20 @@ describe.skipIf(!SHARED)('skipping in stories260K', () => {
     const w = stories();
     const zeroed: LlamaWeights = { ...w, layers: w.layers.map((l, i) => (i >= 2 && i <= 3 ? { ...l, w2: new Float32Array(l.w2.length) } : l)) };
     const skipping = await LlamaModel.create(w, { backend: 'simd' });
-    skipping.skip = new StaticSkip(5, 2, 3);
+    const policy = new StaticSkip(5, 2, 3);
+    skipping.skip = policy;
     const reference = await LlamaModel.create(zeroed, { backend: 'simd' });
     const dense = await LlamaModel.create(w, { backend: 'simd' });
     const t = ids();
     // prefill: no skipping at all
     expect(maxDiff(skipping.forward(t.slice(0, 10), { allLogits: true }), dense.forward(t.slice(0, 10), { allLogits: true }))).toBe(0);
-    expect(skipping.skip.stats().tokens).toBe(0);
+    expect(policy.stats().tokens).toBe(0);
     // decoding from position 0: every step skips layers 2-3, as if their FFNs were zero
     skipping.reset();
     for (const id of t) {
       expect(maxDiff(skipping.forward([id]), reference.forward([id]))).toBeLessThan(1e-5);
     }
-    expect(skipping.skip.stats().perLayer).toEqual([0, 0, 1, 1, 0]);
+    expect(policy.stats().perLayer).toEqual([0, 0, 1, 1, 0]);
   });
 
   test('skipping works on a factorized (routed) model as on a dense one', async () => {
@@ -118,10 +119,11 @@ describe.skipIf(!SHARED)('skipping in stories260K', () => {
     };
     const a = await LlamaModel.create(routed, { backend: 'simd' });
     const b = await LlamaModel.create(w, { backend: 'simd' });
-    a.skip = new StaticSkip(5, 1, 2);
+    const policy = new StaticSkip(5, 1, 2);
+    a.skip = policy;
     b.skip = new StaticSkip(5, 1, 2);
     for (const id of ids().slice(0, 12)) expect(maxDiff(a.forward([id]), b.forward([id]))).toBeLessThan(1e-4);
-    expect(a.skip.stats().perLayer).toEqual([0, 1, 1, 0, 0]);
+    expect(policy.stats().perLayer).toEqual([0, 1, 1, 0, 0]);
   });
 
   test('a policy that never fires changes nothing: eval through decode steps equals the golden NLL', async () => {

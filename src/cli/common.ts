@@ -3,7 +3,7 @@
 
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
+import { BACKENDS, FfnkitError, RoutedLayerFfn, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats, type RoutingMode } from '../node/index.js';
 import { progressLine } from './progress.js';
 
 /** A commander parser for numbers within [min, max] (integers when `integer`). */
@@ -58,12 +58,26 @@ export function expertsOption(): Option {
   return new Option('--top-k <k>', 'experts per token for a factorized (routed) model, overriding the file').argParser(numberOption('--top-k', 1, 1 << 16, true));
 }
 
+export function routingOption(): Option {
+  return new Option('--routing <how>', "a factorized model's expert choice: its routers, or the oracle (the k experts closest to the dense FFN: the bound a router can reach)").choices(['router', 'oracle']);
+}
+
+function routedLayers(model: LlamaModel, option: string): RoutedLayerFfn[] {
+  const routed = model.layers.map((l) => l.ffn).filter((f): f is RoutedLayerFfn => f instanceof RoutedLayerFfn);
+  if (routed.length === 0) throw new FfnkitError('E_ARG', `${option}: the model is dense (no routed FFN)`);
+  return routed;
+}
+
 /** Applies --top-k to every routed layer; an error for a dense model or a k above the expert count. */
 export function applyTopK(model: LlamaModel, k: number | undefined): void {
   if (k === undefined) return;
-  const routed = model.layers.map((l) => l.ffn).filter((f): f is RoutedLayerFfn => f instanceof RoutedLayerFfn);
-  if (routed.length === 0) throw new FfnkitError('E_ARG', '--top-k: the model is dense (no routed FFN to set k on)');
-  for (const f of routed) f.topK = k;
+  for (const f of routedLayers(model, '--top-k')) f.topK = k;
+}
+
+/** Applies --routing to every routed layer; an error for a dense model. */
+export function applyRouting(model: LlamaModel, mode: RoutingMode | undefined): void {
+  if (mode === undefined) return;
+  for (const f of routedLayers(model, '--routing')) f.mode = mode;
 }
 
 /** Engine options from --backend and --threads, leaving out what was not given (the defaults apply). */

@@ -4,8 +4,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { FfnkitError, evaluate } from '../node/index.js';
-import { applyTopK, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy } from './common.js';
+import { FfnkitError, evaluate, type RoutingMode } from '../node/index.js';
+import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -14,6 +14,7 @@ interface Options {
   text: string;
   json?: boolean;
   topK?: number;
+  routing?: RoutingMode;
   skip?: string;
   stats?: boolean;
   backend?: 'scalar' | 'simd' | 'relaxed';
@@ -33,6 +34,7 @@ export function evalCommand(): Command {
     .requiredOption('--text <file>', 'UTF-8 text file')
     .option('--json', 'print one JSON object: {"tokens","nll","ppl","seconds"}')
     .addOption(expertsOption())
+    .addOption(routingOption())
     .addOption(skipOption())
     .option('--stats', 'print FFN-skipping statistics')
     .addOption(backendOption())
@@ -40,6 +42,7 @@ export function evalCommand(): Command {
     .action(async (o: Options) => {
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
       applyTopK(model, o.topK);
+      applyRouting(model, o.routing);
       const skip = skipPolicy(o.skip, model);
       let text: string;
       try {

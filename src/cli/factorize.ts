@@ -15,7 +15,8 @@ interface Options {
   experts: number;
   topK: number;
   split: SplitMethod;
-  combination: Combination;
+  combination?: Combination;
+  llamacpp?: boolean;
   steps: number;
   lr: number;
   batch: number;
@@ -38,8 +39,9 @@ export function factorizeCommand(): Command {
     .addOption(new Option('--split <method>', 'how neurons are grouped').choices([...SPLIT_METHODS]).makeOptionMandatory())
     .addOption(
       new Option('--combination <c>', "sum: add the chosen experts (drop the rest); paper: sum x E/k (FactorLLM's code); weighted: softmax of router logits")
-        .choices(['sum', 'paper', 'weighted']).default('sum'),
+        .choices(['sum', 'paper', 'weighted']),
     )
+    .option('--llamacpp', "write a file llama.cpp runs: the weighted combination (llama.cpp's normalised top-k gating) and routers without bias")
     .option('--steps <n>', 'router training steps per layer (0 = untrained)', numberOption('--steps', 0, 1e7, true), 300)
     .option('--lr <x>', 'AdamW learning rate', numberOption('--lr', 1e-9, 10), 0.01)
     .option('--batch <n>', 'tokens per training step', numberOption('--batch', 1, 1 << 20, true), 256)
@@ -50,6 +52,10 @@ export function factorizeCommand(): Command {
     .requiredOption('--out <path>', 'output GGUF')
     .addOption(backendOption())
     .action(async (o: Options) => {
+      const combination = o.combination ?? (o.llamacpp ? 'weighted' : 'sum');
+      if (o.llamacpp && combination !== 'weighted') {
+        throw new FfnkitError('E_ARG', `--combination ${combination}: llama.cpp weights the chosen experts by a softmax over their router logits ('weighted'); '${combination}' runs in ffnkit only, without --llamacpp`);
+      }
       const { weights } = await readWeights(o.model);
       if (o.experts > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--experts: ${o.experts} is more than the hidden size ${weights.config.hiddenDim}`);
       if (o.topK > o.experts) throw new FfnkitError('E_ARG', `--top-k: ${o.topK} is more than --experts ${o.experts}`);
@@ -64,7 +70,7 @@ export function factorizeCommand(): Command {
       const progress = progressLine();
       const log: string[] = [];
       const factorized = await factorizeModel(weights, tokenizer, calib, {
-        experts: o.experts, topK: o.topK, split: o.split, combination: o.combination, steps: o.steps, lr: o.lr,
+        experts: o.experts, topK: o.topK, split: o.split, combination, routerBias: !o.llamacpp, steps: o.steps, lr: o.lr,
         batch: o.batch, balanceWeight: o.balance, seed: o.seed, calibTokens: o.calibTokens,
         onProgress: (stage, done, total) => progress.update(`factorize: ${stage} ${done}/${total}`),
         onLoss: (layer, step, pa, balance) => {
@@ -77,6 +83,6 @@ export function factorizeCommand(): Command {
       await writeOutAtomically(o.out, bytes, async () => {
         if (o.log) await writeFile(o.log, log.length ? `${log.join('\n')}\n` : '');
       });
-      process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers x ${o.experts} experts, top-${o.topK}, ${o.split} split, ${o.steps} router steps\n`);
+      process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers x ${o.experts} experts, top-${o.topK}, ${o.split} split, ${combination} combination, ${o.steps} router steps${o.llamacpp ? ', for llama.cpp' : ''}\n`);
     });
 }

@@ -13,6 +13,7 @@ interface Options {
   tokenizer: string;
   text?: string;
   teacherText?: number;
+  teacher?: string;
   steps: number;
   lr: number;
   warmup?: number;
@@ -56,6 +57,7 @@ export function finetuneCommand(): Command {
     .option('--pa-weight <x>', 'weight of the PA loss (the paper: 0.05)', numberOption('--pa-weight', 0, 1e6), 0.05)
     .option('--balance-weight <x>', 'weight of the balance term (the paper: 0.01)', numberOption('--balance-weight', 0, 1e6), 0.01)
     .option('--distill <a>', 'weight in [0, 1] of distillation from the starting dense model in the LM term (0 = plain LM loss)', numberOption('--distill', 0, 1), 0)
+    .option('--teacher <path>', "with --distill: the dense model to distill from (default: the starting model's dense FFNs), e.g. the unpruned model")
     .option('--train <globs>', "comma-separated tensor patterns to train (default: 'blk.*.ffn_gate_inp*,blk.*.ffn_*_exps' for a factorized model, else all)")
     .option('--freeze <globs>', "comma-separated tensor patterns to freeze, e.g. 'token_embd,output*'")
     .option('--seed <s>', 'seed of the batch sampling', numberOption('--seed', 0, 2 ** 31, true), 1)
@@ -72,6 +74,7 @@ export function finetuneCommand(): Command {
       if (tokenizer.vocabSize !== weights.config.vocabSize) {
         throw new FfnkitError('E_ARG', `--tokenizer: ${o.tokenizer} has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${weights.config.vocabSize}`);
       }
+      const teacher = o.teacher === undefined ? undefined : (await readWeights(o.teacher)).weights;
       if (o.text === undefined && o.teacherText === undefined) throw new FfnkitError('E_ARG', '--text or --teacher-text: nothing to train on');
       let text = '';
       if (o.text !== undefined) {
@@ -116,7 +119,7 @@ export function finetuneCommand(): Command {
       const result = await finetune(weights, tokenizer, text, {
         steps: o.steps, lr: o.lr, ...(o.warmup !== undefined ? { warmup: o.warmup } : {}), seqLen: o.seqLen, batch: o.batch,
         accumulate: o.accumulate, clip: o.clip, weightDecay: o.weightDecay, paWeight: o.paWeight, balanceWeight: o.balanceWeight,
-        distill: o.distill, ...(o.train ? { train: patterns(o.train)! } : {}), ...(o.freeze ? { freeze: patterns(o.freeze)! } : {}),
+        distill: o.distill, ...(teacher ? { teacher } : {}), ...(o.train ? { train: patterns(o.train)! } : {}), ...(o.freeze ? { freeze: patterns(o.freeze)! } : {}),
         seed: o.seed, checkpointEvery: o.checkpointEvery, ...(resume ? { resume } : {}),
         engine: engineOptions(o.backend, o.threads),
         onStep: (s) => {

@@ -3,21 +3,22 @@
 
 import { Command, CommanderError } from 'commander';
 import { FfnkitError } from '../node/index.js';
-import { benchCommand } from './bench.js';
 import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 import { factorizeCommand } from './factorize.js';
 import { quantizeCommand } from './quantize.js';
 import { finetuneCommand } from './finetune.js';
+import { pruneCommand } from './prune.js';
 import { tokenizeCommand } from './tokenize.js';
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs the command line; `extra` are commands that exist only in a checkout (bench). */
+export async function main(argv: string[], extra: Command[] = []): Promise<number> {
   const program = new Command('ffnkit')
     .description('Fast feed-forward networks on any CPU, in WebAssembly SIMD')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [generateCommand(), evalCommand(), factorizeCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), benchCommand(), tokenizeCommand()]) {
+  for (const command of [generateCommand(), evalCommand(), factorizeCommand(), pruneCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), tokenizeCommand(), ...extra]) {
     // pre-built commands do not inherit exitOverride: without it they would exit(1) on bad usage
     command.copyInheritedSettings(program);
     program.addCommand(command);

@@ -5,7 +5,7 @@
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { LayerFfn } from '../llm/ffn.js';
-import { splitDocuments } from '../llm/evaluate.js';
+import { splitDocuments } from '../text/documents.js';
 import type { LlamaModel } from '../llm/model.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 
@@ -37,6 +37,7 @@ export function collectFfnInputs(
         if (room > 0) inputs[i]!.set(x.view().subarray(0, room * dim), filled * dim);
         inner.forward(x, y, tokens);
       },
+      bytesPerToken: () => inner.bytesPerToken(),
     };
     layer.ffn = recorder;
   });

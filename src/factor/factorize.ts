@@ -4,7 +4,7 @@
 // dense output exactly (a zero row gives silu(0)·0 = 0).
 
 import { FfnkitError } from '../errors.js';
-import type { Combination, LlamaLayer, RoutedFfnWeights } from '../llm/weights.js';
+import type { Combination, LlamaLayer, RoutedFfnWeights } from '../model/weights.js';
 import { rng } from '../rng.js';
 
 export interface FactorizeOptions {

@@ -7,10 +7,11 @@
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { LlamaModel, type ModelOptions } from '../llm/model.js';
-import type { Combination, LlamaWeights } from '../llm/weights.js';
+import type { Combination, LlamaWeights } from '../model/weights.js';
+import { swigluActivations } from './activations.js';
 import { collectFfnInputs } from './calibrate.js';
 import { factorizeLayer } from './factorize.js';
-import { RoutedLayerFfn } from './moe.js';
+import { RoutedLayerFfn } from '../llm/routed-ffn.js';
 import { trainRouter } from './router.js';
 import { SPLIT_METHODS, type SplitMethod, splitNeurons } from './split.js';
 
@@ -23,6 +24,11 @@ export interface FactorizeModelOptions {
   steps?: number;
   lr?: number;
   batch?: number;
+  /**
+   * Give each router a bias (default true). Without one the file is one llama.cpp runs (its llama
+   * graph has no router bias), with the `weighted` combination.
+   */
+  routerBias?: boolean;
   /** Weight of the balance term (0.01 in the paper; 0 = off). Default 0.01. */
   balanceWeight?: number;
   seed?: number;
@@ -62,25 +68,12 @@ export async function factorizeModel(
     ? collectFfnInputs(dense, tokenizer, calibText, options.calibTokens ?? 8192, (n, total) => progress('calibrate', n, total))
     : undefined;
   const engine = dense.engine;
-  const k = engine.kernels;
 
   const layers = weights.layers.map((layer, li) => {
     progress('split', li, c.nLayers);
-    let activations: Float32Array | undefined;
-    if (split === 'coactivation') {
-      // SwiGLU activations silu(w1 h)·(w3 h) of a sample of the recorded inputs
-      const n = Math.min(calib!.tokens, options.coactivationTokens ?? 2048);
-      const x = engine.upload(calib!.inputs[li]!.subarray(0, n * c.dim));
-      const w1 = k.packFrom(layer.w1, c.hiddenDim, c.dim);
-      const w3 = k.packFrom(layer.w3, c.hiddenDim, c.dim);
-      const g = engine.alloc(n * c.hiddenDim);
-      const u = engine.alloc(n * c.hiddenDim);
-      k.gemm(x, w1, g, n);
-      k.gemm(x, w3, u, n);
-      k.swiglu(g, u, g);
-      activations = g.toArray();
-      for (const b of [x, w1.data, w3.data, g, u]) b.free();
-    }
+    // SwiGLU activations of a sample of the recorded inputs
+    const n = split === 'coactivation' ? Math.min(calib!.tokens, options.coactivationTokens ?? 2048) : 0;
+    const activations = n > 0 ? swigluActivations(engine, layer, calib!.inputs[li]!, n, c.dim, c.hiddenDim) : undefined;
     const groups = splitNeurons(split, experts, { hidden: c.hiddenDim, dim: c.dim, w1: layer.w1, w3: layer.w3, ...(activations ? { activations } : {}) }, seed + li);
     const routed = factorizeLayer(layer, c.dim, c.hiddenDim, groups, { topK, combination, split, seed: seed + 1000 + li });
     return { ...layer, routed };
@@ -104,7 +97,7 @@ export async function factorizeModel(
       }
       progress('train', li, c.nLayers);
       trainRouter(routed.router, routed.routerBias, calib!.inputs[li]!, targets, topK, {
-        steps, lr, batch, balanceWeight, seed: seed + 2000 + li,
+        steps, lr, batch, balanceWeight, seed: seed + 2000 + li, trainBias: options.routerBias ?? true,
         onStep: (step, pa, bal) => options.onLoss?.(li, step, pa, bal),
       });
     });

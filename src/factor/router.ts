@@ -4,7 +4,7 @@
 
 import { FfnkitError } from '../errors.js';
 import { rng } from '../rng.js';
-import { AdamW } from '../train/adamw.js';
+import { AdamW } from '../optim/adamw.js';
 import { paLoss } from './pa-loss.js';
 
 export interface RouterTrainOptions {
@@ -14,6 +14,8 @@ export interface RouterTrainOptions {
   balanceWeight: number;
   seed: number;
   weightDecay?: number;
+  /** Train the bias too (default); false keeps it as it is (zero for a llama.cpp router). */
+  trainBias?: boolean;
   /** Called after each step with the batch's mean PA and balance terms. */
   onStep?: (step: number, pa: number, balance: number) => void;
 }
@@ -29,7 +31,7 @@ export function trainRouter(
   const dim = router.length / E;
   const n = inputs.length / dim;
   if (n < 1 || targets.length !== n * k) throw new FfnkitError('E_ARG', `router training: ${n} inputs but ${targets.length / k} targets`);
-  const { steps, lr, batch, balanceWeight, seed, weightDecay = 0 } = options;
+  const { steps, lr, batch, balanceWeight, seed, weightDecay = 0, trainBias = true } = options;
   const next = rng(seed);
   const optW = new AdamW(router.length, { lr, weightDecay });
   const optB = new AdamW(E, { lr });
@@ -62,7 +64,7 @@ export function trainRouter(
       }
     }
     optW.step(router, gW);
-    optB.step(bias, gB);
+    if (trainBias) optB.step(bias, gB);
     last = pa / batch;
     options.onStep?.(step, last, bal / batch);
   }

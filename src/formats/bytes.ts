@@ -122,59 +122,6 @@ export class ByteReader {
   }
 }
 
-/** IEEE half precision to number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-// the float32 bits of a number, without allocating per call (Q8_0 encodes one scale per 32 values)
-const HALF_SCRATCH_F32 = new Float32Array(1);
-const HALF_SCRATCH_U32 = new Uint32Array(HALF_SCRATCH_F32.buffer);
-
-/** Number to IEEE half precision, round to nearest even (overflow to infinity). */
-export function floatToHalf(v: number): number {
-  HALF_SCRATCH_F32[0] = v;
-  const x = HALF_SCRATCH_U32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 255) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let r = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    if (rest > half || (rest === half && r & 1)) r++;
-    return sign | r;
-  }
-  let r = mant >>> 13;
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && r & 1)) {
-    r++;
-    if (r === 0x400) {
-      r = 0;
-      e++;
-      if (e >= 31) return sign | 0x7c00;
-    }
-  }
-  return sign | (e << 10) | r;
-}
-
-/** bfloat16 (upper half of a float32) to number. */
-export function bf16ToFloat(b: number): number {
-  const u = new Uint32Array([b << 16]);
-  return new Float32Array(u.buffer)[0]!;
-}
-
 /** A growable little-endian byte writer, for the GGUF, safetensors and llama2.c writers. */
 export class ByteWriter {
   private buf = new Uint8Array(1 << 16);

@@ -7,10 +7,11 @@
 // padding to `general.alignment` (default 32); tensor data, each at data start + offset.
 
 import { FfnkitError } from '../errors.js';
-import type { Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../llm/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../llm/weights.js';
-import { ByteReader, ByteWriter, bf16ToFloat, floatToHalf, halfToFloat } from './bytes.js';
-import { decodeQ8_0, encodeQ8_0 } from './q8.js';
+import type { Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../model/weights.js';
+import { ByteReader, ByteWriter } from './bytes.js';
+import { bf16ToFloat, floatToHalf, halfToFloat } from '../model/half.js';
+import { decodeQ8_0, encodeQ8_0 } from '../model/q8.js';
 import { tokenizerFromGguf } from './gguf-vocab.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -180,7 +181,9 @@ function expertMetadata(file: GgufFile, source: string): { experts: number; topK
   const topK = metaNumber(file, 'llama.expert_used_count', source);
   if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_count ${experts} (at least 2)`);
   if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_used_count ${topK} is outside 1..${experts}`);
-  const combination = file.metadata.get('ffnkit.combination') ?? 'sum';
+  // without ffnkit's key the file is llama.cpp's MoE, whose llama graph weights the chosen
+  // experts by a softmax over their router logits
+  const combination = file.metadata.get('ffnkit.combination') ?? 'weighted';
   if (combination !== 'paper' && combination !== 'weighted' && combination !== 'sum') {
     throw new FfnkitError('E_FORMAT', `${source}: ffnkit.combination '${String(combination)}' (paper, weighted or sum)`);
   }
@@ -450,7 +453,10 @@ export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabul
     if (r) {
       const he = r.expertHidden;
       add(`blk.${i}.ffn_gate_inp.weight`, r.router, c.dim, r.experts);
-      add(`blk.${i}.ffn_gate_inp.bias`, r.routerBias, r.experts);
+      // llama.cpp's llama graph has no router bias and combines experts as 'weighted' does: such
+      // a file is one it runs. Any other file keeps the bias tensor, so llama.cpp refuses it
+      // instead of computing a different model.
+      if (r.combination !== 'weighted' || r.routerBias.some((b) => b !== 0)) add(`blk.${i}.ffn_gate_inp.bias`, r.routerBias, r.experts);
       tensors.push({ name: `blk.${i}.ffn_gate_exps.weight`, dims: [c.dim, he, r.experts], data: r.w1, matrix: true });
       tensors.push({ name: `blk.${i}.ffn_up_exps.weight`, dims: [c.dim, he, r.experts], data: r.w3, matrix: true });
       tensors.push({ name: `blk.${i}.ffn_down_exps.weight`, dims: [he, c.dim, r.experts], data: r.w2, matrix: true });

@@ -9,7 +9,7 @@
 //   w2, w3, [wcls].
 
 import { FfnkitError } from '../errors.js';
-import { type LlamaConfig, type LlamaLayer, type LlamaWeights, checkConfig, checkWeights, headDim, kvDim } from '../llm/weights.js';
+import { type LlamaConfig, type LlamaLayer, type LlamaWeights, checkConfig, checkWeights, headDim, kvDim } from '../model/weights.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 
 export const LLAMA2C_MAGIC = 0x616b3432;

@@ -8,9 +8,10 @@
 // ropeStyle 'half', writing interleaved weights applies that permutation.
 
 import { FfnkitError } from '../errors.js';
-import type { LlamaConfig, LlamaLayer, LlamaWeights } from '../llm/weights.js';
-import { checkConfig, checkWeights, headDim, kvDim } from '../llm/weights.js';
-import { ByteReader, ByteWriter, bf16ToFloat, floatToHalf, halfToFloat } from './bytes.js';
+import type { LlamaConfig, LlamaLayer, LlamaWeights } from '../model/weights.js';
+import { checkConfig, checkWeights, headDim, kvDim } from '../model/weights.js';
+import { ByteReader, ByteWriter } from './bytes.js';
+import { bf16ToFloat, floatToHalf, halfToFloat } from '../model/half.js';
 
 export interface SafetensorsEntry {
   dtype: string;

@@ -13,7 +13,6 @@ import { FfnkitError } from '../errors.js';
 import { utf8Binary } from './byte-level.js';
 import { ByteReader } from './bytes.js';
 import type { GgufVocabulary } from './gguf.js';
-import { BOS, EOS } from './tokenizer.js';
 import { TokenType, VocabTokenizer } from './vocab.js';
 
 /** Binary string (one char per byte) of UTF-8 bytes: an exact, cheap Map key for byte strings. */
@@ -22,6 +21,10 @@ function binary(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
   return s;
 }
+
+/** llama2.c's BOS and EOS ids (those of the Llama 2 SentencePiece vocabularies). */
+export const BOS = 1;
+export const EOS = 2;
 
 /** The pair memo starts afresh past this many pairs. */
 const PAIR_MEMO = 1 << 20;

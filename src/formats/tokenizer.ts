@@ -9,9 +9,7 @@ import type { GgufVocabulary } from './gguf.js';
 import { hfTokenizer } from './hf-tokenizer.js';
 import { SpmTokenizer } from './spm.js';
 
-/** llama2.c's BOS and EOS ids (those of the Llama 2 SentencePiece vocabularies). */
-export const BOS = 1;
-export const EOS = 2;
+export { BOS, EOS } from './spm.js';
 
 export interface EncodeOptions {
   /** Prepend BOS. Default: the vocabulary's own choice (`addBos`; true for llama2.c files). */

@@ -4,7 +4,8 @@
 // every predicted position (n - 1 per document), and ppl = exp(mean nll).
 
 import type { Tokenizer } from '../formats/tokenizer.js';
-import type { SkipPolicy } from '../skip/policy.js';
+import { splitDocuments } from '../text/documents.js';
+import type { FfnSkip } from './skip.js';
 import type { LlamaModel } from './model.js';
 
 export interface EvalResult {
@@ -23,20 +24,9 @@ export interface EvalOptions {
    * position runs as a decode step (where skipping happens), so the perplexity is what decoding
    * would produce. Without it, documents run teacher-forced in blocks.
    */
-  skip?: SkipPolicy;
+  skip?: FfnSkip;
   /** Called after each document with (documents done, documents in all, tokens so far). */
   onProgress?: (done: number, total: number, tokens: number) => void;
-}
-
-/**
- * The documents of a text: the pieces between "\n\n", kept as they are (the last one keeps the
- * file's final newline, as the reference protocol does), blank ones dropped.
- */
-export function splitDocuments(text: string): string[] {
-  return text
-    .replace(/\r\n/g, '\n')
-    .split('\n\n')
-    .filter((d) => d.trim().length > 0);
 }
 
 /** -log softmax(row)[target], in float64. */

@@ -1,10 +1,10 @@
 // The FFN of a layer, as a swappable part: the layer loop hands it the post-attention RMSNorm
 // output and takes back the block's output. Dense here; FactorLLM's routed experts in
-// factor/moe.ts.
+// llm/routed-ffn.ts.
 
 import type { F32Buffer } from '../runtime/buffer.js';
 import type { DenseFfn, GemmWeights, Kernels } from '../runtime/kernels.js';
-import type { HostMatrix } from './weights.js';
+import type { HostMatrix } from '../model/weights.js';
 
 /** One host matrix into the engine: float32 as gemm panels, Q8_0 blocks as int8 groups. */
 export function uploadMatrix(k: Kernels, m: HostMatrix, rows: number, cols: number, what: string): GemmWeights {
@@ -16,6 +16,8 @@ export interface LayerFfn {
   readonly kind: string;
   /** y = FFN(x) for `tokens` rows of dim floats (x and y apart). */
   forward(x: F32Buffer, y: F32Buffer, tokens: number): void;
+  /** Bytes of weights one decoded token streams from memory (routed: the k experts it uses). */
+  bytesPerToken(): number;
 }
 
 /** The dense SwiGLU FFN on packed weights, one wasm call per block of tokens. */
@@ -31,5 +33,10 @@ export class DenseLayerFfn implements LayerFfn {
 
   forward(x: F32Buffer, y: F32Buffer, tokens: number): void {
     this.kernels.ffn(this.weights, x, y, tokens);
+  }
+
+  bytesPerToken(): number {
+    const w = this.weights;
+    return (w.w1.data.length + w.w3.data.length + w.w2.data.length) * 4;
   }
 }

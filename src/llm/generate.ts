@@ -3,13 +3,13 @@
 
 import { FfnkitError } from '../errors.js';
 import { BOS, EOS, type Tokenizer } from '../formats/tokenizer.js';
-import type { SkipPolicy } from '../skip/policy.js';
+import type { FfnSkip } from './skip.js';
 import type { LlamaModel } from './model.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 
 export interface GenerateOptions extends SamplerOptions {
   /** FFN skipping for the decode steps (default: the model's own `skip`, if set). */
-  skip?: SkipPolicy;
+  skip?: FfnSkip;
   /** New tokens to produce at most (after the prompt). Default 256. */
   maxTokens?: number;
   /** Called with every token id, the prompt's included, as it becomes known. */

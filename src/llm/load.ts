@@ -8,7 +8,7 @@ import { readHfLlama } from '../formats/safetensors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { type ByteSource, localFiles, readBytes, sourceName } from '../runtime/io.js';
 import { LlamaModel, type ModelOptions } from './model.js';
-import type { HostMatrix, LlamaWeights } from './weights.js';
+import type { HostMatrix, LlamaWeights } from '../model/weights.js';
 
 /** A Hugging Face checkpoint given as its two files. */
 export interface HfSource {

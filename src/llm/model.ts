@@ -11,11 +11,11 @@ import type { F32Buffer } from '../runtime/buffer.js';
 import { ropeCosSin, type GemmWeights } from '../runtime/kernels.js';
 import { panelFloats, q8GroupFloats } from '../runtime/sizes.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
-import type { SkipPolicy } from '../skip/policy.js';
-import { RoutedLayerFfn } from '../factor/moe.js';
+import type { FfnSkip } from './skip.js';
+import { RoutedLayerFfn } from './routed-ffn.js';
 import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
 import { generate, type GenerateOptions } from './generate.js';
-import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from './weights.js';
+import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from '../model/weights.js';
 
 /** How a model's matrices sit in wasm memory: f32 panels, or (from GGUF Q8_0) int8 groups. */
 export type WeightType = 'f32' | 'q8_0';
@@ -59,7 +59,7 @@ export class LlamaModel {
   /** The vocabulary stored with the model (GGUF), if any. */
   tokenizer?: Tokenizer;
   /** FFN skipping consulted on decode steps (one token per forward call); prefill never skips. */
-  skip: SkipPolicy | undefined;
+  skip: FfnSkip | undefined;
   /** Decode steps since the last reset (what a skip policy's warm-up counts). */
   decodeSteps = 0;
   readonly layers: DeviceLayer[];
@@ -161,10 +161,8 @@ export class LlamaModel {
     let floats = this.classifier.data.length;
     for (const l of this.layers) {
       floats += l.wqkv.data.length + l.wo.data.length + 2 * l.attnNorm.length;
-      if (l.ffn instanceof DenseLayerFfn) floats += l.ffn.weights.w1.data.length + l.ffn.weights.w3.data.length + l.ffn.weights.w2.data.length;
-      if (l.ffn instanceof RoutedLayerFfn) floats += l.ffn.bytesPerToken() / 4;
     }
-    return floats * 4;
+    return floats * 4 + this.layers.reduce((bytes, l) => bytes + l.ffn.bytesPerToken(), 0);
   }
 
   /**

@@ -5,9 +5,9 @@
 
 import { FfnkitError } from '../errors.js';
 import { rng } from '../rng.js';
-import { encodeQ8_0, decodeQ8_0 } from '../formats/q8.js';
-import type { HostMatrix, LlamaConfig, LlamaWeights } from './weights.js';
-import { checkConfig, kvDim } from './weights.js';
+import { encodeQ8_0, decodeQ8_0 } from '../model/q8.js';
+import type { HostMatrix, LlamaConfig, LlamaWeights } from '../model/weights.js';
+import { checkConfig, kvDim } from '../model/weights.js';
 
 /** The defaults of a llama2.c-style config; pass the shape fields. */
 export function llamaConfig(shape: Pick<LlamaConfig, 'dim' | 'hiddenDim' | 'nLayers' | 'nHeads' | 'nKvHeads' | 'vocabSize' | 'seqLen'> & Partial<LlamaConfig>): LlamaConfig {

@@ -12,6 +12,7 @@
 
 import { FfnkitError } from '../errors.js';
 import { rng } from '../rng.js';
+import type { FfnSkip } from '../llm/skip.js';
 
 /** Cosine histogram: 40 bins of width 0.05 over [-1, 1]. */
 export const HISTOGRAM_BINS = 40;
@@ -27,7 +28,7 @@ export interface SkipStats {
   cosineHistogram: number[][];
 }
 
-export abstract class SkipPolicy {
+export abstract class SkipPolicy implements FfnSkip {
   abstract readonly kind: string;
   readonly layers: number;
   private steps = 0;

@@ -8,7 +8,7 @@
 // per trainable tensor its float32 values, then its float64 m and v.
 
 import { FfnkitError } from '../errors.js';
-import type { LlamaWeights } from '../llm/weights.js';
+import type { LlamaWeights } from '../model/weights.js';
 import { namedTensors } from './params.js';
 
 const MAGIC = 'FFNKCKPT';

@@ -11,12 +11,13 @@
 // `sum` combination: the k-subset whose summed outputs are closest to the teacher's;
 // `paper` / `weighted`: the k experts closest to teacher / (E/k) (the authors' d_i).
 
-import type { Combination, LlamaLayer } from '../llm/weights.js';
-import { denseOfRouted } from '../llm/weights.js';
+import type { Combination, LlamaLayer } from '../model/weights.js';
+import { denseOfRouted } from '../model/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import type { DenseFfn } from '../runtime/kernels.js';
-import { paLoss, paTargets } from '../factor/pa-loss.js';
-import { combinationWeights } from '../factor/moe.js';
+import { paLoss } from '../factor/pa-loss.js';
+import { paTargets } from '../llm/oracle.js';
+import { combinationWeights } from '../llm/routed-ffn.js';
 import type { DeviceParam, DeviceParams, PackedPair } from './device-params.js';
 
 export interface AuxWeights {

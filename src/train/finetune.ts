@@ -10,11 +10,11 @@
 
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
-import { splitDocuments } from '../llm/evaluate.js';
-import type { LlamaWeights } from '../llm/weights.js';
+import { splitDocuments } from '../text/documents.js';
+import type { LlamaWeights } from '../model/weights.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import { rng } from '../rng.js';
-import { AdamW } from './adamw.js';
+import { AdamW } from '../optim/adamw.js';
 import { type Checkpoint, modelFingerprint, tokensFingerprint } from './checkpoint.js';
 import { TrainableLlama, type LossTerms } from './llama-train.js';
 import { FACTORLLM_TRAINABLE, namedTensors, trainableNames } from './params.js';
@@ -46,6 +46,11 @@ export interface FinetuneOptions {
    * (1 - a) onehot + a teacher probabilities. Default 0 (the paper's plain LM loss).
    */
   distill?: number;
+  /**
+   * The dense model to distill from instead of the starting model's own dense FFNs (e.g. the
+   * unpruned model when fine-tuning a pruned one); same vocabulary, dense.
+   */
+  teacher?: LlamaWeights;
   /** Glob patterns of tensors to train (default: FactorLLM's experts and routers for a factorized model, else all). */
   train?: string[];
   /** Glob patterns of tensors to freeze (applied after `train`). */
@@ -125,6 +130,12 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
   }
   positive('lr', o.lr, Number.MIN_VALUE);
   if (!(o.distill >= 0 && o.distill <= 1)) throw new FfnkitError('E_ARG', `distill: expected a weight in [0, 1], found ${o.distill}`);
+  if (o.teacher) {
+    const t = o.teacher.config;
+    if (t.vocabSize !== c.vocabSize || t.seqLen < o.seqLen) throw new FfnkitError('E_ARG', `teacher: vocabulary ${t.vocabSize} and context ${t.seqLen}, the model needs ${c.vocabSize} and at least ${o.seqLen}`);
+    if (o.teacher.layers.some((l) => l.routed)) throw new FfnkitError('E_ARG', 'teacher: factorized (the teacher is a dense model)');
+    if (o.distill === 0) throw new FfnkitError('E_ARG', 'teacher: given without distill (the teacher only shapes the distillation targets)');
+  }
   for (const [name, v] of [['clip', o.clip], ['weight decay', o.weightDecay], ['pa weight', o.paWeight], ['balance weight', o.balanceWeight], ['warmup', o.warmup], ['min lr ratio', o.minLrRatio]] as const) positive(name, v, 0);
   if (c.seqLen < o.seqLen) throw new FfnkitError('E_ARG', `seq-len: ${o.seqLen} is more than the model's context ${c.seqLen}`);
   const stream = textTokens(tokenizer, text);
@@ -140,6 +151,7 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
     trainable: [...trainable].sort(),
     // the training text itself (its token stream's hash): another text would draw other batches
     text: tokensFingerprint(stream),
+    ...(o.teacher ? { teacher: modelFingerprint(o.teacher) } : {}),
   };
   const fingerprint = modelFingerprint(weights);
   if (o.resume) checkResume(o.resume, fingerprint, shaping);
@@ -147,9 +159,10 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
   // student and teacher share one wasm memory (so `wasmBytes` is the run's whole footprint)
   const engine = await createEngine(o.engine ?? {});
   const model = await TrainableLlama.create(weights, { engine, batch: o.batch, seqLen: o.seqLen, trainable });
+  const teacherOf = o.teacher ?? { ...weights, layers: weights.layers.map((l) => ({ ...l, routed: undefined })) };
   const teacher = o.distill > 0
     ? await TrainableLlama.create(
-        { ...weights, layers: weights.layers.map((l) => ({ ...l, routed: undefined })) },
+        teacherOf,
         { engine, batch: o.batch, seqLen: o.seqLen, trainable: new Set() },
       )
     : undefined;

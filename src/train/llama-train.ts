@@ -9,8 +9,8 @@
 // Gradients accumulate into each trainable parameter's buffer, so micro-batches add up.
 
 import { FfnkitError } from '../errors.js';
-import type { LlamaConfig, LlamaWeights } from '../llm/weights.js';
-import { checkWeights, headDim, kvDim } from '../llm/weights.js';
+import type { LlamaConfig, LlamaWeights } from '../model/weights.js';
+import { checkWeights, headDim, kvDim } from '../model/weights.js';
 import { BackwardKernels } from '../runtime/backward.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import { createEngine, type Engine, type EngineOptions } from '../runtime/engine.js';

@@ -3,7 +3,7 @@
 // and no train pattern does. Patterns are globs over names: `*` matches any run of characters.
 
 import { FfnkitError } from '../errors.js';
-import type { LlamaWeights } from '../llm/weights.js';
+import type { LlamaWeights } from '../model/weights.js';
 
 /** FactorLLM fine-tuning: experts and routers train, everything else is frozen. */
 export const FACTORLLM_TRAINABLE = ['blk.*.ffn_gate_inp*', 'blk.*.ffn_*_exps'];

@@ -8,7 +8,7 @@ import { FfnkitError } from '../errors.js';
 import { BOS, type Tokenizer } from '../formats/tokenizer.js';
 import { generateIds } from '../llm/generate.js';
 import { LlamaModel } from '../llm/model.js';
-import type { HostMatrix, LlamaWeights } from '../llm/weights.js';
+import type { HostMatrix, LlamaWeights } from '../model/weights.js';
 import type { EngineOptions } from '../runtime/engine.js';
 
 export interface TeacherTextOptions {

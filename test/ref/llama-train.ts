@@ -3,7 +3,7 @@
 // gradients. Routed layers: top-k of the router logits (ties to the lower index), combination
 // weights, and FactorLLM's PA + balance terms against a fixed teacher FFN.
 
-import type { LlamaWeights, RoutedFfnWeights } from '../../src/llm/weights.js';
+import type { LlamaWeights, RoutedFfnWeights } from '../../src/model/weights.js';
 import { attention, ffnSwiglu, gemm, rmsnorm, rope, ropeAngle, softmax } from './kernels.js';
 
 type Vec = ArrayLike<number>;

@@ -2,7 +2,7 @@
 // 32 in float32 steps (d = max|x|/127, q = round(x/d), half away from zero), each block's integer
 // dot product with the weights' int8 values, scaled by the two block scales.
 
-import { halfToFloat } from '../../src/formats/bytes.js';
+import { halfToFloat } from '../../src/model/half.js';
 
 /** ggml's q8_0 activation quantization in float32 steps: per block d = max|x|/127, q = round(x/d). */
 export function quantizeRef(x: Float32Array): { q: Int32Array; d: Float32Array } {

@@ -1,27 +1,28 @@
 // `ffnkit bench [suite] [--json] [--quick]`: runs benchmark suites from bench/ and prints either
-// a table or one JSON object per line (DESIGN.md).
+// a table or one JSON object per line (DESIGN.md). The suites are development tools, not part of
+// the package: the command exists where bench/ does (a checkout), added by the launcher.
 
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
-import { FfnkitError } from '../node/index.js';
-import type { BenchLine, BenchOptions } from '../../bench/harness.js';
-import { progressLine } from './progress.js';
+import { FfnkitError } from '../src/node/index.js';
+import type { BenchLine, BenchOptions } from './harness.js';
+import { progressLine } from '../src/cli/progress.js';
 
 type Suite = (opts: BenchOptions & { threads?: number }) => Promise<BenchLine[]>;
 
 /** The suites that exist so far; `all` runs each of them. */
 const SUITES: Record<string, () => Promise<Suite>> = {
-  kernels: async () => (await import('../../bench/kernels.js')).runKernels,
-  llm: async () => (await import('../../bench/llm.js')).runLlm,
-  moe: async () => (await import('../../bench/moe.js')).runMoe,
-  skip: async () => (await import('../../bench/skip.js')).runSkip,
-  mixer: async () => (await import('../../bench/mixer.js')).runMixer,
-  train: async () => (await import('../../bench/train.js')).runTrain,
-  tokenize: async () => (await import('../../bench/tokenize.js')).runTokenize,
+  kernels: async () => (await import('./kernels.js')).runKernels,
+  llm: async () => (await import('./llm.js')).runLlm,
+  moe: async () => (await import('./moe.js')).runMoe,
+  skip: async () => (await import('./skip.js')).runSkip,
+  mixer: async () => (await import('./mixer.js')).runMixer,
+  train: async () => (await import('./train.js')).runTrain,
+  tokenize: async () => (await import('./tokenize.js')).runTokenize,
   peers: async () => {
     try {
       // a separate package (bench/peers) that may not be installed: kept out of the type check
-      const suite = '../../bench/peers/suite.js';
+      const suite = './peers/suite.js';
       return ((await import(suite)) as { runPeers: Suite }).runPeers;
     } catch (e) {
       throw new FfnkitError('E_UNSUPPORTED', `bench peers: the peer runtimes are not installed (npm --prefix bench/peers install): ${(e as Error).message.split('\n')[0]}`);
@@ -80,8 +81,8 @@ export function benchCommand(): Command {
       progress.done();
       if (!opts.json) process.stdout.write(formatTable(rows));
       if (opts.report) {
-        const { htmlReport, machineLine } = await import('../../bench/report.js');
-        const { wasmBytes } = await import('../runtime/wasm.js');
+        const { htmlReport, machineLine } = await import('./report.js');
+        const { wasmBytes } = await import('../src/runtime/wasm.js');
         const features = { simd: WebAssembly.validate(await wasmBytes('simd')), relaxed: WebAssembly.validate(await wasmBytes('relaxed')) };
         const command = `ffnkit ${process.argv.slice(2).join(' ')}`;
         try {

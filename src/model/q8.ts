@@ -2,7 +2,7 @@
 // d = max|x| / 127 and 32 int8 q = round(x / d) (half away from zero, as ggml).
 
 import { FfnkitError } from '../errors.js';
-import { floatToHalf, halfToFloat } from './bytes.js';
+import { floatToHalf, halfToFloat } from './half.js';
 
 export const Q8_BLOCK = 32;
 export const Q8_BLOCK_BYTES = 34;

@@ -4,7 +4,7 @@
 // (`LlamaWeights<HostMatrix>`): training and factorization work on float32 only.
 
 import { FfnkitError } from '../errors.js';
-import { Q8_BLOCK, Q8_BLOCK_BYTES, decodeQ8_0 } from '../formats/q8.js';
+import { Q8_BLOCK, Q8_BLOCK_BYTES, decodeQ8_0 } from './q8.js';
 
 /** A matrix kept as GGUF's Q8_0 blocks: `rows` rows of cols/32 blocks of 34 bytes (f16 scale, 32 int8). */
 export interface Q8Weights {

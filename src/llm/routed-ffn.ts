@@ -11,9 +11,9 @@
 // k-subset whose sum is closest to the dense output (all C(E, k) subsets are tried).
 
 import { FfnkitError } from '../errors.js';
-import { paTargets } from './pa-loss.js';
-import { uploadMatrix, type LayerFfn } from '../llm/ffn.js';
-import { type Combination, type HostMatrix, type RoutedFfnWeights, matrixRows } from '../llm/weights.js';
+import { paTargets } from './oracle.js';
+import { uploadMatrix, type LayerFfn } from './ffn.js';
+import { type Combination, type HostMatrix, type RoutedFfnWeights, matrixRows } from '../model/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import type { DenseFfn, Kernels, PackedMatrix } from '../runtime/kernels.js';
 import type { Engine } from '../runtime/engine.js';
