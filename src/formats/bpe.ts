@@ -116,10 +116,8 @@ export class BpeTokenizer extends VocabTokenizer {
       if (hex && (spec.types[id] === TokenType.byte || spec.byteFallback)) return String.fromCharCode(parseInt(hex[1]!, 16));
       return utf8Binary(t.replaceAll('\u2581', ' '));
     });
-    for (let b = 0; b < 256; b++) {
-      const text = spec.byteLevel ? toByteLevel(String.fromCharCode(b)) : `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
-      this.byteIds[b] = this.idOf.get(text) ?? -1;
-    }
+    // byte fallback's <0xXX> tokens (a byte-level vocabulary's bytes are its characters)
+    if (!spec.byteLevel) for (let b = 0; b < 256; b++) this.byteIds[b] = this.idOf.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? -1;
     this.pairs = new PairTable(spec.merges.length);
     this.mergeResult = new Int32Array(spec.merges.length);
     spec.merges.forEach(([a, b], rank) => {
