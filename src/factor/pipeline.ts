@@ -7,9 +7,11 @@
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { LlamaModel, type ModelOptions } from '../llm/model.js';
-import type { Combination, LlamaWeights } from '../model/weights.js';
+import { matrixF32, type Combination, type HostMatrix, type LlamaLayer, type LlamaWeights, type Q8Weights, type RoutedFfnWeights } from '../model/weights.js';
+import { encodeQ8_0 } from '../model/q8.js';
+import type { Engine } from '../runtime/engine.js';
 import { swigluActivations } from './activations.js';
-import { collectFfnInputs } from './calibrate.js';
+import { collectFfnInputs, type CalibrationData } from './calibrate.js';
 import { factorizeLayer } from './factorize.js';
 import { RoutedLayerFfn } from '../llm/routed-ffn.js';
 import { trainRouter } from './router.js';
@@ -51,10 +53,21 @@ export function checkExpertShape(experts: unknown, topK: unknown, hidden: number
   }
 }
 
-/** A factorized copy of `weights` (the input is not modified). */
+/**
+ * A factorized copy of `weights` (the input is not modified). Calibration runs the model as it
+ * is held (Q8_0 blocks stay blocks); then one layer at a time, its FFN alone is widened to
+ * float32 on the host to split and cut, so the dense weights are never all in float32 at once.
+ * Experts cut from Q8_0 matrices are Q8_0 again where their rows are whole blocks, else float32.
+ */
 export async function factorizeModel(
-  weights: LlamaWeights, tokenizer: Tokenizer, calibText: string, options: FactorizeModelOptions, modelOptions: ModelOptions = {},
-): Promise<LlamaWeights> {
+  weights: LlamaWeights, tokenizer: Tokenizer, calibText: string, options: FactorizeModelOptions, modelOptions?: ModelOptions,
+): Promise<LlamaWeights>;
+export async function factorizeModel(
+  weights: LlamaWeights<HostMatrix>, tokenizer: Tokenizer, calibText: string, options: FactorizeModelOptions, modelOptions?: ModelOptions,
+): Promise<LlamaWeights<HostMatrix>>;
+export async function factorizeModel(
+  weights: LlamaWeights<HostMatrix>, tokenizer: Tokenizer, calibText: string, options: FactorizeModelOptions, modelOptions: ModelOptions = {},
+): Promise<LlamaWeights<HostMatrix>> {
   const c = weights.config;
   const { experts, topK, split, combination = 'sum', steps = 300, lr = 0.01, batch = 256, balanceWeight = 0.01, seed = 1 } = options;
   checkExpertShape(experts, topK, c.hiddenDim);
@@ -71,37 +84,59 @@ export async function factorizeModel(
 
   const layers = weights.layers.map((layer, li) => {
     progress('split', li, c.nLayers);
+    // this layer's FFN in float32 (the arrays themselves when they are float32 already)
+    const ffn = { w1: matrixF32(layer.w1), w2: matrixF32(layer.w2), w3: matrixF32(layer.w3) };
     // SwiGLU activations of a sample of the recorded inputs
     const n = split === 'coactivation' ? Math.min(calib!.tokens, options.coactivationTokens ?? 2048) : 0;
-    const activations = n > 0 ? swigluActivations(engine, layer, calib!.inputs[li]!, n, c.dim, c.hiddenDim) : undefined;
-    const groups = splitNeurons(split, experts, { hidden: c.hiddenDim, dim: c.dim, w1: layer.w1, w3: layer.w3, ...(activations ? { activations } : {}) }, seed + li);
-    const routed = factorizeLayer(layer, c.dim, c.hiddenDim, groups, { topK, combination, split, seed: seed + 1000 + li });
-    return { ...layer, routed };
-  });
-
-  if (steps > 0) {
-    layers.forEach((layer, li) => {
+    const activations = n > 0 ? swigluActivations(engine, ffn, calib!.inputs[li]!, n, c.dim, c.hiddenDim) : undefined;
+    const groups = splitNeurons(split, experts, { hidden: c.hiddenDim, dim: c.dim, w1: ffn.w1, w3: ffn.w3, ...(activations ? { activations } : {}) }, seed + li);
+    const routed = expertsInSourceType(factorizeLayer(ffn, c.dim, c.hiddenDim, groups, { topK, combination, split, seed: seed + 1000 + li }), layer, c.dim);
+    if (steps > 0) {
       progress('targets', li, c.nLayers);
-      const routed = layer.routed;
-      // the PA targets: for each recorded input, the k experts closest to dense / (E/k)
-      const ffn = new RoutedLayerFfn(engine, routed, c.dim, `layers.${li}`);
-      ffn.mode = 'oracle';
-      const n = calib!.tokens;
-      const targets = new Int32Array(n * topK);
-      const block = 256;
-      for (let t = 0; t < n; t += block) {
-        const m = Math.min(block, n - t);
-        const x = engine.upload(calib!.inputs[li]!.subarray(t * c.dim, (t + m) * c.dim));
-        targets.set(ffn.route(x, m).idx, t * topK);
-        x.free();
-      }
+      const targets = oracleTargets(engine, routed, calib!, li, topK, c.dim);
       progress('train', li, c.nLayers);
       trainRouter(routed.router, routed.routerBias, calib!.inputs[li]!, targets, topK, {
         steps, lr, batch, balanceWeight, seed: seed + 2000 + li, trainBias: options.routerBias ?? true,
         onStep: (step, pa, bal) => options.onLoss?.(li, step, pa, bal),
       });
-    });
-  }
+    }
+    return { ...layer, routed };
+  });
   progress('done', c.nLayers, c.nLayers);
   return { ...weights, layers };
+}
+
+/** The PA targets of one layer: for each recorded input, the oracle's k experts (see routed-ffn.ts). */
+function oracleTargets(engine: Engine, routed: RoutedFfnWeights<HostMatrix>, calib: CalibrationData, li: number, topK: number, dim: number): Int32Array {
+  const ffn = new RoutedLayerFfn(engine, routed, dim, `layers.${li}`);
+  try {
+    ffn.mode = 'oracle';
+    const n = calib.tokens;
+    const targets = new Int32Array(n * topK);
+    const block = 256;
+    for (let t = 0; t < n; t += block) {
+      const m = Math.min(block, n - t);
+      const x = engine.upload(calib.inputs[li]!.subarray(t * dim, (t + m) * dim));
+      targets.set(ffn.route(x, m).idx, t * topK);
+      x.free();
+    }
+    return targets;
+  } finally {
+    ffn.free();
+  }
+}
+
+/**
+ * Experts cut from a layer whose FFN matrices are all Q8_0, as Q8_0 when expertHidden is a
+ * multiple of 32 (else float32). Each expert row of w1 / w3 is a whole source row, whose blocks
+ * quantize back to the same bytes (a dequantized block's max is 127 x its half scale, exactly).
+ * w2's expert rows gather the group's columns: the same blocks again for a contiguous split
+ * aligned to 32, else new blocks of once-rounded values, rounded a second time.
+ */
+function expertsInSourceType(r: RoutedFfnWeights, layer: LlamaLayer<HostMatrix>, dim: number): RoutedFfnWeights<HostMatrix> {
+  const q8 = [layer.w1, layer.w2, layer.w3].every((m) => !(m instanceof Float32Array) && m.type === 'Q8_0');
+  if (!q8 || dim % 32 !== 0 || r.expertHidden % 32 !== 0) return r;
+  const block = (m: Float32Array, rows: number, cols: number): Q8Weights => ({ type: 'Q8_0', rows, cols, bytes: encodeQ8_0(m) });
+  const he = r.expertHidden;
+  return { ...r, w1: block(r.w1, r.experts * he, dim), w3: block(r.w3, r.experts * he, dim), w2: block(r.w2, r.experts * dim, he) };
 }

@@ -81,6 +81,16 @@ export class RoutedLayerFfn implements LayerFfn {
     return 4 * (this.router.data.length + this.k * (f.w1.data.length + f.w3.data.length + f.w2.data.length));
   }
 
+  /** Frees the router, the experts and the scratch buffers in the engine (the layer is unusable after). */
+  free(): void {
+    this.router.data.free();
+    for (const f of this.ffns) for (const m of [f.w1, f.w3, f.w2]) m.data.free();
+    if (this.bufs?.logits.live) for (const [key, buf] of Object.entries(this.bufs)) if (key !== 'cap') (buf as F32Buffer).free();
+    if (this.oracleOut?.live) this.oracleOut.free();
+    this.bufs = undefined;
+    this.oracleOut = undefined;
+  }
+
   resetCounts(): void {
     this.counts.fill(0);
   }
