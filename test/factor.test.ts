@@ -10,9 +10,11 @@ import { execFile } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { FfnkitError, LlamaModel, Tokenizer, evaluate, readGguf, readLlama2c, writeGguf, writeLlama2c, type LlamaWeights } from '../src/node/index.js';
+import { FfnkitError, LlamaModel, Tokenizer, createEngine, evaluate, readGguf, readLlama2c, writeGguf, writeLlama2c, type LlamaWeights } from '../src/node/index.js';
 import { RoutedLayerFfn, SPLIT_METHODS, factorizeLayer, factorizeModel, paLoss, splitNeurons } from '../src/entries/node/factor.js';
 import { paTargets } from '../src/llm/oracle.js';
+import { exactDistances } from '../src/factor/split.js';
+import { gemmDistances } from '../src/factor/gemm-distances.js';
 import { rng } from '../testing/random.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath, sharedText } from './shared.js';
 import { maxAbsDiff } from '../testing/compare.js';
@@ -72,6 +74,20 @@ describe('neuron splits', () => {
       return s / n;
     };
     expect(cohesion(splitNeurons('kmeans', 8, { hidden, dim, w1, w3 }, 1))).toBeGreaterThan(cohesion(splitNeurons('random', 8, { hidden, dim, w1, w3 }, 1)) + 0.02);
+  });
+
+  test('k-means distances as a wasm GEMM agree with the float64 loop, and give the same split', async () => {
+    const engine = await createEngine();
+    const points = Array.from({ length: 37 }, () => Float64Array.from({ length: 45 }, () => next() - 0.5));
+    const centroids = points.slice(3, 7).map((p) => Float64Array.from(p, (v) => v * 0.7 + 0.1));
+    const gemm = gemmDistances(engine);
+    const exact = exactDistances(points)(centroids);
+    const fast = gemm.table(points)(centroids);
+    expect(maxAbsDiff(Float32Array.from(exact), Float32Array.from(fast))).toBeLessThan(1e-5 * Math.max(...exact));
+    const input = { hidden, dim, w1, w3 };
+    expect(splitNeurons('kmeans', 4, input, 5, gemm.table)).toEqual(splitNeurons('kmeans', 4, input, 5));
+    gemm.free();
+    engine.close();
   });
 
   test('bad expert counts are named', () => {
@@ -160,6 +176,21 @@ describe.skipIf(!SHARED)('routed stories260K', () => {
     const model = await LlamaModel.create(allExperts(stories(), method, 8), { backend: 'simd' });
     expect(model.layers[0]!.ffn.kind).toBe('routed');
     expect(maxAbsDiff(model.forward(goldenIds(), { allLogits: true }), goldenLogits())).toBeLessThan(1e-4);
+  });
+
+  test('the k-means split of every stories260K layer is the same with GEMM distances (what factorizeModel uses)', async () => {
+    const w = stories();
+    const c = w.config;
+    const engine = await createEngine();
+    const gemm = gemmDistances(engine);
+    for (const E of [4, 8]) {
+      w.layers.forEach((l, li) => {
+        const input = { hidden: c.hiddenDim, dim: c.dim, w1: l.w1, w3: l.w3 };
+        expect(splitNeurons('kmeans', E, input, 1 + li, gemm.table)).toEqual(splitNeurons('kmeans', E, input, 1 + li));
+      });
+    }
+    gemm.free();
+    engine.close();
   });
 
   test('prefill (tokens grouped by expert) gives the logits of token-by-token decoding', async () => {

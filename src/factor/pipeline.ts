@@ -13,6 +13,7 @@ import type { Engine } from '../runtime/engine.js';
 import { swigluActivations } from './activations.js';
 import { collectFfnInputs, type CalibrationData } from './calibrate.js';
 import { factorizeLayer } from './factorize.js';
+import { gemmDistances } from './gemm-distances.js';
 import { RoutedLayerFfn } from '../llm/routed-ffn.js';
 import { trainRouter } from './router.js';
 import { SPLIT_METHODS, type SplitMethod, splitNeurons } from './split.js';
@@ -89,7 +90,14 @@ export async function factorizeModel(
     // SwiGLU activations of a sample of the recorded inputs
     const n = split === 'coactivation' ? Math.min(calib!.tokens, options.coactivationTokens ?? 2048) : 0;
     const activations = n > 0 ? swigluActivations(engine, ffn, calib!.inputs[li]!, n, c.dim, c.hiddenDim) : undefined;
-    const groups = splitNeurons(split, experts, { hidden: c.hiddenDim, dim: c.dim, w1: ffn.w1, w3: ffn.w3, ...(activations ? { activations } : {}) }, seed + li);
+    // k-means distances as GEMMs in the engine
+    const distances = gemmDistances(engine);
+    let groups: number[][];
+    try {
+      groups = splitNeurons(split, experts, { hidden: c.hiddenDim, dim: c.dim, w1: ffn.w1, w3: ffn.w3, ...(activations ? { activations } : {}) }, seed + li, distances.table);
+    } finally {
+      distances.free();
+    }
     const routed = expertsInSourceType(factorizeLayer(ffn, c.dim, c.hiddenDim, groups, { topK, combination, split, seed: seed + 1000 + li }), layer, c.dim);
     if (steps > 0) {
       progress('targets', li, c.nLayers);
