@@ -4,7 +4,7 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { FfnkitError, Tokenizer, readWeights, writeGguf, type Combination, type HostMatrix, type LlamaWeights } from '../node/index.js';
+import { FfnkitError, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type HostMatrix, type LlamaWeights } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
 import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
@@ -83,21 +83,19 @@ export function factorizeCommand(): Command {
         },
       }, engineOptions(o.backend, o.threads));
       progress.done();
-      const inQ8 = factorizedInQ8(factorized);
-      const bytes = writeGguf(factorized, tokenizer.vocabulary(), inQ8 ? { type: 'Q8_0', pure: true } : 'F32');
+      // a Q8_0 model is written in Q8_0 again (every matrix, as llama-quantize --pure)
+      const fileType = factorizedInQ8(factorized) ? { type: 'Q8_0' as const, pure: true } : { type: 'F32' as const };
+      const expertTypes = [...new Set(planGguf(factorized, fileType).filter((t) => t.name.endsWith('_exps.weight')).map((t) => t.type))].join('/');
+      const bytes = writeGguf(factorized, tokenizer.vocabulary(), fileType);
       await writeOutAtomically(o.out, bytes, async () => {
         if (o.log) await writeFile(o.log, log.length ? `${log.join('\n')}\n` : '');
       });
-      process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers x ${o.experts} experts, top-${o.topK}, ${o.split} split, ${combination} combination, ${o.steps} router steps${o.llamacpp ? ', for llama.cpp' : ''}, ${inQ8 ? 'Q8_0 (experts ' + (factorizedExpertsQ8(factorized) ? 'Q8_0' : 'F32: their rows are not whole Q8_0 blocks') + ')' : 'F32'}\n`);
+      process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers x ${o.experts} experts, top-${o.topK}, ${o.split} split, ${combination} combination, ${o.steps} router steps${o.llamacpp ? ', for llama.cpp' : ''}, ${fileType.type} file, experts in ${expertTypes}\n`);
     });
 }
 
-/** True when the model came in Q8_0 blocks (it is written in Q8_0 again, every matrix, as llama-quantize --pure). */
+/** True when the model came in Q8_0 blocks. */
 function factorizedInQ8(w: LlamaWeights<HostMatrix>): boolean {
   return !(w.layers[0]!.wq instanceof Float32Array) && w.layers[0]!.wq.type === 'Q8_0';
 }
 
-function factorizedExpertsQ8(w: LlamaWeights<HostMatrix>): boolean {
-  const r = w.layers[0]!.routed!;
-  return !(r.w1 instanceof Float32Array);
-}
