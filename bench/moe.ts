@@ -215,7 +215,7 @@ async function factorizeAtScale(emit: (l: BenchLine) => void, say: (s: string) =
   const factorized = await factorizeModel(weights, tok, calib, {
     experts: 4, topK: 2, split: 'kmeans', steps: 300, calibTokens: opts.quick ? 1024 : 8192,
     onProgress: (s, done, total) => {
-      if (s !== stage) enter(s);
+      if (s !== stage && s !== 'done') enter(s);
       if (s !== 'calibrate' || done - calibSaid >= 512 || done === total) say(`scale: ${s} ${done}/${total}`);
       if (s === 'calibrate') calibSaid = Math.max(calibSaid, done - (done % 512));
     },

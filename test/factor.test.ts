@@ -15,6 +15,7 @@ import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { RoutedLayerFfn, SPLIT_METHODS, factorizeLayer, factorizeModel, paLoss, splitNeurons } from '../src/entries/node/factor.js';
 import { paTargets } from '../src/llm/oracle.js';
 import { exactDistances } from '../src/factor/split.js';
+import { collectFfnInputs } from '../src/factor/calibrate.js';
 import { gemmDistances } from '../src/factor/gemm-distances.js';
 import { rng } from '../testing/random.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath, sharedText } from './shared.js';
@@ -192,6 +193,19 @@ describe.skipIf(!SHARED)('routed stories260K', () => {
     }
     gemm.free();
     engine.close();
+  });
+
+  test('calibration records every token of documents longer than the model\'s block, as one block would', async () => {
+    const tok = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
+    const text = sharedText('data', 'tinystories-calib.txt');
+    const inBlocks = collectFfnInputs(await LlamaModel.create(stories(), { blockSize: 16 }), tok, text, 600);
+    const whole = collectFfnInputs(await LlamaModel.create(stories(), { blockSize: 512 }), tok, text, 600);
+    expect(inBlocks.tokens).toBe(whole.tokens);
+    inBlocks.inputs.forEach((a, li) => {
+      expect(maxAbsDiff(a, whole.inputs[li]!)).toBeLessThan(1e-4);
+      // no row left unrecorded (zero)
+      for (let t = 0; t < inBlocks.tokens; t++) expect(a.subarray(t * 64, (t + 1) * 64).some((v) => v !== 0)).toBe(true);
+    });
   });
 
   test('prefill (tokens grouped by expert) gives the logits of token-by-token decoding', async () => {

@@ -9,7 +9,7 @@ import type { Tokenizer } from '../formats/tokenizer.js';
 import { LlamaModel, type ModelOptions } from '../llm/model.js';
 import { matrixF32, type Combination, type HostMatrix, type LlamaLayer, type LlamaWeights, type Q8Weights, type RoutedFfnWeights } from '../model/weights.js';
 import { encodeQ8_0 } from '../model/q8.js';
-import type { Engine } from '../runtime/engine.js';
+import { createEngine, type Engine } from '../runtime/engine.js';
 import { swigluActivations } from './activations.js';
 import { collectFfnInputs, type CalibrationData } from './calibrate.js';
 import { factorizeLayer } from './factorize.js';
@@ -74,16 +74,13 @@ export async function factorizeModel(
   checkExpertShape(experts, topK, c.hiddenDim);
   if (!SPLIT_METHODS.includes(split)) throw new FfnkitError('E_ARG', `split: expected one of ${SPLIT_METHODS.join(', ')}, found '${String(split)}'`);
   if (weights.layers.some((l) => l.routed)) throw new FfnkitError('E_ARG', 'model: already factorized');
-  const needInputs = steps > 0 || split === 'coactivation';
   const progress = options.onProgress ?? (() => {});
+  const maxTokens = options.calibTokens ?? 8192;
+  const engine = modelOptions.engine ?? (await createEngine(modelOptions));
+  const onTokens = (n: number, total: number) => progress('calibrate', n, total);
 
-  const dense = await LlamaModel.create(weights, modelOptions);
-  const calib = needInputs
-    ? collectFfnInputs(dense, tokenizer, calibText, options.calibTokens ?? 8192, (n, total) => progress('calibrate', n, total))
-    : undefined;
-  const engine = dense.engine;
-
-  const layers = weights.layers.map((layer, li) => {
+  /** One layer cut into experts, its FFN widened to float32 only meanwhile. */
+  const cut = (layer: LlamaLayer<HostMatrix>, li: number, calib?: CalibrationData): RoutedFfnWeights<HostMatrix> => {
     progress('split', li, c.nLayers);
     // this layer's FFN in float32 (the arrays themselves when they are float32 already)
     const ffn = { w1: matrixF32(layer.w1), w2: matrixF32(layer.w2), w3: matrixF32(layer.w3) };
@@ -98,20 +95,53 @@ export async function factorizeModel(
     } finally {
       distances.free();
     }
-    const routed = expertsInSourceType(factorizeLayer(ffn, c.dim, c.hiddenDim, groups, { topK, combination, split, seed: seed + 1000 + li }), layer, c.dim);
+    return expertsInSourceType(factorizeLayer(ffn, c.dim, c.hiddenDim, groups, { topK, combination, split, seed: seed + 1000 + li }), layer, c.dim);
+  };
+  const train = (routed: RoutedFfnWeights<HostMatrix>, li: number, inputs: Float32Array, targets: Int32Array) => {
+    progress('train', li, c.nLayers);
+    trainRouter(routed.router, routed.routerBias, inputs, targets, topK, {
+      steps, lr, batch, balanceWeight, seed: seed + 2000 + li, trainBias: options.routerBias ?? true,
+      onStep: (step, pa, bal) => options.onLoss?.(li, step, pa, bal),
+    });
+  };
+  const withExperts = (routed: RoutedFfnWeights<HostMatrix>[]) => ({ ...weights, layers: weights.layers.map((l, li) => ({ ...l, routed: routed[li]! })) });
+
+  if (split !== 'coactivation' && steps > 0) {
+    // The split needs only the weights: cut every layer first, then calibrate the model of
+    // experts, each FFN running all its experts (their sum is the dense FFN) and recording the
+    // oracle's choice on the way, so the PA targets cost no second pass.
+    const routed = weights.layers.map((layer, li) => cut(layer, li));
+    const model = await LlamaModel.create(withExperts(routed), { ...modelOptions, engine });
+    const targets = routed.map(() => new Int32Array(maxTokens * topK));
+    const seen = routed.map(() => 0);
+    const calib = collectFfnInputs(model, tokenizer, calibText, maxTokens, onTokens, (li) => {
+      const ffn = model.layers[li]!.ffn as RoutedLayerFfn;
+      return (x, y, tokens) => {
+        const idx = ffn.allExperts(x, y, tokens);
+        const room = Math.max(0, Math.min(tokens, maxTokens - seen[li]!));
+        targets[li]!.set(idx.subarray(0, room * topK), seen[li]! * topK);
+        seen[li]! += tokens;
+      };
+    });
+    routed.forEach((r, li) => train(r, li, calib.inputs[li]!, targets[li]!.subarray(0, calib.tokens * topK)));
+    progress('done', c.nLayers, c.nLayers);
+    return withExperts(routed);
+  }
+
+  // co-activation clusters what the dense model's neurons do: calibrate it first
+  const calib = split === 'coactivation'
+    ? collectFfnInputs(await LlamaModel.create(weights, { ...modelOptions, engine }), tokenizer, calibText, maxTokens, onTokens)
+    : undefined;
+  const routed = weights.layers.map((layer, li) => {
+    const r = cut(layer, li, calib);
     if (steps > 0) {
       progress('targets', li, c.nLayers);
-      const targets = oracleTargets(engine, routed, calib!, li, topK, c.dim);
-      progress('train', li, c.nLayers);
-      trainRouter(routed.router, routed.routerBias, calib!.inputs[li]!, targets, topK, {
-        steps, lr, batch, balanceWeight, seed: seed + 2000 + li, trainBias: options.routerBias ?? true,
-        onStep: (step, pa, bal) => options.onLoss?.(li, step, pa, bal),
-      });
+      train(r, li, calib!.inputs[li]!, oracleTargets(engine, r, calib!, li, topK, c.dim));
     }
-    return { ...layer, routed };
+    return r;
   });
   progress('done', c.nLayers, c.nLayers);
-  return { ...weights, layers };
+  return withExperts(routed);
 }
 
 /** The PA targets of one layer: for each recorded input, the oracle's k experts (see routed-ffn.ts). */

@@ -153,6 +153,23 @@ export class RoutedLayerFfn implements LayerFfn {
     paTargets(outs.view(), -1, E, this.k, d, tokens, this.combination, idxOut.i32());
   }
 
+  /**
+   * Every expert on `tokens` rows of x (the oracle's pass): y = the experts' sum, which is the
+   * dense FFN they were cut from, and the oracle's k experts for each token, [tokens][k] (the
+   * PA targets, as `route` gives them in oracle mode). Calibration uses it to record the targets
+   * while the model runs, instead of a second pass over the recorded inputs.
+   */
+  allExperts(x: F32Buffer, y: F32Buffer, tokens: number): Int32Array {
+    const kr = this.engine.kernels;
+    const d = this.dim;
+    const idxBuf = this.buffers(tokens).idx.sub(0, tokens * this.k);
+    this.oracle(x, tokens, idxBuf);
+    const out = y.sub(0, tokens * d);
+    out.view().fill(0);
+    for (let e = 0; e < this.experts; e++) kr.axpy(1, this.oracleOut!.sub(e * tokens * d, tokens * d), out);
+    return idxBuf.i32().slice();
+  }
+
   forward(x: F32Buffer, y: F32Buffer, tokens: number): void {
     const kr = this.engine.kernels;
     const d = this.dim;
