@@ -1,8 +1,8 @@
-// The whole FactorLLM recipe on a model: calibrate the dense model, split each layer's neurons,
-// build the experts, then (unless told not to) train each layer's router with the PA loss on its
-// own recorded FFN inputs (each layer its own input h, not the previous layer's FFN output as the
+// The whole FactorLLM recipe on a model: split each layer's neurons, build the experts,
+// calibrate, then (unless told not to) train each layer's router with the PA loss on its own
+// recorded FFN inputs (each layer its own input h, not the previous layer's FFN output as the
 // authors' code does). The PA targets are the oracle's choice for the combination in use (see
-// moe.ts). Deterministic for a seed.
+// llm/routed-ffn.ts). Deterministic for a seed.
 
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
@@ -55,10 +55,12 @@ export function checkExpertShape(experts: unknown, topK: unknown, hidden: number
 }
 
 /**
- * A factorized copy of `weights` (the input is not modified). Calibration runs the model as it
- * is held (Q8_0 blocks stay blocks); then one layer at a time, its FFN alone is widened to
- * float32 on the host to split and cut, so the dense weights are never all in float32 at once.
- * Experts cut from Q8_0 matrices are Q8_0 again where their rows are whole blocks, else float32.
+ * A factorized copy of `weights` (the input is not modified). The model runs as it is held (Q8_0
+ * blocks stay blocks, in the kernels that run them), and one layer at a time its FFN alone is
+ * widened to float32 on the host to split and cut, so the dense weights are never all in float32
+ * at once. Experts cut from Q8_0 matrices are Q8_0 again where their rows are whole blocks, else
+ * float32. Weight-only splits calibrate the model of experts and record the PA targets as it
+ * runs; the co-activation split calibrates the dense model, then computes the targets per layer.
  */
 export async function factorizeModel(
   weights: LlamaWeights, tokenizer: Tokenizer, calibText: string, options: FactorizeModelOptions, modelOptions?: ModelOptions,
