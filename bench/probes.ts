@@ -64,9 +64,10 @@ export function readBandwidthThreads(engine: Engine, quick: boolean, mib = 256):
 /**
  * A ggml block type's GEMV rate in GFLOP/s with its weights in cache: one token through 64 rows
  * of 4096 columns (at most 512 KB, which stays in L2), activations prepared once (not Q8_0: see
- * q8DotPeak), the kernel called directly. A GEMV streaming its weights runs at the lower of this and the bandwidth bound.
+ * q8DotPeak), the kernel called directly on the integer dot path `dot` (the engine's own by
+ * default; 0 for the i16 path). A GEMV streaming its weights runs at the lower of this and the bandwidth bound.
  */
-export function ggmlDotPeak(engine: Engine, type: GgmlBlockType, quick: boolean): number {
+export function ggmlDotPeak(engine: Engine, type: GgmlBlockType, quick: boolean, dot: number = engine.dot.code): number {
   const rows = 64, cols = 4096, calls = 16;
   const w = engine.ggml.matrix(randomBlocks(type, rows, cols, 11), type, rows, cols, `${type} probe weights`);
   const x = engine.upload(randomF32(cols, 12), `${type} probe activations`);
@@ -76,7 +77,7 @@ export function ggmlDotPeak(engine: Engine, type: GgmlBlockType, quick: boolean)
   const xq = engine.ggml.activations(traits.activations, x, 1, cols);
   const gemm = (engine.wasm as unknown as GgmlKernelExports)[traits.gemm as Exclude<typeof traits.gemm, 'q8_0_gemm_x4'>];
   const t = time(() => {
-    for (let i = 0; i < calls; i++) gemm(w.data.ptr, xq, y.ptr, 1, rows, cols, rows, engine.dot.code);
+    for (let i = 0; i < calls; i++) gemm(w.data.ptr, xq, y.ptr, 1, rows, cols, rows, dot);
   }, quick);
   for (const b of [w.data, x, y]) b.free();
   return (2 * rows * cols * calls) / t.fastest / 1e9;

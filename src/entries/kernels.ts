@@ -11,5 +11,5 @@ export {
 export { BackwardKernels, type TrainAttentionShape } from '../runtime/backward.js';
 export { type Backend, BACKENDS, selectBackend } from '../runtime/wasm.js';
 export { encodeQ8_0, decodeQ8_0 } from '../model/q8.js';
-export { GGML_KERNEL_TRAITS, GgmlKernels, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from '../runtime/kernels/ggml.js';
+export { GGML_KERNEL_TRAITS, GgmlKernels, ggmlMatrixBytes, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from '../runtime/kernels/ggml.js';
 export { type DotPath, type DotSelfTest, type RelaxedDotForm } from '../runtime/kernels/relaxed-dot.js';
