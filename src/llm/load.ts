@@ -53,13 +53,15 @@ function looksLikeSafetensors(b: Uint8Array): boolean {
 export interface ReadWeightsOptions {
   /** Keep a GGUF file's Q8_0 matrices as their blocks (for inference) instead of float32. */
   keepQ8?: boolean;
+  /** The name errors give the source (default: its path, URL or file name; bytes have none). */
+  name?: string;
 }
 
 /**
  * Reads the weights (and any embedded tokenizer) of a model, in whatever supported format: as
  * float32, or with `keepQ8` a GGUF file's Q8_0 matrices as they are stored.
  */
-export async function readWeights(source: ModelSource, options?: { keepQ8?: false }): Promise<LoadedWeights>;
+export async function readWeights(source: ModelSource, options?: { keepQ8?: false; name?: string }): Promise<LoadedWeights>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions): Promise<LoadedWeights<HostMatrix>>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions = {}): Promise<LoadedWeights<HostMatrix>> {
   if (isHfSource(source)) {
@@ -73,7 +75,7 @@ export async function readWeights(source: ModelSource, options: ReadWeightsOptio
     });
     return { weights, format: 'safetensors', ...(chatVocabulary ? { chatVocabulary } : {}) };
   }
-  const name = sourceName(source);
+  const name = options.name ?? sourceName(source);
   const files = localFiles();
   if (typeof source === 'string' && files && (await files.isDirectory(source).catch(() => false))) {
     // the files beside the weights that describe chats, when they are there
