@@ -104,6 +104,7 @@ export class ChatPanel {
   }
 
   private async submit(): Promise<void> {
+    delete this.panel.dataset.finish;
     const settings = this.settings();
     if (typeof settings === 'string') return showError(this.error, settings);
     const text = this.prompt.value;
@@ -145,7 +146,7 @@ export class ChatPanel {
 
   private grow(target: HTMLElement, text: string): void {
     target.append(text);
-    target.dataset.pieces = String(Number(target.dataset.pieces ?? 0) + 1);
+    this.panel.dataset.pieces = String(Number(this.panel.dataset.pieces ?? 0) + 1);
   }
 
   /** Runs a streaming call: Send is Stop meanwhile; the finish and the speed are shown after. Returns the finish, undefined on an error. */
@@ -153,6 +154,7 @@ export class ChatPanel {
     this.running = call.id;
     this.panel.dataset.state = 'streaming';
     delete this.panel.dataset.finish;
+    this.panel.dataset.pieces = '0';
     this.send.textContent = 'Stop';
     this.send.classList.add('stop');
     showError(this.error, undefined);
@@ -211,6 +213,7 @@ export class ChatPanel {
 
   private async regenerate(): Promise<void> {
     if (this.running !== undefined) return;
+    delete this.panel.dataset.finish;
     const settings = this.settings();
     if (typeof settings === 'string') return showError(this.error, settings);
     const template = await this.templateText();

@@ -78,7 +78,7 @@ export class MethodsPanel {
     if (typeof experts === 'string') return experts;
     const topK = numberField($<HTMLInputElement>('topk'), 'Experts per token (k)', 1, experts, true);
     if (typeof topK === 'string') return topK;
-    const threshold = numberField($<HTMLInputElement>('skip-threshold'), 'Threshold', -1, 1, false);
+    const threshold = numberField($<HTMLInputElement>('skip-threshold'), 'Cosine threshold', -1, 1, false);
     const warmup = numberField($<HTMLInputElement>('skip-warmup'), 'Warm-up tokens', 0, card.context, true);
     const coldStart = numberField($<HTMLInputElement>('skip-cold-start'), 'Always-run first layers', 0, card.layers, true);
     const coldEnd = numberField($<HTMLInputElement>('skip-cold-end'), 'Always-run last layers', 0, card.layers, true);
