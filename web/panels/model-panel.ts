@@ -33,7 +33,7 @@ export class ModelPanel {
     for (let t = 1; t <= most; t++) threads.append(new Option(String(t), String(t), false, t === Math.min(4, most)));
     threads.disabled = !isolated;
     $('threads-note').textContent = isolated
-      ? `${navigator.hardwareConcurrency} logical cores; the page is cross-origin isolated, so the model may run threads.`
+      ? `${navigator.hardwareConcurrency} logical cores; the page is cross-origin isolated, so the model may run threads (from the next load).`
       : 'One thread: threads need a cross-origin-isolated page (the server must send COOP and COEP headers).';
     // a file dropped anywhere on the panel is the model (a tokenizer is dropped on its own box)
     const panel = $('model-panel');
@@ -87,6 +87,7 @@ export class ModelPanel {
       this.showCard(card);
       this.loaded(card);
     } catch (e) {
+      if (/tokenizer/.test((e as Error).message)) $<HTMLDetailsElement>('tokenizer-box').open = true;
       showError(this.error, `Could not load ${model.kind === 'file' ? model.file.name : model.url}: ${(e as Error).message}${this.card ? ` (${this.card.name} is still loaded)` : ''}`);
       this.progress.hidden = true;
       this.progressText.textContent = this.card ? `${this.card.name} is loaded.` : 'No model loaded.';
