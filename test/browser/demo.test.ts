@@ -265,7 +265,7 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
       const tol = backend === 'relaxed' ? 1e-5 : 0;
       for (let i = 0; i < node.length; i++) expect(Math.abs(page_[i]! - node[i]!), `${backend}[${i}]`).toBeLessThanOrEqual(tol * (1 + Math.abs(node[i]!)));
     }
-    await page.evaluate(() => (window as unknown as { ffnkitDemo: { runKernels: (s: number) => Promise<void> } }).ffnkitDemo.runKernels(0.05));
+    await page.evaluate(() => (window as unknown as { ffnkitDemo: { runKernels: (s: number) => Promise<void> } }).ffnkitDemo.runKernels(0.1));
     expect(await page.getAttribute('#bench-chart', 'data-done')).toBe('true');
     // GEMM, two GEMVs and the convolution, on three builds and the two -mt ones (the page is isolated)
     expect(await page.$$eval('#bench-chart h3', (hs) => hs.map((h) => h.textContent))).toEqual([
@@ -375,7 +375,7 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('demo page in headless Chromiu
     await new Promise<void>((done) => http.close(() => done()));
   });
   test('threads in a Web Worker: an engine created inside a worker runs two threads (module Web Workers) and computes the bits of one', async () => {
-    execFileSync('npm', ['run', 'build:ts'], { cwd: root });
+    // dist/ as the plain-ESM test above built it
     const http = await staticServer((url, res) => {
       if (url === '/') {
         res.setHeader('Content-Type', 'text/html');

@@ -54,7 +54,7 @@ export class KernelPanel {
     fill.style.width = `${(100 * Math.min(1, share)).toFixed(1)}%`;
     track.append(fill, el('span', 'bound'));
     const text = `${sig(r.value)} ${r.unit} = ${(100 * share).toFixed(0)}% of ${sig(r.bound)}`;
-    const value = el('span', 'value', share > 1 ? `${text}: past the bound (drawn at it)${r.unit === 'GB/s' ? ', part of the matrix stayed in cache' : ''}` : text);
+    const value = el('span', 'value', share > 1 ? `${text}: past the bound (drawn at it): ${r.unit === 'GB/s' ? 'part of the matrix stayed in cache, or ' : ''}the bound was probed while the machine was busy` : text);
     row.title = `${r.build}: ${sig(r.value)} ${r.unit}; bound: ${r.boundName}, ${sig(r.bound)} ${r.unit}`;
     row.append(el('span', 'name', r.build), track, value);
     group.append(row);
