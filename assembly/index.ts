@@ -19,3 +19,6 @@ export { topk_f32, gather_rows_f32, scatter_add_rows_f32 } from './moe';
 export { quantize_q8_0_f32, q8_0_packed_size, q8_0_pack_x4, gemm_q8_0_x4 } from './quant';
 export { depthwise_conv2d_nhwc_f32, depthwise_conv2d_nchw_f32, depthwise_conv1d_f32, depthwise_conv1d_planar_f32 } from './conv';
 export { pointwise_block_pixels, pointwise_conv_nchw_f32, grouped_pointwise_conv_nchw_f32, im2col_nchw_f32, channel_affine_nchw_f32, channel_mean_nchw_f32 } from './pointwise';
+export { f32_attention_windowed } from './attention-window';
+export { f32_geglu_tanh, f32_softcap } from './activation';
+export { f32_add_row_bias } from './bias';

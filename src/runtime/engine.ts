@@ -134,7 +134,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
 }
 
 /** The kernel exports a worker may be asked to run. */
-const THREAD_KERNELS = ['gemm_f32', 'gemm_q8_0_x4', 'ffn_swiglu_f32', 'attention_f32', 'depthwise_conv2d_nchw_f32', 'pointwise_conv_nchw_f32', 'grouped_pointwise_conv_nchw_f32', 'attention_seq_f32', 'attention_backward_f32', 'probe_read_f32'] as const;
+const THREAD_KERNELS = ['gemm_f32', 'gemm_q8_0_x4', 'ffn_swiglu_f32', 'attention_f32', 'depthwise_conv2d_nchw_f32', 'pointwise_conv_nchw_f32', 'grouped_pointwise_conv_nchw_f32', 'attention_seq_f32', 'attention_backward_f32', 'probe_read_f32', 'f32_attention_windowed'] as const;
 
 /** Why this environment cannot run threads, if it cannot. */
 function threadsUnavailable(backend: Backend): string | undefined {

@@ -43,10 +43,14 @@ export interface Q8Matrix {
 /** The weights `gemm` and the model layers take: f32 panels or Q8_0 groups. */
 export type GemmWeights = PackedMatrix | Q8Matrix;
 
+/** The gate activation of a gated FFN: SiLU (SwiGLU, Llama) or GELU's tanh form (GeGLU, Gemma). */
+export type GateActivation = 'silu' | 'gelu-tanh';
+
 /**
- * The weights of a dense SwiGLU FFN, `y = w2 · (silu(w1 x) * (w3 x))`, packed once: w1 (gate) and
- * w3 (up) are [hidden, dim], w2 (down) is [dim, hidden]. The packed panels (or Q8_0 groups) serve
- * both one token (GEMV) and blocks of tokens (GEMM), so the row-major originals may be freed.
+ * The weights of a dense gated FFN, `y = w2 · (act(w1 x) * (w3 x))` (SwiGLU unless `activation`
+ * says otherwise), packed once: w1 (gate) and w3 (up) are [hidden, dim], w2 (down) is [dim,
+ * hidden]. The packed panels (or Q8_0 groups) serve both one token (GEMV) and blocks of tokens
+ * (GEMM), so the row-major originals may be freed.
  */
 export interface DenseFfn {
   readonly dim: number;
@@ -54,6 +58,7 @@ export interface DenseFfn {
   readonly w1: GemmWeights;
   readonly w3: GemmWeights;
   readonly w2: GemmWeights;
+  readonly activation?: GateActivation;
 }
 
 /**
@@ -80,6 +85,12 @@ export interface AttentionShape {
   qStride?: number;
   kvStride?: number;
   outStride?: number;
+  /** Score scale; 1/sqrt(headDim) when absent. */
+  scale?: number;
+  /** Scores soft-capped to softcap * tanh(score / softcap) (Gemma 2); none when absent. */
+  softcap?: number;
+  /** Each query sees only the last `window` positions (itself included); all when absent. */
+  window?: number;
 }
 
 /** RoPE pair layout: llama2.c / GGUF rotate (x[2i], x[2i+1]); Hugging Face rotates (x[i], x[i + d/2]). */
@@ -300,8 +311,12 @@ export class Kernels {
     return this.denseFfnFromPacked(this.pack(w1), this.pack(w3), this.pack(w2));
   }
 
-  /** A SwiGLU FFN handle from already packed (or Q8_0) gate (w1), up (w3) and down (w2) matrices. */
-  denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights): DenseFfn {
+  /**
+   * A gated FFN handle from already packed (or Q8_0) gate (w1), up (w3) and down (w2) matrices:
+   * SwiGLU, or GeGLU with `activation` 'gelu-tanh'.
+   */
+  denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights, activation: GateActivation = 'silu'): DenseFfn {
+    if (activation !== 'silu' && activation !== 'gelu-tanh') throw new FfnkitError('E_ARG', `activation: expected 'silu' or 'gelu-tanh', found '${String(activation)}'`);
     const hidden = w1.rows;
     const dim = w1.cols;
     if (w3.rows !== hidden || w3.cols !== dim) {
@@ -310,7 +325,7 @@ export class Kernels {
     if (w2.rows !== dim || w2.cols !== hidden) {
       throw new FfnkitError('E_SHAPE', `w2: expected ${dim}x${hidden} (dim x hidden), found ${w2.rows}x${w2.cols}`);
     }
-    return { dim, hidden, w1, w3, w2 };
+    return activation === 'silu' ? { dim, hidden, w1, w3, w2 } : { dim, hidden, w1, w3, w2, activation };
   }
 
   /** The dense FFN on `tokens` rows of `x` (tokens x dim) into `y` (tokens x dim), in one wasm call. */
@@ -326,7 +341,9 @@ export class Kernels {
     const scratch = this.scratchFor('ffn', 2 * tokens * f.hidden);
     checkDisjoint('y', y, 'scratch', scratch);
     const pool = this.pool;
-    const fused = f.w1.type === 'f32-panel8' && f.w3.type === 'f32-panel8' && f.w2.type === 'f32-panel8';
+    const geglu = f.activation === 'gelu-tanh';
+    // the fused kernel is SwiGLU's; GeGLU takes the three products with its activation between
+    const fused = !geglu && f.w1.type === 'f32-panel8' && f.w3.type === 'f32-panel8' && f.w2.type === 'f32-panel8';
     if (!fused || (pool && tokens * f.dim * f.hidden >= PARALLEL_MIN_MACS)) {
       if (fused && pool && tokens >= 8) {
         // whole 4-row tiles of tokens per thread, each with its share of the scratch
@@ -350,7 +367,8 @@ export class Kernels {
         this.gemm(x, f.w1, gate, tokens);
         this.gemm(x, f.w3, up, tokens);
       }
-      this.wasm.swiglu_f32(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
+      if (geglu) this.wasm.f32_geglu_tanh(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
+      else this.wasm.swiglu_f32(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
       this.gemm(gate, f.w2, y, tokens);
       return;
     }
@@ -408,6 +426,15 @@ export class Kernels {
     checkDisjoint('out', out, 'k', k);
     checkDisjoint('out', out, 'v', v);
     const rows = pos0 + tokens;
+    const plain = shape.scale === undefined && shape.softcap === undefined && shape.window === undefined;
+    const scale = shape.scale ?? 1 / Math.sqrt(headDim);
+    checkFinite('scale', scale);
+    const softcap = shape.softcap ?? 0;
+    if (!(softcap >= 0 && Number.isFinite(softcap))) throw new FfnkitError('E_ARG', `softcap: expected a positive number, found ${softcap}`);
+    const window = shape.window === undefined ? 0 : checkSize('window', shape.window, 1);
+    // the plain form is Llama's kernel; scale, soft-cap or window take the windowed one
+    const kernel = plain ? 'attention_f32' : 'f32_attention_windowed';
+    const options = plain ? [] : [scale, softcap, window];
     const pool = this.pool;
     if (pool && kvHeads > 1 && 2 * tokens * heads * rows * headDim >= PARALLEL_MIN_MACS) {
       // whole KV heads per thread, with their query heads and a scores row each: every head is
@@ -416,14 +443,15 @@ export class Kernels {
       const parts = splitRange(kvHeads, pool.threads, 1);
       const scores = this.scratchFor('attention', parts.length * rows);
       pool.run(parts.map(([g0, g1], i): ThreadTask => ({
-        fn: 'attention_f32',
+        fn: kernel,
         args: [q.ptr + g0 * group * headDim * 4, qStride, k.ptr + g0 * headDim * 4, v.ptr + g0 * headDim * 4, kvStride,
-          out.ptr + g0 * group * headDim * 4, outStride, scores.ptr + i * rows * 4, tokens, pos0, (g1 - g0) * group, g1 - g0, headDim],
+          out.ptr + g0 * group * headDim * 4, outStride, scores.ptr + i * rows * 4, tokens, pos0, (g1 - g0) * group, g1 - g0, headDim, ...options],
       })));
       return;
     }
     const scores = this.scratchFor('attention', rows);
-    this.wasm.attention_f32(q.ptr, qStride, k.ptr, v.ptr, kvStride, out.ptr, outStride, scores.ptr, tokens, pos0, heads, kvHeads, headDim);
+    if (plain) this.wasm.attention_f32(q.ptr, qStride, k.ptr, v.ptr, kvStride, out.ptr, outStride, scores.ptr, tokens, pos0, heads, kvHeads, headDim);
+    else this.wasm.f32_attention_windowed(q.ptr, qStride, k.ptr, v.ptr, kvStride, out.ptr, outStride, scores.ptr, tokens, pos0, heads, kvHeads, headDim, scale, softcap, window);
   }
 
   // ---- elementwise -----------------------------------------------------------------------
@@ -461,9 +489,33 @@ export class Kernels {
     this.wasm.axpy_f32(alpha, x.ptr, y.ptr, x.length);
   }
 
+  /** `x[r] += bias` for each of `rows` rows of bias.length floats in x (bias apart from x). */
+  addRowBias(x: F32Buffer, bias: F32Buffer, rows: number): void {
+    checkSize('rows', rows, 1);
+    const n = this.buf('bias', bias).length;
+    checkSize('bias.length', n, 1);
+    this.buf('x', x, rows * n);
+    checkDisjoint('x', x, 'bias', bias);
+    this.wasm.f32_add_row_bias(x.ptr, bias.ptr, rows, n);
+  }
+
+  /** Soft-capping: `y = cap * tanh(x / cap)` (y may be x; cap > 0). */
+  softcap(x: F32Buffer, cap: number, y: F32Buffer): void {
+    this.buf('x', x);
+    this.buf('y', y, x.length);
+    if (!(cap > 0 && Number.isFinite(cap))) throw new FfnkitError('E_ARG', `cap: expected a positive number, found ${cap}`);
+    checkSameOrDisjoint('y', y, 'x', x);
+    this.wasm.f32_softcap(x.ptr, cap, y.ptr, x.length);
+  }
+
   /** SwiGLU: `y = silu(gate) * up` (y may be gate or up). */
   swiglu(gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
     this.binary(['gate', 'up'], gate, up, y, this.wasm.swiglu_f32);
+  }
+
+  /** GeGLU: `y = GELU_tanh(gate) * up` (y may be gate or up). */
+  geglu(gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
+    this.binary(['gate', 'up'], gate, up, y, this.wasm.f32_geglu_tanh);
   }
 
   /** `y = GELU(x)`, the exact erf form, or with `approximate: 'tanh'` the tanh form (y may be x). */
@@ -853,21 +905,34 @@ export class Kernels {
   }
 }
 
+/** How RoPE angles deviate from `pos * theta^(-2i/headDim)`: linear scaling, per-pair factors. */
+export interface RopeScaling {
+  /** Every angle multiplied by this (linear scaling: 1 / factor). */
+  scale?: number;
+  /** headDim/2 factors: pair i's angle divided by factors[i] (Llama 3.1's rope_freqs). */
+  factors?: Float32Array;
+}
+
 /**
  * The RoPE table for one position, as `kernels.rope` takes it: headDim/2 cosines then headDim/2
- * sines of `pos * theta^(-2i/headDim)`. Computed in float32 steps like llama2.c's run.c, so
- * rotations match the reference implementation's.
+ * sines of `pos * theta^(-2i/headDim)` (divided by pair i's factor, times the scale, as ggml's
+ * rope applies them). Computed in float32 steps like llama2.c's run.c, so rotations match the
+ * reference implementation's.
  */
-export function ropeCosSin(pos: number, headDim: number, theta = 10000): Float32Array {
+export function ropeCosSin(pos: number, headDim: number, theta = 10000, scaling: RopeScaling = {}): Float32Array {
   checkSize('pos', pos, 0);
   checkSize('headDim', headDim, 2);
   if (headDim % 2 !== 0) throw new FfnkitError('E_ARG', `headDim: expected an even number, found ${headDim}`);
   const f = Math.fround;
   const half = headDim / 2;
+  const { scale, factors } = scaling;
+  if (factors !== undefined && factors.length !== half) throw new FfnkitError('E_SHAPE', `factors: expected ${half} RoPE factors, found ${factors.length}`);
   const out = new Float32Array(headDim);
   for (let i = 0; i < half; i++) {
     const freq = f(1 / f(Math.pow(theta, f(f(2 * i) / headDim))));
-    const val = f(pos * freq);
+    let val = f(pos * freq);
+    if (factors !== undefined) val = f(val / factors[i]!);
+    if (scale !== undefined) val = f(val * scale);
     out[i] = Math.cos(val);
     out[half + i] = Math.sin(val);
   }
