@@ -23,14 +23,15 @@ export { Sampler, Rng, argmax, type SamplerOptions } from './llm/sampler.js';
 export { evaluate, type EvalResult, type EvalOptions } from './llm/evaluate.js';
 export { splitDocuments } from './text/documents.js';
 export {
-  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type Q8Weights, parameterCount, denseOfRouted, matrixF32, matrixSize,
+  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type Family, type Activation, type RoutedFfnWeights, type Combination, type HostMatrix, type Q8Weights, parameterCount, denseOfRouted, matrixF32, matrixSize,
 } from './model/weights.js';
 export { randomLlamaWeights, llamaConfig } from './llm/random.js';
 
 // file formats
 export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
-export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions } from './formats/gguf.js';
+export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions, type MetaValue } from './formats/gguf.js';
+export { familyReads, familyConfig } from './formats/gguf-families.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 export { encodeQ8_0, decodeQ8_0 } from './model/q8.js';
 

@@ -9,6 +9,7 @@ import { infoCommand } from './info.js';
 import { factorizeCommand } from './factorize.js';
 import { quantizeCommand } from './quantize.js';
 import { finetuneCommand } from './finetune.js';
+import { logitsCommand } from './logits.js';
 
 /** Runs the command line; `extra` are commands that exist only in a checkout (bench). */
 export async function main(argv: string[], extra: Command[] = []): Promise<number> {
@@ -16,7 +17,7 @@ export async function main(argv: string[], extra: Command[] = []): Promise<numbe
     .description('Fast feed-forward networks on any CPU, in WebAssembly SIMD')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [generateCommand(), evalCommand(), factorizeCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), ...extra]) {
+  for (const command of [generateCommand(), evalCommand(), factorizeCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), logitsCommand(), ...extra]) {
     // pre-built commands do not inherit exitOverride: without it they would exit(1) on bad usage
     command.copyInheritedSettings(program);
     program.addCommand(command);

@@ -7,8 +7,9 @@
 // padding to `general.alignment` (default 32); tensor data, each at data start + offset.
 
 import { FfnkitError } from '../errors.js';
-import type { Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../model/weights.js';
+import type { Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, headDim, kvDim, matrixF32, matrixRows, qDim, stackRows } from '../model/weights.js';
+import { FAMILIES, type LayerTensor, type Shape, familyMetadata, familyOf, readFamilyConfig } from './gguf-families.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { bf16ToFloat, floatToHalf, halfToFloat } from '../model/half.js';
 import { decodeQ8_0, encodeQ8_0 } from '../model/q8.js';
@@ -188,12 +189,12 @@ export function ggufTokenizer(file: GgufFile, source = 'GGUF file'): Tokenizer {
 }
 
 /** The expert metadata of a factorized (MoE) file, or undefined for a dense one. */
-function expertMetadata(file: GgufFile, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
-  if (!file.metadata.has('llama.expert_count')) return undefined;
-  const experts = metaNumber(file, 'llama.expert_count', source);
-  const topK = metaNumber(file, 'llama.expert_used_count', source);
-  if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_count ${experts} (at least 2)`);
-  if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_used_count ${topK} is outside 1..${experts}`);
+function expertMetadata(file: GgufFile, family: Family, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
+  if (!file.metadata.has(`${family}.expert_count`)) return undefined;
+  const experts = metaNumber(file, `${family}.expert_count`, source);
+  const topK = metaNumber(file, `${family}.expert_used_count`, source);
+  if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: ${family}.expert_count ${experts} (at least 2)`);
+  if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: ${family}.expert_used_count ${topK} is outside 1..${experts}`);
   // without ffnkit's key the file is llama.cpp's MoE, whose llama graph weights the chosen
   // experts by a softmax over their router logits
   const combination = file.metadata.get('ffnkit.combination') ?? 'weighted';
@@ -220,33 +221,31 @@ export interface ReadGgufOptions {
   keepQ8?: boolean;
 }
 
-/** Reads a `general.architecture = llama` GGUF file into weights (and its tokenizer when present). */
+/**
+ * Reads a GGUF file of a family ffnkit runs (gguf-families.ts: llama, qwen2, qwen3, phi3, gemma,
+ * gemma2, gemma3) into weights, and its tokenizer when present. A key or tensor the family's
+ * table does not name is E_UNSUPPORTED.
+ */
 export function readGguf(bytes: Uint8Array, source?: string, options?: ReadGgufOptions & { keepQ8?: false }): { weights: LlamaWeights; tokenizer?: Tokenizer };
 export function readGguf(bytes: Uint8Array, source: string | undefined, options: ReadGgufOptions): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer };
 export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadGgufOptions = {}): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer } {
   const file = parseGguf(bytes, source);
-  const arch = file.metadata.get('general.architecture');
-  if (arch !== 'llama') throw new FfnkitError('E_UNSUPPORTED', `${source}: general.architecture is '${String(arch)}' (only 'llama' is read)`);
+  const family = familyOf(file.metadata.get('general.architecture'), source);
+  const table = FAMILIES[family];
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
-  const nHeads = metaNumber(file, 'llama.attention.head_count', source);
-  const config: LlamaConfig = {
-    dim: metaNumber(file, 'llama.embedding_length', source),
-    hiddenDim: metaNumber(file, 'llama.feed_forward_length', source),
-    nLayers: metaNumber(file, 'llama.block_count', source),
-    nHeads,
-    nKvHeads: metaNumber(file, 'llama.attention.head_count_kv', source, nHeads),
-    vocabSize: 0,
-    seqLen: metaNumber(file, 'llama.context_length', source),
-    normEps: metaNumber(file, 'llama.attention.layer_norm_rms_epsilon', source, 1e-5),
-    ropeTheta: metaNumber(file, 'llama.rope.freq_base', source, 10000),
-    ropeStyle: 'interleaved',
-    sharedClassifier: !byName.has('output.weight'),
-  };
+  const config = readFamilyConfig(family, file.metadata, source);
+  // Gemma's classifier is the embedding whatever the file holds (an output.weight is then refused)
+  config.sharedClassifier = table.output === 'tied' || !byName.has('output.weight');
   const emb = byName.get('token_embd.weight');
   if (!emb) throw new FfnkitError('E_FORMAT', `${source}: tensor token_embd.weight is missing`);
   config.vocabSize = emb.dims[1] ?? 0;
+  const vocabKey = file.metadata.get(`${family}.vocab_size`);
+  if (vocabKey !== undefined && vocabKey !== config.vocabSize) {
+    throw new FfnkitError('E_FORMAT', `${source}: ${family}.vocab_size ${String(vocabKey)} disagrees with token_embd.weight's ${config.vocabSize} rows`);
+  }
   checkConfig(config, source);
-  const kv = kvDim(config);
+  // every tensor read is ticked off; what is left at the end is something ffnkit would ignore
+  const read = new Set<string>();
   const info = (name: string, cols: number, rows: number): GgufTensorInfo => {
     const t = byName.get(name);
     if (!t) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
@@ -254,6 +253,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     if (t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i])) {
       throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected dims [${want}], found [${t.dims}]`);
     }
+    read.add(name);
     return t;
   };
   const get = (name: string, cols: number, rows: number): Float32Array => tensorData(file, bytes, info(name, cols, rows), source);
@@ -269,7 +269,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     return keptQ8(t, cols, rows) ?? tensorData(file, bytes, t, source);
   };
   const c = config;
-  const moe = expertMetadata(file, source);
+  const moe = expertMetadata(file, family, source);
   if (moe) c.hiddenDim = moe.experts * c.hiddenDim; // feed_forward_length is one expert's, as in llama.cpp
   const info3 = (name: string, dims: number[]): GgufTensorInfo => {
     const t = byName.get(name);
@@ -277,6 +277,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
       throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: dims [${t.dims}] disagree with the metadata, which implies [${dims}]`);
     }
+    read.add(name);
     return t;
   };
   const get3 = (name: string, dims: number[]): Float32Array => tensorData(file, bytes, info3(name, dims), source);
@@ -286,23 +287,31 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     const rows = dims.slice(1).reduce((a, b) => a * b, 1);
     return keptQ8(t, dims[0]!, rows) ?? tensorData(file, bytes, t, source);
   };
-  const layers: LlamaLayer<HostMatrix>[] = Array.from({ length: c.nLayers }, (_, i) => {
-    const attn = {
-      attnNorm: get(`blk.${i}.attn_norm.weight`, c.dim, 1),
-      wq: mat(`blk.${i}.attn_q.weight`, c.dim, c.dim),
-      wk: mat(`blk.${i}.attn_k.weight`, c.dim, kv),
-      wv: mat(`blk.${i}.attn_v.weight`, c.dim, kv),
-      wo: mat(`blk.${i}.attn_output.weight`, c.dim, c.dim),
-      ffnNorm: get(`blk.${i}.ffn_norm.weight`, c.dim, 1),
-    };
-    if (!moe) {
-      return {
-        ...attn,
-        w1: mat(`blk.${i}.ffn_gate.weight`, c.dim, c.hiddenDim),
-        w2: mat(`blk.${i}.ffn_down.weight`, c.hiddenDim, c.dim),
-        w3: mat(`blk.${i}.ffn_up.weight`, c.dim, c.hiddenDim),
-      };
+  const shape = familyShape(c);
+  // one table entry into the layer's fields: a vector, a matrix, or a fused matrix split by rows
+  const readTensor = (layer: Partial<Record<keyof LlamaLayer, unknown>>, i: number, t: LayerTensor) => {
+    const name = `blk.${i}.${t.name}`;
+    const rows = t.rows(shape);
+    const cols = t.cols(shape);
+    if (cols === 0) {
+      layer[t.fields[0]!] = get(name, rows[0]!, 1);
+      return;
     }
+    const m = mat(name, cols, rows.reduce((a, b) => a + b, 0));
+    let r0 = 0;
+    t.fields.forEach((field, j) => {
+      layer[field] = t.fields.length === 1 ? m : matrixRows(m, cols, r0, r0 + rows[j]!);
+      r0 += rows[j]!;
+    });
+  };
+  const layers: LlamaLayer<HostMatrix>[] = Array.from({ length: c.nLayers }, (_, i) => {
+    const layer: Partial<Record<keyof LlamaLayer, unknown>> = {};
+    for (const t of table.layer.required) if (!(moe && t.ffn)) readTensor(layer, i, t);
+    // an optional group is read whole when any of it is there (a missing member is then an error)
+    for (const group of table.layer.optional) {
+      if (group.some((t) => byName.has(`blk.${i}.${t.name}`))) for (const t of group) readTensor(layer, i, t);
+    }
+    if (!moe) return layer as unknown as LlamaLayer<HostMatrix>;
     const E = moe.experts;
     const he = c.hiddenDim / E;
     const routed: RoutedFfnWeights<HostMatrix> = {
@@ -318,7 +327,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
       ...(moe.split ? { split: moe.split } : {}),
     };
     const dense = denseOfRouted(routed, c.dim);
-    return { ...attn, w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
+    return { ...(layer as unknown as LlamaLayer<HostMatrix>), w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
   });
   // a shared classifier in Q8_0 keeps the embedding's blocks; the lookup gets their float values
   const embedding = mat('token_embd.weight', c.dim, c.vocabSize);
@@ -330,12 +339,22 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     finalNorm: get('output_norm.weight', c.dim, 1),
     classifier: c.sharedClassifier ? (embedding instanceof Float32Array ? tokenEmbedding : embedding) : mat('output.weight', c.dim, c.vocabSize),
   };
+  if (table.ropeFactors && byName.has('rope_freqs.weight')) weights.ropeFactors = get('rope_freqs.weight', shape.headDim / 2, 1);
+  const left = file.tensors.find((t) => !read.has(t.name));
+  if (left) {
+    throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${left.name} is not part of the ${family} graph ffnkit computes${family === 'gemma' || family === 'gemma2' || family === 'gemma3' ? ' (its classifier is always the embedding)' : ''}`);
+  }
   checkWeights(weights, source);
   const tokenizer = file.metadata.has('tokenizer.ggml.tokens') ? ggufTokenizer(file, source) : undefined;
   if (tokenizer && tokenizer.vocabSize !== c.vocabSize) {
     throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model ${c.vocabSize}`);
   }
   return tokenizer ? { weights, tokenizer } : { weights };
+}
+
+/** The widths of a config's tensors, as the family tables take them. */
+function familyShape(c: LlamaWeights['config']): Shape {
+  return { dim: c.dim, hidden: c.hiddenDim, q: qDim(c), kv: kvDim(c), headDim: headDim(c) };
 }
 
 // ---- writing -------------------------------------------------------------------------------
@@ -388,71 +407,84 @@ function encodeTensor(m: HostMatrix, type: TensorType): Uint8Array {
 }
 
 /**
- * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names. Matrices
- * are stored as `type` (1-D tensors stay F32, as llama.cpp does; Q8_0 matrices written as Q8_0
- * keep their blocks); RoPE must be interleaved.
+ * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names for the
+ * model's family (gguf-families.ts; 'llama' when the config names none). Matrices are stored as
+ * `type` (1-D tensors stay F32, as llama.cpp does; Q8_0 matrices written as Q8_0 keep their
+ * blocks); the RoPE style must be the family's (interleaved for llama), and a graph the family's
+ * keys cannot say is E_UNSUPPORTED.
  */
 export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, type: TensorType = 'F32'): Uint8Array {
   const c = weights.config;
   checkWeights(weights, 'GGUF writer');
-  if (c.ropeStyle !== 'interleaved') {
-    throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: llama GGUF implies interleaved RoPE; this model uses half-split');
-  }
+  const family = c.family ?? 'llama';
+  const table = FAMILIES[family];
+  const familyMeta = familyMetadata(family, c, 'GGUF writer');
+  if (!c.sharedClassifier && table.output === 'tied') throw new FfnkitError('E_UNSUPPORTED', `GGUF writer: ${family} files have no classifier of their own (output.weight); this model has one`);
+  if (weights.ropeFactors && !table.ropeFactors) throw new FfnkitError('E_UNSUPPORTED', `GGUF writer: ${family} files carry no RoPE factors (rope_freqs.weight); this model has them`);
   const tensors: { name: string; dims: number[]; data: HostMatrix; matrix: boolean }[] = [];
   const add = (name: string, data: HostMatrix, cols: number, rows = 1) => tensors.push({ name, dims: rows === 1 ? [cols] : [cols, rows], data, matrix: rows > 1 });
   const routed = weights.layers[0]?.routed;
   if (weights.layers.some((l) => Boolean(l.routed) !== Boolean(routed) || (l.routed && (l.routed.experts !== routed!.experts || l.routed.expertHidden !== routed!.expertHidden)))) {
     throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: every layer must be dense, or routed with the same expert count and size');
   }
-  const kv = kvDim(c);
+  const shape = familyShape(c);
   // a shared classifier kept in Q8_0 holds the embedding's own blocks
   const embedding = c.sharedClassifier && !(weights.classifier instanceof Float32Array) ? weights.classifier : weights.tokenEmbedding;
   add('token_embd.weight', embedding, c.dim, c.vocabSize);
+  if (weights.ropeFactors) add('rope_freqs.weight', weights.ropeFactors, shape.headDim / 2);
   weights.layers.forEach((l, i) => {
-    add(`blk.${i}.attn_norm.weight`, l.attnNorm, c.dim);
-    add(`blk.${i}.attn_q.weight`, l.wq, c.dim, c.dim);
-    add(`blk.${i}.attn_k.weight`, l.wk, c.dim, kv);
-    add(`blk.${i}.attn_v.weight`, l.wv, c.dim, kv);
-    add(`blk.${i}.attn_output.weight`, l.wo, c.dim, c.dim);
-    add(`blk.${i}.ffn_norm.weight`, l.ffnNorm, c.dim);
+    const fields = l as unknown as Record<string, HostMatrix | undefined>;
+    // one table entry out of the layer's fields (fused ones stacked by rows)
+    const write = (t: LayerTensor) => {
+      const rows = t.rows(shape);
+      const cols = t.cols(shape);
+      const parts = t.fields.map((f) => fields[f]);
+      const missing = t.fields.find((f, j) => parts[j] === undefined);
+      if (missing) throw new FfnkitError('E_UNSUPPORTED', `GGUF writer: ${family} files need blk.${i}.${t.name}; this model has no ${missing}`);
+      if (cols === 0) add(`blk.${i}.${t.name}`, parts[0]!, rows[0]!);
+      else add(`blk.${i}.${t.name}`, parts.length === 1 ? parts[0]! : stackRows(parts as HostMatrix[], cols), cols, rows.reduce((a, b) => a + b, 0));
+    };
     const r = l.routed;
-    if (r) {
+    let expertsWritten = false;
+    for (const t of table.layer.required) {
+      if (!(r && t.ffn)) {
+        write(t);
+        continue;
+      }
+      if (expertsWritten) continue;
+      expertsWritten = true;
+      // the experts take the place of the dense FFN's tensors
       const he = r.expertHidden;
       add(`blk.${i}.ffn_gate_inp.weight`, r.router, c.dim, r.experts);
-      // llama.cpp's llama graph has no router bias and combines experts as 'weighted' does: such
-      // a file is one it runs. Any other file keeps the bias tensor, so llama.cpp refuses it
+      // llama.cpp's graphs have no router bias and combine experts as 'weighted' does: such a
+      // file is one it runs. Any other file keeps the bias tensor, so llama.cpp refuses it
       // instead of computing a different model.
       if (r.combination !== 'weighted' || r.routerBias.some((b) => b !== 0)) add(`blk.${i}.ffn_gate_inp.bias`, r.routerBias, r.experts);
       tensors.push({ name: `blk.${i}.ffn_gate_exps.weight`, dims: [c.dim, he, r.experts], data: r.w1, matrix: true });
       tensors.push({ name: `blk.${i}.ffn_up_exps.weight`, dims: [c.dim, he, r.experts], data: r.w3, matrix: true });
       tensors.push({ name: `blk.${i}.ffn_down_exps.weight`, dims: [he, c.dim, r.experts], data: r.w2, matrix: true });
-    } else {
-      add(`blk.${i}.ffn_gate.weight`, l.w1, c.dim, c.hiddenDim);
-      add(`blk.${i}.ffn_down.weight`, l.w2, c.hiddenDim, c.dim);
-      add(`blk.${i}.ffn_up.weight`, l.w3, c.dim, c.hiddenDim);
     }
+    for (const group of table.layer.optional) if (group.every((t) => t.fields.every((f) => fields[f] !== undefined))) group.forEach(write);
   });
+  // a tensor of the model that the family's table has no name for would be lost
+  const named = new Set([...table.layer.required, ...table.layer.optional.flat()].flatMap((t) => t.fields));
+  const stray = weights.layers.flatMap((l) => (['bq', 'bk', 'bv', 'qNorm', 'kNorm', 'postAttnNorm', 'postFfnNorm'] as const).filter((f) => l[f] !== undefined && !named.has(f)))[0];
+  if (stray) throw new FfnkitError('E_UNSUPPORTED', `GGUF writer: ${family} files have no tensor for this model's ${stray}`);
   add('output_norm.weight', weights.finalNorm, c.dim);
   if (!c.sharedClassifier) add('output.weight', weights.classifier, c.dim, c.vocabSize);
 
   const w = new ByteWriter();
+  const metaType = { u32: T.U32, f32: T.F32, string: T.STRING } as const;
   const meta: [string, MetaValue, T, T?][] = [
-    ['general.architecture', 'llama', T.STRING],
+    ['general.architecture', family, T.STRING],
     ['general.alignment', DEFAULT_ALIGNMENT, T.U32],
-    ['llama.context_length', c.seqLen, T.U32],
-    ['llama.embedding_length', c.dim, T.U32],
-    ['llama.block_count', c.nLayers, T.U32],
-    ['llama.feed_forward_length', routed ? routed.expertHidden : c.hiddenDim, T.U32],
-    ['llama.rope.dimension_count', c.dim / c.nHeads, T.U32],
-    ['llama.attention.head_count', c.nHeads, T.U32],
-    ['llama.attention.head_count_kv', c.nKvHeads, T.U32],
-    ['llama.attention.layer_norm_rms_epsilon', c.normEps, T.F32],
-    ['llama.rope.freq_base', c.ropeTheta, T.F32],
+    // feed_forward_length is one expert's in a factorized file, as in llama.cpp
+    ...familyMeta.map(([k, v, t]): [string, MetaValue, T] => [k, k === `${family}.feed_forward_length` && routed ? routed.expertHidden : v, metaType[t]]),
   ];
   if (routed) {
     meta.push(
-      ['llama.expert_count', routed.experts, T.U32],
-      ['llama.expert_used_count', routed.topK, T.U32],
+      [`${family}.expert_count`, routed.experts, T.U32],
+      [`${family}.expert_used_count`, routed.topK, T.U32],
       ['ffnkit.combination', routed.combination, T.STRING],
     );
     if (routed.split) meta.push(['ffnkit.split', routed.split, T.STRING]);
