@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import {
   FfnkitError, LlamaModel, StaticSkip, factorizeLayer, familyReads, finetune, parseGguf, readGguf, splitNeurons, writeGguf,
-  type Family, type HostMatrix, type LlamaWeights,
+  llamaConfig, parseSafetensors, randomLlamaWeights, readHfLlama, writeHfLlama, writeSafetensors, type Family, type HostMatrix, type LlamaWeights,
 } from '../src/node/index.js';
+import { safetensorsData } from '../src/formats/safetensors.js';
 import { editGguf } from './gguf-edit.js';
 import { againstReference } from './llamacpp.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
@@ -186,6 +187,27 @@ describe.skipIf(!SHARED)('what the families refuse, naming it', () => {
     expectError(edited('fixture-gemma3-f32.gguf', { dropTensors: ['blk.0.post_ffw_norm.weight'] }), 'E_FORMAT', /tensor blk\.0\.post_ffw_norm\.weight is missing/);
     // llama's optional biases come all three or none
     expectError(edited('fixture-llama-f32.gguf', { addTensors: [{ name: 'blk.0.attn_q.bias', dims: [256] }] }), 'E_FORMAT', /tensor blk\.0\.attn_k\.bias is missing/);
+  });
+});
+
+describe('Hugging Face Llama directories refuse what changes the graph', () => {
+  const w = randomLlamaWeights(llamaConfig({ dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: 8, seqLen: 8, ropeStyle: 'half' }), 3);
+  const { configJson, safetensors } = writeHfLlama(w);
+  const config = JSON.parse(configJson) as Record<string, unknown>;
+  test('rope_scaling, head_dim, attention_bias, mlp_bias', () => {
+    expect(readHfLlama(configJson, safetensors).config.dim).toBe(16);
+    const withField = (k: string, v: unknown) => JSON.stringify({ ...config, [k]: v });
+    expectError(() => readHfLlama(withField('rope_scaling', { rope_type: 'llama3', factor: 8 }), safetensors), 'E_UNSUPPORTED', /config\.json: rope_scaling \{"rope_type":"llama3"/);
+    expectError(() => readHfLlama(withField('head_dim', 4), safetensors), 'E_UNSUPPORTED', /config\.json: head_dim 4/);
+    expectError(() => readHfLlama(withField('attention_bias', true), safetensors), 'E_UNSUPPORTED', /attention_bias/);
+    expectError(() => readHfLlama(withField('mlp_bias', true), safetensors), 'E_UNSUPPORTED', /mlp_bias/);
+    expect(readHfLlama(withField('rope_scaling', null), safetensors).config.dim).toBe(16);
+  });
+  test('a tensor the graph does not read', () => {
+    const file = parseSafetensors(safetensors);
+    const tensors = [...file.tensors.keys()].filter((n) => n !== '__metadata__').map((name) => ({ name, shape: file.tensors.get(name)!.shape, data: safetensorsData(file, safetensors, name) }));
+    const biased = writeSafetensors([...tensors, { name: 'model.layers.0.self_attn.q_proj.bias', shape: [16], data: new Float32Array(16) }]);
+    expectError(() => readHfLlama(configJson, biased), 'E_UNSUPPORTED', /tensor model\.layers\.0\.self_attn\.q_proj\.bias is not part of the Llama graph/);
   });
 });
 
