@@ -3,8 +3,8 @@
 // attention, GeGLU, logit soft-capping and Qwen2's row biases. U = 2^-24; tolerances as in
 // kernels.test.ts.
 
-import { beforeEach, describe, expect, test, vi } from 'vitest';
-import { createEngine, ropeCosSin } from '../src/node/index.js';
+import { beforeEach, describe, expect, test } from 'vitest';
+import { ropeCosSin } from '../src/node/index.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { randomF32 } from './ref/random.js';
 import * as ref from './ref/kernels.js';
@@ -98,33 +98,5 @@ describe.each(BACKENDS)('%s build', (backend) => {
     }
     // scaling by 1/4 at position 4p is the plain rotation at p, bit for bit (powers of two are exact)
     expect(ropeCosSin(68, d, 10000, { scale: 0.25 })).toEqual(ropeCosSin(17, d, 10000));
-  });
-});
-
-describe('the windowed attention on two threads', () => {
-  const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
-  test.each([
-    [1, 700, 8, 4, 64, { window: 512, softcap: 50 }],
-    [16, 100, 8, 4, 64, { window: 8, softcap: 5, scale: 0.1 }],
-  ] as const)('%i tokens after %i, %i heads over %i KV heads of %i, %o: split by KV heads, bit-identical', async (tokens, pos0, heads, kvHeads, headDim, options) => {
-    const one = await createEngine({ backend: 'simd' });
-    const two = await createEngine({ backend: 'simd', threads: 2 });
-    try {
-      const rows = pos0 + tokens;
-      const q = randomF32(tokens * heads * headDim, tokens + heads);
-      const kv = [randomF32(rows * kvHeads * headDim, rows), randomF32(rows * kvHeads * headDim, rows + 1)];
-      const run = (e: typeof one) => {
-        const out = e.alloc(tokens * heads * headDim);
-        e.kernels.attention(e.upload(q), e.upload(kv[0]!), e.upload(kv[1]!), out, { tokens, pos0, heads, kvHeads, headDim, ...options });
-        return out.toArray();
-      };
-      const a = run(one);
-      const split = vi.spyOn(two.pool!, 'run');
-      const b = run(two);
-      expect(split).toHaveBeenCalledTimes(1);
-      expect(bits(b)).toEqual(bits(a));
-    } finally {
-      two.close();
-    }
   });
 });
