@@ -84,7 +84,7 @@ export async function factorizeModel(
       progress('targets', li, c.nLayers);
       const routed = layer.routed;
       // the PA targets: for each recorded input, the k experts closest to dense / (E/k)
-      const ffn = new RoutedLayerFfn(engine, routed, c.dim, `layers.${li}`);
+      const ffn = new RoutedLayerFfn(engine, routed, c.dim, `layers.${li}`, c.activation);
       ffn.mode = 'oracle';
       const n = calib!.tokens;
       const targets = new Int32Array(n * topK);
