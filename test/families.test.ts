@@ -10,13 +10,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import {
-  FfnkitError, LlamaModel, StaticSkip, familyReads, parseGguf, readGguf, writeGguf,
+  FfnkitError, LlamaModel, StaticSkip, familyReads, parseGguf, planGguf, readGguf, writeGguf,
   parseSafetensors, readHfLlama, writeHfLlama, writeSafetensors, type Family, type HostMatrix, type LlamaWeights,
 } from '../src/node/index.js';
 import { factorizeLayer, splitNeurons } from '../src/entries/node/factor.js';
 import { finetune } from '../src/entries/node/train.js';
 import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { safetensorsData } from '../src/formats/safetensors.js';
+import { matrixF32 } from '../src/model/weights.js';
 import { editGguf } from './gguf-edit.js';
 import { againstReference } from './llamacpp.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
@@ -304,6 +305,35 @@ describe.skipIf(!SHARED)('FactorLLM, FFN skipping and the writer on the families
       const skipped = logitsOf(skipping, ids, true);
       expect(skipped).toEqual(logitsOf(await LlamaModel.create(none), ids, true));
       expect(skipped).not.toEqual(logitsOf(await LlamaModel.create(weights), ids, true));
+    });
+  }
+});
+
+describe.skipIf(!SHARED)('families in ggml block types (one GGUF table: the family\'s names, quantio\'s per-tensor types)', () => {
+  for (const [name, family] of [['fixture-phi3-f32.gguf', 'phi3'], ['fixture-qwen2-f32.gguf', 'qwen2'], ['fixture-gemma3-f32.gguf', 'gemma3']] as const) {
+    test(`${family} written as Q8_0 and Q4_K_M: vectors stay F32, matrices keep their blocks (fused ones split) and dequantize to what the f32 read gives`, async () => {
+      const { weights } = readGguf(fixture(name), name);
+      for (const type of ['Q8_0', 'Q4_K_M'] as const) {
+        const plan = planGguf(weights, type);
+        for (const t of plan) expect(t.type === 'F32').toBe(t.dims.length === 1 || t.name.includes('ffn_gate_inp'));
+        const bytes = writeGguf(weights, undefined, type);
+        const kept = readGguf(bytes, `${family}.${type}`, { blocks: 'all' }).weights;
+        const widened = readGguf(bytes, `${family}.${type}`).weights;
+        expect(kept.config).toEqual(widened.config);
+        const l = kept.layers[0]!;
+        const planned = (n: string) => plan.find((t) => t.name === `blk.0.${n}`)!.type;
+        // a fused tensor's parts are row ranges of its blocks, in its type
+        const qType = planned(family === 'phi3' ? 'attn_qkv.weight' : 'attn_q.weight');
+        for (const m of [l.wq, l.wk, l.wv]) expect((m as { type: string }).type).toBe(qType);
+        expect(Array.from(matrixF32(l.wk))).toEqual(Array.from(widened.layers[0]!.wk as Float32Array));
+        expect(Array.from(matrixF32(l.w3))).toEqual(Array.from(widened.layers[0]!.w3 as Float32Array));
+        if (family === 'qwen2') expect(l.bq).toBeInstanceOf(Float32Array);
+        if (family === 'gemma3') expect(l.qNorm).toBeInstanceOf(Float32Array);
+        // the kept blocks upload and run (Q8_0's kernel quantizes activations, so its logits are not the widened model's bit for bit)
+        const logits = await LlamaModel.create(readGguf(bytes, type, { blocks: 'runnable' }).weights).then((m) => m.forward(golden(name).tokens.slice(0, 4)));
+        expect(logits.length).toBe(kept.config.vocabSize);
+        expect(logits.every(Number.isFinite)).toBe(true);
+      }
     });
   }
 });
