@@ -28,3 +28,6 @@ export { q8_1_quantize_f32, q8_k_quantize_f32 } from './q8';
 export { q4_0_gemm, q4_1_gemm, q5_0_gemm, q5_1_gemm, iq4_nl_gemm, q2_k_gemm, q3_k_gemm, q4_k_gemm, q5_k_gemm, q6_k_gemm, iq4_xs_gemm } from './ggml';
 export { f16_round_f32, bf16_round_f32, f16_gemm, bf16_gemm, half_count_nonfinite } from './f16';
 export { relaxed_dot_probe, relaxed_dot_form } from './dot';
+export { f32_attention_windowed } from './attention-window';
+export { f32_geglu_tanh, f32_softcap } from './activation';
+export { f32_add_row_bias } from './bias';

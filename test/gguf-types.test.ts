@@ -163,7 +163,7 @@ describe('bad tensors name the file, the tensor and the type', () => {
   test('types a role does not allow: a quantized norm, an activation type for a matrix', () => {
     const b = q4k.slice();
     new DataView(b.buffer).setUint32(ggufTypeOffset(b, 'blk.0.ffn_norm.weight'), GGML_TYPES.Q8_0.id, true);
-    expectError(() => readGguf(b, 'norm.gguf'), 'E_UNSUPPORTED', /^norm\.gguf: tensor blk\.0\.ffn_norm\.weight is Q8_0; a norm or router must be F32, F16 or BF16/);
+    expectError(() => readGguf(b, 'norm.gguf'), 'E_UNSUPPORTED', /^norm\.gguf: tensor blk\.0\.ffn_norm\.weight is Q8_0; a norm, bias or router must be F32, F16 or BF16/);
     const m = writeGguf(weights, undefined, 'Q8_0').slice();
     new DataView(m.buffer).setUint32(ggufTypeOffset(m, 'blk.0.attn_k.weight'), GGML_TYPES.Q8_1.id, true);
     expectError(() => readGguf(m, 'act.gguf'), 'E_UNSUPPORTED', /^act\.gguf: tensor blk\.0\.attn_k\.weight is Q8_1; a matrix must be a weight type/);
@@ -174,6 +174,6 @@ describe('bad tensors name the file, the tensor and the type', () => {
     const b = writeGguf(weights, undefined, 'F32').slice();
     const key = Buffer.from(b).indexOf('llama.block_count');
     new DataView(b.buffer).setUint32(key + 'llama.block_count'.length + 4, 1, true);
-    expectError(() => readGguf(b, 'extra.gguf'), 'E_UNSUPPORTED', /^extra\.gguf: tensors blk\.1\.attn_norm\.weight, blk\.1\.attn_q\.weight, blk\.1\.attn_k\.weight, blk\.1\.attn_v\.weight, \.\.\. not part of a llama model/);
+    expectError(() => readGguf(b, 'extra.gguf'), 'E_UNSUPPORTED', /^extra\.gguf: tensors blk\.1\.attn_norm\.weight, blk\.1\.attn_q\.weight, blk\.1\.attn_k\.weight, blk\.1\.attn_v\.weight, \.\.\. are not part of the llama graph/);
   });
 });

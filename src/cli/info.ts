@@ -17,7 +17,8 @@ export function infoCommand(): Command {
       const info = {
         format,
         ...c,
-        headDim: c.dim / c.nHeads,
+        family: c.family ?? 'llama',
+        headDim: c.headDim ?? c.dim / c.nHeads,
         parameters: parameterCount(weights),
         fileBytes,
         weights: weightType(weights),
@@ -31,7 +32,7 @@ export function infoCommand(): Command {
       }
       const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
       const lines = [
-        `format        ${format}`,
+        `format        ${format}, ${info.family} graph`,
         `dim           ${c.dim} (head ${info.headDim}, ${c.nHeads} heads, ${c.nKvHeads} kv heads)`,
         `hidden        ${c.hiddenDim}`,
         `layers        ${c.nLayers}`,

@@ -5,7 +5,7 @@
 import { FfnkitError } from '../errors.js';
 import { GGML_TYPES, ggmlTypeByName, type GgmlTypeName } from '../model/ggml-types.js';
 import { panelFloats, q8GroupFloats } from '../runtime/sizes.js';
-import { type HostMatrix, type LlamaConfig, type LlamaWeights, kvDim } from '../model/weights.js';
+import { type HostMatrix, type LlamaConfig, type LlamaWeights, headDim, kvDim, qDim } from '../model/weights.js';
 
 /** The ggml type of a host matrix ('F32' for float32 values). */
 export function matrixType(m: HostMatrix): GgmlTypeName {
@@ -48,18 +48,22 @@ function typesOf(c: LlamaConfig, weights: string | LlamaWeights<HostMatrix>): Ma
 
 /**
  * Wasm memory a model needs: its uploaded weights (each matrix in the type given: one type for all,
- * or the weights' own), KV cache, RoPE table and activations.
+ * or the weights' own), KV cache, RoPE tables (a second for sliding-window layers) and activations.
  */
 export function modelMemoryBytes(c: LlamaConfig, blockSize: number, weights: string | LlamaWeights<HostMatrix>): number {
   const kv = kvDim(c);
+  const q = qDim(c);
   const types = typesOf(c, weights);
+  // norms, and the vectors some families add (biases, q/k norms, post-norms) as if all had them
+  const vectors = 4 * c.dim + q + 2 * kv + 2 * headDim(c);
   let bytes = uploadedMatrixBytes(types.classifier, c.vocabSize, c.dim);
   for (const l of types.layers) {
-    bytes += 4 * 2 * c.dim + uploadedMatrixBytes(l.wqkv, c.dim + 2 * kv, c.dim) + uploadedMatrixBytes(l.wo, c.dim, c.dim) +
+    bytes += 4 * vectors + uploadedMatrixBytes(l.wqkv, q + 2 * kv, c.dim) + uploadedMatrixBytes(l.wo, c.dim, q) +
       uploadedMatrixBytes(l.w1, c.hiddenDim, c.dim) + uploadedMatrixBytes(l.w3, c.hiddenDim, c.dim) + uploadedMatrixBytes(l.w2, c.dim, c.hiddenDim);
   }
-  const floats = c.dim + 2 * c.nLayers * c.seqLen * kv + c.seqLen * (c.dim / c.nHeads) +
-    blockSize * (3 * c.dim + c.dim + 2 * kv + c.vocabSize + 2 * c.hiddenDim) +
+  const ropeTables = c.slidingWindow !== undefined ? 2 : 1;
+  const floats = c.dim + 2 * c.nLayers * c.seqLen * kv + ropeTables * c.seqLen * headDim(c) +
+    blockSize * (2 * c.dim + Math.max(c.dim, q) + q + 2 * kv + c.vocabSize + 2 * c.hiddenDim) +
     (1 << 20) + Math.max(c.dim, c.hiddenDim) * 8; // packing staging buffer
   return bytes + floats * 4;
 }

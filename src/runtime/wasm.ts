@@ -57,6 +57,13 @@ export interface KernelExports {
   f32_dwconv1d_nlc(x: number, l: number, c: number, wt: number, k: number, bias: number, causal: number, y: number): void;
   f32_probe_read(p: number, n: number): number;
   f32_probe_madd(iters: number, seed: number): number;
+  f32_attention_windowed(
+    q: number, qStride: number, k: number, v: number, kvStride: number, out: number, outStride: number, scores: number,
+    t: number, p0: number, heads: number, kvHeads: number, headDim: number, scale: number, softcap: number, window: number,
+  ): void;
+  f32_geglu_tanh(gate: number, up: number, y: number, n: number): void;
+  f32_softcap(x: number, cap: number, y: number, n: number): void;
+  f32_add_row_bias(x: number, bias: number, rows: number, n: number): void;
 }
 
 /** Where each build lives; `new URL(..., import.meta.url)` so bundlers and plain ESM resolve it. */

@@ -13,7 +13,7 @@ export const PARALLEL_MIN_MACS = 1 << 19;
 /** The kernel exports a worker may be asked to run (the engine hands workers this list). */
 export const THREAD_KERNELS = [
   'f32_gemm_4x8', 'q8_0_gemm_x4', 'f32_ffn_swiglu_4x8', 'f32_attention', 'f32_dwconv2d_nchw', 'f32_pwconv_nchw',
-  'f32_grouped_pwconv_nchw', 'f32_attention_seq', 'f32_attention_seq_backward', 'f32_probe_read',
+  'f32_grouped_pwconv_nchw', 'f32_attention_seq', 'f32_attention_seq_backward', 'f32_probe_read', 'f32_attention_windowed',
 ] as const;
 
 export type ThreadKernel = (typeof THREAD_KERNELS)[number];

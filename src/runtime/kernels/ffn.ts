@@ -8,10 +8,14 @@ import { PARALLEL_MIN_MACS, type KernelContext } from './context.js';
 import { checkGemmWeights, checkMatrix, gemm, pack, type GemmWeights, type Matrix } from './gemm.js';
 import { gemmQ8Quantized, quantizeQ8 } from './q8.js';
 
+/** The gate activation of a gated FFN: SiLU (SwiGLU, Llama) or GELU's tanh form (GeGLU, Gemma). */
+export type GateActivation = 'silu' | 'gelu-tanh';
+
 /**
- * The weights of a dense SwiGLU FFN, `y = w2 · (silu(w1 x) * (w3 x))`, packed once: w1 (gate) and
- * w3 (up) are [hidden, dim], w2 (down) is [dim, hidden]. The packed panels (or Q8_0 groups) serve
- * both one token (GEMV) and blocks of tokens (GEMM), so the row-major originals may be freed.
+ * The weights of a dense gated FFN, `y = w2 · (act(w1 x) * (w3 x))` (SwiGLU unless `activation`
+ * says otherwise), packed once: w1 (gate) and w3 (up) are [hidden, dim], w2 (down) is [dim,
+ * hidden]. The packed panels (or Q8_0 groups) serve both one token (GEMV) and blocks of tokens
+ * (GEMM), so the row-major originals may be freed.
  */
 export interface DenseFfn {
   readonly dim: number;
@@ -19,6 +23,7 @@ export interface DenseFfn {
   readonly w1: GemmWeights;
   readonly w3: GemmWeights;
   readonly w2: GemmWeights;
+  readonly activation?: GateActivation;
 }
 
 export function denseFfn(ctx: KernelContext, w1: Matrix, w3: Matrix, w2: Matrix): DenseFfn {
@@ -28,7 +33,8 @@ export function denseFfn(ctx: KernelContext, w1: Matrix, w3: Matrix, w2: Matrix)
   return denseFfnFromPacked(pack(ctx, w1), pack(ctx, w3), pack(ctx, w2));
 }
 
-export function denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights): DenseFfn {
+export function denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights, activation: GateActivation = 'silu'): DenseFfn {
+  if (activation !== 'silu' && activation !== 'gelu-tanh') throw new FfnkitError('E_ARG', `activation: expected 'silu' or 'gelu-tanh', found '${String(activation)}'`);
   const hidden = w1.rows;
   const dim = w1.cols;
   if (w3.rows !== hidden || w3.cols !== dim) {
@@ -37,7 +43,7 @@ export function denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWei
   if (w2.rows !== dim || w2.cols !== hidden) {
     throw new FfnkitError('E_SHAPE', `w2: expected ${dim}x${hidden} (dim x hidden), found ${w2.rows}x${w2.cols}`);
   }
-  return { dim, hidden, w1, w3, w2 };
+  return activation === 'silu' ? { dim, hidden, w1, w3, w2 } : { dim, hidden, w1, w3, w2, activation };
 }
 
 export function ffn(ctx: KernelContext, f: DenseFfn, x: F32Buffer, y: F32Buffer, tokens: number): void {
@@ -52,7 +58,9 @@ export function ffn(ctx: KernelContext, f: DenseFfn, x: F32Buffer, y: F32Buffer,
   const scratch = ctx.scratch('ffn', 2 * tokens * f.hidden);
   checkDisjoint('y', y, 'scratch', scratch);
   const macs = tokens * f.dim * f.hidden;
-  const fused = f.w1.type === 'f32-panel8' && f.w3.type === 'f32-panel8' && f.w2.type === 'f32-panel8';
+  const geglu = f.activation === 'gelu-tanh';
+  // the fused kernel is SwiGLU's; GeGLU takes the three products with its activation between
+  const fused = !geglu && f.w1.type === 'f32-panel8' && f.w3.type === 'f32-panel8' && f.w2.type === 'f32-panel8';
   const threaded = ctx.pool !== undefined && macs >= PARALLEL_MIN_MACS;
   if (fused && (!threaded || tokens >= 8)) {
     // one call, or whole 4-row tiles of tokens per thread, each with its share of the scratch
@@ -76,6 +84,7 @@ export function ffn(ctx: KernelContext, f: DenseFfn, x: F32Buffer, y: F32Buffer,
     gemm(ctx, x, f.w1, gate, tokens);
     gemm(ctx, x, f.w3, up, tokens);
   }
-  ctx.wasm.f32_swiglu(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
+  if (geglu) ctx.wasm.f32_geglu_tanh(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
+  else ctx.wasm.f32_swiglu(gate.ptr, up.ptr, gate.ptr, tokens * f.hidden);
   gemm(ctx, gate, f.w2, y, tokens);
 }

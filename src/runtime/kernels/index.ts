@@ -15,7 +15,7 @@ import * as conv from './conv.js';
 import type { GroupedPointwise } from './conv.js';
 import * as elementwise from './elementwise.js';
 import * as ffn from './ffn.js';
-import type { DenseFfn } from './ffn.js';
+import type { DenseFfn, GateActivation } from './ffn.js';
 import * as gemm from './gemm.js';
 import type { GemmWeights, Matrix, PackedMatrix } from './gemm.js';
 import * as moe from './moe.js';
@@ -24,9 +24,9 @@ import * as q8 from './q8.js';
 import type { Q8Matrix } from './q8.js';
 import * as reduce from './reduce.js';
 
-export { ropeCosSin, type AttentionShape, type RopeLayout } from './attention.js';
+export { ropeCosSin, type AttentionShape, type RopeLayout, type RopeScaling } from './attention.js';
 export type { GroupedPointwise } from './conv.js';
-export type { DenseFfn } from './ffn.js';
+export type { DenseFfn, GateActivation } from './ffn.js';
 export type { GemmWeights, Matrix, PackedMatrix } from './gemm.js';
 export type { Q8Matrix } from './q8.js';
 
@@ -92,9 +92,12 @@ export class Kernels {
     return ffn.denseFfn(this.ctx, w1, w3, w2);
   }
 
-  /** A SwiGLU FFN handle from already packed (or Q8_0) gate (w1), up (w3) and down (w2) matrices. */
-  denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights): DenseFfn {
-    return ffn.denseFfnFromPacked(w1, w3, w2);
+  /**
+   * A gated FFN handle from already packed (or Q8_0) gate (w1), up (w3) and down (w2) matrices:
+   * SwiGLU, or GeGLU with `activation` 'gelu-tanh'.
+   */
+  denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights, activation: GateActivation = 'silu'): DenseFfn {
+    return ffn.denseFfnFromPacked(w1, w3, w2, activation);
   }
 
   /** The dense FFN on `tokens` rows of `x` (tokens x dim) into `y` (tokens x dim), in one wasm call. */
@@ -132,6 +135,21 @@ export class Kernels {
   /** SwiGLU: `y = silu(gate) * up` (y may be gate or up). */
   swiglu(gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
     elementwise.swiglu(this.ctx, gate, up, y);
+  }
+
+  /** GeGLU: `y = GELU_tanh(gate) * up` (y may be gate or up). */
+  geglu(gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
+    elementwise.geglu(this.ctx, gate, up, y);
+  }
+
+  /** `x[r] += bias` for each of `rows` rows of bias.length floats in x (bias apart from x). */
+  addRowBias(x: F32Buffer, bias: F32Buffer, rows: number): void {
+    elementwise.addRowBias(this.ctx, x, bias, rows);
+  }
+
+  /** Soft-capping: `y = cap * tanh(x / cap)` (y may be x; cap > 0). */
+  softcap(x: F32Buffer, cap: number, y: F32Buffer): void {
+    elementwise.softcap(this.ctx, x, cap, y);
   }
 
   /** `y = GELU(x)`, the exact erf form, or with `approximate: 'tanh'` the tanh form (y may be x). */
