@@ -12,6 +12,7 @@ import { quantizeCommand } from './quantize.js';
 import { finetuneCommand } from './finetune.js';
 import { pruneCommand } from './prune.js';
 import { chatCommand } from './chat.js';
+import { logitsCommand } from './logits.js';
 
 /** The package's version, from its package.json (two folders up from src/cli/ and dist/cli/). */
 function packageVersion(): string {
@@ -36,7 +37,7 @@ export async function main(argv: string[], bench: Command = benchElsewhere()): P
     .version(packageVersion())
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [generateCommand(), chatCommand(), evalCommand(), factorizeCommand(), pruneCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), bench]) {
+  for (const command of [generateCommand(), chatCommand(), evalCommand(), factorizeCommand(), pruneCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), logitsCommand(), bench]) {
     // pre-built commands do not inherit exitOverride: without it they would exit(1) on bad usage
     command.copyInheritedSettings(program);
     program.addCommand(command);

@@ -8,17 +8,17 @@ import { FfnkitError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import { ropeCosSin, type GemmWeights } from '../runtime/kernels.js';
+import { ropeCosSin, weightBytes, type GemmWeights } from '../runtime/kernels.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { ChatVocabulary } from '../formats/chat-vocabulary.js';
 import type { ChatMessage } from '../text/chat-template.js';
 import type { FfnSkip } from './skip.js';
 import { RoutedLayerFfn } from './routed-ffn.js';
-import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
+import { DenseLayerFfn, uploadMatrix, uploadStacked, type LayerFfn } from './ffn.js';
 import { generate, type FinishReason, type GenerateOptions } from './generate.js';
 import { chat, type ChatOptions } from './chat.js';
 import { modelMemoryBytes, weightTypes } from './memory.js';
-import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32, matrixRowF32 } from '../model/weights.js';
+import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixRowF32 } from '../model/weights.js';
 
 /**
  * The type of a model's matrices: 'f32', a ggml type in lowercase ('q8_0', 'q4_k'), or for mixed
@@ -113,7 +113,8 @@ export class LlamaModel {
 
   /**
    * Uploads checked weights into an engine (a new one unless `options.engine` is given): float32
-   * matrices as f32 panels, Q8_0 ones (from `readWeights(..., { blocks: 'runnable' })`) as int8 groups.
+   * matrices as f32 panels, block matrices (from `readWeights(..., { blocks: 'runnable' })`) in
+   * their own ggml types (Q8_0 as int8 groups), never widened.
    */
   static async create(weights: LlamaWeights<HostMatrix>, options: ModelOptions = {}): Promise<LlamaModel> {
     checkWeights(weights, 'model');
@@ -127,7 +128,7 @@ export class LlamaModel {
       const cache = (2 * c.nLayers * c.seqLen * kvDim(c) * 4) / 2 ** 30;
       throw new FfnkitError(
         'E_MEMORY',
-        `model: needs ${(need / 2 ** 30).toFixed(2)} GiB of wasm memory (of which the KV cache for seq_len ${c.seqLen}: ${cache.toFixed(2)} GiB); wasm32 holds 4 GiB`,
+        `model: needs ${need.toLocaleString('en-US')} bytes (${(need / 2 ** 30).toFixed(2)} GiB) of wasm memory, of which the KV cache for seq_len ${c.seqLen} ${cache.toFixed(2)} GiB; wasm32 holds 4 GiB`,
       );
     }
     const engine = options.engine ?? (await createEngine(options));
@@ -212,13 +213,13 @@ export class LlamaModel {
     this.position = length;
   }
 
-  /** Bytes of packed (or Q8_0) weights a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
+  /** Bytes of weights (as uploaded: panels or blocks) a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
   weightBytes(): number {
-    let floats = this.classifier.data.length;
+    let bytes = weightBytes(this.classifier);
     for (const l of this.layers) {
-      floats += l.wqkv.data.length + l.wo.data.length + 2 * l.attnNorm.length;
+      bytes += weightBytes(l.wqkv) + weightBytes(l.wo) + 2 * 4 * l.attnNorm.length + l.ffn.bytesPerToken();
     }
-    return floats * 4 + this.layers.reduce((bytes, l) => bytes + l.ffn.bytesPerToken(), 0);
+    return bytes;
   }
 
   /**
@@ -356,7 +357,7 @@ function uploadLayer(engine: Engine, l: LlamaLayer<HostMatrix>, c: LlamaConfig, 
       ));
   return {
     attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
-    wqkv: uploadMatrix(k, stackRows([l.wq, l.wk, l.wv], c.dim), c.dim + 2 * kvDim(c), c.dim, `layers.${i}.wqkv`),
+    wqkv: uploadStacked(k, [l.wq, l.wk, l.wv], [c.dim, kvDim(c), kvDim(c)], c.dim, `layers.${i}.wqkv`),
     wo: uploadMatrix(k, l.wo, c.dim, c.dim, `layers.${i}.wo`),
     ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
     ffn,
@@ -366,30 +367,4 @@ function uploadLayer(engine: Engine, l: LlamaLayer<HostMatrix>, c: LlamaConfig, 
 /** The type of the weights' matrices ('f32', 'q8_0', 'q4_k+q6_k'; see WeightType). */
 export function weightType(w: LlamaWeights<HostMatrix>): WeightType {
   return weightTypes(w);
-}
-
-/**
- * Matrices of `cols` columns stacked by rows into one (wq, wk, wv: one GEMV stream per token):
- * blocks when all share one block type (their rows are byte runs), else float32.
- */
-function stackRows(parts: HostMatrix[], cols: number): HostMatrix {
-  const first = parts[0]!;
-  if (!(first instanceof Float32Array) && parts.every((p) => !(p instanceof Float32Array) && p.type === first.type)) {
-    const q = parts as Exclude<HostMatrix, Float32Array>[];
-    const bytes = new Uint8Array(q.reduce((n, p) => n + p.bytes.length, 0));
-    let at = 0;
-    for (const p of q) {
-      bytes.set(p.bytes, at);
-      at += p.bytes.length;
-    }
-    return { type: first.type, rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
-  }
-  const f = parts.map(matrixF32);
-  const out = new Float32Array(f.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of f) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

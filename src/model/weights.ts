@@ -232,3 +232,32 @@ export function matrixRows(m: HostMatrix, cols: number, r0: number, r1: number):
   const rowBytes = blockRowBytes(m);
   return { type: m.type, rows: r1 - r0, cols, bytes: m.bytes.subarray(r0 * rowBytes, r1 * rowBytes) };
 }
+
+/**
+ * Matrices of `cols` columns stacked by rows into one: float32 when all are, blocks when all share
+ * one block type (their rows are byte runs), undefined when their types differ (no type is
+ * widened to another: see uploadStacked).
+ */
+export function stackRows(parts: HostMatrix[], cols: number): HostMatrix | undefined {
+  const first = parts[0];
+  if (first === undefined) return undefined;
+  if (parts.every((p) => p instanceof Float32Array)) {
+    const f = parts as Float32Array[];
+    const out = new Float32Array(f.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of f) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+  if (first instanceof Float32Array || !parts.every((p) => !(p instanceof Float32Array) && p.type === first.type)) return undefined;
+  const q = parts as BlockMatrix[];
+  const bytes = new Uint8Array(q.reduce((n, p) => n + p.bytes.length, 0));
+  let at = 0;
+  for (const p of q) {
+    bytes.set(p.bytes, at);
+    at += p.bytes.length;
+  }
+  return { type: first.type, rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
+}
