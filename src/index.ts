@@ -24,7 +24,10 @@ export {
 } from './model/weights.js';
 
 // file formats
-export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
+export { Tokenizer, BOS, EOS, type EncodeOptions, type DecodeOptions, type StreamDecoder } from './formats/tokenizer.js';
+export { SpmTokenizer } from './formats/spm.js';
+export { BpeTokenizer } from './formats/bpe.js';
+export { PRE_TOKENIZERS } from './formats/pretokenize.js';
 export {
   ggufChatVocabulary, hfChatVocabulary, sentencePieceChatVocabulary, END_OF_TURN_TEXTS, type ChatVocabulary, type SpecialToken, type HfChatFiles,
 } from './formats/chat-vocabulary.js';

@@ -1,7 +1,7 @@
 // The command line contract of DESIGN.md, run as a user runs it: a child process per command.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,29 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
     expect(r.code).toBe(0);
     const o = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(o).toMatchObject({ format: 'llama2c', dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, parameters: 260032, fileBytes: 1056540 });
+  });
+
+  test("tokenize prints llama.cpp's ids for a GGUF vocabulary and a tokenizer.bin; exactly one of --strings and --text", async () => {
+    const vocab = sharedPath('vocab', 'ggml-vocab-gpt-2.gguf');
+    const strings = readFileSync(`${vocab}.inp`, 'utf8').split('\n__ggml_vocab_test__\n').slice(0, -1);
+    const ids = readFileSync(`${vocab}.out`, 'utf8').split('\n').slice(0, strings.length).map((l) => (l.trim() ? l.trim().split(/\s+/).map(Number) : []));
+    const dir = mkdtempSync(join(tmpdir(), 'ffnkit-tokenize-'));
+    try {
+      writeFileSync(join(dir, 'strings.json'), JSON.stringify(strings));
+      const r = await run(['tokenize', '--tokenizer', vocab, '--strings', join(dir, 'strings.json')]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual(ids);
+      writeFileSync(join(dir, 'bad.json'), '{"not": "an array"}');
+      const bad = await run(['tokenize', '--tokenizer', vocab, '--strings', join(dir, 'bad.json')]);
+      expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/--strings: .*bad\.json must hold a JSON array of strings/)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const golden = sharedJson<{ encode: { text: string; ids: number[] }[] }>('golden', 'stories260K-greedy.json').encode[0]!;
+    const mine = await run(['tokenize', '--tokenizer', tokenizer, '--text', golden.text]);
+    expect(JSON.parse(mine.stdout)).toEqual(golden.ids.slice(1)); // the golden ids start with BOS
+    expect((await run(['tokenize', '--tokenizer', tokenizer])).code).toBe(2);
+    expect((await run(['tokenize', '--tokenizer', tokenizer, '--text', 'a', '--strings', 'x.json'])).code).toBe(2);
   });
 
   test('errors: exit 1 with the message and no stack; bad usage exits 2', async () => {

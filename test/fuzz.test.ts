@@ -10,6 +10,7 @@ import {
 } from '../src/node/index.js';
 import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { rng } from '../testing/random.js';
+import { ggufWith, tinyJson } from './tiny-tokenizer.js';
 
 const ITERATIONS = 2000;
 const config = llamaConfig({ dim: 8, hiddenDim: 12, nLayers: 2, nHeads: 2, nKvHeads: 1, vocabSize: 40, seqLen: 16 });
@@ -63,8 +64,9 @@ async function fuzz(name: string, valid: Uint8Array, end: number, read: (b: Uint
     const [bytes, what] = mutate(valid, end, next);
     try {
       const result = read(bytes);
-      if (result instanceof Tokenizer) {
-        result.encode('abc ab xy');
+      if (result && 'encode' in result) {
+        const ids = result.encode('abc ab xy hello world <|end|> <tool>', { parseSpecial: true });
+        result.decode(ids, { special: true });
       } else if (result) {
         engine.arena.reset();
         const model = await LlamaModel.create(result, { engine, blockSize: 4 });
@@ -130,6 +132,54 @@ describe('fuzzed headers and tensor tables give only FfnkitErrors', () => {
     });
     const valid = Uint8Array.from(w);
     await fuzz('tokenizer', valid, valid.length, (b) => Tokenizer.fromLlama2c(b, 'fuzz tokenizer'), 4);
+  });
+
+  test('GGUF with a byte-level BPE vocabulary (tokens, merges, types, pre-tokenizer name)', async () => {
+    const valid = ggufWith(Tokenizer.fromHf(tinyJson(), undefined, 'tiny.json').vocabulary());
+    await fuzz('gguf bpe', valid, parseGguf(valid).dataStart, (b) => readGguf(b, 'fuzz.gguf').tokenizer, 7);
+  });
+
+  test('tokenizer.json bytes, and its fields rewritten', async () => {
+    const valid = new TextEncoder().encode(JSON.stringify(tinyJson()));
+    await fuzz('tokenizer.json bytes', valid, valid.length, (b) => Tokenizer.fromHf(b, undefined, 'fuzz.json'), 8);
+
+    // structured: one field anywhere in the JSON (or in tokenizer_config.json) set to an odd value
+    const next = rng(9);
+    const values: unknown[] = [-1, 0, 1, 3.5, 2 ** 31, 1e300, '', 'x', 'Ġ', '<|end|>', null, true, [], ['a'], ['h', 'e', 'x'], {}, { type: 'Sequence' }, { Regex: '(' }, { String: '' }];
+    const paths = (v: unknown, at: (string | number)[] = []): (string | number)[][] => {
+      if (v === null || typeof v !== 'object') return [at];
+      const keys = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
+      // the 256-entry vocabulary: a few of its entries are enough
+      const some = keys.length > 32 ? keys.filter((_, i) => i % 37 === 0 || i >= keys.length - 4) : keys;
+      return [at, ...some.flatMap((k) => paths((v as Record<string | number, unknown>)[k], [...at, k]))];
+    };
+    const all = paths(tinyJson()).filter((p) => p.length > 0);
+    let rejected = 0;
+    for (let i = 0; i < ITERATIONS; i++) {
+      const json = tinyJson();
+      const config: Record<string, unknown> = { bos_token: '<|end|>', add_bos_token: false };
+      const v = structuredClone(values[Math.floor(next() * values.length)]);
+      let what: string;
+      if (next() < 0.1) {
+        const key = ['bos_token', 'eos_token', 'add_bos_token', 'add_eos_token'][Math.floor(next() * 4)]!;
+        config[key] = v;
+        what = `config ${key} = ${JSON.stringify(v)}`;
+      } else {
+        const path = all[Math.floor(next() * all.length)]!;
+        let o = json as Record<string | number, unknown>;
+        for (const k of path.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
+        o[path[path.length - 1]!] = v;
+        what = `${path.join('.')} = ${JSON.stringify(v)}`;
+      }
+      try {
+        const tok = Tokenizer.fromHf(json, config, 'fuzz.json');
+        tok.decode(tok.encode('hello world <|end|> <tool> héllo', { parseSpecial: true }), { special: true });
+      } catch (e) {
+        if (!(e instanceof FfnkitError)) throw new Error(`structured iteration ${i} (${what}): ${String((e as Error).stack ?? e)}`);
+        rejected++;
+      }
+    }
+    expect(rejected).toBeGreaterThan(ITERATIONS / 10);
   });
 
   test('safetensors header bytes and JSON fields, with config.json', async () => {

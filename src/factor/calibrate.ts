@@ -44,7 +44,7 @@ export function collectFfnInputs(
   try {
     for (const doc of docs) {
       if (filled >= maxTokens) break;
-      const ids = tokenizer.encode(doc, { bos: true }).slice(0, Math.min(model.config.seqLen, maxTokens - filled));
+      const ids = tokenizer.encode(doc).slice(0, Math.min(model.config.seqLen, maxTokens - filled));
       model.reset();
       model.forward(ids);
       filled += ids.length;

@@ -15,7 +15,8 @@ import {
   DENSE_FFN_TENSORS, HEAD_TENSORS, LAYER_TENSORS, ROUTED_FFN_TENSORS, TAIL_TENSORS, namedTensors, typeAllowed, type TensorRole, type TensorShape,
 } from './gguf-tensors.js';
 import { FILE_TYPES, planTensorTypes, type FileType } from './quant-plan.js';
-import { Tokenizer } from './tokenizer.js';
+import { tokenizerFromGguf } from './gguf-vocab.js';
+import type { Tokenizer } from './tokenizer.js';
 
 const MAGIC = 0x46554747; // "GGUF" little-endian
 const DEFAULT_ALIGNMENT = 32;
@@ -161,23 +162,9 @@ export function tensorData(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo,
   return type.dequantize(tensorBlocks(file, bytes, t, type, source), elements(t));
 }
 
-/** The tokenizer in a GGUF file's metadata (SentencePiece pieces, '▁' for spaces). */
+/** The tokenizer in a GGUF file's metadata (SentencePiece or byte-level BPE; see gguf-vocab.ts). */
 export function ggufTokenizer(file: GgufFile, source = 'GGUF file'): Tokenizer {
-  const model = file.metadata.get('tokenizer.ggml.model');
-  if (model !== undefined && model !== 'llama') {
-    throw new FfnkitError('E_UNSUPPORTED', `${source}: tokenizer.ggml.model '${String(model)}' (only SentencePiece 'llama' is read)`);
-  }
-  const tokens = file.metadata.get('tokenizer.ggml.tokens');
-  const scores = file.metadata.get('tokenizer.ggml.scores');
-  const types = file.metadata.get('tokenizer.ggml.token_type');
-  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string')) throw new FfnkitError('E_FORMAT', `${source}: no tokenizer.ggml.tokens string array`);
-  if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === 'number')) {
-    throw new FfnkitError('E_FORMAT', `${source}: tokenizer.ggml.scores must hold one number per token (${tokens.length})`);
-  }
-  const enc = new TextEncoder();
-  const pieces = (tokens as string[]).map((t) => enc.encode(t.replace(/\u2581/g, ' ')));
-  const control = (id: number) => Array.isArray(types) && (types[id] === 3 || types[id] === 2);
-  return new Tokenizer(pieces, scores as number[], source, (id) => !control(id));
+  return tokenizerFromGguf(file.metadata, source);
 }
 
 /** The expert metadata of a factorized (MoE) file, or undefined for a dense one. */
@@ -328,9 +315,55 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
 // ---- writing -------------------------------------------------------------------------------
 
 export interface GgufVocabulary {
-  /** Piece strings with ' ' for spaces (written as '▁'). */
+  /** SentencePiece ('llama', the default) or byte-level BPE ('gpt2'). */
+  model?: 'llama' | 'gpt2';
+  /** Token strings: SentencePiece pieces with ' ' for spaces (written as '▁'); BPE tokens as they are. */
   pieces: string[];
-  scores: number[];
+  /** SentencePiece merge scores. */
+  scores?: number[];
+  /** GGUF token types (default for SentencePiece: <unk>, BOS, EOS, byte pieces by position and text). */
+  types?: number[];
+  /** BPE merges, "a b" in rank order, and the pre-tokenizer's name. */
+  merges?: string[];
+  pre?: string;
+  bosId?: number;
+  eosId?: number;
+  eotId?: number;
+  addBos?: boolean;
+  addEos?: boolean;
+  /** SentencePiece's dummy prefix (written only when false). */
+  addSpacePrefix?: boolean;
+}
+
+/** The tokenizer.ggml.* metadata of a vocabulary. */
+function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
+  const bpe = v.model === 'gpt2';
+  if (bpe ? !v.merges || v.pre === undefined : !v.scores) {
+    throw new FfnkitError('E_ARG', `GGUF writer: a ${bpe ? 'BPE vocabulary needs merges and pre' : 'SentencePiece vocabulary needs scores'}`);
+  }
+  const types = v.types ?? v.pieces.map((p, id) => (id === 0 ? 2 : id === 1 || id === 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));
+  const meta: [string, MetaValue, T, T?][] = bpe
+    ? [
+        ['tokenizer.ggml.model', 'gpt2', T.STRING],
+        ['tokenizer.ggml.pre', v.pre!, T.STRING],
+        ['tokenizer.ggml.tokens', v.pieces, T.ARRAY, T.STRING],
+        ['tokenizer.ggml.merges', v.merges!, T.ARRAY, T.STRING],
+      ]
+    : [
+        ['tokenizer.ggml.model', 'llama', T.STRING],
+        ['tokenizer.ggml.tokens', v.pieces.map((p) => p.replace(/ /g, '\u2581')), T.ARRAY, T.STRING],
+        ['tokenizer.ggml.scores', v.scores!, T.ARRAY, T.F32],
+      ];
+  meta.push(['tokenizer.ggml.token_type', types, T.ARRAY, T.I32]);
+  const bos = v.bosId ?? (bpe ? -1 : 1);
+  const eos = v.eosId ?? (bpe ? -1 : 2);
+  if (bos >= 0) meta.push(['tokenizer.ggml.bos_token_id', bos, T.U32]);
+  if (eos >= 0) meta.push(['tokenizer.ggml.eos_token_id', eos, T.U32]);
+  if (v.eotId !== undefined && v.eotId >= 0) meta.push(['tokenizer.ggml.eot_token_id', v.eotId, T.U32]);
+  if (v.addBos !== undefined) meta.push(['tokenizer.ggml.add_bos_token', v.addBos, T.BOOL]);
+  if (v.addEos !== undefined) meta.push(['tokenizer.ggml.add_eos_token', v.addEos, T.BOOL]);
+  if (v.addSpacePrefix === false) meta.push(['tokenizer.ggml.add_space_prefix', false, T.BOOL]);
+  return meta;
 }
 
 function writeString(w: ByteWriter, s: string): void {
@@ -346,6 +379,7 @@ function writeMeta(w: ByteWriter, key: string, value: MetaValue, type: T, itemTy
     else if (t === T.U32) w.u32(v as number);
     else if (t === T.I32) w.i32(v as number);
     else if (t === T.F32) w.f32(v as number);
+    else if (t === T.BOOL) w.u8(v ? 1 : 0);
     else throw new FfnkitError('E_ARG', `GGUF writer: value type ${t} not supported`);
   };
   if (type === T.ARRAY) {
@@ -456,17 +490,7 @@ export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabul
     );
     if (routed.split) meta.push(['ffnkit.split', routed.split, T.STRING]);
   }
-  if (vocab) {
-    const types = vocab.pieces.map((p, id) => (id === 0 ? 2 : id === 1 || id === 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));
-    meta.push(
-      ['tokenizer.ggml.model', 'llama', T.STRING],
-      ['tokenizer.ggml.tokens', vocab.pieces.map((p) => p.replace(/ /g, '\u2581')), T.ARRAY, T.STRING],
-      ['tokenizer.ggml.scores', vocab.scores, T.ARRAY, T.F32],
-      ['tokenizer.ggml.token_type', types, T.ARRAY, T.I32],
-      ['tokenizer.ggml.bos_token_id', 1, T.U32],
-      ['tokenizer.ggml.eos_token_id', 2, T.U32],
-    );
-  }
+  if (vocab) meta.push(...vocabularyMetadata(vocab));
   const encoded = tensors.map(encodeTensor);
   w.u32(MAGIC).u32(3).u64(tensors.length).u64(meta.length);
   for (const [k, v, t, it] of meta) writeMeta(w, k, v, t, it);
