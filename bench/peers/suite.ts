@@ -285,6 +285,12 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
       ['stories110M-shape', synthetic, opts.quick ? 24 : 64, () => writeGguf(randomLlamaWeights(STORIES110M, 3), tok32k.vocabulary())],
       // TinyLlama-1.1B's shape in Q8_0 (its own classifier: 1.1B weights; 2 layers with --quick)
       [`tinyllama-1.1B-shape q8_0 ${tl.nLayers} layers`, tinyQ8, opts.quick ? 16 : 48, () => writeGguf(randomLlamaWeights(tl, 4, 'q8_0'), tok32k.vocabulary(), 'Q8_0')],
+      // the same shape quantized by ffnkit to the types people download (from the Q8_0 weights,
+      // one tensor dequantized at a time, so the 1.1B model never sits in memory in f32)
+      ...(['Q4_K_M', 'Q4_0'] as const).map((type): [string, string, number, () => Uint8Array] => [
+        `tinyllama-1.1B-shape ${type.toLowerCase()} ${tl.nLayers} layers`, join(dir, `tinyllama-1.1B-shape-${type.toLowerCase()}.gguf`), opts.quick ? 16 : 48,
+        () => writeGguf(randomLlamaWeights(tl, 4, 'q8_0'), tok32k.vocabulary(), { type, allowRequantize: true }),
+      ]),
     ];
     for (const [name, file, steps, write] of files) {
       if (opts.only && !name.includes(opts.only)) continue;

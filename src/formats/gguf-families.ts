@@ -11,7 +11,7 @@
 import { FfnkitError } from '../errors.js';
 import type { GgmlType } from '../model/ggml-types.js';
 import type { Family, HostMatrix, LlamaConfig, LlamaWeights, RopeStyle, RoutedFfnWeights } from '../model/weights.js';
-import { headDim, kvDim, qDim, stackRows } from '../model/weights.js';
+import { headDim, kvDim, matrixF32, qDim, stackRows } from '../model/weights.js';
 import type { MetaValue } from './gguf.js';
 
 /** The widths a family's tensors are made of. */
@@ -437,7 +437,7 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, source: string):
       const missing = t.fields.find((f, j) => parts[j] === undefined);
       if (missing) throw new FfnkitError('E_UNSUPPORTED', `${source}: ${family} files need blk.${i}.${t.name}; this model has no ${missing}`);
       const dims = cols === 0 ? [rows[0]!] : [cols, rows.reduce((a, b) => a + b, 0)];
-      out.push({ name: `blk.${i}.${t.name}`, dims, role: t.role, data: parts.length === 1 ? parts[0]! : stackRows(parts as HostMatrix[], cols) });
+      out.push({ name: `blk.${i}.${t.name}`, dims, role: t.role, data: parts.length === 1 ? parts[0]! : (stackRows(parts as HostMatrix[], cols) ?? stackRows((parts as HostMatrix[]).map(matrixF32), cols)!) });
     };
     const r = l.routed;
     let expertsWritten = false;

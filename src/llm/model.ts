@@ -14,13 +14,13 @@ import { FfnkitError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import type { AttentionShape, GemmWeights } from '../runtime/kernels.js';
+import { weightBytes, type AttentionShape, type GemmWeights } from '../runtime/kernels.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { ChatVocabulary } from '../formats/chat-vocabulary.js';
 import type { ChatMessage } from '../text/chat-template.js';
 import type { FfnSkip } from './skip.js';
 import { RoutedLayerFfn } from './routed-ffn.js';
-import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
+import { DenseLayerFfn, uploadMatrix, uploadStacked, type LayerFfn } from './ffn.js';
 import { generate, type FinishReason, type GenerateOptions } from './generate.js';
 import { chat, type ChatOptions } from './chat.js';
 import { modelMemoryBytes, weightTypes } from './memory.js';
@@ -130,7 +130,8 @@ export class LlamaModel {
 
   /**
    * Uploads checked weights into an engine (a new one unless `options.engine` is given): float32
-   * matrices as f32 panels, Q8_0 ones (from `readWeights(..., { blocks: 'runnable' })`) as int8 groups.
+   * matrices as f32 panels, block matrices (from `readWeights(..., { blocks: 'runnable' })`) in
+   * their own ggml types (Q8_0 as int8 groups), never widened.
    */
   static async create(weights: LlamaWeights<HostMatrix>, options: ModelOptions = {}): Promise<LlamaModel> {
     checkWeights(weights, 'model');
@@ -144,7 +145,7 @@ export class LlamaModel {
       const cache = (2 * c.nLayers * c.seqLen * kvDim(c) * 4) / 2 ** 30;
       throw new FfnkitError(
         'E_MEMORY',
-        `model: needs ${(need / 2 ** 30).toFixed(2)} GiB of wasm memory (of which the KV cache for seq_len ${c.seqLen}: ${cache.toFixed(2)} GiB); wasm32 holds 4 GiB`,
+        `model: needs ${need.toLocaleString('en-US')} bytes (${(need / 2 ** 30).toFixed(2)} GiB) of wasm memory, of which the KV cache for seq_len ${c.seqLen} ${cache.toFixed(2)} GiB; wasm32 holds 4 GiB`,
       );
     }
     const engine = options.engine ?? (await createEngine(options));
@@ -230,13 +231,13 @@ export class LlamaModel {
     this.position = length;
   }
 
-  /** Bytes of packed (or Q8_0) weights a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
+  /** Bytes of weights (as uploaded: panels or blocks) a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
   weightBytes(): number {
-    let floats = this.classifier.data.length;
+    let bytes = weightBytes(this.classifier);
     for (const l of this.layers) {
-      floats += l.wqkv.data.length + l.wo.data.length + 2 * l.attnNorm.length;
+      bytes += weightBytes(l.wqkv) + weightBytes(l.wo) + 2 * 4 * l.attnNorm.length + l.ffn.bytesPerToken();
     }
-    return floats * 4 + this.layers.reduce((bytes, l) => bytes + l.ffn.bytesPerToken(), 0);
+    return bytes;
   }
 
   /**
@@ -437,7 +438,7 @@ function uploadLayer(engine: Engine, l: LlamaLayer<HostMatrix>, c: LlamaConfig, 
   };
   return {
     attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
-    wqkv: uploadMatrix(k, stackRows([l.wq, l.wk, l.wv], c.dim), qDim(c) + 2 * kvDim(c), c.dim, `layers.${i}.wqkv`),
+    wqkv: uploadStacked(k, [l.wq, l.wk, l.wv], [qDim(c), kvDim(c), kvDim(c)], c.dim, `layers.${i}.wqkv`),
     ...(l.bq && l.bk && l.bv ? { qkvBias: engine.upload(stackRows([l.bq, l.bk, l.bv], 1) as Float32Array, `layers.${i}.qkv_bias`) } : {}),
     ...vector(l.qNorm, 'qNorm'),
     ...vector(l.kNorm, 'kNorm'),

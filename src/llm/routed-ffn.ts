@@ -15,7 +15,7 @@ import { paTargets } from './oracle.js';
 import { uploadMatrix, type LayerFfn } from './ffn.js';
 import { type Combination, type HostMatrix, type RoutedFfnWeights, matrixRows } from '../model/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import type { DenseFfn, GateActivation, Kernels, PackedMatrix } from '../runtime/kernels.js';
+import { weightBytes, type DenseFfn, type GateActivation, type Kernels, type PackedMatrix } from '../runtime/kernels.js';
 import type { Engine } from '../runtime/engine.js';
 
 export type RoutingMode = 'router' | 'oracle';
@@ -82,7 +82,7 @@ export class RoutedLayerFfn implements LayerFfn {
   /** Weight bytes one token reads: the router and k experts. */
   bytesPerToken(): number {
     const f = this.ffns[0]!;
-    return 4 * (this.router.data.length + this.k * (f.w1.data.length + f.w3.data.length + f.w2.data.length));
+    return weightBytes(this.router) + this.k * (weightBytes(f.w1) + weightBytes(f.w3) + weightBytes(f.w2));
   }
 
   /** Frees the router, the experts and the scratch buffers in the engine (the layer is unusable after). */

@@ -340,28 +340,30 @@ export function matrixRows(m: HostMatrix, cols: number, r0: number, r1: number):
 }
 
 /**
- * Matrices of `cols` columns stacked by rows into one (wq, wk, wv: one GEMV stream per token;
- * Phi-3's fused tensors):
- * blocks when all are blocks of one type (their rows are byte runs), else float32.
+ * Matrices of `cols` columns stacked by rows into one: float32 when all are, blocks when all share
+ * one block type (their rows are byte runs), undefined when their types differ (no type is
+ * widened to another: see uploadStacked).
  */
-export function stackRows(parts: HostMatrix[], cols: number): HostMatrix {
+export function stackRows(parts: HostMatrix[], cols: number): HostMatrix | undefined {
   const first = parts[0];
-  if (first && !(first instanceof Float32Array) && parts.every((p) => !(p instanceof Float32Array) && p.type === first.type)) {
-    const q = parts as BlockMatrix[];
-    const bytes = new Uint8Array(q.reduce((n, p) => n + p.bytes.length, 0));
+  if (first === undefined) return undefined;
+  if (parts.every((p) => p instanceof Float32Array)) {
+    const f = parts as Float32Array[];
+    const out = new Float32Array(f.reduce((n, p) => n + p.length, 0));
     let at = 0;
-    for (const p of q) {
-      bytes.set(p.bytes, at);
-      at += p.bytes.length;
+    for (const p of f) {
+      out.set(p, at);
+      at += p.length;
     }
-    return { type: first.type, rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
+    return out;
   }
-  const f = parts.map(matrixF32);
-  const out = new Float32Array(f.reduce((n, p) => n + p.length, 0));
+  if (first instanceof Float32Array || !parts.every((p) => !(p instanceof Float32Array) && p.type === first.type)) return undefined;
+  const q = parts as BlockMatrix[];
+  const bytes = new Uint8Array(q.reduce((n, p) => n + p.bytes.length, 0));
   let at = 0;
-  for (const p of f) {
-    out.set(p, at);
-    at += p.length;
+  for (const p of q) {
+    bytes.set(p.bytes, at);
+    at += p.bytes.length;
   }
-  return out;
+  return { type: first.type, rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
 }

@@ -5,8 +5,8 @@ import { FfnkitError } from '../../errors.js';
 import type { F32Buffer } from '../buffer.js';
 import { checkDisjoint, checkSize } from '../check.js';
 import { PARALLEL_MIN_MACS, type KernelContext } from './context.js';
-import { checkGemmWeights, checkMatrix, gemm, pack, type GemmWeights, type Matrix } from './gemm.js';
-import { gemmQ8Quantized, quantizeQ8 } from './q8.js';
+import { checkGemmWeights, checkMatrix, gemm, pack, isBlocks, type Matrix, type SingleWeights } from './gemm.js';
+import { activationsOf, gemmQuantized, quantizeActivations } from './ggml.js';
 
 /** The gate activation of a gated FFN: SiLU (SwiGLU, Llama) or GELU's tanh form (GeGLU, Gemma). */
 export type GateActivation = 'silu' | 'gelu-tanh';
@@ -20,9 +20,9 @@ export type GateActivation = 'silu' | 'gelu-tanh';
 export interface DenseFfn {
   readonly dim: number;
   readonly hidden: number;
-  readonly w1: GemmWeights;
-  readonly w3: GemmWeights;
-  readonly w2: GemmWeights;
+  readonly w1: SingleWeights;
+  readonly w3: SingleWeights;
+  readonly w2: SingleWeights;
   readonly activation?: GateActivation;
 }
 
@@ -33,8 +33,11 @@ export function denseFfn(ctx: KernelContext, w1: Matrix, w3: Matrix, w2: Matrix)
   return denseFfnFromPacked(pack(ctx, w1), pack(ctx, w3), pack(ctx, w2));
 }
 
-export function denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights, activation: GateActivation = 'silu'): DenseFfn {
+export function denseFfnFromPacked(w1: SingleWeights, w3: SingleWeights, w2: SingleWeights, activation: GateActivation = 'silu'): DenseFfn {
   if (activation !== 'silu' && activation !== 'gelu-tanh') throw new FfnkitError('E_ARG', `activation: expected 'silu' or 'gelu-tanh', found '${String(activation)}'`);
+  for (const [name, w] of [['w1', w1], ['w3', w3], ['w2', w2]] as const) {
+    if ((w as { type?: string })?.type === 'stack') throw new FfnkitError('E_ARG', `${name}: an FFN takes single matrices, not a stack`);
+  }
   const hidden = w1.rows;
   const dim = w1.cols;
   if (w3.rows !== hidden || w3.cols !== dim) {
@@ -70,16 +73,16 @@ export function ffn(ctx: KernelContext, f: DenseFfn, x: F32Buffer, y: F32Buffer,
     }));
     return;
   }
-  // Q8_0 weights, or a few tokens (decoding) on threads: the three products, each split over the
-  // threads by output rows, and the SwiGLU between them (for f32 panels the same operations in
-  // the same order as f32_ffn_swiglu_4x8)
+  // block weights (Q8_0 and the other ggml types), or a few tokens (decoding) on threads: the
+  // three products, each split over the threads by output rows, and the SwiGLU between them (for
+  // f32 panels the same operations in the same order as f32_ffn_swiglu_4x8)
   const gate = scratch.sub(0, tokens * f.hidden);
   const up = scratch.sub(tokens * f.hidden, tokens * f.hidden);
-  if (f.w1.type === 'q8_0' && f.w3.type === 'q8_0') {
+  if (isBlocks(f.w1) && isBlocks(f.w3) && activationsOf(f.w1) === activationsOf(f.w3)) {
     // gate and up read the same x: quantize it once
-    const xq = quantizeQ8(ctx, x, tokens * f.dim);
-    gemmQ8Quantized(ctx, xq, f.w1, gate, tokens);
-    gemmQ8Quantized(ctx, xq, f.w3, up, tokens);
+    const xq = quantizeActivations(ctx, activationsOf(f.w1), x, tokens, f.dim);
+    gemmQuantized(ctx, xq, f.w1, gate);
+    gemmQuantized(ctx, xq, f.w3, up);
   } else {
     gemm(ctx, x, f.w1, gate, tokens);
     gemm(ctx, x, f.w3, up, tokens);

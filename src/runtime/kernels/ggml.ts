@@ -1,16 +1,14 @@
 // Weight matrices in ggml's block types, kept in their blocks in wasm memory, and their
-// GEMV/GEMM (assembly/ggml.ts, f16.ts; Q8_0 through the 4-row kernel of assembly/quant.ts). The
-// activations are quantized as ggml quantizes them for each type before the integer dot
-// products, so results agree with llama.cpp's. Every size is checked here, before wasm.
+// GEMV/GEMM (assembly/ggml.ts, f16.ts; Q8_0 through the 4-row kernel of q8.ts). The activations
+// are quantized as ggml quantizes them for each type before the integer dot products, so results
+// agree with llama.cpp's. Every size is checked here, before wasm.
 
 import { FfnkitError } from '../../errors.js';
-import type { Arena } from '../arena.js';
 import type { F32Buffer } from '../buffer.js';
-import { checkBuffer, checkDisjoint, checkSize } from '../check.js';
-import type { Kernels } from '../kernels.js';
-import { splitRange, type ThreadPool, type ThreadTask } from '../threads.js';
+import { checkSize } from '../check.js';
 import type { KernelExports } from '../wasm.js';
-import type { DotSelfTest } from './relaxed-dot.js';
+import type { KernelContext } from './context.js';
+import { gemmQ8Quantized, q8Matrix, quantizeQ8, type Q8Matrix } from './q8.js';
 
 /** The ggml block types the kernels run (ggml's names, lower case). */
 export type GgmlBlockType =
@@ -18,14 +16,10 @@ export type GgmlBlockType =
   | 'q2_k' | 'q3_k' | 'q4_k' | 'q5_k' | 'q6_k' | 'iq4_xs'
   | 'f16' | 'bf16';
 
-/** The exports of GgmlKernels that worker threads run. */
-export const GGML_THREAD_KERNELS = [
-  'q4_0_gemm', 'q4_1_gemm', 'q5_0_gemm', 'q5_1_gemm', 'iq4_nl_gemm',
-  'q2_k_gemm', 'q3_k_gemm', 'q4_k_gemm', 'q5_k_gemm', 'q6_k_gemm', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
-] as const;
-
 /** How activations are prepared for a type's kernel. */
 export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
+
+type GgmlGemmName = `${Exclude<GgmlBlockType, 'q8_0'>}_gemm`;
 
 interface KernelTraits {
   /** Weights per block and bytes per block (F16/BF16: one weight of 2 bytes). */
@@ -34,11 +28,9 @@ interface KernelTraits {
   activations: Activations;
   /** Byte offsets of the block's f16 scales, which must be finite. */
   halves: readonly number[];
-  /** The GEMM export (Q8_0: Kernels' own 4-row path). */
+  /** The GEMM export (Q8_0: the 4-row path of q8.ts). */
   gemm: GgmlGemmName | 'q8_0_gemm_x4';
 }
-
-type GgmlGemmName = (typeof GGML_THREAD_KERNELS)[number];
 
 /** The kernel side of each type (layouts: ggml-common.h; the host side's traits live in model/). */
 export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> = {
@@ -62,22 +54,8 @@ export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> =
 const Q8_1_BYTES = 44;
 const Q8_K_BYTES = 292;
 
-/** Below this many multiply-adds a product runs on one thread (waking workers costs more). */
-const PARALLEL_MIN_MACS = 1 << 19;
-
-/** TYPE_gemm(w, x, y, m, n, k, ldy, dot) (F16/BF16 take no dot argument and ignore it). */
-type Gemm = (w: number, x: number, y: number, m: number, n: number, k: number, ldy: number, dot: number) => void;
-
-/** The exports these wrappers call (assembly/index.ts). */
-export type GgmlKernelExports = KernelExports & Record<GgmlGemmName, Gemm> & {
-  q8_1_quantize_f32(x: number, n: number, out: number): void;
-  q8_k_quantize_f32(x: number, n: number, out: number): void;
-  f16_round_f32(x: number, m: number, k: number, out: number): void;
-  bf16_round_f32(x: number, m: number, k: number, out: number): void;
-  half_count_nonfinite(p: number, n: number, stride: number): number;
-  relaxed_dot_probe(a: number, b: number, c: number, out: number): number;
-  relaxed_dot_form(dot: number): number;
-};
+/** The exports these wrappers call (assembly/index.ts): the engine's own. */
+export type GgmlKernelExports = KernelExports;
 
 /**
  * A weight matrix in a ggml block type: `rows` output features of `cols` inputs, each row
@@ -99,131 +77,129 @@ export function ggmlRowBytes(type: GgmlBlockType, cols: number): number {
   return (cols / t.block) * t.bytes;
 }
 
-export class GgmlKernels {
-  private readonly scratch = new Map<string, F32Buffer>();
-
-  /** @internal the engine makes this */
-  constructor(
-    private readonly kernels: Kernels,
-    private readonly wasm: GgmlKernelExports,
-    private readonly arena: Arena,
-    private readonly allocF32: (n: number, what: string) => F32Buffer,
-    private readonly pool: () => ThreadPool | undefined,
-    /** The integer dot path the engine's self-test chose. */
-    readonly dot: DotSelfTest,
-  ) {}
-
-  /**
-   * A `rows` x `cols` matrix of ggml `type` from its GGUF bytes (rows after one another), copied
-   * into wasm memory in its blocks. A block scale (or F16 weight) that is infinite or NaN is an
-   * E_FORMAT error naming `what`.
-   */
-  matrix(bytes: Uint8Array, type: GgmlBlockType, rows: number, cols: number, what = `${type} matrix`): GgmlMatrix {
-    const t = GGML_KERNEL_TRAITS[type];
-    if (t === undefined) throw new FfnkitError('E_UNSUPPORTED', `${what}: ggml type ${String(type)} has no kernel`);
-    checkSize(`${what} rows`, rows, 1);
-    checkSize(`${what} cols`, cols, t.block);
-    if (cols % t.block !== 0) throw new FfnkitError('E_SHAPE', `${what}: ${type.toUpperCase()} needs columns in multiples of ${t.block}, found ${cols}`);
-    const rowBytes = ggmlRowBytes(type, cols);
-    if (!(bytes instanceof Uint8Array) || bytes.length !== rows * rowBytes) {
-      throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in ${type.toUpperCase()} is ${rows * rowBytes} bytes, found ${bytes?.length}`);
-    }
-    if (type === 'q8_0') {
-      const q = this.kernels.q8Matrix(bytes, rows, cols, what);
-      return { type: 'ggml', ggml: type, rows, cols, rowBytes, data: q.data };
-    }
-    const data = this.allocF32(Math.ceil((rows * rowBytes) / 4), what);
-    new Uint8Array(this.arena.memory.buffer, data.ptr, bytes.length).set(bytes);
-    const blocks = (rows * cols) / t.block;
-    let bad = 0;
-    for (const at of t.halves) bad += this.wasm.half_count_nonfinite(data.ptr + at, blocks, t.bytes);
-    if (bad > 0) {
-      data.free();
-      const what2 = type === 'f16' ? 'weight' : 'block scale';
-      throw new FfnkitError('E_FORMAT', `${what}: ${bad} ${type.toUpperCase()} ${what2}${bad > 1 ? 's are' : ' is'} infinite or NaN`);
-    }
-    return { type: 'ggml', ggml: type, rows, cols, rowBytes, data };
+/**
+ * A `rows` x `cols` matrix of ggml `type` from its GGUF bytes (rows after one another), copied
+ * into wasm memory in its blocks. A block scale (or F16 weight) that is infinite or NaN is an
+ * E_FORMAT error naming `what`.
+ */
+export function ggmlMatrix(ctx: KernelContext, bytes: Uint8Array, type: GgmlBlockType, rows: number, cols: number, what = `${type} matrix`): GgmlMatrix {
+  const t = GGML_KERNEL_TRAITS[type];
+  if (t === undefined) throw new FfnkitError('E_UNSUPPORTED', `${what}: ggml type ${String(type)} has no kernel`);
+  checkSize(`${what} rows`, rows, 1);
+  checkSize(`${what} cols`, cols, t.block);
+  if (cols % t.block !== 0) throw new FfnkitError('E_SHAPE', `${what}: ${type.toUpperCase()} needs columns in multiples of ${t.block}, found ${cols}`);
+  const rowBytes = ggmlRowBytes(type, cols);
+  if (!(bytes instanceof Uint8Array) || bytes.length !== rows * rowBytes) {
+    throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in ${type.toUpperCase()} is ${rows * rowBytes} bytes, found ${bytes?.length}`);
   }
-
-  private checked(name: string, w: unknown): GgmlMatrix {
-    const g = w as GgmlMatrix;
-    if (typeof w !== 'object' || w === null || g.type !== 'ggml' || GGML_KERNEL_TRAITS[g.ggml] === undefined) {
-      throw new FfnkitError('E_ARG', `${name}: expected a GgmlMatrix from ggml.matrix`);
-    }
-    const t = GGML_KERNEL_TRAITS[g.ggml];
-    checkSize(`${name}.rows`, g.rows, 1);
-    checkSize(`${name}.cols`, g.cols, t.block);
-    if (g.cols % t.block !== 0 || g.rowBytes !== ggmlRowBytes(g.ggml, g.cols)) throw new FfnkitError('E_SHAPE', `${name}: ${g.cols} columns do not fit ${g.ggml.toUpperCase()}'s blocks`);
-    const floats = g.ggml === 'q8_0' ? this.wasm.q8_0_gemm_packed_floats(g.rows, g.cols) : Math.ceil((g.rows * g.rowBytes) / 4);
-    checkBuffer(this.arena, `${name}.data`, g.data, floats);
-    return g;
+  if (type === 'q8_0') {
+    const q = q8Matrix(ctx, bytes, rows, cols, what);
+    return { type: 'ggml', ggml: type, rows, cols, rowBytes, data: q.data };
   }
-
-  /** `c[m, w.rows] = a[m, w.cols] · wᵀ`: the type's activation quantization, then its kernel, split by rows over the threads. */
-  gemm(a: F32Buffer, w: GgmlMatrix, c: F32Buffer, m: number): void {
-    checkSize('m', m, 0);
-    this.checked('w', w);
-    checkBuffer(this.arena, 'a', a, m * w.cols);
-    checkBuffer(this.arena, 'c', c, m * w.rows);
-    checkDisjoint('c', c, 'a', a);
-    checkDisjoint('c', c, 'w', w.data);
-    if (m === 0) return;
-    const t = GGML_KERNEL_TRAITS[w.ggml];
-    if (w.ggml === 'q8_0') {
-      this.kernels.gemm(a, { type: 'q8_0', rows: w.rows, cols: w.cols, data: w.data }, c, m);
-      return;
-    }
-    const x = this.activations(t.activations, a, m, w.cols);
-    const n = w.rows;
-    const k = w.cols;
-    const gemm = t.gemm as GgmlGemmName;
-    const call = (r0: number, r1: number): ThreadTask => ({ fn: gemm, args: [w.data.ptr + r0 * w.rowBytes, x, c.ptr + r0 * 4, m, r1 - r0, k, n, this.dot.code] });
-    const pool = this.pool();
-    if (pool && m * n * k >= PARALLEL_MIN_MACS && n >= 8) {
-      // whole rows per thread: each output is computed as in one thread
-      pool.run(splitRange(n, pool.threads, 4).map(([r0, r1]) => call(r0, r1)));
-      return;
-    }
-    this.wasm[gemm](w.data.ptr, x, c.ptr, m, n, k, n, this.dot.code);
+  const data = ctx.alloc(Math.ceil((rows * rowBytes) / 4), what);
+  new Uint8Array(ctx.arena.memory.buffer, data.ptr, bytes.length).set(bytes);
+  const blocks = (rows * cols) / t.block;
+  let bad = 0;
+  for (const at of t.halves) bad += ctx.wasm.half_count_nonfinite(data.ptr + at, blocks, t.bytes);
+  if (bad > 0) {
+    data.free();
+    const what2 = type === 'f16' ? 'weight' : 'block scale';
+    throw new FfnkitError('E_FORMAT', `${what}: ${bad} ${type.toUpperCase()} ${what2}${bad > 1 ? 's are' : ' is'} infinite or NaN`);
   }
+  return { type: 'ggml', ggml: type, rows, cols, rowBytes, data };
+}
 
-  /** `y[w.rows] = w · x[w.cols]`: one token (decoding). */
-  gemv(w: GgmlMatrix, x: F32Buffer, y: F32Buffer): void {
-    this.gemm(x, w, y, 1);
+/** `w` as a GgmlMatrix whose data has its layout's size, else an FfnkitError naming it. */
+export function checkGgmlMatrix(ctx: KernelContext, name: string, w: unknown): GgmlMatrix {
+  const g = w as GgmlMatrix;
+  if (typeof w !== 'object' || w === null || g.type !== 'ggml' || GGML_KERNEL_TRAITS[g.ggml] === undefined) {
+    throw new FfnkitError('E_ARG', `${name}: expected a GgmlMatrix from kernels.ggmlMatrix`);
   }
+  const t = GGML_KERNEL_TRAITS[g.ggml];
+  checkSize(`${name}.rows`, g.rows, 1);
+  checkSize(`${name}.cols`, g.cols, t.block);
+  if (g.cols % t.block !== 0 || g.rowBytes !== ggmlRowBytes(g.ggml, g.cols)) throw new FfnkitError('E_SHAPE', `${name}: ${g.cols} columns do not fit ${g.ggml.toUpperCase()}'s blocks`);
+  const floats = g.ggml === 'q8_0' ? ctx.wasm.q8_0_gemm_packed_floats(g.rows, g.cols) : Math.ceil((g.rows * g.rowBytes) / 4);
+  ctx.buf(`${name}.data`, g.data, floats);
+  return g;
+}
 
-  /**
-   * @internal (benchmarks) m rows of k floats of `a` prepared for the kernels of `kind` in the
-   * scratch; returns its address, valid until the next call. Sizes are the caller's to check.
-   */
-  activations(kind: Activations, a: F32Buffer, m: number, k: number): number {
-    switch (kind) {
-      case 'q8_1': {
-        const s = this.scratchFor('q8_1 activations', ((m * k) / 32) * (Q8_1_BYTES / 4));
-        this.wasm.q8_1_quantize_f32(a.ptr, m * k, s.ptr);
-        return s.ptr;
-      }
-      case 'q8_k': {
-        const s = this.scratchFor('q8_k activations', ((m * k) / 256) * (Q8_K_BYTES / 4));
-        this.wasm.q8_k_quantize_f32(a.ptr, m * k, s.ptr);
-        return s.ptr;
-      }
-      default: {
-        const s = this.scratchFor(`${kind} activations`, m * k);
-        if (kind === 'f16') this.wasm.f16_round_f32(a.ptr, m, k, s.ptr);
-        else this.wasm.bf16_round_f32(a.ptr, m, k, s.ptr);
-        return s.ptr;
-      }
+/** Activations prepared for one kind of kernel: byte addresses in the scratch, valid until the next call for that kind. */
+export interface QuantizedActivations {
+  readonly kind: Activations;
+  /** m rows of k values. */
+  readonly m: number;
+  readonly k: number;
+  /** The values (Q8_0: int16 widened; Q8_1, Q8_K: ggml's blocks; F16/BF16: rounded floats). */
+  readonly x: number;
+  /** Q8_0 only: the block scales. */
+  readonly xd: number;
+}
+
+/** The activations a quantized weight matrix takes (a Q8Matrix: 'q8_0'). */
+export function activationsOf(w: GgmlMatrix | Q8Matrix): Activations {
+  return w.type === 'q8_0' ? 'q8_0' : GGML_KERNEL_TRAITS[w.ggml].activations;
+}
+
+/**
+ * m rows of k floats of `a` prepared for the kernels of `kind` in that kind's scratch (sizes are
+ * the caller's to check: k a multiple of the kind's block).
+ */
+export function quantizeActivations(ctx: KernelContext, kind: Activations, a: F32Buffer, m: number, k: number): QuantizedActivations {
+  const n = m * k;
+  switch (kind) {
+    case 'q8_0': {
+      const { xq, xd } = quantizeQ8(ctx, a, n);
+      return { kind, m, k, x: xq, xd };
+    }
+    case 'q8_1': {
+      const s = ctx.scratch('q8_1 activations', (n / 32) * (Q8_1_BYTES / 4));
+      ctx.wasm.q8_1_quantize_f32(a.ptr, n, s.ptr);
+      return { kind, m, k, x: s.ptr, xd: 0 };
+    }
+    case 'q8_k': {
+      const s = ctx.scratch('q8_k activations', (n / 256) * (Q8_K_BYTES / 4));
+      ctx.wasm.q8_k_quantize_f32(a.ptr, n, s.ptr);
+      return { kind, m, k, x: s.ptr, xd: 0 };
+    }
+    default: {
+      const s = ctx.scratch(`${kind} activations`, n);
+      if (kind === 'f16') ctx.wasm.f16_round_f32(a.ptr, m, k, s.ptr);
+      else ctx.wasm.bf16_round_f32(a.ptr, m, k, s.ptr);
+      return { kind, m, k, x: s.ptr, xd: 0 };
     }
   }
+}
 
-  private scratchFor(name: string, floats: number): F32Buffer {
-    let s = this.scratch.get(name);
-    if (!s || !s.live || s.length < floats) {
-      if (s?.live) s.free();
-      s = this.allocF32(Math.max(floats, 16), `${name} scratch`);
-      this.scratch.set(name, s);
-    }
-    return s;
+/**
+ * `c[t][col0 + r] = row r of w · token t of x` for the activations `x` (quantized for w's kind;
+ * operands already checked), output rows `ldc` floats apart, split by rows over the threads: whole
+ * rows per thread, so each output is computed as in one thread.
+ */
+export function gemmQuantized(ctx: KernelContext, x: QuantizedActivations, w: GgmlMatrix | Q8Matrix, c: F32Buffer, ldc = w.rows, col0 = 0): void {
+  if (x.kind !== activationsOf(w) || x.k !== w.cols) {
+    throw new FfnkitError('E_ARG', `activations: prepared as ${x.kind} of ${x.k}, but the matrix takes ${activationsOf(w)} of ${w.cols}`);
   }
+  const m = x.m;
+  if (m === 0) return;
+  const out = c.ptr + col0 * 4;
+  if (w.type === 'q8_0' || w.ggml === 'q8_0') {
+    gemmQ8Quantized(ctx, { xq: x.x, xd: x.xd }, { type: 'q8_0', rows: w.rows, cols: w.cols, data: w.data }, out, m, ldc);
+    return;
+  }
+  const n = w.rows;
+  const k = w.cols;
+  const fn = GGML_KERNEL_TRAITS[w.ggml].gemm as GgmlGemmName;
+  const rowBytes = w.rowBytes;
+  ctx.parallel({ units: n, align: 4, macs: m * n * k, minUnits: 8 }, (r0, r1) =>
+    fn === 'f16_gemm' || fn === 'bf16_gemm'
+      ? { fn, args: [w.data.ptr + r0 * rowBytes, x.x, out + r0 * 4, m, r1 - r0, k, ldc] }
+      : { fn, args: [w.data.ptr + r0 * rowBytes, x.x, out + r0 * 4, m, r1 - r0, k, ldc, ctx.dot.code] },
+  );
+}
+
+/** `c[m, w.rows] = a[m, w.cols] · wᵀ` (operands already checked): the type's activation quantization, then its kernel. */
+export function gemmGgml(ctx: KernelContext, a: F32Buffer, w: GgmlMatrix, c: F32Buffer, m: number): void {
+  if (m === 0) return;
+  gemmQuantized(ctx, quantizeActivations(ctx, activationsOf(w), a, m, w.cols), w, c);
 }
