@@ -454,7 +454,8 @@ export function planGguf(weights: LlamaWeights<HostMatrix>, options: TensorType 
   return tensors.map((t, i) => {
     const { type, wanted, beyondLlama } = plan[i]!;
     const from = source(t.data);
-    if (!o.allowRequantize && from !== type && GGML_TYPES[from].blockSize > 1) {
+    // widening to F32 is exact; any other change of block type rounds the values a second time
+    if (!o.allowRequantize && from !== type && type !== 'F32' && GGML_TYPES[from].blockSize > 1) {
       throw new FfnkitError('E_ARG', `GGUF writer: tensor ${t.name} is ${from} already; requantizing it to ${type} loses accuracy twice (allow it explicitly)`);
     }
     return { name: t.name, dims: t.dims, type, ...(wanted ? { wanted } : {}), ...(beyondLlama ? { beyondLlama } : {}), data: t.data };
