@@ -101,6 +101,15 @@ export function configJson(w: LlamaWeights<HostMatrix>): object {
   };
 }
 
+const writeJson = (dir: string, file: string, value: object) => writeFileSync(join(dir, file), `${JSON.stringify(value, null, 1)}\n`);
+
+/** tokenizer.json and tokenizer_config.json in `dir` (created if missing): all that AutoTokenizer reads. */
+export function writeTokenizerFiles(dir: string, tokenizer: Tokenizer, seqLen: number): void {
+  mkdirSync(dir, { recursive: true });
+  writeJson(dir, 'tokenizer.json', tokenizerJson(tokenizer));
+  writeJson(dir, 'tokenizer_config.json', tokenizerConfigJson(seqLen));
+}
+
 /**
  * Writes the folder `dir` (created if missing) with the model in `dtype` and the tokenizer files;
  * returns the ONNX file's size in bytes.
@@ -110,11 +119,9 @@ export function writeTransformersModel(dir: string, w: LlamaWeights<HostMatrix>,
     throw new Error(`transformers.js export: the tokenizer has ${tokenizer.vocabSize} pieces, the model ${w.config.vocabSize}`);
   }
   mkdirSync(join(dir, 'onnx'), { recursive: true });
-  const json = (file: string, value: object) => writeFileSync(join(dir, file), `${JSON.stringify(value, null, 1)}\n`);
-  json('config.json', configJson(w));
-  json('generation_config.json', { bos_token_id: 1, eos_token_id: 2, max_length: w.config.seqLen });
-  json('tokenizer.json', tokenizerJson(tokenizer));
-  json('tokenizer_config.json', tokenizerConfigJson(w.config.seqLen));
+  writeJson(dir, 'config.json', configJson(w));
+  writeJson(dir, 'generation_config.json', { bos_token_id: 1, eos_token_id: 2, max_length: w.config.seqLen });
+  writeTokenizerFiles(dir, tokenizer, w.config.seqLen);
   const bytes = llamaToOnnx(w, { quantized: dtype === 'q8' });
   writeFileSync(join(dir, 'onnx', dtype === 'q8' ? 'model_quantized.onnx' : 'model.onnx'), bytes);
   return bytes.length;

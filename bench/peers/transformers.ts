@@ -83,12 +83,25 @@ function greedyRun(r: { ids: number[]; stamps: number[] }, steps: number): Greed
   return { ids: r.ids, prefillSeconds: (first - prompt) / 1000, decodeRate: steps > 1 ? (steps - 1) / ((last - first) / 1000) : NaN };
 }
 
-/** transformers.js in this Node process on onnxruntime-node, `threads` intra-op threads. */
-export async function transformersNode(folder: string, dtype: TransformersDtype, threads: number): Promise<TransformersPeer> {
+/** transformers.js in this Node process, reading models from `folder`'s parent only. */
+async function nodeLibrary(folder: string): Promise<TransformersModule> {
   const lib = await import('@huggingface/transformers');
   lib.env.allowRemoteModels = false;
   lib.env.allowLocalModels = true;
   lib.env.localModelPath = `${dirname(folder)}/`;
+  return lib;
+}
+
+/** transformers.js's tokenizer of a folder (tokenizer.json + tokenizer_config.json), in Node. */
+export async function transformersTokenizer(folder: string): Promise<{ encode(text: string): number[]; decode(ids: number[]): string }> {
+  const lib = await nodeLibrary(folder);
+  const tokenizer = await lib.AutoTokenizer.from_pretrained(basename(folder), { local_files_only: true });
+  return { encode: (text) => tokenizer.encode(text), decode: (ids) => tokenizer.decode(ids, { skip_special_tokens: true }) };
+}
+
+/** transformers.js in this Node process on onnxruntime-node, `threads` intra-op threads. */
+export async function transformersNode(folder: string, dtype: TransformersDtype, threads: number): Promise<TransformersPeer> {
+  const lib = await nodeLibrary(folder);
   const name = basename(folder);
   const tokenizer = await lib.AutoTokenizer.from_pretrained(name, { local_files_only: true });
   const model = await lib.AutoModelForCausalLM.from_pretrained(name, {
