@@ -72,7 +72,7 @@ function agreement(ours: number[], theirs: number[]): number {
 
 interface Runner {
   impl: string;
-  decode: () => Promise<{ ids: number[]; rate: number }>;
+  decode: () => Promise<{ ids: number[]; rate: number; sessionShare?: number }>;
   prefill: () => Promise<number>;
 }
 
@@ -144,12 +144,13 @@ async function compareCase(
       impl: p.impl,
       decode: async () => {
         const r = await p.greedy(PROMPT, c.steps);
-        return { ids: r.ids, rate: r.decodeRate };
+        return { ids: r.ids, rate: r.decodeRate, sessionShare: r.sessionShare };
       },
       prefill: async () => prefillPrompt.length / (await p.greedy(prefillText, 1)).prefillSeconds,
     })),
   ];
   const decodeRates = runners.map(() => [] as number[]);
+  const sessionShares = runners.map(() => [] as number[]);
   const prefillRates = runners.map(() => [] as number[]);
   const texts0: number[][] = runners.map(() => []);
   for (let r = 0; r <= ROUNDS; r++) {
@@ -163,7 +164,10 @@ async function compareCase(
           const at = agreement(c.golden, d.ids);
           throw new Error(`decode ${c.name}: ${run.impl}'s greedy tokens leave the golden ones at position ${at} (${d.ids[at]} for ${c.golden[at]})`);
         }
-      } else decodeRates[j]!.push(d.rate);
+      } else {
+        decodeRates[j]!.push(d.rate);
+        if (d.sessionShare !== undefined) sessionShares[j]!.push(d.sessionShare);
+      }
       await settle(threads);
     }
     for (const [j, run] of runners.entries()) {
@@ -189,7 +193,11 @@ async function compareCase(
       weights: j === 0 ? (c.dtype === 'q8' ? 'Q8_0' : 'f32') : (c.dtype === 'q8' ? 'q8 (int8 per tensor, dynamic uint8 activations)' : 'fp32'),
       ...(speedup !== undefined ? { ffnkitSpeedup: sig3(speedup) } : {}),
       ...(kind === 'decode' && j > 0
-        ? { greedyAgreement: `${agreement(ours, texts0[j]!.slice(prompt.length))}/${c.steps} tokens identical to ffnkit's`, ...(c.golden ? { golden: 'identical' } : {}) }
+        ? {
+            greedyAgreement: `${agreement(ours, texts0[j]!.slice(prompt.length))}/${c.steps} tokens identical to ffnkit's`, ...(c.golden ? { golden: 'identical' } : {}),
+            // where transformers.js's decoding time goes: inside onnxruntime, or around it
+            sessionShare: sig3(summary(sessionShares[j]!).median),
+          }
         : {}),
     });
   });

@@ -21,6 +21,8 @@ export interface GreedyRun {
   prefillSeconds: number;
   /** Generated tokens after the first, per second. */
   decodeRate: number;
+  /** The share of the decoding span spent inside onnxruntime's session.run (the rest is transformers.js). */
+  sessionShare: number;
 }
 
 export interface TransformersPeer {
@@ -42,7 +44,7 @@ const manifest = (dir: string) => JSON.parse(readFileSync(join(dir, 'package.jso
 const version = (dir: string) => manifest(dir).version;
 
 /** The folder of package `name` as resolved from `from` (a file): the nearest one up from its entry with that name. */
-function packageRoot(name: string, from: string): string {
+export function packageRoot(name: string, from: string): string {
   let dir = dirname(createRequire(from).resolve(name));
   while (!existsSync(join(dir, 'package.json')) || manifest(dir).name !== name) {
     if (dirname(dir) === dir) throw new Error(`${name}: no package.json above its entry`);
@@ -56,12 +58,37 @@ const packageDir = packageRoot('@huggingface/transformers', import.meta.filename
 const ortWebDir = packageRoot('onnxruntime-web', join(packageDir, 'package.json'));
 const ortNodeDir = packageRoot('onnxruntime-node', join(packageDir, 'package.json'));
 
+interface Timed {
+  ids: number[];
+  /** When the streamer got the prompt, then each token (ms). */
+  stamps: number[];
+  /** [start, end] of each onnxruntime session.run (ms). */
+  runs: [number, number][];
+}
+
 /**
- * One greedy generation, timed through a TextStreamer. Self-contained (no closures, no named
- * inner functions) so that the same source runs in the page.
+ * One greedy generation, timed through a TextStreamer, with the model's session.run wrapped to
+ * record its spans. Self-contained (no closures, no named inner functions) so that the same
+ * source runs in the page.
  */
-async function timedGreedy(lib: TransformersModule, tokenizer: unknown, model: unknown, prompt: string, steps: number): Promise<{ ids: number[]; stamps: number[] }> {
+async function timedGreedy(lib: TransformersModule, tokenizer: unknown, model: unknown, prompt: string, steps: number): Promise<Timed> {
   const tok = tokenizer as { (text: string): Record<string, unknown> };
+  type Session = { run(...a: unknown[]): Promise<unknown>; timedRuns?: [number, number][] };
+  const session = (model as { sessions: Record<string, Session> }).sessions.model!;
+  if (!session.timedRuns) {
+    const run = session.run.bind(session);
+    const spans: [number, number][] = [];
+    session.timedRuns = spans;
+    session.run = async (...a: unknown[]) => {
+      const start = performance.now();
+      try {
+        return await run(...a);
+      } finally {
+        spans.push([start, performance.now()]);
+      }
+    };
+  }
+  session.timedRuns.length = 0;
   const stamps: number[] = [];
   const streamer = new lib.TextStreamer(tokenizer as never, {
     skip_prompt: false,
@@ -72,15 +99,21 @@ async function timedGreedy(lib: TransformersModule, tokenizer: unknown, model: u
   const out = await (model as { generate(o: object): Promise<{ tolist(): bigint[][] }> }).generate({
     ...inputs, max_new_tokens: steps, min_new_tokens: steps, do_sample: false, streamer,
   });
-  return { ids: out.tolist()[0]!.map(Number), stamps };
+  return { ids: out.tolist()[0]!.map(Number), stamps, runs: [...session.timedRuns] };
 }
 
-function greedyRun(r: { ids: number[]; stamps: number[] }, steps: number): GreedyRun {
+function greedyRun(r: Timed, steps: number): GreedyRun {
   // stamps: the prompt, then one per generated token
   if (r.stamps.length !== steps + 1) throw new Error(`transformers.js streamed ${r.stamps.length - 1} tokens, not ${steps}`);
   const [prompt, first] = [r.stamps[0]!, r.stamps[1]!];
   const last = r.stamps[steps]!;
-  return { ids: r.ids, prefillSeconds: (first - prompt) / 1000, decodeRate: steps > 1 ? (steps - 1) / ((last - first) / 1000) : NaN };
+  const inside = r.runs.reduce((sum, [a, b]) => sum + Math.max(0, Math.min(b, last) - Math.max(a, first)), 0);
+  return {
+    ids: r.ids,
+    prefillSeconds: (first - prompt) / 1000,
+    decodeRate: steps > 1 ? (steps - 1) / ((last - first) / 1000) : NaN,
+    sessionShare: steps > 1 ? inside / (last - first) : NaN,
+  };
 }
 
 /** transformers.js in this Node process, reading models from `folder`'s parent only. */
