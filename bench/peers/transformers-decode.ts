@@ -6,17 +6,18 @@
 // an untimed round: a decode run (a short prompt, then `steps` tokens) and a prefill run (a prompt
 // of up to 128 tokens, then one token), each timed from the prompt's arrival at the first token.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LlamaModel, Tokenizer, readGguf } from '../../src/node/index.js';
+import { LlamaModel, Tokenizer, readGguf, writeGguf } from '../../src/node/index.js';
 import type { HostMatrix, LlamaWeights } from '../../src/model/weights.js';
 import { randomLlamaWeights } from '../../src/llm/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, sharedDir } from '../harness.js';
 import { ffnkitImpl } from '../kernels.js';
-import { ffnkitGreedy, settle, summary } from './timing.js';
+import { type FfnkitGreedy, ffnkitGreedy, settle, summary } from './timing.js';
 import { type TransformersDtype, writeTransformersModel } from './transformers-export.js';
 import { type TransformersPeer, transformersChromium, transformersNode, transformersWebUnavailable } from './transformers.js';
+import { type FfnkitInChromium, ffnkitChromium, ffnkitChromiumUnavailable } from './ffnkit-chromium.js';
 
 const SUITE = 'peers';
 const ROUNDS = 3;
@@ -27,6 +28,8 @@ interface Case {
   name: string;
   dtype: TransformersDtype;
   weights: () => LlamaWeights<HostMatrix>;
+  /** The model as GGUF, for ffnkit in Chromium (written from the weights when absent). */
+  gguf?: string;
   vocabulary: 'tok512.bin' | 'tokenizer.bin';
   steps: number;
   /** The whole greedy sequence (prompt included) every runtime must produce. */
@@ -48,7 +51,10 @@ function cases(shared: string, quick: boolean): Case[] {
     .greedy.find((g) => g.prompt === PROMPT)!.ids;
   const tl = { ...TINYLLAMA_1_1B, nLayers: quick ? 2 : TINYLLAMA_1_1B.nLayers };
   return [
-    { name: 'stories260K', dtype: 'fp32', weights: () => readGguf(readFileSync(join(shared, 'models', 'stories260K.gguf'))).weights, vocabulary: 'tok512.bin', steps: golden.length - 5, golden },
+    {
+      name: 'stories260K', dtype: 'fp32', weights: () => readGguf(readFileSync(join(shared, 'models', 'stories260K.gguf'))).weights,
+      gguf: join(shared, 'models', 'stories260K.gguf'), vocabulary: 'tok512.bin', steps: golden.length - 5, golden,
+    },
     { name: 'stories110M-shape', dtype: 'fp32', weights: () => randomLlamaWeights(STORIES110M, 3), vocabulary: 'tokenizer.bin', steps: quick ? 24 : 64 },
     { name: 'stories110M-shape q8_0', dtype: 'q8', weights: () => randomLlamaWeights(STORIES110M, 3, 'q8_0'), vocabulary: 'tokenizer.bin', steps: quick ? 24 : 64 },
     { name: `tinyllama-1.1B-shape q8_0 ${tl.nLayers} layers`, dtype: 'q8', weights: () => randomLlamaWeights(tl, 4, 'q8_0'), vocabulary: 'tokenizer.bin', steps: quick ? 16 : 48 },
@@ -94,7 +100,16 @@ export async function decodeVsTransformers(emit: (l: BenchLine) => void, say: (s
       writeTransformersModel(folder, weights, tok, c.dtype);
       const model = await LlamaModel.create(weights, { threads });
       const peers: TransformersPeer[] = [];
+      let inChromium: FfnkitInChromium | undefined;
       try {
+        const noChromium = ffnkitChromiumUnavailable();
+        if (noChromium) say(`decode ${c.name}: skipping ffnkit in Chromium: ${noChromium}`);
+        else {
+          say(`decode ${c.name}: loading ffnkit in Chromium`);
+          const gguf = c.gguf ?? join(folder, 'model.gguf');
+          if (!c.gguf) writeFileSync(gguf, writeGguf(weights, tok.vocabulary(), c.dtype === 'q8' ? 'Q8_0' : 'F32'));
+          inChromium = await ffnkitChromium(gguf, threads);
+        }
         say(`decode ${c.name}: loading transformers.js in Node`);
         peers.push(await transformersNode(folder, c.dtype, threads));
         const noWeb = transformersWebUnavailable();
@@ -103,8 +118,9 @@ export async function decodeVsTransformers(emit: (l: BenchLine) => void, say: (s
           say(`decode ${c.name}: loading transformers.js in Chromium`);
           peers.unshift(await transformersChromium(folder, c.dtype, threads));
         }
-        await compareCase(c, tok, model, peers, promptOfTokens(tok, story, PREFILL_TOKENS), emit, say, threads, bandwidth);
+        await compareCase(c, tok, model, inChromium, peers, promptOfTokens(tok, story, PREFILL_TOKENS), emit, say, threads, bandwidth);
       } finally {
+        await inChromium?.close();
         for (const p of peers) await p.close();
         model.engine.close();
         rmSync(folder, { recursive: true, force: true });
@@ -116,7 +132,7 @@ export async function decodeVsTransformers(emit: (l: BenchLine) => void, say: (s
 }
 
 async function compareCase(
-  c: Case, tok: Tokenizer, model: LlamaModel, peers: TransformersPeer[], prefillText: string,
+  c: Case, tok: Tokenizer, model: LlamaModel, inChromium: FfnkitInChromium | undefined, peers: TransformersPeer[], prefillText: string,
   emit: (l: BenchLine) => void, say: (s: string) => void, threads: number, bandwidth: number,
 ): Promise<void> {
   // the same ids from both tokenizers, or the runtimes would not be given the same work
@@ -131,15 +147,20 @@ async function compareCase(
     });
   }
   const [prompt, prefillPrompt] = ourIds as [number[], number[]];
-  const runners: Runner[] = [
-    {
-      impl: `${ffnkitImpl(model.engine)} (rounds with transformers.js)`,
-      decode: async () => {
-        const r = ffnkitGreedy(model, prompt, c.steps);
-        return { ids: [...prompt, ...r.ids], rate: r.decodeRate };
-      },
-      prefill: async () => prefillPrompt.length / ffnkitGreedy(model, prefillPrompt, 1).prefillSeconds,
+  const ffnkitRunner = (impl: string, greedy: (ids: number[], steps: number) => FfnkitGreedy | Promise<FfnkitGreedy>): Runner => ({
+    impl: `${impl} (rounds with transformers.js)`,
+    decode: async () => {
+      const r = await greedy(prompt, c.steps);
+      return { ids: [...prompt, ...r.ids], rate: r.decodeRate };
     },
+    prefill: async () => prefillPrompt.length / (await greedy(prefillPrompt, 1)).prefillSeconds,
+  });
+  const ffnkits = [
+    ffnkitRunner(ffnkitImpl(model.engine), (ids, steps) => ffnkitGreedy(model, ids, steps)),
+    ...(inChromium ? [ffnkitRunner(inChromium.impl, (ids, steps) => inChromium.greedy(ids, steps))] : []),
+  ];
+  const runners: Runner[] = [
+    ...ffnkits,
     ...peers.map((p): Runner => ({
       impl: p.impl,
       decode: async () => {
@@ -183,22 +204,21 @@ async function compareCase(
   const rows = (kind: 'decode' | 'prefill', rates: number[][]) => runners.forEach((run, j) => {
     const s = summary(rates[j]!);
     // ffnkit's rate over this runtime's, round by round (the rounds alternate, so each pair shared the machine's state)
-    const speedup = j === 0 ? undefined : summary(rates[0]!.map((ours, i) => ours / rates[j]![i]!)).median;
+    const speedup = (of: number) => sig3(summary(rates[of]!.map((ours, i) => ours / rates[j]![i]!)).median);
+    const peer = j >= ffnkits.length;
     emit({
       suite: SUITE, case: `${kind} ${c.name}`, impl: run.impl, value: sig3(s.median), unit: 'tokens/s',
       ...(kind === 'decode'
         ? { bound: sig3(bound), boundName: `read bandwidth / ffnkit's ${sig3(weightMiB)} MiB of weights per token`, share: sig3(s.median / bound) }
         : { promptTokens: prefillPrompt.length }),
       spreadMin: sig3(s.min), spreadMax: sig3(s.max), samples: rates[j]!.length,
-      weights: j === 0 ? (c.dtype === 'q8' ? 'Q8_0' : 'f32') : (c.dtype === 'q8' ? 'q8 (int8 per tensor, dynamic uint8 activations)' : 'fp32'),
-      ...(speedup !== undefined ? { ffnkitSpeedup: sig3(speedup) } : {}),
+      weights: !peer ? (c.dtype === 'q8' ? 'Q8_0' : 'f32') : (c.dtype === 'q8' ? 'q8 (int8 per tensor, dynamic uint8 activations)' : 'fp32'),
+      ...(peer ? { ffnkitSpeedup: speedup(0), ...(inChromium ? { ffnkitChromiumSpeedup: speedup(1) } : {}) } : {}),
       ...(kind === 'decode' && j > 0
-        ? {
-            greedyAgreement: `${agreement(ours, texts0[j]!.slice(prompt.length))}/${c.steps} tokens identical to ffnkit's`, ...(c.golden ? { golden: 'identical' } : {}),
-            // where transformers.js's decoding time goes: inside onnxruntime, or around it
-            sessionShare: sig3(summary(sessionShares[j]!).median),
-          }
+        ? { greedyAgreement: `${agreement(ours, texts0[j]!.slice(prompt.length))}/${c.steps} tokens identical to ffnkit's`, ...(c.golden ? { golden: 'identical' } : {}) }
         : {}),
+      // where transformers.js's decoding time goes: inside onnxruntime, or around it
+      ...(kind === 'decode' && peer ? { sessionShare: sig3(summary(sessionShares[j]!).median) } : {}),
     });
   });
   rows('decode', decodeRates);
