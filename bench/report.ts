@@ -17,17 +17,19 @@ export function machineLine(features: { simd: boolean; relaxed: boolean }): stri
 /** Approximate width of 12px sans-serif text, for laying out labels. */
 const textWidth = (s: string) => Math.ceil(s.length * 6.6);
 
-/** What follows a bar's value: ffnkit's speed-up over this implementation, where the line carries one. */
-const barNote = (r: BenchLine) => (r.ffnkitSpeedup !== undefined ? ` (ffnkit ${r.ffnkitSpeedup}x)` : '');
+/** What follows a bar's value: ffnkit's speed-up over this implementation (and ffnkit-in-Chromium's), where the line carries one. */
+const barNote = (r: BenchLine) => (r.ffnkitSpeedup !== undefined
+  ? ` (ffnkit ${r.ffnkitSpeedup}x${r.ffnkitChromiumSpeedup !== undefined ? `, in Chromium ${r.ffnkitChromiumSpeedup}x` : ''})`
+  : '');
 
 function chart(name: string, rows: BenchLine[]): string {
   // the label column fits the longest implementation name (transformers.js's run long)
   const label = Math.max(260, ...rows.map((r) => textWidth(r.impl) + 12));
-  const width = label + 460;
+  const width = label + 520;
   const barH = 22;
   const height = rows.length * barH + 30;
   const max = Math.max(...rows.map((r) => Math.max(Number(r.spreadMax ?? r.value), Number(r.bound ?? 0), r.value))) || 1;
-  const x = (v: number) => label + ((width - label - 140) * v) / max;
+  const x = (v: number) => label + ((width - label - 200) * v) / max;
   const bars = rows.map((r, i) => {
     const y = 10 + i * barH;
     const whisker = r.spreadMin !== undefined

@@ -119,12 +119,12 @@ test('the report labels transformers.js rows in full and gives ffnkit\'s speed-u
   const impl = 'transformers.js 4.3.2 wasm (onnxruntime-web 1.31.0-dev.20260914-8d85527a0, Chromium)';
   const html = htmlReport('peers', [
     { suite: 'peers', case: 'decode m', impl: 'ffnkit-relaxed', value: 40, unit: 'tokens/s' },
-    { suite: 'peers', case: 'decode m', impl, value: 10, unit: 'tokens/s', ffnkitSpeedup: 4.1 },
+    { suite: 'peers', case: 'decode m', impl, value: 10, unit: 'tokens/s', ffnkitSpeedup: 4.1, ffnkitChromiumSpeedup: 5.2 },
   ], 'machine', 'cmd');
   const svg = /<svg width="(\d+)"[^>]*>(.*?)<\/svg>/s.exec(html)!;
   const labelEnd = Number(/<text x="(\d+)" y="\d+" text-anchor="end">transformers/.exec(svg[2]!)![1]);
   expect(labelEnd).toBeGreaterThan(impl.length * 6); // the label's start stays inside the chart
   expect(Number(svg[1])).toBeGreaterThan(labelEnd);
-  expect(svg[2]).toContain('10 (ffnkit 4.1x)');
+  expect(svg[2]).toContain('10 (ffnkit 4.1x, in Chromium 5.2x)');
   expect(svg[2]).not.toContain('40 (ffnkit');
 });
