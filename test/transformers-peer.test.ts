@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { Tokenizer, readGguf } from '../src/node/index.js';
+import { LlamaModel, Tokenizer, readGguf } from '../src/node/index.js';
+import { maxAbsDiff } from '../testing/compare.js';
 import { htmlReport } from '../bench/report.js';
 import { writeTokenizerFiles, writeTransformersModel } from '../bench/peers/transformers-export.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath, sharedText } from './shared.js';
@@ -86,6 +87,44 @@ describe.skipIf(!INSTALLED || !SHARED)('transformers.js reads the exported folde
     } finally {
       await peer.close();
     }
+  });
+
+  test('the exported f32 graph gives ffnkit\'s logits at every position, from an empty cache and one step on the cache', async () => {
+    const ort = await import('onnxruntime-node');
+    const weights = readGguf(sharedBytes('models', 'stories260K.gguf')).weights;
+    const c = weights.config;
+    const tok = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
+    const folder = join(dir, 'stories260K-logits');
+    writeTransformersModel(folder, weights, tok, 'fp32');
+    const session = await ort.InferenceSession.create(join(folder, 'onnx', 'model.onnx'));
+    const ids = tok.encode('Once upon a time there was a little girl');
+    const longs = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values.map(BigInt)), dims);
+    const run = (tokens: number[], past: number, keep: number, cache?: Record<string, unknown>) => {
+      const feeds: Record<string, unknown> = {
+        input_ids: longs(tokens, [1, tokens.length]),
+        attention_mask: longs(new Array(past + tokens.length).fill(1), [1, past + tokens.length]),
+        position_ids: longs(tokens.map((_, i) => past + i), [1, tokens.length]),
+        num_logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []),
+      };
+      for (let l = 0; l < c.nLayers; l++) {
+        for (const kind of ['key', 'value']) {
+          feeds[`past_key_values.${l}.${kind}`] = cache?.[`present.${l}.${kind}`] ?? new ort.Tensor('float32', new Float32Array(0), [1, c.nKvHeads, 0, c.dim / c.nHeads]);
+        }
+      }
+      return session.run(feeds as never);
+    };
+    const model = await LlamaModel.create(weights, { backend: 'scalar' });
+    const ours = model.forward(ids, { allLogits: true });
+    const all = await run(ids, 0, 0);
+    expect(all.logits!.dims).toEqual([1, ids.length, c.vocabSize]);
+    expect(maxAbsDiff(all.logits!.data as Float32Array, ours)).toBeLessThan(1e-4);
+    // the prompt but its last token, then that token on the cache (only its logits kept)
+    const prefix = await run(ids.slice(0, -1), 0, 1);
+    expect(prefix.logits!.dims).toEqual([1, 1, c.vocabSize]);
+    const step = await run(ids.slice(-1), ids.length - 1, 1, prefix);
+    expect(step['present.0.key']!.dims).toEqual([1, c.nKvHeads, ids.length, c.dim / c.nHeads]);
+    expect(maxAbsDiff(step.logits!.data as Float32Array, ours.subarray((ids.length - 1) * c.vocabSize))).toBeLessThan(1e-4);
+    model.engine.close();
   });
 
   test('stories260K in 8 bits (onnx/model_quantized.onnx, dtype q8): dynamic int8 matmuls that follow the golden text', async () => {
