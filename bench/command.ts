@@ -19,6 +19,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   mixer: async () => (await import('./mixer.js')).runMixer,
   train: async () => (await import('./train.js')).runTrain,
   startup: async () => (await import('./startup.js')).runStartup,
+  tokenize: async () => (await import('./tokenize.js')).runTokenize,
   peers: async () => {
     try {
       // a separate package (bench/peers) that may not be installed: kept out of the type check

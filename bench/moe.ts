@@ -12,16 +12,24 @@ import { RoutedLayerFfn, SPLIT_METHODS, factorizeLayer, factorizeModel, splitNeu
 import { encodeQ8_0, type F32Buffer } from '../src/entries/kernels.js';
 import { randomLlamaWeights } from '../src/llm/random.js';
 import { randomF32 } from '../testing/random.js';
-import { type BenchLine, type BenchOptions, STORIES110M, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
+import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer, writeGguf } from '../src/index.js';
 
 const SUITE = 'moe';
 export const QUALITY_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [8, 4]];
 export const SPEED_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [16, 4]];
 
 
-export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
+export async function runMoe(opts: BenchOptions & { threads?: number }): Promise<BenchLine[]> {
   const { lines, emit, say } = collector(opts);
   const shared = sharedDir();
+  // --only scale: ffnkit factorize's work on a TinyLlama-1.1B-shaped model in Q8_0, stage by stage
+  if (opts.only === 'scale') {
+    await factorizeAtScale(emit, say, opts, shared);
+    return lines;
+  }
   // --only equal-compute: just the decode speeds of routing against pruning at equal FFN compute
   if (opts.only === 'equal-compute') {
     await equalCompute(emit, say, opts, shared);
@@ -79,7 +87,7 @@ export async function runMoe(opts: BenchOptions): Promise<BenchLine[]> {
   // float32 panels, then Q8_0 (GGUF's int8 blocks; each routed speed-up against the dense FFN of its own type)
   for (const type of ['f32', 'q8_0'] as const) {
     const tag = type === 'f32' ? '' : ' q8_0';
-    const host = (m: Float32Array, rows: number, cols: number): HostMatrix => (type === 'f32' ? m : { type: 'q8_0', rows, cols, bytes: encodeQ8_0(m) });
+    const host = (m: Float32Array, rows: number, cols: number): HostMatrix => (type === 'f32' ? m : { type: 'Q8_0', rows, cols, bytes: encodeQ8_0(m) });
     say(`speed: dense FFN 2048 -> 5632${tag}`);
     const x1 = engine.upload(randomF32(inputs * dim, 4));
     const xb = engine.upload(randomF32(prefill * dim, 5));
@@ -173,4 +181,55 @@ async function equalCompute(emit: (l: BenchLine) => void, say: (s: string) => vo
       emit({ suite: SUITE, case: `${name} decode, half the FFN per token`, impl, value: sig3(rate), unit: 'tokens/s', bound: sig3(dense), boundName: 'dense', share: sig3(rate / dense) });
     }
   }
+}
+
+/**
+ * `ffnkit factorize`'s pipeline on random TinyLlama-1.1B-shaped weights in Q8_0 (--quick: 4 of the
+ * 22 layers), with the 32000-token llama tokenizer, 8,192 calibration tokens (--quick 1,024),
+ * E=4 k=2, kmeans split, 300 router steps: seconds per stage, then the wasm memory and the
+ * process's peak RSS. `write` is the GGUF bytes in memory (no disk).
+ */
+async function factorizeAtScale(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions & { threads?: number }, shared: string | undefined): Promise<void> {
+  if (!shared) {
+    say('skipping factorize at scale: ../shared not found (set FFNKIT_SHARED)');
+    return;
+  }
+  const config = { ...TINYLLAMA_1_1B, nLayers: opts.quick ? 4 : TINYLLAMA_1_1B.nLayers };
+  const threads = opts.threads ?? 1;
+  const tag = `tinyllama-1.1B-shape${opts.quick ? ` ${config.nLayers} layers` : ''} q8_0`;
+  say(`scale: random ${tag} weights`);
+  const weights = randomLlamaWeights(config, 1, 'q8_0');
+  const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tokenizer.bin'))));
+  const calib = readFileSync(join(shared, 'data', 'tinystories-calib.txt'), 'utf8');
+  const engine = await createEngine({ threads });
+  const seconds: Record<string, number> = {};
+  let stage = '';
+  let since = performance.now();
+  const enter = (next: string) => {
+    const now = performance.now();
+    if (stage) seconds[stage] = (seconds[stage] ?? 0) + (now - since) / 1e3;
+    stage = next;
+    since = now;
+  };
+  let calibSaid = 0;
+  const factorized = await factorizeModel(weights, tok, calib, {
+    experts: 4, topK: 2, split: 'kmeans', steps: 300, calibTokens: opts.quick ? 1024 : 8192,
+    onProgress: (s, done, total) => {
+      if (s !== stage && s !== 'done') enter(s);
+      if (s !== 'calibrate' || done - calibSaid >= 512 || done === total) say(`scale: ${s} ${done}/${total}`);
+      if (s === 'calibrate') calibSaid = Math.max(calibSaid, done - (done % 512));
+    },
+  }, { engine });
+  enter('write');
+  const bytes = writeGguf(factorized, tok.vocabulary(), { type: 'Q8_0', pure: true });
+  enter('');
+  const total = Object.values(seconds).reduce((a, b) => a + b, 0);
+  for (const [name, s] of Object.entries(seconds)) {
+    emit({ suite: SUITE, case: `factorize ${tag} E4 k2 ${name}`, impl: `ffnkit ${threads}t`, value: sig3(s), unit: 's' });
+  }
+  emit({ suite: SUITE, case: `factorize ${tag} E4 k2 total`, impl: `ffnkit ${threads}t`, value: sig3(total), unit: 's', bound: 900, boundName: 'target 15 min', share: sig3(total / 900) });
+  emit({ suite: SUITE, case: `factorize ${tag} E4 k2 wasm memory`, impl: `ffnkit ${threads}t`, value: sig3(engine.memory.buffer.byteLength / 2 ** 20), unit: 'MiB', bound: 4096, boundName: 'wasm32 4 GiB' });
+  emit({ suite: SUITE, case: `factorize ${tag} E4 k2 peak RSS`, impl: `ffnkit ${threads}t`, value: sig3(process.resourceUsage().maxRSS / 1024), unit: 'MiB' });
+  emit({ suite: SUITE, case: `factorize ${tag} E4 k2 file`, impl: `ffnkit ${threads}t`, value: sig3(bytes.length / 2 ** 20), unit: 'MiB' });
+  engine.close();
 }

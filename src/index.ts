@@ -20,16 +20,21 @@ export { ChatSession, chat, type ChatOptions, type ChatSessionOptions, type Turn
 export { ChatTemplate, checkMessages, type ChatMessage, type RenderOptions } from './text/chat-template.js';
 export { evaluate, type EvalResult, type EvalOptions } from './llm/evaluate.js';
 export {
-  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type Q8Weights, parameterCount,
+  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type BlockMatrix, type Q8Weights, parameterCount,
 } from './model/weights.js';
 
 // file formats
-export { Tokenizer, BOS, EOS, type EncodeOptions } from './formats/tokenizer.js';
+export { Tokenizer, BOS, EOS, type EncodeOptions, type DecodeOptions, type StreamDecoder } from './formats/tokenizer.js';
+export { SpmTokenizer } from './formats/spm.js';
+export { BpeTokenizer } from './formats/bpe.js';
+export { PRE_TOKENIZERS } from './formats/pretokenize.js';
 export {
   ggufChatVocabulary, hfChatVocabulary, sentencePieceChatVocabulary, END_OF_TURN_TEXTS, type ChatVocabulary, type SpecialToken, type HfChatFiles,
 } from './formats/chat-vocabulary.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
-export { readGguf, writeGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions, type MetaValue } from './formats/gguf.js';
+export { readGguf, writeGguf, planGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions, type WriteGgufOptions, type GgufTensorPlan, type MetaValue } from './formats/gguf.js';
+export { FILE_TYPES, fileTypeByName, type FileType } from './formats/quant-plan.js';
+export { GGML_TYPES, ggmlTypeById, ggmlTypeByName, type GgmlType, type GgmlTypeName, type VecDotType } from './model/ggml-types.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 
 // FFN-SkipLLM

@@ -1,7 +1,7 @@
 // The command line contract of DESIGN.md, run as a user runs it: a child process per command.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +87,29 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
     expect(o).toMatchObject({ format: 'llama2c', dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, parameters: 260032, fileBytes: 1056540 });
   });
 
+  test("tokenize prints llama.cpp's ids for a GGUF vocabulary and a tokenizer.bin; exactly one of --strings and --text", async () => {
+    const vocab = sharedPath('vocab', 'ggml-vocab-gpt-2.gguf');
+    const strings = readFileSync(`${vocab}.inp`, 'utf8').split('\n__ggml_vocab_test__\n').slice(0, -1);
+    const ids = readFileSync(`${vocab}.out`, 'utf8').split('\n').slice(0, strings.length).map((l) => (l.trim() ? l.trim().split(/\s+/).map(Number) : []));
+    const dir = mkdtempSync(join(tmpdir(), 'ffnkit-tokenize-'));
+    try {
+      writeFileSync(join(dir, 'strings.json'), JSON.stringify(strings));
+      const r = await run(['tokenize', '--tokenizer', vocab, '--strings', join(dir, 'strings.json')]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual(ids);
+      writeFileSync(join(dir, 'bad.json'), '{"not": "an array"}');
+      const bad = await run(['tokenize', '--tokenizer', vocab, '--strings', join(dir, 'bad.json')]);
+      expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/--strings: .*bad\.json must hold a JSON array of strings/)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const golden = sharedJson<{ encode: { text: string; ids: number[] }[] }>('golden', 'stories260K-greedy.json').encode[0]!;
+    const mine = await run(['tokenize', '--tokenizer', tokenizer, '--text', golden.text]);
+    expect(JSON.parse(mine.stdout)).toEqual(golden.ids.slice(1)); // the golden ids start with BOS
+    expect((await run(['tokenize', '--tokenizer', tokenizer])).code).toBe(2);
+    expect((await run(['tokenize', '--tokenizer', tokenizer, '--text', 'a', '--strings', 'x.json'])).code).toBe(2);
+  });
+
   test('errors: exit 1 with the message and no stack; bad usage exits 2', async () => {
     const missing = await run(['eval', '--model', model, '--text', sharedPath('data', 'tinystories-eval.txt')]);
     expect(missing.code).toBe(1);
@@ -103,22 +126,38 @@ describe.skipIf(!SHARED)('ffnkit commands', () => {
     expect((await run(['frobnicate'])).code).toBe(2);
     expect((await run(['--help'])).code).toBe(0);
   });
-  test('quantize writes a Q8_0 GGUF with the vocabulary that eval reads; bad --type is bad usage', async () => {
+  test('quantize writes a Q8_0 GGUF with the vocabulary that eval reads; Q4_K_M gives llama.cpp\'s mix with its row fallbacks; bad --type is bad usage; a failure leaves nothing at --out', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ffnkit-quantize-'));
     try {
       const out = join(dir, 'q8.gguf');
       const q = await run(['quantize', '--model', model, '--tokenizer', tokenizer, '--out', out]);
       expect(q.code).toBe(0);
-      expect(q.stderr).toMatch(/matrices Q8_0/);
+      // stories260K's rows of 172 (ffn_down) are not whole 32-blocks: F16, llama.cpp's last resort
+      // 5 layers x 7 matrices + the tied embedding; 11 norms stay F32
+      expect(q.stderr).toMatch(/Q8_0: tensors 31 Q8_0, 11 F32, 5 F16/);
+      expect(q.stderr).toMatch(/Q8_0 -> F16 \(rows of 172\): 5 tensors, e\.g\. blk\.0\.ffn_down\.weight \(llama-quantize refuses/);
       const e = await run(['eval', '--model', out, '--text', sharedPath('data', 'tinystories-eval.txt'), '--json']);
       expect(e.code).toBe(0);
       const { ppl } = JSON.parse(e.stdout) as { ppl: number };
       const ref = sharedJson<{ results: { text: string; ppl: number }[] }>('golden', 'stories260K-ppl.json').results.find((r) => r.text.endsWith('tinystories-eval.txt'))!.ppl;
       expect(Math.abs(ppl / ref - 1)).toBeLessThan(0.01);
       const info = JSON.parse((await run(['info', '--model', out, '--json'])).stdout) as { weights: string; wasmBytes: number };
-      expect(info.weights).toBe('q8_0'); // eval above ran on the int8 blocks
-      expect((await run(['quantize', '--model', model, '--out', join(dir, 'x.gguf'), '--type', 'q4_0'])).code).toBe(2);
-      expect(readdirSync(dir)).toEqual(['q8.gguf']);
+      expect(info.weights).toBe('q8_0+f16'); // the file's types: eval above ran on the int8 blocks, the F16 rows widened
+      const k = await run(['quantize', '--model', model, '--tokenizer', tokenizer, '--out', join(dir, 'q4km.gguf'), '--type', 'q4_k_m']);
+      expect(k.code).toBe(0);
+      // rows of 64 are not whole 256-blocks: Q4_K falls back to Q5_0, Q6_K (attn_v and ffn_down of
+      // layers 2 and 4, llama.cpp's "more bits" layers of 5) to Q8_0; the tied embedding is the
+      // output, Q8_0 for rows that are not 256-blocks
+      expect(k.stderr).toMatch(/Q4_K_M: tensors 3 Q8_0, 11 F32, 28 Q5_0, 5 F16/);
+      expect(k.stderr).toMatch(/Q4_K -> Q5_0 \(rows of 64\): 28 tensors/);
+      expect(k.stderr).toMatch(/Q6_K -> Q8_0 \(rows of 64\): 2 tensors, e\.g\. blk\.2\.attn_v\.weight\n/);
+      expect(k.stderr).toMatch(/Q6_K -> F16 \(rows of 172\): 2 tensors, e\.g\. blk\.2\.ffn_down\.weight\n/);
+      expect((await run(['quantize', '--model', model, '--out', join(dir, 'x.gguf'), '--type', 'q4_9'])).code).toBe(2);
+      // Q8_0 blocks are not requantized to Q4_0 unless asked: exit 1, and nothing written
+      const r = await run(['quantize', '--model', out, '--out', join(dir, 'r.gguf'), '--type', 'q4_0']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/tensor blk\.0\.attn_q\.weight is Q8_0 already; requantizing it to Q4_0/);
+      expect(readdirSync(dir).sort()).toEqual(['q4km.gguf', 'q8.gguf']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

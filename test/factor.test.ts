@@ -10,9 +10,13 @@ import { execFile } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { FfnkitError, LlamaModel, Tokenizer, evaluate, readGguf, readLlama2c, writeGguf, writeLlama2c, type LlamaWeights } from '../src/node/index.js';
+import { FfnkitError, LlamaModel, Tokenizer, createEngine, evaluate, readGguf, readLlama2c, writeGguf, writeLlama2c, type BlockMatrix, type HostMatrix, type LlamaWeights } from '../src/node/index.js';
+import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { RoutedLayerFfn, SPLIT_METHODS, factorizeLayer, factorizeModel, paLoss, splitNeurons } from '../src/entries/node/factor.js';
 import { paTargets } from '../src/llm/oracle.js';
+import { exactDistances } from '../src/factor/split.js';
+import { collectFfnInputs } from '../src/factor/calibrate.js';
+import { gemmDistances } from '../src/factor/gemm-distances.js';
 import { rng } from '../testing/random.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath, sharedText } from './shared.js';
 import { maxAbsDiff } from '../testing/compare.js';
@@ -72,6 +76,20 @@ describe('neuron splits', () => {
       return s / n;
     };
     expect(cohesion(splitNeurons('kmeans', 8, { hidden, dim, w1, w3 }, 1))).toBeGreaterThan(cohesion(splitNeurons('random', 8, { hidden, dim, w1, w3 }, 1)) + 0.02);
+  });
+
+  test('k-means distances as a wasm GEMM agree with the float64 loop, and give the same split', async () => {
+    const engine = await createEngine();
+    const points = Array.from({ length: 37 }, () => Float64Array.from({ length: 45 }, () => next() - 0.5));
+    const centroids = points.slice(3, 7).map((p) => Float64Array.from(p, (v) => v * 0.7 + 0.1));
+    const gemm = gemmDistances(engine);
+    const exact = exactDistances(points)(centroids);
+    const fast = gemm.table(points)(centroids);
+    expect(maxAbsDiff(Float32Array.from(exact), Float32Array.from(fast))).toBeLessThan(1e-5 * Math.max(...exact));
+    const input = { hidden, dim, w1, w3 };
+    expect(splitNeurons('kmeans', 4, input, 5, gemm.table)).toEqual(splitNeurons('kmeans', 4, input, 5));
+    gemm.free();
+    engine.close();
   });
 
   test('bad expert counts are named', () => {
@@ -162,6 +180,34 @@ describe.skipIf(!SHARED)('routed stories260K', () => {
     expect(maxAbsDiff(model.forward(goldenIds(), { allLogits: true }), goldenLogits())).toBeLessThan(1e-4);
   });
 
+  test('the k-means split of every stories260K layer is the same with GEMM distances (what factorizeModel uses)', async () => {
+    const w = stories();
+    const c = w.config;
+    const engine = await createEngine();
+    const gemm = gemmDistances(engine);
+    for (const E of [4, 8]) {
+      w.layers.forEach((l, li) => {
+        const input = { hidden: c.hiddenDim, dim: c.dim, w1: l.w1, w3: l.w3 };
+        expect(splitNeurons('kmeans', E, input, 1 + li, gemm.table)).toEqual(splitNeurons('kmeans', E, input, 1 + li));
+      });
+    }
+    gemm.free();
+    engine.close();
+  });
+
+  test('calibration records every token of documents longer than the model\'s block, as one block would', async () => {
+    const tok = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
+    const text = sharedText('data', 'tinystories-calib.txt');
+    const inBlocks = collectFfnInputs(await LlamaModel.create(stories(), { blockSize: 16 }), tok, text, 600);
+    const whole = collectFfnInputs(await LlamaModel.create(stories(), { blockSize: 512 }), tok, text, 600);
+    expect(inBlocks.tokens).toBe(whole.tokens);
+    inBlocks.inputs.forEach((a, li) => {
+      expect(maxAbsDiff(a, whole.inputs[li]!)).toBeLessThan(1e-4);
+      // no row left unrecorded (zero)
+      for (let t = 0; t < inBlocks.tokens; t++) expect(a.subarray(t * 64, (t + 1) * 64).some((v) => v !== 0)).toBe(true);
+    });
+  });
+
   test('prefill (tokens grouped by expert) gives the logits of token-by-token decoding', async () => {
     const tok = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
     const w = await factorizeModel(stories(), tok, sharedText('data', 'tinystories-calib.txt'), { experts: 8, topK: 2, split: 'random', steps: 50, calibTokens: 2048 });
@@ -198,6 +244,39 @@ describe.skipIf(!SHARED)('routed stories260K', () => {
       const last = losses.slice(-20).reduce((a, b) => a + b) / 20;
       expect(last, split).toBeLessThan(first);
     }
+  });
+
+  test('a Q8_0 model factorizes from its blocks: contiguous experts keep the source bytes, and the GGUF reloads in Q8_0', async () => {
+    const config = llamaConfig({ dim: 64, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 512, seqLen: 256 });
+    const w = randomLlamaWeights(config, 3, 'q8_0');
+    const tok = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
+    const f = await factorizeModel(w, tok, sharedText('data', 'tinystories-calib.txt'), { experts: 4, topK: 2, split: 'contiguous', steps: 20, calibTokens: 512 });
+    const he = 64;
+    const rowBytes = (cols: number) => (cols / 32) * 34;
+    f.layers.forEach((l, li) => {
+      const src = w.layers[li]!;
+      const r = l.routed!;
+      const bytes = (m: HostMatrix) => (m as BlockMatrix).bytes;
+      expect([r.w1, r.w3, r.w2].map((m) => (m as BlockMatrix).type)).toEqual(['Q8_0', 'Q8_0', 'Q8_0']);
+      // contiguous: expert e holds neurons e*he.., so w1 / w3 are the source rows in order
+      expect(bytes(r.w1)).toEqual(bytes(src.w1));
+      expect(bytes(r.w3)).toEqual(bytes(src.w3));
+      // and w2's expert e row j is blocks 2e, 2e+1 of the source's row j
+      for (let e = 0; e < 4; e++) {
+        for (let j = 0; j < config.dim; j++) {
+          const got = bytes(r.w2).subarray((e * config.dim + j) * rowBytes(he), (e * config.dim + j + 1) * rowBytes(he));
+          const want = bytes(src.w2).subarray(j * rowBytes(256) + e * rowBytes(he), j * rowBytes(256) + (e + 1) * rowBytes(he));
+          expect(got).toEqual(want);
+        }
+      }
+    });
+    const file = writeGguf(f, tok.vocabulary(), { type: 'Q8_0', pure: true });
+    const back = readGguf(file, 'factorized.gguf', { blocks: 'runnable' }).weights;
+    expect((back.layers[0]!.routed!.w2 as BlockMatrix).type).toBe('Q8_0');
+    const ids = tok.encode('Once upon a time there was a little cat.');
+    const a = await LlamaModel.create(f);
+    const b = await LlamaModel.create(back);
+    expect(maxAbsDiff(a.forward(ids), b.forward(ids))).toBe(0);
   });
 
   test('a factorized GGUF reloads to the same model, and k can change at run time', async () => {

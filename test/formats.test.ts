@@ -13,6 +13,7 @@ import {
 import { floatToHalf, halfToFloat } from '../src/model/half.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
 import { maxAbsDiff } from '../testing/compare.js';
+import { expectFfnkitError } from './helpers.js';
 
 const goldenLogits = () => new Float32Array(sharedBytes('golden', 'stories260K-logits.f32').slice().buffer);
 const goldenIds = () => sharedJson<{ ids: number[] }>('golden', 'stories260K-logits.json').ids;
@@ -130,17 +131,7 @@ describe.skipIf(!SHARED)('formats reproduce the golden logits', () => {
 });
 
 describe.skipIf(!SHARED)('bad files are FfnkitErrors with useful messages', () => {
-  const expectFormatError = (fn: () => unknown, pattern: RegExp, code = 'E_FORMAT') => {
-    let err: unknown;
-    try {
-      fn();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(FfnkitError);
-    expect((err as FfnkitError).code).toBe(code);
-    expect((err as FfnkitError).message).toMatch(pattern);
-  };
+  const expectFormatError = expectFfnkitError;
 
   test('truncated files', () => {
     const bin = sharedBytes('models', 'stories260K.bin');
@@ -148,7 +139,7 @@ describe.skipIf(!SHARED)('bad files are FfnkitErrors with useful messages', () =
     expectFormatError(() => readLlama2c(bin.subarray(0, 10), 'cut.bin'), /^cut.bin: .*needs 4 bytes at offset 8/);
     const gguf = sharedBytes('models', 'stories260K.gguf');
     expectFormatError(() => readGguf(gguf.subarray(0, 5000), 'cut.gguf'), /^cut.gguf: /);
-    expectFormatError(() => readGguf(gguf.subarray(0, gguf.length - 100), 'cut.gguf'), /^cut.gguf: data of tensor output_norm.weight: needs 256 bytes/);
+    expectFormatError(() => readGguf(gguf.subarray(0, gguf.length - 100), 'cut.gguf'), /^cut.gguf: data of tensor output_norm.weight \(F32\): needs 256 bytes/);
     const { configJson, safetensors } = writeHfLlama(stories());
     expectFormatError(() => readHfLlama(configJson, safetensors.subarray(0, 100), 'cut.safetensors'), /^cut.safetensors: header length \d+ is larger than the file allows/);
     expectFormatError(() => readHfLlama(configJson, safetensors.subarray(0, safetensors.length - 4), 'cut.safetensors'), /data_offsets .* outside/);
@@ -176,7 +167,7 @@ describe.skipIf(!SHARED)('bad files are FfnkitErrors with useful messages', () =
     expectFormatError(() => readLlama2c(bad, 'heads.bin'), /dim 64 is not a multiple of n_heads 7/);
   });
 
-  test('an unknown GGUF tensor type names the tensor and the type', () => {
+  test('a GGUF tensor type ffnkit does not read, or that is no ggml type, names the tensor and the type', () => {
     const bytes = sharedBytes('models', 'stories260K.gguf').slice();
     const file = parseGguf(bytes);
     // find the type field of blk.0.attn_q.weight: it sits right before that tensor's u64 offset
@@ -185,8 +176,10 @@ describe.skipIf(!SHARED)('bad files are FfnkitErrors with useful messages', () =
     for (let i = 0; i < bytes.length - name.length && at < 0; i++) if (name.every((b, j) => bytes[i + j] === b)) at = i;
     const typePos = at + name.length + 4 + 2 * 8; // n_dims, two dims
     expect(new DataView(bytes.buffer).getUint32(typePos, true)).toBe(file.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!.type);
-    new DataView(bytes.buffer).setUint32(typePos, 12, true); // Q4_K
-    expectFormatError(() => readGguf(bytes, 'q4k.gguf'), /^q4k.gguf: tensor blk.0.attn_q.weight has ggml type Q4_K/, 'E_UNSUPPORTED');
+    new DataView(bytes.buffer).setUint32(typePos, 16, true); // IQ2_XXS
+    expectFormatError(() => readGguf(bytes, 'iq2.gguf'), /^iq2.gguf: tensor blk.0.attn_q.weight has ggml type IQ2_XXS \(F32, F16, Q4_0/, 'E_UNSUPPORTED');
+    new DataView(bytes.buffer).setUint32(typePos, 77, true);
+    expectFormatError(() => readGguf(bytes, 'bad.gguf'), /^bad.gguf: tensor blk.0.attn_q.weight has ggml type #77/);
   });
 
   test('a GGUF whose vocabulary does not match the model', () => {

@@ -4,9 +4,13 @@
 // model can run or throw an FfnkitError: no other exception, no hang, no runaway allocation.
 
 import { beforeAll, describe, expect, test } from 'vitest';
-import { FfnkitError, LlamaModel, Tokenizer, createEngine, parseGguf, readGguf, readHfLlama, readLlama2c, writeGguf, writeHfLlama, writeLlama2c, type Engine, type LlamaWeights } from '../src/node/index.js';
+import {
+  FILE_TYPES, FfnkitError, LlamaModel, Tokenizer, createEngine, parseGguf, readGguf, readHfLlama,
+  readLlama2c, writeGguf, writeHfLlama, writeLlama2c, type Engine, type FileType, type HostMatrix, type LlamaWeights,
+} from '../src/node/index.js';
 import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { rng } from '../testing/random.js';
+import { ggufWith, tinyJson } from './tiny-tokenizer.js';
 
 const ITERATIONS = 2000;
 const config = llamaConfig({ dim: 8, hiddenDim: 12, nLayers: 2, nHeads: 2, nKvHeads: 1, vocabSize: 40, seqLen: 16 });
@@ -52,7 +56,7 @@ beforeAll(async () => {
 });
 
 /** Parses with `read` and uses the result (runs the model, encodes text); any throw must be an FfnkitError. */
-async function fuzz(name: string, valid: Uint8Array, end: number, read: (b: Uint8Array) => LlamaWeights | Tokenizer | undefined, seed: number) {
+async function fuzz(name: string, valid: Uint8Array, end: number, read: (b: Uint8Array) => LlamaWeights<HostMatrix> | Tokenizer | undefined, seed: number) {
   const next = rng(seed);
   let rejected = 0;
   let accepted = 0;
@@ -60,8 +64,9 @@ async function fuzz(name: string, valid: Uint8Array, end: number, read: (b: Uint
     const [bytes, what] = mutate(valid, end, next);
     try {
       const result = read(bytes);
-      if (result instanceof Tokenizer) {
-        result.encode('abc ab xy');
+      if (result && 'encode' in result) {
+        const ids = result.encode('abc ab xy hello world <|end|> <tool>', { parseSpecial: true });
+        result.decode(ids, { special: true });
       } else if (result) {
         engine.arena.reset();
         const model = await LlamaModel.create(result, { engine, blockSize: 4 });
@@ -93,6 +98,22 @@ describe('fuzzed headers and tensor tables give only FfnkitErrors', () => {
     await fuzz('gguf', valid, parseGguf(valid).dataStart, (b) => readGguf(b, 'fuzz.gguf').weights, 3);
   });
 
+  // one file per ggml weight type (every matrix in it: rows of 256 are whole blocks of all of
+  // them), and llama.cpp's Q4_K_M mix; the mutations reach the first tensor's blocks (its scales)
+  const wide = llamaConfig({ dim: 256, hiddenDim: 256, nLayers: 1, nHeads: 2, nKvHeads: 1, vocabSize: 16, seqLen: 8 });
+  const wideWeights = randomLlamaWeights(wide, 9);
+  // a file type per ggml weight type, by its base type (llama-quantize --pure)
+  const byBase = new Map((Object.keys(FILE_TYPES) as FileType[]).reverse().map((t) => [FILE_TYPES[t].base as string, t]));
+  test.each([...byBase].reverse().map(([base, type], i) => [base, type, i] as const))('GGUF with every matrix in %s', async (_, type, i) => {
+    const valid = writeGguf(wideWeights, undefined, { type, pure: true });
+    await fuzz(`gguf ${type}`, valid, parseGguf(valid).dataStart + 2048, (b) => readGguf(b, 'fuzz.gguf', { blocks: 'runnable' }).weights, 10 + i);
+  });
+
+  test('GGUF in the Q4_K_M mix', async () => {
+    const valid = writeGguf(wideWeights, undefined, 'Q4_K_M');
+    await fuzz('gguf Q4_K_M', valid, parseGguf(valid).dataStart + 2048, (b) => readGguf(b, 'fuzz.gguf', { blocks: 'runnable' }).weights, 40);
+  });
+
   test('llama2.c tokenizer.bin', async () => {
     const w: number[] = [];
     const dv = (n: number, f: (d: DataView) => void) => {
@@ -111,6 +132,54 @@ describe('fuzzed headers and tensor tables give only FfnkitErrors', () => {
     });
     const valid = Uint8Array.from(w);
     await fuzz('tokenizer', valid, valid.length, (b) => Tokenizer.fromLlama2c(b, 'fuzz tokenizer'), 4);
+  });
+
+  test('GGUF with a byte-level BPE vocabulary (tokens, merges, types, pre-tokenizer name)', async () => {
+    const valid = ggufWith(Tokenizer.fromHf(tinyJson(), undefined, 'tiny.json').vocabulary());
+    await fuzz('gguf bpe', valid, parseGguf(valid).dataStart, (b) => readGguf(b, 'fuzz.gguf').tokenizer, 7);
+  });
+
+  test('tokenizer.json bytes, and its fields rewritten', async () => {
+    const valid = new TextEncoder().encode(JSON.stringify(tinyJson()));
+    await fuzz('tokenizer.json bytes', valid, valid.length, (b) => Tokenizer.fromHf(b, undefined, 'fuzz.json'), 8);
+
+    // structured: one field anywhere in the JSON (or in tokenizer_config.json) set to an odd value
+    const next = rng(9);
+    const values: unknown[] = [-1, 0, 1, 3.5, 2 ** 31, 1e300, '', 'x', 'Ġ', '<|end|>', null, true, [], ['a'], ['h', 'e', 'x'], {}, { type: 'Sequence' }, { Regex: '(' }, { String: '' }];
+    const paths = (v: unknown, at: (string | number)[] = []): (string | number)[][] => {
+      if (v === null || typeof v !== 'object') return [at];
+      const keys = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
+      // the 256-entry vocabulary: a few of its entries are enough
+      const some = keys.length > 32 ? keys.filter((_, i) => i % 37 === 0 || i >= keys.length - 4) : keys;
+      return [at, ...some.flatMap((k) => paths((v as Record<string | number, unknown>)[k], [...at, k]))];
+    };
+    const all = paths(tinyJson()).filter((p) => p.length > 0);
+    let rejected = 0;
+    for (let i = 0; i < ITERATIONS; i++) {
+      const json = tinyJson();
+      const config: Record<string, unknown> = { bos_token: '<|end|>', add_bos_token: false };
+      const v = structuredClone(values[Math.floor(next() * values.length)]);
+      let what: string;
+      if (next() < 0.1) {
+        const key = ['bos_token', 'eos_token', 'add_bos_token', 'add_eos_token'][Math.floor(next() * 4)]!;
+        config[key] = v;
+        what = `config ${key} = ${JSON.stringify(v)}`;
+      } else {
+        const path = all[Math.floor(next() * all.length)]!;
+        let o = json as Record<string | number, unknown>;
+        for (const k of path.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
+        o[path[path.length - 1]!] = v;
+        what = `${path.join('.')} = ${JSON.stringify(v)}`;
+      }
+      try {
+        const tok = Tokenizer.fromHf(json, config, 'fuzz.json');
+        tok.decode(tok.encode('hello world <|end|> <tool> héllo', { parseSpecial: true }), { special: true });
+      } catch (e) {
+        if (!(e instanceof FfnkitError)) throw new Error(`structured iteration ${i} (${what}): ${String((e as Error).stack ?? e)}`);
+        rejected++;
+      }
+    }
+    expect(rejected).toBeGreaterThan(ITERATIONS / 10);
   });
 
   test('safetensors header bytes and JSON fields, with config.json', async () => {

@@ -1,7 +1,7 @@
 // Shared test plumbing: one engine per backend, and closeness checks that name the worst element.
 
 import { expect } from 'vitest';
-import { createEngine, BACKENDS, type Backend, type Engine } from '../src/node/index.js';
+import { createEngine, BACKENDS, FfnkitError, type Backend, type Engine } from '../src/node/index.js';
 
 export { BACKENDS };
 
@@ -47,4 +47,30 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
 export function placed(engine: Engine, data: ArrayLike<number>, shift: number) {
   const whole = engine.alloc(data.length + shift);
   return whole.sub(shift, data.length).set(data);
+}
+
+/** Byte offset of a tensor's ggml type field in a GGUF header (after its name, n_dims and dims). */
+export function ggufTypeOffset(bytes: Uint8Array, name: string): number {
+  const needle = new TextEncoder().encode(name);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset);
+  outer: for (let i = 8; i < bytes.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
+    if (Number(dv.getBigUint64(i - 8, true)) !== needle.length) continue;
+    const nDims = dv.getUint32(i + needle.length, true);
+    return i + needle.length + 4 + 8 * nDims;
+  }
+  throw new Error(`tensor ${name} not found`);
+}
+
+/** Asserts that fn throws an FfnkitError of `code` whose message matches `pattern`. */
+export function expectFfnkitError(fn: () => unknown, pattern: RegExp, code = 'E_FORMAT'): void {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(FfnkitError);
+  expect((err as FfnkitError).code).toBe(code);
+  expect((err as FfnkitError).message).toMatch(pattern);
 }

@@ -13,9 +13,10 @@ import { LLAMA_CPP, againstReference, llamaCppLogits } from './llamacpp.js';
 import { SHARED, sharedPath, sharedText } from './shared.js';
 
 const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'bin', 'ffnkit.js');
+const FROM_SOURCES = { ...process.env, FFNKIT_FROM_SOURCES: '1' }; // the sources under test, not dist/
 const run = (args: string[]) =>
   new Promise<{ code: number; stderr: string }>((done) =>
-    execFile(process.execPath, [bin, ...args], { timeout: 120_000 }, (e, _out, stderr) => done({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr })),
+    execFile(process.execPath, [bin, ...args], { timeout: 120_000, env: FROM_SOURCES }, (e, _out, stderr) => done({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr })),
   );
 const factorize = (out: string, extra: string[]) => run([
   'factorize', '--model', sharedPath('models', 'stories260K.bin'), '--tokenizer', sharedPath('models', 'tok512.bin'),

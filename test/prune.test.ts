@@ -88,9 +88,10 @@ describe.skipIf(!SHARED)('pruning stories260K', () => {
 
 describe.skipIf(!SHARED)('the prune command and eval --routing', () => {
   const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'bin', 'ffnkit.js');
+const FROM_SOURCES = { ...process.env, FFNKIT_FROM_SOURCES: '1' }; // the sources under test, not dist/
   const run = (args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
-      execFile(process.execPath, [bin, ...args], { timeout: 120_000 }, (e, stdout, stderr) => done({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+      execFile(process.execPath, [bin, ...args], { timeout: 120_000, env: FROM_SOURCES }, (e, stdout, stderr) => done({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr })),
     );
   const model = ['--model', sharedPath('models', 'stories260K.bin'), '--tokenizer', sharedPath('models', 'tok512.bin')];
 

@@ -7,7 +7,7 @@ import { RoutedLayerFfn, factorizeLayer, splitNeurons } from '../src/entries/nod
 import { decodeQ8_0, encodeQ8_0 } from '../src/entries/node/kernels.js';
 import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { SHARED, sharedBytes, sharedText } from './shared.js';
-import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
+import { BACKENDS, U32, engineFor, expectClose, ggufTypeOffset, placed } from './helpers.js';
 import { randomF32 } from '../testing/random.js';
 import { gemvQ8Ref, quantizeRef } from '../testing/q8-reference.js';
 
@@ -117,8 +117,8 @@ describe('Q8_0 models', () => {
     const weights = randomLlamaWeights(config, 5, 'q8_0');
     const bytes = writeGguf(weights, undefined, 'Q8_0');
     const back = readGguf(bytes, 'q8.gguf', { keepQ8: true }).weights;
-    expect(back.layers[1]!.w2).toMatchObject({ type: 'q8_0', rows: 64, cols: 160 });
-    expect(back.classifier).toMatchObject({ type: 'q8_0', rows: 96, cols: 64 }); // shared: the embedding's blocks
+    expect(back.layers[1]!.w2).toMatchObject({ type: 'Q8_0', rows: 64, cols: 160 });
+    expect(back.classifier).toMatchObject({ type: 'Q8_0', rows: 96, cols: 64 }); // shared: the embedding's blocks
     expect(Buffer.from(writeGguf(back, undefined, 'Q8_0')).equals(Buffer.from(bytes))).toBe(true);
     const engine = await engineFor('simd');
     const q8 = await loadModel(bytes, { engine });
@@ -136,7 +136,7 @@ describe('Q8_0 models', () => {
     };
     const bytes = writeGguf(routed, undefined, 'Q8_0');
     const back = readGguf(bytes, 'moe.gguf', { keepQ8: true }).weights;
-    expect(back.layers[0]!.routed!.w2).toMatchObject({ type: 'q8_0', rows: 4 * 64, cols: 64 }); // 4 experts of dim rows x 64
+    expect(back.layers[0]!.routed!.w2).toMatchObject({ type: 'Q8_0', rows: 4 * 64, cols: 64 }); // 4 experts of dim rows x 64
     const engine = await engineFor('relaxed');
     const q8 = await loadModel(bytes, { engine });
     const f32 = await LlamaModel.create(readGguf(bytes).weights, { engine });
@@ -161,7 +161,7 @@ describe('Q8_0 models', () => {
 });
 
 describe.skipIf(!SHARED)('stories260K in Q8_0', () => {
-  test('eval PPL within 1% of f32; rows that are not whole blocks stay F32; the reader refuses Q8_0 rows of other lengths', async () => {
+  test('eval PPL within 1% of f32; rows that are not whole blocks fall back to F16 (llama.cpp\'s last resort); the reader refuses Q8_0 rows of other lengths', async () => {
     const { weights } = await readWeights(sharedBytes('models', 'stories260K.bin'));
     const tok = Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin'));
     const text = sharedText('data', 'tinystories-eval.txt');
@@ -169,7 +169,7 @@ describe.skipIf(!SHARED)('stories260K in Q8_0', () => {
     const file = parseGguf(bytes);
     const typeOf = (name: string) => file.tensors.find((t) => t.name === name)!.type;
     expect(typeOf('blk.0.ffn_gate.weight')).toBe(8); // rows of 64: Q8_0
-    expect(typeOf('blk.0.ffn_down.weight')).toBe(0); // rows of 172: F32, as llama.cpp falls back
+    expect(typeOf('blk.0.ffn_down.weight')).toBe(1); // rows of 172: F16
     const engine = await engineFor('simd');
     const f32 = evaluate(await loadModel(sharedBytes('models', 'stories260K.bin'), { engine }), tok, text).ppl;
     const q8 = evaluate(await loadModel(bytes, { engine }), tok, text).ppl;
@@ -177,22 +177,9 @@ describe.skipIf(!SHARED)('stories260K in Q8_0', () => {
     // a Q8_0 tensor whose rows are 172 values is not what ggml writes: refused, named
     const bad = writeGguf({ ...weights, layers: weights.layers.map((l) => ({ ...l })) }, undefined, 'Q8_0');
     const t = parseGguf(bad).tensors.find((x) => x.name === 'blk.0.ffn_down.weight')!;
-    const at = findTensorType(bad, 'blk.0.ffn_down.weight');
-    new DataView(bad.buffer, bad.byteOffset).setUint32(at, 8, true); // claim Q8_0 for the F32 rows of 172
+    const at = ggufTypeOffset(bad, 'blk.0.ffn_down.weight');
+    new DataView(bad.buffer, bad.byteOffset).setUint32(at, 8, true); // claim Q8_0 for the F16 rows of 172
     expect(t.dims[0]).toBe(172);
     expect(() => readGguf(bad)).toThrow(/blk\.0\.ffn_down\.weight: Q8_0 needs rows of a multiple of 32 values, found 172/);
   });
 });
-
-/** Byte offset of a tensor's ggml type field in a GGUF header (after its name, n_dims and dims). */
-function findTensorType(bytes: Uint8Array, name: string): number {
-  const needle = new TextEncoder().encode(name);
-  outer: for (let i = 8; i < bytes.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
-    const dv = new DataView(bytes.buffer, bytes.byteOffset);
-    if (Number(dv.getBigUint64(i - 8, true)) !== needle.length) continue;
-    const nDims = dv.getUint32(i + needle.length, true);
-    return i + needle.length + 4 + 8 * nDims;
-  }
-  throw new Error(`tensor ${name} not found`);
-}

@@ -4,9 +4,9 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { FfnkitError, Tokenizer, readWeights, writeGguf, type Combination } from '../node/index.js';
+import { FfnkitError, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type HostMatrix, type LlamaWeights } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
-import { backendOption, engineOptions, numberOption, writeOutAtomically } from './common.js';
+import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -27,6 +27,7 @@ interface Options {
   log?: string;
   out: string;
   backend?: 'scalar' | 'simd' | 'relaxed';
+  threads?: number;
 }
 
 export function factorizeCommand(): Command {
@@ -52,12 +53,14 @@ export function factorizeCommand(): Command {
     .option('--log <file>', 'write the training loss per layer and step as JSON lines')
     .requiredOption('--out <path>', 'output GGUF')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .action(async (o: Options) => {
       const combination = o.combination ?? (o.llamacpp ? 'weighted' : 'sum');
       if (o.llamacpp && combination !== 'weighted') {
         throw new FfnkitError('E_ARG', `--combination ${combination}: llama.cpp weights the chosen experts by a softmax over their router logits ('weighted'); '${combination}' runs in ffnkit only, without --llamacpp`);
       }
-      const { weights } = await readWeights(o.model);
+      // Q8_0 stays in blocks: calibration runs it so, and the experts are cut from it
+      const { weights } = await readWeights(o.model, { blocks: 'runnable' });
       if (o.experts > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--experts: ${o.experts} is more than the hidden size ${weights.config.hiddenDim}`);
       if (o.topK > o.experts) throw new FfnkitError('E_ARG', `--top-k: ${o.topK} is more than --experts ${o.experts}`);
       const tokenizer = await Tokenizer.load(o.tokenizer);
@@ -78,12 +81,21 @@ export function factorizeCommand(): Command {
           log.push(JSON.stringify({ layer, step, pa, balance }));
           if (step % 10 === 0) progress.update(`factorize: layer ${layer} step ${step}/${o.steps} PA ${pa.toFixed(4)}`);
         },
-      }, engineOptions(o.backend));
+      }, engineOptions(o.backend, o.threads));
       progress.done();
-      const bytes = writeGguf(factorized, tokenizer.vocabulary());
+      // a Q8_0 model is written in Q8_0 again (every matrix, as llama-quantize --pure)
+      const fileType = factorizedInQ8(factorized) ? { type: 'Q8_0' as const, pure: true } : { type: 'F32' as const };
+      const expertTypes = [...new Set(planGguf(factorized, fileType).filter((t) => t.name.endsWith('_exps.weight')).map((t) => t.type))].join('/');
+      const bytes = writeGguf(factorized, tokenizer.vocabulary(), fileType);
       await writeOutAtomically(o.out, bytes, async () => {
         if (o.log) await writeFile(o.log, log.length ? `${log.join('\n')}\n` : '');
       });
-      process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers x ${o.experts} experts, top-${o.topK}, ${o.split} split, ${combination} combination, ${o.steps} router steps${o.llamacpp ? ', for llama.cpp' : ''}\n`);
+      process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers x ${o.experts} experts, top-${o.topK}, ${o.split} split, ${combination} combination, ${o.steps} router steps${o.llamacpp ? ', for llama.cpp' : ''}, ${fileType.type} file, experts in ${expertTypes}\n`);
     });
 }
+
+/** True when the model came in Q8_0 blocks. */
+function factorizedInQ8(w: LlamaWeights<HostMatrix>): boolean {
+  return !(w.layers[0]!.wq instanceof Float32Array) && w.layers[0]!.wq.type === 'Q8_0';
+}
+

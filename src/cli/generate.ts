@@ -39,7 +39,7 @@ export function generateCommand(): Command {
       const skip = skipPolicy(o.skip, model);
       const seed = o.seed ?? freshSeed();
       const sampling = { ...samplingFrom(o), seed, ...(skip ? { skip } : {}) };
-      const prompt = tokenizer.encode(o.prompt, { bos: true });
+      const prompt = tokenizer.encode(o.prompt);
       const started = performance.now();
       let generated = 0;
       if (o.ids) {

@@ -2,7 +2,7 @@
 
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { LlamaModel, parameterCount, readWeights, weightType } from '../node/index.js';
+import { LlamaModel, ggmlTypeByName, parameterCount, readWeights, weightType } from '../node/index.js';
 
 export function infoCommand(): Command {
   return new Command('info')
@@ -10,7 +10,7 @@ export function infoCommand(): Command {
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
     .option('--json', 'print one JSON object')
     .action(async (o: { model: string; json?: boolean }) => {
-      const { weights, format, tokenizer } = await readWeights(o.model, { keepQ8: true });
+      const { weights, format, tokenizer } = await readWeights(o.model, { blocks: 'all' });
       const c = weights.config;
       const routed = weights.layers[0]?.routed;
       const fileBytes = (await stat(o.model)).isDirectory() ? undefined : (await stat(o.model)).size;
@@ -21,7 +21,7 @@ export function infoCommand(): Command {
         parameters: parameterCount(weights),
         fileBytes,
         weights: weightType(weights),
-        wasmBytes: LlamaModel.memoryBytes(c, 64, weightType(weights)),
+        wasmBytes: LlamaModel.memoryBytes(c, 64, weights),
         tokenizer: tokenizer ? `${tokenizer.vocabSize} tokens in the file` : 'none in the file (pass --tokenizer)',
         ...(routed ? { experts: routed.experts, topK: routed.topK, combination: routed.combination, split: routed.split } : {}),
       };
@@ -40,7 +40,8 @@ export function infoCommand(): Command {
         `rope          ${c.ropeStyle}, theta ${c.ropeTheta}; rms eps ${Number(c.normEps.toPrecision(3))}`,
         `parameters    ${info.parameters.toLocaleString('en-US')}`,
         fileBytes !== undefined ? `file          ${mb(fileBytes)}` : undefined,
-        `wasm memory   ${mb(info.wasmBytes)} (${info.weights} weights packed, KV cache, activations)`,
+        `weights       ${info.weights}${info.weights.split('+').some((t) => !ggmlTypeByName(t)?.vecDot) ? ' (the types no kernel runs yet are widened to f32 at load)' : ''}`,
+        `wasm memory   ${mb(info.wasmBytes)} (weights as uploaded, KV cache, activations)`,
         `tokenizer     ${info.tokenizer}`,
         routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,
       ];

@@ -4,14 +4,22 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { FfnkitError } from '../node/index.js';
-import { evalCommand } from './eval.js';
-import { generateCommand } from './generate.js';
-import { infoCommand } from './info.js';
-import { factorizeCommand } from './factorize.js';
-import { quantizeCommand } from './quantize.js';
-import { finetuneCommand } from './finetune.js';
-import { pruneCommand } from './prune.js';
-import { chatCommand } from './chat.js';
+
+/**
+ * The commands, in the order help lists them. A run loads the module of the command it names
+ * only (start-up time: `ffnkit info` need not load fine-tuning); help and unknown commands load all.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  generate: async () => (await import('./generate.js')).generateCommand(),
+  chat: async () => (await import('./chat.js')).chatCommand(),
+  eval: async () => (await import('./eval.js')).evalCommand(),
+  factorize: async () => (await import('./factorize.js')).factorizeCommand(),
+  prune: async () => (await import('./prune.js')).pruneCommand(),
+  finetune: async () => (await import('./finetune.js')).finetuneCommand(),
+  quantize: async () => (await import('./quantize.js')).quantizeCommand(),
+  info: async () => (await import('./info.js')).infoCommand(),
+  tokenize: async () => (await import('./tokenize.js')).tokenizeCommand(),
+};
 
 /** The package's version, from its package.json (two folders up from src/cli/ and dist/cli/). */
 function packageVersion(): string {
@@ -36,7 +44,9 @@ export async function main(argv: string[], bench: Command = benchElsewhere()): P
     .version(packageVersion())
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [generateCommand(), chatCommand(), evalCommand(), factorizeCommand(), pruneCommand(), finetuneCommand(), quantizeCommand(), infoCommand(), bench]) {
+  const named = argv[2] !== undefined && Object.hasOwn(COMMANDS, argv[2]) ? [argv[2]] : Object.keys(COMMANDS);
+  const commands = await Promise.all(named.map((name) => COMMANDS[name]!()));
+  for (const command of [...commands, bench]) {
     // pre-built commands do not inherit exitOverride: without it they would exit(1) on bad usage
     command.copyInheritedSettings(program);
     program.addCommand(command);

@@ -1,31 +1,59 @@
-// `ffnkit quantize`: rewrites a model as GGUF with its matrices in Q8_0 (or F16 / BF16 / F32),
-// keeping its vocabulary (from the GGUF, or from --tokenizer for a llama2.c checkpoint).
+// `ffnkit quantize`: rewrites a model as GGUF in a llama.cpp file type (Q4_K_M, Q8_0, F16, ...),
+// each tensor in the ggml type llama-quantize would give it, keeping its vocabulary (from the
+// GGUF, or from --tokenizer for a llama2.c checkpoint). Written to a temporary file and renamed,
+// so nothing is left at --out when it fails.
 
-import { Command, Option } from 'commander';
-import { Tokenizer, readWeights, writeGguf, type TensorType } from '../node/index.js';
+import { Command, InvalidArgumentError } from 'commander';
+import { FILE_TYPES, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type WriteGgufOptions } from '../node/index.js';
 import { writeOutAtomically } from './common.js';
 
 interface Options {
   model: string;
   tokenizer?: string;
   out: string;
-  type: string;
+  type: FileType;
+  pure?: boolean;
+  allowRequantize?: boolean;
 }
 
-const TYPES: Record<string, TensorType> = { q8_0: 'Q8_0', f16: 'F16', bf16: 'BF16', f32: 'F32' };
+function fileType(v: string): FileType {
+  const t = fileTypeByName(v);
+  if (!t) throw new InvalidArgumentError(`--type must be one of ${Object.keys(FILE_TYPES).join(', ')} (or Q3_K, Q4_K, Q5_K for the _M mixes), got '${v}'`);
+  return t;
+}
 
 export function quantizeCommand(): Command {
   return new Command('quantize')
-    .description('write a model as GGUF with Q8_0 (default), F16, BF16 or F32 matrices; 1-D tensors, and matrices whose rows are not whole 32-value blocks, stay F32')
+    .description('write a model as GGUF in a llama.cpp file type: the k-quant mixes (Q4_K_M, ...) give each tensor the type llama-quantize would; norms stay F32')
     .requiredOption('--model <path>', 'llama2.c checkpoint, GGUF, or safetensors')
     .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF whose vocabulary to embed (default: the model\'s own, if any)')
     .requiredOption('--out <path>', 'output GGUF')
-    .addOption(new Option('--type <type>', 'matrix type').choices(Object.keys(TYPES)).default('q8_0'))
+    .option('--type <type>', `file type: ${Object.keys(FILE_TYPES).join(', ')}`, fileType, 'Q8_0' as FileType)
+    .option('--pure', 'every quantized tensor in the base type of --type, without the k-quant mix (rows that are not whole blocks still fall back)')
+    .option('--allow-requantize', 'requantize matrices that are in another block type already')
     .action(async (o: Options) => {
-      const { weights, tokenizer: own } = await readWeights(o.model);
+      const { weights, tokenizer: own } = await readWeights(o.model, { blocks: 'all' });
       const tokenizer = o.tokenizer ? await Tokenizer.load(o.tokenizer) : own;
-      const bytes = writeGguf(weights, tokenizer?.vocabulary(), TYPES[o.type]!);
+      const options: WriteGgufOptions = { type: o.type, pure: Boolean(o.pure), allowRequantize: Boolean(o.allowRequantize) };
+      const plan = planGguf(weights, options);
+      const bytes = writeGguf(weights, tokenizer?.vocabulary(), options);
       await writeOutAtomically(o.out, bytes);
-      process.stderr.write(`wrote ${o.out}: ${(bytes.length / 2 ** 20).toFixed(2)} MiB, matrices ${TYPES[o.type]}${tokenizer ? '' : ', no vocabulary (pass --tokenizer)'}\n`);
+      const count = new Map<string, number>();
+      for (const t of plan) count.set(t.type, (count.get(t.type) ?? 0) + 1);
+      const types = [...count].map(([t, n]) => `${n} ${t}`).join(', ');
+      // the fallbacks, one line per kind: wanted -> used (rows of n), how many, the first tensor
+      const fallbacks = new Map<string, string[]>();
+      for (const t of plan.filter((x) => x.wanted)) {
+        const kind = `${t.wanted} -> ${t.type} (rows of ${t.dims[0]})`;
+        fallbacks.set(kind, [...(fallbacks.get(kind) ?? []), t.name]);
+      }
+      const beyond = new Set(plan.filter((t) => t.beyondLlama).map((t) => t.wanted));
+      const lines = [...fallbacks].map(([kind, names]) => `  ${kind}: ${names.length} tensor${names.length > 1 ? 's' : ''}, e.g. ${names[0]}${
+        beyond.has(kind.split(' ')[0] as (typeof plan)[number]['type']) ? ' (llama-quantize refuses such rows; F16 is its last resort)' : ''
+      }`);
+      process.stderr.write(
+        `wrote ${o.out}: ${(bytes.length / 2 ** 20).toFixed(2)} MiB, ${o.type}: tensors ${types}${tokenizer ? '' : ', no vocabulary (pass --tokenizer)'}\n` +
+          (lines.length ? `rows that are not whole blocks fell back:\n${lines.join('\n')}\n` : ''),
+      );
     });
 }

@@ -5,7 +5,7 @@ import type { Engine } from '../runtime/engine.js';
 import type { LlamaLayer } from '../model/weights.js';
 
 /** [tokens, hidden] activations of `layer` on the first `tokens` rows of `inputs` [*, dim]. */
-export function swigluActivations(engine: Engine, layer: LlamaLayer, inputs: Float32Array, tokens: number, dim: number, hidden: number): Float32Array {
+export function swigluActivations(engine: Engine, layer: Pick<LlamaLayer, 'w1' | 'w3'>, inputs: Float32Array, tokens: number, dim: number, hidden: number): Float32Array {
   const k = engine.kernels;
   const x = engine.upload(inputs.subarray(0, tokens * dim));
   const w1 = k.packFrom(layer.w1, hidden, dim);

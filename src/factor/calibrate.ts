@@ -16,10 +16,16 @@ export interface CalibrationData {
   inputs: Float32Array[];
 }
 
-/** Records the FFN inputs of every layer while `model` runs up to `maxTokens` tokens of `text`. */
+/** A layer's FFN as calibration runs it: y = FFN(x) for `tokens` rows, in text order. */
+export type CalibrationFfn = (x: F32Buffer, y: F32Buffer, tokens: number) => void;
+
+/**
+ * Records the FFN inputs of every layer while `model` runs up to `maxTokens` tokens of `text`.
+ * `ffnOf(layer)`, when given, runs in place of that layer's own FFN (to record more on the way).
+ */
 export function collectFfnInputs(
   model: LlamaModel, tokenizer: Tokenizer, text: string, maxTokens: number,
-  onProgress?: (tokens: number, total: number) => void,
+  onProgress?: (tokens: number, total: number) => void, ffnOf?: (layer: number) => CalibrationFfn,
 ): CalibrationData {
   model.checkTokenizer(tokenizer);
   const docs = splitDocuments(text);
@@ -27,15 +33,19 @@ export function collectFfnInputs(
   const dim = model.config.dim;
   const inputs = model.layers.map(() => new Float32Array(maxTokens * dim));
   let filled = 0;
+  // rows recorded per layer: a document longer than the model's block reaches each FFN in blocks
+  const recorded = model.layers.map(() => 0);
   const saved = model.layers.map((l) => l.ffn);
   model.layers.forEach((layer, i) => {
     const inner = saved[i]!;
+    const run = ffnOf?.(i) ?? ((x: F32Buffer, y: F32Buffer, tokens: number) => inner.forward(x, y, tokens));
     const recorder: LayerFfn = {
       kind: inner.kind,
       forward(x: F32Buffer, y: F32Buffer, tokens: number) {
-        const room = Math.min(tokens, maxTokens - filled);
-        if (room > 0) inputs[i]!.set(x.view().subarray(0, room * dim), filled * dim);
-        inner.forward(x, y, tokens);
+        const room = Math.min(tokens, maxTokens - recorded[i]!);
+        if (room > 0) inputs[i]!.set(x.view().subarray(0, room * dim), recorded[i]! * dim);
+        recorded[i]! += tokens;
+        run(x, y, tokens);
       },
       bytesPerToken: () => inner.bytesPerToken(),
     };
@@ -44,7 +54,7 @@ export function collectFfnInputs(
   try {
     for (const doc of docs) {
       if (filled >= maxTokens) break;
-      const ids = tokenizer.encode(doc, { bos: true }).slice(0, Math.min(model.config.seqLen, maxTokens - filled));
+      const ids = tokenizer.encode(doc).slice(0, Math.min(model.config.seqLen, maxTokens - filled));
       model.reset();
       model.forward(ids);
       filled += ids.length;

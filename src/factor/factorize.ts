@@ -16,7 +16,7 @@ export interface FactorizeOptions {
 }
 
 /** Experts from `groups` (neuron indices per expert) of a dense layer with `dim` inputs. */
-export function factorizeLayer(layer: LlamaLayer, dim: number, hidden: number, groups: number[][], options: FactorizeOptions): RoutedFfnWeights {
+export function factorizeLayer(layer: Pick<LlamaLayer, 'w1' | 'w2' | 'w3'>, dim: number, hidden: number, groups: number[][], options: FactorizeOptions): RoutedFfnWeights {
   const E = groups.length;
   const { topK, combination = 'sum', seed = 1 } = options;
   if (E < 2) throw new FfnkitError('E_ARG', `experts: expected at least 2, found ${E}`);

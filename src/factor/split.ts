@@ -30,7 +30,7 @@ export interface SplitInput {
 }
 
 /** The neuron indices of each of E experts. */
-export function splitNeurons(method: SplitMethod, experts: number, input: SplitInput, seed = 1): number[][] {
+export function splitNeurons(method: SplitMethod, experts: number, input: SplitInput, seed = 1, distances: (points: Float64Array[]) => DistanceTable = exactDistances): number[][] {
   const h = input.hidden;
   if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_ARG', `experts: expected an integer >= 2, found ${experts}`);
   if (experts > h) throw new FfnkitError('E_ARG', `experts: ${experts} is more than the ${h} hidden neurons`);
@@ -61,7 +61,7 @@ export function splitNeurons(method: SplitMethod, experts: number, input: SplitI
         }
         return normalise(v);
       });
-      return balancedKmeans(points, sizes, seed);
+      return balancedKmeans(points, sizes, seed, distances(points));
     }
     case 'coactivation': {
       const a = input.activations;
@@ -74,7 +74,7 @@ export function splitNeurons(method: SplitMethod, experts: number, input: SplitI
         for (let t = 0; t < tokens; t++) v[t] = Math.abs(a[t * h + i]!);
         return normalise(v);
       });
-      return balancedKmeans(points, sizes, seed);
+      return balancedKmeans(points, sizes, seed, distances(points));
     }
     default:
       throw new FfnkitError('E_ARG', `split: expected one of ${SPLIT_METHODS.join(', ')}, found '${String(method)}'`);
@@ -89,25 +89,43 @@ function normalise(v: Float64Array): Float64Array {
   return v;
 }
 
+/** Squared distances of every point to every centroid, [point][centroid]. */
+export type DistanceTable = (centroids: Float64Array[]) => Float64Array;
+
+/** The distances summed point by point in float64 (the reference; fine for small models). */
+export function exactDistances(points: Float64Array[]): DistanceTable {
+  return (centroids) => {
+    const k = centroids.length;
+    const dims = points[0]!.length;
+    const out = new Float64Array(points.length * k);
+    points.forEach((a, p) => {
+      centroids.forEach((b, c) => {
+        let s = 0;
+        for (let i = 0; i < dims; i++) s += (a[i]! - b[i]!) ** 2;
+        out[p * k + c] = s;
+      });
+    });
+    return out;
+  };
+}
+
 /**
  * k-means with exact cluster sizes: each assignment step hands points to centroids in order of
  * increasing distance over all (point, centroid) pairs, skipping full clusters (a greedy
- * transport); centroids are the means. Seeded k-means++ start; at most 30 rounds.
+ * transport); centroids are the means. Seeded k-means++ start; at most 30 rounds. `distances`
+ * computes the point-centroid table (default: exactDistances).
  */
-export function balancedKmeans(points: Float64Array[], sizes: number[], seed: number): number[][] {
+export function balancedKmeans(points: Float64Array[], sizes: number[], seed: number, distances: DistanceTable = exactDistances(points)): number[][] {
   const n = points.length;
   const k = sizes.length;
   const dims = points[0]!.length;
   const next = rng(seed);
-  const dist2 = (a: Float64Array, b: Float64Array) => {
-    let s = 0;
-    for (let i = 0; i < dims; i++) s += (a[i]! - b[i]!) ** 2;
-    return s;
-  };
   // k-means++ seeding
   const centroids: Float64Array[] = [Float64Array.from(points[Math.floor(next() * n)]!)];
   while (centroids.length < k) {
-    const d = points.map((p) => Math.min(...centroids.map((c) => dist2(p, c))));
+    const table = distances(centroids);
+    const m = centroids.length;
+    const d = Array.from({ length: n }, (_, p) => Math.min(...table.subarray(p * m, (p + 1) * m)));
     const total = d.reduce((a, b) => a + b, 0);
     let r = next() * total;
     let pick = 0;
@@ -116,8 +134,9 @@ export function balancedKmeans(points: Float64Array[], sizes: number[], seed: nu
   }
   let assign = new Int32Array(n).fill(-1);
   for (let round = 0; round < 30; round++) {
+    const table = distances(centroids);
     const pairs: [number, number, number][] = [];
-    for (let p = 0; p < n; p++) for (let c = 0; c < k; c++) pairs.push([dist2(points[p]!, centroids[c]!), p, c]);
+    for (let p = 0; p < n; p++) for (let c = 0; c < k; c++) pairs.push([table[p * k + c]!, p, c]);
     pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
     const next_ = new Int32Array(n).fill(-1);
     const room = sizes.slice();

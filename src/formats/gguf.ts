@@ -7,12 +7,16 @@
 // padding to `general.alignment` (default 32); tensor data, each at data start + offset.
 
 import { FfnkitError } from '../errors.js';
-import type { Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
+import type { BlockMatrix, Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
 import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../model/weights.js';
+import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import { ByteReader, ByteWriter } from './bytes.js';
-import { bf16ToFloat, floatToHalf, halfToFloat } from '../model/half.js';
-import { decodeQ8_0, encodeQ8_0 } from '../model/q8.js';
-import { Tokenizer } from './tokenizer.js';
+import {
+  DENSE_FFN_TENSORS, HEAD_TENSORS, LAYER_TENSORS, ROUTED_FFN_TENSORS, TAIL_TENSORS, namedTensors, typeAllowed, type TensorRole, type TensorShape,
+} from './gguf-tensors.js';
+import { FILE_TYPES, planTensorTypes, type FileType } from './quant-plan.js';
+import { tokenizerFromGguf } from './gguf-vocab.js';
+import type { Tokenizer } from './tokenizer.js';
 
 const MAGIC = 0x46554747; // "GGUF" little-endian
 const DEFAULT_ALIGNMENT = 32;
@@ -22,13 +26,8 @@ const enum T {
   U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
 }
 
-/** ggml tensor types this reader understands (others are named in the error). */
-export const GGML_TYPES: Record<number, string> = {
-  0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K',
-  12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 30: 'BF16',
-};
-export type TensorType = 'F32' | 'F16' | 'Q8_0' | 'BF16';
-const TYPE_IDS: Record<TensorType, number> = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 };
+/** What a GGUF file's matrices may be written as: a llama.cpp file type (its mix of ggml types). */
+export type TensorType = FileType;
 
 export type MetaValue = number | bigint | boolean | string | MetaValue[];
 
@@ -131,60 +130,41 @@ function elements(t: GgufTensorInfo): number {
   return t.dims.reduce((a, b) => a * b, 1);
 }
 
-/** Bytes of a tensor of `n` values of ggml type `type`; undefined for types we cannot read. */
-function tensorBytes(type: number, n: number, rowLength: number, name: string, source: string): number {
-  switch (type) {
-    case 0: return n * 4;
-    case 1: case 30: return n * 2;
-    case 8:
-      // ggml's blocks run along rows (ne0): a row must be whole blocks
-      if (rowLength % 32 !== 0) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name}: Q8_0 needs rows of a multiple of 32 values, found ${rowLength}`);
-      return (n / 32) * 34;
-    default:
-      throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} has ggml type ${GGML_TYPES[type] ?? `#${type}`} (F32, F16, BF16 and Q8_0 are read)`);
+/** A tensor's ggml type, which must be one ffnkit reads, with whole blocks per row. */
+function tensorType(t: GgufTensorInfo, source: string): GgmlType {
+  const type = ggmlTypeById(t.type);
+  if (!type) {
+    const label = ggmlTypeLabel(t.type);
+    const code = label.startsWith('#') ? 'E_FORMAT' : 'E_UNSUPPORTED';
+    throw new FfnkitError(code, `${source}: tensor ${t.name} has ggml type ${label} (${Object.keys(GGML_TYPES).join(', ')} are read)`);
   }
+  // ggml's blocks run along rows (ne0): a row must be whole blocks
+  if (t.dims[0]! % type.blockSize !== 0) {
+    throw new FfnkitError('E_FORMAT', `${source}: tensor ${t.name}: ${type.name} needs rows of a multiple of ${type.blockSize} values, found ${t.dims[0]}`);
+  }
+  return type;
 }
 
-/** Where a tensor's data lies in the file, checked to be inside it: [start, size in bytes]. */
-function tensorSpan(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source: string): [number, number] {
-  const size = tensorBytes(t.type, elements(t), t.dims[0]!, t.name, source);
+/** A tensor's bytes, checked to lie inside the file and to hold finite block scales. */
+function tensorBlocks(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, type: GgmlType, source: string): Uint8Array {
+  const size = (elements(t) / type.blockSize) * type.blockBytes;
   const start = file.dataStart + t.offset;
-  new ByteReader(bytes, source).need(size, `data of tensor ${t.name}`, start);
-  return [start, size];
+  new ByteReader(bytes, source).need(size, `data of tensor ${t.name} (${type.name})`, start);
+  const data = bytes.subarray(start, start + size);
+  const bad = firstBadScale(type, data);
+  if (bad >= 0) throw new FfnkitError('E_FORMAT', `${source}: tensor ${t.name} (${type.name}): block ${bad} has a NaN or infinite scale`);
+  return data;
 }
 
-/** The values of one tensor as float32 (F16, BF16 and Q8_0 converted). */
+/** The values of one tensor as float32 (every type dequantized). */
 export function tensorData(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source = 'GGUF file'): Float32Array {
-  const n = elements(t);
-  const [start, size] = tensorSpan(file, bytes, t, source);
-  if (t.type === 0) return new ByteReader(bytes, source).f32s(n, t.name, start);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset + start, size);
-  const out = new Float32Array(n);
-  if (t.type === 1) for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
-  else if (t.type === 30) for (let i = 0; i < n; i++) out[i] = bf16ToFloat(dv.getUint16(2 * i, true));
-  else {
-    out.set(decodeQ8_0(bytes.subarray(start, start + size), n));
-  }
-  return out;
+  const type = tensorType(t, source);
+  return type.dequantize(tensorBlocks(file, bytes, t, type, source), elements(t));
 }
 
-/** The tokenizer in a GGUF file's metadata (SentencePiece pieces, '▁' for spaces). */
+/** The tokenizer in a GGUF file's metadata (SentencePiece or byte-level BPE; see gguf-vocab.ts). */
 export function ggufTokenizer(file: GgufFile, source = 'GGUF file'): Tokenizer {
-  const model = file.metadata.get('tokenizer.ggml.model');
-  if (model !== undefined && model !== 'llama') {
-    throw new FfnkitError('E_UNSUPPORTED', `${source}: tokenizer.ggml.model '${String(model)}' (only SentencePiece 'llama' is read)`);
-  }
-  const tokens = file.metadata.get('tokenizer.ggml.tokens');
-  const scores = file.metadata.get('tokenizer.ggml.scores');
-  const types = file.metadata.get('tokenizer.ggml.token_type');
-  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string')) throw new FfnkitError('E_FORMAT', `${source}: no tokenizer.ggml.tokens string array`);
-  if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === 'number')) {
-    throw new FfnkitError('E_FORMAT', `${source}: tokenizer.ggml.scores must hold one number per token (${tokens.length})`);
-  }
-  const enc = new TextEncoder();
-  const pieces = (tokens as string[]).map((t) => enc.encode(t.replace(/\u2581/g, ' ')));
-  const control = (id: number) => Array.isArray(types) && (types[id] === 3 || types[id] === 2);
-  return new Tokenizer(pieces, scores as number[], source, (id) => !control(id));
+  return tokenizerFromGguf(file.metadata, source);
 }
 
 /** The expert metadata of a factorized (MoE) file, or undefined for a dense one. */
@@ -214,14 +194,18 @@ function metaNumber(file: GgufFile, key: string, source: string, fallback?: numb
 /** Options of `readGguf`. */
 export interface ReadGgufOptions {
   /**
-   * Keep Q8_0 matrices as their blocks (views into `bytes`, not copied) instead of float32, for
-   * inference; the token embedding is dequantized all the same. Default false.
+   * Which matrices keep their ggml blocks (views into `bytes`, not copies) instead of float32:
+   * 'f32' none (the default: what training and factorization take), 'runnable' those of a type
+   * ffnkit's kernels run (the traits' vecDot; the others are widened), 'all' every one.
+   * Norms and the router are float32 whatever is asked.
    */
+  blocks?: 'f32' | 'runnable' | 'all';
+  /** The same as blocks: 'runnable' (its older name). */
   keepQ8?: boolean;
 }
 
 /** Reads a `general.architecture = llama` GGUF file into weights (and its tokenizer when present). */
-export function readGguf(bytes: Uint8Array, source?: string, options?: ReadGgufOptions & { keepQ8?: false }): { weights: LlamaWeights; tokenizer?: Tokenizer };
+export function readGguf(bytes: Uint8Array, source?: string, options?: { blocks?: 'f32'; keepQ8?: false }): { weights: LlamaWeights; tokenizer?: Tokenizer };
 export function readGguf(bytes: Uint8Array, source: string | undefined, options: ReadGgufOptions): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer };
 export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadGgufOptions = {}): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer } {
   const file = parseGguf(bytes, source);
@@ -246,90 +230,80 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
   if (!emb) throw new FfnkitError('E_FORMAT', `${source}: tensor token_embd.weight is missing`);
   config.vocabSize = emb.dims[1] ?? 0;
   checkConfig(config, source);
-  const kv = kvDim(config);
-  const info = (name: string, cols: number, rows: number): GgufTensorInfo => {
-    const t = byName.get(name);
-    if (!t) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
-    const want = rows === 1 ? [cols] : [cols, rows];
-    if (t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i])) {
-      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected dims [${want}], found [${t.dims}]`);
-    }
-    return t;
-  };
-  const get = (name: string, cols: number, rows: number): Float32Array => tensorData(file, bytes, info(name, cols, rows), source);
-  // a Q8_0 tensor's blocks as they are (a view of the file) when asked to keep them
-  const keptQ8 = (t: GgufTensorInfo, cols: number, rows: number): HostMatrix | undefined => {
-    if (!options.keepQ8 || t.type !== 8) return undefined;
-    const [start, size] = tensorSpan(file, bytes, t, source);
-    return { type: 'q8_0', rows, cols, bytes: bytes.subarray(start, start + size) };
-  };
-  // a matrix: Q8_0 kept when asked, else float32
-  const mat = (name: string, cols: number, rows: number): HostMatrix => {
-    const t = info(name, cols, rows);
-    return keptQ8(t, cols, rows) ?? tensorData(file, bytes, t, source);
-  };
   const c = config;
   const moe = expertMetadata(file, source);
-  if (moe) c.hiddenDim = moe.experts * c.hiddenDim; // feed_forward_length is one expert's, as in llama.cpp
-  const info3 = (name: string, dims: number[]): GgufTensorInfo => {
+  // feed_forward_length is one expert's, as in llama.cpp
+  const shape: TensorShape = {
+    dim: c.dim, kv: kvDim(c), hidden: c.hiddenDim, vocab: c.vocabSize, experts: moe?.experts ?? 1, expertHidden: c.hiddenDim,
+  };
+  if (moe) c.hiddenDim = moe.experts * c.hiddenDim;
+  const blocks = options.blocks ?? (options.keepQ8 ? 'runnable' : 'f32');
+  const keep = (t: GgmlType) => t.name !== 'F32' && (blocks === 'all' || (blocks === 'runnable' && t.vecDot !== undefined));
+  const used = new Set<string>();
+
+  /** One tensor of the table: present (unless optional), of the dims the metadata implies, of a type its role allows. */
+  function read(name: string, role: TensorRole, dims: number[], optional: true): HostMatrix | undefined;
+  function read(name: string, role: TensorRole, dims: number[], optional?: boolean): HostMatrix;
+  function read(name: string, role: TensorRole, dims: number[], optional = false): HostMatrix | undefined {
     const t = byName.get(name);
-    if (!t) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
+    if (!t) {
+      if (optional) return undefined;
+      throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
+    }
+    used.add(name);
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
       throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: dims [${t.dims}] disagree with the metadata, which implies [${dims}]`);
     }
-    return t;
-  };
-  const get3 = (name: string, dims: number[]): Float32Array => tensorData(file, bytes, info3(name, dims), source);
-  // expert tensors [cols, rows per expert, E]: Q8_0 kept as blocks when asked, like `mat`
-  const mat3 = (name: string, dims: number[]): HostMatrix => {
-    const t = info3(name, dims);
-    const rows = dims.slice(1).reduce((a, b) => a * b, 1);
-    return keptQ8(t, dims[0]!, rows) ?? tensorData(file, bytes, t, source);
-  };
-  const layers: LlamaLayer<HostMatrix>[] = Array.from({ length: c.nLayers }, (_, i) => {
-    const attn = {
-      attnNorm: get(`blk.${i}.attn_norm.weight`, c.dim, 1),
-      wq: mat(`blk.${i}.attn_q.weight`, c.dim, c.dim),
-      wk: mat(`blk.${i}.attn_k.weight`, c.dim, kv),
-      wv: mat(`blk.${i}.attn_v.weight`, c.dim, kv),
-      wo: mat(`blk.${i}.attn_output.weight`, c.dim, c.dim),
-      ffnNorm: get(`blk.${i}.ffn_norm.weight`, c.dim, 1),
-    };
-    if (!moe) {
-      return {
-        ...attn,
-        w1: mat(`blk.${i}.ffn_gate.weight`, c.dim, c.hiddenDim),
-        w2: mat(`blk.${i}.ffn_down.weight`, c.hiddenDim, c.dim),
-        w3: mat(`blk.${i}.ffn_up.weight`, c.dim, c.hiddenDim),
-      };
+    const type = tensorType(t, source);
+    if (!typeAllowed(type, role)) {
+      const allowed = role === 'vector' ? 'F32, F16 or BF16' : 'a weight type (not an activation type)';
+      throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} is ${type.name}; a ${role === 'vector' ? 'norm or router' : 'matrix'} must be ${allowed}`);
     }
-    const E = moe.experts;
-    const he = c.hiddenDim / E;
+    const data = tensorBlocks(file, bytes, t, type, source);
+    if (role === 'matrix' && keep(type)) {
+      const m: BlockMatrix = { type: type.name as BlockMatrix['type'], rows: elements(t) / dims[0]!, cols: dims[0]!, bytes: data };
+      return m;
+    }
+    return type.dequantize(data, elements(t));
+  }
+  const vector = (name: string, dims: number[]) => read(name, 'vector', dims) as Float32Array;
+
+  const layers: LlamaLayer<HostMatrix>[] = Array.from({ length: c.nLayers }, (_, i) => {
+    const get = (e: { name: string; role: TensorRole; dims: (s: TensorShape) => number[] }) => read(`blk.${i}.${e.name}`, e.role, e.dims(shape));
+    const attn = Object.fromEntries(LAYER_TENSORS.map((e) => [e.field, get(e)])) as Pick<LlamaLayer<HostMatrix>, (typeof LAYER_TENSORS)[number]['field']>;
+    if (!moe) return { ...attn, ...(Object.fromEntries(DENSE_FFN_TENSORS.map((e) => [e.field, get(e)])) as Pick<LlamaLayer<HostMatrix>, 'w1' | 'w2' | 'w3'>) };
+    const ffn: Partial<Record<(typeof ROUTED_FFN_TENSORS)[number]['field'], HostMatrix>> = {};
+    for (const e of ROUTED_FFN_TENSORS) ffn[e.field] = read(`blk.${i}.${e.name}`, e.role, e.dims(shape), e.optional);
     const routed: RoutedFfnWeights<HostMatrix> = {
-      experts: E,
+      experts: moe.experts,
       topK: moe.topK,
       combination: moe.combination,
-      expertHidden: he,
-      router: get3(`blk.${i}.ffn_gate_inp.weight`, [c.dim, E]),
-      routerBias: byName.has(`blk.${i}.ffn_gate_inp.bias`) ? get3(`blk.${i}.ffn_gate_inp.bias`, [E]) : new Float32Array(E),
-      w1: mat3(`blk.${i}.ffn_gate_exps.weight`, [c.dim, he, E]),
-      w3: mat3(`blk.${i}.ffn_up_exps.weight`, [c.dim, he, E]),
-      w2: mat3(`blk.${i}.ffn_down_exps.weight`, [he, c.dim, E]),
+      expertHidden: shape.expertHidden,
+      router: ffn.router as Float32Array,
+      routerBias: (ffn.routerBias as Float32Array | undefined) ?? new Float32Array(moe.experts),
+      w1: ffn.w1!,
+      w3: ffn.w3!,
+      w2: ffn.w2!,
       ...(moe.split ? { split: moe.split } : {}),
     };
     const dense = denseOfRouted(routed, c.dim);
     return { ...attn, w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
   });
-  // a shared classifier in Q8_0 keeps the embedding's blocks; the lookup gets their float values
-  const embedding = mat('token_embd.weight', c.dim, c.vocabSize);
-  const tokenEmbedding = matrixF32(embedding);
+  const [embd] = HEAD_TENSORS;
+  const [norm, output] = TAIL_TENSORS;
+  // a shared classifier is the embedding itself, in whatever type it is kept
+  const tokenEmbedding = read(embd!.name, embd!.role, embd!.dims(shape));
   const weights: LlamaWeights<HostMatrix> = {
     config,
     tokenEmbedding,
     layers,
-    finalNorm: get('output_norm.weight', c.dim, 1),
-    classifier: c.sharedClassifier ? (embedding instanceof Float32Array ? tokenEmbedding : embedding) : mat('output.weight', c.dim, c.vocabSize),
+    finalNorm: vector(norm!.name, norm!.dims(shape)),
+    classifier: c.sharedClassifier ? tokenEmbedding : read(output!.name, output!.role, output!.dims(shape)),
   };
+  const unknown = file.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
+  if (unknown.length) {
+    throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ', ...' : ''} not part of a llama model ffnkit runs`);
+  }
   checkWeights(weights, source);
   const tokenizer = file.metadata.has('tokenizer.ggml.tokens') ? ggufTokenizer(file, source) : undefined;
   if (tokenizer && tokenizer.vocabSize !== c.vocabSize) {
@@ -341,9 +315,55 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
 // ---- writing -------------------------------------------------------------------------------
 
 export interface GgufVocabulary {
-  /** Piece strings with ' ' for spaces (written as '▁'). */
+  /** SentencePiece ('llama', the default) or byte-level BPE ('gpt2'). */
+  model?: 'llama' | 'gpt2';
+  /** Token strings: SentencePiece pieces with ' ' for spaces (written as '▁'); BPE tokens as they are. */
   pieces: string[];
-  scores: number[];
+  /** SentencePiece merge scores. */
+  scores?: number[];
+  /** GGUF token types (default for SentencePiece: <unk>, BOS, EOS, byte pieces by position and text). */
+  types?: number[];
+  /** BPE merges, "a b" in rank order, and the pre-tokenizer's name. */
+  merges?: string[];
+  pre?: string;
+  bosId?: number;
+  eosId?: number;
+  eotId?: number;
+  addBos?: boolean;
+  addEos?: boolean;
+  /** SentencePiece's dummy prefix (written only when false). */
+  addSpacePrefix?: boolean;
+}
+
+/** The tokenizer.ggml.* metadata of a vocabulary. */
+function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
+  const bpe = v.model === 'gpt2';
+  if (bpe ? !v.merges || v.pre === undefined : !v.scores) {
+    throw new FfnkitError('E_ARG', `GGUF writer: a ${bpe ? 'BPE vocabulary needs merges and pre' : 'SentencePiece vocabulary needs scores'}`);
+  }
+  const types = v.types ?? v.pieces.map((p, id) => (id === 0 ? 2 : id === 1 || id === 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));
+  const meta: [string, MetaValue, T, T?][] = bpe
+    ? [
+        ['tokenizer.ggml.model', 'gpt2', T.STRING],
+        ['tokenizer.ggml.pre', v.pre!, T.STRING],
+        ['tokenizer.ggml.tokens', v.pieces, T.ARRAY, T.STRING],
+        ['tokenizer.ggml.merges', v.merges!, T.ARRAY, T.STRING],
+      ]
+    : [
+        ['tokenizer.ggml.model', 'llama', T.STRING],
+        ['tokenizer.ggml.tokens', v.pieces.map((p) => p.replace(/ /g, '\u2581')), T.ARRAY, T.STRING],
+        ['tokenizer.ggml.scores', v.scores!, T.ARRAY, T.F32],
+      ];
+  meta.push(['tokenizer.ggml.token_type', types, T.ARRAY, T.I32]);
+  const bos = v.bosId ?? (bpe ? -1 : 1);
+  const eos = v.eosId ?? (bpe ? -1 : 2);
+  if (bos >= 0) meta.push(['tokenizer.ggml.bos_token_id', bos, T.U32]);
+  if (eos >= 0) meta.push(['tokenizer.ggml.eos_token_id', eos, T.U32]);
+  if (v.eotId !== undefined && v.eotId >= 0) meta.push(['tokenizer.ggml.eot_token_id', v.eotId, T.U32]);
+  if (v.addBos !== undefined) meta.push(['tokenizer.ggml.add_bos_token', v.addBos, T.BOOL]);
+  if (v.addEos !== undefined) meta.push(['tokenizer.ggml.add_eos_token', v.addEos, T.BOOL]);
+  if (v.addSpacePrefix === false) meta.push(['tokenizer.ggml.add_space_prefix', false, T.BOOL]);
+  return meta;
 }
 
 function writeString(w: ByteWriter, s: string): void {
@@ -359,6 +379,7 @@ function writeMeta(w: ByteWriter, key: string, value: MetaValue, type: T, itemTy
     else if (t === T.U32) w.u32(v as number);
     else if (t === T.I32) w.i32(v as number);
     else if (t === T.F32) w.f32(v as number);
+    else if (t === T.BOOL) w.u8(v ? 1 : 0);
     else throw new FfnkitError('E_ARG', `GGUF writer: value type ${t} not supported`);
   };
   if (type === T.ARRAY) {
@@ -370,70 +391,80 @@ function writeMeta(w: ByteWriter, key: string, value: MetaValue, type: T, itemTy
   }
 }
 
-function encodeTensor(m: HostMatrix, type: TensorType): Uint8Array {
-  // Q8_0 blocks written as Q8_0 go out as they are (no second rounding)
-  if (!(m instanceof Float32Array) && type === 'Q8_0') return m.bytes;
-  const data = matrixF32(m);
-  if (type === 'F32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  if (type === 'F16' || type === 'BF16') {
-    const out = new Uint16Array(data.length);
-    const u32 = new Uint32Array(Float32Array.from(data).buffer);
-    for (let i = 0; i < data.length; i++) {
-      // BF16: round to nearest even on the upper half
-      out[i] = type === 'F16' ? floatToHalf(data[i]!) : (u32[i]! + 0x7fff + ((u32[i]! >>> 16) & 1)) >>> 16;
-    }
-    return new Uint8Array(out.buffer);
-  }
-  return encodeQ8_0(data);
+/** Options of `writeGguf`. */
+export interface WriteGgufOptions {
+  /** The llama.cpp file type: its mix of ggml types over the tensors (default F32). */
+  type?: TensorType;
+  /** Every quantized tensor in the file type's base type, without the mix (llama-quantize --pure). */
+  pure?: boolean;
+  /** Requantize matrices that are in another block type already (refused otherwise, as by llama-quantize). */
+  allowRequantize?: boolean;
 }
 
-/**
- * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names. Matrices
- * are stored as `type` (1-D tensors stay F32, as llama.cpp does; Q8_0 matrices written as Q8_0
- * keep their blocks); RoPE must be interleaved.
- */
-export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, type: TensorType = 'F32'): Uint8Array {
+/** A tensor to write, with the type the plan gives it (and the type the mix wanted, when its rows forced a fallback). */
+export interface GgufTensorPlan {
+  name: string;
+  dims: number[];
+  type: GgmlTypeName;
+  wanted?: GgmlTypeName;
+  /** llama-quantize refuses these rows for `wanted` (ffnkit takes F16, its last resort). */
+  beyondLlama?: boolean;
+  data: HostMatrix;
+}
+
+/** The tensors `writeGguf` writes, in order, each with its ggml type as llama-quantize would choose it. */
+export function planGguf(weights: LlamaWeights<HostMatrix>, options: TensorType | WriteGgufOptions = 'F32'): GgufTensorPlan[] {
+  const o = typeof options === 'string' ? { type: options } : options;
+  const ft = o.type ?? 'F32';
+  if (!(ft in FILE_TYPES)) throw new FfnkitError('E_ARG', `GGUF writer: unknown file type '${String(ft)}' (${Object.keys(FILE_TYPES).join(', ')})`);
   const c = weights.config;
   checkWeights(weights, 'GGUF writer');
   if (c.ropeStyle !== 'interleaved') {
     throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: llama GGUF implies interleaved RoPE; this model uses half-split');
   }
-  const tensors: { name: string; dims: number[]; data: HostMatrix; matrix: boolean }[] = [];
-  const add = (name: string, data: HostMatrix, cols: number, rows = 1) => tensors.push({ name, dims: rows === 1 ? [cols] : [cols, rows], data, matrix: rows > 1 });
   const routed = weights.layers[0]?.routed;
   if (weights.layers.some((l) => Boolean(l.routed) !== Boolean(routed) || (l.routed && (l.routed.experts !== routed!.experts || l.routed.expertHidden !== routed!.expertHidden)))) {
     throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: every layer must be dense, or routed with the same expert count and size');
   }
-  const kv = kvDim(c);
-  // a shared classifier kept in Q8_0 holds the embedding's own blocks
+  // a shared classifier kept in blocks is the embedding's own blocks
   const embedding = c.sharedClassifier && !(weights.classifier instanceof Float32Array) ? weights.classifier : weights.tokenEmbedding;
-  add('token_embd.weight', embedding, c.dim, c.vocabSize);
-  weights.layers.forEach((l, i) => {
-    add(`blk.${i}.attn_norm.weight`, l.attnNorm, c.dim);
-    add(`blk.${i}.attn_q.weight`, l.wq, c.dim, c.dim);
-    add(`blk.${i}.attn_k.weight`, l.wk, c.dim, kv);
-    add(`blk.${i}.attn_v.weight`, l.wv, c.dim, kv);
-    add(`blk.${i}.attn_output.weight`, l.wo, c.dim, c.dim);
-    add(`blk.${i}.ffn_norm.weight`, l.ffnNorm, c.dim);
-    const r = l.routed;
-    if (r) {
-      const he = r.expertHidden;
-      add(`blk.${i}.ffn_gate_inp.weight`, r.router, c.dim, r.experts);
-      // llama.cpp's llama graph has no router bias and combines experts as 'weighted' does: such
-      // a file is one it runs. Any other file keeps the bias tensor, so llama.cpp refuses it
-      // instead of computing a different model.
-      if (r.combination !== 'weighted' || r.routerBias.some((b) => b !== 0)) add(`blk.${i}.ffn_gate_inp.bias`, r.routerBias, r.experts);
-      tensors.push({ name: `blk.${i}.ffn_gate_exps.weight`, dims: [c.dim, he, r.experts], data: r.w1, matrix: true });
-      tensors.push({ name: `blk.${i}.ffn_up_exps.weight`, dims: [c.dim, he, r.experts], data: r.w3, matrix: true });
-      tensors.push({ name: `blk.${i}.ffn_down_exps.weight`, dims: [he, c.dim, r.experts], data: r.w2, matrix: true });
-    } else {
-      add(`blk.${i}.ffn_gate.weight`, l.w1, c.dim, c.hiddenDim);
-      add(`blk.${i}.ffn_down.weight`, l.w2, c.hiddenDim, c.dim);
-      add(`blk.${i}.ffn_up.weight`, l.w3, c.dim, c.hiddenDim);
+  const shape: TensorShape = {
+    dim: c.dim, kv: kvDim(c), hidden: c.hiddenDim, vocab: c.vocabSize, experts: routed?.experts ?? 1, expertHidden: routed?.expertHidden ?? c.hiddenDim,
+  };
+  const tensors = namedTensors({ ...weights, tokenEmbedding: embedding }, shape);
+  const source = (m: HostMatrix): GgmlTypeName => (m instanceof Float32Array ? 'F32' : m.type);
+  const plan = planTensorTypes(
+    tensors.map((t) => ({ name: t.name, dims: t.dims, role: t.role, source: source(t.data) })),
+    ft,
+    { nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, experts: routed?.experts ?? 0 },
+    o.pure,
+  );
+  return tensors.map((t, i) => {
+    const { type, wanted, beyondLlama } = plan[i]!;
+    const from = source(t.data);
+    if (!o.allowRequantize && from !== type && GGML_TYPES[from].blockSize > 1) {
+      throw new FfnkitError('E_ARG', `GGUF writer: tensor ${t.name} is ${from} already; requantizing it to ${type} loses accuracy twice (allow it explicitly)`);
     }
+    return { name: t.name, dims: t.dims, type, ...(wanted ? { wanted } : {}), ...(beyondLlama ? { beyondLlama } : {}), data: t.data };
   });
-  add('output_norm.weight', weights.finalNorm, c.dim);
-  if (!c.sharedClassifier) add('output.weight', weights.classifier, c.dim, c.vocabSize);
+}
+
+/** A tensor's bytes in `type`: blocks already of that type go out as they are (no second rounding). */
+function encodeTensor(t: GgufTensorPlan): Uint8Array {
+  if (!(t.data instanceof Float32Array) && t.data.type === t.type) return t.data.bytes;
+  return quantizeChecked(GGML_TYPES[t.type], matrixF32(t.data), `GGUF writer: tensor ${t.name}`);
+}
+
+/**
+ * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names, each
+ * tensor in the type llama-quantize gives it for the file type (norms and the router stay F32;
+ * rows that are not whole blocks fall back as llama.cpp's do). RoPE must be interleaved.
+ */
+export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, options: TensorType | WriteGgufOptions = 'F32'): Uint8Array {
+  const tensors = planGguf(weights, options);
+  const ft = (typeof options === 'string' ? options : options.type) ?? 'F32';
+  const c = weights.config;
+  const routed = weights.layers[0]?.routed;
 
   const w = new ByteWriter();
   const meta: [string, MetaValue, T, T?][] = [
@@ -448,7 +479,9 @@ export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabul
     ['llama.attention.head_count_kv', c.nKvHeads, T.U32],
     ['llama.attention.layer_norm_rms_epsilon', c.normEps, T.F32],
     ['llama.rope.freq_base', c.ropeTheta, T.F32],
+    ['general.file_type', FILE_TYPES[ft].id, T.U32],
   ];
+  if (GGML_TYPES[FILE_TYPES[ft].base].blockSize > 1) meta.push(['general.quantization_version', 2, T.U32]);
   if (routed) {
     meta.push(
       ['llama.expert_count', routed.experts, T.U32],
@@ -457,21 +490,8 @@ export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabul
     );
     if (routed.split) meta.push(['ffnkit.split', routed.split, T.STRING]);
   }
-  if (vocab) {
-    const types = vocab.pieces.map((p, id) => (id === 0 ? 2 : id === 1 || id === 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));
-    meta.push(
-      ['tokenizer.ggml.model', 'llama', T.STRING],
-      ['tokenizer.ggml.tokens', vocab.pieces.map((p) => p.replace(/ /g, '\u2581')), T.ARRAY, T.STRING],
-      ['tokenizer.ggml.scores', vocab.scores, T.ARRAY, T.F32],
-      ['tokenizer.ggml.token_type', types, T.ARRAY, T.I32],
-      ['tokenizer.ggml.bos_token_id', 1, T.U32],
-      ['tokenizer.ggml.eos_token_id', 2, T.U32],
-    );
-  }
-  // ggml quantizes along rows (ne0): a matrix whose rows are not whole 32-value blocks stays F32,
-  // as llama.cpp's quantizer falls back too
-  const typeOf = (t: (typeof tensors)[number]): TensorType => (!t.matrix || (type === 'Q8_0' && t.dims[0]! % 32 !== 0) ? 'F32' : type);
-  const encoded = tensors.map((t) => encodeTensor(t.data, typeOf(t)));
+  if (vocab) meta.push(...vocabularyMetadata(vocab));
+  const encoded = tensors.map(encodeTensor);
   w.u32(MAGIC).u32(3).u64(tensors.length).u64(meta.length);
   for (const [k, v, t, it] of meta) writeMeta(w, k, v, t, it);
   let offset = 0;
@@ -479,7 +499,7 @@ export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabul
     writeString(w, t.name);
     w.u32(t.dims.length);
     for (const d of t.dims) w.u64(d);
-    w.u32(TYPE_IDS[typeOf(t)]);
+    w.u32(GGML_TYPES[t.type].id);
     w.u64(offset);
     offset += Math.ceil(encoded[i]!.length / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
   });

@@ -61,7 +61,7 @@ function run(model: LlamaModel, tokenizer: Tokenizer, text: string, options: Eva
   let total = 0;
   let tokens = 0;
   docs.forEach((doc, d) => {
-    const ids = tokenizer.encode(doc, { bos: true }).slice(0, model.config.seqLen);
+    const ids = tokenizer.encode(doc).slice(0, model.config.seqLen);
     if (ids.length >= 2) {
       model.reset();
       let logits: Float32Array;

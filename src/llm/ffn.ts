@@ -2,13 +2,16 @@
 // output and takes back the block's output. Dense here; FactorLLM's routed experts in
 // llm/routed-ffn.ts.
 
+import { FfnkitError } from '../errors.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import type { DenseFfn, GemmWeights, Kernels } from '../runtime/kernels.js';
 import type { HostMatrix } from '../model/weights.js';
 
 /** One host matrix into the engine: float32 as gemm panels, Q8_0 blocks as int8 groups. */
 export function uploadMatrix(k: Kernels, m: HostMatrix, rows: number, cols: number, what: string): GemmWeights {
-  return m instanceof Float32Array ? k.packFrom(m, rows, cols, what) : k.q8Matrix(m.bytes, rows, cols, what);
+  if (m instanceof Float32Array) return k.packFrom(m, rows, cols, what);
+  if (m.type === 'Q8_0') return k.q8Matrix(m.bytes, rows, cols, what);
+  throw new FfnkitError('E_UNSUPPORTED', `${what}: no kernel runs ${m.type} matrices yet (read the file with blocks: 'runnable' to widen them to float32)`);
 }
 
 export interface LayerFfn {

@@ -75,7 +75,7 @@ export function tokenRun(model: LlamaModel, options: GenerateOptions): TokenRun 
 /** The tokens that end a reply: the model's end-of-turn tokens and BOS (run.c stops at BOS), else BOS and EOS. */
 export function defaultStopTokens(model: LlamaModel): number[] {
   const v = model.chatVocabulary;
-  if (!v) return [BOS, EOS];
+  if (!v) return model.tokenizer ? [...model.tokenizer.eogIds] : [BOS, EOS];
   return [...v.endOfTurn, ...(v.bos ? [v.bos.id] : [])];
 }
 
@@ -200,11 +200,11 @@ export async function* generate(model: LlamaModel, tokenizer: Tokenizer | undefi
   model.checkTokenizer(tok);
   if (typeof prompt !== 'string') throw new FfnkitError('E_ARG', `prompt: expected a string, found ${typeof prompt}`);
   const run = tokenRun(model, options);
-  const ids = tok.encode(prompt, { bos: true });
+  const ids = tok.encode(prompt); // BOS as the vocabulary asks (Qwen has none)
   const release = model.reserve('generate');
   try {
     const decoder = tok.streamDecoder();
-    for (const id of ids.slice(1)) decoder.push(id); // the prompt's own text is not repeated
+    for (const id of ids) decoder.push(id); // the prompt's own text is not repeated
     ids.forEach((id) => run.onToken?.(id));
     return yield* streamText(decoder, runTokens(model, ids, 0, run), options);
   } finally {

@@ -4,7 +4,7 @@
 // along: GGUF metadata, or the directory's tokenizer_config.json and generation_config.json.
 
 import { FfnkitError } from '../errors.js';
-import { parseGguf, readGguf } from '../formats/gguf.js';
+import { parseGguf, readGguf, type ReadGgufOptions } from '../formats/gguf.js';
 import { looksLikeLlama2c, readLlama2c } from '../formats/llama2c.js';
 import { type ChatVocabulary, ggufChatVocabulary, hfChatVocabulary } from '../formats/chat-vocabulary.js';
 import { readHfLlama } from '../formats/safetensors.js';
@@ -49,17 +49,15 @@ function looksLikeSafetensors(b: Uint8Array): boolean {
   return n > 1n && n < BigInt(b.length) && b[8] === 0x7b;
 }
 
-/** Options of `readWeights`. */
-export interface ReadWeightsOptions {
-  /** Keep a GGUF file's Q8_0 matrices as their blocks (for inference) instead of float32. */
-  keepQ8?: boolean;
-}
+/** Options of `readWeights`: which of a GGUF file's matrices keep their ggml blocks (see ReadGgufOptions). */
+export type ReadWeightsOptions = ReadGgufOptions;
 
 /**
  * Reads the weights (and any embedded tokenizer) of a model, in whatever supported format: as
- * float32, or with `keepQ8` a GGUF file's Q8_0 matrices as they are stored.
+ * float32, or with `blocks` a GGUF file's matrices in their own ggml types ('runnable': those the
+ * kernels run; 'all').
  */
-export async function readWeights(source: ModelSource, options?: { keepQ8?: false }): Promise<LoadedWeights>;
+export async function readWeights(source: ModelSource, options?: { blocks?: 'f32'; keepQ8?: false }): Promise<LoadedWeights>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions): Promise<LoadedWeights<HostMatrix>>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions = {}): Promise<LoadedWeights<HostMatrix>> {
   if (isHfSource(source)) {
@@ -127,11 +125,11 @@ async function text(source: string | ByteSource, what: string): Promise<string> 
 /**
  * Loads a model into a new engine (or `options.engine`): a path or URL, bytes, a Response or
  * File, or a Hugging Face `{ config, safetensors }`. A tokenizer stored in the file (GGUF) is
- * kept as `model.tokenizer`. A GGUF file's Q8_0 matrices run as Q8_0 (int8 kernels, a quarter of
- * the f32 bytes); other types are converted to float32.
+ * kept as `model.tokenizer`. A GGUF file's matrices run in their own ggml type where a kernel runs
+ * it (Q8_0: int8 kernels, a quarter of the f32 bytes); the others are widened to float32.
  */
 export async function loadModel(source: ModelSource, options: ModelOptions = {}): Promise<LlamaModel> {
-  const { weights, format, tokenizer, chatVocabulary } = await readWeights(source, { keepQ8: true });
+  const { weights, format, tokenizer, chatVocabulary } = await readWeights(source, { blocks: 'runnable' });
   const model = await LlamaModel.create(weights, options);
   model.format = format;
   if (tokenizer) model.tokenizer = tokenizer;

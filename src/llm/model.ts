@@ -9,7 +9,6 @@ import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import { ropeCosSin, type GemmWeights } from '../runtime/kernels.js';
-import { panelFloats, q8GroupFloats } from '../runtime/sizes.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { ChatVocabulary } from '../formats/chat-vocabulary.js';
 import type { ChatMessage } from '../text/chat-template.js';
@@ -18,10 +17,14 @@ import { RoutedLayerFfn } from './routed-ffn.js';
 import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
 import { generate, type FinishReason, type GenerateOptions } from './generate.js';
 import { chat, type ChatOptions } from './chat.js';
-import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32 } from '../model/weights.js';
+import { modelMemoryBytes, weightTypes } from './memory.js';
+import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32, matrixRowF32 } from '../model/weights.js';
 
-/** How a model's matrices sit in wasm memory: f32 panels, or (from GGUF Q8_0) int8 groups. */
-export type WeightType = 'f32' | 'q8_0';
+/**
+ * The type of a model's matrices: 'f32', a ggml type in lowercase ('q8_0', 'q4_k'), or for mixed
+ * weights the types joined by '+', most frequent first ('q4_k+q6_k').
+ */
+export type WeightType = string;
 
 export interface ModelOptions extends EngineOptions {
   /** Run in this engine instead of creating one. */
@@ -68,7 +71,7 @@ export class LlamaModel {
   /** Decode steps since the last reset (what a skip policy's warm-up counts). */
   decodeSteps = 0;
   readonly layers: DeviceLayer[];
-  private readonly tokenEmbedding: Float32Array;
+  private readonly tokenEmbedding: HostMatrix;
   private readonly finalNorm: F32Buffer;
   private readonly classifier: GemmWeights;
   private readonly kCache: F32Buffer;
@@ -110,7 +113,7 @@ export class LlamaModel {
 
   /**
    * Uploads checked weights into an engine (a new one unless `options.engine` is given): float32
-   * matrices as f32 panels, Q8_0 ones (from `readWeights(..., { keepQ8: true })`) as int8 groups.
+   * matrices as f32 panels, Q8_0 ones (from `readWeights(..., { blocks: 'runnable' })`) as int8 groups.
    */
   static async create(weights: LlamaWeights<HostMatrix>, options: ModelOptions = {}): Promise<LlamaModel> {
     checkWeights(weights, 'model');
@@ -118,7 +121,7 @@ export class LlamaModel {
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4096) {
       throw new FfnkitError('E_ARG', `blockSize: expected an integer in 1..4096, found ${blockSize}`);
     }
-    const need = LlamaModel.memoryBytes(weights.config, blockSize, weightType(weights));
+    const need = LlamaModel.memoryBytes(weights.config, blockSize, weights);
     if (need > 4 * 2 ** 30) {
       const c = weights.config;
       const cache = (2 * c.nLayers * c.seqLen * kvDim(c) * 4) / 2 ** 30;
@@ -144,18 +147,12 @@ export class LlamaModel {
   }
 
   /**
-   * Wasm memory a model of this shape needs: packed weights (f32 panels, or Q8_0 groups where the
-   * rows are whole 32-value blocks), KV cache, RoPE table, activations.
+   * Wasm memory a model of this shape needs: its weights as uploaded (every matrix in one type, 'f32'
+   * or a ggml type such as 'q8_0', or the given weights each in its own), KV cache, RoPE table,
+   * activations.
    */
-  static memoryBytes(c: LlamaConfig, blockSize = 64, weights: WeightType = 'f32'): number {
-    const kv = kvDim(c);
-    const panels = (rows: number, cols: number) => (weights === 'q8_0' && cols % 32 === 0 ? q8GroupFloats(rows, cols) : panelFloats(rows, cols));
-    const perLayer = 2 * c.dim + panels(c.dim + 2 * kv, c.dim) + panels(c.dim, c.dim) +
-      2 * panels(c.hiddenDim, c.dim) + panels(c.dim, c.hiddenDim);
-    const floats = c.nLayers * perLayer + c.dim + panels(c.vocabSize, c.dim) + 2 * c.nLayers * c.seqLen * kv +
-      c.seqLen * headDim(c) + blockSize * (3 * c.dim + c.dim + 2 * kv + c.vocabSize + 2 * c.hiddenDim) +
-      (1 << 20) + Math.max(c.dim, c.hiddenDim) * 8; // packing staging buffer
-    return floats * 4;
+  static memoryBytes(c: LlamaConfig, blockSize = 64, weights: WeightType | LlamaWeights<HostMatrix> = 'f32'): number {
+    return modelMemoryBytes(c, blockSize, weights);
   }
 
   /**
@@ -300,7 +297,7 @@ export class LlamaModel {
     for (let i = 0; i < t; i++) {
       const id = tokens[start + i]!;
       this.cacheIds[p0 + i] = id;
-      xv.set(this.tokenEmbedding.subarray(id * c.dim, (id + 1) * c.dim), i * c.dim);
+      matrixRowF32(this.tokenEmbedding, c.dim, id, xv.subarray(i * c.dim, (i + 1) * c.dim));
     }
     const layout = c.ropeStyle === 'half' ? 'half' : 'interleaved';
     const skip = t === 1 ? this.skip : undefined;
@@ -366,18 +363,18 @@ function uploadLayer(engine: Engine, l: LlamaLayer<HostMatrix>, c: LlamaConfig, 
   };
 }
 
-/** 'q8_0' when the weights hold Q8_0 matrices (they run as int8 groups), else 'f32'. */
+/** The type of the weights' matrices ('f32', 'q8_0', 'q4_k+q6_k'; see WeightType). */
 export function weightType(w: LlamaWeights<HostMatrix>): WeightType {
-  const q8 = (m: HostMatrix) => !(m instanceof Float32Array);
-  return q8(w.classifier) || w.layers.some((l) => q8(l.wq) || q8(l.w1) || q8(l.w2)) ? 'q8_0' : 'f32';
+  return weightTypes(w);
 }
 
 /**
  * Matrices of `cols` columns stacked by rows into one (wq, wk, wv: one GEMV stream per token):
- * Q8_0 blocks when all are Q8_0 (their rows are byte runs), else float32.
+ * blocks when all share one block type (their rows are byte runs), else float32.
  */
 function stackRows(parts: HostMatrix[], cols: number): HostMatrix {
-  if (parts.every((p) => !(p instanceof Float32Array))) {
+  const first = parts[0]!;
+  if (!(first instanceof Float32Array) && parts.every((p) => !(p instanceof Float32Array) && p.type === first.type)) {
     const q = parts as Exclude<HostMatrix, Float32Array>[];
     const bytes = new Uint8Array(q.reduce((n, p) => n + p.bytes.length, 0));
     let at = 0;
@@ -385,7 +382,7 @@ function stackRows(parts: HostMatrix[], cols: number): HostMatrix {
       bytes.set(p.bytes, at);
       at += p.bytes.length;
     }
-    return { type: 'q8_0', rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
+    return { type: first.type, rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
   }
   const f = parts.map(matrixF32);
   const out = new Float32Array(f.reduce((n, p) => n + p.length, 0));

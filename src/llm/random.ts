@@ -5,7 +5,7 @@
 
 import { FfnkitError } from '../errors.js';
 import { rng } from '../rng.js';
-import { encodeQ8_0, decodeQ8_0 } from '../model/q8.js';
+import { encodeQ8_0 } from '../model/q8.js';
 import type { HostMatrix, LlamaConfig, LlamaWeights } from '../model/weights.js';
 import { checkConfig, kvDim } from '../model/weights.js';
 
@@ -16,9 +16,8 @@ export function llamaConfig(shape: Pick<LlamaConfig, 'dim' | 'hiddenDim' | 'nLay
 
 /**
  * Weights for `config`, reproducible from `seed`: float32, or with `type` 'q8_0' every matrix in
- * Q8_0 (the same draws, quantized; the shared classifier is the embedding's blocks, and the
- * embedding their dequantized values, as a Q8_0 GGUF file reads back). Q8_0 needs dim and
- * hiddenDim in multiples of 32.
+ * Q8_0 (the same draws, quantized; the embedding too, which a shared classifier is). Q8_0 needs
+ * dim and hiddenDim in multiples of 32.
  */
 export function randomLlamaWeights(config: LlamaConfig, seed?: number, type?: 'f32'): LlamaWeights;
 export function randomLlamaWeights(config: LlamaConfig, seed: number, type: 'f32' | 'q8_0'): LlamaWeights<HostMatrix>;
@@ -35,15 +34,14 @@ export function randomLlamaWeights(config: LlamaConfig, seed = 1, type: 'f32' | 
     return a;
   };
   const matrix = (rows: number, cols: number): HostMatrix =>
-    type === 'q8_0' ? { type: 'q8_0', rows, cols, bytes: encodeQ8_0(draw(rows, cols)) } : draw(rows, cols);
+    type === 'q8_0' ? { type: 'Q8_0', rows, cols, bytes: encodeQ8_0(draw(rows, cols)) } : draw(rows, cols);
   const ones = (n: number) => new Float32Array(n).fill(1);
   const c = config;
   const kv = kvDim(c);
   const embedding = matrix(c.vocabSize, c.dim);
-  const tokenEmbedding = embedding instanceof Float32Array ? embedding : decodeQ8_0(embedding.bytes, c.vocabSize * c.dim);
   return {
     config: c,
-    tokenEmbedding,
+    tokenEmbedding: embedding,
     layers: Array.from({ length: c.nLayers }, () => ({
       attnNorm: ones(c.dim),
       wq: matrix(c.dim, c.dim),

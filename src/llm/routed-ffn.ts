@@ -81,6 +81,16 @@ export class RoutedLayerFfn implements LayerFfn {
     return 4 * (this.router.data.length + this.k * (f.w1.data.length + f.w3.data.length + f.w2.data.length));
   }
 
+  /** Frees the router, the experts and the scratch buffers in the engine (the layer is unusable after). */
+  free(): void {
+    this.router.data.free();
+    for (const f of this.ffns) for (const m of [f.w1, f.w3, f.w2]) m.data.free();
+    if (this.bufs?.logits.live) for (const [key, buf] of Object.entries(this.bufs)) if (key !== 'cap') (buf as F32Buffer).free();
+    if (this.oracleOut?.live) this.oracleOut.free();
+    this.bufs = undefined;
+    this.oracleOut = undefined;
+  }
+
   resetCounts(): void {
     this.counts.fill(0);
   }
@@ -141,6 +151,23 @@ export class RoutedLayerFfn implements LayerFfn {
     const outs = this.oracleOut.sub(0, E * tokens * d);
     for (let e = 0; e < E; e++) kr.ffn(this.ffns[e]!, x, outs.sub(e * tokens * d, tokens * d), tokens);
     paTargets(outs.view(), -1, E, this.k, d, tokens, this.combination, idxOut.i32());
+  }
+
+  /**
+   * Every expert on `tokens` rows of x (the oracle's pass): y = the experts' sum, which is the
+   * dense FFN they were cut from, and the oracle's k experts for each token, [tokens][k] (the
+   * PA targets, as `route` gives them in oracle mode). Calibration uses it to record the targets
+   * while the model runs, instead of a second pass over the recorded inputs.
+   */
+  allExperts(x: F32Buffer, y: F32Buffer, tokens: number): Int32Array {
+    const kr = this.engine.kernels;
+    const d = this.dim;
+    const idxBuf = this.buffers(tokens).idx.sub(0, tokens * this.k);
+    this.oracle(x, tokens, idxBuf);
+    const out = y.sub(0, tokens * d);
+    out.view().fill(0);
+    for (let e = 0; e < this.experts; e++) kr.axpy(1, this.oracleOut!.sub(e * tokens * d, tokens * d), out);
+    return idxBuf.i32().slice();
   }
 
   forward(x: F32Buffer, y: F32Buffer, tokens: number): void {

@@ -1,5 +1,7 @@
 // Half-precision and bfloat16 numbers, as GGUF and safetensors store them (F16/BF16 tensors, and
-// the f16 block scales of the ggml quantized types).
+// the f16 block scales of the ggml quantized types). Conversions to them round to nearest even,
+// as ggml's GGML_FP32_TO_FP16 and ggml_compute_fp32_to_bf16 do (NaN stays a quiet NaN, overflow
+// goes to infinity).
 
 /** IEEE half precision to number. */
 export function halfToFloat(h: number): number {
@@ -11,14 +13,25 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+let halfTable: Float32Array | undefined;
+
+/** Every half's value, by its bits (built once: the block decoders read one scale per block). */
+export function halfTableF32(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloat(h);
+  }
+  return halfTable;
+}
+
 // the float32 bits of a number, without allocating per call (Q8_0 encodes one scale per 32 values)
-const HALF_SCRATCH_F32 = new Float32Array(1);
-const HALF_SCRATCH_U32 = new Uint32Array(HALF_SCRATCH_F32.buffer);
+const SCRATCH_F32 = new Float32Array(1);
+const SCRATCH_U32 = new Uint32Array(SCRATCH_F32.buffer);
 
 /** Number to IEEE half precision, round to nearest even (overflow to infinity). */
 export function floatToHalf(v: number): number {
-  HALF_SCRATCH_F32[0] = v;
-  const x = HALF_SCRATCH_U32[0]!;
+  SCRATCH_F32[0] = v;
+  const x = SCRATCH_U32[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -50,6 +63,25 @@ export function floatToHalf(v: number): number {
 
 /** bfloat16 (upper half of a float32) to number. */
 export function bf16ToFloat(b: number): number {
-  const u = new Uint32Array([b << 16]);
-  return new Float32Array(u.buffer)[0]!;
+  SCRATCH_U32[0] = b << 16;
+  return SCRATCH_F32[0]!;
+}
+
+/** Number to bfloat16: the float32 rounded to nearest even on its upper half; NaN kept quiet. */
+export function floatToBf16(v: number): number {
+  SCRATCH_F32[0] = v;
+  const u = SCRATCH_U32[0]!;
+  if ((u & 0x7fffffff) > 0x7f800000) return (u >>> 16) | 64;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** The 16 bits (a half or a bfloat16) at byte `at`, little-endian. */
+export function readHalf(b: Uint8Array, at: number): number {
+  return b[at]! | (b[at + 1]! << 8);
+}
+
+/** Writes 16 bits little-endian at byte `at`. */
+export function writeHalf(b: Uint8Array, at: number, h: number): void {
+  b[at] = h & 0xff;
+  b[at + 1] = h >>> 8;
 }

@@ -1,41 +1,62 @@
-// The host-side form of a Llama-family model: hyper-parameters and float32 tensors, whatever file
-// format they came from. The loaders produce it, the writers consume it, and `LlamaModel` uploads
-// it into an engine. For inference a GGUF file's Q8_0 matrices may stay as their int8 blocks
+// The host-side form of a Llama-family model: hyper-parameters and tensors, whatever file format
+// they came from. The loaders produce it, the writers consume it, and `LlamaModel` uploads it into
+// an engine. For inference a GGUF file's matrices may stay in their ggml block types
 // (`LlamaWeights<HostMatrix>`): training and factorization work on float32 only.
 
 import { FfnkitError } from '../errors.js';
-import { Q8_BLOCK, Q8_BLOCK_BYTES, decodeQ8_0 } from './q8.js';
+import { GGML_TYPES, type GgmlTypeName } from './ggml-types.js';
 
-/** A matrix kept as GGUF's Q8_0 blocks: `rows` rows of cols/32 blocks of 34 bytes (f16 scale, 32 int8). */
-export interface Q8Weights {
-  readonly type: 'q8_0';
+/**
+ * A matrix kept in a ggml type as GGUF stores it: `rows` rows of cols / blockSize blocks (the
+ * type's traits, in model/ggml-types.ts, give the block size and bytes).
+ */
+export interface BlockMatrix {
+  readonly type: Exclude<GgmlTypeName, 'F32'>;
   readonly rows: number;
   readonly cols: number;
   readonly bytes: Uint8Array;
 }
 
-/** A weight matrix on the host: float32 values (row-major), or Q8_0 blocks as GGUF stores them. */
-export type HostMatrix = Float32Array | Q8Weights;
+/** A matrix kept as Q8_0 blocks (34 bytes per 32 values: f16 scale, 32 int8). */
+export type Q8Weights = BlockMatrix & { readonly type: 'Q8_0' };
+
+/** A weight matrix on the host: float32 values (row-major), or blocks of a ggml type. */
+export type HostMatrix = Float32Array | BlockMatrix;
 
 /** How many values a host matrix holds. */
 export function matrixSize(m: HostMatrix): number {
   return m instanceof Float32Array ? m.length : m.rows * m.cols;
 }
 
+/** Bytes of one row of a block matrix. */
+function blockRowBytes(m: BlockMatrix): number {
+  const t = GGML_TYPES[m.type];
+  return (m.cols / t.blockSize) * t.blockBytes;
+}
+
 /**
  * How many values a host matrix holds, or undefined when it is not a well-formed one (not a
- * Float32Array, or Q8_0 blocks whose byte count disagrees with rows x cols).
+ * Float32Array, or blocks of an unknown type, of partial rows, or whose byte count disagrees
+ * with rows x cols).
  */
 function checkedSize(m: HostMatrix | undefined): number | undefined {
   if (m instanceof Float32Array) return m.length;
-  if (typeof m !== 'object' || m === null || m.type !== 'q8_0' || !(m.bytes instanceof Uint8Array)) return undefined;
-  const n = m.rows * m.cols;
-  return m.cols % Q8_BLOCK === 0 && m.bytes.length === (n / Q8_BLOCK) * Q8_BLOCK_BYTES ? n : undefined;
+  if (typeof m !== 'object' || m === null || !(m.bytes instanceof Uint8Array)) return undefined;
+  const t = (GGML_TYPES as Record<string, (typeof GGML_TYPES)[GgmlTypeName] | undefined>)[m.type];
+  if (!t || (m.type as string) === 'F32' || !Number.isSafeInteger(m.rows) || !Number.isSafeInteger(m.cols) || m.cols % t.blockSize !== 0) return undefined;
+  return m.bytes.length === m.rows * blockRowBytes(m) ? m.rows * m.cols : undefined;
 }
 
-/** A host matrix as float32 values (Q8_0 dequantized; a Float32Array returned as it is). */
+/** A host matrix as float32 values (blocks dequantized; a Float32Array returned as it is). */
 export function matrixF32(m: HostMatrix): Float32Array {
-  return m instanceof Float32Array ? m : decodeQ8_0(m.bytes, m.rows * m.cols);
+  return m instanceof Float32Array ? m : GGML_TYPES[m.type].dequantize(m.bytes, m.rows * m.cols);
+}
+
+/** Row `r` of a host matrix of `cols` columns, as float32 into `out` (cols values). */
+export function matrixRowF32(m: HostMatrix, cols: number, r: number, out: Float32Array): Float32Array {
+  if (m instanceof Float32Array) out.set(m.subarray(r * cols, (r + 1) * cols));
+  else GGML_TYPES[m.type].dequantize(m.bytes.subarray(r * blockRowBytes(m), (r + 1) * blockRowBytes(m)), cols, out);
+  return out;
 }
 
 /** RoPE pair layout: llama2.c and GGUF rotate (x[2i], x[2i+1]); Hugging Face (x[i], x[i+d/2]). */
@@ -102,14 +123,11 @@ export interface LlamaLayer<M extends HostMatrix = Float32Array> {
 
 export interface LlamaWeights<M extends HostMatrix = Float32Array> {
   config: LlamaConfig;
-  /** [vocab, dim], always float32 on the host (one row is read per token). */
-  tokenEmbedding: Float32Array;
+  /** [vocab, dim]; one row is read (and dequantized) per token. */
+  tokenEmbedding: M;
   layers: LlamaLayer<M>[];
   finalNorm: Float32Array; // [dim]
-  /**
-   * [vocab, dim]; when the classifier is shared, the same array as tokenEmbedding, or in Q8_0 the
-   * embedding's own blocks (tokenEmbedding then holds their dequantized values).
-   */
+  /** [vocab, dim]; when the classifier is shared, the same matrix as tokenEmbedding. */
   classifier: M;
 }
 
@@ -144,9 +162,9 @@ export function checkWeights(w: LlamaWeights<HostMatrix>, source: string): void 
       if (a.length !== n) throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values, found ${a.length}`);
       return;
     }
-    if (typeof a !== 'object' || a === null || a.type !== 'q8_0') throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
+    if (typeof a !== 'object' || a === null || typeof a.type !== 'string') throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
     if (checkedSize(a) !== n) {
-      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values in Q8_0 (${(n / Q8_BLOCK) * Q8_BLOCK_BYTES} bytes), found ${a.rows}x${a.cols} in ${a.bytes?.length} bytes`);
+      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values, found ${a.rows}x${a.cols} ${String(a.type)} in ${a.bytes?.length} bytes`);
     }
   };
   expect('token_embedding', w.tokenEmbedding, c.vocabSize * c.dim);
@@ -169,7 +187,7 @@ export function checkWeights(w: LlamaWeights<HostMatrix>, source: string): void 
 
 /** Parameter count (the shared classifier counted once). */
 export function parameterCount(w: LlamaWeights<HostMatrix>): number {
-  let n = w.tokenEmbedding.length + w.finalNorm.length + (w.config.sharedClassifier ? 0 : matrixSize(w.classifier));
+  let n = matrixSize(w.tokenEmbedding) + w.finalNorm.length + (w.config.sharedClassifier ? 0 : matrixSize(w.classifier));
   for (const l of w.layers) {
     n += l.attnNorm.length + matrixSize(l.wq) + matrixSize(l.wk) + matrixSize(l.wv) + matrixSize(l.wo);
     n += l.ffnNorm.length + matrixSize(l.w1) + matrixSize(l.w2) + matrixSize(l.w3);
@@ -208,9 +226,9 @@ export function denseOfRouted(r: RoutedFfnWeights<HostMatrix>, dim: number): { w
   return { w1: matrixF32(r.w1), w3: matrixF32(r.w3), w2, hidden };
 }
 
-/** Rows r0 .. r1-1 of a host matrix of `cols` columns (a view: Q8_0 rows are byte runs). */
+/** Rows r0 .. r1-1 of a host matrix of `cols` columns (a view: block rows are byte runs). */
 export function matrixRows(m: HostMatrix, cols: number, r0: number, r1: number): HostMatrix {
   if (m instanceof Float32Array) return m.subarray(r0 * cols, r1 * cols);
-  const rowBytes = (cols / Q8_BLOCK) * Q8_BLOCK_BYTES;
-  return { type: 'q8_0', rows: r1 - r0, cols, bytes: m.bytes.subarray(r0 * rowBytes, r1 * rowBytes) };
+  const rowBytes = blockRowBytes(m);
+  return { type: m.type, rows: r1 - r0, cols, bytes: m.bytes.subarray(r0 * rowBytes, r1 * rowBytes) };
 }

@@ -94,7 +94,7 @@ export function learningRate(step: number, steps: number, lr: number, warmup: nu
 /** The token stream of a text: each document BOS-prefixed, concatenated. */
 export function textTokens(tokenizer: Tokenizer, text: string): Int32Array {
   const ids: number[] = [];
-  for (const doc of splitDocuments(text)) for (const id of tokenizer.encode(doc, { bos: true })) ids.push(id);
+  for (const doc of splitDocuments(text)) for (const id of tokenizer.encode(doc)) ids.push(id);
   return Int32Array.from(ids);
 }
 
