@@ -135,13 +135,14 @@ export function llamaToOnnx(w: LlamaWeights<HostMatrix>, options: LlamaOnnxOptio
   };
 
   // embedding
+  const embedding = matrixF32(w.tokenEmbedding);
   if (quantized) {
-    const { q, scale } = quantizeInt8(w.tokenEmbedding);
+    const { q, scale } = quantizeInt8(embedding);
     inits.push(int8Tensor('embed_tokens_quantized', [c.vocabSize, c.dim], q), onnxTensor('embed_tokens_scale', [], [scale]), int8Tensor('embed_tokens_zero_point', [], new Int8Array(1)));
     node('Gather', ['embed_tokens_quantized', 'input_ids'], 'embed_int8', { axis: 0 });
     node('DequantizeLinear', ['embed_int8', 'embed_tokens_scale', 'embed_tokens_zero_point'], 'hidden_0');
   } else {
-    inits.push(onnxTensor('embed_tokens', [c.vocabSize, c.dim], w.tokenEmbedding));
+    inits.push(onnxTensor('embed_tokens', [c.vocabSize, c.dim], embedding));
     node('Gather', ['embed_tokens', 'input_ids'], 'hidden_0', { axis: 0 });
   }
 

@@ -20,7 +20,8 @@ const SPECIAL = ['<unk>', '<s>', '</s>'];
 
 /** The pieces as tokenizer.json names them: '▁' for spaces, the three special tokens by their names. */
 function hfPieces(tokenizer: Tokenizer): { pieces: string[]; scores: number[] } {
-  const { pieces, scores } = tokenizer.vocabulary();
+  const { model, pieces, scores } = tokenizer.vocabulary();
+  if ((model ?? 'llama') !== 'llama' || !scores) throw new Error(`tokenizer.json: ${tokenizer.source} is not a SentencePiece vocabulary with scores`);
   // llama2.c's tokenizer.bin spells BOS and EOS as "\n<s>\n" and "\n</s>\n"
   return { pieces: pieces.map((p, i) => SPECIAL[i] ?? p.replaceAll(' ', SPACE)), scores };
 }
