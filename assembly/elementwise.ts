@@ -2,7 +2,7 @@
 // may be one of the inputs (in place), since every lane is read before it is written.
 
 import { madd } from './simd';
-import { sigmoid4, sigmoid1, tanh4, tanh1, gelu4, gelu1 } from './math';
+import { sigmoid4, sigmoid1, gelu4, gelu1, gelu_tanh4, gelu_tanh1 } from './math';
 
 // y = s * x.
 @inline
@@ -104,25 +104,16 @@ export function f32_gelu(x: usize, y: usize, n: i32): void {
 // y[n] = GELU_tanh(x[n]) = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), the approximation
 // GPT-2 and PyTorch's approximate='tanh' use.
 export function f32_gelu_tanh(x: usize, y: usize, n: i32): void {
-  const c = <f32>0.79788456080286536;
-  const c3 = <f32>0.044715;
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const vc = f32x4.splat(c);
-    const vc3 = f32x4.splat(c3);
-    const half = f32x4.splat(0.5);
-    const one = f32x4.splat(1.0);
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i * 4;
-      const v = v128.load(x + o);
-      const inner = f32x4.mul(vc, madd(f32x4.mul(vc3, v), f32x4.mul(v, v), v));
-      v128.store(y + o, f32x4.mul(f32x4.mul(v, half), f32x4.add(one, tanh4(inner))));
+      v128.store(y + o, gelu_tanh4(v128.load(x + o)));
     }
   }
   for (; i < n; i++) {
     const o = <usize>i * 4;
-    const v = load<f32>(x + o);
-    store<f32>(y + o, <f32>0.5 * v * (<f32>1.0 + tanh1(c * (v + c3 * v * v * v))));
+    store<f32>(y + o, gelu_tanh1(load<f32>(x + o)));
   }
 }
 

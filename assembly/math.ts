@@ -8,6 +8,8 @@
 // erf: the rational approximation x*P(x^2)/Q(x^2) on [-4, 4] (erf(+-4) = +-1 in float32), with
 // the coefficients Eigen and XNNPACK use; a few ulp.
 
+import { madd } from './simd';
+
 const EXP_LO: f32 = -87.3;
 const EXP_HI: f32 = 88.3;
 const LOG2E: f32 = 1.44269504088896341;
@@ -138,4 +140,17 @@ export function gelu4(v: v128): v128 {
 @inline
 export function gelu1(v: f32): f32 {
   return <f32>0.5 * v * (<f32>1.0 + erf1(v * <f32>0.70710678118654752));
+}
+
+// GELU in its tanh form, x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))): GPT-2's activation
+// and the gate of Gemma's GeGLU; used by gelu_tanh_f32 and f32_geglu_tanh.
+@inline
+export function gelu_tanh4(v: v128): v128 {
+  const inner = f32x4.mul(f32x4.splat(0.79788456080286536), madd(f32x4.mul(f32x4.splat(0.044715), v), f32x4.mul(v, v), v));
+  return f32x4.mul(f32x4.mul(v, f32x4.splat(0.5)), f32x4.add(f32x4.splat(1.0), tanh4(inner)));
+}
+
+@inline
+export function gelu_tanh1(v: f32): f32 {
+  return <f32>0.5 * v * (<f32>1.0 + tanh1(<f32>0.79788456080286536 * (v + <f32>0.044715 * v * v * v)));
 }

@@ -7,11 +7,13 @@
 // int8 path that is safe on Node 20 (not the relaxed i8 dot, which V8 gets wrong there).
 
 import { hmax } from './simd';
-import { half_to_f32 } from './half';
+import { f32_to_half, half_to_f32 } from './half';
 
 // Quantizes x[k] (k a multiple of 32; m rows of k go as one run of m*k) to Q8_0 blocks for the
 // dot product: int16 values into xq[k] (i16, widened from the int8 q), and the block scales
-// into xd[k/32] (f32), with d = max|x| / 127 and q = round(x / d), as ggml's quantize_row_q8_0.
+// into xd[k/32], with d = max|x| / 127 and q = round(x / d), as ggml's quantize_row_q8_0; d is
+// stored rounded to a half, the precision of ggml's block_q8_0 (q is computed with d unrounded,
+// as ggml does), so the products agree with llama.cpp's to float32 rounding.
 // Rounding is C's roundf (half away from zero), exactly: from trunc(v) and whether |v - trunc(v)|
 // (exact in float) reaches 0.5; floor(|v| + 0.5) would round the largest float below 0.5 up to
 // 1, since that sum is not a float. Both builds give the same bytes.
@@ -27,7 +29,7 @@ export function q8_0_quantize(x: usize, k: i32, xq: usize, xd: usize): void {
         f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))),
       );
       const d = hmax(m) / 127;
-      store<f32>(xd + <usize>b * 4, d);
+      store<f32>(xd + <usize>b * 4, half_to_f32(f32_to_half(d)));
       const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
       v128.store(qb, i16x8.narrow_i32x4_s(round_q(v0, id), round_q(v1, id)));
       v128.store(qb, i16x8.narrow_i32x4_s(round_q(v2, id), round_q(v3, id)), 16);
@@ -38,7 +40,7 @@ export function q8_0_quantize(x: usize, k: i32, xq: usize, xd: usize): void {
       for (let j = 0; j < 32; j++) amax = max(amax, abs(load<f32>(xb + <usize>j * 4)));
       const d = amax / 127;
       const id: f32 = d != 0 ? <f32>1 / d : 0;
-      store<f32>(xd + <usize>b * 4, d);
+      store<f32>(xd + <usize>b * 4, half_to_f32(f32_to_half(d)));
       for (let j = 0; j < 32; j++) {
         const v = load<f32>(xb + <usize>j * 4) * id;
         const t = Mathf.trunc(v);

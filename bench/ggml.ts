@@ -44,14 +44,14 @@ export function runGgmlGemvCases(
       }
       say(`${name}: ${impl}`);
       const copies = Math.max(2, Math.ceil(COLD_BYTES / bytes.length));
-      const ws = Array.from({ length: copies }, () => e.ggml.matrix(bytes, type, n, k));
+      const ws = Array.from({ length: copies }, () => e.kernels.ggmlMatrix(bytes, type, n, k));
       const x = e.upload(xHost);
       const y = e.alloc(n);
-      e.ggml.gemv(ws[copies - 1]!, x, y);
+      e.kernels.gemv(ws[copies - 1]!, x, y);
       const diff = maxAbsDiff(y.view(), want);
       let next = 0;
       const t = time(() => {
-        e.ggml.gemv(ws[next]!, x, y);
+        e.kernels.gemv(ws[next]!, x, y);
         next = next + 1 === copies ? 0 : next + 1;
       }, opts.quick);
       const value = (2 * n * k) / t.seconds / 1e9;

@@ -7,16 +7,25 @@
 //
 // Models: stories260K (real, from ../shared, when present), and seeded random weights in the
 // stories110M shape and the TinyLlama-1.1B shape: in f32 as many layers as fit in wasm32, and in
-// Q8_0 all 22 with its own classifier (1.1B weights), fewer layers with --quick.
+// Q8_0 and Q4_K_M all 22 with its own classifier (1.1B weights), fewer layers with --quick; and
+// Llama-3.2-3B's shape in Q4_K_M (random blocks of each tensor's type, all 28 layers), whose
+// decode line also gives the wasm memory it takes next to wasm32's 4 GiB.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LlamaModel, Tokenizer, createEngine, readLlama2c, weightType, type HostMatrix, type LlamaConfig, type LlamaWeights } from '../src/index.js';
 import { randomLlamaWeights } from '../src/llm/random.js';
+import { randomMixWeights } from './random-blocks.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, time, collector, sharedDir } from './harness.js';
 import { maddPeak, q8DotPeak, readBandwidth, readBandwidthThreads } from './probes.js';
 
 const SUITE = 'llm';
+
+/** Llama-3.2-3B's shape (its classifier tied to the embedding), at a 2048-token context. */
+const LLAMA32_3B: LlamaConfig = {
+  dim: 3072, hiddenDim: 8192, nLayers: 28, nHeads: 24, nKvHeads: 8, vocabSize: 128256, seqLen: 2048,
+  normEps: 1e-5, ropeTheta: 500000, ropeStyle: 'interleaved', sharedClassifier: true,
+};
 
 /**
  * The TinyLlama-1.1B shape in f32, its classifier shared with the embedding, with as many layers
@@ -50,6 +59,8 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
   models.push([`tinyllama-shape ${tl.nLayers} layers`, () => randomLlamaWeights(tl, 2)]);
   const tlq = { ...TINYLLAMA_1_1B, nLayers: opts.quick ? 2 : TINYLLAMA_1_1B.nLayers };
   models.push([`tinyllama-1.1B-shape q8_0 ${tlq.nLayers} layers`, () => randomLlamaWeights(tlq, 2, 'q8_0')]);
+  models.push([`tinyllama-1.1B-shape q4_k_m ${tlq.nLayers} layers`, () => randomMixWeights(tlq, 'Q4_K_M', 2)]);
+  models.push([`llama-3.2-3B-shape q4_k_m ${LLAMA32_3B.nLayers} layers`, () => randomMixWeights(LLAMA32_3B, 'Q4_K_M', 3)]);
 
   const threads = opts.threads ?? 1;
   for (const [name, make] of models) {
@@ -70,6 +81,7 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
     say(`${name}: building`);
     const weights = make();
     const q8 = weightType(weights) === 'q8_0';
+    const wasmBytes = LlamaModel.memoryBytes(weights.config, 64, weights);
     const model = await LlamaModel.create(weights, { engine });
     const c = model.config;
     const prompt = Array.from({ length: Math.min(opts.quick ? 64 : 128, c.seqLen - 1) }, (_, i) => 3 + ((i * 7) % (c.vocabSize - 3)));
@@ -104,6 +116,8 @@ export async function runLlm(opts: BenchOptions & { threads?: number }): Promise
       suite: SUITE, case: `${name} decode`, impl, value: sig3(decValue), unit: 'tokens/s',
       bound: sig3(decBound), boundName: `read bandwidth${t > 1 ? ` (${t} threads)` : ''} ${sig3(bandwidth)} GB/s / ${sig3(model.weightBytes() / 2 ** 20)} MiB per token`, share: sig3(decValue / decBound),
       ...(computeBound && { computeBound: sig3(computeBound), computeShare: sig3(decValue / computeBound) }),
+      weights: weightType(weights), dotPath: engine.dot.path,
+      wasmMiB: sig3(wasmBytes / 2 ** 20), wasmPeakMiB: sig3(engine.arena.peakBytes / 2 ** 20), memoryBound: 'wasm32 4096 MiB',
       seconds: dec.seconds, rme: sig3(dec.rme), samples: dec.samples,
     });
     if (name === 'stories260K' && t === 1) await streamYieldCost(model);

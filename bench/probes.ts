@@ -69,12 +69,12 @@ export function readBandwidthThreads(engine: Engine, quick: boolean, mib = 256):
  */
 export function ggmlDotPeak(engine: Engine, type: GgmlBlockType, quick: boolean, dot: number = engine.dot.code): number {
   const rows = 64, cols = 4096, calls = 16;
-  const w = engine.ggml.matrix(randomBlocks(type, rows, cols, 11), type, rows, cols, `${type} probe weights`);
+  const w = engine.kernels.ggmlMatrix(randomBlocks(type, rows, cols, 11), type, rows, cols, `${type} probe weights`);
   const x = engine.upload(randomF32(cols, 12), `${type} probe activations`);
   const y = engine.alloc(rows, `${type} probe output`);
-  engine.ggml.gemv(w, x, y); // checks the shapes once
+  engine.kernels.gemv(w, x, y); // checks the shapes once
   const traits = GGML_KERNEL_TRAITS[type];
-  const xq = engine.ggml.activations(traits.activations, x, 1, cols);
+  const xq = engine.kernels.ggmlActivations(traits.activations, x, 1, cols).x;
   const gemm = (engine.wasm as unknown as GgmlKernelExports)[traits.gemm as Exclude<typeof traits.gemm, 'q8_0_gemm_x4'>];
   const t = time(() => {
     for (let i = 0; i < calls; i++) gemm(w.data.ptr, xq, y.ptr, 1, rows, cols, rows, dot);

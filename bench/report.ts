@@ -14,13 +14,22 @@ export function machineLine(features: { simd: boolean; relaxed: boolean }): stri
     `wasm SIMD ${features.simd ? 'yes' : 'no'}, relaxed SIMD ${features.relaxed ? 'yes' : 'no'}`;
 }
 
+/** Approximate width of 12px sans-serif text, for laying out labels. */
+const textWidth = (s: string) => Math.ceil(s.length * 6.6);
+
+/** What follows a bar's value: ffnkit's speed-up over this implementation (and ffnkit-in-Chromium's), where the line carries one. */
+const barNote = (r: BenchLine) => (r.ffnkitSpeedup !== undefined
+  ? ` (ffnkit ${r.ffnkitSpeedup}x${r.ffnkitChromiumSpeedup !== undefined ? `, in Chromium ${r.ffnkitChromiumSpeedup}x` : ''})`
+  : '');
+
 function chart(name: string, rows: BenchLine[]): string {
-  const width = 720;
-  const label = 260;
+  // the label column fits the longest implementation name (transformers.js's run long)
+  const label = Math.max(260, ...rows.map((r) => textWidth(r.impl) + 12));
+  const width = label + 520;
   const barH = 22;
   const height = rows.length * barH + 30;
   const max = Math.max(...rows.map((r) => Math.max(Number(r.spreadMax ?? r.value), Number(r.bound ?? 0), r.value))) || 1;
-  const x = (v: number) => label + ((width - label - 80) * v) / max;
+  const x = (v: number) => label + ((width - label - 200) * v) / max;
   const bars = rows.map((r, i) => {
     const y = 10 + i * barH;
     const whisker = r.spreadMin !== undefined
@@ -30,7 +39,7 @@ function chart(name: string, rows: BenchLine[]): string {
     const ffnkit = r.impl.startsWith('ffnkit');
     return `<text x="${label - 6}" y="${y + 12}" text-anchor="end">${esc(r.impl)}</text>` +
       `<rect x="${label}" y="${y}" width="${Math.max(1, x(r.value) - label)}" height="16" fill="${ffnkit ? '#2b6cb0' : '#a0aec0'}"><title>${esc(`${r.value} ${r.unit}`)}</title></rect>` +
-      whisker + bound + `<text x="${x(r.value) + 6}" y="${y + 12}">${esc(String(r.value))}</text>`;
+      whisker + bound + `<text x="${x(r.value) + 6}" y="${y + 12}">${esc(`${r.value}${barNote(r)}`)}</text>`;
   });
   return `<h2>${esc(name)} <small>(${esc(rows[0]!.unit)})</small></h2>\n<svg width="${width}" height="${height}" font-family="sans-serif" font-size="12">${bars.join('')}</svg>`;
 }
@@ -48,7 +57,7 @@ export function htmlReport(title: string, lines: BenchLine[], machine: string, c
 </head><body>
 <h1>${esc(title)}</h1>
 <p>${esc(machine)}</p>
-<p>Command: <code>${esc(command)}</code>. Bars: median; whiskers: fastest to slowest timed call; red line: the bound (measured in the same process). Blue: ffnkit.</p>
+<p>Command: <code>${esc(command)}</code>. Bars: median; whiskers: fastest to slowest timed call; red line: the bound (measured in the same process). Blue: ffnkit. (ffnkit Nx): ffnkit's speed-up over that runtime, the median of its ratios in rounds that alternate the two.</p>
 <ul>${singles.join('')}</ul>
 ${charts.join('\n')}
 <h2>Data</h2>

@@ -20,7 +20,7 @@ export { ChatSession, chat, type ChatOptions, type ChatSessionOptions, type Turn
 export { ChatTemplate, checkMessages, type ChatMessage, type RenderOptions } from './text/chat-template.js';
 export { evaluate, type EvalResult, type EvalOptions } from './llm/evaluate.js';
 export {
-  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type RoutedFfnWeights, type Combination, type HostMatrix, type BlockMatrix, type Q8Weights, parameterCount,
+  type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type Family, type Activation, type RoutedFfnWeights, type Combination, type HostMatrix, type BlockMatrix, type Q8Weights, parameterCount,
 } from './model/weights.js';
 
 // file formats
@@ -35,6 +35,7 @@ export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
 export { readGguf, writeGguf, planGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions, type WriteGgufOptions, type GgufTensorPlan, type MetaValue } from './formats/gguf.js';
 export { FILE_TYPES, fileTypeByName, type FileType } from './formats/quant-plan.js';
 export { GGML_TYPES, ggmlTypeById, ggmlTypeByName, type GgmlType, type GgmlTypeName, type VecDotType } from './model/ggml-types.js';
+export { familyReads, familyConfig } from './formats/gguf-families.js';
 export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 
 // FFN-SkipLLM

@@ -42,7 +42,7 @@ const worst = new Map<string, number>();
 
 function run(e: Engine, w: GgmlMatrix, x: Float32Array, m: number, shift = 0): Float32Array {
   const y = placed(e, new Float32Array(m * w.rows), shift ^ 1);
-  e.ggml.gemm(placed(e, x, shift), w, y, m);
+  e.kernels.gemm(placed(e, x, shift), w, y, m);
   return y.toArray();
 }
 
@@ -157,7 +157,7 @@ describe.each(BACKENDS)('%s build', (backend) => {
     const e = await engineFor(backend);
     for (const [rows, cols] of shapes(type)) {
       const bytes = randomBlocks(type, rows, cols, rows * 31 + cols);
-      const w = e.ggml.matrix(bytes, type as GgmlBlockType, rows, cols);
+      const w = e.kernels.ggmlMatrix(bytes, type as GgmlBlockType, rows, cols);
       const m = 3;
       const x = randomF32(m * cols, cols + 7, -2, 2);
       const y = run(e, w, x, m, 1);
@@ -183,14 +183,14 @@ describe('every build and dot path gives the same bits on the integer types', ()
     const [rows, cols] = REF_LAYOUT[type].block === 256 ? [13, 1024] : [13, 512];
     const bytes = randomBlocks(type, rows, cols, 99);
     const x = randomF32(2 * cols, 3, -1, 1);
-    const outs = engines.map((e) => bits(run(e, e.ggml.matrix(bytes, type, rows, cols), x, 2)));
+    const outs = engines.map((e) => bits(run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, 2)));
     for (const o of outs.slice(1)) expect(o).toEqual(outs[0]);
     // the relaxed build's i16 path (dot code 0), called directly, agrees with its relaxed path
     const relaxed = engines[BACKENDS.indexOf('relaxed')]!;
     if (type !== 'q8_0' && relaxed.dot.code !== 0) {
-      const w = relaxed.ggml.matrix(bytes, type, rows, cols);
+      const w = relaxed.kernels.ggmlMatrix(bytes, type, rows, cols);
       const traits = GGML_KERNEL_TRAITS[type];
-      const xq = relaxed.ggml.activations(traits.activations, relaxed.upload(x), 2, cols);
+      const xq = relaxed.kernels.ggmlActivations(traits.activations, relaxed.upload(x), 2, cols).x;
       const y = relaxed.alloc(2 * rows);
       kernelsOf(relaxed)[traits.gemm as GgmlGemm](w.data.ptr, xq, y.ptr, 2, rows, cols, rows, 0);
       expect(bits(y.toArray())).toEqual(outs[0]);
@@ -205,8 +205,8 @@ describe('the 4-row kernels\' relaxed path, once the engine runs it exactly', ()
     const traits = GGML_KERNEL_TRAITS[type];
     const gemm = kernelsOf(e)[traits.gemm as GgmlGemm] as unknown as (...a: number[]) => number;
     const [rows, cols] = [13, 1024];
-    const w = e.ggml.matrix(randomBlocks(type, rows, cols, 21), type, rows, cols);
-    const xq = e.ggml.activations(traits.activations, e.upload(randomF32(2 * cols, 4, -1, 1)), 2, cols);
+    const w = e.kernels.ggmlMatrix(randomBlocks(type, rows, cols, 21), type, rows, cols);
+    const xq = e.kernels.ggmlActivations(traits.activations, e.upload(randomF32(2 * cols, 4, -1, 1)), 2, cols).x;
     const [y0, y1] = [e.alloc(2 * rows), e.alloc(2 * rows)];
     expect(gemm(w.data.ptr, xq, y0.ptr, 2, rows, cols, rows, 0)).toBe(0);
     // a kernel starts in the engine's baseline code, where Node 20's relaxed dot is doubled and
@@ -225,17 +225,17 @@ test.each(TYPES.filter((t) => t !== 'q8_0'))('%s: rows at any byte address give 
   const [rows, cols] = traits.block === 256 ? [5, 512] : traits.block === 32 ? [5, 64] : [5, 24];
   const bytes = randomBlocks(type, rows, cols, 7);
   const x = randomF32(cols, 8);
-  const w = e.ggml.matrix(bytes, type, rows, cols);
+  const w = e.kernels.ggmlMatrix(bytes, type, rows, cols);
   const want = bits(run(e, w, x, 1, 1));
-  const xs = e.ggml.activations(traits.activations, e.upload(x), 1, cols);
+  const xs = e.kernels.ggmlActivations(traits.activations, e.upload(x), 1, cols).x;
   // the same bytes one to three bytes past a 64-byte boundary, the kernel (or the packing) called on them directly
   for (const off of [1, 2, 3]) {
     const raw = e.alloc(Math.ceil((bytes.length + off) / 4));
     new Uint8Array(e.memory.buffer, raw.ptr + off, bytes.length).set(bytes);
     let data = raw.ptr + off;
-    if (traits.repack) {
+    if (traits.pack) {
       const packed = e.alloc(Math.ceil(ggmlMatrixBytes(type, rows, cols) / 4));
-      wasm[traits.repack.pack](raw.ptr + off, rows, cols, packed.ptr);
+      wasm[traits.pack](raw.ptr + off, rows, cols, packed.ptr);
       expect(packed.toArray(), `offset ${off}: packed`).toEqual(w.data.toArray().subarray(0, packed.length));
       data = packed.ptr;
     }
@@ -256,7 +256,7 @@ test.each(TYPES)('%s: the host\'s size of a matrix is what the wasm lays out', a
         : type === 'q8_0' ? wasm.q8_0_gemm_packed_floats(rows, cols) * 4
           : rows * ggmlRowBytes(type, cols);
     expect(ggmlMatrixBytes(type, rows, cols), `${rows}x${cols}`).toBe(want);
-    const w = e.ggml.matrix(randomBlocks(type, rows, cols, rows), type, rows, cols);
+    const w = e.kernels.ggmlMatrix(randomBlocks(type, rows, cols, rows), type, rows, cols);
     expect(w.data.length).toBe(Math.ceil(want / 4));
     w.data.free();
   }
@@ -264,21 +264,21 @@ test.each(TYPES)('%s: the host\'s size of a matrix is what the wasm lays out', a
 
 test('bad matrices are refused before wasm: shapes, byte counts, infinite or NaN scales', async () => {
   const e = await engineFor('simd');
-  expect(() => e.ggml.matrix(new Uint8Array(144), 'q4_k', 1, 128)).toThrow(/cols: expected an integer >= 256/);
-  expect(() => e.ggml.matrix(new Uint8Array(288), 'q4_k', 1, 300)).toThrow(/Q4_K needs columns in multiples of 256, found 300/);
-  expect(() => e.ggml.matrix(new Uint8Array(100), 'q6_k', 1, 256)).toThrow(/1x256 in Q6_K is 210 bytes, found 100/);
-  expect(() => e.ggml.matrix(new Uint8Array(2), 'q9_9' as GgmlBlockType, 1, 1)).toThrow(FfnkitError);
+  expect(() => e.kernels.ggmlMatrix(new Uint8Array(144), 'q4_k', 1, 128)).toThrow(/cols: expected an integer >= 256/);
+  expect(() => e.kernels.ggmlMatrix(new Uint8Array(288), 'q4_k', 1, 300)).toThrow(/Q4_K needs columns in multiples of 256, found 300/);
+  expect(() => e.kernels.ggmlMatrix(new Uint8Array(100), 'q6_k', 1, 256)).toThrow(/1x256 in Q6_K is 210 bytes, found 100/);
+  expect(() => e.kernels.ggmlMatrix(new Uint8Array(2), 'q9_9' as GgmlBlockType, 1, 1)).toThrow(FfnkitError);
   const bytes = randomBlocks('q4_k', 3, 512, 1);
   bytes[144 * 2 + 3] = 0x7c; // row 1, block 0: dmin = +inf (bytes 2..3)
   bytes[144 * 5 + 1] = 0xfe; // row 2, block 1: d = NaN
-  expect(() => e.ggml.matrix(bytes, 'q4_k', 3, 512, 'blk.0.ffn_up.weight')).toThrow(/blk\.0\.ffn_up\.weight: 2 Q4_K block scales are infinite or NaN/);
+  expect(() => e.kernels.ggmlMatrix(bytes, 'q4_k', 3, 512, 'blk.0.ffn_up.weight')).toThrow(/blk\.0\.ffn_up\.weight: 2 Q4_K block scales are infinite or NaN/);
   const f16 = randomBlocks('f16', 2, 8, 1);
   f16[5] = 0x7c;
-  expect(() => e.ggml.matrix(f16, 'f16', 2, 8, 'w')).toThrow(/w: 1 F16 weight is infinite or NaN/);
-  const w = e.ggml.matrix(randomBlocks('q4_0', 2, 64, 3), 'q4_0', 2, 64);
-  expect(() => e.ggml.gemv(w, e.alloc(32), e.alloc(2))).toThrow(/a: expected 64 floats, found 32/);
-  expect(() => e.ggml.gemm(e.alloc(128), w, e.alloc(3), 2)).toThrow(/c: expected 4 floats, found 3/);
-  expect(() => e.ggml.gemv({ ...w, cols: 96 }, e.alloc(96), e.alloc(2))).toThrow(/w: 96 columns do not fit Q4_0's blocks|w.data: expected/);
+  expect(() => e.kernels.ggmlMatrix(f16, 'f16', 2, 8, 'w')).toThrow(/w: 1 F16 weight is infinite or NaN/);
+  const w = e.kernels.ggmlMatrix(randomBlocks('q4_0', 2, 64, 3), 'q4_0', 2, 64);
+  expect(() => e.kernels.gemv(w, e.alloc(32), e.alloc(2))).toThrow(/a: expected 64 floats, found 32/);
+  expect(() => e.kernels.gemm(e.alloc(128), w, e.alloc(3), 2)).toThrow(/c: expected 4 floats, found 3/);
+  expect(() => e.kernels.gemv({ ...w, cols: 96 }, e.alloc(96), e.alloc(2))).toThrow(/w: 96 columns do not fit Q4_0's blocks|w.data: expected/);
 });
 
 // ---- real tensors quantized by llama.cpp -----------------------------------------------------
@@ -306,7 +306,7 @@ describe('tensors from llama.cpp\'s quantizer', () => {
       const [cols, rows] = t.dims as [number, number];
       const start = file.dataStart + t.offset;
       const raw = bytes.subarray(start, start + (rows * cols / REF_LAYOUT[type].block) * REF_LAYOUT[type].bytes);
-      const w = e.ggml.matrix(raw, type as GgmlBlockType, rows, cols, t.name);
+      const w = e.kernels.ggmlMatrix(raw, type as GgmlBlockType, rows, cols, t.name);
       const x = randomF32(cols, rows + cols, -1, 1);
       const got = run(e, w, x, 1, 1);
       const { y: want, mag } = gemvRef(type, raw, x, rows, cols);
@@ -340,7 +340,7 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     for (const m of [1, 3]) {
       const x = randomF32(m * cols, m);
       const split = vi.spyOn(two.pool!, 'run');
-      const [a, b] = [one, two].map((e) => bits(run(e, e.ggml.matrix(bytes, type, rows, cols), x, m)));
+      const [a, b] = [one, two].map((e) => bits(run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, m)));
       expect(split).toHaveBeenCalledTimes(1);
       expect(split.mock.calls[0]![0]).toHaveLength(2);
       split.mockRestore();

@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   FILE_TYPES, FfnkitError, GGML_TYPES, LlamaModel, fileTypeByName, ggmlTypeById, parseGguf, planGguf,
-  readGguf, writeGguf, type FileType, type HostMatrix, type LlamaWeights,
+  readGguf, weightType, writeGguf, type FileType, type HostMatrix, type LlamaWeights,
 } from '../src/node/index.js';
 import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { matrixF32 } from '../src/model/weights.js';
@@ -62,17 +62,22 @@ describe.skipIf(!SHARED)('llama-quantize reproduced', () => {
   });
 
   test('the memory estimate counts each matrix in the type it is uploaded in', () => {
-    // no kernel runs Q4_K or Q6_K yet: read as runnable they are widened, and sized as the f32 model
+    // Q4_K_M read as runnable keeps its Q4_K and Q6_K blocks: sized between the uniform Q4_K and Q6_K estimates
     const runnable = readGguf(fixture('q4_k_m'), 'q4_k_m', { blocks: 'runnable' }).weights;
-    expect(LlamaModel.memoryBytes(runnable.config, 64, runnable)).toBe(LlamaModel.memoryBytes(runnable.config, 64, 'f32'));
+    expect(weightType(runnable)).toBe('q4_k+q6_k');
+    const mixed = LlamaModel.memoryBytes(runnable.config, 64, runnable);
+    expect(mixed).toBeGreaterThan(LlamaModel.memoryBytes(runnable.config, 64, 'q4_k'));
+    expect(mixed).toBeLessThan(LlamaModel.memoryBytes(runnable.config, 64, 'q6_k'));
     // every matrix of the Q8_0 fixture stays Q8_0: the same as the uniform Q8_0 estimate, and less
-    // than the f32 one by the f32 panels' minus the int8 groups' bytes of the classifier and the layers
+    // than the f32 one by the f32 panels' minus the int8 groups' bytes of the classifier and the
+    // layers, less the quantized activations of a 64-token block (int16 values and f32 scales)
     const q8 = readGguf(fixture('q8_0'), 'q8_0', { blocks: 'runnable' }).weights;
     const c = q8.config;
     expect(LlamaModel.memoryBytes(c, 64, q8)).toBe(LlamaModel.memoryBytes(c, 64, 'q8_0'));
     const saved = (rows: number, cols: number) => uploadedMatrixBytes('F32', rows, cols) - uploadedMatrixBytes('Q8_0', rows, cols);
     const perLayer = saved(c.dim + 256, c.dim) + saved(c.dim, c.dim) + 2 * saved(c.hiddenDim, c.dim) + saved(c.dim, c.hiddenDim);
-    expect(LlamaModel.memoryBytes(c, 64, 'f32') - LlamaModel.memoryBytes(c, 64, q8)).toBe(saved(c.vocabSize, c.dim) + c.nLayers * perLayer);
+    const activations = 4 * Math.ceil((1 / 2 + 1 / 32) * 64 * Math.max(c.dim, c.hiddenDim));
+    expect(LlamaModel.memoryBytes(c, 64, 'f32') - LlamaModel.memoryBytes(c, 64, q8)).toBe(saved(c.vocabSize, c.dim) + c.nLayers * perLayer - activations);
   });
 });
 
@@ -163,7 +168,7 @@ describe('bad tensors name the file, the tensor and the type', () => {
   test('types a role does not allow: a quantized norm, an activation type for a matrix', () => {
     const b = q4k.slice();
     new DataView(b.buffer).setUint32(ggufTypeOffset(b, 'blk.0.ffn_norm.weight'), GGML_TYPES.Q8_0.id, true);
-    expectError(() => readGguf(b, 'norm.gguf'), 'E_UNSUPPORTED', /^norm\.gguf: tensor blk\.0\.ffn_norm\.weight is Q8_0; a norm or router must be F32, F16 or BF16/);
+    expectError(() => readGguf(b, 'norm.gguf'), 'E_UNSUPPORTED', /^norm\.gguf: tensor blk\.0\.ffn_norm\.weight is Q8_0; a norm, bias or router must be F32, F16 or BF16/);
     const m = writeGguf(weights, undefined, 'Q8_0').slice();
     new DataView(m.buffer).setUint32(ggufTypeOffset(m, 'blk.0.attn_k.weight'), GGML_TYPES.Q8_1.id, true);
     expectError(() => readGguf(m, 'act.gguf'), 'E_UNSUPPORTED', /^act\.gguf: tensor blk\.0\.attn_k\.weight is Q8_1; a matrix must be a weight type/);
@@ -174,6 +179,6 @@ describe('bad tensors name the file, the tensor and the type', () => {
     const b = writeGguf(weights, undefined, 'F32').slice();
     const key = Buffer.from(b).indexOf('llama.block_count');
     new DataView(b.buffer).setUint32(key + 'llama.block_count'.length + 4, 1, true);
-    expectError(() => readGguf(b, 'extra.gguf'), 'E_UNSUPPORTED', /^extra\.gguf: tensors blk\.1\.attn_norm\.weight, blk\.1\.attn_q\.weight, blk\.1\.attn_k\.weight, blk\.1\.attn_v\.weight, \.\.\. not part of a llama model/);
+    expectError(() => readGguf(b, 'extra.gguf'), 'E_UNSUPPORTED', /^extra\.gguf: tensors blk\.1\.attn_norm\.weight, blk\.1\.attn_q\.weight, blk\.1\.attn_k\.weight, blk\.1\.attn_v\.weight, \.\.\. are not part of the llama graph/);
   });
 });

@@ -76,7 +76,7 @@ test('Q8_0 shapes are checked before wasm', async () => {
   const m = e.kernels.q8Matrix(new Uint8Array(68), 1, 64);
   expect(() => e.kernels.gemv(m, e.alloc(32), e.alloc(1))).toThrow(/a: expected 64 floats, found 32/);
   expect(() => e.kernels.gemm(e.alloc(128), m, e.alloc(1), 2)).toThrow(/c: expected 2 floats, found 1/);
-  expect(() => e.kernels.gemv(m, e.alloc(64), e.alloc(1), e.alloc(1))).toThrow(/bias: packed and Q8_0 matrices take no bias/);
+  expect(() => e.kernels.gemv(m, e.alloc(64), e.alloc(1), e.alloc(1))).toThrow(/bias: packed and block matrices take no bias/);
   // a scale of +inf (f16 0x7c00) or NaN would turn every output of its row into NaN: refused, counted
   const corrupt = encodeQ8_0(randomF32(3 * 64, 9));
   corrupt[34 * 2 + 1] = 0x7c; // row 1, block 0: +inf
@@ -150,7 +150,7 @@ describe('Q8_0 models', () => {
     const tl = llamaConfig({ dim: 2048, hiddenDim: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4, vocabSize: 32000, seqLen: 2048, sharedClassifier: false });
     const f32 = LlamaModel.memoryBytes(tl);
     const q8 = LlamaModel.memoryBytes(tl, 64, 'q8_0');
-    expect(q8 / f32).toBeLessThan(0.3);
+    expect(q8 / f32).toBeLessThan(0.31); // the KV cache and activations stay f32
     expect(q8).toBeLessThan(1.6 * 2 ** 30);
     expect(q8).toBeGreaterThan(1.1e9 * (36 / 32)); // 1.1B weights at 36 bytes per 32
   });

@@ -81,13 +81,12 @@ export function roundBf16(x: number): number {
 
 /**
  * ggml's Q8_0/Q8_1 activations of x (length a multiple of 32): q, d (stored as a half), s =
- * half(sum(q) * d), and d before its rounding to a half (dF32).
+ * half(sum(q) * d).
  */
-export function quantizeQ8_1Ref(x: Float32Array): { q: Int8Array; d: Float64Array; s: Float64Array; dF32: Float64Array } {
+export function quantizeQ8_1Ref(x: Float32Array): { q: Int8Array; d: Float64Array; s: Float64Array } {
   const nb = x.length / 32;
   const q = new Int8Array(x.length);
   const d = new Float64Array(nb);
-  const dF32 = new Float64Array(nb);
   const s = new Float64Array(nb);
   for (let b = 0; b < nb; b++) {
     let amax = 0;
@@ -101,10 +100,9 @@ export function quantizeQ8_1Ref(x: Float32Array): { q: Int8Array; d: Float64Arra
       sum += v;
     }
     d[b] = roundHalf(db);
-    dF32[b] = db;
     s[b] = roundHalf(f32(sum * db));
   }
-  return { q, d, s, dF32 };
+  return { q, d, s };
 }
 
 /** ggml's Q8_K activations of x (length a multiple of 256). */
@@ -253,11 +251,9 @@ export function activationsRef(type: RefType, x: Float32Array): { xd: Float64Arr
     for (let j = 0; j < k; j++) xd[j] = d[j >> 8]! * q[j]!;
     return { xd };
   }
-  const { q, d, s, dF32 } = quantizeQ8_1Ref(x);
-  // ffnkit's Q8_0 kernel (assembly/quant.ts) keeps the activation scale in f32, not rounded to
-  // a half as ggml's block_q8_0 stores it
-  const scale = type === 'q8_0' ? dF32 : d;
-  for (let j = 0; j < k; j++) xd[j] = scale[j >> 5]! * q[j]!;
+  // Q8_0 and Q8_1 activations share q and d (a half); Q8_1 adds s
+  const { q, d, s } = quantizeQ8_1Ref(x);
+  for (let j = 0; j < k; j++) xd[j] = d[j >> 5]! * q[j]!;
   return { xd, s };
 }
 

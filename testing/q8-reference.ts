@@ -1,5 +1,6 @@
 // Float64 reference of the Q8_0 product as ggml defines it: activations quantized per block of
-// 32 in float32 steps (d = max|x|/127, q = round(x/d), half away from zero), each block's integer
+// 32 in float32 steps (d = max|x|/127, q = round(x/d), half away from zero, d then stored as a
+// half as in ggml's block_q8_0), each block's integer
 // dot product with the weights' int8 values, scaled by the two block scales. Shared by the
 // tests and the benchmarks, which check the kernel's output against it; it decodes the blocks'
 // f16 scales itself, apart from the code under test.
@@ -14,7 +15,21 @@ function halfToNumber(h: number): number {
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
-/** ggml's q8_0 activation quantization in float32 steps: per block d = max|x|/127, q = round(x/d). */
+/** The nearest IEEE half to a float32 (ties to even; no overflow for the scales here). */
+function roundToHalf(x: number): number {
+  if (x === 0) return x;
+  let e = Math.floor(Math.log2(Math.abs(x)));
+  if (2 ** e > Math.abs(x)) e--;
+  if (2 ** (e + 1) <= Math.abs(x)) e++;
+  e = Math.max(e, -14);
+  const ulp = 2 ** (e - 10);
+  const t = Math.abs(x) / ulp;
+  const r = Math.floor(t);
+  const up = t - r > 0.5 || (t - r === 0.5 && r % 2 === 1);
+  return Math.sign(x) * (up ? r + 1 : r) * ulp;
+}
+
+/** ggml's q8_0 activation quantization in float32 steps: per block d = max|x|/127, q = round(x/d), d kept as a half. */
 export function quantizeRef(x: Float32Array): { q: Int32Array; d: Float32Array } {
   const f = Math.fround;
   const q = new Int32Array(x.length);
@@ -24,7 +39,7 @@ export function quantizeRef(x: Float32Array): { q: Int32Array; d: Float32Array }
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
     const db = f(amax / 127);
     const id = db ? f(1 / db) : 0;
-    d[b] = db;
+    d[b] = roundToHalf(db);
     for (let j = 0; j < 32; j++) {
       const v = f(x[b * 32 + j]! * id);
       q[b * 32 + j] = Math.sign(v) * Math.floor(Math.abs(v) + 0.5);

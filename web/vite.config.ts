@@ -1,6 +1,8 @@
-// The demo page: `npm run demo` serves it; the browser tests build it (`vite build`) and serve
-// the bundle. The project's shared models and texts are served read-only under /shared from
-// FFNKIT_SHARED or ../shared, never copied into the page.
+// The demo page: `npm run demo` serves it, `npm run demo:build` writes it as a static site to
+// web/dist/ (the browser tests build it into test-output/ and serve that). Both servers send the
+// two headers that make the page cross-origin isolated, so the model worker may run threads; a
+// static host must send them too (docs/demo.md). The project's shared models and texts are
+// served read-only under /shared from FFNKIT_SHARED or ../shared, never copied into the page.
 
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { dirname, join, normalize, resolve } from 'node:path';
@@ -31,10 +33,15 @@ function sharedFiles(): Plugin {
   };
 }
 
+/** Cross-origin isolation: SharedArrayBuffer, so an engine in the worker can start threads. */
+export const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 export default defineConfig({
   root: join(root, 'web'),
   plugins: [sharedFiles()],
-  server: { fs: { allow: [root] }, host: '127.0.0.1' },
-  preview: { host: '127.0.0.1' },
-  build: { outDir: join(root, 'test-output', 'web-dist'), emptyOutDir: true, target: 'es2022' },
+  server: { fs: { allow: [root] }, host: '127.0.0.1', headers: ISOLATION_HEADERS },
+  preview: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
+  // module workers: the model worker starts ffnkit's thread workers and imports the chat-template engine on demand
+  worker: { format: 'es' },
+  build: { outDir: join(root, 'web', 'dist'), emptyOutDir: true, target: 'es2022' },
 });

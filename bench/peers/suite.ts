@@ -22,6 +22,8 @@ import { type Prepared, ortDwConv, ortFfn, ortGemm, ortSession, tfDwConv, tfFfn,
 import { FfnetModel, graphFlops } from '../../src/entries/node/mixer.js';
 import { toOnnx } from '../../src/entries/onnx.js';
 import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
+import { ffnkitGreedy, settle, summary } from './timing.js';
+import { decodeVsTransformers } from './transformers-decode.js';
 
 const SUITE = 'peers';
 
@@ -32,15 +34,6 @@ export interface PeersOptions extends BenchOptions {
 interface Impl {
   name: string;
   prepared: Prepared;
-}
-
-/**
- * With threads, a short pause before each timed run, so that the thread pools of the runtime
- * timed before (which poll for work for a while before they sleep, ffnkit's for 0.25 ms) are
- * asleep and do not take cores from the one being timed.
- */
-function settle(threads: number): Promise<unknown> {
-  return new Promise((resolve) => setTimeout(resolve, threads > 1 ? 20 : 0));
 }
 
 /**
@@ -62,11 +55,6 @@ async function timeInterleaved(impls: Impl[], rounds: number, threads: number): 
     }
   }
   return times;
-}
-
-function summary(t: number[]) {
-  const s = [...t].sort((a, b) => a - b);
-  return { median: s[s.length >> 1]!, min: s[0]!, max: s[s.length - 1]! };
 }
 
 function ffnkitPrepared(run: () => void, out: () => Float32Array): Prepared {
@@ -230,7 +218,9 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
   }
 
   // decode tokens/s against llama.cpp (node-llama-cpp, native) on the same GGUF files
-  await decodeVsLlamaCpp(emit, say, opts, threads, bandwidth);
+  if (!opts.only?.startsWith('transformers')) await decodeVsLlamaCpp(emit, say, opts, threads, bandwidth);
+  // whole-model generation against transformers.js (wasm in Chromium, onnxruntime-node)
+  await decodeVsTransformers(emit, say, opts, threads, bandwidth);
   return lines;
 }
 
@@ -285,6 +275,12 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
       ['stories110M-shape', synthetic, opts.quick ? 24 : 64, () => writeGguf(randomLlamaWeights(STORIES110M, 3), tok32k.vocabulary())],
       // TinyLlama-1.1B's shape in Q8_0 (its own classifier: 1.1B weights; 2 layers with --quick)
       [`tinyllama-1.1B-shape q8_0 ${tl.nLayers} layers`, tinyQ8, opts.quick ? 16 : 48, () => writeGguf(randomLlamaWeights(tl, 4, 'q8_0'), tok32k.vocabulary(), 'Q8_0')],
+      // the same shape quantized by ffnkit to the types people download (from the Q8_0 weights,
+      // one tensor dequantized at a time, so the 1.1B model never sits in memory in f32)
+      ...(['Q4_K_M', 'Q4_0'] as const).map((type): [string, string, number, () => Uint8Array] => [
+        `tinyllama-1.1B-shape ${type.toLowerCase()} ${tl.nLayers} layers`, join(dir, `tinyllama-1.1B-shape-${type.toLowerCase()}.gguf`), opts.quick ? 16 : 48,
+        () => writeGguf(randomLlamaWeights(tl, 4, 'q8_0'), tok32k.vocabulary(), { type, allowRequantize: true }),
+      ]),
     ];
     for (const [name, file, steps, write] of files) {
       if (opts.only && !name.includes(opts.only)) continue;
@@ -322,18 +318,9 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         if (r > 0) cppRates.push((cppIds.length - 1) / ((performance.now() - tFirst) / 1000));
         await settle(threads);
         say(`decode ${name}: ffnkit, ${round}`);
-        model.reset();
-        ours = [];
-        let logits = model.forward(prompt);
-        let firstAt = 0;
-        for (let i = 0; i < steps; i++) {
-          let best = 0;
-          for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
-          ours.push(best);
-          if (i === 0) firstAt = performance.now();
-          if (i + 1 < steps) logits = model.forward([best]);
-        }
-        if (r > 0) ourRates.push((steps - 1) / ((performance.now() - firstAt) / 1000));
+        const run = ffnkitGreedy(model, prompt, steps);
+        ours = run.ids;
+        if (r > 0) ourRates.push(run.decodeRate);
         await settle(threads);
       }
       say(`decode ${name}: logits of both along ffnkit's greedy text`);

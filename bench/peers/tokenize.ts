@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { getLlama } from 'node-llama-cpp';
-import { Tokenizer, llamaConfig, randomLlamaWeights, writeGguf } from '../../src/node/index.js';
+import { Tokenizer, writeGguf } from '../../src/node/index.js';
+import { llamaConfig, randomLlamaWeights } from '../../src/llm/random.js';
 import { MIXED_STRINGS, mixedText } from '../../test/ref/mixed-text.js';
 import { type BenchLine, type BenchOptions, sharedDir, sig3, time } from '../harness.js';
 

@@ -5,12 +5,10 @@
 // (`timings.predicted_per_second`, generated tokens after the first over their time), the same
 // span ffnkit's decode is timed over.
 
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, extname, join, normalize } from 'node:path';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { dirname, join } from 'node:path';
+import { chromiumUnavailable, launchChromium, serveIsolated } from './chromium.js';
 
 export interface WllamaDecode {
   /** Generated tokens per second after the first, llama.cpp's own timing. */
@@ -23,7 +21,8 @@ export interface WllamaDecode {
 
 /** Why wllama cannot run here, or undefined when it can. */
 export function wllamaUnavailable(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not found (apt-get install -y chromium)`;
+  const noChromium = chromiumUnavailable();
+  if (noChromium) return noChromium;
   try {
     wllamaDir();
   } catch (e) {
@@ -40,53 +39,14 @@ function wllamaDir(): string {
 const PAGE = `<!doctype html><meta charset="utf-8"><title>wllama</title>
 <script type="module">import * as w from '/wllama/index.js'; window.wllamaModule = w; window.wllamaReady = true;</script>`;
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.gguf': 'application/octet-stream' };
-
-/** Serves the page, wllama's esm/ directory and the model, cross-origin isolated. */
-function serve(model: string): Promise<{ server: Server; origin: string }> {
-  const root = wllamaDir();
-  const server = createServer((req, res) => {
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin',
-    };
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    let file: string | undefined;
-    if (url.pathname === '/') {
-      res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
-      return;
-    }
-    if (url.pathname === '/model.gguf') file = model;
-    else if (url.pathname.startsWith('/wllama/')) {
-      const rel = normalize(url.pathname.slice('/wllama/'.length));
-      if (!rel.startsWith('..')) file = join(root, rel);
-    }
-    if (!file || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404, headers).end();
-      return;
-    }
-    res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': statSync(file).size });
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    resolve({ server, origin: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
-  }));
-}
-
 /**
  * Greedy decoding of `steps` tokens after the prompt with wllama on `threads` threads, CPU only
  * (no WebGPU: Chromium runs with --disable-gpu). wllama takes the prompt as text only, which
  * llama.cpp tokenizes (adding BOS and SentencePiece's leading space).
  */
 export async function wllamaDecode(model: string, prompt: string, steps: number, threads: number): Promise<WllamaDecode> {
-  const { chromium } = await import('playwright-core');
-  const { server, origin } = await serve(model);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  const { server, origin } = await serveIsolated(PAGE, { wllama: wllamaDir(), 'model.gguf': model });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -2,26 +2,34 @@
 
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { LlamaModel, ggmlTypeByName, parameterCount, readWeights, weightType } from '../node/index.js';
+import { LlamaModel, createEngine, parameterCount, readWeights, weightType } from '../node/index.js';
+import { backendOption } from './common.js';
 
 export function infoCommand(): Command {
   return new Command('info')
     .description('show the format, shapes, parameter count and memory of a model')
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
     .option('--json', 'print one JSON object')
-    .action(async (o: { model: string; json?: boolean }) => {
+    .addOption(backendOption())
+    .action(async (o: { model: string; json?: boolean; backend?: 'scalar' | 'simd' | 'relaxed' }) => {
       const { weights, format, tokenizer } = await readWeights(o.model, { blocks: 'all' });
+      // the build and integer dot path this runtime would run the model's block types on
+      const engine = await createEngine(o.backend ? { backend: o.backend } : {});
       const c = weights.config;
       const routed = weights.layers[0]?.routed;
       const fileBytes = (await stat(o.model)).isDirectory() ? undefined : (await stat(o.model)).size;
       const info = {
         format,
         ...c,
-        headDim: c.dim / c.nHeads,
+        family: c.family ?? 'llama',
+        headDim: c.headDim ?? c.dim / c.nHeads,
         parameters: parameterCount(weights),
         fileBytes,
         weights: weightType(weights),
         wasmBytes: LlamaModel.memoryBytes(c, 64, weights),
+        backend: engine.backend,
+        dot: engine.dot.path,
+        dotForm: engine.dot.form,
         tokenizer: tokenizer ? `${tokenizer.vocabSize} tokens in the file` : 'none in the file (pass --tokenizer)',
         ...(routed ? { experts: routed.experts, topK: routed.topK, combination: routed.combination, split: routed.split } : {}),
       };
@@ -31,7 +39,7 @@ export function infoCommand(): Command {
       }
       const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
       const lines = [
-        `format        ${format}`,
+        `format        ${format}, ${info.family} graph`,
         `dim           ${c.dim} (head ${info.headDim}, ${c.nHeads} heads, ${c.nKvHeads} kv heads)`,
         `hidden        ${c.hiddenDim}`,
         `layers        ${c.nLayers}`,
@@ -40,8 +48,9 @@ export function infoCommand(): Command {
         `rope          ${c.ropeStyle}, theta ${c.ropeTheta}; rms eps ${Number(c.normEps.toPrecision(3))}`,
         `parameters    ${info.parameters.toLocaleString('en-US')}`,
         fileBytes !== undefined ? `file          ${mb(fileBytes)}` : undefined,
-        `weights       ${info.weights}${info.weights.split('+').some((t) => !ggmlTypeByName(t)?.vecDot) ? ' (the types no kernel runs yet are widened to f32 at load)' : ''}`,
+        `weights       ${info.weights} (each matrix runs in its own type)`,
         `wasm memory   ${mb(info.wasmBytes)} (weights as uploaded, KV cache, activations)`,
+        `kernels       ${engine.backend} build, ${engine.dot.path === 'relaxed' ? `relaxed integer dot (${engine.dot.form} form)` : `i16 integer dot${engine.dot.form === 'absent' ? '' : ` (the relaxed dot's form here: ${engine.dot.form})`}`}`,
         `tokenizer     ${info.tokenizer}`,
         routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,
       ];

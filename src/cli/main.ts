@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   finetune: async () => (await import('./finetune.js')).finetuneCommand(),
   quantize: async () => (await import('./quantize.js')).quantizeCommand(),
   info: async () => (await import('./info.js')).infoCommand(),
+  logits: async () => (await import('./logits.js')).logitsCommand(),
   tokenize: async () => (await import('./tokenize.js')).tokenizeCommand(),
 };
 

@@ -7,9 +7,10 @@ export { F32Buffer } from '../runtime/buffer.js';
 export { Arena } from '../runtime/arena.js';
 export {
   Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type GemmWeights, type DenseFfn, type RopeLayout, type AttentionShape, type GroupedPointwise,
+  type SingleWeights, type StackedMatrix, weightBytes,
 } from '../runtime/kernels.js';
 export { BackwardKernels, type TrainAttentionShape } from '../runtime/backward.js';
 export { type Backend, BACKENDS, selectBackend } from '../runtime/wasm.js';
 export { encodeQ8_0, decodeQ8_0 } from '../model/q8.js';
-export { GGML_KERNEL_TRAITS, GgmlKernels, ggmlMatrixBytes, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from '../runtime/kernels/ggml.js';
+export { GGML_KERNEL_TRAITS, ggmlMatrixBytes, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from '../runtime/kernels/ggml.js';
 export { type DotPath, type DotSelfTest, type RelaxedDotForm } from '../runtime/kernels/relaxed-dot.js';

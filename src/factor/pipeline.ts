@@ -7,7 +7,7 @@
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { LlamaModel, type ModelOptions } from '../llm/model.js';
-import { matrixF32, type Combination, type HostMatrix, type LlamaLayer, type LlamaWeights, type Q8Weights, type RoutedFfnWeights } from '../model/weights.js';
+import { matrixF32, type Combination, type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, type Q8Weights, type RoutedFfnWeights } from '../model/weights.js';
 import { encodeQ8_0 } from '../model/q8.js';
 import { createEngine, type Engine } from '../runtime/engine.js';
 import { swigluActivations } from './activations.js';
@@ -138,7 +138,7 @@ export async function factorizeModel(
     const r = cut(layer, li, calib);
     if (steps > 0) {
       progress('targets', li, c.nLayers);
-      train(r, li, calib!.inputs[li]!, oracleTargets(engine, r, calib!, li, topK, c.dim));
+      train(r, li, calib!.inputs[li]!, oracleTargets(engine, r, calib!, li, topK, c.dim, c.activation));
     }
     return r;
   });
@@ -147,8 +147,10 @@ export async function factorizeModel(
 }
 
 /** The PA targets of one layer: for each recorded input, the oracle's k experts (see routed-ffn.ts). */
-function oracleTargets(engine: Engine, routed: RoutedFfnWeights<HostMatrix>, calib: CalibrationData, li: number, topK: number, dim: number): Int32Array {
-  const ffn = new RoutedLayerFfn(engine, routed, dim, `layers.${li}`);
+function oracleTargets(
+  engine: Engine, routed: RoutedFfnWeights<HostMatrix>, calib: CalibrationData, li: number, topK: number, dim: number, activation?: LlamaConfig['activation'],
+): Int32Array {
+  const ffn = new RoutedLayerFfn(engine, routed, dim, `layers.${li}`, activation);
   try {
     ffn.mode = 'oracle';
     const n = calib.tokens;

@@ -7,13 +7,13 @@
 // padding to `general.alignment` (default 32); tensor data, each at data start + offset.
 
 import { FfnkitError } from '../errors.js';
-import type { BlockMatrix, Combination, HostMatrix, LlamaConfig, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, kvDim, matrixF32 } from '../model/weights.js';
+import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, matrixF32, matrixRows } from '../model/weights.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
-import { ByteReader, ByteWriter } from './bytes.js';
 import {
-  DENSE_FFN_TENSORS, HEAD_TENSORS, LAYER_TENSORS, ROUTED_FFN_TENSORS, TAIL_TENSORS, namedTensors, typeAllowed, type TensorRole, type TensorShape,
-} from './gguf-tensors.js';
+  EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, familyMetadata, familyOf, familyShape, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor, type TensorRole,
+} from './gguf-families.js';
+import { ByteReader, ByteWriter } from './bytes.js';
 import { FILE_TYPES, planTensorTypes, type FileType } from './quant-plan.js';
 import { tokenizerFromGguf } from './gguf-vocab.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -168,12 +168,12 @@ export function ggufTokenizer(file: GgufFile, source = 'GGUF file'): Tokenizer {
 }
 
 /** The expert metadata of a factorized (MoE) file, or undefined for a dense one. */
-function expertMetadata(file: GgufFile, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
-  if (!file.metadata.has('llama.expert_count')) return undefined;
-  const experts = metaNumber(file, 'llama.expert_count', source);
-  const topK = metaNumber(file, 'llama.expert_used_count', source);
-  if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_count ${experts} (at least 2)`);
-  if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: llama.expert_used_count ${topK} is outside 1..${experts}`);
+function expertMetadata(file: GgufFile, family: Family, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
+  if (!file.metadata.has(`${family}.expert_count`)) return undefined;
+  const experts = metaNumber(file, `${family}.expert_count`, source);
+  const topK = metaNumber(file, `${family}.expert_used_count`, source);
+  if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: ${family}.expert_count ${experts} (at least 2)`);
+  if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: ${family}.expert_used_count ${topK} is outside 1..${experts}`);
   // without ffnkit's key the file is llama.cpp's MoE, whose llama graph weights the chosen
   // experts by a softmax over their router logits
   const combination = file.metadata.get('ffnkit.combination') ?? 'weighted';
@@ -204,41 +204,37 @@ export interface ReadGgufOptions {
   keepQ8?: boolean;
 }
 
-/** Reads a `general.architecture = llama` GGUF file into weights (and its tokenizer when present). */
+/**
+ * Reads a GGUF file of a family ffnkit runs (gguf-families.ts: llama, qwen2, qwen3, phi3, gemma,
+ * gemma2, gemma3) into weights, and its tokenizer when present. A key or tensor the family's
+ * table does not name is E_UNSUPPORTED; so is a tensor in a ggml type its role does not allow.
+ */
 export function readGguf(bytes: Uint8Array, source?: string, options?: { blocks?: 'f32'; keepQ8?: false }): { weights: LlamaWeights; tokenizer?: Tokenizer };
 export function readGguf(bytes: Uint8Array, source: string | undefined, options: ReadGgufOptions): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer };
 export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadGgufOptions = {}): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer } {
   const file = parseGguf(bytes, source);
-  const arch = file.metadata.get('general.architecture');
-  if (arch !== 'llama') throw new FfnkitError('E_UNSUPPORTED', `${source}: general.architecture is '${String(arch)}' (only 'llama' is read)`);
+  const family = familyOf(file.metadata.get('general.architecture'), source);
+  const table = FAMILIES[family];
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
-  const nHeads = metaNumber(file, 'llama.attention.head_count', source);
-  const config: LlamaConfig = {
-    dim: metaNumber(file, 'llama.embedding_length', source),
-    hiddenDim: metaNumber(file, 'llama.feed_forward_length', source),
-    nLayers: metaNumber(file, 'llama.block_count', source),
-    nHeads,
-    nKvHeads: metaNumber(file, 'llama.attention.head_count_kv', source, nHeads),
-    vocabSize: 0,
-    seqLen: metaNumber(file, 'llama.context_length', source),
-    normEps: metaNumber(file, 'llama.attention.layer_norm_rms_epsilon', source, 1e-5),
-    ropeTheta: metaNumber(file, 'llama.rope.freq_base', source, 10000),
-    ropeStyle: 'interleaved',
-    sharedClassifier: !byName.has('output.weight'),
-  };
+  const config = readFamilyConfig(family, file.metadata, source);
+  // Gemma's classifier is the embedding whatever the file holds (an output.weight is then refused)
+  config.sharedClassifier = table.output === 'tied' || !byName.has('output.weight');
   const emb = byName.get('token_embd.weight');
   if (!emb) throw new FfnkitError('E_FORMAT', `${source}: tensor token_embd.weight is missing`);
   config.vocabSize = emb.dims[1] ?? 0;
+  const vocabKey = file.metadata.get(`${family}.vocab_size`);
+  if (vocabKey !== undefined && vocabKey !== config.vocabSize) {
+    throw new FfnkitError('E_FORMAT', `${source}: ${family}.vocab_size ${String(vocabKey)} disagrees with token_embd.weight's ${config.vocabSize} rows`);
+  }
   checkConfig(config, source);
   const c = config;
-  const moe = expertMetadata(file, source);
+  const moe = expertMetadata(file, family, source);
   // feed_forward_length is one expert's, as in llama.cpp
-  const shape: TensorShape = {
-    dim: c.dim, kv: kvDim(c), hidden: c.hiddenDim, vocab: c.vocabSize, experts: moe?.experts ?? 1, expertHidden: c.hiddenDim,
-  };
+  const shape = familyShape(c, moe?.experts ?? 1, c.hiddenDim);
   if (moe) c.hiddenDim = moe.experts * c.hiddenDim;
   const blocks = options.blocks ?? (options.keepQ8 ? 'runnable' : 'f32');
   const keep = (t: GgmlType) => t.name !== 'F32' && (blocks === 'all' || (blocks === 'runnable' && t.vecDot !== undefined));
+  // every tensor read is ticked off; what is left at the end is something ffnkit would ignore
   const used = new Set<string>();
 
   /** One tensor of the table: present (unless optional), of the dims the metadata implies, of a type its role allows. */
@@ -257,7 +253,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     const type = tensorType(t, source);
     if (!typeAllowed(type, role)) {
       const allowed = role === 'vector' ? 'F32, F16 or BF16' : 'a weight type (not an activation type)';
-      throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} is ${type.name}; a ${role === 'vector' ? 'norm or router' : 'matrix'} must be ${allowed}`);
+      throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} is ${type.name}; a ${role === 'vector' ? 'norm, bias or router' : 'matrix'} must be ${allowed}`);
     }
     const data = tensorBlocks(file, bytes, t, type, source);
     if (role === 'matrix' && keep(type)) {
@@ -268,12 +264,32 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
   }
   const vector = (name: string, dims: number[]) => read(name, 'vector', dims) as Float32Array;
 
+  // one table entry into the layer's fields: a vector, a matrix, or a fused matrix split by rows
+  const readTensor = (layer: Partial<Record<keyof LlamaLayer, unknown>>, i: number, t: LayerTensor) => {
+    const name = `blk.${i}.${t.name}`;
+    const rows = t.rows(shape);
+    const cols = t.cols(shape);
+    if (t.role === 'vector') {
+      layer[t.fields[0]!] = vector(name, [rows[0]!]);
+      return;
+    }
+    const m = read(name, 'matrix', [cols, rows.reduce((a, b) => a + b, 0)]);
+    let r0 = 0;
+    t.fields.forEach((field, j) => {
+      layer[field] = t.fields.length === 1 ? m : matrixRows(m, cols, r0, r0 + rows[j]!);
+      r0 += rows[j]!;
+    });
+  };
   const layers: LlamaLayer<HostMatrix>[] = Array.from({ length: c.nLayers }, (_, i) => {
-    const get = (e: { name: string; role: TensorRole; dims: (s: TensorShape) => number[] }) => read(`blk.${i}.${e.name}`, e.role, e.dims(shape));
-    const attn = Object.fromEntries(LAYER_TENSORS.map((e) => [e.field, get(e)])) as Pick<LlamaLayer<HostMatrix>, (typeof LAYER_TENSORS)[number]['field']>;
-    if (!moe) return { ...attn, ...(Object.fromEntries(DENSE_FFN_TENSORS.map((e) => [e.field, get(e)])) as Pick<LlamaLayer<HostMatrix>, 'w1' | 'w2' | 'w3'>) };
-    const ffn: Partial<Record<(typeof ROUTED_FFN_TENSORS)[number]['field'], HostMatrix>> = {};
-    for (const e of ROUTED_FFN_TENSORS) ffn[e.field] = read(`blk.${i}.${e.name}`, e.role, e.dims(shape), e.optional);
+    const layer: Partial<Record<keyof LlamaLayer, unknown>> = {};
+    for (const t of table.layer.required) if (!(moe && t.ffn)) readTensor(layer, i, t);
+    // an optional group is read whole when any of it is there (a missing member is then an error)
+    for (const group of table.layer.optional) {
+      if (group.some((t) => byName.has(`blk.${i}.${t.name}`))) for (const t of group) readTensor(layer, i, t);
+    }
+    if (!moe) return layer as unknown as LlamaLayer<HostMatrix>;
+    const ffn: Partial<Record<(typeof EXPERT_TENSORS)[number]['field'], HostMatrix>> = {};
+    for (const e of EXPERT_TENSORS) ffn[e.field] = read(`blk.${i}.${e.name}`, e.role, e.dims(shape), e.field === 'routerBias');
     const routed: RoutedFfnWeights<HostMatrix> = {
       experts: moe.experts,
       topK: moe.topK,
@@ -287,22 +303,24 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
       ...(moe.split ? { split: moe.split } : {}),
     };
     const dense = denseOfRouted(routed, c.dim);
-    return { ...attn, w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
+    return { ...(layer as unknown as LlamaLayer<HostMatrix>), w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
   });
-  const [embd] = HEAD_TENSORS;
-  const [norm, output] = TAIL_TENSORS;
+  const { embedding, finalNorm, classifier, ropeFactors } = MODEL_TENSORS;
   // a shared classifier is the embedding itself, in whatever type it is kept
-  const tokenEmbedding = read(embd!.name, embd!.role, embd!.dims(shape));
+  const tokenEmbedding = read(embedding.name, embedding.role, embedding.dims(shape));
   const weights: LlamaWeights<HostMatrix> = {
     config,
     tokenEmbedding,
     layers,
-    finalNorm: vector(norm!.name, norm!.dims(shape)),
-    classifier: c.sharedClassifier ? tokenEmbedding : read(output!.name, output!.role, output!.dims(shape)),
+    finalNorm: vector(finalNorm.name, finalNorm.dims(shape)),
+    classifier: c.sharedClassifier ? tokenEmbedding : read(classifier.name, classifier.role, classifier.dims(shape)),
   };
+  if (table.ropeFactors && byName.has(ropeFactors.name)) weights.ropeFactors = vector(ropeFactors.name, ropeFactors.dims(shape));
   const unknown = file.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
   if (unknown.length) {
-    throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ', ...' : ''} not part of a llama model ffnkit runs`);
+    const names = `${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ', ...' : ''}`;
+    const tied = table.output === 'tied' ? ' (its classifier is always the embedding)' : '';
+    throw new FfnkitError('E_UNSUPPORTED', `${source}: ${unknown.length > 1 ? `tensors ${names} are` : `tensor ${names} is`} not part of the ${family} graph ffnkit computes${tied}`);
   }
   checkWeights(weights, source);
   const tokenizer = file.metadata.has('tokenizer.ggml.tokens') ? ggufTokenizer(file, source) : undefined;
@@ -419,19 +437,13 @@ export function planGguf(weights: LlamaWeights<HostMatrix>, options: TensorType 
   if (!(ft in FILE_TYPES)) throw new FfnkitError('E_ARG', `GGUF writer: unknown file type '${String(ft)}' (${Object.keys(FILE_TYPES).join(', ')})`);
   const c = weights.config;
   checkWeights(weights, 'GGUF writer');
-  if (c.ropeStyle !== 'interleaved') {
-    throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: llama GGUF implies interleaved RoPE; this model uses half-split');
-  }
+  // the RoPE style and graph must be what the family's keys say (E_UNSUPPORTED otherwise)
+  familyMetadata(c.family ?? 'llama', c, 'GGUF writer');
   const routed = weights.layers[0]?.routed;
   if (weights.layers.some((l) => Boolean(l.routed) !== Boolean(routed) || (l.routed && (l.routed.experts !== routed!.experts || l.routed.expertHidden !== routed!.expertHidden)))) {
     throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: every layer must be dense, or routed with the same expert count and size');
   }
-  // a shared classifier kept in blocks is the embedding's own blocks
-  const embedding = c.sharedClassifier && !(weights.classifier instanceof Float32Array) ? weights.classifier : weights.tokenEmbedding;
-  const shape: TensorShape = {
-    dim: c.dim, kv: kvDim(c), hidden: c.hiddenDim, vocab: c.vocabSize, experts: routed?.experts ?? 1, expertHidden: routed?.expertHidden ?? c.hiddenDim,
-  };
-  const tensors = namedTensors({ ...weights, tokenEmbedding: embedding }, shape);
+  const tensors = namedTensors(weights, 'GGUF writer');
   const source = (m: HostMatrix): GgmlTypeName => (m instanceof Float32Array ? 'F32' : m.type);
   const plan = planTensorTypes(
     tensors.map((t) => ({ name: t.name, dims: t.dims, role: t.role, source: source(t.data) })),
@@ -442,7 +454,8 @@ export function planGguf(weights: LlamaWeights<HostMatrix>, options: TensorType 
   return tensors.map((t, i) => {
     const { type, wanted, beyondLlama } = plan[i]!;
     const from = source(t.data);
-    if (!o.allowRequantize && from !== type && GGML_TYPES[from].blockSize > 1) {
+    // widening to F32 is exact; any other change of block type rounds the values a second time
+    if (!o.allowRequantize && from !== type && type !== 'F32' && GGML_TYPES[from].blockSize > 1) {
       throw new FfnkitError('E_ARG', `GGUF writer: tensor ${t.name} is ${from} already; requantizing it to ${type} loses accuracy twice (allow it explicitly)`);
     }
     return { name: t.name, dims: t.dims, type, ...(wanted ? { wanted } : {}), ...(beyondLlama ? { beyondLlama } : {}), data: t.data };
@@ -456,36 +469,33 @@ function encodeTensor(t: GgufTensorPlan): Uint8Array {
 }
 
 /**
- * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names, each
- * tensor in the type llama-quantize gives it for the file type (norms and the router stay F32;
- * rows that are not whole blocks fall back as llama.cpp's do). RoPE must be interleaved.
+ * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names and keys
+ * for the model's family (gguf-families.ts; 'llama' when the config names none), each tensor in
+ * the type llama-quantize gives it for the file type (norms, biases and the router stay F32; rows
+ * that are not whole blocks fall back as llama.cpp's do). The RoPE style must be the family's, and
+ * a graph the family's keys cannot say is E_UNSUPPORTED.
  */
 export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, options: TensorType | WriteGgufOptions = 'F32'): Uint8Array {
   const tensors = planGguf(weights, options);
   const ft = (typeof options === 'string' ? options : options.type) ?? 'F32';
   const c = weights.config;
   const routed = weights.layers[0]?.routed;
+  const family = c.family ?? 'llama';
 
   const w = new ByteWriter();
+  const metaType = { u32: T.U32, f32: T.F32, string: T.STRING } as const;
   const meta: [string, MetaValue, T, T?][] = [
-    ['general.architecture', 'llama', T.STRING],
+    ['general.architecture', family, T.STRING],
     ['general.alignment', DEFAULT_ALIGNMENT, T.U32],
-    ['llama.context_length', c.seqLen, T.U32],
-    ['llama.embedding_length', c.dim, T.U32],
-    ['llama.block_count', c.nLayers, T.U32],
-    ['llama.feed_forward_length', routed ? routed.expertHidden : c.hiddenDim, T.U32],
-    ['llama.rope.dimension_count', c.dim / c.nHeads, T.U32],
-    ['llama.attention.head_count', c.nHeads, T.U32],
-    ['llama.attention.head_count_kv', c.nKvHeads, T.U32],
-    ['llama.attention.layer_norm_rms_epsilon', c.normEps, T.F32],
-    ['llama.rope.freq_base', c.ropeTheta, T.F32],
+    // feed_forward_length is one expert's in a factorized file, as in llama.cpp
+    ...familyMetadata(family, c, 'GGUF writer').map(([k, v, t]): [string, MetaValue, T] => [k, k === `${family}.feed_forward_length` && routed ? routed.expertHidden : v, metaType[t]]),
     ['general.file_type', FILE_TYPES[ft].id, T.U32],
   ];
   if (GGML_TYPES[FILE_TYPES[ft].base].blockSize > 1) meta.push(['general.quantization_version', 2, T.U32]);
   if (routed) {
     meta.push(
-      ['llama.expert_count', routed.experts, T.U32],
-      ['llama.expert_used_count', routed.topK, T.U32],
+      [`${family}.expert_count`, routed.experts, T.U32],
+      [`${family}.expert_used_count`, routed.topK, T.U32],
       ['ffnkit.combination', routed.combination, T.STRING],
     );
     if (routed.split) meta.push(['ffnkit.split', routed.split, T.STRING]);

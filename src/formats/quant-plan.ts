@@ -5,7 +5,7 @@
 
 import { FfnkitError } from '../errors.js';
 import { GGML_TYPES, type GgmlTypeName } from '../model/ggml-types.js';
-import type { TensorRole } from './gguf-tensors.js';
+import type { TensorRole } from './gguf-families.js';
 
 /** llama.cpp's file types (LLAMA_FTYPE_*): the type most matrices get, and the general.file_type id. */
 export const FILE_TYPES = {

@@ -140,6 +140,17 @@ export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'mod
   if (hf.model_type !== undefined && hf.model_type !== 'llama') {
     throw new FfnkitError('E_UNSUPPORTED', `config.json: model_type '${hf.model_type}' (only 'llama' is read)`);
   }
+  // fields of a Llama config.json that change the graph: refused, not ignored (GGUF files of the
+  // same models carry them in a form ffnkit reads: rope_freqs.weight, rope.scaling.*)
+  const raw = hf as unknown as Record<string, unknown>;
+  const changes: [string, boolean][] = [
+    ['rope_scaling', raw.rope_scaling !== undefined && raw.rope_scaling !== null],
+    ['head_dim', raw.head_dim !== undefined && raw.head_dim !== null && raw.head_dim !== hf.hidden_size / hf.num_attention_heads],
+    ['attention_bias', raw.attention_bias === true],
+    ['mlp_bias', raw.mlp_bias === true],
+  ];
+  const changed = changes.find(([, yes]) => yes);
+  if (changed) throw new FfnkitError('E_UNSUPPORTED', `config.json: ${changed[0]} ${JSON.stringify(raw[changed[0]])} changes the Llama graph in a way ffnkit does not read from Hugging Face files (the model's GGUF file says it in a form ffnkit reads)`);
   const file = parseSafetensors(bytes, source);
   const config: LlamaConfig = {
     dim: hf.hidden_size,
@@ -185,6 +196,12 @@ export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'mod
     finalNorm: get('model.norm.weight', [c.dim]),
     classifier: c.sharedClassifier ? tokenEmbedding : get('lm_head.weight', [c.vocabSize, c.dim]),
   };
+  // a tensor the graph does not read (a bias, say) would be ignored: refuse it (the stored RoPE
+  // inverse frequencies of older checkpoints are what ropeTheta gives again)
+  const read = new Set([...Array.from({ length: c.nLayers }, (_, i) => ['input_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'post_attention_layernorm', 'mlp.gate_proj', 'mlp.down_proj', 'mlp.up_proj'].map((n) => `${p(i)}.${n}.weight`)).flat(),
+    'model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight']);
+  const left = [...file.tensors.keys()].find((name) => !read.has(name) && !name.endsWith('.rotary_emb.inv_freq') && name !== '__metadata__');
+  if (left) throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${left} is not part of the Llama graph ffnkit computes`);
   checkWeights(weights, source);
   return weights;
 }

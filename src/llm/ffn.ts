@@ -2,16 +2,28 @@
 // output and takes back the block's output. Dense here; FactorLLM's routed experts in
 // llm/routed-ffn.ts.
 
-import { FfnkitError } from '../errors.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import type { DenseFfn, GemmWeights, Kernels } from '../runtime/kernels.js';
-import type { HostMatrix } from '../model/weights.js';
+import { weightBytes, type DenseFfn, type GemmWeights, type GgmlBlockType, type Kernels, type SingleWeights } from '../runtime/kernels.js';
+import { type HostMatrix, stackRows } from '../model/weights.js';
 
-/** One host matrix into the engine: float32 as gemm panels, Q8_0 blocks as int8 groups. */
-export function uploadMatrix(k: Kernels, m: HostMatrix, rows: number, cols: number, what: string): GemmWeights {
+/**
+ * One host matrix into the engine: float32 as gemm panels, Q8_0 blocks as int8 groups, every
+ * other ggml type in its own blocks (never widened).
+ */
+export function uploadMatrix(k: Kernels, m: HostMatrix, rows: number, cols: number, what: string): SingleWeights {
   if (m instanceof Float32Array) return k.packFrom(m, rows, cols, what);
   if (m.type === 'Q8_0') return k.q8Matrix(m.bytes, rows, cols, what);
-  throw new FfnkitError('E_UNSUPPORTED', `${what}: no kernel runs ${m.type} matrices yet (read the file with blocks: 'runnable' to widen them to float32)`);
+  return k.ggmlMatrix(m.bytes, m.type.toLowerCase() as GgmlBlockType, rows, cols, what);
+}
+
+/**
+ * Matrices of `cols` columns (wq, wk, wv) as one product: one matrix when they share a type,
+ * else a stack of each in its own.
+ */
+export function uploadStacked(k: Kernels, parts: HostMatrix[], rows: number[], cols: number, what: string): GemmWeights {
+  const one = stackRows(parts, cols);
+  if (one) return uploadMatrix(k, one, rows.reduce((a, b) => a + b, 0), cols, what);
+  return k.stack(parts.map((p, i) => uploadMatrix(k, p, rows[i]!, cols, `${what} part ${i}`)));
 }
 
 export interface LayerFfn {
@@ -40,6 +52,6 @@ export class DenseLayerFfn implements LayerFfn {
 
   bytesPerToken(): number {
     const w = this.weights;
-    return (w.w1.data.length + w.w3.data.length + w.w2.data.length) * 4;
+    return weightBytes(w.w1) + weightBytes(w.w3) + weightBytes(w.w2);
   }
 }

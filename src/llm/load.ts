@@ -49,15 +49,18 @@ function looksLikeSafetensors(b: Uint8Array): boolean {
   return n > 1n && n < BigInt(b.length) && b[8] === 0x7b;
 }
 
-/** Options of `readWeights`: which of a GGUF file's matrices keep their ggml blocks (see ReadGgufOptions). */
-export type ReadWeightsOptions = ReadGgufOptions;
+/** Options of `readWeights`: which of a GGUF file's matrices keep their ggml blocks (see ReadGgufOptions), and the source's name. */
+export type ReadWeightsOptions = ReadGgufOptions & {
+  /** The name errors give the source (default: its path, URL or file name; bytes have none). */
+  name?: string;
+};
 
 /**
  * Reads the weights (and any embedded tokenizer) of a model, in whatever supported format: as
  * float32, or with `blocks` a GGUF file's matrices in their own ggml types ('runnable': those the
  * kernels run; 'all').
  */
-export async function readWeights(source: ModelSource, options?: { blocks?: 'f32'; keepQ8?: false }): Promise<LoadedWeights>;
+export async function readWeights(source: ModelSource, options?: { blocks?: 'f32'; keepQ8?: false; name?: string }): Promise<LoadedWeights>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions): Promise<LoadedWeights<HostMatrix>>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions = {}): Promise<LoadedWeights<HostMatrix>> {
   if (isHfSource(source)) {
@@ -71,7 +74,7 @@ export async function readWeights(source: ModelSource, options: ReadWeightsOptio
     });
     return { weights, format: 'safetensors', ...(chatVocabulary ? { chatVocabulary } : {}) };
   }
-  const name = sourceName(source);
+  const name = options.name ?? sourceName(source);
   const files = localFiles();
   if (typeof source === 'string' && files && (await files.isDirectory(source).catch(() => false))) {
     // the files beside the weights that describe chats, when they are there

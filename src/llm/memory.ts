@@ -1,11 +1,12 @@
 // What a model's weights take in wasm memory, per matrix and by the type it is uploaded in, so a
-// model that cannot fit is refused before anything is allocated. A kernel that adds a weight type
-// gives its packed size here (uploadedMatrixBytes) next to the traits' vecDot it sets.
+// model that cannot fit is refused before anything is allocated. Each matrix is counted as
+// uploadMatrix / uploadStacked upload it (llm/ffn.ts): f32 panels, Q8_0's 4-row groups, every
+// other block type's GGUF bytes as they are.
 
 import { FfnkitError } from '../errors.js';
-import { GGML_TYPES, ggmlTypeByName, type GgmlTypeName } from '../model/ggml-types.js';
-import { panelFloats, q8GroupFloats } from '../runtime/sizes.js';
-import { type HostMatrix, type LlamaConfig, type LlamaWeights, kvDim } from '../model/weights.js';
+import { GGML_TYPES, ggmlTypeByName, type GgmlTypeName, type VecDotType } from '../model/ggml-types.js';
+import { ggmlRepackedBytes, panelFloats, q8GroupFloats } from '../runtime/sizes.js';
+import { type HostMatrix, type LlamaConfig, type LlamaWeights, headDim, kvDim, qDim } from '../model/weights.js';
 
 /** The ggml type of a host matrix ('F32' for float32 values). */
 export function matrixType(m: HostMatrix): GgmlTypeName {
@@ -14,60 +15,98 @@ export function matrixType(m: HostMatrix): GgmlTypeName {
 
 /**
  * Bytes of wasm memory one matrix of `rows` x `cols` takes once uploaded as `type`: f32 panels for
- * float32 and for every type no kernel runs yet (they are widened at load), Q8_0's 4-row groups,
- * and for a type whose kernel reads its GGUF blocks as they are, those bytes.
+ * float32, Q8_0's, Q4_0's, Q4_K's and Q6_K's 4-row layouts, and for the other block types their
+ * GGUF bytes (in whole floats).
  */
 export function uploadedMatrixBytes(type: GgmlTypeName, rows: number, cols: number): number {
   const t = GGML_TYPES[type];
-  if (type === 'F32' || !t.vecDot || cols % t.blockSize !== 0) return panelFloats(rows, cols) * 4;
+  if (type === 'F32') return panelFloats(rows, cols) * 4;
+  if (!t.vecDot || cols % t.blockSize !== 0) throw new FfnkitError('E_ARG', `memory estimate: no kernel runs ${rows}x${cols} in ${type}`);
   if (type === 'Q8_0') return q8GroupFloats(rows, cols) * 4;
-  return rows * (cols / t.blockSize) * t.blockBytes;
+  const repacked = ggmlRepackedBytes(type, rows, cols);
+  if (repacked !== undefined) return Math.ceil(repacked / 4) * 4;
+  return Math.ceil((rows * (cols / t.blockSize) * t.blockBytes) / 4) * 4;
 }
 
-/** The upload type of each matrix a model keeps in the engine: wq/wk/wv stack into one only when they share a type. */
-interface MatrixTypes {
-  classifier: GgmlTypeName;
-  layers: { wqkv: GgmlTypeName; wo: GgmlTypeName; w1: GgmlTypeName; w3: GgmlTypeName; w2: GgmlTypeName }[];
+/** One layer's matrices by type; a routed FFN's by expert. */
+interface LayerTypes {
+  wq: GgmlTypeName;
+  wk: GgmlTypeName;
+  wv: GgmlTypeName;
+  wo: GgmlTypeName;
+  w1: GgmlTypeName;
+  w3: GgmlTypeName;
+  w2: GgmlTypeName;
+  routed?: { experts: number; expertHidden: number };
 }
 
-function typesOf(c: LlamaConfig, weights: string | LlamaWeights<HostMatrix>): MatrixTypes {
+function typesOf(c: LlamaConfig, weights: string | LlamaWeights<HostMatrix>): { classifier: GgmlTypeName; layers: LayerTypes[] } {
   if (typeof weights === 'string') {
     const t = weights === 'f32' ? GGML_TYPES.F32 : ggmlTypeByName(weights);
     if (!t || !t.weight) throw new FfnkitError('E_ARG', `memory estimate: unknown weight type '${weights}'`);
-    const layer = { wqkv: t.name, wo: t.name, w1: t.name, w3: t.name, w2: t.name };
-    return { classifier: t.name, layers: Array.from({ length: c.nLayers }, () => layer) };
+    const n = t.name;
+    const layer = { wq: n, wk: n, wv: n, wo: n, w1: n, w3: n, w2: n };
+    return { classifier: n, layers: Array.from({ length: c.nLayers }, () => layer) };
   }
   return {
     classifier: matrixType(weights.classifier),
     layers: weights.layers.map((l) => {
-      const q = matrixType(l.wq);
-      return { wqkv: q === matrixType(l.wk) && q === matrixType(l.wv) ? q : 'F32', wo: matrixType(l.wo), w1: matrixType(l.w1), w3: matrixType(l.w3), w2: matrixType(l.w2) };
+      const r = l.routed;
+      const ffn = r
+        ? { w1: matrixType(r.w1), w3: matrixType(r.w3), w2: matrixType(r.w2), routed: { experts: r.experts, expertHidden: r.expertHidden } }
+        : { w1: matrixType(l.w1), w3: matrixType(l.w3), w2: matrixType(l.w2) };
+      return { wq: matrixType(l.wq), wk: matrixType(l.wk), wv: matrixType(l.wv), wo: matrixType(l.wo), ...ffn };
     }),
   };
 }
 
+/** Floats of scratch per activation value for each format the kernels quantize to (runtime/kernels/ggml.ts, q8.ts). */
+const ACTIVATION_FLOATS: Record<VecDotType, number> = { F32: 0, F16: 1, BF16: 1, Q8_0: 1 / 2 + 1 / 32, Q8_1: 44 / 32 / 4, Q8_K: 292 / 256 / 4 };
+
+/** Floats of scratch per activation value the kernels for these types need: each format its own buffer. */
+function activationFloats(types: GgmlTypeName[]): number {
+  const kinds = new Set(types.map((t) => GGML_TYPES[t].vecDot ?? 'F32'));
+  return [...kinds].reduce((n, k) => n + ACTIVATION_FLOATS[k], 0);
+}
+
 /**
  * Wasm memory a model needs: its uploaded weights (each matrix in the type given: one type for all,
- * or the weights' own), KV cache, RoPE table and activations.
+ * or the weights' own), KV cache, RoPE tables (a second for sliding-window layers), activations
+ * and the kernels' scratch.
  */
 export function modelMemoryBytes(c: LlamaConfig, blockSize: number, weights: string | LlamaWeights<HostMatrix>): number {
   const kv = kvDim(c);
+  const q = qDim(c);
   const types = typesOf(c, weights);
-  let bytes = uploadedMatrixBytes(types.classifier, c.vocabSize, c.dim);
+  const up = uploadedMatrixBytes;
+  // norms, and the vectors some families add (biases, q/k norms, post-norms) as if all had them
+  const vectors = 4 * c.dim + q + 2 * kv + 2 * headDim(c);
+  let bytes = up(types.classifier, c.vocabSize, c.dim);
+  const seen: GgmlTypeName[] = [types.classifier];
   for (const l of types.layers) {
-    bytes += 4 * 2 * c.dim + uploadedMatrixBytes(l.wqkv, c.dim + 2 * kv, c.dim) + uploadedMatrixBytes(l.wo, c.dim, c.dim) +
-      uploadedMatrixBytes(l.w1, c.hiddenDim, c.dim) + uploadedMatrixBytes(l.w3, c.hiddenDim, c.dim) + uploadedMatrixBytes(l.w2, c.dim, c.hiddenDim);
+    // wq, wk and wv go up as one matrix when they share a type, else as a stack of three
+    const qkv = l.wq === l.wk && l.wq === l.wv ? up(l.wq, q + 2 * kv, c.dim) : up(l.wq, q, c.dim) + up(l.wk, kv, c.dim) + up(l.wv, kv, c.dim);
+    const r = l.routed;
+    const ffn = r
+      ? panelFloats(r.experts, c.dim) * 4 + r.experts * (up(l.w1, r.expertHidden, c.dim) + up(l.w3, r.expertHidden, c.dim) + up(l.w2, c.dim, r.expertHidden))
+      : up(l.w1, c.hiddenDim, c.dim) + up(l.w3, c.hiddenDim, c.dim) + up(l.w2, c.dim, c.hiddenDim);
+    bytes += 4 * vectors + qkv + up(l.wo, c.dim, q) + ffn;
+    seen.push(l.wq, l.wk, l.wv, l.wo, l.w1, l.w3, l.w2);
   }
-  const floats = c.dim + 2 * c.nLayers * c.seqLen * kv + c.seqLen * (c.dim / c.nHeads) +
-    blockSize * (3 * c.dim + c.dim + 2 * kv + c.vocabSize + 2 * c.hiddenDim) +
-    (1 << 20) + Math.max(c.dim, c.hiddenDim) * 8; // packing staging buffer
+  const widest = Math.max(c.dim, q, c.hiddenDim);
+  const ropeTables = c.slidingWindow !== undefined ? 2 : 1;
+  const floats = c.dim + 2 * c.nLayers * c.seqLen * kv + ropeTables * c.seqLen * headDim(c) +
+    blockSize * (2 * c.dim + Math.max(c.dim, q) + q + 2 * kv + c.vocabSize + 2 * c.hiddenDim) +
+    Math.ceil(activationFloats(seen) * blockSize * widest) + // quantized activations
+    (1 << 20) + widest * 8; // packing staging buffer
   return bytes + floats * 4;
 }
 
 /** The matrices' types, most frequent first, lowercase and joined by '+': 'f32', 'q8_0', 'q4_k+q6_k'. */
 export function weightTypes(w: LlamaWeights<HostMatrix>): string {
   const count = new Map<string, number>();
-  for (const m of [w.classifier, ...w.layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3])]) {
+  const ffn = (l: LlamaWeights<HostMatrix>['layers'][number]) => (l.routed ? [l.routed.w1, l.routed.w2, l.routed.w3] : [l.w1, l.w2, l.w3]);
+  for (const m of [w.classifier, ...w.layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, ...ffn(l)])]) {
     const t = matrixType(m).toLowerCase();
     count.set(t, (count.get(t) ?? 0) + 1);
   }

@@ -3,22 +3,31 @@
 // RMSNorm -> FFN -> residual; final RMSNorm and classifier. The same code runs a prompt in blocks
 // (GEMM on packed weights) and decodes one token at a time (the packed GEMV); both paths give the
 // same logits up to float32 summation order.
+//
+// The other families are the same steps with the options their config turns on (see LlamaConfig):
+// q/k/v biases (Qwen2), per-head q/k RMSNorm (Qwen3, Gemma 3), NEOX rotation, RoPE factors and
+// scaling, GeGLU, an embedding scale, post-attention and post-FFN norms, soft-capped attention
+// and logits, sliding-window layers with their own RoPE base (Gemma 2/3). Each step of a layer
+// is one short method below; a family is data, not another copy of the pass.
 
 import { FfnkitError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import { ropeCosSin, type GemmWeights } from '../runtime/kernels.js';
+import { weightBytes, type AttentionShape, type GemmWeights } from '../runtime/kernels.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { ChatVocabulary } from '../formats/chat-vocabulary.js';
 import type { ChatMessage } from '../text/chat-template.js';
 import type { FfnSkip } from './skip.js';
 import { RoutedLayerFfn } from './routed-ffn.js';
-import { DenseLayerFfn, uploadMatrix, type LayerFfn } from './ffn.js';
+import { DenseLayerFfn, uploadMatrix, uploadStacked, type LayerFfn } from './ffn.js';
 import { generate, type FinishReason, type GenerateOptions } from './generate.js';
 import { chat, type ChatOptions } from './chat.js';
 import { modelMemoryBytes, weightTypes } from './memory.js';
-import { type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, kvDim, matrixF32, matrixRowF32 } from '../model/weights.js';
+import { RopeTable, type RopeParams } from './rope.js';
+import {
+  type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, isSlidingLayer, kvDim, matrixRowF32, qDim, stackRows,
+} from '../model/weights.js';
 
 /**
  * The type of a model's matrices: 'f32', a ggml type in lowercase ('q8_0', 'q4_k'), or for mixed
@@ -41,11 +50,23 @@ export interface ModelOptions extends EngineOptions {
 
 interface DeviceLayer {
   attnNorm: F32Buffer;
-  /** wq, wk and wv stacked: dim + 2*kvDim output features, one GEMV stream per token. */
+  /** wq, wk and wv stacked: qDim + 2*kvDim output features, one GEMV stream per token. */
   wqkv: GemmWeights;
+  /** bq, bk and bv stacked, when the family has them. */
+  qkvBias?: F32Buffer;
+  /** Per-head RMSNorm weights of q and k, when the family has them. */
+  qNorm?: F32Buffer;
+  kNorm?: F32Buffer;
   wo: GemmWeights;
+  /** RMSNorm of the attention output before its residual add, when the family has it. */
+  postAttnNorm?: F32Buffer;
   ffnNorm: F32Buffer;
   ffn: LayerFfn;
+  postFfnNorm?: F32Buffer;
+  /** The rotations of this layer's kind (sliding layers may have their own base). */
+  rope: RopeTable;
+  /** Scale, soft-cap and window of this layer's attention; empty for Llama's plain attention. */
+  attention: Pick<AttentionShape, 'scale' | 'softcap' | 'window'>;
 }
 
 export interface ForwardOptions {
@@ -80,9 +101,6 @@ export class LlamaModel {
   private readonly cacheIds: Int32Array;
   /** What holds the model (a generation, between its tokens), for the E_BUSY message. */
   private holder: string | undefined;
-  /** RoPE cos/sin rows by position, filled on first use (seq_len may be large). */
-  private readonly rope: F32Buffer;
-  private readonly ropeReady: Uint8Array;
   private readonly x: F32Buffer;
   private readonly xb: F32Buffer;
   private readonly xb2: F32Buffer;
@@ -102,18 +120,18 @@ export class LlamaModel {
     this.kCache = engine.alloc(c.nLayers * c.seqLen * kv, 'key cache');
     this.vCache = engine.alloc(c.nLayers * c.seqLen * kv, 'value cache');
     this.cacheIds = new Int32Array(c.seqLen);
-    this.rope = engine.alloc(c.seqLen * headDim(c), 'rope table');
-    this.ropeReady = new Uint8Array(c.seqLen);
     this.x = engine.alloc(blockSize * c.dim, 'residual stream');
-    this.xb = engine.alloc(blockSize * c.dim, 'normed activations');
+    // the normed input, and then the attention output (qDim wide)
+    this.xb = engine.alloc(blockSize * Math.max(c.dim, qDim(c)), 'normed activations');
     this.xb2 = engine.alloc(blockSize * c.dim, 'block output');
-    this.qkv = engine.alloc(blockSize * (c.dim + 2 * kv), 'qkv');
+    this.qkv = engine.alloc(blockSize * (qDim(c) + 2 * kv), 'qkv');
     this.logits = engine.alloc(blockSize * c.vocabSize, 'logits');
   }
 
   /**
    * Uploads checked weights into an engine (a new one unless `options.engine` is given): float32
-   * matrices as f32 panels, Q8_0 ones (from `readWeights(..., { blocks: 'runnable' })`) as int8 groups.
+   * matrices as f32 panels, block matrices (from `readWeights(..., { blocks: 'runnable' })`) in
+   * their own ggml types (Q8_0 as int8 groups), never widened.
    */
   static async create(weights: LlamaWeights<HostMatrix>, options: ModelOptions = {}): Promise<LlamaModel> {
     checkWeights(weights, 'model');
@@ -127,7 +145,7 @@ export class LlamaModel {
       const cache = (2 * c.nLayers * c.seqLen * kvDim(c) * 4) / 2 ** 30;
       throw new FfnkitError(
         'E_MEMORY',
-        `model: needs ${(need / 2 ** 30).toFixed(2)} GiB of wasm memory (of which the KV cache for seq_len ${c.seqLen}: ${cache.toFixed(2)} GiB); wasm32 holds 4 GiB`,
+        `model: needs ${need.toLocaleString('en-US')} bytes (${(need / 2 ** 30).toFixed(2)} GiB) of wasm memory, of which the KV cache for seq_len ${c.seqLen} ${cache.toFixed(2)} GiB; wasm32 holds 4 GiB`,
       );
     }
     const engine = options.engine ?? (await createEngine(options));
@@ -137,10 +155,11 @@ export class LlamaModel {
     // the largest matrix first, while the memory is still one free run
     const classifier = uploadMatrix(engine.kernels, weights.classifier, c.vocabSize, c.dim, 'classifier');
     report?.(1, total);
+    const ropes = ropeTables(engine, weights);
     const layers: DeviceLayer[] = [];
     for (const [i, l] of weights.layers.entries()) {
       if (report) await new Promise((resolve) => setTimeout(resolve, 0));
-      layers.push(uploadLayer(engine, l, c, i));
+      layers.push(uploadLayer(engine, l, c, i, ropes));
       report?.(i + 2, total);
     }
     return new LlamaModel(weights, engine, blockSize, classifier, layers);
@@ -212,13 +231,13 @@ export class LlamaModel {
     this.position = length;
   }
 
-  /** Bytes of packed (or Q8_0) weights a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
+  /** Bytes of weights (as uploaded: panels or blocks) a decoded token streams from memory (every matrix once; routed FFNs: the k experts used). */
   weightBytes(): number {
-    let floats = this.classifier.data.length;
+    let bytes = weightBytes(this.classifier);
     for (const l of this.layers) {
-      floats += l.wqkv.data.length + l.wo.data.length + 2 * l.attnNorm.length;
+      bytes += weightBytes(l.wqkv) + weightBytes(l.wo) + 2 * 4 * l.attnNorm.length + l.ffn.bytesPerToken();
     }
-    return floats * 4 + this.layers.reduce((bytes, l) => bytes + l.ffn.bytesPerToken(), 0);
+    return bytes;
   }
 
   /**
@@ -228,7 +247,7 @@ export class LlamaModel {
   matmulFlops(tokens: number, allLogits = false): number {
     const c = this.config;
     const kv = kvDim(c);
-    const layers = c.nLayers * (c.dim * (c.dim + 2 * kv) + c.dim * c.dim + 3 * c.dim * c.hiddenDim);
+    const layers = c.nLayers * (c.dim * (qDim(c) + 2 * kv) + c.dim * qDim(c) + 3 * c.dim * c.hiddenDim);
     return 2 * (tokens * layers + (allLogits ? tokens : 1) * c.vocabSize * c.dim);
   }
 
@@ -282,114 +301,158 @@ export class LlamaModel {
 
   /** One block of t tokens; leaves the logits of its last `rows` tokens (0, 1 or t) in this.logits. */
   private block(tokens: ArrayLike<number>, start: number, t: number, rows: number): void {
-    const c = this.config;
-    const k = this.engine.kernels;
-    const kv = kvDim(c);
-    const hd = headDim(c);
-    const qkvWidth = c.dim + 2 * kv;
-    const p0 = this.position;
-    const x = this.x.sub(0, t * c.dim);
-    const xb = this.xb.sub(0, t * c.dim);
-    const xb2 = this.xb2.sub(0, t * c.dim);
-    const qkv = this.qkv.sub(0, t * qkvWidth);
+    const x = this.x.sub(0, t * this.config.dim);
+    this.embed(tokens, start, t, x);
+    const skip = t === 1 ? this.skip : undefined;
+    if (skip) skip.beginToken(this.decodeSteps++);
+    this.layers.forEach((layer, l) => {
+      this.attend(layer, l, x, t);
+      if (skip && !skip.runs(l)) return; // FFN skipped: the residual stream passes unchanged
+      this.feedForward(layer, l, x, t, skip);
+    });
+    this.position += t;
+    if (rows > 0) this.classify(x, t, rows); // a prompt block before the last: no one reads its logits
+  }
 
+  /** x = the embeddings of tokens[start .. start+t-1], times the family's scale. */
+  private embed(tokens: ArrayLike<number>, start: number, t: number, x: F32Buffer): void {
+    const dim = this.config.dim;
     const xv = x.view();
     for (let i = 0; i < t; i++) {
       const id = tokens[start + i]!;
-      this.cacheIds[p0 + i] = id;
-      matrixRowF32(this.tokenEmbedding, c.dim, id, xv.subarray(i * c.dim, (i + 1) * c.dim));
+      this.cacheIds[this.position + i] = id;
+      matrixRowF32(this.tokenEmbedding, dim, id, xv.subarray(i * dim, (i + 1) * dim));
     }
-    const layout = c.ropeStyle === 'half' ? 'half' : 'interleaved';
-    const skip = t === 1 ? this.skip : undefined;
-    if (skip) skip.beginToken(this.decodeSteps++);
+    if (this.config.embeddingScale !== undefined) this.engine.kernels.scale(x, this.config.embeddingScale, x);
+  }
+
+  /**
+   * x += wo · attention(q, k, v) for t tokens at this.position (post-normed when the family says
+   * so), q, k, v projected from RMSNorm(x); their k and v join layer l's cache.
+   */
+  private attend(layer: DeviceLayer, l: number, x: F32Buffer, t: number): void {
+    const c = this.config;
+    const k = this.engine.kernels;
+    const kv = kvDim(c);
+    const width = qDim(c) + 2 * kv;
+    const qkv = this.qkv.sub(0, t * width);
+    const xb = this.xb.sub(0, t * c.dim);
+    k.rmsnorm(x, layer.attnNorm, xb, t, c.normEps);
+    k.gemm(xb, layer.wqkv, qkv, t);
+    if (layer.qkvBias) k.addRowBias(qkv, layer.qkvBias, t);
+    for (let i = 0; i < t; i++) this.placeQkv(layer, l, qkv.sub(i * width, width), this.position + i);
     const cacheStride = c.seqLen * kv;
-    this.layers.forEach((layer, l) => {
-      k.rmsnorm(x, layer.attnNorm, xb, t, c.normEps);
-      k.gemm(xb, layer.wqkv, qkv, t);
-      const mem = this.engine.arena.f32();
-      for (let i = 0; i < t; i++) {
-        const pos = p0 + i;
-        const row = qkv.sub(i * qkvWidth, qkvWidth);
-        const cs = this.rope.sub(pos * hd, hd);
-        if (!this.ropeReady[pos]) {
-          cs.set(ropeCosSin(pos, hd, c.ropeTheta));
-          this.ropeReady[pos] = 1;
-        }
-        k.rope(row.sub(0, c.dim), c.nHeads, hd, cs, layout);
-        k.rope(row.sub(c.dim, kv), c.nKvHeads, hd, cs, layout);
-        // append this position's k and v to the layer's cache
-        const src = row.ptr >>> 2;
-        const at = l * cacheStride + pos * kv;
-        mem.copyWithin((this.kCache.ptr >>> 2) + at, src + c.dim, src + c.dim + kv);
-        mem.copyWithin((this.vCache.ptr >>> 2) + at, src + c.dim + kv, src + c.dim + 2 * kv);
-      }
-      const cacheRows = (p0 + t) * kv;
-      k.attention(qkv, this.kCache.sub(l * cacheStride, cacheRows), this.vCache.sub(l * cacheStride, cacheRows), xb, {
-        tokens: t, pos0: p0, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: hd, qStride: qkvWidth,
-      });
-      k.gemm(xb, layer.wo, xb2, t);
-      k.add(x, xb2, x);
-      if (skip && !skip.runs(l)) return; // FFN skipped: the residual stream passes unchanged
-      k.rmsnorm(x, layer.ffnNorm, xb, t, c.normEps);
-      layer.ffn.forward(xb, xb2, t);
-      if (skip?.monitors) skip.observe(l, k.addCosine(x, xb2));
-      else k.add(x, xb2, x);
+    const cacheRows = (this.position + t) * kv;
+    const att = this.xb.sub(0, t * qDim(c));
+    k.attention(qkv, this.kCache.sub(l * cacheStride, cacheRows), this.vCache.sub(l * cacheStride, cacheRows), att, {
+      tokens: t, pos0: this.position, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: headDim(c), qStride: width, ...layer.attention,
     });
-    this.position = p0 + t;
-    if (rows === 0) return; // a prompt block before the last: no one reads its logits
+    const out = this.xb2.sub(0, t * c.dim);
+    k.gemm(att, layer.wo, out, t);
+    if (layer.postAttnNorm) k.rmsnorm(out, layer.postAttnNorm, out, t, c.normEps);
+    k.add(x, out, x);
+  }
+
+  /** One token's q|k|v row at `pos`: per-head q/k norms, RoPE, then k and v appended to layer l's cache. */
+  private placeQkv(layer: DeviceLayer, l: number, row: F32Buffer, pos: number): void {
+    const c = this.config;
+    const k = this.engine.kernels;
+    const hd = headDim(c);
+    const qd = qDim(c);
+    const kv = kvDim(c);
+    const q = row.sub(0, qd);
+    const key = row.sub(qd, kv);
+    if (layer.qNorm && layer.kNorm) {
+      k.rmsnorm(q, layer.qNorm, q, c.nHeads, c.normEps);
+      k.rmsnorm(key, layer.kNorm, key, c.nKvHeads, c.normEps);
+    }
+    const cs = layer.rope.at(pos);
+    const layout = c.ropeStyle === 'half' ? 'half' : 'interleaved';
+    k.rope(q, c.nHeads, hd, cs, layout);
+    k.rope(key, c.nKvHeads, hd, cs, layout);
+    const mem = this.engine.arena.f32();
+    const src = row.ptr >>> 2;
+    const at = l * c.seqLen * kv + pos * kv;
+    mem.copyWithin((this.kCache.ptr >>> 2) + at, src + qd, src + qd + kv);
+    mem.copyWithin((this.vCache.ptr >>> 2) + at, src + qd + kv, src + qd + 2 * kv);
+  }
+
+  /** x += FFN(RMSNorm(x)) (post-normed when the family says so); a monitoring skip policy sees the update. */
+  private feedForward(layer: DeviceLayer, l: number, x: F32Buffer, t: number, skip: FfnSkip | undefined): void {
+    const c = this.config;
+    const k = this.engine.kernels;
+    const xb = this.xb.sub(0, t * c.dim);
+    const out = this.xb2.sub(0, t * c.dim);
+    k.rmsnorm(x, layer.ffnNorm, xb, t, c.normEps);
+    layer.ffn.forward(xb, out, t);
+    if (layer.postFfnNorm) k.rmsnorm(out, layer.postFfnNorm, out, t, c.normEps);
+    if (skip?.monitors) skip.observe(l, k.addCosine(x, out));
+    else k.add(x, out, x);
+  }
+
+  /** The logits of the last `rows` of t tokens into this.logits: final RMSNorm, classifier, soft-cap. */
+  private classify(x: F32Buffer, t: number, rows: number): void {
+    const c = this.config;
+    const k = this.engine.kernels;
     const last = x.sub((t - rows) * c.dim, rows * c.dim);
-    const normed = xb.sub(0, rows * c.dim);
+    const normed = this.xb.sub(0, rows * c.dim);
+    const logits = this.logits.sub(0, rows * c.vocabSize);
     k.rmsnorm(last, this.finalNorm, normed, rows, c.normEps);
-    k.gemm(normed, this.classifier, this.logits.sub(0, rows * c.vocabSize), rows);
+    k.gemm(normed, this.classifier, logits, rows);
+    if (c.finalSoftcap !== undefined) k.softcap(logits, c.finalSoftcap, logits);
   }
 }
 
-/** One layer's weights in the engine: norms, wq/wk/wv stacked, wo, and its dense or routed FFN. */
-function uploadLayer(engine: Engine, l: LlamaLayer<HostMatrix>, c: LlamaConfig, i: number): DeviceLayer {
+/**
+ * The RoPE tables a model's layers use: one for the global layers and, when sliding layers
+ * rotate with another base or scale (Gemma 3), one for those.
+ */
+function ropeTables(engine: Engine, w: LlamaWeights<HostMatrix>): { global: RopeTable; sliding: RopeTable } {
+  const c = w.config;
+  const factors = w.ropeFactors ? { factors: w.ropeFactors } : {};
+  const global: RopeParams = { theta: c.ropeTheta, ...(c.ropeScale !== undefined ? { scale: c.ropeScale } : {}), ...factors };
+  const scale = c.ropeScaleSliding ?? c.ropeScale;
+  const local: RopeParams = { theta: c.ropeThetaSliding ?? c.ropeTheta, ...(scale !== undefined ? { scale } : {}), ...factors };
+  const table = new RopeTable(engine, c.seqLen, headDim(c), global);
+  return { global: table, sliding: table.same(local) ? table : new RopeTable(engine, c.seqLen, headDim(c), local, 'sliding layers\' rope table') };
+}
+
+/** One layer's weights in the engine: norms, wq/wk/wv stacked (and their biases), wo, its dense or routed FFN. */
+function uploadLayer(engine: Engine, l: LlamaLayer<HostMatrix>, c: LlamaConfig, i: number, ropes: { global: RopeTable; sliding: RopeTable }): DeviceLayer {
   const k = engine.kernels;
+  const activation = c.activation ?? 'silu';
   const ffn: LayerFfn = l.routed
-    ? new RoutedLayerFfn(engine, l.routed, c.dim, `layers.${i}`)
+    ? new RoutedLayerFfn(engine, l.routed, c.dim, `layers.${i}`, activation)
     : new DenseLayerFfn(k, k.denseFfnFromPacked(
         uploadMatrix(k, l.w1, c.hiddenDim, c.dim, `layers.${i}.w1`),
         uploadMatrix(k, l.w3, c.hiddenDim, c.dim, `layers.${i}.w3`),
         uploadMatrix(k, l.w2, c.dim, c.hiddenDim, `layers.${i}.w2`),
+        activation,
       ));
+  const vector = (v: Float32Array | undefined, name: string) => (v ? { [name]: engine.upload(v, `layers.${i}.${name}`) } : {});
+  const sliding = isSlidingLayer(c, i);
+  const attention: DeviceLayer['attention'] = {
+    ...(c.attentionScale !== undefined ? { scale: c.attentionScale } : {}),
+    ...(c.attentionSoftcap !== undefined ? { softcap: c.attentionSoftcap } : {}),
+    ...(sliding ? { window: c.slidingWindow } : {}),
+  };
   return {
     attnNorm: engine.upload(l.attnNorm, `layers.${i}.attn_norm`),
-    wqkv: uploadMatrix(k, stackRows([l.wq, l.wk, l.wv], c.dim), c.dim + 2 * kvDim(c), c.dim, `layers.${i}.wqkv`),
-    wo: uploadMatrix(k, l.wo, c.dim, c.dim, `layers.${i}.wo`),
+    wqkv: uploadStacked(k, [l.wq, l.wk, l.wv], [qDim(c), kvDim(c), kvDim(c)], c.dim, `layers.${i}.wqkv`),
+    ...(l.bq && l.bk && l.bv ? { qkvBias: engine.upload(stackRows([l.bq, l.bk, l.bv], 1) as Float32Array, `layers.${i}.qkv_bias`) } : {}),
+    ...vector(l.qNorm, 'qNorm'),
+    ...vector(l.kNorm, 'kNorm'),
+    wo: uploadMatrix(k, l.wo, c.dim, qDim(c), `layers.${i}.wo`),
+    ...vector(l.postAttnNorm, 'postAttnNorm'),
     ffnNorm: engine.upload(l.ffnNorm, `layers.${i}.ffn_norm`),
     ffn,
+    ...vector(l.postFfnNorm, 'postFfnNorm'),
+    rope: sliding ? ropes.sliding : ropes.global,
+    attention,
   };
 }
 
 /** The type of the weights' matrices ('f32', 'q8_0', 'q4_k+q6_k'; see WeightType). */
 export function weightType(w: LlamaWeights<HostMatrix>): WeightType {
   return weightTypes(w);
-}
-
-/**
- * Matrices of `cols` columns stacked by rows into one (wq, wk, wv: one GEMV stream per token):
- * blocks when all share one block type (their rows are byte runs), else float32.
- */
-function stackRows(parts: HostMatrix[], cols: number): HostMatrix {
-  const first = parts[0]!;
-  if (!(first instanceof Float32Array) && parts.every((p) => !(p instanceof Float32Array) && p.type === first.type)) {
-    const q = parts as Exclude<HostMatrix, Float32Array>[];
-    const bytes = new Uint8Array(q.reduce((n, p) => n + p.bytes.length, 0));
-    let at = 0;
-    for (const p of q) {
-      bytes.set(p.bytes, at);
-      at += p.bytes.length;
-    }
-    return { type: first.type, rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
-  }
-  const f = parts.map(matrixF32);
-  const out = new Float32Array(f.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of f) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -7,7 +7,7 @@ import { FfnkitError } from '../errors.js';
 import { rng } from '../rng.js';
 import { encodeQ8_0 } from '../model/q8.js';
 import type { HostMatrix, LlamaConfig, LlamaWeights } from '../model/weights.js';
-import { checkConfig, kvDim } from '../model/weights.js';
+import { checkConfig, kvDim, qDim } from '../model/weights.js';
 
 /** The defaults of a llama2.c-style config; pass the shape fields. */
 export function llamaConfig(shape: Pick<LlamaConfig, 'dim' | 'hiddenDim' | 'nLayers' | 'nHeads' | 'nKvHeads' | 'vocabSize' | 'seqLen'> & Partial<LlamaConfig>): LlamaConfig {
@@ -44,10 +44,10 @@ export function randomLlamaWeights(config: LlamaConfig, seed = 1, type: 'f32' | 
     tokenEmbedding: embedding,
     layers: Array.from({ length: c.nLayers }, () => ({
       attnNorm: ones(c.dim),
-      wq: matrix(c.dim, c.dim),
+      wq: matrix(qDim(c), c.dim),
       wk: matrix(kv, c.dim),
       wv: matrix(kv, c.dim),
-      wo: matrix(c.dim, c.dim),
+      wo: matrix(c.dim, qDim(c)),
       ffnNorm: ones(c.dim),
       w1: matrix(c.hiddenDim, c.dim),
       w2: matrix(c.dim, c.hiddenDim),

@@ -15,7 +15,7 @@ import { paTargets } from './oracle.js';
 import { uploadMatrix, type LayerFfn } from './ffn.js';
 import { type Combination, type HostMatrix, type RoutedFfnWeights, matrixRows } from '../model/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import type { DenseFfn, Kernels, PackedMatrix } from '../runtime/kernels.js';
+import { weightBytes, type DenseFfn, type GateActivation, type Kernels, type PackedMatrix } from '../runtime/kernels.js';
 import type { Engine } from '../runtime/engine.js';
 
 export type RoutingMode = 'router' | 'oracle';
@@ -37,8 +37,11 @@ export class RoutedLayerFfn implements LayerFfn {
   /** Every expert's output for the oracle (allocated only when the oracle runs). */
   private oracleOut: F32Buffer | undefined;
 
-  /** Uploads a routed FFN's router and experts (float32, or Q8_0 experts as int8 groups). */
-  constructor(engine: Engine, w: RoutedFfnWeights<HostMatrix>, dim: number, where = 'routed FFN') {
+  /**
+   * Uploads a routed FFN's router and experts (float32, or Q8_0 experts as int8 groups); each
+   * expert gates with `activation` as the dense FFN it came from did (SwiGLU, or Gemma's GeGLU).
+   */
+  constructor(engine: Engine, w: RoutedFfnWeights<HostMatrix>, dim: number, where = 'routed FFN', activation: GateActivation = 'silu') {
     const k = engine.kernels;
     this.engine = engine;
     this.experts = w.experts;
@@ -59,6 +62,7 @@ export class RoutedLayerFfn implements LayerFfn {
         uploadMatrix(k, matrixRows(w.w1, dim, e * he, (e + 1) * he), he, dim, `${where} expert ${e} w1`),
         uploadMatrix(k, matrixRows(w.w3, dim, e * he, (e + 1) * he), he, dim, `${where} expert ${e} w3`),
         uploadMatrix(k, matrixRows(w.w2, he, e * dim, (e + 1) * dim), dim, he, `${where} expert ${e} w2`),
+        activation,
       ),
     );
   }
@@ -78,7 +82,7 @@ export class RoutedLayerFfn implements LayerFfn {
   /** Weight bytes one token reads: the router and k experts. */
   bytesPerToken(): number {
     const f = this.ffns[0]!;
-    return 4 * (this.router.data.length + this.k * (f.w1.data.length + f.w3.data.length + f.w2.data.length));
+    return weightBytes(this.router) + this.k * (weightBytes(f.w1) + weightBytes(f.w3) + weightBytes(f.w2));
   }
 
   /** Frees the router, the experts and the scratch buffers in the engine (the layer is unusable after). */

@@ -23,8 +23,11 @@ export type GgmlTypeName =
   | 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q8_K'
   | 'IQ4_NL' | 'IQ4_XS';
 
-/** The activation format a type's dot product takes (ggml's vec_dot_type), or F32 for float weights. */
-export type VecDotType = 'F32' | 'Q8_0' | 'Q8_1' | 'Q8_K';
+/**
+ * The activation format ffnkit's kernel for a weight type takes: Q8_0, Q8_1 or Q8_K blocks, or
+ * the floats rounded to F16 / BF16, as ggml's vec_dot_type for that type (F32 for f32 weights).
+ */
+export type VecDotType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q8_1' | 'Q8_K';
 
 export interface GgmlType {
   readonly name: GgmlTypeName;
@@ -39,8 +42,8 @@ export interface GgmlType {
   /** True for the types llama.cpp stores weights in (not Q8_1 / Q8_K, which only hold activations). */
   readonly weight: boolean;
   /**
-   * The activations ffnkit's matrix kernels quantize to for this weight type, or undefined while
-   * no kernel runs it (such matrices are widened to float32 for inference).
+   * The activations ffnkit's matrix kernels quantize to for this weight type (every weight type
+   * runs in its own blocks); undefined for the activation-only types Q8_1 and Q8_K.
    */
   readonly vecDot?: VecDotType;
   /** n values (n a multiple of blockSize) from their bytes, into `out` if given. */
@@ -53,22 +56,22 @@ type Row = Omit<GgmlType, 'scaleFormat' | 'weight'> & Partial<Pick<GgmlType, 'sc
 
 const ROWS: Row[] = [
   { name: 'F32', id: 0, blockSize: 1, blockBytes: 4, scaleOffsets: [], vecDot: 'F32', dequantize: dequantizeF32, quantize: quantizeF32 },
-  { name: 'F16', id: 1, blockSize: 1, blockBytes: 2, scaleOffsets: [], dequantize: dequantizeF16, quantize: quantizeF16 },
-  { name: 'Q4_0', id: 2, blockSize: 32, blockBytes: 18, scaleOffsets: [0], dequantize: dequantizeQ4_0, quantize: quantizeQ4_0 },
-  { name: 'Q4_1', id: 3, blockSize: 32, blockBytes: 20, scaleOffsets: [0, 2], dequantize: dequantizeQ4_1, quantize: quantizeQ4_1 },
-  { name: 'Q5_0', id: 6, blockSize: 32, blockBytes: 22, scaleOffsets: [0], dequantize: dequantizeQ5_0, quantize: quantizeQ5_0 },
-  { name: 'Q5_1', id: 7, blockSize: 32, blockBytes: 24, scaleOffsets: [0, 2], dequantize: dequantizeQ5_1, quantize: quantizeQ5_1 },
+  { name: 'F16', id: 1, blockSize: 1, blockBytes: 2, scaleOffsets: [], vecDot: 'F16', dequantize: dequantizeF16, quantize: quantizeF16 },
+  { name: 'Q4_0', id: 2, blockSize: 32, blockBytes: 18, scaleOffsets: [0], vecDot: 'Q8_1', dequantize: dequantizeQ4_0, quantize: quantizeQ4_0 },
+  { name: 'Q4_1', id: 3, blockSize: 32, blockBytes: 20, scaleOffsets: [0, 2], vecDot: 'Q8_1', dequantize: dequantizeQ4_1, quantize: quantizeQ4_1 },
+  { name: 'Q5_0', id: 6, blockSize: 32, blockBytes: 22, scaleOffsets: [0], vecDot: 'Q8_1', dequantize: dequantizeQ5_0, quantize: quantizeQ5_0 },
+  { name: 'Q5_1', id: 7, blockSize: 32, blockBytes: 24, scaleOffsets: [0, 2], vecDot: 'Q8_1', dequantize: dequantizeQ5_1, quantize: quantizeQ5_1 },
   { name: 'Q8_0', id: 8, blockSize: 32, blockBytes: 34, scaleOffsets: [0], vecDot: 'Q8_0', dequantize: dequantizeQ8_0, quantize: quantizeQ8_0 },
   { name: 'Q8_1', id: 9, blockSize: 32, blockBytes: 36, scaleOffsets: [0, 2], weight: false, dequantize: dequantizeQ8_1, quantize: quantizeQ8_1 },
-  { name: 'Q2_K', id: 10, blockSize: 256, blockBytes: 84, scaleOffsets: [80, 82], dequantize: dequantizeQ2_K, quantize: quantizeQ2_K },
-  { name: 'Q3_K', id: 11, blockSize: 256, blockBytes: 110, scaleOffsets: [108], dequantize: dequantizeQ3_K, quantize: quantizeQ3_K },
-  { name: 'Q4_K', id: 12, blockSize: 256, blockBytes: 144, scaleOffsets: [0, 2], dequantize: dequantizeQ4_K, quantize: quantizeQ4_K },
-  { name: 'Q5_K', id: 13, blockSize: 256, blockBytes: 176, scaleOffsets: [0, 2], dequantize: dequantizeQ5_K, quantize: quantizeQ5_K },
-  { name: 'Q6_K', id: 14, blockSize: 256, blockBytes: 210, scaleOffsets: [208], dequantize: dequantizeQ6_K, quantize: quantizeQ6_K },
+  { name: 'Q2_K', id: 10, blockSize: 256, blockBytes: 84, scaleOffsets: [80, 82], vecDot: 'Q8_K', dequantize: dequantizeQ2_K, quantize: quantizeQ2_K },
+  { name: 'Q3_K', id: 11, blockSize: 256, blockBytes: 110, scaleOffsets: [108], vecDot: 'Q8_K', dequantize: dequantizeQ3_K, quantize: quantizeQ3_K },
+  { name: 'Q4_K', id: 12, blockSize: 256, blockBytes: 144, scaleOffsets: [0, 2], vecDot: 'Q8_K', dequantize: dequantizeQ4_K, quantize: quantizeQ4_K },
+  { name: 'Q5_K', id: 13, blockSize: 256, blockBytes: 176, scaleOffsets: [0, 2], vecDot: 'Q8_K', dequantize: dequantizeQ5_K, quantize: quantizeQ5_K },
+  { name: 'Q6_K', id: 14, blockSize: 256, blockBytes: 210, scaleOffsets: [208], vecDot: 'Q8_K', dequantize: dequantizeQ6_K, quantize: quantizeQ6_K },
   { name: 'Q8_K', id: 15, blockSize: 256, blockBytes: 292, scaleOffsets: [0], scaleFormat: 'f32', weight: false, dequantize: dequantizeQ8_K, quantize: quantizeQ8_K },
-  { name: 'IQ4_NL', id: 20, blockSize: 32, blockBytes: 18, scaleOffsets: [0], dequantize: dequantizeIQ4_NL, quantize: quantizeIQ4_NL },
-  { name: 'IQ4_XS', id: 23, blockSize: 256, blockBytes: 136, scaleOffsets: [0], dequantize: dequantizeIQ4_XS, quantize: quantizeIQ4_XS },
-  { name: 'BF16', id: 30, blockSize: 1, blockBytes: 2, scaleOffsets: [], dequantize: dequantizeBF16, quantize: quantizeBF16 },
+  { name: 'IQ4_NL', id: 20, blockSize: 32, blockBytes: 18, scaleOffsets: [0], vecDot: 'Q8_1', dequantize: dequantizeIQ4_NL, quantize: quantizeIQ4_NL },
+  { name: 'IQ4_XS', id: 23, blockSize: 256, blockBytes: 136, scaleOffsets: [0], vecDot: 'Q8_K', dequantize: dequantizeIQ4_XS, quantize: quantizeIQ4_XS },
+  { name: 'BF16', id: 30, blockSize: 1, blockBytes: 2, scaleOffsets: [], vecDot: 'BF16', dequantize: dequantizeBF16, quantize: quantizeBF16 },
 ];
 
 /** Every type, by name. */

@@ -59,8 +59,17 @@ export function matrixRowF32(m: HostMatrix, cols: number, r: number, out: Float3
   return out;
 }
 
-/** RoPE pair layout: llama2.c and GGUF rotate (x[2i], x[2i+1]); Hugging Face (x[i], x[i+d/2]). */
+/**
+ * RoPE pair layout: llama2.c and GGUF's llama rotate (x[2i], x[2i+1]); Hugging Face, and GGUF's
+ * NEOX-style families (Qwen, Phi-3, Gemma), rotate (x[i], x[i+d/2]).
+ */
 export type RopeStyle = 'interleaved' | 'half';
+
+/** The graphs ffnkit runs, by GGUF `general.architecture`. */
+export type Family = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'gemma3';
+
+/** The FFN gate's activation: SiLU (SwiGLU, Llama) or GELU in its tanh form (GeGLU, Gemma). */
+export type Activation = 'silu' | 'gelu-tanh';
 
 export interface LlamaConfig {
   dim: number;
@@ -77,6 +86,33 @@ export interface LlamaConfig {
   ropeStyle: RopeStyle;
   /** True when the classifier is the token embedding matrix (tied weights). */
   sharedClassifier: boolean;
+  // ---- the graph beyond Llama 2's; each absent field means Llama's behaviour ----
+  /** The architecture the file named ('llama' when absent); writers name it again. */
+  family?: Family;
+  /** Width of one attention head (GGUF attention.key_length); dim / nHeads when absent. */
+  headDim?: number;
+  /** The FFN gate's activation; 'silu' when absent. */
+  activation?: Activation;
+  /** Token embeddings are multiplied by this (Gemma: sqrt(dim)). */
+  embeddingScale?: number;
+  /** Attention score scale; 1/sqrt(headDim) when absent. */
+  attentionScale?: number;
+  /** Attention scores soft-capped to cap * tanh(score / cap) (Gemma 2). */
+  attentionSoftcap?: number;
+  /** Logits soft-capped to cap * tanh(logit / cap) (Gemma 2). */
+  finalSoftcap?: number;
+  /** RoPE positions multiplied by this (linear scaling: 1 / factor); 1 when absent. */
+  ropeScale?: number;
+  /** Keys a query of a sliding layer sees: itself and the window - 1 before it. */
+  slidingWindow?: number;
+  /**
+   * Which layers slide (with slidingWindow), as llama.cpp's pattern: with period p, layer i
+   * slides when i % p < p - 1; 0: every layer slides. Absent: every layer (when slidingWindow is set).
+   */
+  slidingPeriod?: number;
+  /** RoPE base and position scale of sliding layers (Gemma 3: 10000 and 1); the global ones when absent. */
+  ropeThetaSliding?: number;
+  ropeScaleSliding?: number;
 }
 
 /** How a routed FFN combines its selected experts' outputs. */
@@ -114,6 +150,16 @@ export interface LlamaLayer<M extends HostMatrix = Float32Array> {
   w1: M; // [hidden, dim] gate
   w2: M; // [dim, hidden] down
   w3: M; // [hidden, dim] up
+  /** Biases of q, k and v ([qDim], [kvDim], [kvDim]: Qwen2), all three or none. */
+  bq?: Float32Array;
+  bk?: Float32Array;
+  bv?: Float32Array;
+  /** RMSNorm weights of each q and k head ([headDim]: Qwen3, Gemma 3), both or none. */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
+  /** RMSNorms of the attention and FFN outputs before their residual adds ([dim]: Gemma 2/3), both or none. */
+  postAttnNorm?: Float32Array;
+  postFfnNorm?: Float32Array;
   /**
    * Present when the FFN is factorized: then w1/w2/w3 hold the dense FFN it was made from (the
    * experts' sum until fine-tuning changes the experts; a GGUF file keeps only the experts).
@@ -129,10 +175,21 @@ export interface LlamaWeights<M extends HostMatrix = Float32Array> {
   finalNorm: Float32Array; // [dim]
   /** [vocab, dim]; when the classifier is shared, the same matrix as tokenEmbedding. */
   classifier: M;
+  /** RoPE frequency factors ([headDim / 2]: each pair's frequency divided by its factor; Llama 3.1). */
+  ropeFactors?: Float32Array;
 }
 
-export const headDim = (c: LlamaConfig): number => c.dim / c.nHeads;
-export const kvDim = (c: LlamaConfig): number => (c.dim / c.nHeads) * c.nKvHeads;
+export const headDim = (c: LlamaConfig): number => c.headDim ?? c.dim / c.nHeads;
+export const kvDim = (c: LlamaConfig): number => headDim(c) * c.nKvHeads;
+/** Width of all query heads (dim unless the head width is set apart from it). */
+export const qDim = (c: LlamaConfig): number => headDim(c) * c.nHeads;
+
+/** True when layer `i` attends over a sliding window (see LlamaConfig.slidingPeriod). */
+export function isSlidingLayer(c: LlamaConfig, i: number): boolean {
+  if (c.slidingWindow === undefined) return false;
+  const p = c.slidingPeriod ?? 0;
+  return p === 0 || i % p < p - 1;
+}
 
 /** Checks hyper-parameters that the forward pass relies on; `source` names the file in errors. */
 export function checkConfig(c: LlamaConfig, source: string): void {
@@ -145,11 +202,38 @@ export function checkConfig(c: LlamaConfig, source: string): void {
       throw new FfnkitError('E_FORMAT', `${source}: ${name} must be a positive integer, found ${String(v)}`);
     }
   }
-  if (c.dim % c.nHeads !== 0) throw new FfnkitError('E_FORMAT', `${source}: dim ${c.dim} is not a multiple of n_heads ${c.nHeads}`);
-  if ((c.dim / c.nHeads) % 2 !== 0) throw new FfnkitError('E_FORMAT', `${source}: head size ${c.dim / c.nHeads} must be even for RoPE`);
+  if (c.headDim === undefined && c.dim % c.nHeads !== 0) throw new FfnkitError('E_FORMAT', `${source}: dim ${c.dim} is not a multiple of n_heads ${c.nHeads}`);
+  if (c.headDim !== undefined && !(Number.isSafeInteger(c.headDim) && c.headDim >= 2 && c.headDim <= 0xffff)) {
+    throw new FfnkitError('E_FORMAT', `${source}: head size must be a positive integer, found ${String(c.headDim)}`);
+  }
+  if (headDim(c) % 2 !== 0) throw new FfnkitError('E_FORMAT', `${source}: head size ${headDim(c)} must be even for RoPE`);
   if (c.nHeads % c.nKvHeads !== 0) throw new FfnkitError('E_FORMAT', `${source}: n_heads ${c.nHeads} is not a multiple of n_kv_heads ${c.nKvHeads}`);
   if (!(c.normEps > 0 && c.normEps < 1)) throw new FfnkitError('E_FORMAT', `${source}: norm epsilon must be in (0, 1), found ${c.normEps}`);
   if (!(c.ropeTheta > 1 && Number.isFinite(c.ropeTheta))) throw new FfnkitError('E_FORMAT', `${source}: rope theta must be > 1, found ${c.ropeTheta}`);
+  checkGraph(c, source);
+}
+
+/** Checks the optional graph fields of a config (see LlamaConfig): each absent, or in its range. */
+function checkGraph(c: LlamaConfig, source: string): void {
+  const families: Family[] = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3'];
+  if (c.family !== undefined && !families.includes(c.family)) throw new FfnkitError('E_FORMAT', `${source}: family '${String(c.family)}' (${families.join(', ')})`);
+  if (c.activation !== undefined && c.activation !== 'silu' && c.activation !== 'gelu-tanh') {
+    throw new FfnkitError('E_FORMAT', `${source}: activation '${String(c.activation)}' (silu or gelu-tanh)`);
+  }
+  const positive: (keyof LlamaConfig)[] = ['embeddingScale', 'attentionScale', 'attentionSoftcap', 'finalSoftcap', 'ropeScale', 'ropeScaleSliding'];
+  for (const name of positive) {
+    const v = c[name];
+    if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new FfnkitError('E_FORMAT', `${source}: ${name} must be a positive number, found ${String(v)}`);
+  }
+  if (c.ropeThetaSliding !== undefined && !(c.ropeThetaSliding > 1 && Number.isFinite(c.ropeThetaSliding))) {
+    throw new FfnkitError('E_FORMAT', `${source}: sliding layers' rope theta must be > 1, found ${c.ropeThetaSliding}`);
+  }
+  for (const name of ['slidingWindow', 'slidingPeriod'] as const) {
+    const v = c[name];
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= (name === 'slidingWindow' ? 1 : 0) && v <= 0x7fffffff)) {
+      throw new FfnkitError('E_FORMAT', `${source}: ${name} must be a ${name === 'slidingWindow' ? 'positive' : 'non-negative'} integer, found ${String(v)}`);
+    }
+  }
 }
 
 /** Checks every tensor's length against the config; the error names the tensor. */
@@ -157,6 +241,8 @@ export function checkWeights(w: LlamaWeights<HostMatrix>, source: string): void 
   const c = w.config;
   checkConfig(c, source);
   const kv = kvDim(c);
+  const q = qDim(c);
+  const hd = headDim(c);
   const expect = (name: string, a: HostMatrix | undefined, n: number) => {
     if (a instanceof Float32Array) {
       if (a.length !== n) throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected ${n} values, found ${a.length}`);
@@ -173,16 +259,35 @@ export function checkWeights(w: LlamaWeights<HostMatrix>, source: string): void 
   if (w.layers.length !== c.nLayers) throw new FfnkitError('E_SHAPE', `${source}: expected ${c.nLayers} layers, found ${w.layers.length}`);
   w.layers.forEach((l, i) => {
     expect(`layers.${i}.attn_norm`, l.attnNorm, c.dim);
-    expect(`layers.${i}.wq`, l.wq, c.dim * c.dim);
+    expect(`layers.${i}.wq`, l.wq, q * c.dim);
     expect(`layers.${i}.wk`, l.wk, kv * c.dim);
     expect(`layers.${i}.wv`, l.wv, kv * c.dim);
-    expect(`layers.${i}.wo`, l.wo, c.dim * c.dim);
+    expect(`layers.${i}.wo`, l.wo, c.dim * q);
     expect(`layers.${i}.ffn_norm`, l.ffnNorm, c.dim);
     expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
     expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
     expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
     if (l.routed) checkRouted(l.routed, c, `${source}: layers.${i}`);
+    const optional: [string, [keyof LlamaLayer, number][]][] = [
+      ['q/k/v biases', [['bq', q], ['bk', kv], ['bv', kv]]],
+      ['q/k norms', [['qNorm', hd], ['kNorm', hd]]],
+      ['post-norms', [['postAttnNorm', c.dim], ['postFfnNorm', c.dim]]],
+    ];
+    for (const [group, fields] of optional) {
+      const present = fields.filter(([f]) => l[f] !== undefined).length;
+      if (present === 0) continue;
+      if (present !== fields.length) throw new FfnkitError('E_FORMAT', `${source}: layers.${i}: ${group} must be all present or all absent`);
+      for (const [f, n] of fields) {
+        if (!(l[f] instanceof Float32Array)) throw new FfnkitError('E_FORMAT', `${source}: tensor layers.${i}.${f} must be float32`);
+        expect(`layers.${i}.${f}`, l[f] as Float32Array, n);
+      }
+    }
   });
+  if (w.ropeFactors !== undefined) {
+    if (!(w.ropeFactors instanceof Float32Array)) throw new FfnkitError('E_FORMAT', `${source}: tensor rope_factors must be float32`);
+    expect('rope_factors', w.ropeFactors, hd / 2);
+    if (!w.ropeFactors.every((f) => f > 0 && Number.isFinite(f))) throw new FfnkitError('E_FORMAT', `${source}: tensor rope_factors: every factor must be a positive number`);
+  }
 }
 
 /** Parameter count (the shared classifier counted once). */
@@ -191,6 +296,7 @@ export function parameterCount(w: LlamaWeights<HostMatrix>): number {
   for (const l of w.layers) {
     n += l.attnNorm.length + matrixSize(l.wq) + matrixSize(l.wk) + matrixSize(l.wv) + matrixSize(l.wo);
     n += l.ffnNorm.length + matrixSize(l.w1) + matrixSize(l.w2) + matrixSize(l.w3);
+    for (const extra of [l.bq, l.bk, l.bv, l.qNorm, l.kNorm, l.postAttnNorm, l.postFfnNorm]) n += extra?.length ?? 0;
   }
   return n;
 }
@@ -231,4 +337,33 @@ export function matrixRows(m: HostMatrix, cols: number, r0: number, r1: number):
   if (m instanceof Float32Array) return m.subarray(r0 * cols, r1 * cols);
   const rowBytes = blockRowBytes(m);
   return { type: m.type, rows: r1 - r0, cols, bytes: m.bytes.subarray(r0 * rowBytes, r1 * rowBytes) };
+}
+
+/**
+ * Matrices of `cols` columns stacked by rows into one: float32 when all are, blocks when all share
+ * one block type (their rows are byte runs), undefined when their types differ (no type is
+ * widened to another: see uploadStacked).
+ */
+export function stackRows(parts: HostMatrix[], cols: number): HostMatrix | undefined {
+  const first = parts[0];
+  if (first === undefined) return undefined;
+  if (parts.every((p) => p instanceof Float32Array)) {
+    const f = parts as Float32Array[];
+    const out = new Float32Array(f.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of f) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+  if (first instanceof Float32Array || !parts.every((p) => !(p instanceof Float32Array) && p.type === first.type)) return undefined;
+  const q = parts as BlockMatrix[];
+  const bytes = new Uint8Array(q.reduce((n, p) => n + p.bytes.length, 0));
+  let at = 0;
+  for (const p of q) {
+    bytes.set(p.bytes, at);
+    at += p.bytes.length;
+  }
+  return { type: first.type, rows: q.reduce((n, p) => n + p.rows, 0), cols, bytes };
 }

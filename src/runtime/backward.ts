@@ -33,7 +33,7 @@ export class BackwardKernels {
     this.engine = engine;
     this.wasm = engine.wasm;
     this.kernels = engine.kernels;
-    this.ctx = new KernelContext(engine.wasm, engine.arena, (n, what) => engine.alloc(n, what), () => engine.pool);
+    this.ctx = new KernelContext(engine.wasm, engine.arena, (n, what) => engine.alloc(n, what), () => engine.pool, engine.dot);
   }
 
   private buf(name: string, b: unknown, length?: number): F32Buffer {

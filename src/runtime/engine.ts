@@ -5,8 +5,7 @@ import { checkSize } from './check.js';
 import { Kernels, type Matrix } from './kernels/index.js';
 import { THREAD_KERNELS } from './kernels/context.js';
 import { type Backend, type KernelExports, instantiate, selectBackend, wasmBytes } from './wasm.js';
-import { GGML_THREAD_KERNELS, GgmlKernels, type GgmlKernelExports } from './kernels/ggml.js';
-import { relaxedDotSelfTest, type DotSelfTest } from './kernels/relaxed-dot.js';
+import type { DotSelfTest } from './kernels/relaxed-dot.js';
 import { SPIN_MS, ThreadPool, controlBytes, controlLayout, workerFactory, type WorkerHandle } from './threads.js';
 
 /** Options of `createEngine`. */
@@ -47,8 +46,6 @@ export class Engine {
   readonly wasm: KernelExports;
   /** Which integer dot product the quantized kernels run, as the self-test at creation found the engine's relaxed dot. */
   readonly dot: DotSelfTest;
-  /** Matrices in ggml's block types and their products. */
-  readonly ggml: GgmlKernels;
   private workerPool: ThreadPool | undefined;
 
   /** @internal use `createEngine` */
@@ -59,9 +56,7 @@ export class Engine {
     this.workerPool = pool;
     this.arena = new Arena(memory, wasm.heap_base());
     this.kernels = new Kernels(wasm, this.arena, (n, what) => this.alloc(n, what), pool);
-    const ggmlWasm = wasm as GgmlKernelExports;
-    this.dot = relaxedDotSelfTest(ggmlWasm, this.arena);
-    this.ggml = new GgmlKernels(this.kernels, ggmlWasm, this.arena, (n, what) => this.alloc(n, what), () => this.workerPool, this.dot);
+    this.dot = this.kernels.quantizedDot;
   }
 
   /** The worker pool when the engine runs more than one thread. */
@@ -133,14 +128,14 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   try {
     const start = workerFactory()!;
     for (let i = 0; i < threads - 1; i++) {
-      started.push(await start({ bytes: shared, memory, control, index: i, workers: threads - 1, names: [...THREAD_KERNELS, ...GGML_THREAD_KERNELS], spinMs, layout: controlLayout(threads - 1) }));
+      started.push(await start({ bytes: shared, memory, control, index: i, workers: threads - 1, names: [...THREAD_KERNELS], spinMs, layout: controlLayout(threads - 1) }));
     }
   } catch (e) {
     for (const w of started) w.terminate();
     console.warn(`ffnkit: running one thread instead of ${threads}: a worker did not start (${(e as Error).message})`);
     return new Engine(backend, memory, wasm);
   }
-  return new Engine(backend, memory, wasm, new ThreadPool(wasm, control, started, [...THREAD_KERNELS, ...GGML_THREAD_KERNELS], spinMs));
+  return new Engine(backend, memory, wasm, new ThreadPool(wasm, control, started, [...THREAD_KERNELS], spinMs));
 }
 
 /** Why this environment cannot run threads, if it cannot. */

@@ -57,7 +57,48 @@ export interface KernelExports {
   f32_dwconv1d_nlc(x: number, l: number, c: number, wt: number, k: number, bias: number, causal: number, y: number): void;
   f32_probe_read(p: number, n: number): number;
   f32_probe_madd(iters: number, seed: number): number;
+  f32_attention_windowed(
+    q: number, qStride: number, k: number, v: number, kvStride: number, out: number, outStride: number, scores: number,
+    t: number, p0: number, heads: number, kvHeads: number, headDim: number, scale: number, softcap: number, window: number,
+  ): void;
+  f32_geglu_tanh(gate: number, up: number, y: number, n: number): void;
+  f32_softcap(x: number, cap: number, y: number, n: number): void;
+  f32_add_row_bias(x: number, bias: number, rows: number, n: number): void;
+  // ggml block types (assembly/ggml.ts, q4x4.ts, q6x4.ts, f16.ts, q8.ts, dot.ts): TYPE_gemm(w, x, y, m, n, k, ldy, dot);
+  // the 4-row kernels TYPE_gemm_x4 on the layout of TYPE_gemm_pack_x4, returning the dot path they took
+  q4_0_gemm_x4: GgmlGemm;
+  q4_k_gemm_x4: GgmlGemm;
+  q6_k_gemm_x4: GgmlGemm;
+  q4_0_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
+  q4_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
+  q6_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
+  q4_0_gemm_packed_bytes(n: number, k: number): number;
+  q4_k_gemm_packed_bytes(n: number, k: number): number;
+  q6_k_gemm_packed_bytes(n: number, k: number): number;
+  q8_1_quantize_f32_x4(x: number, n: number, out: number): void;
+  q8_k_quantize_f32_x4(x: number, n: number, out: number): void;
+  q8_k_quantize_f32_q6x4(x: number, n: number, out: number): void;
+  q4_1_gemm: GgmlGemm;
+  q5_0_gemm: GgmlGemm;
+  q5_1_gemm: GgmlGemm;
+  iq4_nl_gemm: GgmlGemm;
+  q2_k_gemm: GgmlGemm;
+  q3_k_gemm: GgmlGemm;
+  q5_k_gemm: GgmlGemm;
+  iq4_xs_gemm: GgmlGemm;
+  f16_gemm(w: number, x: number, y: number, m: number, n: number, k: number, ldy: number): void;
+  bf16_gemm(w: number, x: number, y: number, m: number, n: number, k: number, ldy: number): void;
+  q8_1_quantize_f32(x: number, n: number, out: number): void;
+  q8_k_quantize_f32(x: number, n: number, out: number): void;
+  f16_round_f32(x: number, m: number, k: number, out: number): void;
+  bf16_round_f32(x: number, m: number, k: number, out: number): void;
+  half_count_nonfinite(p: number, n: number, stride: number): number;
+  relaxed_dot_probe(a: number, b: number, c: number, out: number): number;
+  relaxed_dot_form(dot: number): number;
 }
+
+/** The GEMM of an integer ggml block type: w rows, x the type's quantized activations, y rows ldy floats apart; dot the path (assembly/dot.ts). */
+type GgmlGemm = (w: number, x: number, y: number, m: number, n: number, k: number, ldy: number, dot: number) => void;
 
 /** Where each build lives; `new URL(..., import.meta.url)` so bundlers and plain ESM resolve it. */
 export function wasmUrl(backend: Backend, shared = false): URL {

@@ -16,7 +16,7 @@ import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import { rng } from '../rng.js';
 import { AdamW } from '../optim/adamw.js';
 import { type Checkpoint, modelFingerprint, tokensFingerprint } from './checkpoint.js';
-import { TrainableLlama, type LossTerms } from './llama-train.js';
+import { TrainableLlama, checkTrainable, type LossTerms } from './llama-train.js';
 import { FACTORLLM_TRAINABLE, namedTensors, trainableNames } from './params.js';
 
 export interface FinetuneOptions {
@@ -116,6 +116,7 @@ export function sampleBatch(stream: Int32Array, batch: number, seqLen: number, s
  */
 export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text: string, options: FinetuneOptions): Promise<FinetuneResult> {
   const c = weights.config;
+  checkTrainable(weights);
   const routed = weights.layers.some((l) => l.routed);
   const o = {
     lr: 1e-3, minLrRatio: 0.1, batch: 8, seqLen: Math.min(256, c.seqLen), accumulate: 1, clip: 1, weightDecay: 0,

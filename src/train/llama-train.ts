@@ -65,6 +65,23 @@ interface LayerState {
   hn: F32Buffer;
 }
 
+/**
+ * Throws E_UNSUPPORTED naming the first part of the graph that training does not compute yet:
+ * its forward and backward are Llama 2's (with either RoPE layout), so another family's biases,
+ * norms, activations, caps, windows and RoPE factors are refused rather than trained wrongly.
+ */
+export function checkTrainable(w: LlamaWeights): void {
+  const c = w.config;
+  const graph: (keyof LlamaConfig)[] = [
+    'headDim', 'activation', 'embeddingScale', 'attentionScale', 'attentionSoftcap', 'finalSoftcap', 'ropeScale', 'slidingWindow', 'ropeThetaSliding', 'ropeScaleSliding',
+  ];
+  const field = graph.find((f) => c[f] !== undefined);
+  const layer = w.layers.flatMap((l) => (['bq', 'qNorm', 'postAttnNorm'] as const).filter((f) => l[f] !== undefined))[0];
+  const what = c.family !== undefined && c.family !== 'llama' ? `the ${c.family} family`
+    : field ? `its ${field}` : layer ? `its ${layer} tensors` : w.ropeFactors ? 'its RoPE frequency factors' : undefined;
+  if (what) throw new FfnkitError('E_UNSUPPORTED', `training: this model has ${what}; fine-tuning computes the Llama 2 graph only`);
+}
+
 export class TrainableLlama {
   readonly config: LlamaConfig;
   readonly engine: Engine;
@@ -159,6 +176,7 @@ export class TrainableLlama {
   /** Uploads `weights` for training batches of `batch` x `seqLen` tokens. */
   static async create(weights: LlamaWeights, options: TrainModelOptions): Promise<TrainableLlama> {
     checkWeights(weights, 'model');
+    checkTrainable(weights);
     const { batch, seqLen } = options;
     if (!Number.isInteger(batch) || batch < 1) throw new FfnkitError('E_ARG', `batch: expected an integer >= 1, found ${batch}`);
     if (!Number.isInteger(seqLen) || seqLen < 1 || seqLen > weights.config.seqLen) {

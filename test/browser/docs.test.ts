@@ -1,7 +1,8 @@
 // The `// browser` blocks of README.md and docs/api.md in headless Chromium: each page block is a
 // page's module script, each worker block is served under its name beside it, on a
 // cross-origin-isolated origin. `ffnkit` is the tsc build imported by its path (dist/index.js:
-// the no-bundler case, and what a worker must do without a bundler), and the docs' `/models/...`
+// the no-bundler case, and what a worker must do without a bundler), each page carries the
+// import map api.md gives a page that chats (workers get none), and the docs' `/models/...`
 // and `/data/...` URLs are the shared folder. A block passes when it finishes without an error
 // and logs its `// →` output.
 
@@ -18,6 +19,9 @@ const CHROMIUM = '/usr/bin/chromium';
 const blocks = docBlocks();
 const pages = blocks.filter((b) => b.runs.in === 'page');
 const workers = new Map<string, string>(blocks.flatMap((b) => (b.runs.in === 'worker' ? [[`/${b.runs.name}`, b.code] as const] : [])));
+
+/** The import map of a page that chats without a bundler (api.md, Chat): chat templates need @huggingface/jinja. */
+const IMPORT_MAP = '<script type="importmap">{ "imports": { "@huggingface/jinja": "/node_modules/@huggingface/jinja/dist/index.js" } }</script>';
 
 /** A block as a browser loads it without a bundler. */
 function served(code: string): string {
@@ -42,7 +46,7 @@ describe.skipIf(!SHARED || !existsSync(CHROMIUM))('docs blocks in headless Chrom
         res.setHeader('Content-Type', page[2] === 'html' ? 'text/html' : 'text/javascript');
         // the title tells the test that the module ran to its end
         res.end(page[2] === 'html'
-          ? `<!doctype html><script type="module" src="/page-${page[1]}.js"></script>`
+          ? `<!doctype html>${IMPORT_MAP}<script type="module" src="/page-${page[1]}.js"></script>`
           : `${served(pages[Number(page[1])]!.code)}\ndocument.title = 'done';\n`);
         return true;
       }

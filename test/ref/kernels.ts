@@ -162,27 +162,38 @@ export function ffnSwiglu(x: Vec, w1: Vec, w3: Vec, w2: Vec, t: number, d: numbe
   return gemm(a, w2, null, t, d, h);
 }
 
+/** Options of Gemma-style attention: score scale (default 1/√d), tanh soft-cap, sliding window. */
+export interface AttentionOptions {
+  scale?: number;
+  softcap?: number;
+  /** A query at position p sees keys p - window + 1 .. p. */
+  window?: number;
+}
+
 /**
  * Causal GQA attention for t queries at positions p0.. over cache rows 0..p0+t-1 (packed rows:
  * q and out rows of heads*d, k and v rows of kvHeads*d).
  */
-export function attention(q: Vec, k: Vec, v: Vec, t: number, p0: number, heads: number, kvHeads: number, d: number): Float64Array {
+export function attention(q: Vec, k: Vec, v: Vec, t: number, p0: number, heads: number, kvHeads: number, d: number, options: AttentionOptions = {}): Float64Array {
   const out = new Float64Array(t * heads * d);
   const group = heads / kvHeads;
+  const { scale = 1 / Math.sqrt(d), softcap, window } = options;
   for (let i = 0; i < t; i++) {
-    const n = p0 + i + 1;
+    const last = p0 + i;
+    const first = window === undefined ? 0 : Math.max(0, last - window + 1);
+    const n = last - first + 1;
     for (let h = 0; h < heads; h++) {
       const kh = Math.floor(h / group);
       const scores = new Float64Array(n);
       for (let s = 0; s < n; s++) {
         let dp = 0;
-        for (let j = 0; j < d; j++) dp += q[(i * heads + h) * d + j]! * k[(s * kvHeads + kh) * d + j]!;
-        scores[s] = dp / Math.sqrt(d);
+        for (let j = 0; j < d; j++) dp += q[(i * heads + h) * d + j]! * k[((first + s) * kvHeads + kh) * d + j]!;
+        scores[s] = softcap === undefined ? dp * scale : softcap * Math.tanh((dp * scale) / softcap);
       }
       const p = softmax(scores, 1, n);
       for (let j = 0; j < d; j++) {
         let acc = 0;
-        for (let s = 0; s < n; s++) acc += p[s]! * v[(s * kvHeads + kh) * d + j]!;
+        for (let s = 0; s < n; s++) acc += p[s]! * v[((first + s) * kvHeads + kh) * d + j]!;
         out[(i * heads + h) * d + j] = acc;
       }
     }

@@ -3,7 +3,7 @@
 
 import { FfnkitError } from '../../errors.js';
 import type { F32Buffer } from '../buffer.js';
-import { checkDisjoint, checkSize } from '../check.js';
+import { checkDisjoint, checkFinite, checkSize } from '../check.js';
 import type { KernelContext } from './context.js';
 
 /** The shape of an attention call (strides in floats). */
@@ -16,6 +16,12 @@ export interface AttentionShape {
   qStride?: number;
   kvStride?: number;
   outStride?: number;
+  /** Score scale; 1/sqrt(headDim) when absent. */
+  scale?: number;
+  /** Scores soft-capped to softcap * tanh(score / softcap) (Gemma 2); none when absent. */
+  softcap?: number;
+  /** Each query sees only the last `window` positions (itself included); all when absent. */
+  window?: number;
 }
 
 /** RoPE pair layout: llama2.c / GGUF rotate (x[2i], x[2i+1]); Hugging Face rotates (x[i], x[i + d/2]). */
@@ -45,13 +51,20 @@ export function attention(ctx: KernelContext, q: F32Buffer, k: F32Buffer, v: F32
   checkDisjoint('out', out, 'v', v);
   const rows = pos0 + tokens;
   const group = heads / kvHeads;
+  const plain = shape.scale === undefined && shape.softcap === undefined && shape.window === undefined;
+  const scale = shape.scale ?? 1 / Math.sqrt(headDim);
+  checkFinite('scale', scale);
+  const softcap = shape.softcap ?? 0;
+  if (!(softcap >= 0 && Number.isFinite(softcap))) throw new FfnkitError('E_ARG', `softcap: expected a positive number, found ${softcap}`);
+  const window = shape.window === undefined ? 0 : checkSize('window', shape.window, 1);
   // whole KV heads per thread, with their query heads and a scores row each: every head is
-  // computed as in one thread
-  ctx.parallel({ units: kvHeads, align: 1, macs: 2 * tokens * heads * rows * headDim, scratch: { name: 'attention', floats: rows } }, (g0, g1, scores) => ({
-    fn: 'f32_attention',
-    args: [q.ptr + g0 * group * headDim * 4, qStride, k.ptr + g0 * headDim * 4, v.ptr + g0 * headDim * 4, kvStride,
-      out.ptr + g0 * group * headDim * 4, outStride, scores, tokens, pos0, (g1 - g0) * group, g1 - g0, headDim],
-  }));
+  // computed as in one thread; the plain form is Llama's kernel, scale, soft-cap or window take
+  // the windowed one
+  ctx.parallel({ units: kvHeads, align: 1, macs: 2 * tokens * heads * rows * headDim, scratch: { name: 'attention', floats: rows } }, (g0, g1, scores) => {
+    const args = [q.ptr + g0 * group * headDim * 4, qStride, k.ptr + g0 * headDim * 4, v.ptr + g0 * headDim * 4, kvStride,
+      out.ptr + g0 * group * headDim * 4, outStride, scores, tokens, pos0, (g1 - g0) * group, g1 - g0, headDim] as const;
+    return plain ? { fn: 'f32_attention', args: [...args] } : { fn: 'f32_attention_windowed', args: [...args, scale, softcap, window] };
+  });
 }
 
 export function rope(ctx: KernelContext, x: F32Buffer, heads: number, headDim: number, cs: F32Buffer, layout: RopeLayout): void {
@@ -67,21 +80,34 @@ export function rope(ctx: KernelContext, x: F32Buffer, heads: number, headDim: n
   ctx.wasm.f32_rope(x.ptr, heads, headDim, cs.ptr, layout === 'half' ? 1 : 0);
 }
 
+/** How RoPE angles deviate from `pos * theta^(-2i/headDim)`: linear scaling, per-pair factors. */
+export interface RopeScaling {
+  /** Every angle multiplied by this (linear scaling: 1 / factor). */
+  scale?: number;
+  /** headDim/2 factors: pair i's angle divided by factors[i] (Llama 3.1's rope_freqs). */
+  factors?: Float32Array;
+}
+
 /**
  * The RoPE table for one position, as `kernels.rope` takes it: headDim/2 cosines then headDim/2
- * sines of `pos * theta^(-2i/headDim)`. Computed in float32 steps like llama2.c's run.c, so
- * rotations match the reference implementation's.
+ * sines of `pos * theta^(-2i/headDim)` (divided by pair i's factor, times the scale, as ggml's
+ * rope applies them). Computed in float32 steps like llama2.c's run.c, so rotations match the
+ * reference implementation's.
  */
-export function ropeCosSin(pos: number, headDim: number, theta = 10000): Float32Array {
+export function ropeCosSin(pos: number, headDim: number, theta = 10000, scaling: RopeScaling = {}): Float32Array {
   checkSize('pos', pos, 0);
   checkSize('headDim', headDim, 2);
   if (headDim % 2 !== 0) throw new FfnkitError('E_ARG', `headDim: expected an even number, found ${headDim}`);
   const f = Math.fround;
   const half = headDim / 2;
+  const { scale, factors } = scaling;
+  if (factors !== undefined && factors.length !== half) throw new FfnkitError('E_SHAPE', `factors: expected ${half} RoPE factors, found ${factors.length}`);
   const out = new Float32Array(headDim);
   for (let i = 0; i < half; i++) {
     const freq = f(1 / f(Math.pow(theta, f(f(2 * i) / headDim))));
-    const val = f(pos * freq);
+    let val = f(pos * freq);
+    if (factors !== undefined) val = f(val / factors[i]!);
+    if (scale !== undefined) val = f(val * scale);
     out[i] = Math.cos(val);
     out[half + i] = Math.sin(val);
   }

@@ -6,6 +6,7 @@ import type { F32Buffer } from '../buffer.js';
 import { checkBuffer } from '../check.js';
 import { splitRange, type ThreadPool } from '../threads.js';
 import type { KernelExports } from '../wasm.js';
+import type { DotSelfTest } from './relaxed-dot.js';
 
 /** Below this many multiply-adds a kernel call runs on one thread (waking workers costs more). */
 export const PARALLEL_MIN_MACS = 1 << 19;
@@ -13,7 +14,9 @@ export const PARALLEL_MIN_MACS = 1 << 19;
 /** The kernel exports a worker may be asked to run (the engine hands workers this list). */
 export const THREAD_KERNELS = [
   'f32_gemm_4x8', 'q8_0_gemm_x4', 'f32_ffn_swiglu_4x8', 'f32_attention', 'f32_dwconv2d_nchw', 'f32_pwconv_nchw',
-  'f32_grouped_pwconv_nchw', 'f32_attention_seq', 'f32_attention_seq_backward', 'f32_probe_read',
+  'f32_grouped_pwconv_nchw', 'f32_attention_seq', 'f32_attention_seq_backward', 'f32_probe_read', 'f32_attention_windowed',
+  'q4_0_gemm_x4', 'q4_1_gemm', 'q5_0_gemm', 'q5_1_gemm', 'iq4_nl_gemm',
+  'q2_k_gemm', 'q3_k_gemm', 'q4_k_gemm_x4', 'q5_k_gemm', 'q6_k_gemm_x4', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
 ] as const;
 
 export type ThreadKernel = (typeof THREAD_KERNELS)[number];
@@ -40,14 +43,17 @@ export class KernelContext {
   readonly arena: Arena;
   private readonly allocF32: (n: number, what: string) => F32Buffer;
   private readonly poolOf: () => ThreadPool | undefined;
+  /** The integer dot path the quantized kernels run (the engine's self-test at creation chose it). */
+  readonly dot: DotSelfTest;
   private readonly scratchBuffers = new Map<string, F32Buffer>();
 
   /** `pool` is asked on every call, so a closed pool is never used. */
-  constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer, pool: () => ThreadPool | undefined) {
+  constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer, pool: () => ThreadPool | undefined, dot: DotSelfTest) {
     this.wasm = wasm;
     this.arena = arena;
     this.allocF32 = allocF32;
     this.poolOf = pool;
+    this.dot = dot;
   }
 
   get pool(): ThreadPool | undefined {

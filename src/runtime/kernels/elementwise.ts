@@ -2,7 +2,7 @@
 
 import { FfnkitError } from '../../errors.js';
 import type { F32Buffer } from '../buffer.js';
-import { checkDisjoint, checkFinite, checkSameOrDisjoint } from '../check.js';
+import { checkDisjoint, checkFinite, checkSameOrDisjoint, checkSize } from '../check.js';
 import type { KernelContext } from './context.js';
 
 export function scale(ctx: KernelContext, x: F32Buffer, s: number, y: F32Buffer): void {
@@ -37,6 +37,27 @@ export function axpy(ctx: KernelContext, alpha: number, x: F32Buffer, y: F32Buff
 
 export function swiglu(ctx: KernelContext, gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
   binary(ctx, ['gate', 'up'], gate, up, y, ctx.wasm.f32_swiglu);
+}
+
+export function geglu(ctx: KernelContext, gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
+  binary(ctx, ['gate', 'up'], gate, up, y, ctx.wasm.f32_geglu_tanh);
+}
+
+export function addRowBias(ctx: KernelContext, x: F32Buffer, bias: F32Buffer, rows: number): void {
+  checkSize('rows', rows, 1);
+  const n = ctx.buf('bias', bias).length;
+  checkSize('bias.length', n, 1);
+  ctx.buf('x', x, rows * n);
+  checkDisjoint('x', x, 'bias', bias);
+  ctx.wasm.f32_add_row_bias(x.ptr, bias.ptr, rows, n);
+}
+
+export function softcap(ctx: KernelContext, x: F32Buffer, cap: number, y: F32Buffer): void {
+  ctx.buf('x', x);
+  ctx.buf('y', y, x.length);
+  if (!(cap > 0 && Number.isFinite(cap))) throw new FfnkitError('E_ARG', `cap: expected a positive number, found ${cap}`);
+  checkSameOrDisjoint('y', y, 'x', x);
+  ctx.wasm.f32_softcap(x.ptr, cap, y.ptr, x.length);
 }
 
 export function gelu(ctx: KernelContext, x: F32Buffer, y: F32Buffer, approximate: 'none' | 'tanh'): void {

@@ -15,29 +15,40 @@ import * as conv from './conv.js';
 import type { GroupedPointwise } from './conv.js';
 import * as elementwise from './elementwise.js';
 import * as ffn from './ffn.js';
-import type { DenseFfn } from './ffn.js';
+import type { DenseFfn, GateActivation } from './ffn.js';
 import * as gemm from './gemm.js';
-import type { GemmWeights, Matrix, PackedMatrix } from './gemm.js';
+import type { GemmWeights, Matrix, PackedMatrix, SingleWeights, StackedMatrix } from './gemm.js';
+import * as ggml from './ggml.js';
+import type { Activations, GgmlBlockType, GgmlMatrix, QuantizedActivations } from './ggml.js';
 import * as moe from './moe.js';
 import * as norm from './norm.js';
 import * as q8 from './q8.js';
 import type { Q8Matrix } from './q8.js';
 import * as reduce from './reduce.js';
+import { relaxedDotSelfTest, type DotSelfTest } from './relaxed-dot.js';
 
-export { ropeCosSin, type AttentionShape, type RopeLayout } from './attention.js';
+export { ropeCosSin, type AttentionShape, type RopeLayout, type RopeScaling } from './attention.js';
 export type { GroupedPointwise } from './conv.js';
-export type { DenseFfn } from './ffn.js';
-export type { GemmWeights, Matrix, PackedMatrix } from './gemm.js';
+export type { DenseFfn, GateActivation } from './ffn.js';
+export type { GemmWeights, Matrix, PackedMatrix, SingleWeights, StackedMatrix } from './gemm.js';
+export { weightBytes } from './gemm.js';
+export { GGML_KERNEL_TRAITS, ggmlRowBytes, type Activations, type GgmlBlockType, type GgmlMatrix, type QuantizedActivations } from './ggml.js';
+export type { DotPath, DotSelfTest, RelaxedDotForm } from './relaxed-dot.js';
 export type { Q8Matrix } from './q8.js';
 
 export class Kernels {
   private readonly ctx: KernelContext;
   private pool: ThreadPool | undefined;
 
-  /** @internal engines make these */
+  /** @internal engines make these (and run the relaxed-dot self-test here, once) */
   constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer, pool?: ThreadPool) {
     this.pool = pool;
-    this.ctx = new KernelContext(wasm, arena, allocF32, () => this.pool);
+    this.ctx = new KernelContext(wasm, arena, allocF32, () => this.pool, relaxedDotSelfTest(wasm, arena));
+  }
+
+  /** Which integer dot product the quantized kernels run, as the self-test at creation found this engine's relaxed dot. */
+  get quantizedDot(): DotSelfTest {
+    return this.ctx.dot;
   }
 
   /** @internal after the engine's pool is closed */
@@ -70,9 +81,36 @@ export class Kernels {
   }
 
   /**
+   * A `rows` x `cols` matrix of a ggml block type (Q4_0 ... IQ4_XS, F16, BF16; Q8_0 regrouped as
+   * by q8Matrix) from its GGUF bytes, kept in its blocks in a new buffer. A block scale (or F16
+   * weight) that is infinite or NaN is an E_FORMAT error naming `what`.
+   */
+  ggmlMatrix(bytes: Uint8Array, type: GgmlBlockType, rows: number, cols: number, what?: string): GgmlMatrix {
+    return ggml.ggmlMatrix(this.ctx, bytes, type, rows, cols, what);
+  }
+
+  /**
+   * Matrices of one column count as one, stacked by rows, each kept in its layout: a product
+   * writes part i's outputs after part i-1's in each output row (wq, wk, wv in different types).
+   */
+  stack(parts: readonly SingleWeights[]): StackedMatrix {
+    const first = parts[0];
+    const s: StackedMatrix = { type: 'stack', rows: parts.reduce((n, p) => n + (p?.rows ?? 0), 0), cols: first?.cols ?? 0, parts };
+    return gemm.checkGemmWeights(this.ctx, 'stack', s) as StackedMatrix;
+  }
+
+  /**
+   * @internal (benchmarks) m rows of k floats of `a` prepared for the kernels of `kind` in its
+   * scratch, valid until the next call; sizes are the caller's to check.
+   */
+  ggmlActivations(kind: Activations, a: F32Buffer, m: number, k: number): QuantizedActivations {
+    return ggml.quantizeActivations(this.ctx, kind, a, m, k);
+  }
+
+  /**
    * `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`: f32 panels (bias packed in),
-   * or Q8_0 groups (no bias; a's rows are quantized per block of 32 and each block's dot product
-   * runs on integers, as ggml's q8_0 does).
+   * Q8_0 groups or another ggml type's blocks (no bias; a's rows are quantized as ggml quantizes
+   * them for the type, and each block's dot product runs on integers), or a stack of these.
    */
   gemm(a: F32Buffer, w: GemmWeights, c: F32Buffer, m: number): void {
     gemm.gemm(this.ctx, a, w, c, m);
@@ -92,9 +130,12 @@ export class Kernels {
     return ffn.denseFfn(this.ctx, w1, w3, w2);
   }
 
-  /** A SwiGLU FFN handle from already packed (or Q8_0) gate (w1), up (w3) and down (w2) matrices. */
-  denseFfnFromPacked(w1: GemmWeights, w3: GemmWeights, w2: GemmWeights): DenseFfn {
-    return ffn.denseFfnFromPacked(w1, w3, w2);
+  /**
+   * A gated FFN handle from already packed (or Q8_0) gate (w1), up (w3) and down (w2) matrices:
+   * SwiGLU, or GeGLU with `activation` 'gelu-tanh'.
+   */
+  denseFfnFromPacked(w1: SingleWeights, w3: SingleWeights, w2: SingleWeights, activation: GateActivation = 'silu'): DenseFfn {
+    return ffn.denseFfnFromPacked(w1, w3, w2, activation);
   }
 
   /** The dense FFN on `tokens` rows of `x` (tokens x dim) into `y` (tokens x dim), in one wasm call. */
@@ -132,6 +173,21 @@ export class Kernels {
   /** SwiGLU: `y = silu(gate) * up` (y may be gate or up). */
   swiglu(gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
     elementwise.swiglu(this.ctx, gate, up, y);
+  }
+
+  /** GeGLU: `y = GELU_tanh(gate) * up` (y may be gate or up). */
+  geglu(gate: F32Buffer, up: F32Buffer, y: F32Buffer): void {
+    elementwise.geglu(this.ctx, gate, up, y);
+  }
+
+  /** `x[r] += bias` for each of `rows` rows of bias.length floats in x (bias apart from x). */
+  addRowBias(x: F32Buffer, bias: F32Buffer, rows: number): void {
+    elementwise.addRowBias(this.ctx, x, bias, rows);
+  }
+
+  /** Soft-capping: `y = cap * tanh(x / cap)` (y may be x; cap > 0). */
+  softcap(x: F32Buffer, cap: number, y: F32Buffer): void {
+    elementwise.softcap(this.ctx, x, cap, y);
   }
 
   /** `y = GELU(x)`, the exact erf form, or with `approximate: 'tanh'` the tanh form (y may be x). */

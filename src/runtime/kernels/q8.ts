@@ -73,14 +73,18 @@ export function quantizeQ8(ctx: KernelContext, a: F32Buffer, n: number): Q8Activ
  * dot product runs on integers.
  */
 export function gemmQ8(ctx: KernelContext, a: F32Buffer, w: Q8Matrix, c: F32Buffer, m: number): void {
-  gemmQ8Quantized(ctx, quantizeQ8(ctx, a, m * w.cols), w, c, m);
+  gemmQ8Quantized(ctx, quantizeQ8(ctx, a, m * w.cols), w, c.ptr, m);
 }
 
-/** gemmQ8 on activations already quantized by quantizeQ8 (m rows of w.cols), split by groups of 4 output rows over the threads. */
-export function gemmQ8Quantized(ctx: KernelContext, { xq, xd }: Q8Activations, w: Q8Matrix, c: F32Buffer, m: number): void {
+/**
+ * gemmQ8 on activations already quantized by quantizeQ8 (m rows of w.cols) into the output at
+ * byte address `out`, rows `ldc` floats apart (default w.rows), split by groups of 4 output rows
+ * over the threads.
+ */
+export function gemmQ8Quantized(ctx: KernelContext, { xq, xd }: Q8Activations, w: Q8Matrix, out: number, m: number, ldc = w.rows): void {
   const n = w.rows;
   const groupBytes = q8GroupBytes(ctx, w.cols);
   ctx.parallel({ units: Math.ceil(n / 4), align: 1, macs: m * n * w.cols }, (g0, g1) => ({
-    fn: 'q8_0_gemm_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, c.ptr + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, w.cols, n],
+    fn: 'q8_0_gemm_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, out + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, w.cols, ldc],
   }));
 }

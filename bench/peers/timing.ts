@@ -1,0 +1,46 @@
+// What the peers comparisons share in timing: the pause between runtimes, the median with its
+// spread, and ffnkit's own greedy decoding timed as the peers' are.
+
+import type { LlamaModel } from '../../src/index.js';
+
+/**
+ * With threads, a short pause before each timed run, so that the thread pools of the runtime
+ * timed before (which poll for work for a while before they sleep, ffnkit's for 0.25 ms) are
+ * asleep and do not take cores from the one being timed.
+ */
+export function settle(threads: number): Promise<unknown> {
+  return new Promise((resolve) => setTimeout(resolve, threads > 1 ? 20 : 0));
+}
+
+/** The median of some samples, with the smallest and largest. */
+export function summary(t: number[]) {
+  const s = [...t].sort((a, b) => a - b);
+  return { median: s[s.length >> 1]!, min: s[0]!, max: s[s.length - 1]! };
+}
+
+export interface FfnkitGreedy {
+  /** The generated ids (the prompt not included). */
+  ids: number[];
+  /** Seconds from the call to the first generated token (the prompt's forward pass and its argmax). */
+  prefillSeconds: number;
+  /** Generated tokens after the first, per second. */
+  decodeRate: number;
+}
+
+/** Greedy decoding of `steps` tokens after `prompt` from an empty cache. */
+export function ffnkitGreedy(model: LlamaModel, prompt: number[], steps: number): FfnkitGreedy {
+  const start = performance.now();
+  model.reset();
+  const ids: number[] = [];
+  let logits = model.forward(prompt);
+  let firstAt = 0;
+  for (let i = 0; i < steps; i++) {
+    let best = 0;
+    for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
+    ids.push(best);
+    if (i === 0) firstAt = performance.now();
+    if (i + 1 < steps) logits = model.forward([best]);
+  }
+  const seconds = (performance.now() - firstAt) / 1000;
+  return { ids, prefillSeconds: (firstAt - start) / 1000, decodeRate: steps > 1 ? (steps - 1) / seconds : NaN };
+}

@@ -1,0 +1,38 @@
+// `ffnkit logits`: the logits of every id of a sequence, run from an empty cache, as one JSON
+// object {"vocab":V,"logits":[[V floats] per id]} (the shape the llama.cpp comparisons read).
+
+import { Command, InvalidArgumentError } from 'commander';
+import { loadModel } from '../node/index.js';
+import { backendOption, engineOptions, threadsOption } from './common.js';
+
+interface Options {
+  model: string;
+  ids: number[];
+  json?: boolean;
+  backend?: 'scalar' | 'simd' | 'relaxed';
+  threads?: number;
+}
+
+/** Parses "1,403,407": non-negative integer ids, at least one. */
+function idList(v: string): number[] {
+  const ids = v.split(',').map((s) => s.trim());
+  if (ids.some((s) => !/^\d+$/.test(s)) || ids.length === 0) throw new InvalidArgumentError(`--ids must be comma-separated token ids, got '${v}'`);
+  return ids.map(Number);
+}
+
+export function logitsCommand(): Command {
+  return new Command('logits')
+    .description('print the logits of each token id, teacher-forced from an empty cache, as JSON')
+    .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
+    .requiredOption('--ids <list>', 'comma-separated token ids, e.g. 1,403,407', idList)
+    .option('--json', 'print one JSON object (the only form there is)')
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .action(async (o: Options) => {
+      const model = await loadModel(o.model, engineOptions(o.backend, o.threads));
+      const vocab = model.config.vocabSize;
+      const logits = model.forward(o.ids, { allLogits: true });
+      const rows = o.ids.map((_, p) => `[${Array.from(logits.subarray(p * vocab, (p + 1) * vocab)).join(',')}]`);
+      process.stdout.write(`{"vocab":${vocab},"logits":[${rows.join(',')}]}\n`);
+    });
+}
