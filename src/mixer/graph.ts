@@ -52,7 +52,7 @@ export class GraphBuilder {
 
   shape(t: string): FeatureShape {
     const s = this.shapes.get(t);
-    if (!s) throw new Error(`graph: unknown tensor ${t}`);
+    if (!s) throw new FfnkitError('E_SHAPE', `graph: unknown tensor ${t}`);
     return s;
   }
 

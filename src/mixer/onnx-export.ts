@@ -3,6 +3,7 @@
 // out as 0.5 x (1 + erf(x / sqrt 2)) (opset 17 has no Gelu; onnxruntime fuses the pattern back).
 // Input `input` [1, c, h, w], output `output` [1, classes] (or [1, c, h, w] for a feature map).
 
+import { FfnkitError } from '../errors.js';
 import { type OnnxNode, type OnnxTensor, onnxModel, onnxNode, onnxTensor } from '../formats/onnx.js';
 import type { MixerGraph } from './graph.js';
 
@@ -15,7 +16,7 @@ export function toOnnx(g: MixerGraph): Uint8Array {
     if (used.has(name)) return name;
     used.add(name);
     const p = g.params.get(name);
-    if (!p) throw new Error(`onnx export: parameter ${name} is missing`);
+    if (!p) throw new FfnkitError('E_ARG', `onnx export: parameter ${name} is missing from the graph's parameters`);
     inits.push(onnxTensor(name, p.shape, p.data));
     return name;
   };
