@@ -4,12 +4,11 @@
 // turn. With --messages it prints one reply to the conversation in the file; with --print-prompt
 // it prints the rendered prompt exactly, and nothing else. Figures go to stderr.
 
-import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
 import { ChatSession, FfnkitError, checkMessages, type ChatMessage, type TurnStats } from '../node/index.js';
 import { freshSeed } from '../llm/sampler.js';
-import { applyTopK, backendOption, expertsOption, loadWithTokenizer, skipOption, skipPolicy, threadsOption } from './common.js';
+import { applyTopK, backendOption, expertsOption, loadWithTokenizer, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
 
 interface Options extends SamplingFlags {
@@ -42,7 +41,7 @@ export function chatCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (o: Options) => {
-      const template = o.template === undefined ? undefined : await readText(o.template, '--template');
+      const template = o.template === undefined ? undefined : await readTextOption(o.template, '--template');
       const messages = o.messages === undefined ? undefined : await readMessages(o.messages);
       if (o.system !== undefined && messages?.[0]?.role === 'system') throw new FfnkitError('E_ARG', `--system: ${o.messages} starts with a system message already`);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
@@ -113,18 +112,10 @@ async function converse(session: ChatSession): Promise<void> {
   rl.close();
 }
 
-async function readText(path: string, option: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw new FfnkitError('E_ARG', `${option}: cannot read ${path} (${(e as Error).message})`);
-  }
-}
-
 async function readMessages(path: string): Promise<ChatMessage[]> {
   let v: unknown;
   try {
-    v = JSON.parse(await readText(path, '--messages'));
+    v = JSON.parse(await readTextOption(path, '--messages'));
   } catch (e) {
     if (e instanceof FfnkitError) throw e;
     throw new FfnkitError('E_ARG', `--messages: ${path} is not JSON (${(e as Error).message})`);

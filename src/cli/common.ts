@@ -1,7 +1,7 @@
 // Helpers the model commands share: option parsing with named errors, and loading a model with
 // its tokenizer.
 
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, FfnkitError, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
 import { RoutedLayerFfn, type RoutingMode } from '../entries/factor.js';
@@ -115,5 +115,14 @@ export async function writeOutAtomically(path: string, bytes: Uint8Array, alongs
   } catch (e) {
     await rm(tmp, { force: true });
     throw new FfnkitError('E_ARG', `${option}: cannot write ${path} (${(e as Error).message})`);
+  }
+}
+
+/** A UTF-8 text file named by a command-line option; an E_ARG naming the option when it cannot be read. */
+export async function readTextOption(path: string, option: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new FfnkitError('E_ARG', `${option}: cannot read ${path} (${(e as Error).message})`);
   }
 }

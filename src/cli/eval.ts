@@ -2,11 +2,10 @@
 // ../shared/golden/stories260K-ppl.json (documents separated by blank lines, each with a leading
 // BOS, truncated to seq_len, teacher-forced; mean NLL over every predicted token).
 
-import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, evaluate } from '../node/index.js';
 import type { RoutingMode } from '../entries/factor.js';
-import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy } from './common.js';
+import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -45,12 +44,7 @@ export function evalCommand(): Command {
       applyTopK(model, o.topK);
       applyRouting(model, o.routing);
       const skip = skipPolicy(o.skip, model);
-      let text: string;
-      try {
-        text = await readFile(o.text, 'utf8');
-      } catch (e) {
-        throw new FfnkitError('E_ARG', `--text: cannot read ${o.text} (${(e as Error).message})`);
-      }
+      const text = await readTextOption(o.text, '--text');
       const progress = progressLine();
       const r = evaluate(model, tokenizer, text, {
         ...(skip ? { skip } : {}),

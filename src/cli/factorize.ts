@@ -2,11 +2,11 @@
 // the PA loss on calibration text, write the factorized model as GGUF (llama.cpp's MoE tensor
 // names plus ffnkit.* metadata). Nothing is written unless the whole run succeeds.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type HostMatrix, type LlamaWeights } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
-import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically } from './common.js';
+import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -64,12 +64,7 @@ export function factorizeCommand(): Command {
       if (o.experts > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--experts: ${o.experts} is more than the hidden size ${weights.config.hiddenDim}`);
       if (o.topK > o.experts) throw new FfnkitError('E_ARG', `--top-k: ${o.topK} is more than --experts ${o.experts}`);
       const tokenizer = await Tokenizer.load(o.tokenizer);
-      let calib: string;
-      try {
-        calib = await readFile(o.calib, 'utf8');
-      } catch (e) {
-        throw new FfnkitError('E_ARG', `--calib: cannot read ${o.calib} (${(e as Error).message})`);
-      }
+      const calib = await readTextOption(o.calib, '--calib');
       if (calib.trim() === '') throw new FfnkitError('E_ARG', `--calib: ${o.calib} is empty`);
       const progress = progressLine();
       const log: string[] = [];

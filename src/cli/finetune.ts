@@ -6,7 +6,7 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { decodeCheckpoint, encodeCheckpoint, finetune, splitDocuments, teacherText, type Checkpoint } from '../entries/train.js';
-import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically } from './common.js';
+import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -79,11 +79,7 @@ export function finetuneCommand(): Command {
       if (o.text === undefined && o.teacherText === undefined) throw new FfnkitError('E_ARG', '--text or --teacher-text: nothing to train on');
       let text = '';
       if (o.text !== undefined) {
-        try {
-          text = await readFile(o.text, 'utf8');
-        } catch (e) {
-          throw new FfnkitError('E_ARG', `--text: cannot read ${o.text} (${(e as Error).message})`);
-        }
+        text = await readTextOption(o.text, '--text');
         if (text.trim() === '') throw new FfnkitError('E_ARG', `--text: ${o.text} is empty`);
       }
       if (o.teacherText !== undefined) {

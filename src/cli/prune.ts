@@ -2,11 +2,10 @@
 // layer the FFN neurons with the largest mean |activation| on calibration text, write the
 // narrower dense model as GGUF. Nothing is written unless the whole run succeeds.
 
-import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { pruneModel } from '../entries/factor.js';
-import { backendOption, engineOptions, numberOption, writeOutAtomically } from './common.js';
+import { backendOption, engineOptions, numberOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -33,12 +32,7 @@ export function pruneCommand(): Command {
       const { weights } = await readWeights(o.model);
       if (o.keep > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--keep: ${o.keep} is more than the hidden size ${weights.config.hiddenDim}`);
       const tokenizer = await Tokenizer.load(o.tokenizer);
-      let calib: string;
-      try {
-        calib = await readFile(o.calib, 'utf8');
-      } catch (e) {
-        throw new FfnkitError('E_ARG', `--calib: cannot read ${o.calib} (${(e as Error).message})`);
-      }
+      const calib = await readTextOption(o.calib, '--calib');
       const progress = progressLine();
       const pruned = await pruneModel(weights, tokenizer, calib, {
         keep: o.keep, calibTokens: o.calibTokens,
