@@ -10,10 +10,9 @@
 // deadline: a worker that does not start, or does not finish its part of a job, ends in an
 // FfnkitError (E_THREAD) naming it, and the pool closes (the engine then runs one thread), so a
 // lost worker never hangs the caller. Waiting blocks, which Node allows on its main thread and
-// browsers allow in workers only:
-// the Node entry registers a worker_threads factory (src/node/threads.ts); in a browser, an
-// engine created inside a Web Worker starts module Web Workers (webWorkerFactory); on a page's
-// main thread an engine runs one thread.
+// browsers allow in workers only: the Node entry registers a worker_threads factory
+// (src/node/threads.ts); in a browser, an engine created inside a Web Worker starts module Web
+// Workers (webWorkerFactory); on a page's main thread an engine runs one thread.
 
 import { FfnkitError } from '../errors.js';
 
