@@ -393,25 +393,37 @@ export class TrainableLlama {
     // softmax cross-entropy against (1 - a) onehot + a teacher: the logits become their gradient
     // (p - target) * scale / T
     const V = c.vocabSize;
-    k.softmax(this.logits, this.logits, T);
-    const p = this.logits.view();
     const a = teacher ? teacher.weight : 0;
+    // the loss from log-softmax (z - logsumexp z) in float64: exact where a probability underflows
+    const z = this.logits.view();
     let nll = 0;
     let kl = 0;
     for (let b = 0; b < B; b++) {
       for (let s = 0; s < S; s++) {
         const t = b * S + s;
-        const target = this.tokens[b * (S + 1) + s + 1]!;
-        nll -= Math.log(Math.max(p[t * V + target]!, 1e-30));
+        const row = z.subarray(t * V, (t + 1) * V);
+        let m = -Infinity;
+        for (let i = 0; i < V; i++) m = Math.max(m, row[i]!);
+        let sum = 0;
+        for (let i = 0; i < V; i++) sum += Math.exp(row[i]! - m);
+        const lse = m + Math.log(sum);
+        nll += lse - row[this.tokens[b * (S + 1) + s + 1]!]!;
+        if (teacher) {
+          const q = teacher.probs.subarray(t * V, (t + 1) * V);
+          for (let i = 0; i < V; i++) if (q[i]! > 0) kl += q[i]! * (Math.log(q[i]!) - (row[i]! - lse));
+        }
+      }
+    }
+    k.softmax(this.logits, this.logits, T);
+    const p = this.logits.view();
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        const t = b * S + s;
         if (teacher) {
           const q = teacher.probs;
-          for (let i = 0; i < V; i++) {
-            const qi = q[t * V + i]!;
-            if (qi > 0) kl += qi * Math.log(qi / Math.max(p[t * V + i]!, 1e-30));
-            p[t * V + i]! -= a * qi;
-          }
+          for (let i = 0; i < V; i++) p[t * V + i]! -= a * q[t * V + i]!;
         }
-        p[t * V + target]! -= 1 - a;
+        p[t * V + this.tokens[b * (S + 1) + s + 1]!]! -= 1 - a;
       }
     }
     k.scale(this.logits, scale / T, this.logits);
