@@ -5,10 +5,12 @@
 // width apart from dim / heads (Qwen3, Gemma 3), NEOX or interleaved rotation, RoPE frequency
 // factors and linear scaling (Llama 3), GeGLU and the embedding scale (Gemma), post-attention and
 // post-FFN norms, soft-capped attention scores and logits, sliding-window layers with their own
-// RoPE base (Gemma 2/3).
+// RoPE base (Gemma 2/3). Routed (factorized) layers as test/ref/llama-train.ts computes them,
+// their experts and teacher with the family's gate.
 
 import type { LlamaConfig, LlamaWeights } from '../../src/model/weights.js';
 import { attention, gemm, geluTanh, rmsnorm, rope, silu, softmax } from './kernels.js';
+import { routedRef, type RefTeacher } from './llama-train.js';
 
 type Vec = ArrayLike<number>;
 
@@ -34,8 +36,40 @@ function addInto(x: Float64Array, y: Vec): void {
   for (let i = 0; i < x.length; i++) x[i]! += y[i]!;
 }
 
+/** The gated FFN of a family for t tokens: w2 · (act(w1 x) * (w3 x)), act SiLU or GELU (tanh form). */
+function gatedFfn(act: (x: number) => number) {
+  return (x: Vec, w1: Vec, w3: Vec, w2: Vec, t: number, d: number, h: number): Float64Array => {
+    const g = gemm(x, w1, null, t, h, d);
+    const u = gemm(x, w3, null, t, h, d);
+    for (let i = 0; i < g.length; i++) g[i] = act(g[i]!) * u[i]!;
+    return gemm(g, w2, null, t, d, h);
+  };
+}
+
+/** The routed layers' teachers (undefined for dense layers) and the weights of their PA and balance terms. */
+export interface RefRouting {
+  teachers: (RefTeacher | undefined)[];
+  paWeight: number;
+  balanceWeight: number;
+}
+
+export interface RefFamilyForward {
+  /** [B*S, vocab]. */
+  logits: Float64Array;
+  /** PA and balance terms summed over routed layers, unweighted. */
+  pa: number;
+  balance: number;
+  /** Every routing decision: finite differences are only valid where it does not change. */
+  decisions: string;
+}
+
 /** The logits [B*S, vocab] of B sequences of S + 1 tokens (inputs: the first S of each). */
 export function refFamilyLogits(w: LlamaWeights, tokens: Int32Array, B: number, S: number): Float64Array {
+  return refFamilyForward(w, tokens, B, S).logits;
+}
+
+/** The forward of B sequences of S + 1 tokens: logits and, for routed layers, the PA and balance terms. */
+export function refFamilyForward(w: LlamaWeights, tokens: Int32Array, B: number, S: number, routing?: RefRouting): RefFamilyForward {
   const c = w.config;
   const d = c.dim;
   const hd = c.headDim ?? d / c.nHeads;
@@ -49,9 +83,11 @@ export function refFamilyLogits(w: LlamaWeights, tokens: Int32Array, B: number, 
       for (let i = 0; i < d; i++) x[(b * S + s) * d + i] = w.tokenEmbedding[id * d + i]! * (c.embeddingScale ?? 1);
     }
   }
-  const act = c.activation === 'gelu-tanh' ? geluTanh : silu;
+  const ffn = gatedFfn(c.activation === 'gelu-tanh' ? geluTanh : silu);
+  let pa = 0;
+  let balance = 0;
+  const decisions: number[] = [];
   w.layers.forEach((l, li) => {
-    if (l.routed) throw new Error('refFamilyLogits: dense layers only');
     const sliding = slides(c, li);
     const theta = sliding ? (c.ropeThetaSliding ?? c.ropeTheta) : c.ropeTheta;
     const scale = sliding ? (c.ropeScaleSliding ?? c.ropeScale ?? 1) : (c.ropeScale ?? 1);
@@ -84,25 +120,34 @@ export function refFamilyLogits(w: LlamaWeights, tokens: Int32Array, B: number, 
     if (l.postAttnNorm) o = rmsnorm(o, l.postAttnNorm, T, c.normEps);
     addInto(x, o);
     const hn = rmsnorm(x, l.ffnNorm, T, c.normEps);
-    const hidden = l.w1.length / d;
-    const g = gemm(hn, l.w1, null, T, hidden, d);
-    const u = gemm(hn, l.w3, null, T, hidden, d);
-    for (let i = 0; i < g.length; i++) g[i] = act(g[i]!) * u[i]!;
-    let y = gemm(g, l.w2, null, T, d, hidden);
+    let y: Float64Array;
+    if (l.routed) {
+      const teacher = routing?.teachers[li];
+      if (!teacher) throw new Error(`refFamilyForward: routed layer ${li} needs its teacher`);
+      const r = routedRef(l.routed, hn, T, d, teacher, ffn);
+      y = r.y;
+      pa += r.pa;
+      balance += r.balance;
+      decisions.push(...r.decisions);
+    } else {
+      y = ffn(hn, l.w1, l.w3, l.w2, T, d, l.w1.length / d);
+    }
     if (l.postFfnNorm) y = rmsnorm(y, l.postFfnNorm, T, c.normEps);
     addInto(x, y);
   });
   const xf = rmsnorm(x, w.finalNorm, T, c.normEps);
   const logits = gemm(xf, w.classifier, null, T, c.vocabSize, d);
   if (c.finalSoftcap !== undefined) for (let i = 0; i < logits.length; i++) logits[i] = c.finalSoftcap * Math.tanh(logits[i]! / c.finalSoftcap);
-  return logits;
+  return { logits, pa, balance, decisions: decisions.join(',') };
 }
 
-/** Mean next-token cross-entropy over B sequences of S + 1 tokens. */
-export function refFamilyLoss(w: LlamaWeights, tokens: Int32Array, B: number, S: number): number {
+/** Mean next-token cross-entropy over B sequences of S + 1 tokens, plus the weighted PA and balance terms of routed layers. */
+export function refFamilyLoss(w: LlamaWeights, tokens: Int32Array, B: number, S: number, routing?: RefRouting): { total: number; lm: number; decisions: string } {
   const V = w.config.vocabSize;
-  const p = softmax(refFamilyLogits(w, tokens, B, S), B * S, V);
+  const f = refFamilyForward(w, tokens, B, S, routing);
+  const p = softmax(f.logits, B * S, V);
   let nll = 0;
   for (let b = 0; b < B; b++) for (let s = 0; s < S; s++) nll -= Math.log(p[(b * S + s) * V + tokens[b * (S + 1) + s + 1]!]!);
-  return nll / (B * S);
+  const lm = nll / (B * S);
+  return { total: lm + (routing ? routing.paWeight * f.pa + routing.balanceWeight * f.balance : 0), lm, decisions: f.decisions };
 }
