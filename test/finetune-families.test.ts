@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { LlamaModel, parseGguf, readGguf, writeGguf, type Family, type LlamaWeights } from '../src/node/index.js';
 import { TrainableLlama, finetune, sampleBatch, textTokens, type StepReport } from '../src/entries/node/train.js';
+import { factorizeModel } from '../src/entries/node/factor.js';
 import { LLAMA_CPP, againstReference, llamaCppLogits } from './llamacpp.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath, sharedText } from './shared.js';
 
@@ -84,6 +85,45 @@ describe.skipIf(!SHARED)('fine-tuning each family on its llama.cpp fixture', () 
     expect(vs.argmaxMisses).toBeLessThanOrEqual(1);
     expect(vs.maxDiffOverStd).toBeLessThanOrEqual(0.02);
     expect(moved.maxDiffOverStd).toBeGreaterThan(0.1);
+  }, 180_000);
+});
+
+describe.skipIf(!SHARED)('FactorLLM fine-tuning of a factorized family model', () => {
+  test.each([
+    ['fixture-gemma2-f32.gguf', 'gemma2'],
+    ['fixture-phi3-f32.gguf', 'phi3'],
+  ] as const)('%s (%s): experts and routers train (GeGLU experts for Gemma), the rest stays; written back as the family with its experts, it runs as trained', async (name, family) => {
+    const { weights, tokenizer } = readGguf(sharedBytes('models', 'fixtures', name), name);
+    const text = sharedText('data', 'tinystories-calib.txt').slice(0, 20000);
+    const w = await factorizeModel(weights as LlamaWeights, tokenizer!, '', { experts: 4, topK: 2, split: 'contiguous', steps: 0 });
+    const before = structuredClone(w);
+    const opts = { steps: 8, lr: 3e-3, batch: 2, seqLen: 32, seed: 3, engine: { backend: 'simd' as const } };
+    const steps: StepReport[] = [];
+    const result = await finetune(w, tokenizer!, text, { ...opts, onStep: (s) => steps.push(s) });
+    expect(result.weights.layers[0]!.wq).toEqual(before.layers[0]!.wq);
+    expect(result.weights.layers[1]!.attnNorm).toEqual(before.layers[1]!.attnNorm);
+    expect(result.weights.tokenEmbedding).toEqual(before.tokenEmbedding);
+    expect(result.weights.layers[1]!.routed!.w1).not.toEqual(before.layers[1]!.routed!.w1);
+    expect(result.weights.layers[1]!.routed!.router).not.toEqual(before.layers[1]!.routed!.router);
+    const batch = sampleBatch(textTokens(tokenizer!, text), opts.batch, opts.seqLen, opts.seed, 1, 0);
+    const tuned = await TrainableLlama.create(result.weights, { backend: 'simd', batch: opts.batch, seqLen: opts.seqLen, trainable: new Set() });
+    const lossAfter = tuned.step(batch, { pa: 0, balance: 0 }).lm;
+    console.info(`${name} factorized (4 experts, top-2): FactorLLM fine-tuning, LM loss ${steps[0]!.lm.toFixed(3)} -> ${lossAfter.toFixed(3)} on the first batch`);
+    expect(lossAfter).toBeLessThan(steps[0]!.lm);
+    const bytes = writeGguf(result.weights, tokenizer!.vocabulary());
+    const { names, arch } = contents(bytes);
+    expect(arch).toBe(family);
+    expect(names).toContain('blk.1.ffn_gate_exps.weight');
+    expect(names).toContain(family === 'phi3' ? 'blk.1.attn_qkv.weight' : 'blk.1.post_ffw_norm.weight');
+    const back = readGguf(bytes, name).weights;
+    expect(back.config).toEqual(before.config);
+    const model = await LlamaModel.create(back, { backend: 'simd' });
+    const ids = Array.from(batch.subarray(0, opts.seqLen));
+    const want = tuned.logitsOf(batch).subarray(0, opts.seqLen * 512);
+    const got = model.forward(ids, { allLogits: true });
+    const vs = againstReference(rows(got, 512), rows(Float32Array.from(want), 512));
+    expect(vs.argmaxMisses).toBe(0);
+    expect(vs.maxDiffOverStd).toBeLessThan(1e-4);
   }, 180_000);
 });
 
