@@ -9,7 +9,7 @@
 import { describe, expect, test } from 'vitest';
 import { LlamaModel, readGguf, type Family, type LlamaConfig, type LlamaWeights } from '../src/node/index.js';
 import { BackwardKernels } from '../src/entries/node/kernels.js';
-import { TrainableLlama, fileTensorNames, namedTensors, selectTrainable } from '../src/entries/node/train.js';
+import { TrainableLlama, fileTensorNames, modelFingerprint, namedTensors, selectTrainable } from '../src/entries/node/train.js';
 import { denseOfRouted, factorizeLayer } from '../src/entries/node/factor.js';
 import { BACKENDS, engineFor } from './helpers.js';
 import type { Combination } from '../src/node/index.js';
@@ -249,6 +249,14 @@ describe('tensor names by family', () => {
       'blk.0.attn_norm', 'blk.0.attn_q', 'blk.0.attn_k', 'blk.0.attn_v', 'blk.0.attn_q_norm', 'blk.0.attn_k_norm', 'blk.0.attn_output',
       'blk.0.post_attention_norm', 'blk.0.ffn_norm', 'blk.0.post_ffw_norm', 'blk.0.ffn_gate', 'blk.0.ffn_up', 'blk.0.ffn_down',
     ]);
+  });
+
+  test('the RoPE factors are part of the model a checkpoint names (frozen, but another set is another model)', () => {
+    const a = familyWeights('llama', SMALL, 3, { ropeFactors: true });
+    const b = structuredClone(a);
+    b.ropeFactors![1] = 2.5;
+    expect(modelFingerprint(a)).not.toBe(modelFingerprint(b));
+    expect(modelFingerprint(a)).toBe(modelFingerprint(structuredClone(a)));
   });
 
   test('a fused group trained in part is refused naming the tensors (q/k/v biases)', async () => {
