@@ -197,13 +197,18 @@ function capped_softmax(x: usize, kT: usize, t: i32, hd: i32, first: i32, n: i32
   softmax_row(cs, p, n);
 }
 
-// Layout as f32_attention_seq (floats; strides in floats): q, k, v rows of stride qkv_stride;
-// out rows of stride o_stride, apart from the inputs; scratch: 2 * head_dim * t + t floats.
-// scale: the score scale (1/sqrt(head_dim) for Llama's); softcap 0: none; window 0: all keys.
+// Layout (floats; strides in floats): qkv rows of stride qkv_stride, each q (n_heads heads of
+// head_dim), then k and v (n_kv_heads heads each), as the fused projection writes them; out rows
+// of stride o_stride, apart from the inputs; scratch: 2 * head_dim * t + t floats. scale: the
+// score scale (1/sqrt(head_dim) for Llama's); softcap 0: none; window 0: all keys. (The fused
+// layout keeps the argument count within what a worker thread takes.)
 export function f32_attention_seq_windowed(
-  q: usize, k: usize, v: usize, qkv_stride: i32, out: usize, o_stride: i32, scratch: usize,
+  qkv: usize, qkv_stride: i32, out: usize, o_stride: i32, scratch: usize,
   t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32, scale: f32, softcap: f32, window: i32,
 ): void {
+  const q = qkv;
+  const k = q + <usize>(n_heads * head_dim) * 4;
+  const v = k + <usize>(n_kv_heads * head_dim) * 4;
   const group = n_heads / n_kv_heads;
   const head_bytes = <usize>head_dim * 4;
   const row = <usize>qkv_stride * 4;
@@ -233,13 +238,21 @@ export function f32_attention_seq_windowed(
 // softmax row, C the capped scores and D = dO_i · O_i,
 //   dS_s = P_s (dO_i · V_s - D) * (1 - (C_s / softcap)^2 when capped) * scale;
 //   dQ_i += sum_s dS_s K_s;   dK_s += dS_s Q_i;   dV_s += P_s dO_i     (accumulated)
-// over the keys each query saw. Layout as f32_attention_seq_backward; scratch: 4 * head_dim * t
-// + 3 * t floats.
+// over the keys each query saw. Layout: qkv as f32_attention_seq_windowed, out and dout rows of
+// stride o_stride, dqkv laid out like qkv with rows of stride d_stride, apart from the inputs;
+// scratch: 4 * head_dim * t + 3 * t floats.
 export function f32_attention_seq_windowed_backward(
-  q: usize, k: usize, v: usize, qkv_stride: i32, out: usize, dout: usize, o_stride: i32,
-  dq: usize, dk: usize, dv: usize, d_stride: i32, scratch: usize, t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32,
-  scale: f32, softcap: f32, window: i32,
+  qkv: usize, qkv_stride: i32, out: usize, dout: usize, o_stride: i32, dqkv: usize, d_stride: i32, scratch: usize,
+  t: i32, n_heads: i32, n_kv_heads: i32, head_dim: i32, scale: f32, softcap: f32, window: i32,
 ): void {
+  const qd = <usize>(n_heads * head_dim) * 4;
+  const kvd = <usize>(n_kv_heads * head_dim) * 4;
+  const q = qkv;
+  const k = q + qd;
+  const v = k + kvd;
+  const dq = dqkv;
+  const dk = dq + qd;
+  const dv = dk + kvd;
   const group = n_heads / n_kv_heads;
   const head_bytes = <usize>head_dim * 4;
   const row = <usize>qkv_stride * 4;

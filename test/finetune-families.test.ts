@@ -88,6 +88,24 @@ describe.skipIf(!SHARED)('fine-tuning each family on its llama.cpp fixture', () 
   }, 180_000);
 });
 
+describe.skipIf(!SHARED)('fine-tuning a family on threads', () => {
+  test('gemma2 (windowed, soft-capped attention on the sequence kernels): two threads train to the same bits as one', async () => {
+    const name = 'fixture-gemma2-f32.gguf';
+    const { weights, tokenizer } = readGguf(sharedBytes('models', 'fixtures', name), name);
+    const text = sharedText('data', 'tinystories-calib.txt').slice(0, 20000);
+    const run = async (threads: number) => {
+      const losses: number[] = [];
+      const r = await finetune(structuredClone(weights as LlamaWeights), tokenizer!, text, { steps: 2, batch: 4, seqLen: 32, seed: 3, engine: { backend: 'simd', threads }, onStep: (s) => losses.push(s.total) });
+      return { losses, wq: r.weights.layers[0]!.wq, norm: r.weights.layers[1]!.postAttnNorm! };
+    };
+    const one = await run(1);
+    const two = await run(2);
+    expect(two.losses).toEqual(one.losses);
+    expect(Buffer.from(two.wq.buffer).equals(Buffer.from(one.wq.buffer))).toBe(true);
+    expect(Buffer.from(two.norm.buffer).equals(Buffer.from(one.norm.buffer))).toBe(true);
+  }, 120_000);
+});
+
 describe.skipIf(!SHARED)('FactorLLM fine-tuning of a factorized family model', () => {
   test.each([
     ['fixture-gemma2-f32.gguf', 'gemma2'],

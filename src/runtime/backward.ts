@@ -195,8 +195,10 @@ export class BackwardKernels {
     checkDisjoint('out', out, 'qkv', qkv);
     this.eachSequence(count, 'attention', 2 * hd * t + t, (b, scratch) => {
       const q = qkv.ptr + b * t * stride * 4;
-      const args = [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + b * t * qDim * 4, qDim, scratch, t, heads, kvHeads, hd] as const;
-      return options ? { fn: 'f32_attention_seq_windowed', args: [...args, ...options] } : { fn: 'f32_attention_seq', args: [...args] };
+      const o = out.ptr + b * t * qDim * 4;
+      return options
+        ? { fn: 'f32_attention_seq_windowed', args: [q, stride, o, qDim, scratch, t, heads, kvHeads, hd, ...options] }
+        : { fn: 'f32_attention_seq', args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, o, qDim, scratch, t, heads, kvHeads, hd] };
     });
   }
 
@@ -213,8 +215,12 @@ export class BackwardKernels {
       const q = qkv.ptr + b * t * stride * 4;
       const dq = dqkv.ptr + b * t * stride * 4;
       const o = b * t * qDim * 4;
-      const args = [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + o, dout.ptr + o, qDim, dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scratch, t, heads, kvHeads, hd] as const;
-      return options ? { fn: 'f32_attention_seq_windowed_backward', args: [...args, ...options] } : { fn: 'f32_attention_seq_backward', args: [...args] };
+      return options
+        ? { fn: 'f32_attention_seq_windowed_backward', args: [q, stride, out.ptr + o, dout.ptr + o, qDim, dq, stride, scratch, t, heads, kvHeads, hd, ...options] }
+        : {
+            fn: 'f32_attention_seq_backward',
+            args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + o, dout.ptr + o, qDim, dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scratch, t, heads, kvHeads, hd],
+          };
     });
   }
 }
