@@ -394,28 +394,33 @@ export class TrainableLlama {
     // (p - target) * scale / T
     const V = c.vocabSize;
     const a = teacher ? teacher.weight : 0;
-    // the loss from log-softmax (z - logsumexp z) in float64: exact where a probability underflows
+    // the loss from log-softmax, log p_i = z_i - lse, exact where a probability underflows: lse
+    // from the softmax's largest probability (lse = z_max - log p_max, p_max >= 1/V), or in
+    // float64 over the row where the teacher's KL needs every log p_i
     const z = this.logits.view();
-    let nll = 0;
+    const targetLogit = new Float64Array(T);
+    const maxAt = new Int32Array(T);
+    const maxLogit = new Float64Array(T);
     let kl = 0;
-    for (let b = 0; b < B; b++) {
-      for (let s = 0; s < S; s++) {
-        const t = b * S + s;
-        const row = z.subarray(t * V, (t + 1) * V);
-        let m = -Infinity;
-        for (let i = 0; i < V; i++) m = Math.max(m, row[i]!);
+    for (let t = 0; t < T; t++) {
+      const row = z.subarray(t * V, (t + 1) * V);
+      let m = 0;
+      for (let i = 1; i < V; i++) if (row[i]! > row[m]!) m = i;
+      maxAt[t] = m;
+      maxLogit[t] = row[m]!;
+      targetLogit[t] = row[this.tokens[Math.floor(t / S) * (S + 1) + (t % S) + 1]!]!;
+      if (teacher) {
         let sum = 0;
-        for (let i = 0; i < V; i++) sum += Math.exp(row[i]! - m);
-        const lse = m + Math.log(sum);
-        nll += lse - row[this.tokens[b * (S + 1) + s + 1]!]!;
-        if (teacher) {
-          const q = teacher.probs.subarray(t * V, (t + 1) * V);
-          for (let i = 0; i < V; i++) if (q[i]! > 0) kl += q[i]! * (Math.log(q[i]!) - (row[i]! - lse));
-        }
+        for (let i = 0; i < V; i++) sum += Math.exp(row[i]! - row[m]!);
+        const lse = row[m]! + Math.log(sum);
+        const q = teacher.probs.subarray(t * V, (t + 1) * V);
+        for (let i = 0; i < V; i++) if (q[i]! > 0) kl += q[i]! * (Math.log(q[i]!) - (row[i]! - lse));
       }
     }
     k.softmax(this.logits, this.logits, T);
     const p = this.logits.view();
+    let nll = 0;
+    for (let t = 0; t < T; t++) nll += maxLogit[t]! - Math.log(p[t * V + maxAt[t]!]!) - targetLogit[t]!;
     for (let b = 0; b < B; b++) {
       for (let s = 0; s < S; s++) {
         const t = b * S + s;
