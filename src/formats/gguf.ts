@@ -323,10 +323,14 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     throw new FfnkitError('E_UNSUPPORTED', `${source}: ${unknown.length > 1 ? `tensors ${names} are` : `tensor ${names} is`} not part of the ${family} graph ffnkit computes${tied}`);
   }
   checkWeights(weights, source);
-  const tokenizer = file.metadata.has('tokenizer.ggml.tokens') ? ggufTokenizer(file, source) : undefined;
-  if (tokenizer && tokenizer.vocabSize !== c.vocabSize) {
-    throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model ${c.vocabSize}`);
+  // more embedding rows than tokens (a padded vocabulary, as Qwen2.5's) is a model whose extra
+  // ids the tokenizer never produces: they become pad tokens (padVocabulary); fewer rows than
+  // tokens would leave ids the tokenizer produces without an embedding
+  const tokens = file.metadata.get('tokenizer.ggml.tokens');
+  if (Array.isArray(tokens) && tokens.length > c.vocabSize) {
+    throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokens.length} tokens but token_embd.weight only ${c.vocabSize} rows (ids ${c.vocabSize} and up would have no embedding)`);
   }
+  const tokenizer = tokens !== undefined ? tokenizerFromGguf(file.metadata, source, c.vocabSize) : undefined;
   return tokenizer ? { weights, tokenizer } : { weights };
 }
 
@@ -347,6 +351,8 @@ export interface GgufVocabulary {
   bosId?: number;
   eosId?: number;
   eotId?: number;
+  /** The unknown token (written when given). */
+  unkId?: number;
   addBos?: boolean;
   addEos?: boolean;
   /** SentencePiece's dummy prefix (written only when false). */
@@ -378,6 +384,7 @@ function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
   if (bos >= 0) meta.push(['tokenizer.ggml.bos_token_id', bos, T.U32]);
   if (eos >= 0) meta.push(['tokenizer.ggml.eos_token_id', eos, T.U32]);
   if (v.eotId !== undefined && v.eotId >= 0) meta.push(['tokenizer.ggml.eot_token_id', v.eotId, T.U32]);
+  if (v.unkId !== undefined && v.unkId >= 0) meta.push(['tokenizer.ggml.unknown_token_id', v.unkId, T.U32]);
   if (v.addBos !== undefined) meta.push(['tokenizer.ggml.add_bos_token', v.addBos, T.BOOL]);
   if (v.addEos !== undefined) meta.push(['tokenizer.ggml.add_eos_token', v.addEos, T.BOOL]);
   if (v.addSpacePrefix === false) meta.push(['tokenizer.ggml.add_space_prefix', false, T.BOOL]);

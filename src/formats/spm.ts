@@ -69,7 +69,7 @@ export class SpmTokenizer extends VocabTokenizer {
       throw new FfnkitError('E_FORMAT', `${source}: ${pieces.length} pieces but ${scores.length} scores`);
     }
     if (pieces.length < 3) throw new FfnkitError('E_FORMAT', `${source}: a vocabulary needs at least <unk>, BOS and EOS, found ${pieces.length} pieces`);
-    const dec = new TextDecoder('utf-8');
+    const dec = new TextDecoder('utf-8', { ignoreBOM: true });
     super({
       source,
       texts: spec.texts ?? pieces.map((p) => dec.decode(p)),
@@ -125,7 +125,7 @@ export class SpmTokenizer extends VocabTokenizer {
   }
 
   vocabulary(): GgufVocabulary {
-    const dec = new TextDecoder('utf-8');
+    const dec = new TextDecoder('utf-8', { ignoreBOM: true });
     return {
       pieces: this.pieces.map((p) => dec.decode(Uint8Array.from(p, (c) => c.charCodeAt(0)))),
       scores: Array.from(this.scores),
