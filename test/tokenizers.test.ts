@@ -109,6 +109,10 @@ describe.skipIf(!VOCAB)("llama.cpp's tokenizer vectors, every one exact", () => 
     const tok = Tokenizer.fromHf(json, undefined, 'llama-2 tokenizer.json');
     expect([tok.kind, tok.bosId, tok.addBos]).toEqual(['bpe', 1, true]);
     expectVectors(tok, 'llama-spm', true);
+    // written to GGUF as SentencePiece (scores from the merge ranks, the dummy prefix kept): the vectors again
+    const back = readGguf(ggufWith(tok.vocabulary()), 'llama-2 as GGUF').tokenizer!;
+    expect([back.kind, back.bosId, back.addBos]).toEqual(['spm', 1, true]);
+    expectVectors(back, 'llama-spm', false);
   });
 
   test('ffnkit reads its own SentencePiece GGUF back with the same ids, types and flags', async () => {

@@ -339,7 +339,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
 export interface GgufVocabulary {
   /** SentencePiece ('llama', the default) or byte-level BPE ('gpt2'). */
   model?: 'llama' | 'gpt2';
-  /** Token strings: SentencePiece pieces with ' ' for spaces (written as '▁'); BPE tokens as they are. */
+  /** Token strings: SentencePiece pieces with ' ' for spaces (written as '▁'; user-defined ones, matched in raw text, as they are); BPE tokens as they are. */
   pieces: string[];
   /** SentencePiece merge scores. */
   scores?: number[];
@@ -375,7 +375,8 @@ function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
       ]
     : [
         ['tokenizer.ggml.model', 'llama', T.STRING],
-        ['tokenizer.ggml.tokens', v.pieces.map((p) => p.replace(/ /g, '\u2581')), T.ARRAY, T.STRING],
+        // user-defined tokens are matched in the raw text, so they are written as they are (llama.cpp's converter writes their spaces as spaces)
+        ['tokenizer.ggml.tokens', v.pieces.map((p, id) => (types[id] === 4 ? p : p.replace(/ /g, '\u2581'))), T.ARRAY, T.STRING],
         ['tokenizer.ggml.scores', v.scores!, T.ARRAY, T.F32],
       ];
   meta.push(['tokenizer.ggml.token_type', types, T.ARRAY, T.I32]);

@@ -127,7 +127,8 @@ export class SpmTokenizer extends VocabTokenizer {
   vocabulary(): GgufVocabulary {
     const dec = new TextDecoder('utf-8', { ignoreBOM: true });
     return {
-      pieces: this.pieces.map((p) => dec.decode(Uint8Array.from(p, (c) => c.charCodeAt(0)))),
+      // user-defined tokens as stored: the writer writes them as they are
+      pieces: this.pieces.map((p, id) => (this.hasTypes && this.types[id] === TokenType.userDefined ? this.texts[id]! : dec.decode(Uint8Array.from(p, (c) => c.charCodeAt(0))))),
       scores: Array.from(this.scores),
       ...(this.hasTypes ? { types: Array.from(this.types) } : {}),
       bosId: this.bosId,
