@@ -126,6 +126,45 @@ describe('a Hugging Face directory brings its tokenizer.json', () => {
   }, 120_000);
 });
 
+describe('ffnkit quantize writes a Hugging Face directory as GGUF', () => {
+  test('Gemma 3\'s tokenizer on 262208 rows: the padded SentencePiece vocabulary and llama\'s interleaved q/k rows; the same logits (and llama.cpp\'s), the same ids', async () => {
+    const dir = hfDirectory('gemma3', 'tokenizer-gemma3', 262208);
+    const out = join(scratch, 'gemma3-hf.gguf');
+    const r = await cli(['quantize', '--model', dir, '--out', out, '--type', 'F32']);
+    expect(r.stderr).toMatch(/wrote .*gemma3-hf\.gguf/);
+    expect(r.code).toBe(0);
+    const { weights, tokenizer } = readGguf(readFileSync(out), 'gemma3-hf.gguf');
+    expect(weights.config.ropeStyle).toBe('interleaved');
+    expect(tokenizer!.kind).toBe('spm');
+    expect(tokenizer!.vocabSize).toBe(262208);
+    expect(tokenizer!.tokenText(262207)).toBe('[PAD262207]');
+    const reference = await Tokenizer.load(packageModels('tokenizer-gemma3'));
+    const text = '<start_of_turn>user\nHello   world, naïve 日本語 🦙<end_of_turn>';
+    for (const parseSpecial of [false, true]) expect(tokenizer!.encode(text, { parseSpecial })).toEqual(reference.encode(text, { parseSpecial }));
+    // the half-split model read from the directory and the interleaved one in the file compute the same logits
+    const ids = reference.encode('Once upon a time there was');
+    const fromDir = await loadModel(dir);
+    const fromFile = await LlamaModel.create(weights);
+    const rowsOf = (m: LlamaModel) => {
+      const all = m.forward(ids, { allLogits: true });
+      return ids.map((_, p) => all.slice(p * 262208, (p + 1) * 262208));
+    };
+    const ours = rowsOf(fromDir);
+    rowsOf(fromFile).forEach((row, p) => {
+      let worst = 0;
+      for (let v = 0; v < row.length; v++) worst = Math.max(worst, Math.abs(row[v]! - ours[p]![v]!));
+      expect(worst).toBeLessThan(1e-4);
+    });
+    if (LLAMA_CPP) {
+      const { argmaxMisses, maxDiffOverStd } = againstReference(ours, await llamaCppLogits(out, ids, 262208));
+      expect(argmaxMisses).toBeLessThanOrEqual(1);
+      expect(maxDiffOverStd).toBeLessThanOrEqual(0.02);
+    }
+    fromDir.engine.close();
+    fromFile.engine.close();
+  }, 240_000);
+});
+
 describe.skipIf(!SHARED)('a GGUF whose token_embd has more rows than tokenizer.ggml.tokens', () => {
   test('is read with pad tokens for the extra rows; fewer rows than tokens is refused', async () => {
     // a 512-token vocabulary on a model of 520 rows

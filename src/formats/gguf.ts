@@ -8,7 +8,8 @@
 
 import { FfnkitError } from '../errors.js';
 import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, matrixF32, matrixRows } from '../model/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, headDim, matrixF32, matrixRows } from '../model/weights.js';
+import { halfToInterleaved } from './safetensors.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
   EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, familyMetadata, familyOf, familyShape, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor, type TensorRole,
@@ -438,8 +439,29 @@ export interface GgufTensorPlan {
   data: HostMatrix;
 }
 
+/**
+ * A llama-family model that rotates half-split (a Hugging Face checkpoint's) in the interleaved
+ * RoPE order llama files use: q/k rows (and biases) permuted per head, as llama.cpp's converter
+ * permutes them; the same model. Other models as they are.
+ */
+function inFileRopeOrder(weights: LlamaWeights<HostMatrix>): LlamaWeights<HostMatrix> {
+  const c = weights.config;
+  if ((c.family ?? 'llama') !== 'llama' || c.ropeStyle !== 'half') return weights;
+  const d = headDim(c);
+  const permute = <M extends HostMatrix | undefined>(m: M, heads: number, cols: number): M => (m instanceof Float32Array ? halfToInterleaved(m, heads, d, cols) as M : m);
+  return {
+    ...weights,
+    config: { ...c, ropeStyle: 'interleaved' },
+    layers: weights.layers.map((l) => {
+      if (!(l.wq instanceof Float32Array && l.wk instanceof Float32Array)) throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: llama files rotate interleaved; this half-split model\'s q/k are quantized already, so their rows cannot be reordered');
+      return { ...l, wq: permute(l.wq, c.nHeads, c.dim), wk: permute(l.wk, c.nKvHeads, c.dim), ...(l.bq ? { bq: permute(l.bq, c.nHeads, 1) } : {}), ...(l.bk ? { bk: permute(l.bk, c.nKvHeads, 1) } : {}) };
+    }),
+  };
+}
+
 /** The tensors `writeGguf` writes, in order, each with its ggml type as llama-quantize would choose it. */
-export function planGguf(weights: LlamaWeights<HostMatrix>, options: TensorType | WriteGgufOptions = 'F32'): GgufTensorPlan[] {
+export function planGguf(given: LlamaWeights<HostMatrix>, options: TensorType | WriteGgufOptions = 'F32'): GgufTensorPlan[] {
+  const weights = inFileRopeOrder(given);
   const o = typeof options === 'string' ? { type: options } : options;
   const ft = o.type ?? 'F32';
   if (!(ft in FILE_TYPES)) throw new FfnkitError('E_ARG', `GGUF writer: unknown file type '${String(ft)}' (${Object.keys(FILE_TYPES).join(', ')})`);
@@ -480,10 +502,12 @@ function encodeTensor(t: GgufTensorPlan): Uint8Array {
  * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names and keys
  * for the model's family (gguf-families.ts; 'llama' when the config names none), each tensor in
  * the type llama-quantize gives it for the file type (norms, biases and the router stay F32; rows
- * that are not whole blocks fall back as llama.cpp's do). The RoPE style must be the family's, and
+ * that are not whole blocks fall back as llama.cpp's do). The RoPE style must be the family's (a
+ * half-split llama model, as read from Hugging Face, is reordered to llama's interleaved one), and
  * a graph the family's keys cannot say is E_UNSUPPORTED.
  */
-export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, options: TensorType | WriteGgufOptions = 'F32'): Uint8Array {
+export function writeGguf(given: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, options: TensorType | WriteGgufOptions = 'F32'): Uint8Array {
+  const weights = inFileRopeOrder(given);
   const tensors = planGguf(weights, options);
   const ft = (typeof options === 'string' ? options : options.type) ?? 'F32';
   const c = weights.config;

@@ -224,6 +224,21 @@ export function interleavedToHalf(w: Float32Array, heads: number, d: number, col
   return out;
 }
 
+/** The inverse of interleavedToHalf: Hugging Face's half-split q/k rows back in interleaved-RoPE order. */
+export function halfToInterleaved(w: Float32Array, heads: number, d: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < heads; h++) {
+    for (let half = 0; half < 2; half++) {
+      for (let i = 0; i < d / 2; i++) {
+        const src = (h * d + half * (d / 2) + i) * cols;
+        const dst = (h * d + 2 * i + half) * cols;
+        out.set(w.subarray(src, src + cols), dst);
+      }
+    }
+  }
+  return out;
+}
+
 /** Writes weights as a Hugging Face Llama checkpoint: config.json text and model.safetensors bytes. */
 export function writeHfLlama(weights: LlamaWeights, dtype: 'F32' | 'F16' | 'BF16' = 'F32'): { configJson: string; safetensors: Uint8Array } {
   const c = weights.config;
