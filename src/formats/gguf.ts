@@ -9,7 +9,7 @@
 import { FfnkitError } from '../errors.js';
 import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
 import { checkConfig, checkWeights, denseOfRouted, headDim, matrixF32, matrixRows } from '../model/weights.js';
-import { halfToInterleaved } from './safetensors.js';
+import { reorderRopeRows } from './safetensors.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
   EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, familyMetadata, familyOf, familyShape, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor, type TensorRole,
@@ -448,7 +448,7 @@ function inFileRopeOrder(weights: LlamaWeights<HostMatrix>): LlamaWeights<HostMa
   const c = weights.config;
   if ((c.family ?? 'llama') !== 'llama' || c.ropeStyle !== 'half') return weights;
   const d = headDim(c);
-  const permute = <M extends HostMatrix | undefined>(m: M, heads: number, cols: number): M => (m instanceof Float32Array ? halfToInterleaved(m, heads, d, cols) as M : m);
+  const permute = <M extends HostMatrix | undefined>(m: M, heads: number, cols: number): M => (m instanceof Float32Array ? reorderRopeRows(m, heads, d, cols, 'interleaved') as M : m);
   return {
     ...weights,
     config: { ...c, ropeStyle: 'interleaved' },
