@@ -3,12 +3,12 @@
 // the IQ4 scale trials) and the block encoders, giving the same bytes as the host codecs of
 // src/model/ggml/ (which give llama-quantize's).
 //
-// Float semantics: the host codecs compute in doubles rounded to float32 (Math.fround) at chosen
-// steps. These kernels do the same, step for step: f64 arithmetic with `fr` (round to f32) exactly
-// where the host code rounds, so every build (scalar, simd, relaxed) gives identical bytes. For
-// + - * / and sqrt of float32 inputs that is the float32 operation itself; where the host code
-// mixes in a double (the grid step 0.1) or adds before rounding (nearest_int) it is not, and
-// these kernels follow the host code.
+// Float semantics: the host codecs compute in doubles rounded to float32 (Math.fround) at every
+// step; for + - * / and sqrt of float32 operands that equals the float32 operation, so these
+// kernels compute in f32, and `fr` marks each step where the host code rounds (it is the identity
+// on an f32, kept so the two read side by side). The one step where the host code rounds a
+// double product (the grid step 0.1 * is of make_qkx2_quants) is taken in f64 as there. No SIMD
+// and no fused multiply-add: every build (scalar, simd, relaxed) gives identical bytes.
 //
 // Every export: x the f32 values (blocks * block values), out the blocks (blocks * block bytes,
 // any alignment; every byte written), scratch QUANTIZE_SCRATCH_BYTES bytes (4-aligned) of this
@@ -35,29 +35,30 @@ export function ggml_quantize_scratch_bytes(): i32 {
 
 // ---- float32 steps as the host code takes them ----
 
+// a step the host code rounds to float32 with Math.fround (already f32 here)
 @inline
-function fr(v: f64): f64 {
-  return <f64><f32>v;
+function fr(v: f32): f32 {
+  return <f32><f32>v;
 }
 
 // nearest_int: round half to even by adding 1.5 * 2^23 in float32
 @inline
-function nearestInt(v: f64): f64 {
+function nearestInt(v: f32): f32 {
   return fr(v + 12582912.0) - 12582912.0;
 }
 
 @inline
-function clampf(v: f64, lo: f64, hi: f64): f64 {
+function clampf(v: f32, lo: f32, hi: f32): f32 {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
 @inline
-function ldf(p: usize, i: i32): f64 {
-  return <f64>load<f32>(p + (<usize>i << 2));
+function ldf(p: usize, i: i32): f32 {
+  return <f32>load<f32>(p + (<usize>i << 2));
 }
 
 @inline
-function stf(p: usize, i: i32, v: f64): void {
+function stf(p: usize, i: i32, v: f32): void {
   store<f32>(p + (<usize>i << 2), <f32>v);
 }
 
@@ -73,33 +74,33 @@ function stu8(p: usize, i: i32, v: i32): void {
 
 // an integral double to i32 (the values here are small)
 @inline
-function toInt(v: f64): i32 {
+function toInt(v: f32): i32 {
   return <i32>v;
 }
 
 @inline
-function readHalfF(p: usize): f64 {
-  return <f64>half_to_f32(<u32>load<u16>(p));
+function readHalfF(p: usize): f32 {
+  return <f32>half_to_f32(<u32>load<u16>(p));
 }
 
 @inline
-function writeHalf(p: usize, v: f64): void {
+function writeHalf(p: usize, v: f32): void {
   store<u16>(p, <u16>f32_to_half(<f32>v));
 }
 
-const GROUP_MAX_EPS: f64 = <f64><f32>1e-15;
-const F01: f64 = <f64><f32>0.1;
+const GROUP_MAX_EPS: f32 = 1e-15;
+const F01: f32 = 0.1;
 
 // second return value of the searches
-let retMin: f64 = 0;
-let retSumA: f64 = 0;
-let retSumB: f64 = 0;
+let retMin: f32 = 0;
+let retSumA: f32 = 0;
+let retSumB: f32 = 0;
 
 // the value of largest magnitude among x[0 .. n) (the first on ties) into retSumA, its magnitude returned
 @inline
-function signedMax(x: usize, n: i32): f64 {
-  let max = 0.0;
-  let amax = 0.0;
+function signedMax(x: usize, n: i32): f32 {
+  let max: f32 = 0;
+  let amax: f32 = 0;
   for (let i = 0; i < n; i++) {
     const v = ldf(x, i);
     const a = abs(v);
@@ -114,9 +115,9 @@ function signedMax(x: usize, n: i32): f64 {
 
 // ---- make_qx_quants (rmse_type 1, weights x²): L[i] = level + nmax ----
 
-function qxFit(n: i32, nmax: f64, x: usize, iscale: f64, L: usize): void {
-  let sumlx = 0.0;
-  let suml2 = 0.0;
+function qxFit(n: i32, nmax: f32, x: usize, iscale: f32, L: usize): void {
+  let sumlx: f32 = 0;
+  let suml2: f32 = 0;
   for (let i = 0; i < n; i++) {
     const xi = ldf(x, i);
     const l = clampf(nearestInt(fr(iscale * xi)), -nmax, nmax - 1);
@@ -129,20 +130,20 @@ function qxFit(n: i32, nmax: f64, x: usize, iscale: f64, L: usize): void {
   retSumB = suml2;
 }
 
-function makeQxQuants(n: i32, nmaxI: i32, x: usize, L: usize): f64 {
+function makeQxQuants(n: i32, nmaxI: i32, x: usize, L: usize): f32 {
   const amax = signedMax(x, n);
   const max = retSumA;
   if (amax < GROUP_MAX_EPS) {
     memory.fill(L, 0, <usize>n);
     return 0;
   }
-  const nmax = <f64>nmaxI;
+  const nmax = <f32>nmaxI;
   qxFit(n, nmax, x, fr(-nmax / max), L);
-  let scale = retSumB != 0 ? fr(retSumA / retSumB) : 0.0;
+  let scale = retSumB != 0 ? fr(retSumA / retSumB) : <f32>0;
   let best = fr(scale * retSumA);
   for (let is = -9; is <= 9; is++) {
     if (is == 0) continue;
-    const iscale = fr(fr(-fr(nmax + fr(F01 * <f64>is))) / max);
+    const iscale = fr(fr(-fr(nmax + fr(F01 * <f32>is))) / max);
     qxFit(n, nmax, x, iscale, 0);
     const sumlx = retSumA;
     const suml2 = retSumB;
@@ -157,17 +158,17 @@ function makeQxQuants(n: i32, nmaxI: i32, x: usize, L: usize): f64 {
 
 // ---- make_q3_quants (do_rmse): L[i] = level + nmax; lev: i32[n] scratch ----
 
-function makeQ3Quants(n: i32, nmaxI: i32, x: usize, L: usize, lev: usize): f64 {
+function makeQ3Quants(n: i32, nmaxI: i32, x: usize, L: usize, lev: usize): f32 {
   const amax = signedMax(x, n);
   const max = retSumA;
   if (amax < GROUP_MAX_EPS) {
     memory.fill(L, 0, <usize>n);
     return 0;
   }
-  const nmax = <f64>nmaxI;
+  const nmax = <f32>nmaxI;
   const iscale = fr(-nmax / max);
-  let sumlx = 0.0;
-  let suml2 = 0.0;
+  let sumlx: f32 = 0;
+  let suml2: f32 = 0;
   for (let i = 0; i < n; i++) {
     const xi = ldf(x, i);
     const l = clampf(nearestInt(fr(iscale * xi)), -nmax, nmax - 1);
@@ -181,7 +182,7 @@ function makeQ3Quants(n: i32, nmaxI: i32, x: usize, L: usize, lev: usize): f64 {
     for (let i = 0; i < n; i++) {
       const xi = ldf(x, i);
       const w = fr(xi * xi);
-      const li = <f64>load<i32>(lev + (<usize>i << 2));
+      const li = <f32>load<i32>(lev + (<usize>i << 2));
       let slx = fr(sumlx - fr(fr(w * xi) * li));
       if (slx > 0) {
         let sl2 = fr(suml2 - fr(fr(w * li) * li));
@@ -201,23 +202,23 @@ function makeQ3Quants(n: i32, nmaxI: i32, x: usize, L: usize, lev: usize): f64 {
     if (!changed) break;
   }
   for (let i = 0; i < n; i++) stu8(L, i, load<i32>(lev + (<usize>i << 2)) + nmaxI);
-  return suml2 > 0 ? fr(sumlx / suml2) : 0.0;
+  return suml2 > 0 ? fr(sumlx / suml2) : <f32>0;
 }
 
 // ---- make_qkx2_quants: x ≈ scale * L + min, L in 0..nmax; returns scale, -min in retMin ----
 
-function qkx2Error(n: i32, s: f64, m: f64, levels: usize, x: usize, w: usize, useMad: bool): f64 {
-  let e = 0.0;
+function qkx2Error(n: i32, s: f32, m: f32, levels: usize, x: usize, w: usize, useMad: bool): f32 {
+  let e: f32 = 0;
   for (let i = 0; i < n; i++) {
-    let diff = fr(fr(fr(s * <f64>ldu8(levels, i)) + m) - ldf(x, i));
+    let diff = fr(fr(fr(s * <f32>ldu8(levels, i)) + m) - ldf(x, i));
     diff = useMad ? abs(diff) : fr(diff * diff);
     e = fr(e + fr(ldf(w, i) * diff));
   }
   return e;
 }
 
-function makeQkx2Quants(n: i32, nmaxI: i32, x: usize, w: usize, L: usize, aux: usize, rmin: f64, rdelta: f64, nstep: i32, useMad: bool): f64 {
-  const nmax = <f64>nmaxI;
+function makeQkx2Quants(n: i32, nmaxI: i32, x: usize, w: usize, L: usize, aux: usize, rmin: f32, rdelta: f64, nstep: i32, useMad: bool): f32 {
+  const nmax = <f32>nmaxI;
   let min = ldf(x, 0);
   let max = min;
   let sumW = ldf(w, 0);
@@ -241,10 +242,10 @@ function makeQkx2Quants(n: i32, nmaxI: i32, x: usize, w: usize, L: usize, aux: u
   for (let i = 0; i < n; i++) stu8(L, i, toInt(clampf(nearestInt(fr(iscale * fr(ldf(x, i) - min))), 0, nmax)));
   let bestError = qkx2Error(n, scale, min, L, x, w, useMad);
   for (let is = 0; is <= nstep; is++) {
-    iscale = fr(fr(fr(rmin + fr(rdelta * <f64>is)) + nmax) / fr(max - min));
-    let sumL = 0.0;
-    let sumL2 = 0.0;
-    let sumXL = 0.0;
+    iscale = fr(fr(fr(rmin + <f32>(rdelta * <f64>is)) + nmax) / fr(max - min));
+    let sumL: f32 = 0;
+    let sumL2: f32 = 0;
+    let sumXL: f32 = 0;
     for (let i = 0; i < n; i++) {
       const xi = ldf(x, i);
       const l = clampf(nearestInt(fr(iscale * fr(xi - min))), 0, nmax);
@@ -292,8 +293,8 @@ function q2kBlock(x: usize, o: usize, s: usize): void {
   const scales = s + S_SCALES;
   const mins = s + S_MINS;
   memory.fill(o, 0, 84);
-  let maxScale = 0.0;
-  let maxMin = 0.0;
+  let maxScale: f32 = 0;
+  let maxMin: f32 = 0;
   for (let j = 0; j < 16; j++) {
     const xg = x + (<usize>(16 * j) << 2);
     for (let l = 0; l < 16; l++) stf(w, l, abs(ldf(xg, l)));
@@ -316,9 +317,9 @@ function q2kBlock(x: usize, o: usize, s: usize): void {
   const d = readHalfF(o + 80);
   const dmin = readHalfF(o + 82);
   for (let j = 0; j < 16; j++) {
-    const dl = fr(d * <f64>(ldu8(o, j) & 15));
+    const dl = fr(d * <f32>(ldu8(o, j) & 15));
     if (dl == 0) continue;
-    const ml = fr(dmin * <f64>(ldu8(o, j) >> 4));
+    const ml = fr(dmin * <f32>(ldu8(o, j) >> 4));
     for (let i = 0; i < 16; i++) {
       stu8(L, 16 * j + i, toInt(clampf(nearestInt(fr(fr(ldf(x, 16 * j + i) + ml) / dl)), 0, 3)));
     }
@@ -338,8 +339,8 @@ function q3kBlock(x: usize, o: usize, s: usize): void {
   const L = s + S_L;
   const scales = s + S_SCALES;
   memory.fill(o, 0, 110);
-  let maxScale = 0.0;
-  let amax = 0.0;
+  let maxScale: f32 = 0;
+  let amax: f32 = 0;
   for (let j = 0; j < 16; j++) {
     stf(scales, j, makeQ3Quants(16, 4, x + (<usize>(16 * j) << 2), L + <usize>(16 * j), s + S_LEV));
     const v = ldf(scales, j);
@@ -361,7 +362,7 @@ function q3kBlock(x: usize, o: usize, s: usize): void {
   }
   const d = readHalfF(o + 108);
   for (let j = 0; j < 16; j++) {
-    const dl = fr(d * <f64>(scale3(sc, j) - 32));
+    const dl = fr(d * <f32>(scale3(sc, j) - 32));
     if (dl == 0) continue;
     for (let i = 0; i < 16; i++) stu8(L, 16 * j + i, toInt(clampf(nearestInt(fr(ldf(x, 16 * j + i) / dl)), -4, 3)) + 4);
   }
@@ -378,27 +379,27 @@ function q3kBlock(x: usize, o: usize, s: usize): void {
 
 // ---- Q4_K / Q5_K: d:f16, dmin:f16, scales[12] (8 x 6-bit scale and min), then the levels ----
 
-function groups32(x: usize, o: usize, nmaxI: i32, rmin: f64, nstep: i32, s: usize): void {
+function groups32(x: usize, o: usize, nmaxI: i32, rmin: f32, nstep: i32, s: usize): void {
   const L = s + S_L;
   const w = s + S_W;
   const scales = s + S_SCALES;
   const mins = s + S_MINS;
-  const nmax = <f64>nmaxI;
-  let maxScale = 0.0;
-  let maxMin = 0.0;
+  const nmax = <f32>nmaxI;
+  let maxScale: f32 = 0;
+  let maxMin: f32 = 0;
   for (let j = 0; j < 8; j++) {
     const xg = x + (<usize>(32 * j) << 2);
-    let sumX2 = 0.0;
+    let sumX2: f32 = 0;
     for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(ldf(xg, l) * ldf(xg, l)));
-    const avX = fr(Math.sqrt(fr(sumX2 / 32)));
+    const avX = fr(sqrt<f32>(fr(sumX2 / 32)));
     for (let l = 0; l < 32; l++) stf(w, l, fr(avX + abs(ldf(xg, l))));
     stf(scales, j, makeQkx2Quants(32, nmaxI, xg, w, L + <usize>(32 * j), s + S_AUX, rmin, 0.1, nstep, false));
     stf(mins, j, retMin);
     if (ldf(scales, j) > maxScale) maxScale = ldf(scales, j);
     if (ldf(mins, j) > maxMin) maxMin = ldf(mins, j);
   }
-  const invScale = maxScale > 0 ? fr(63 / maxScale) : 0.0;
-  const invMin = maxMin > 0 ? fr(63 / maxMin) : 0.0;
+  const invScale = maxScale > 0 ? fr(63 / maxScale) : <f32>0;
+  const invMin = maxMin > 0 ? fr(63 / maxMin) : <f32>0;
   const sc = o + 4;
   for (let j = 0; j < 8; j++) {
     const ls = min(63, toInt(nearestInt(fr(invScale * ldf(scales, j)))) & 0xff);
@@ -425,9 +426,9 @@ function groups32(x: usize, o: usize, nmaxI: i32, rmin: f64, nstep: i32, s: usiz
       sj = (ldu8(sc, j + 4) & 15) | ((ldu8(sc, j - 4) >> 6) << 4);
       mj = (ldu8(sc, j + 4) >> 4) | ((ldu8(sc, j) >> 6) << 4);
     }
-    const dl = fr(d * <f64>sj);
+    const dl = fr(d * <f32>sj);
     if (dl == 0) continue;
-    const ml = fr(dmin * <f64>mj);
+    const ml = fr(dmin * <f32>mj);
     for (let i = 0; i < 32; i++) stu8(L, 32 * j + i, toInt(clampf(nearestInt(fr(fr(ldf(x, 32 * j + i) + ml) / dl)), 0, nmax)));
   }
 }
@@ -463,8 +464,8 @@ function q6kBlock(x: usize, o: usize, s: usize): void {
   const L = s + S_L;
   const scales = s + S_SCALES;
   memory.fill(o, 0, 210);
-  let maxScale = 0.0;
-  let maxAbs = 0.0;
+  let maxScale: f32 = 0;
+  let maxAbs: f32 = 0;
   for (let j = 0; j < 16; j++) {
     stf(scales, j, makeQxQuants(16, 32, x + (<usize>(16 * j) << 2), L + <usize>(16 * j)));
     const v = ldf(scales, j);
@@ -479,7 +480,7 @@ function q6kBlock(x: usize, o: usize, s: usize): void {
   for (let j = 0; j < 16; j++) stu8(o, 192 + j, min(127, toInt(nearestInt(fr(iscale * ldf(scales, j))))));
   const d = readHalfF(o + 208);
   for (let j = 0; j < 16; j++) {
-    const dl = fr(d * <f64>load<i8>(o + 192 + <usize>j));
+    const dl = fr(d * <f32>load<i8>(o + 192 + <usize>j));
     if (dl == 0) continue;
     for (let i = 0; i < 16; i++) stu8(L, 16 * j + i, toInt(clampf(nearestInt(fr(ldf(x, 16 * j + i) / dl)), -32, 31)) + 32);
   }
@@ -501,24 +502,24 @@ function q6kBlock(x: usize, o: usize, s: usize): void {
 // ---- IQ4_NL / IQ4_XS: nibbles index kvalues_iq4nl ----
 
 @inline
-function iq4Level(i: i32): f64 {
-  return <f64>load<i8>(memory.data<i8>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]) + <usize>i);
+function iq4Level(i: i32): f32 {
+  return <f32>load<i8>(memory.data<i8>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]) + <usize>i);
 }
 
 // the level nearest to v (ties go up), by binary search on the midpoints
 @inline
-function nearestLevel(v: f64): i32 {
+function nearestLevel(v: f32): i32 {
   let idx = 0;
   for (let step = 8; step > 0; step >>= 1) {
     const j = idx + step;
-    if (2 * v >= iq4Level(j - 1) + iq4Level(j)) idx = j;
+    if (<f32>2 * v >= iq4Level(j - 1) + iq4Level(j)) idx = j;
   }
   return idx;
 }
 
-function iq4Fit(x: usize, id: f64): void {
-  let sumqx = 0.0;
-  let sumq2 = 0.0;
+function iq4Fit(x: usize, id: f32): void {
+  let sumqx: f32 = 0;
+  let sumq2: f32 = 0;
   for (let j = 0; j < 32; j++) {
     const xj = ldf(x, j);
     const q = iq4Level(nearestLevel(fr(id * xj)));
@@ -531,15 +532,15 @@ function iq4Fit(x: usize, id: f64): void {
 }
 
 // the best scale of one 32-value group for the x²-weighted error (0 for an all-zero group)
-function iq4GroupScale(x: usize): f64 {
+function iq4GroupScale(x: usize): f32 {
   const amax = signedMax(x, 32);
   const max = retSumA;
   if (amax < GROUP_MAX_EPS) return 0;
   iq4Fit(x, fr(1 / fr(-max / iq4Level(0))));
-  let d = retSumB > 0 ? fr(retSumA / retSumB) : 0.0;
+  let d = retSumB > 0 ? fr(retSumA / retSumB) : <f32>0;
   let best = fr(d * retSumA);
   for (let itry = -7; itry <= 7; itry++) {
-    iq4Fit(x, fr((<f64>itry + iq4Level(0)) / max));
+    iq4Fit(x, fr((<f32>itry + iq4Level(0)) / max));
     const sumqx = retSumA;
     const sumq2 = retSumB;
     if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
@@ -550,16 +551,16 @@ function iq4GroupScale(x: usize): f64 {
   return d;
 }
 
-function iq4Nibbles(x: usize, d: f64, qs: usize): void {
-  const id = d != 0 ? fr(1 / d) : 0.0;
+function iq4Nibbles(x: usize, d: f32, qs: usize): void {
+  const id = d != 0 ? fr(1 / d) : <f32>0;
   for (let j = 0; j < 16; j++) stu8(qs, j, nearestLevel(fr(id * ldf(x, j))) | (nearestLevel(fr(id * ldf(x, j + 16))) << 4));
 }
 
 function iq4xsBlock(x: usize, o: usize, s: usize): void {
   const scales = s + S_SCALES;
   memory.fill(o, 0, 136);
-  let maxScale = 0.0;
-  let amaxScale = 0.0;
+  let maxScale: f32 = 0;
+  let amaxScale: f32 = 0;
   for (let g = 0; g < 8; g++) {
     stf(scales, g, iq4GroupScale(x + (<usize>(32 * g) << 2)));
     const v = ldf(scales, g);
@@ -570,11 +571,11 @@ function iq4xsBlock(x: usize, o: usize, s: usize): void {
   }
   const d = fr(-maxScale / 32);
   writeHalf(o, d);
-  const id = d != 0 ? fr(1 / d) : 0.0;
+  const id = d != 0 ? fr(1 / d) : <f32>0;
   let high = 0;
   for (let g = 0; g < 8; g++) {
-    const l = toInt(max(-32.0, min(31.0, nearestInt(fr(id * ldf(scales, g))))));
-    iq4Nibbles(x + (<usize>(32 * g) << 2), fr(d * <f64>l), o + 8 + <usize>(16 * g));
+    const l = toInt(max<f32>(-32, min<f32>(31, nearestInt(fr(id * ldf(scales, g))))));
+    iq4Nibbles(x + (<usize>(32 * g) << 2), fr(d * <f32>l), o + 8 + <usize>(16 * g));
     stu8(o, 4 + (g >> 1), ldu8(o, 4 + (g >> 1)) | (((l + 32) & 15) << (4 * (g & 1))));
     high |= ((l + 32) >> 4) << (2 * g);
   }
