@@ -72,10 +72,19 @@ function stu8(p: usize, i: i32, v: i32): void {
   store<u8>(p + <usize>i, <u8>v);
 }
 
-// an integral double to i32 (the values here are small)
+// an integral f32 to i32 as JavaScript's ToInt32 takes it (the host code stores levels into
+// typed arrays and shifts them): modulo 2^32, and 0 for NaN and the infinities, which a scale that
+// overflows (a group of subnormals, or of values near the f32 limit) produces
 @inline
 function toInt(v: f32): i32 {
-  return <i32>v;
+  // every f32 from 2^55 up is a multiple of 2^32
+  return abs(v) < <f32>36028797018963968 ? <i32><i64>v : 0;
+}
+
+// JavaScript's truthiness of a number: neither 0 nor NaN
+@inline
+function truthy(v: f32): bool {
+  return v == v && v != 0;
 }
 
 @inline
@@ -139,7 +148,7 @@ function makeQxQuants(n: i32, nmaxI: i32, x: usize, L: usize): f32 {
   }
   const nmax = <f32>nmaxI;
   qxFit(n, nmax, x, fr(-nmax / max), L);
-  let scale = retSumB != 0 ? fr(retSumA / retSumB) : <f32>0;
+  let scale = truthy(retSumB) ? fr(retSumA / retSumB) : <f32>0;
   let best = fr(scale * retSumA);
   for (let is = -9; is <= 9; is++) {
     if (is == 0) continue;
@@ -318,7 +327,7 @@ function q2kBlock(x: usize, o: usize, s: usize): void {
   const dmin = readHalfF(o + 82);
   for (let j = 0; j < 16; j++) {
     const dl = fr(d * <f32>(ldu8(o, j) & 15));
-    if (dl == 0) continue;
+    if (!truthy(dl)) continue;
     const ml = fr(dmin * <f32>(ldu8(o, j) >> 4));
     for (let i = 0; i < 16; i++) {
       stu8(L, 16 * j + i, toInt(clampf(nearestInt(fr(fr(ldf(x, 16 * j + i) + ml) / dl)), 0, 3)));
@@ -350,10 +359,10 @@ function q3kBlock(x: usize, o: usize, s: usize): void {
     }
   }
   const sc = o + 96;
-  if (maxScale != 0) {
+  if (truthy(maxScale)) {
     const iscale = fr(-32 / maxScale);
     for (let j = 0; j < 16; j++) {
-      const l = toInt(clampf(nearestInt(fr(iscale * ldf(scales, j))), -32, 31)) + 32;
+      const l = toInt(clampf(nearestInt(fr(iscale * ldf(scales, j))), -32, 31) + 32);
       if (j < 8) stu8(sc, j, l & 15);
       else stu8(sc, j - 8, ldu8(sc, j - 8) | ((l & 15) << 4));
       stu8(sc, 8 + (j % 4), ldu8(sc, 8 + (j % 4)) | ((l >> 4) << (2 * (j >> 2))));
@@ -363,8 +372,8 @@ function q3kBlock(x: usize, o: usize, s: usize): void {
   const d = readHalfF(o + 108);
   for (let j = 0; j < 16; j++) {
     const dl = fr(d * <f32>(scale3(sc, j) - 32));
-    if (dl == 0) continue;
-    for (let i = 0; i < 16; i++) stu8(L, 16 * j + i, toInt(clampf(nearestInt(fr(ldf(x, 16 * j + i) / dl)), -4, 3)) + 4);
+    if (!truthy(dl)) continue;
+    for (let i = 0; i < 16; i++) stu8(L, 16 * j + i, toInt(clampf(nearestInt(fr(ldf(x, 16 * j + i) / dl)), -4, 3) + 4));
   }
   // the third bit of value j goes to hmask[j % 32], bit j / 32
   for (let j = 0; j < QK_K; j++) {
@@ -427,7 +436,7 @@ function groups32(x: usize, o: usize, nmaxI: i32, rmin: f32, nstep: i32, s: usiz
       mj = (ldu8(sc, j + 4) >> 4) | ((ldu8(sc, j) >> 6) << 4);
     }
     const dl = fr(d * <f32>sj);
-    if (dl == 0) continue;
+    if (!truthy(dl)) continue;
     const ml = fr(dmin * <f32>mj);
     for (let i = 0; i < 32; i++) stu8(L, 32 * j + i, toInt(clampf(nearestInt(fr(fr(ldf(x, 32 * j + i) + ml) / dl)), 0, nmax)));
   }
@@ -477,12 +486,12 @@ function q6kBlock(x: usize, o: usize, s: usize): void {
   if (maxAbs < GROUP_MAX_EPS) return; // an all-zero block
   const iscale = fr(-128 / maxScale);
   writeHalf(o + 208, fr(1 / iscale));
-  for (let j = 0; j < 16; j++) stu8(o, 192 + j, min(127, toInt(nearestInt(fr(iscale * ldf(scales, j))))));
+  for (let j = 0; j < 16; j++) stu8(o, 192 + j, toInt(min<f32>(127, nearestInt(fr(iscale * ldf(scales, j))))));
   const d = readHalfF(o + 208);
   for (let j = 0; j < 16; j++) {
     const dl = fr(d * <f32>load<i8>(o + 192 + <usize>j));
-    if (dl == 0) continue;
-    for (let i = 0; i < 16; i++) stu8(L, 16 * j + i, toInt(clampf(nearestInt(fr(ldf(x, 16 * j + i) / dl)), -32, 31)) + 32);
+    if (!truthy(dl)) continue;
+    for (let i = 0; i < 16; i++) stu8(L, 16 * j + i, toInt(clampf(nearestInt(fr(ldf(x, 16 * j + i) / dl)), -32, 31) + 32));
   }
   for (let j = 0; j < QK_K; j += 128) {
     const ql = o + <usize>(j / 2);
@@ -552,7 +561,7 @@ function iq4GroupScale(x: usize): f32 {
 }
 
 function iq4Nibbles(x: usize, d: f32, qs: usize): void {
-  const id = d != 0 ? fr(1 / d) : <f32>0;
+  const id = truthy(d) ? fr(1 / d) : <f32>0;
   for (let j = 0; j < 16; j++) stu8(qs, j, nearestLevel(fr(id * ldf(x, j))) | (nearestLevel(fr(id * ldf(x, j + 16))) << 4));
 }
 
@@ -571,13 +580,14 @@ function iq4xsBlock(x: usize, o: usize, s: usize): void {
   }
   const d = fr(-maxScale / 32);
   writeHalf(o, d);
-  const id = d != 0 ? fr(1 / d) : <f32>0;
+  const id = truthy(d) ? fr(1 / d) : <f32>0;
   let high = 0;
   for (let g = 0; g < 8; g++) {
-    const l = toInt(max<f32>(-32, min<f32>(31, nearestInt(fr(id * ldf(scales, g))))));
-    iq4Nibbles(x + (<usize>(32 * g) << 2), fr(d * <f32>l), o + 8 + <usize>(16 * g));
-    stu8(o, 4 + (g >> 1), ldu8(o, 4 + (g >> 1)) | (((l + 32) & 15) << (4 * (g & 1))));
-    high |= ((l + 32) >> 4) << (2 * g);
+    const l = max<f32>(-32, min<f32>(31, nearestInt(fr(id * ldf(scales, g)))));
+    const biased = toInt(l + 32);
+    iq4Nibbles(x + (<usize>(32 * g) << 2), fr(d * l), o + 8 + <usize>(16 * g));
+    stu8(o, 4 + (g >> 1), ldu8(o, 4 + (g >> 1)) | ((biased & 15) << (4 * (g & 1))));
+    high |= (biased >> 4) << (2 * g);
   }
   store<u16>(o + 2, <u16>high);
 }
