@@ -17,14 +17,17 @@
 //   pair (x[2p], x[2p+1]) broadcast to every row, stored in i16 and pre-scaled by 256, 16, 1 and
 //   256, gives 256 * (w . x) for each row exactly (|x| <= 127, so 256 * x fits i16).
 // - relaxed: the low nibbles of the 4 bytes are w0 w4 w1 w5 and the high ones w2 w6 w3 w7, in
-//   0..15 as i32x4.relaxed_dot_i8x16_i7x16_add_s needs; it sums 4 bytes into each row's lane
-//   against int8 activations broadcast in that order ([x0 x4 x1 x5 x2 x6 x3 x7] per 8).
+//   0..15 as i16x8.relaxed_dot_i8x16_i7x16_s needs; it sums each pair of bytes into a 16-bit
+//   lane (two per row) against int8 activations broadcast in that order ([x0 x4 x1 x5 x2 x6 x3 x7]
+//   per 8). The 16-bit form is one pmaddubsw on x86, where the 32-bit form with its accumulator
+//   costs two more instructions; a pair sum is at most 2 * 15 * 128 = 3840, so the 8 pair sums of
+//   a block of 32 add up inside i16 (30720) before they are widened once.
 //
 // The activations for both paths come from q8_1_quantize_f32_x4 and q8_k_quantize_f32_x4
 // (assembly/q8.ts): the values ggml's Q8_1 / Q8_K would hold, laid out for these kernels.
 // Integer sums are exact on both paths, so every build, path and thread split gives the same bits.
 
-import { DOT_I16, FORM_EXACT, dot_form } from './dot';
+import { DOT_I16, DOT_RELAXED, FORM_EXACT } from './dot';
 import { f32x4_from_half_hi, half_finite_to_f32, half_to_f32 } from './half';
 import { byte, k4_scales } from './kquants';
 import { XQ4_0_BYTES, XQ4_0_D, XQ4_0_I16, XQ4_0_I8, XQ4_0_SUM, XQ4_K_BSUMS, XQ4_K_BYTES, XQ4_K_I16, XQ4_K_I8 } from './q8';
@@ -160,14 +163,14 @@ function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (relaxed) {
       const m = v128.load(NIBBLE_MASKS, 48);
-      let acc = i32x4.splat(0);
+      let acc = i16x8.splat(0);
       for (let c: usize = 0; c < 64; c += 16) {
         const v = v128.load(p + c);
         const x = x8 + (c >> 1);
-        acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x), v128.and(v, m), acc);
-        acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 4), m), acc);
+        acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m)));
+        acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 4), m)));
       }
-      return acc;
+      return i32x4.extadd_pairwise_i16x8_s(acc);
     }
   }
   // a loop, not unrolled: fewer values live at once, which keeps the engine from spilling them
@@ -222,6 +225,21 @@ export function store_rows(y: usize, v: v128, n: i32): void {
   if (n > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
 }
 
+// Whether the relaxed path may run in this call: dot is DOT_RELAXED and the code running it
+// computes i16x8.relaxed_dot_i8x16_i7x16_s as specified for weight bytes in 0..127. The probe is
+// the extreme pair sum, 2 * (-128 * 127), which a signed first operand gives and neither wraps
+// nor saturates in 16 bits; its operands come from `dot`, so no compiler can fold it. (Node 20's
+// baseline code, whose 32-bit form is doubled, computes this 16-bit form exactly.)
+@inline
+export function relaxed_i16_exact(dot: i32): bool {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (dot != DOT_RELAXED) return false;
+    const r = i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.splat(<i8>(-128 * dot)), i8x16.splat(<i8>(127 * dot)));
+    return i16x8.extract_lane_s(r, 0) == -32512;
+  }
+  return false;
+}
+
 // ---- the products ---------------------------------------------------------------------------
 //
 //   TYPE_gemm_x4(w, x, y, m, n, k, ldy, dot)
@@ -230,13 +248,12 @@ export function store_rows(y: usize, v: v128, n: i32): void {
 // TYPE_gemm_pack_x4 (its first group), x the m tokens' activations (q8_1_quantize_f32_x4 for
 // Q4_0, q8_k_quantize_f32_x4 for Q4_K, tokens one after another), y rows ldy floats apart, not
 // overlapping the inputs. dot: DOT_I16, or DOT_RELAXED to take the relaxed path where this
-// call finds the instruction exact (assembly/dot.ts; otherwise, and without relaxed SIMD, the
-// i16 path: Node 20's baseline code, whose relaxed dot is doubled, runs that). Returns the path
-// taken: FORM_EXACT or DOT_I16. Each output is its row's sum over the blocks in order, as ggml's
+// call finds the 16-bit relaxed dot exact (relaxed_i16_exact; otherwise, and without relaxed
+// SIMD, the i16 path). Returns the path taken: FORM_EXACT or DOT_I16. Each output is its row's sum over the blocks in order, as ggml's
 // vec_dot_q4_0_q8_0 / vec_dot_q4_K_q8_K form it, identical for any m and any split of the groups.
 
 export function q4_0_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD && dot_form(dot) == FORM_EXACT) {
+  if (ASC_FEATURE_RELAXED_SIMD && relaxed_i16_exact(dot)) {
     q4_0_gemm(w, x, y, m, n, k, ldy, true);
     return FORM_EXACT;
   }
@@ -245,7 +262,7 @@ export function q4_0_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i3
 }
 
 export function q4_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD && dot_form(dot) == FORM_EXACT) {
+  if (ASC_FEATURE_RELAXED_SIMD && relaxed_i16_exact(dot)) {
     q4_k_gemm(w, x, y, m, n, k, ldy, true);
     return FORM_EXACT;
   }
