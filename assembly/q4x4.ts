@@ -317,6 +317,57 @@ function k4_sub(p: usize, xb: usize, j: i32, relaxed: bool): v128 {
   return relaxed ? s : i32x4.shr_s(s, 8);
 }
 
+// The float step of one super-block: f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x) for each
+// row of the packed super-block at p, summ = sum_j min_j * sum(x_j) from the token's activation block at xb.
+@inline
+function k4_scaled(p: usize, xb: usize, sumq: v128): v128 {
+  let summ = i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS), v128.load32_splat(xb + XQ4_K_BSUMS));
+  summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 8), v128.load32_splat(xb + XQ4_K_BSUMS + 4)));
+  summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 16), v128.load32_splat(xb + XQ4_K_BSUMS + 8)));
+  summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 24), v128.load32_splat(xb + XQ4_K_BSUMS + 12)));
+  // d and dmin: 8 halves moved into the top 16 bits of 32-bit lanes
+  const hv = v128.load(p);
+  const zero = i32x4.splat(0);
+  const d = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
+  const dmin = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31));
+  const dx = v128.load32_splat(xb);
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, dx)), f32x4.mul(f32x4.convert_i32x4_s(summ), f32x4.mul(dmin, dx)));
+}
+
+// The relaxed path on two tokens at once (activation blocks xa and xc): each vector of nibbles
+// is unpacked once for both, the step a GEMM (prefill) repeats for every token. Writes the two
+// tokens' rows at ya and yc: the same integers, and the same float steps, as one token at a time.
+@inline
+function q4_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  const m = v128.load(NIBBLE_MASKS, 48);
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const p = g + <usize>b * Q4_K_GROUP_BLOCK;
+    const ba = xa + <usize>b * XQ4_K_BYTES, bc = xc + <usize>b * XQ4_K_BYTES;
+    let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
+    for (let j: usize = 0; j < 8; j++) {
+      const q = p + K_NIBBLES + j * 64;
+      const ia = ba + XQ4_K_I8 + j * 32, ic = bc + XQ4_K_I8 + j * 32;
+      let ha = i16x8.splat(0), hc = i16x8.splat(0);
+      for (let c: usize = 0; c < 64; c += 16) {
+        const v = v128.load(q + c);
+        const lo = v128.and(v, m), hi = v128.and(i16x8.shr_u(v, 4), m);
+        const o = c >> 1;
+        ha = i16x8.add(ha, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o, 4), hi)));
+        hc = i16x8.add(hc, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o, 4), hi)));
+      }
+      // sub-block j's scales of the 4 rows, one i32 lane each
+      const sc = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p + K_SCALES + j * 4)));
+      sumA = i32x4.add(sumA, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(ha), sc));
+      sumC = i32x4.add(sumC, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(hc), sc));
+    }
+    accA = f32x4.add(accA, k4_scaled(p, ba, sumA));
+    accC = f32x4.add(accC, k4_scaled(p, bc, sumC));
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
+}
+
 // Q4_K: per super-block, sumq = sum_j scale_j * (w_j . x_j) and summ = sum_j min_j * sum(x_j)
 // over the 8 sub-blocks j of 32, then y += f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x).
 @inline
@@ -327,7 +378,15 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
-    for (let t = 0; t < m; t++) {
+    let t = 0;
+    if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+      for (; t + 1 < m; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q4_k_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
+    }
+    for (; t < m; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
@@ -347,17 +406,7 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 5, relaxed), i32x4.extend_high_i16x8_u(s45)));
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 6, relaxed), i32x4.extend_low_i16x8_u(s67)));
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 7, relaxed), i32x4.extend_high_i16x8_u(s67)));
-          let summ = i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS), v128.load32_splat(xb + XQ4_K_BSUMS));
-          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 8), v128.load32_splat(xb + XQ4_K_BSUMS + 4)));
-          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 16), v128.load32_splat(xb + XQ4_K_BSUMS + 8)));
-          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 24), v128.load32_splat(xb + XQ4_K_BSUMS + 12)));
-          // d and dmin: 8 halves moved into the top 16 bits of 32-bit lanes
-          const hv = v128.load(p);
-          const zero = i32x4.splat(0);
-          const d = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
-          const dmin = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31));
-          const dx = v128.load32_splat(xb);
-          acc = f32x4.add(acc, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, dx)), f32x4.mul(f32x4.convert_i32x4_s(summ), f32x4.mul(dmin, dx))));
+          acc = f32x4.add(acc, k4_scaled(p, xb, sumq));
         }
         store_rows(yt, acc, rows);
       } else {
