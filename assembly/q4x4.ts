@@ -270,6 +270,40 @@ export function q4_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i3
   return DOT_I16;
 }
 
+// One Q4_0 block's float step for a token: f32(s - 8 * sum(x)) * (d_w * d_x), s = w . x of each
+// row of the packed block at p, from the token's activation block at xb.
+@inline
+function q4_0_scaled(p: usize, xb: usize, s: v128): v128 {
+  const z = i32x4.sub(s, i32x4.splat(8 * load<i32>(xb, XQ4_0_SUM)));
+  return f32x4.mul(f32x4.convert_i32x4_s(z), f32x4.mul(v128.load(p), v128.load32_splat(xb + XQ4_0_D)));
+}
+
+// The relaxed path on two tokens at once (activation rows xa and xc), each vector of nibbles
+// unpacked once for both, as q4_k_pair_relaxed; the same integers and float steps as one token
+// at a time.
+@inline
+function q4_0_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  const m = v128.load(NIBBLE_MASKS, 48);
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const p = g + <usize>b * Q4_0_GROUP_BLOCK;
+    const ba = xa + <usize>b * XQ4_0_BYTES, bc = xc + <usize>b * XQ4_0_BYTES;
+    const ia = ba + XQ4_0_I8, ic = bc + XQ4_0_I8;
+    let ha = i16x8.splat(0), hc = i16x8.splat(0);
+    for (let c: usize = 0; c < 64; c += 16) {
+      const v = v128.load(p + 16 + c);
+      const lo = v128.and(v, m), hi = v128.and(i16x8.shr_u(v, 4), m);
+      const o = c >> 1;
+      ha = i16x8.add(ha, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o, 4), hi)));
+      hc = i16x8.add(hc, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o, 4), hi)));
+    }
+    accA = f32x4.add(accA, q4_0_scaled(p, ba, i32x4.extadd_pairwise_i16x8_s(ha)));
+    accC = f32x4.add(accC, q4_0_scaled(p, bc, i32x4.extadd_pairwise_i16x8_s(hc)));
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
+}
+
 // Q4_0: per block, s = w . x - 8 * sum(x) (the zero point through the activations' sum), then
 // y += f32(s) * (d_w * d_x).
 @inline
@@ -280,7 +314,15 @@ function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
-    for (let t = 0; t < m; t++) {
+    let t = 0;
+    if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+      for (; t + 1 < m; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q4_0_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
+    }
+    for (; t < m; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
@@ -288,10 +330,8 @@ function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
         for (let b = 0; b < nb; b++) {
           const p = g + <usize>b * Q4_0_GROUP_BLOCK;
           const xb = xt + <usize>b * XQ4_0_BYTES;
-          let s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed);
-          if (!relaxed) s = i32x4.shr_s(s, 8);
-          s = i32x4.sub(s, i32x4.splat(8 * load<i32>(xb, XQ4_0_SUM)));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(p), v128.load32_splat(xb + XQ4_0_D))));
+          const s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed);
+          acc = f32x4.add(acc, q4_0_scaled(p, xb, relaxed ? s : i32x4.shr_s(s, 8)));
         }
         store_rows(yt, acc, rows);
       } else {
