@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type HostMatrix, type LlamaWeights } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
-import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -80,7 +80,7 @@ export function factorizeCommand(): Command {
       }, engineOptions(o.backend, o.threads));
       progress.done();
       // a Q8_0 model is written in Q8_0 again (every matrix, as llama-quantize --pure)
-      const fileType = { ...(factorizedInQ8(factorized) ? { type: 'Q8_0' as const, pure: true } : { type: 'F32' as const }), metadata: source.metadata };
+      const fileType = { ...(factorizedInQ8(factorized) ? { type: 'Q8_0' as const, pure: true } : { type: 'F32' as const }), metadata: carriedMetadata(source) };
       const expertTypes = [...new Set(planGguf(factorized, fileType).filter((t) => t.name.endsWith('_exps.weight')).map((t) => t.type))].join('/');
       const bytes = writeGguf(factorized, tokenizer.vocabulary(), fileType);
       await writeOutAtomically(o.out, bytes, async () => {

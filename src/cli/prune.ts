@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { pruneModel } from '../entries/factor.js';
-import { backendOption, engineOptions, numberOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -40,7 +40,7 @@ export function pruneCommand(): Command {
         onProgress: (stage, done, total) => progress.update(`prune: ${stage} ${done}/${total}`),
       }, engineOptions(o.backend));
       progress.done();
-      await writeOutAtomically(o.out, writeGguf(pruned, tokenizer.vocabulary(), { metadata: source.metadata }));
+      await writeOutAtomically(o.out, writeGguf(pruned, tokenizer.vocabulary(), { metadata: carriedMetadata(source) }));
       process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers, FFN ${weights.config.hiddenDim} -> ${o.keep} neurons\n`);
     });
 }

@@ -5,7 +5,7 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { FILE_TYPES, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type WriteGgufOptions } from '../node/index.js';
-import { writeOutAtomically } from './common.js';
+import { carriedMetadata, writeOutAtomically } from './common.js';
 
 interface Options {
   model: string;
@@ -36,7 +36,7 @@ export function quantizeCommand(): Command {
     .action(async (o: Options) => {
       const source = await readWeights(o.model, { blocks: 'all' });
       const { weights, tokenizer: own } = source;
-      const { metadata } = source;
+      const metadata = carriedMetadata(source);
       const tokenizer = o.tokenizer ? await Tokenizer.load(o.tokenizer) : own;
       const options: WriteGgufOptions = {
         type: o.type, pure: Boolean(o.pure), allowRequantize: Boolean(o.allowRequantize),
