@@ -2,15 +2,15 @@
 // that write GGUF): the chat template and provenance keys survive quantize, finetune, factorize
 // and prune; the keys ffnkit computes are the new file's; those the write made stale are gone.
 // Read back by ffnkit (readGguf, `ffnkit chat --print-prompt`) and by llama.cpp (node-llama-cpp:
-// its own GGUF parser, and the native loader's file type, EOG tokens and BOS flag).
+// its own GGUF parser, and the native loader's file type and end-of-generation tokens).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FILE_TYPES, loadModel, readGguf, writeGguf, type GgufEntry, type GgufMetadata, type MetaValue } from '../src/node/index.js';
+import { FILE_TYPES, loadModel, readGguf, readLlama2c, writeGguf, writeHfLlama, type GgufEntry, type GgufMetadata, type MetaValue } from '../src/node/index.js';
 import { editGguf } from './gguf-edit.js';
 import { expectFfnkitError } from './helpers.js';
 import { LLAMA_CPP } from './llamacpp.js';
@@ -158,6 +158,22 @@ describe.skipIf(!SHARED)('GGUF metadata carried through writes', () => {
     expect(prunedMeta.has('general.size_label')).toBe(false);
     for (const file of [tuned, factored, pruned]) expect((await loadModel(file)).chatVocabulary?.template, file).toBe(template);
   }, 300_000);
+
+  test('quantize of a Hugging Face directory carries its tokenizer_config.json chat template', async () => {
+    const hf = join(dir, 'hf');
+    mkdirSync(hf);
+    const { configJson, safetensors } = writeHfLlama(readLlama2c(sharedBytes('models', 'stories260K.bin')));
+    writeFileSync(join(hf, 'config.json'), configJson);
+    writeFileSync(join(hf, 'model.safetensors'), safetensors);
+    writeFileSync(join(hf, 'tokenizer_config.json'), JSON.stringify({ chat_template: template }));
+    const out = join(dir, 'hf-q8.gguf');
+    const r = await run(['quantize', '--model', hf, '--tokenizer', sharedPath('models', 'tok512.bin'), '--type', 'Q8_0', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const { metadata } = readGguf(new Uint8Array(readFileSync(out)), out);
+    expect(value(metadata, 'tokenizer.chat_template')).toBe(template);
+    expect(value(metadata, 'general.file_type')).toBe(FILE_TYPES.Q8_0.id);
+    expect((await loadModel(out)).chatVocabulary?.template).toBe(template);
+  }, 120_000);
 
   test('writeGguf writes each carried key in its own GGUF type; computed keys win over carried ones', () => {
     const source = readGguf(sharedBytes('models', 'stories260K.gguf'), 'stories260K.gguf');
