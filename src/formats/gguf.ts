@@ -523,9 +523,9 @@ const sameValue = (a: MetaValue | undefined, b: MetaValue | undefined): boolean 
  *   (`<arch>.*`: shapes, RoPE, experts; whatever ffnkit read of them is in the config), ffnkit.*.
  * - The vocabulary's: with a vocabulary written, the keys it decides; and every other tokenizer.*
  *   key (padding, eom, unknown ids, tokenizer.huggingface.json, ...) only when the source's token
- *   list is the one written (or its start, padded), as they would name the ids of another vocabulary. The chat templates
- *   (tokenizer.chat_template, tokenizer.chat_template.NAME) are text about the model's
- *   conversations, not ids, and are always carried.
+ *   list is the one written (or its start, padded), as they would name the ids of another
+ *   vocabulary. The chat templates (tokenizer.chat_template, tokenizer.chat_template.NAME) are
+ *   text about the model's conversations, not ids, and are always carried.
  * - Stale: general.quantized_by (these tensors were written by ffnkit; see `quantizedBy`),
  *   quantize.* (llama-quantize's importance-matrix record of the source's blocks), split.* (one
  *   file is written), and general.size_label when the shape changed (a written architecture key
