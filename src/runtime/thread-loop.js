@@ -17,8 +17,10 @@ export function serve(exports, init, ready) {
   const fns = names.map((n) => exports[n]);
   const ctl = new Int32Array(control);
   const args = new Float64Array(control, layout.argsByte, workers * ARGS);
-  ready();
+  // the job counter is read before the engine hears `ready`: a job posted the moment it does
+  // must find this worker waiting for a change from the count before it, not from its own
   let seen = Atomics.load(ctl, JOB);
+  ready();
   for (;;) {
     // poll before sleeping (see SPIN_MS in threads.ts)
     const until = performance.now() + spinMs;
