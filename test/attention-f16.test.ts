@@ -6,7 +6,8 @@
 // rounding into the cache (as ggml's f32 -> f16) and what it refuses.
 
 import { afterAll, describe, expect, test } from 'vitest';
-import { FfnkitError, createEngine, type Engine } from '../src/node/index.js';
+import { FfnkitError, LlamaModel, createEngine, type Engine } from '../src/node/index.js';
+import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import type { AttentionShape, KvCache } from '../src/runtime/kernels.js';
 import { randomF32 } from '../testing/random.js';
 import { engineFor, expectClose, U32 } from './helpers.js';
@@ -139,5 +140,44 @@ describe('the cache of halves', () => {
     expect(() => e.kernels.attention(q, kv, kv, out, { ...shape, cache: 'f16' })).toThrow(/k: expected at least 8 halves \(4 rows\), found 6/);
     expect(() => e.kernels.attention(q, kv, kv, out, { ...shape, cache: 'q8' as never })).toThrow(FfnkitError);
     expect(() => e.kernels.attention(q, kv, kv, out, { ...shape, cache: 'q8' as never })).toThrow(/cache: expected 'f32', 'f16', 'f16-flash', found 'q8'/);
+  });
+});
+
+describe('LlamaModel with a cache of halves', () => {
+  // head 10 (not a multiple of 4: SIMD tails), 4 query heads on 2 KV heads, seq_len 13
+  const config = llamaConfig({ dim: 40, hiddenDim: 64, nLayers: 3, nHeads: 4, nKvHeads: 2, vocabSize: 50, seqLen: 13 });
+  const tokens = [1, 7, 3, 49, 0, 12, 5, 5, 30, 2, 8];
+
+  test.each([['f16', halfCacheAttention], ['f16-flash', llamaCppAttention]] as const)('kvCache %s: the logits of the model with the float64 reference put in the kernel\'s place, prefill and decode', async (kvCache, ref) => {
+    const weights = randomLlamaWeights(config, 4);
+    const model = await LlamaModel.create(weights, { backend: 'relaxed', kvCache });
+    expect(model.kvCache).toBe(kvCache);
+    const got = model.forward(tokens, { allLogits: true });
+    model.reset();
+    const stepped = new Float32Array(got.length);
+    tokens.forEach((t, p) => stepped.set(model.forward([t]), p * config.vocabSize));
+    const own = await createEngine({ backend: 'relaxed' });
+    const emulated = await LlamaModel.create(weights, { engine: own });
+    own.kernels.attention = (q, k, v, out, s) => ref(q.view(), k.view(), v.view(), out.view(), s);
+    const want = emulated.forward(tokens, { allLogits: true });
+    const scale = want.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    // a half's rounding taken the other way (see the kernel tests) moves logits by about 2^-11 of their size
+    expectClose(got, want, () => 2 ** -9 * scale, `model kvCache ${kvCache}`);
+    expectClose(stepped, want, () => 2 ** -9 * scale, `model kvCache ${kvCache}, decoded`);
+  });
+
+  test('a bad kvCache is an E_ARG naming the option; a key beyond a half\'s range is refused, naming layer and position, and the cache stays where it was', async () => {
+    const weights = randomLlamaWeights(config, 4);
+    await expect(LlamaModel.create(weights, { backend: 'simd', kvCache: 'bf16' as never })).rejects.toThrow(/kvCache: expected 'f32', 'f16', 'f16-flash', found the string "bf16"/);
+    const big = randomLlamaWeights(config, 4);
+    const wk = big.layers[1]!.wk as Float32Array;
+    for (let i = 0; i < wk.length; i++) wk[i]! *= 1e7;
+    const model = await LlamaModel.create(big, { backend: 'simd', kvCache: 'f16' });
+    const err = await Promise.resolve().then(() => model.forward([2, 3])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FfnkitError);
+    expect(err).toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/kvCache 'f16': \d+ keys of layer 1 at position 0 are beyond a half's range \(65504\) or NaN; run with kvCache 'f32'/) });
+    expect(model.position).toBe(0);
+    // the f32 cache holds them
+    expect((await LlamaModel.create(big, { backend: 'simd' })).forward([2, 3]).every(Number.isFinite)).toBe(true);
   });
 });

@@ -6,7 +6,7 @@
 import { FfnkitError } from '../errors.js';
 import { GGML_TYPES, ggmlTypeByName, type GgmlTypeName, type VecDotType } from '../model/ggml-types.js';
 import { ggmlRepackedBytes, panelFloats, q8GroupFloats } from '../runtime/sizes.js';
-import { kvCacheBytes, type KvCache } from '../runtime/kernels.js';
+import { kvValueBytes, type KvCache } from '../runtime/kernels.js';
 import { type HostMatrix, type LlamaConfig, type LlamaWeights, headDim, kvDim, qDim } from '../model/weights.js';
 
 /** The ggml type of a host matrix ('F32' for float32 values). */
@@ -72,11 +72,11 @@ function activationFloats(types: GgmlTypeName[]): number {
 
 /** Floats one layer's keys (or values) take in a KV cache of `cache` values: seq_len rows, halves two to a float. */
 export function kvLayerFloats(c: LlamaConfig, cache: KvCache): number {
-  return Math.ceil((c.seqLen * kvDim(c) * kvCacheBytes(cache)) / 4);
+  return Math.ceil((c.seqLen * kvDim(c) * kvValueBytes(cache)) / 4);
 }
 
 /** Bytes of the whole KV cache: keys and values of every layer. */
-export function kvCacheTotalBytes(c: LlamaConfig, cache: KvCache): number {
+export function kvCacheBytes(c: LlamaConfig, cache: KvCache): number {
   return 2 * c.nLayers * kvLayerFloats(c, cache) * 4;
 }
 
@@ -106,7 +106,7 @@ export function modelMemoryBytes(c: LlamaConfig, blockSize: number, weights: str
   }
   const widest = Math.max(c.dim, q, c.hiddenDim);
   const ropeTables = c.slidingWindow !== undefined ? 2 : 1;
-  const floats = c.dim + kvCacheTotalBytes(c, kvCache) / 4 + ropeTables * c.seqLen * headDim(c) +
+  const floats = c.dim + kvCacheBytes(c, kvCache) / 4 + ropeTables * c.seqLen * headDim(c) +
     blockSize * (2 * c.dim + Math.max(c.dim, q) + q + 2 * kv + c.vocabSize + 2 * c.hiddenDim) +
     Math.ceil(activationFloats(seen) * blockSize * widest) + // quantized activations
     (1 << 20) + widest * 8; // packing staging buffer

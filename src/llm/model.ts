@@ -23,8 +23,8 @@ import { RoutedLayerFfn } from './routed-ffn.js';
 import { DenseLayerFfn, uploadMatrix, uploadStacked, type LayerFfn } from './ffn.js';
 import { generate, type FinishReason, type GenerateOptions } from './generate.js';
 import { chat, type ChatOptions } from './chat.js';
-import { kvCacheTotalBytes, kvLayerFloats, modelMemoryBytes, weightTypes } from './memory.js';
-import { kvCacheOption } from './options.js';
+import { kvCacheBytes, kvLayerFloats, modelMemoryBytes, weightTypes } from './memory.js';
+import { parseKvCache } from './options.js';
 import { RopeTable, type RopeParams } from './rope.js';
 import {
   type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, isSlidingLayer, kvDim, matrixRowF32, qDim, stackRows,
@@ -153,11 +153,11 @@ export class LlamaModel {
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4096) {
       throw new FfnkitError('E_ARG', `blockSize: expected an integer in 1..4096, found ${blockSize}`);
     }
-    const kvCache = options.kvCache === undefined ? 'f32' : kvCacheOption(options.kvCache, 'kvCache');
+    const kvCache = options.kvCache === undefined ? 'f32' : parseKvCache(options.kvCache, 'kvCache');
     const need = LlamaModel.memoryBytes(weights.config, blockSize, weights, kvCache);
     if (need > 4 * 2 ** 30) {
       const c = weights.config;
-      const cache = kvCacheTotalBytes(c, kvCache) / 2 ** 30;
+      const cache = kvCacheBytes(c, kvCache) / 2 ** 30;
       throw new FfnkitError(
         'E_MEMORY',
         `model: needs ${need.toLocaleString('en-US')} bytes (${(need / 2 ** 30).toFixed(2)} GiB) of wasm memory, of which the ${kvCache} KV cache for seq_len ${c.seqLen} ${cache.toFixed(2)} GiB; wasm32 holds 4 GiB`,
@@ -186,7 +186,7 @@ export class LlamaModel {
    * values: halves take half the bytes), RoPE table, activations.
    */
   static memoryBytes(c: LlamaConfig, blockSize = 64, weights: WeightType | LlamaWeights<HostMatrix> = 'f32', kvCache: KvCache = 'f32'): number {
-    return modelMemoryBytes(c, blockSize, weights, kvCacheOption(kvCache, 'kvCache'));
+    return modelMemoryBytes(c, blockSize, weights, parseKvCache(kvCache, 'kvCache'));
   }
 
   /**

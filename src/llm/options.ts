@@ -99,7 +99,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The KV cache an option names ('f32', 'f16', 'f16-flash'); E_ARG naming `what` (`kvCache`, `--kv-cache`) for anything else. */
-export function kvCacheOption(value: unknown, what: string): KvCache {
+export function parseKvCache(value: unknown, what: string): KvCache {
   if (typeof value === 'string' && (KV_CACHES as readonly string[]).includes(value)) return value as KvCache;
   throw new FfnkitError('E_ARG', `${what}: expected ${KV_CACHES.map((c) => `'${c}'`).join(', ')}, found ${describe(value)}`);
 }

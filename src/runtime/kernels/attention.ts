@@ -17,7 +17,7 @@ export type KvCache = 'f32' | 'f16' | 'f16-flash';
 export const KV_CACHES: readonly KvCache[] = ['f32', 'f16', 'f16-flash'];
 
 /** Bytes one cached key or value takes. */
-export function kvCacheBytes(cache: KvCache): number {
+export function kvValueBytes(cache: KvCache): number {
   return cache === 'f32' ? 4 : 2;
 }
 
@@ -62,7 +62,7 @@ export function attention(ctx: KernelContext, q: F32Buffer, k: F32Buffer, v: F32
     const unit = perFloat === 1 ? 'floats' : 'halves';
     if (b.length * perFloat < n) throw new FfnkitError('E_SHAPE', `${name}: expected at least ${n} ${unit} (${rows} rows), found ${b.length * perFloat}`);
   };
-  const perFloat = 4 / kvCacheBytes(cache);
+  const perFloat = 4 / kvValueBytes(cache);
   need('q', q, tokens, qStride, heads * headDim);
   need('k', k, pos0 + tokens, kvStride, kvHeads * headDim, perFloat);
   need('v', v, pos0 + tokens, kvStride, kvHeads * headDim, perFloat);
@@ -81,7 +81,7 @@ export function attention(ctx: KernelContext, q: F32Buffer, k: F32Buffer, v: F32
   // whole KV heads per thread, with their query heads and a scratch row each: every head is
   // computed as in one thread; the plain form over floats is Llama's kernel, scale, soft-cap,
   // window or a cache of halves take the kernels with options
-  const valueBytes = kvCacheBytes(cache);
+  const valueBytes = kvValueBytes(cache);
   const scratch = cache === 'f16-flash' ? 2 * headDim : rows;
   ctx.parallel({ units: kvHeads, align: 1, macs: 2 * tokens * heads * rows * headDim, scratch: { name: 'attention', floats: scratch } }, (g0, g1, scores) => {
     const args = [q.ptr + g0 * group * headDim * 4, qStride, k.ptr + g0 * headDim * valueBytes, v.ptr + g0 * headDim * valueBytes, kvStride,

@@ -28,7 +28,7 @@ import * as reduce from './reduce.js';
 import { relaxedDotSelfTest, type DotSelfTest } from './relaxed-dot.js';
 
 export { ropeCosSin, type AttentionShape, type RopeLayout, type RopeScaling } from './attention.js';
-export { KV_CACHES, kvCacheBytes, type KvCache } from './attention.js';
+export { KV_CACHES, kvValueBytes, type KvCache } from './attention.js';
 export type { GroupedPointwise } from './conv.js';
 export type { DenseFfn, GateActivation } from './ffn.js';
 export type { GemmWeights, Matrix, PackedMatrix, SingleWeights, StackedMatrix } from './gemm.js';
