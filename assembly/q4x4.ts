@@ -17,14 +17,17 @@
 //   pair (x[2p], x[2p+1]) broadcast to every row, stored in i16 and pre-scaled by 256, 16, 1 and
 //   256, gives 256 * (w . x) for each row exactly (|x| <= 127, so 256 * x fits i16).
 // - relaxed: the low nibbles of the 4 bytes are w0 w4 w1 w5 and the high ones w2 w6 w3 w7, in
-//   0..15 as i32x4.relaxed_dot_i8x16_i7x16_add_s needs; it sums 4 bytes into each row's lane
-//   against int8 activations broadcast in that order ([x0 x4 x1 x5 x2 x6 x3 x7] per 8).
+//   0..15 as i16x8.relaxed_dot_i8x16_i7x16_s needs; it sums each pair of bytes into a 16-bit
+//   lane (two per row) against int8 activations broadcast in that order ([x0 x4 x1 x5 x2 x6 x3 x7]
+//   per 8). The 16-bit form is one pmaddubsw on x86, where the 32-bit form with its accumulator
+//   costs two more instructions; a pair sum is at most 2 * 15 * 128 = 3840, so the 8 pair sums of
+//   a block of 32 add up inside i16 (30720) before they are widened once.
 //
 // The activations for both paths come from q8_1_quantize_f32_x4 and q8_k_quantize_f32_x4
 // (assembly/q8.ts): the values ggml's Q8_1 / Q8_K would hold, laid out for these kernels.
 // Integer sums are exact on both paths, so every build, path and thread split gives the same bits.
 
-import { DOT_I16, FORM_EXACT, dot_form } from './dot';
+import { DOT_I16, DOT_RELAXED, FORM_EXACT } from './dot';
 import { f32x4_from_half_hi, half_finite_to_f32, half_to_f32 } from './half';
 import { byte, k4_scales } from './kquants';
 import { XQ4_0_BYTES, XQ4_0_D, XQ4_0_I16, XQ4_0_I8, XQ4_0_SUM, XQ4_K_BSUMS, XQ4_K_BYTES, XQ4_K_I16, XQ4_K_I8 } from './q8';
@@ -160,14 +163,14 @@ function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (relaxed) {
       const m = v128.load(NIBBLE_MASKS, 48);
-      let acc = i32x4.splat(0);
+      let acc = i16x8.splat(0);
       for (let c: usize = 0; c < 64; c += 16) {
         const v = v128.load(p + c);
         const x = x8 + (c >> 1);
-        acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x), v128.and(v, m), acc);
-        acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 4), m), acc);
+        acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m)));
+        acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 4), m)));
       }
-      return acc;
+      return i32x4.extadd_pairwise_i16x8_s(acc);
     }
   }
   // a loop, not unrolled: fewer values live at once, which keeps the engine from spilling them
@@ -222,6 +225,21 @@ export function store_rows(y: usize, v: v128, n: i32): void {
   if (n > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
 }
 
+// Whether the relaxed path may run in this call: dot is DOT_RELAXED and the code running it
+// computes i16x8.relaxed_dot_i8x16_i7x16_s as specified for weight bytes in 0..127. The probe is
+// the extreme pair sum, 2 * (-128 * 127), which a signed first operand gives and neither wraps
+// nor saturates in 16 bits; its operands come from `dot`, so no compiler can fold it. (Node 20's
+// baseline code, whose 32-bit form is doubled, computes this 16-bit form exactly.)
+@inline
+export function relaxed_i16_exact(dot: i32): bool {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (dot != DOT_RELAXED) return false;
+    const r = i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.splat(<i8>(-128 * dot)), i8x16.splat(<i8>(127 * dot)));
+    return i16x8.extract_lane_s(r, 0) == -32512;
+  }
+  return false;
+}
+
 // ---- the products ---------------------------------------------------------------------------
 //
 //   TYPE_gemm_x4(w, x, y, m, n, k, ldy, dot)
@@ -230,13 +248,12 @@ export function store_rows(y: usize, v: v128, n: i32): void {
 // TYPE_gemm_pack_x4 (its first group), x the m tokens' activations (q8_1_quantize_f32_x4 for
 // Q4_0, q8_k_quantize_f32_x4 for Q4_K, tokens one after another), y rows ldy floats apart, not
 // overlapping the inputs. dot: DOT_I16, or DOT_RELAXED to take the relaxed path where this
-// call finds the instruction exact (assembly/dot.ts; otherwise, and without relaxed SIMD, the
-// i16 path: Node 20's baseline code, whose relaxed dot is doubled, runs that). Returns the path
-// taken: FORM_EXACT or DOT_I16. Each output is its row's sum over the blocks in order, as ggml's
+// call finds the 16-bit relaxed dot exact (relaxed_i16_exact; otherwise, and without relaxed
+// SIMD, the i16 path). Returns the path taken: FORM_EXACT or DOT_I16. Each output is its row's sum over the blocks in order, as ggml's
 // vec_dot_q4_0_q8_0 / vec_dot_q4_K_q8_K form it, identical for any m and any split of the groups.
 
 export function q4_0_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD && dot_form(dot) == FORM_EXACT) {
+  if (ASC_FEATURE_RELAXED_SIMD && relaxed_i16_exact(dot)) {
     q4_0_gemm(w, x, y, m, n, k, ldy, true);
     return FORM_EXACT;
   }
@@ -245,12 +262,46 @@ export function q4_0_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i3
 }
 
 export function q4_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD && dot_form(dot) == FORM_EXACT) {
+  if (ASC_FEATURE_RELAXED_SIMD && relaxed_i16_exact(dot)) {
     q4_k_gemm(w, x, y, m, n, k, ldy, true);
     return FORM_EXACT;
   }
   q4_k_gemm(w, x, y, m, n, k, ldy, false);
   return DOT_I16;
+}
+
+// One Q4_0 block's float step for a token: f32(s - 8 * sum(x)) * (d_w * d_x), s = w . x of each
+// row of the packed block at p, from the token's activation block at xb.
+@inline
+function q4_0_scaled(p: usize, xb: usize, s: v128): v128 {
+  const z = i32x4.sub(s, i32x4.splat(8 * load<i32>(xb, XQ4_0_SUM)));
+  return f32x4.mul(f32x4.convert_i32x4_s(z), f32x4.mul(v128.load(p), v128.load32_splat(xb + XQ4_0_D)));
+}
+
+// The relaxed path on two tokens at once (activation rows xa and xc), each vector of nibbles
+// unpacked once for both, as q4_k_pair_relaxed; the same integers and float steps as one token
+// at a time.
+@inline
+function q4_0_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  const m = v128.load(NIBBLE_MASKS, 48);
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const p = g + <usize>b * Q4_0_GROUP_BLOCK;
+    const ba = xa + <usize>b * XQ4_0_BYTES, bc = xc + <usize>b * XQ4_0_BYTES;
+    const ia = ba + XQ4_0_I8, ic = bc + XQ4_0_I8;
+    let ha = i16x8.splat(0), hc = i16x8.splat(0);
+    for (let c: usize = 0; c < 64; c += 16) {
+      const v = v128.load(p + 16 + c);
+      const lo = v128.and(v, m), hi = v128.and(i16x8.shr_u(v, 4), m);
+      const o = c >> 1;
+      ha = i16x8.add(ha, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o, 4), hi)));
+      hc = i16x8.add(hc, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o, 4), hi)));
+    }
+    accA = f32x4.add(accA, q4_0_scaled(p, ba, i32x4.extadd_pairwise_i16x8_s(ha)));
+    accC = f32x4.add(accC, q4_0_scaled(p, bc, i32x4.extadd_pairwise_i16x8_s(hc)));
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
 }
 
 // Q4_0: per block, s = w . x - 8 * sum(x) (the zero point through the activations' sum), then
@@ -263,7 +314,15 @@ function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
-    for (let t = 0; t < m; t++) {
+    let t = 0;
+    if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+      for (; t + 1 < m; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q4_0_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
+    }
+    for (; t < m; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
@@ -271,10 +330,8 @@ function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
         for (let b = 0; b < nb; b++) {
           const p = g + <usize>b * Q4_0_GROUP_BLOCK;
           const xb = xt + <usize>b * XQ4_0_BYTES;
-          let s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed);
-          if (!relaxed) s = i32x4.shr_s(s, 8);
-          s = i32x4.sub(s, i32x4.splat(8 * load<i32>(xb, XQ4_0_SUM)));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(p), v128.load32_splat(xb + XQ4_0_D))));
+          const s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed);
+          acc = f32x4.add(acc, q4_0_scaled(p, xb, relaxed ? s : i32x4.shr_s(s, 8)));
         }
         store_rows(yt, acc, rows);
       } else {
@@ -300,6 +357,57 @@ function k4_sub(p: usize, xb: usize, j: i32, relaxed: bool): v128 {
   return relaxed ? s : i32x4.shr_s(s, 8);
 }
 
+// The float step of one super-block: f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x) for each
+// row of the packed super-block at p, summ = sum_j min_j * sum(x_j) from the token's activation block at xb.
+@inline
+function k4_scaled(p: usize, xb: usize, sumq: v128): v128 {
+  let summ = i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS), v128.load32_splat(xb + XQ4_K_BSUMS));
+  summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 8), v128.load32_splat(xb + XQ4_K_BSUMS + 4)));
+  summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 16), v128.load32_splat(xb + XQ4_K_BSUMS + 8)));
+  summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 24), v128.load32_splat(xb + XQ4_K_BSUMS + 12)));
+  // d and dmin: 8 halves moved into the top 16 bits of 32-bit lanes
+  const hv = v128.load(p);
+  const zero = i32x4.splat(0);
+  const d = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
+  const dmin = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31));
+  const dx = v128.load32_splat(xb);
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, dx)), f32x4.mul(f32x4.convert_i32x4_s(summ), f32x4.mul(dmin, dx)));
+}
+
+// The relaxed path on two tokens at once (activation blocks xa and xc): each vector of nibbles
+// is unpacked once for both, the step a GEMM (prefill) repeats for every token. Writes the two
+// tokens' rows at ya and yc: the same integers, and the same float steps, as one token at a time.
+@inline
+function q4_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  const m = v128.load(NIBBLE_MASKS, 48);
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const p = g + <usize>b * Q4_K_GROUP_BLOCK;
+    const ba = xa + <usize>b * XQ4_K_BYTES, bc = xc + <usize>b * XQ4_K_BYTES;
+    let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
+    for (let j: usize = 0; j < 8; j++) {
+      const q = p + K_NIBBLES + j * 64;
+      const ia = ba + XQ4_K_I8 + j * 32, ic = bc + XQ4_K_I8 + j * 32;
+      let ha = i16x8.splat(0), hc = i16x8.splat(0);
+      for (let c: usize = 0; c < 64; c += 16) {
+        const v = v128.load(q + c);
+        const lo = v128.and(v, m), hi = v128.and(i16x8.shr_u(v, 4), m);
+        const o = c >> 1;
+        ha = i16x8.add(ha, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o, 4), hi)));
+        hc = i16x8.add(hc, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o, 4), hi)));
+      }
+      // sub-block j's scales of the 4 rows, one i32 lane each
+      const sc = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p + K_SCALES + j * 4)));
+      sumA = i32x4.add(sumA, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(ha), sc));
+      sumC = i32x4.add(sumC, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(hc), sc));
+    }
+    accA = f32x4.add(accA, k4_scaled(p, ba, sumA));
+    accC = f32x4.add(accC, k4_scaled(p, bc, sumC));
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
+}
+
 // Q4_K: per super-block, sumq = sum_j scale_j * (w_j . x_j) and summ = sum_j min_j * sum(x_j)
 // over the 8 sub-blocks j of 32, then y += f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x).
 @inline
@@ -310,7 +418,15 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
-    for (let t = 0; t < m; t++) {
+    let t = 0;
+    if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+      for (; t + 1 < m; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q4_k_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
+    }
+    for (; t < m; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
@@ -330,17 +446,7 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 5, relaxed), i32x4.extend_high_i16x8_u(s45)));
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 6, relaxed), i32x4.extend_low_i16x8_u(s67)));
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 7, relaxed), i32x4.extend_high_i16x8_u(s67)));
-          let summ = i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS), v128.load32_splat(xb + XQ4_K_BSUMS));
-          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 8), v128.load32_splat(xb + XQ4_K_BSUMS + 4)));
-          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 16), v128.load32_splat(xb + XQ4_K_BSUMS + 8)));
-          summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 24), v128.load32_splat(xb + XQ4_K_BSUMS + 12)));
-          // d and dmin: 8 halves moved into the top 16 bits of 32-bit lanes
-          const hv = v128.load(p);
-          const zero = i32x4.splat(0);
-          const d = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
-          const dmin = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31));
-          const dx = v128.load32_splat(xb);
-          acc = f32x4.add(acc, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, dx)), f32x4.mul(f32x4.convert_i32x4_s(summ), f32x4.mul(dmin, dx))));
+          acc = f32x4.add(acc, k4_scaled(p, xb, sumq));
         }
         store_rows(yt, acc, rows);
       } else {

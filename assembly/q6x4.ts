@@ -1,40 +1,47 @@
-// Q6_K weights repacked at load into groups of 4 rows, and their GEMV/GEMM.
+// Q6_K weights repacked at load into groups of 4 rows, one byte per weight, and their GEMV/GEMM.
 //
-// As in q4x4.ts, the 4 rows of a group sit side by side, one 32-bit word (two u16) per row in
-// each 16-byte vector, so one activation broadcast serves 4 rows and each row's sum stays in its
-// lane. Here three vectors hold one 16-weight sub-block q0..q15 (0..63) of each row, its two u16
-// per vector being
+// As in q4x4.ts, the 4 rows of a group sit side by side, one 32-bit word per row in each 16-byte
+// vector, so one activation broadcast serves 4 rows and each row's sum stays in its lanes. Here
+// a row's word holds 4 consecutive weights q0..q3 (0..63, the zero point 32 not taken off) as
+// its 4 bytes, which both dot paths read with the fewest instructions:
 //
-//   v1: q0 | q2 << 6 | (q12 & 15) << 12       q1 | q3 << 6 | (q13 & 15) << 12
-//   v2: q4 | q6 << 6 | (q14 & 15) << 12       q5 | q7 << 6 | (q15 & 15) << 12
-//   v3: q8 | q10 << 6 | (q12 >> 4) << 12 | (q14 >> 4) << 14     (q9, q11, q13, q15 likewise)
+// - relaxed: the bytes as they are, in 0..127 as i16x8.relaxed_dot_i8x16_i7x16_s needs (one
+//   pmaddubsw on x86), against the 4 int8 activations broadcast: q0 x0 + q1 x1 and q2 x2 + q3 x3
+//   in the row's two i16 lanes. A pair sum is at most 2 * 63 * 128 = 16128, so two of them add up
+//   inside i16 before i32x4.dot_i16x8_s widens them, times the sub-block's scale.
+// - i16: masking the low byte of each u16 (0x00ff) leaves q0 and q2 in the row's two i16 lanes,
+//   shifting down by 8 leaves q1 and q3; i32x4.dot_i16x8_s against the activation pairs (x0, x2)
+//   and (x1, x3), widened from the int8 activations, gives each row's q . x exactly.
 //
-// so that one mask (0x003f or 0x0fc0) leaves a whole pair of weights (times 1 or 64) in a row's
-// two i16 lanes, and the last two pairs take 4 instructions each. i32x4.dot_i16x8_s against the
-// pair of activations broadcast to every row, stored in i16 and pre-scaled by 256 or 4 to match
-// (assembly/q8.ts, q8_k_quantize_f32_q6x4), gives 256 * (w . x) for each row exactly. The same
-// 6.5625 bits per weight as GGUF's, in the i16 path only: the relaxed dot needs each weight in a
-// byte of its own.
+// The activations are ggml's block_q8_K (assembly/q8.ts, q8_k_quantize_f32: d, 256 int8 q, 16
+// i16 sums of 16). Per super-block, as ggml's vec_dot_q6_K_q8_K: sumq = sum_j scale_j * (q_j . x_j)
+// - 32 * sum_j scale_j * sum(x_j) over the 16 sub-blocks j of 16 weights (the zero point through
+// the activations' sums), then y += f32(sumq) * (d * d_x). One byte per weight costs a fifth more
+// memory than GGUF's 6.5625 bits, and saves the 6-bit unpacking that bounded the kernel.
 //
-// Integer sums are exact, so every build and thread split gives the same bits.
+// Integer sums are exact on both paths, so every build, path and thread split gives the same bits.
 
 import { f32x4_from_half_hi, half_finite_to_f32 } from './half';
-import { XQ6_K_BYTES, XQ6_K_I16, XQ6_K_ZSUMS } from './q8';
-import { DOT_I16 } from './dot';
-import { store_rows } from './q4x4';
+import { DOT_I16, FORM_EXACT } from './dot';
+import { relaxed_i16_exact, store_rows } from './q4x4';
 
 // ---- packing -----------------------------------------------------------------------------
 //
 // Packed layout: per group of 4 rows (the last padded with zero rows), per super-block b of
-// 256 columns, 848 bytes:
+// 256 columns, 1104 bytes:
 //
-//   [d: 4 halves] [8 bytes unused]                                                 16 bytes
-//   [scales: byte 4j + i = row i's int8 scale of sub-block j]                        64 bytes
-//   [sub-block j (weights 16j .. 16j + 15): v1 v2 v3 at 80 + 48j, row i's word at 4i] 768 bytes
+//   [d: 4 halves] [8 bytes unused]                                                        16 bytes
+//   [scales: sub-blocks 2p and 2p + 1 at 16 + 8p: byte 2i = row i's int8 scale of 2p, 2i + 1 of 2p + 1] 64 bytes
+//   [weights: sub-block j (weights 16j .. 16j + 15), vector c (16j + 4c .. + 3) at 80 + 64j + 16c, row i's word at 4i] 1024 bytes
 
-const GROUP_BLOCK: usize = 848;
+const GROUP_BLOCK: usize = 1104;
 const SCALES: usize = 16;
-const VECTORS: usize = 80;
+const WEIGHTS: usize = 80;
+
+// Offsets into a block_q8_K of activations (292 bytes).
+const XQ_BYTES: usize = 292;
+const XQ: usize = 4;
+const XSUMS: usize = 260;
 
 /** Bytes of n rows of k columns (k a multiple of 256) of Q6_K in the 4-row layout. */
 export function q6_k_gemm_packed_bytes(n: i32, k: i32): i32 {
@@ -66,19 +73,11 @@ export function q6_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
       const dst = out + (<usize>(r >> 2) * nb + b) * GROUP_BLOCK;
       store<u16>(dst + lane * 2, load<u16>(src, 208));
       for (let j = 0; j < 16; j++) {
-        store<i8>(dst + SCALES + <usize>(4 * j) + lane, load<i8>(src + 192 + <usize>j));
-        const v = dst + VECTORS + <usize>j * 48 + lane * 4;
-        const base = 16 * j;
-        const q0 = q6_value(src, base), q1 = q6_value(src, base + 1), q2 = q6_value(src, base + 2), q3 = q6_value(src, base + 3);
-        const q4 = q6_value(src, base + 4), q5 = q6_value(src, base + 5), q6 = q6_value(src, base + 6), q7 = q6_value(src, base + 7);
-        const q8 = q6_value(src, base + 8), q9 = q6_value(src, base + 9), q10 = q6_value(src, base + 10), q11 = q6_value(src, base + 11);
-        const q12 = q6_value(src, base + 12), q13 = q6_value(src, base + 13), q14 = q6_value(src, base + 14), q15 = q6_value(src, base + 15);
-        store<u16>(v, <u16>(q0 | (q2 << 6) | ((q12 & 15) << 12)));
-        store<u16>(v, <u16>(q1 | (q3 << 6) | ((q13 & 15) << 12)), 2);
-        store<u16>(v, <u16>(q4 | (q6 << 6) | ((q14 & 15) << 12)), 16);
-        store<u16>(v, <u16>(q5 | (q7 << 6) | ((q15 & 15) << 12)), 18);
-        store<u16>(v, <u16>(q8 | (q10 << 6) | ((q12 >> 4) << 12) | ((q14 >> 4) << 14)), 32);
-        store<u16>(v, <u16>(q9 | (q11 << 6) | ((q13 >> 4) << 12) | ((q15 >> 4) << 14)), 34);
+        store<i8>(dst + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, load<i8>(src + 192 + <usize>j));
+        for (let c = 0; c < 4; c++) {
+          const word = dst + WEIGHTS + <usize>(64 * j + 16 * c) + lane * 4;
+          for (let e = 0; e < 4; e++) store<u8>(word + <usize>e, <u8>q6_value(src, 16 * j + 4 * c + e));
+        }
       }
     }
   }
@@ -86,56 +85,75 @@ export function q6_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
 
 // ---- the product --------------------------------------------------------------------------
 
-// The masks of the i16 path, read from memory rather than built as constants (an engine may
-// rebuild a constant inside every loop iteration, but not a load): 0x003f, 0x0fc0, 0x0030.
-const MASKS = memory.data<u16>([
-  0x003f, 0x003f, 0x003f, 0x003f, 0x003f, 0x003f, 0x003f, 0x003f,
-  0x0fc0, 0x0fc0, 0x0fc0, 0x0fc0, 0x0fc0, 0x0fc0, 0x0fc0, 0x0fc0,
-  0x0030, 0x0030, 0x0030, 0x0030, 0x0030, 0x0030, 0x0030, 0x0030,
-], 16);
+// The masks and shuffles of the i16 path, read from memory rather than built as constants (an
+// engine may rebuild a constant inside every loop iteration, but not a load).
+const LOW_BYTES = memory.data<u16>([0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff], 16);
 
-// Sub-block at v (three vectors) against its 32 bytes of scaled i16 activations at xs: each
-// row's 256 * (w . x) in its lane.
+// Sub-block j's scales of the 4 rows, each twice ([s0 s0 s1 s1 s2 s2 s3 s3], i16), from the
+// scale pairs of its pair of sub-blocks widened to i16 (sp = [s0 t0 s1 t1 ...]): j even takes the
+// first of each pair, j odd the second.
 @inline
-function dot16_x4(v: usize, xs: usize, a: v128, b: v128, h: v128): v128 {
-  const v1 = v128.load(v), v2 = v128.load(v, 16), v3 = v128.load(v, 32);
-  const p = v128.or(i16x8.shr_u(v1, 12), v128.and(i16x8.shr_u(v3, 8), h));
-  const q = v128.or(i16x8.shr_u(v2, 12), v128.and(i16x8.shr_u(v3, 10), h));
-  const d0 = i32x4.add(i32x4.dot_i16x8_s(v128.and(v1, a), v128.load32_splat(xs)), i32x4.dot_i16x8_s(v128.and(v1, b), v128.load32_splat(xs, 4)));
-  const d1 = i32x4.add(i32x4.dot_i16x8_s(v128.and(v2, a), v128.load32_splat(xs, 8)), i32x4.dot_i16x8_s(v128.and(v2, b), v128.load32_splat(xs, 12)));
-  const d2 = i32x4.add(i32x4.dot_i16x8_s(v128.and(v3, a), v128.load32_splat(xs, 16)), i32x4.dot_i16x8_s(v128.and(v3, b), v128.load32_splat(xs, 20)));
-  const d3 = i32x4.add(i32x4.dot_i16x8_s(p, v128.load32_splat(xs, 24)), i32x4.dot_i16x8_s(q, v128.load32_splat(xs, 28)));
-  return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
+function scales_of(sp: v128, odd: bool): v128 {
+  return odd
+    ? i8x16.shuffle(sp, sp, 2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15)
+    : i8x16.shuffle(sp, sp, 0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
 }
 
-// The scalar build's 256 * (w . x) for row `lane` of the sub-block at v, from the same words
-// and activations (so the same integer).
+// Relaxed path: sub-block j (4 vectors at v) against its 16 int8 activations at xq, times its
+// scales sc ([s0 s0 s1 s1 ...]): each row's scale_j * (q_j . x_j).
 @inline
-function dot16_scalar(v: usize, xs: usize, lane: usize): i32 {
+function sub_relaxed(v: usize, xq: usize, sc: v128): v128 {
+  const a = i16x8.add(
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq), v128.load(v)),
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 4), v128.load(v, 16)));
+  const b = i16x8.add(
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 8), v128.load(v, 32)),
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 12), v128.load(v, 48)));
+  return i32x4.add(i32x4.dot_i16x8_s(a, sc), i32x4.dot_i16x8_s(b, sc));
+}
+
+// i16 path: one vector at v (weights 4c .. 4c + 3 of each row) against its 4 int8 activations
+// at x: each row's q . x in its lane.
+@inline
+function vec_i16(v: usize, x: usize, low: v128): v128 {
+  const w = v128.load(v);
+  const e = i16x8.extend_low_i8x16_s(v128.load32_zero(x)); // x0 x1 x2 x3 as i16
+  const x02 = i8x16.shuffle(e, e, 0, 1, 4, 5, 0, 1, 4, 5, 0, 1, 4, 5, 0, 1, 4, 5);
+  const x13 = i8x16.shuffle(e, e, 2, 3, 6, 7, 2, 3, 6, 7, 2, 3, 6, 7, 2, 3, 6, 7);
+  return i32x4.add(i32x4.dot_i16x8_s(v128.and(w, low), x02), i32x4.dot_i16x8_s(i16x8.shr_u(w, 8), x13));
+}
+
+// The scalar build's q . x for row `lane` of sub-block j's 4 vectors at v against its 16 int8 activations at xq.
+@inline
+function sub_scalar(v: usize, xq: usize, lane: usize): i32 {
   let s = 0;
-  for (let e: usize = 0; e < 2; e++) {
-    // e = 0: each pair's first weight (the word's low u16), e = 1: its second
-    const w1 = <i32>load<u16>(v + lane * 4 + e * 2), w2 = <i32>load<u16>(v + 16 + lane * 4 + e * 2), w3 = <i32>load<u16>(v + 32 + lane * 4 + e * 2);
-    const x = xs + e * 2;
-    s += (w1 & 0x3f) * <i32>load<i16>(x) + (w1 & 0xfc0) * <i32>load<i16>(x, 4);
-    s += (w2 & 0x3f) * <i32>load<i16>(x, 8) + (w2 & 0xfc0) * <i32>load<i16>(x, 12);
-    s += (w3 & 0x3f) * <i32>load<i16>(x, 16) + (w3 & 0xfc0) * <i32>load<i16>(x, 20);
-    s += ((w1 >> 12) | ((w3 >> 8) & 0x30)) * <i32>load<i16>(x, 24) + ((w2 >> 12) | ((w3 >> 10) & 0x30)) * <i32>load<i16>(x, 28);
+  for (let c: usize = 0; c < 4; c++) {
+    for (let e: usize = 0; e < 4; e++) s += <i32>load<u8>(v + c * 16 + lane * 4 + e) * <i32>load<i8>(xq + c * 4 + e);
   }
   return s;
 }
 
 // y[t][r] = row r of W times token t, for m tokens and n rows of k weights: w packed by
-// q6_k_gemm_pack_x4 (its first group), x the m tokens' activations from q8_k_quantize_f32_q6x4
-// (tokens one after another), y rows ldy floats apart, not overlapping the inputs. dot is
-// ignored (this kernel has the i16 path only); returns DOT_I16, the path taken. Per super-block,
-// as ggml's vec_dot_q6_K_q8_K: sumq = sum_i scale_i * (w_i . x_i - 32 * sum(x_i)) over the 16
-// sub-blocks (the zero point 32 through the activations' sums), y += f32(sumq) * (d * d_x):
-// identical for any m and any split of the groups.
+// q6_k_gemm_pack_x4 (its first group), x the m tokens' block_q8_K activations
+// (q8_k_quantize_f32, tokens one after another), y rows ldy floats apart, not overlapping the
+// inputs. dot: DOT_I16, or DOT_RELAXED to take the relaxed path where this call finds the 16-bit
+// relaxed dot exact (relaxed_i16_exact; otherwise, and without relaxed SIMD, the i16 path).
+// Returns the path taken: FORM_EXACT or DOT_I16. Each output is its row's sum over the blocks
+// in order, identical for any m and any split of the groups.
 export function q6_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD && relaxed_i16_exact(dot)) {
+    q6_k_gemm(w, x, y, m, n, k, ldy, true);
+    return FORM_EXACT;
+  }
+  q6_k_gemm(w, x, y, m, n, k, ldy, false);
+  return DOT_I16;
+}
+
+@inline
+function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
   const nb = k / 256;
   const groupBytes = <usize>nb * GROUP_BLOCK;
-  const xBytes = <usize>nb * XQ6_K_BYTES;
+  const xBytes = <usize>nb * XQ_BYTES;
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
@@ -143,23 +161,32 @@ export function q6_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i3
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
-        const ma = v128.load(MASKS), mb = v128.load(MASKS, 16), mh = v128.load(MASKS, 32);
+        const low = v128.load(LOW_BYTES);
         let acc = f32x4.splat(0);
         for (let b = 0; b < nb; b++) {
           const p = g + <usize>b * GROUP_BLOCK;
-          const xb = xt + <usize>b * XQ6_K_BYTES;
-          // one sub-block per step, in a loop: fewer values live at once, which keeps the engine from spilling them
+          const xb = xt + <usize>b * XQ_BYTES;
+          // a pair of sub-blocks per step, in a loop: fewer values live at once, which keeps the engine from spilling them
           let sumq = i32x4.splat(0);
-          for (let j: usize = 0; j < 16; j++) {
-            const dj = dot16_x4(p + VECTORS + j * 48, xb + XQ6_K_I16 + j * 32, ma, mb, mh);
-            // (256 * (w . x) - 256 * 32 * sum(x)) / 256, exactly: the zero point taken off
-            const sj = i32x4.shr_s(i32x4.sub(dj, v128.load32_splat(xb + XQ6_K_ZSUMS + j * 4)), 8);
-            const sc = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(p + SCALES + j * 4)));
-            sumq = i32x4.add(sumq, i32x4.mul(sj, sc));
+          let zero = i32x4.splat(0);
+          for (let q: usize = 0; q < 8; q++) {
+            const sp = v128.load8x8_s(p + SCALES + q * 8); // [s0 t0 s1 t1 s2 t2 s3 t3]: the pair's scales per row
+            // sum_j scale_j * sum(x_j) over the pair, for the zero point
+            zero = i32x4.add(zero, i32x4.dot_i16x8_s(sp, v128.load32_splat(xb + XSUMS + q * 4)));
+            const v0 = p + WEIGHTS + q * 128, v1 = v0 + 64;
+            const x0 = xb + XQ + q * 32, x1 = x0 + 16;
+            if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+              sumq = i32x4.add(sumq, i32x4.add(sub_relaxed(v0, x0, scales_of(sp, false)), sub_relaxed(v1, x1, scales_of(sp, true))));
+            } else {
+              const d0 = i32x4.add(i32x4.add(vec_i16(v0, x0, low), vec_i16(v0 + 16, x0 + 4, low)), i32x4.add(vec_i16(v0 + 32, x0 + 8, low), vec_i16(v0 + 48, x0 + 12, low)));
+              const d1 = i32x4.add(i32x4.add(vec_i16(v1, x1, low), vec_i16(v1 + 16, x1 + 4, low)), i32x4.add(vec_i16(v1 + 32, x1 + 8, low), vec_i16(v1 + 48, x1 + 12, low)));
+              // the pair's scales as i32 per row: the low and the high half of each 32-bit lane
+              sumq = i32x4.add(sumq, i32x4.add(i32x4.mul(d0, i32x4.shr_s(i32x4.shl(sp, 16), 16)), i32x4.mul(d1, i32x4.shr_s(sp, 16))));
+            }
           }
+          sumq = i32x4.sub(sumq, i32x4.shl(zero, 5));
           const d = f32x4_from_half_hi(i8x16.shuffle(i32x4.splat(0), v128.load64_zero(p), 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
-          const s = f32x4.convert_i32x4_s(sumq);
-          acc = f32x4.add(acc, f32x4.mul(s, f32x4.mul(d, v128.load32_splat(xb))));
+          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, v128.load32_splat(xb))));
         }
         store_rows(yt, acc, rows);
       } else {
@@ -168,18 +195,18 @@ export function q6_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i3
           let acc: f32 = 0;
           for (let b = 0; b < nb; b++) {
             const p = g + <usize>b * GROUP_BLOCK;
-            const xb = xt + <usize>b * XQ6_K_BYTES;
-            let sumq = 0;
+            const xb = xt + <usize>b * XQ_BYTES;
+            let sumq = 0, zero = 0;
             for (let j = 0; j < 16; j++) {
-              const sc = <i32>load<i8>(p + SCALES + <usize>(4 * j) + lane);
-              sumq += sc * ((dot16_scalar(p + VECTORS + <usize>j * 48, xb + XQ6_K_I16 + <usize>j * 32, lane) - load<i32>(xb + XQ6_K_ZSUMS + <usize>j * 4)) >> 8);
+              const sc = <i32>load<i8>(p + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2);
+              sumq += sc * sub_scalar(p + WEIGHTS + <usize>j * 64, xb + XQ + <usize>j * 16, lane);
+              zero += sc * <i32>load<i16>(xb + XSUMS + <usize>j * 2);
             }
-            acc += <f32>sumq * (half_finite_to_f32(load<u16>(p + lane * 2)) * load<f32>(xb));
+            acc += <f32>(sumq - 32 * zero) * (half_finite_to_f32(load<u16>(p + lane * 2)) * load<f32>(xb));
           }
           store<f32>(yt + <usize>i * 4, acc);
         }
       }
     }
   }
-  return DOT_I16;
 }

@@ -20,6 +20,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   train: async () => (await import('./train.js')).runTrain,
   startup: async () => (await import('./startup.js')).runStartup,
   tokenize: async () => (await import('./tokenize.js')).runTokenize,
+  quantize: async () => (await import('./quantize.js')).runQuantize,
   peers: async () => {
     try {
       // a separate package (bench/peers) that may not be installed: kept out of the type check

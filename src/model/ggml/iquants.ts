@@ -8,6 +8,7 @@
 // Nibbles of a 32-value group: byte j holds values j (low) and j + 16 (high).
 
 import { floatToHalf, halfTableF32, readHalf, writeHalf } from '../half.js';
+import { kernelOr } from './kernel-quantize.js';
 import { GROUP_MAX_EPS, nearestInt } from './scale-search.js';
 
 const f = Math.fround;
@@ -69,7 +70,7 @@ function writeNibbles(x: Float32Array, at: number, d: number, out: Uint8Array, o
   for (let j = 0; j < 16; j++) out[o + j] = nearestLevel(f(id * x[at + j]!)) | (nearestLevel(f(id * x[at + j + 16]!)) << 4);
 }
 
-export function quantizeIQ4_NL(x: Float32Array): Uint8Array {
+export function quantizeIQ4_NLJs(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / 32) * 18);
   for (let at = 0, o = 0; at < x.length; at += 32, o += 18) {
     const d = groupScale(x, at);
@@ -91,7 +92,7 @@ export function dequantizeIQ4_NL(src: Uint8Array, n: number, out = new Float32Ar
   return out;
 }
 
-export function quantizeIQ4_XS(x: Float32Array): Uint8Array {
+export function quantizeIQ4_XSJs(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / 256) * 136);
   const scales = new Float32Array(8);
   for (let at = 0, o = 0; at < x.length; at += 256, o += 136) {
@@ -136,3 +137,7 @@ export function dequantizeIQ4_XS(src: Uint8Array, n: number, out = new Float32Ar
   }
   return out;
 }
+
+// the quantizers the traits use: the wasm kernels, these functions where none loads
+export const quantizeIQ4_NL = kernelOr('IQ4_NL', quantizeIQ4_NLJs);
+export const quantizeIQ4_XS = kernelOr('IQ4_XS', quantizeIQ4_XSJs);

@@ -11,6 +11,7 @@
 //   Q8_K  d:f32, qs:i8[256], bsums:i16[16] (sums of 16 qs): the activations of k-quant dots 292 B
 
 import { floatToHalf, halfTableF32, readHalf, writeHalf } from '../half.js';
+import { kernelOr } from './kernel-quantize.js';
 import { GROUP_MAX_EPS, makeQ3Quants, makeQkx2Quants, makeQxQuants, nearestInt, type Qkx2Grid } from './scale-search.js';
 
 const f = Math.fround;
@@ -37,7 +38,7 @@ function level2(src: Uint8Array, qs: number, v: number): number {
 
 const Q2_GRID: Qkx2Grid = { rmin: -0.5, rdelta: 0.1, nstep: 15, useMad: true };
 
-export function quantizeQ2_K(x: Float32Array): Uint8Array {
+export function quantizeQ2_KJs(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / QK_K) * 84);
   const h = halfTableF32();
   const L = new Uint8Array(QK_K);
@@ -98,7 +99,7 @@ function scale3(b: Uint8Array, sc: number, j: number): number {
   return low | (((b[sc + 8 + (j % 4)]! >> (2 * (j >> 2))) & 3) << 4);
 }
 
-export function quantizeQ3_K(x: Float32Array): Uint8Array {
+export function quantizeQ3_KJs(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / QK_K) * 110);
   const h = halfTableF32();
   const L = new Uint8Array(QK_K);
@@ -219,7 +220,7 @@ function quantizeGroups32(x: Float32Array, at: number, out: Uint8Array, o: numbe
 const Q4_GRID: Qkx2Grid = { rmin: -1, rdelta: 0.1, nstep: 20, useMad: false };
 const Q5_GRID: Qkx2Grid = { rmin: -0.5, rdelta: 0.1, nstep: 15, useMad: false };
 
-export function quantizeQ4_K(x: Float32Array): Uint8Array {
+export function quantizeQ4_KJs(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / QK_K) * 144);
   const L = new Uint8Array(QK_K);
   for (let at = 0, o = 0; at < x.length; at += QK_K, o += 144) {
@@ -258,7 +259,7 @@ function dequantizeGroups32(src: Uint8Array, n: number, out: Float32Array, block
 
 export const dequantizeQ4_K = (src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array => dequantizeGroups32(src, n, out, 144, 16, false);
 
-export function quantizeQ5_K(x: Float32Array): Uint8Array {
+export function quantizeQ5_KJs(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / QK_K) * 176);
   const L = new Uint8Array(QK_K);
   for (let at = 0, o = 0; at < x.length; at += QK_K, o += 176) {
@@ -280,7 +281,7 @@ export const dequantizeQ5_K = (src: Uint8Array, n: number, out = new Float32Arra
 
 // ---- Q6_K ----
 
-export function quantizeQ6_K(x: Float32Array): Uint8Array {
+export function quantizeQ6_KJs(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / QK_K) * 210);
   const h = halfTableF32();
   const L = new Uint8Array(QK_K);
@@ -374,3 +375,11 @@ export function dequantizeQ8_K(src: Uint8Array, n: number, out = new Float32Arra
   }
   return out;
 }
+
+// ---- the quantizers the traits use: the wasm kernels, these functions where none loads ----
+
+export const quantizeQ2_K = kernelOr('Q2_K', quantizeQ2_KJs);
+export const quantizeQ3_K = kernelOr('Q3_K', quantizeQ3_KJs);
+export const quantizeQ4_K = kernelOr('Q4_K', quantizeQ4_KJs);
+export const quantizeQ5_K = kernelOr('Q5_K', quantizeQ5_KJs);
+export const quantizeQ6_K = kernelOr('Q6_K', quantizeQ6_KJs);

@@ -18,8 +18,8 @@ export type GgmlBlockType =
   | 'q2_k' | 'q3_k' | 'q4_k' | 'q5_k' | 'q6_k' | 'iq4_xs'
   | 'f16' | 'bf16';
 
-/** How activations are prepared for a type's kernel (`_x4`, `_q6x4`: the 4-row kernels' layouts, assembly/q8.ts). */
-export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4' | 'q8_k_q6x4' | 'f16' | 'bf16';
+/** How activations are prepared for a type's kernel (`_x4`: the 4-row Q4 kernels' layouts, assembly/q8.ts). */
+export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4' | 'f16' | 'bf16';
 
 /** The 4-row kernels (assembly/q4x4.ts, q6x4.ts), on their own layouts. */
 type RepackedType = 'q4_0' | 'q4_k' | 'q6_k';
@@ -51,7 +51,7 @@ export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> =
   q3_k: { block: 256, bytes: 110, activations: 'q8_k', halves: [108], gemm: 'q3_k_gemm' },
   q4_k: { block: 256, bytes: 144, activations: 'q8_k_x4', halves: [0, 2], gemm: 'q4_k_gemm_x4', pack: 'q4_k_gemm_pack_x4' },
   q5_k: { block: 256, bytes: 176, activations: 'q8_k', halves: [0, 2], gemm: 'q5_k_gemm' },
-  q6_k: { block: 256, bytes: 210, activations: 'q8_k_q6x4', halves: [208], gemm: 'q6_k_gemm_x4', pack: 'q6_k_gemm_pack_x4' },
+  q6_k: { block: 256, bytes: 210, activations: 'q8_k', halves: [208], gemm: 'q6_k_gemm_x4', pack: 'q6_k_gemm_pack_x4' },
   iq4_xs: { block: 256, bytes: 136, activations: 'q8_k', halves: [0], gemm: 'iq4_xs_gemm' },
   f16: { block: 1, bytes: 2, activations: 'f16', halves: [0], gemm: 'f16_gemm' },
   bf16: { block: 1, bytes: 2, activations: 'bf16', halves: [], gemm: 'bf16_gemm' },
@@ -63,7 +63,6 @@ const ACTIVATION_BLOCK = {
   q8_k: { values: 256, bytes: 292, quantize: 'q8_k_quantize_f32' },
   q8_1_x4: { values: 32, bytes: 112, quantize: 'q8_1_quantize_f32_x4' },
   q8_k_x4: { values: 256, bytes: 800, quantize: 'q8_k_quantize_f32_x4' },
-  q8_k_q6x4: { values: 256, bytes: 592, quantize: 'q8_k_quantize_f32_q6x4' },
 } as const;
 
 /** The exports these wrappers call (assembly/index.ts): the engine's own. */
@@ -185,7 +184,7 @@ export function quantizeActivations(ctx: KernelContext, kind: Activations, a: F3
       const { xq, xd } = quantizeQ8(ctx, a, n);
       return { kind, m, k, x: xq, xd };
     }
-    case 'q8_1': case 'q8_k': case 'q8_1_x4': case 'q8_k_x4': case 'q8_k_q6x4': {
+    case 'q8_1': case 'q8_k': case 'q8_1_x4': case 'q8_k_x4': {
       const b = ACTIVATION_BLOCK[kind];
       const s = ctx.scratch(`${kind} activations`, (n / b.values) * (b.bytes / 4));
       ctx.wasm[b.quantize](a.ptr, n, s.ptr);
