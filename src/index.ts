@@ -12,6 +12,7 @@ export { type ByteSource, readBytes } from './runtime/io.js';
 
 // Llama-family models
 export { LlamaModel, weightType, type ModelOptions, type ForwardOptions, type WeightType } from './llm/model.js';
+export { KV_CACHES, type KvCache } from './runtime/kernels.js';
 export { loadModel, readWeights, type ModelSource, type HfSource, type ModelFormat, type LoadedWeights, type ReadWeightsOptions } from './llm/load.js';
 export { type LayerFfn } from './llm/ffn.js';
 export { generate, generateIds, type GenerateOptions, type FinishReason } from './llm/generate.js';

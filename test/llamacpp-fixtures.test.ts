@@ -5,7 +5,8 @@
 // x for F32), prefill and decode giving the same bits. What remains is llama.cpp's attention
 // numerics (an f16 KV cache under flash attention): with them reproduced by test/ref/, many
 // positions agree to float rounding (printed) and the most likely token agrees at every position
-// but at most one. Also: the memory estimate against what the upload allocates, the stacked matrices a
+// but at most one; so it does with ffnkit's own kernels for them (kvCache 'f16-flash'), while a
+// cache of halves summed in f32 (kvCache 'f16') is printed, not held to the argmax. Also: the memory estimate against what the upload allocates, the stacked matrices a
 // mixed file needs, and the two traits tables against each other.
 
 import { afterAll, describe, expect, test } from 'vitest';
@@ -46,7 +47,7 @@ const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOff
 
 const table: string[] = [];
 afterAll(() => {
-  if (table.length) console.log(`\nllama.cpp fixtures (max |diff| / std of llama.cpp's logits; argmax misses of ${FILES.length && gold[FILES[0]!]!.tokens.length} positions)\n${['type       weights    ratio   misses  | llama.cpp attention: ratio  misses  positions at rounding', ...table].join('\n')}`);
+  if (table.length) console.log(`\nllama.cpp fixtures (max |diff| / std of llama.cpp's logits; argmax misses of ${FILES.length && gold[FILES[0]!]!.tokens.length} positions)\n${['type       weights              kv f32: ratio misses | kv f16: ratio misses | kv f16-flash: ratio misses | llama.cpp attention (test/ref): ratio misses at-rounding', ...table].join('\n')}`);
 });
 
 describe.skipIf(!SHARED)('llama.cpp fixtures, every block type in its blocks', () => {
@@ -77,22 +78,53 @@ describe.skipIf(!SHARED)('llama.cpp fixtures, every block type in its blocks', (
     const close = againstReference(like, theirs);
     const at = perPosition(like, theirs);
     const rounding = at.filter((r) => r <= 0.002).length;
-    table.push(`${type.padEnd(10)} ${weightType(readGguf(sharedBytes('models', 'fixtures', file), file, { blocks: 'runnable' }).weights).padEnd(10)} ${maxDiffOverStd.toFixed(4)}  ${argmaxMisses}       | ${close.maxDiffOverStd.toFixed(4)}  ${close.argmaxMisses}  ${rounding}/${at.length}`);
     expect(close.argmaxMisses, `${type}: argmax misses with llama.cpp's attention`).toBeLessThanOrEqual(1);
     expect(close.maxDiffOverStd).toBeLessThanOrEqual(type === 'f32' ? 0.02 : 0.15);
+
+    // ffnkit's kernels over a cache of halves: summed in f32, and summed as llama.cpp's flash attention
+    const halves = await Promise.all((['f16', 'f16-flash'] as const).map(async (kvCache) => {
+      const m = await loadModel(sharedBytes('models', 'fixtures', file), { engine, kvCache });
+      const logits = m.forward(g.tokens, { allLogits: true });
+      m.reset();
+      const stepped = new Float32Array(logits.length);
+      g.tokens.forEach((t, p) => stepped.set(m.forward([t]), p * g.vocab));
+      if (type !== 'f32') expect(bits(stepped), `${type} kvCache ${kvCache}: decoding token by token gives the prefill's bits`).toEqual(bits(logits));
+      // f32 weights: the GEMM's and the GEMV's k and v differ in f32 rounding, which can take a
+      // half's rounding (of the cache, of the f16 accumulator) the other way: decode and prefill
+      // agree to what the table counts as rounding
+      else expect(againstReference(rows(stepped, g.vocab), rows(logits, g.vocab)).maxDiffOverStd).toBeLessThan(0.002);
+      return againstReference(rows(logits, g.vocab), theirs);
+    }));
+    const [f16, flash] = halves as [ReturnType<typeof againstReference>, ReturnType<typeof againstReference>];
+    const cell = (r: { maxDiffOverStd: number; argmaxMisses: number }) => `${r.maxDiffOverStd.toFixed(4)} ${r.argmaxMisses}`;
+    const weights = weightType(readGguf(sharedBytes('models', 'fixtures', file), file, { blocks: 'runnable' }).weights);
+    table.push(`${type.padEnd(10)} ${weights.padEnd(20)} ${cell({ maxDiffOverStd, argmaxMisses })}        | ${cell(f16)}        | ${cell(flash)}              | ${cell(close)} ${rounding}/${at.length}`);
+    expect(f16.maxDiffOverStd, `${type} kvCache f16: max |diff| / std`).toBeLessThanOrEqual(type === 'f32' ? 0.02 : 0.15);
+    expect(flash.argmaxMisses, `${type} kvCache f16-flash: argmax misses`).toBeLessThanOrEqual(1);
+    expect(flash.maxDiffOverStd, `${type} kvCache f16-flash: max |diff| / std`).toBeLessThanOrEqual(type === 'f32' ? 0.02 : 0.15);
   });
 
-  test.each(['q4_k_m', 'q8_0', 'f16', 'iq4_xs', 'q2_k', 'f32'])('fixture-llama-%s: the memory estimate covers what loading and a 64-token block allocate, within the staging slack', async (type) => {
+  test.each(['q4_k_m', 'q8_0', 'f16', 'iq4_xs', 'q2_k', 'f32'].flatMap((t) => [[t, 'f32'], [t, 'f16-flash']]))('fixture-llama-%s, kvCache %s: the memory estimate covers what loading and a 64-token block allocate, within the staging slack', async (type, kvCache) => {
     const bytes = sharedBytes('models', 'fixtures', `fixture-llama-${type}.gguf`);
     const { weights } = readGguf(bytes, type, { blocks: 'runnable' });
     const engine = await createEngine({ backend: 'relaxed' });
     const before = engine.arena.peakBytes;
-    const model = await LlamaModel.create(weights, { engine });
+    const model = await LlamaModel.create(weights, { engine, kvCache: kvCache as 'f32' | 'f16-flash' });
     model.forward(Array.from({ length: 64 }, (_, i) => (i * 7) % 512));
     const used = engine.arena.peakBytes - before;
-    const estimate = LlamaModel.memoryBytes(weights.config, 64, weights);
+    const estimate = LlamaModel.memoryBytes(weights.config, 64, weights, kvCache as 'f32' | 'f16-flash');
     expect(estimate).toBeGreaterThanOrEqual(used);
     expect(estimate - used).toBeLessThan(4.5 * 2 ** 20); // the estimate's 4 MiB packing staging buffer, unused by block types
+  });
+
+  test('a cache of halves takes half the bytes: the estimate falls by a quarter of the f32 cache for each of K and V', () => {
+    const { weights } = readGguf(sharedBytes('models', 'fixtures', 'fixture-llama-q4_k_m.gguf'), 'q4_k_m', { blocks: 'runnable' });
+    const c = weights.config;
+    const f32Cache = 2 * c.nLayers * c.seqLen * c.nKvHeads * (c.dim / c.nHeads) * 4;
+    for (const halves of ['f16', 'f16-flash'] as const) {
+      expect(LlamaModel.memoryBytes(c, 64, weights) - LlamaModel.memoryBytes(c, 64, weights, halves)).toBe(f32Cache / 2);
+    }
+    expect(() => LlamaModel.memoryBytes(c, 64, weights, 'q8' as never)).toThrow(/kvCache: expected 'f32', 'f16', 'f16-flash', found the string "q8"/);
   });
 
   test('a model that does not fit wasm32 is refused with the bytes it needs, before anything is allocated', async () => {

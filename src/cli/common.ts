@@ -3,9 +3,10 @@
 
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, FfnkitError, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
+import { BACKENDS, FfnkitError, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type KvCache, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
 import { RoutedLayerFfn, type RoutingMode } from '../entries/factor.js';
 import { progressLine } from './progress.js';
+import { parseKvCache } from '../llm/options.js';
 
 /** A commander parser for numbers within [min, max] (integers when `integer`). */
 export function numberOption(name: string, min: number, max: number, integer = false): (v: string) => number {
@@ -24,6 +25,13 @@ export function threadsOption(): Option {
 
 export function backendOption(): Option {
   return new Option('--backend <build>', 'wasm build (default: FFNKIT_BACKEND, else the best this runtime accepts)').choices([...BACKENDS]);
+}
+
+export function kvCacheOption(): Option {
+  return new Option(
+    '--kv-cache <type>',
+    "how the KV cache holds keys and values: f32 (default); f16, halves (half the memory, sums in f32); f16-flash, halves summed as llama.cpp's CPU flash attention (its logits)",
+  ).argParser((v) => parseKvCache(v, '--kv-cache'));
 }
 
 export function skipOption(): Option {
@@ -87,10 +95,11 @@ export function engineOptions(backend: Backend | undefined, threads?: number): E
 }
 
 /** The model, and the tokenizer from --tokenizer or else the one stored in the model file. */
-export async function loadWithTokenizer(modelPath: string, tokenizerPath: string | undefined, backend: Backend | undefined, threads?: number): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
+export async function loadWithTokenizer(modelPath: string, tokenizerPath: string | undefined, backend: Backend | undefined, threads?: number, kvCache?: KvCache): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
   const progress = progressLine();
   const model = await loadModel(modelPath, {
     ...engineOptions(backend, threads),
+    ...(kvCache ? { kvCache } : {}),
     onProgress: (done, total) => progress.update(`loading ${modelPath}: ${done === 1 ? 'classifier' : `layer ${done - 1}/${total - 1}`}`),
   });
   progress.done();

@@ -5,7 +5,8 @@
 import { Command } from 'commander';
 import { FfnkitError, evaluate } from '../node/index.js';
 import type { RoutingMode } from '../entries/factor.js';
-import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, skipOption, skipPolicy, readTextOption } from './common.js';
+import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, readTextOption } from './common.js';
+import type { KvCache } from '../node/index.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -19,6 +20,7 @@ interface Options {
   stats?: boolean;
   backend?: 'scalar' | 'simd' | 'relaxed';
   threads?: number;
+  kvCache?: KvCache;
 }
 
 export function evalCommand(): Command {
@@ -39,8 +41,9 @@ export function evalCommand(): Command {
     .option('--stats', 'print FFN-skipping statistics')
     .addOption(backendOption())
     .addOption(threadsOption())
+    .addOption(kvCacheOption())
     .action(async (o: Options) => {
-      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache);
       applyTopK(model, o.topK);
       applyRouting(model, o.routing);
       const skip = skipPolicy(o.skip, model);
@@ -60,7 +63,7 @@ export function evalCommand(): Command {
         if (stats && o.stats) process.stdout.write(formatSkipStats(stats));
         process.stdout.write(
           `${r.documents} documents, ${r.tokens} predicted tokens\nnll ${r.nll.toFixed(6)}  ppl ${r.ppl.toFixed(4)}  ` +
-            `(${r.seconds.toFixed(2)} s, ${(r.tokens / r.seconds).toFixed(0)} tokens/s, backend ${model.engine.backend})\n`,
+            `(${r.seconds.toFixed(2)} s, ${(r.tokens / r.seconds).toFixed(0)} tokens/s, backend ${model.engine.backend}, kv cache ${model.kvCache})\n`,
         );
       }
     });

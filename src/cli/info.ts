@@ -2,8 +2,9 @@
 
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { LlamaModel, createEngine, parameterCount, readWeights, weightType } from '../node/index.js';
-import { backendOption } from './common.js';
+import { KV_CACHES, LlamaModel, createEngine, parameterCount, readWeights, weightType, type KvCache } from '../node/index.js';
+import { kvCacheBytes } from '../llm/memory.js';
+import { backendOption, kvCacheOption } from './common.js';
 
 export function infoCommand(): Command {
   return new Command('info')
@@ -11,11 +12,13 @@ export function infoCommand(): Command {
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
     .option('--json', 'print one JSON object')
     .addOption(backendOption())
-    .action(async (o: { model: string; json?: boolean; backend?: 'scalar' | 'simd' | 'relaxed' }) => {
+    .addOption(kvCacheOption())
+    .action(async (o: { model: string; json?: boolean; backend?: 'scalar' | 'simd' | 'relaxed'; kvCache?: KvCache }) => {
       const { weights, format, tokenizer } = await readWeights(o.model, { blocks: 'all' });
       // the build and integer dot path this runtime would run the model's block types on
       const engine = await createEngine(o.backend ? { backend: o.backend } : {});
       const c = weights.config;
+      const kvCache = o.kvCache ?? 'f32';
       const routed = weights.layers[0]?.routed;
       const fileBytes = (await stat(o.model)).isDirectory() ? undefined : (await stat(o.model)).size;
       const info = {
@@ -26,7 +29,9 @@ export function infoCommand(): Command {
         parameters: parameterCount(weights),
         fileBytes,
         weights: weightType(weights),
-        wasmBytes: LlamaModel.memoryBytes(c, 64, weights),
+        wasmBytes: LlamaModel.memoryBytes(c, 64, weights, kvCache),
+        kvCache,
+        kvCacheBytes: kvCacheBytes(c, kvCache),
         backend: engine.backend,
         dot: engine.dot.path,
         dotForm: engine.dot.form,
@@ -50,6 +55,7 @@ export function infoCommand(): Command {
         fileBytes !== undefined ? `file          ${mb(fileBytes)}` : undefined,
         `weights       ${info.weights} (each matrix runs in its own type)`,
         `wasm memory   ${mb(info.wasmBytes)} (weights as uploaded, KV cache, activations)`,
+        `kv cache      ${kvCache}, ${mb(info.kvCacheBytes)} for the context of ${c.seqLen} (${KV_CACHES.filter((k) => k !== kvCache).map((k) => `${k}: ${mb(kvCacheBytes(c, k))}`).join(', ')}; --kv-cache)`,
         `kernels       ${engine.backend} build, ${engine.dot.path === 'relaxed' ? `relaxed integer dot (${engine.dot.form} form)` : `i16 integer dot${engine.dot.form === 'absent' ? '' : ` (the relaxed dot's form here: ${engine.dot.form})`}`}`,
         `tokenizer     ${info.tokenizer}`,
         routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,

@@ -3,7 +3,8 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { loadModel } from '../node/index.js';
-import { backendOption, engineOptions, threadsOption } from './common.js';
+import { backendOption, engineOptions, kvCacheOption, threadsOption } from './common.js';
+import type { KvCache } from '../node/index.js';
 
 interface Options {
   model: string;
@@ -11,6 +12,7 @@ interface Options {
   json?: boolean;
   backend?: 'scalar' | 'simd' | 'relaxed';
   threads?: number;
+  kvCache?: KvCache;
 }
 
 /** Parses "1,403,407": non-negative integer ids, at least one. */
@@ -28,8 +30,9 @@ export function logitsCommand(): Command {
     .option('--json', 'print one JSON object (the only form there is)')
     .addOption(backendOption())
     .addOption(threadsOption())
+    .addOption(kvCacheOption())
     .action(async (o: Options) => {
-      const model = await loadModel(o.model, engineOptions(o.backend, o.threads));
+      const model = await loadModel(o.model, { ...engineOptions(o.backend, o.threads), ...(o.kvCache ? { kvCache: o.kvCache } : {}) });
       const vocab = model.config.vocabSize;
       const logits = model.forward(o.ids, { allLogits: true });
       const rows = o.ids.map((_, p) => `[${Array.from(logits.subarray(p * vocab, (p + 1) * vocab)).join(',')}]`);

@@ -6,7 +6,7 @@ export { createEngine, Engine, type EngineOptions } from '../runtime/engine.js';
 export { F32Buffer } from '../runtime/buffer.js';
 export { Arena } from '../runtime/arena.js';
 export {
-  Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type GemmWeights, type DenseFfn, type RopeLayout, type AttentionShape, type GroupedPointwise,
+  Kernels, ropeCosSin, type Matrix, type PackedMatrix, type Q8Matrix, type GemmWeights, type DenseFfn, type RopeLayout, type AttentionShape, type KvCache, type GroupedPointwise,
   type SingleWeights, type StackedMatrix, weightBytes,
 } from '../runtime/kernels.js';
 export { BackwardKernels, type TrainAttentionShape } from '../runtime/backward.js';

@@ -6,6 +6,7 @@
 import { FfnkitError } from '../errors.js';
 import { GGML_TYPES, ggmlTypeByName, type GgmlTypeName, type VecDotType } from '../model/ggml-types.js';
 import { ggmlRepackedBytes, panelFloats, q8GroupFloats } from '../runtime/sizes.js';
+import { kvValueBytes, type KvCache } from '../runtime/kernels.js';
 import { type HostMatrix, type LlamaConfig, type LlamaWeights, headDim, kvDim, qDim } from '../model/weights.js';
 
 /** The ggml type of a host matrix ('F32' for float32 values). */
@@ -69,12 +70,22 @@ function activationFloats(types: GgmlTypeName[]): number {
   return [...kinds].reduce((n, k) => n + ACTIVATION_FLOATS[k], 0);
 }
 
+/** Floats one layer's keys (or values) take in a KV cache of `cache` values: seq_len rows, halves two to a float. */
+export function kvLayerFloats(c: LlamaConfig, cache: KvCache): number {
+  return Math.ceil((c.seqLen * kvDim(c) * kvValueBytes(cache)) / 4);
+}
+
+/** Bytes of the whole KV cache: keys and values of every layer. */
+export function kvCacheBytes(c: LlamaConfig, cache: KvCache): number {
+  return 2 * c.nLayers * kvLayerFloats(c, cache) * 4;
+}
+
 /**
  * Wasm memory a model needs: its uploaded weights (each matrix in the type given: one type for all,
- * or the weights' own), KV cache, RoPE tables (a second for sliding-window layers), activations
- * and the kernels' scratch.
+ * or the weights' own), KV cache (of `kvCache` values), RoPE tables (a second for sliding-window
+ * layers), activations and the kernels' scratch.
  */
-export function modelMemoryBytes(c: LlamaConfig, blockSize: number, weights: string | LlamaWeights<HostMatrix>): number {
+export function modelMemoryBytes(c: LlamaConfig, blockSize: number, weights: string | LlamaWeights<HostMatrix>, kvCache: KvCache = 'f32'): number {
   const kv = kvDim(c);
   const q = qDim(c);
   const types = typesOf(c, weights);
@@ -95,7 +106,7 @@ export function modelMemoryBytes(c: LlamaConfig, blockSize: number, weights: str
   }
   const widest = Math.max(c.dim, q, c.hiddenDim);
   const ropeTables = c.slidingWindow !== undefined ? 2 : 1;
-  const floats = c.dim + 2 * c.nLayers * c.seqLen * kv + ropeTables * c.seqLen * headDim(c) +
+  const floats = c.dim + kvCacheBytes(c, kvCache) / 4 + ropeTables * c.seqLen * headDim(c) +
     blockSize * (2 * c.dim + Math.max(c.dim, q) + q + 2 * kv + c.vocabSize + 2 * c.hiddenDim) +
     Math.ceil(activationFloats(seen) * blockSize * widest) + // quantized activations
     (1 << 20) + widest * 8; // packing staging buffer

@@ -14,7 +14,7 @@ import { FfnkitError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
-import { weightBytes, type AttentionShape, type GemmWeights } from '../runtime/kernels.js';
+import { weightBytes, type AttentionShape, type GemmWeights, type KvCache } from '../runtime/kernels.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import type { ChatVocabulary } from '../formats/chat-vocabulary.js';
 import type { ChatMessage } from '../text/chat-template.js';
@@ -23,7 +23,8 @@ import { RoutedLayerFfn } from './routed-ffn.js';
 import { DenseLayerFfn, uploadMatrix, uploadStacked, type LayerFfn } from './ffn.js';
 import { generate, type FinishReason, type GenerateOptions } from './generate.js';
 import { chat, type ChatOptions } from './chat.js';
-import { modelMemoryBytes, weightTypes } from './memory.js';
+import { kvCacheBytes, kvLayerFloats, modelMemoryBytes, weightTypes } from './memory.js';
+import { parseKvCache } from './options.js';
 import { RopeTable, type RopeParams } from './rope.js';
 import {
   type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, isSlidingLayer, kvDim, matrixRowF32, qDim, stackRows,
@@ -46,6 +47,13 @@ export interface ModelOptions extends EngineOptions {
    * can repaint its progress (a 1.1B model in Q8_0 takes seconds to regroup).
    */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * How the KV cache holds keys and values: 'f32' (default); 'f16', IEEE halves (half the
+   * memory; the attention sums stay f32); 'f16-flash', halves summed as llama.cpp's CPU flash
+   * attention sums its default f16 cache (the query rounded to halves, the output accumulated
+   * in halves): llama.cpp's logits, at a little less accuracy than 'f16'.
+   */
+  kvCache?: KvCache;
 }
 
 interface DeviceLayer {
@@ -81,6 +89,8 @@ export class LlamaModel {
   readonly blockSize: number;
   /** Position of the next token: how many tokens the KV cache holds. */
   position = 0;
+  /** How the KV cache holds keys and values (see ModelOptions.kvCache). */
+  readonly kvCache: KvCache;
   /** The file format the weights came from, when loaded with `loadModel`. */
   format?: string;
   /** The vocabulary stored with the model (GGUF), if any. */
@@ -97,6 +107,8 @@ export class LlamaModel {
   private readonly classifier: GemmWeights;
   private readonly kCache: F32Buffer;
   private readonly vCache: F32Buffer;
+  /** Floats of one layer's keys (or values) in kCache (vCache): seq_len rows, halves two to a float. */
+  private readonly layerFloats: number;
   /** The token at each position of the KV cache (the first `position` are valid). */
   private readonly cacheIds: Int32Array;
   /** What holds the model (a generation, between its tokens), for the E_BUSY message. */
@@ -107,7 +119,7 @@ export class LlamaModel {
   private readonly qkv: F32Buffer;
   private readonly logits: F32Buffer;
 
-  private constructor(weights: LlamaWeights<HostMatrix>, engine: Engine, blockSize: number, classifier: GemmWeights, layers: DeviceLayer[]) {
+  private constructor(weights: LlamaWeights<HostMatrix>, engine: Engine, blockSize: number, classifier: GemmWeights, layers: DeviceLayer[], kvCache: KvCache) {
     const c = weights.config;
     this.config = c;
     this.engine = engine;
@@ -117,8 +129,10 @@ export class LlamaModel {
     this.layers = layers;
     this.tokenEmbedding = weights.tokenEmbedding;
     this.finalNorm = engine.upload(weights.finalNorm, 'final_norm');
-    this.kCache = engine.alloc(c.nLayers * c.seqLen * kv, 'key cache');
-    this.vCache = engine.alloc(c.nLayers * c.seqLen * kv, 'value cache');
+    this.kvCache = kvCache;
+    this.layerFloats = kvLayerFloats(c, kvCache);
+    this.kCache = engine.alloc(c.nLayers * this.layerFloats, 'key cache');
+    this.vCache = engine.alloc(c.nLayers * this.layerFloats, 'value cache');
     this.cacheIds = new Int32Array(c.seqLen);
     this.x = engine.alloc(blockSize * c.dim, 'residual stream');
     // the normed input, and then the attention output (qDim wide)
@@ -139,13 +153,14 @@ export class LlamaModel {
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4096) {
       throw new FfnkitError('E_ARG', `blockSize: expected an integer in 1..4096, found ${blockSize}`);
     }
-    const need = LlamaModel.memoryBytes(weights.config, blockSize, weights);
+    const kvCache = options.kvCache === undefined ? 'f32' : parseKvCache(options.kvCache, 'kvCache');
+    const need = LlamaModel.memoryBytes(weights.config, blockSize, weights, kvCache);
     if (need > 4 * 2 ** 30) {
       const c = weights.config;
-      const cache = (2 * c.nLayers * c.seqLen * kvDim(c) * 4) / 2 ** 30;
+      const cache = kvCacheBytes(c, kvCache) / 2 ** 30;
       throw new FfnkitError(
         'E_MEMORY',
-        `model: needs ${need.toLocaleString('en-US')} bytes (${(need / 2 ** 30).toFixed(2)} GiB) of wasm memory, of which the KV cache for seq_len ${c.seqLen} ${cache.toFixed(2)} GiB; wasm32 holds 4 GiB`,
+        `model: needs ${need.toLocaleString('en-US')} bytes (${(need / 2 ** 30).toFixed(2)} GiB) of wasm memory, of which the ${kvCache} KV cache for seq_len ${c.seqLen} ${cache.toFixed(2)} GiB; wasm32 holds 4 GiB`,
       );
     }
     const engine = options.engine ?? (await createEngine(options));
@@ -162,16 +177,16 @@ export class LlamaModel {
       layers.push(uploadLayer(engine, l, c, i, ropes));
       report?.(i + 2, total);
     }
-    return new LlamaModel(weights, engine, blockSize, classifier, layers);
+    return new LlamaModel(weights, engine, blockSize, classifier, layers, kvCache);
   }
 
   /**
    * Wasm memory a model of this shape needs: its weights as uploaded (every matrix in one type, 'f32'
-   * or a ggml type such as 'q8_0', or the given weights each in its own), KV cache, RoPE table,
-   * activations.
+   * or a ggml type such as 'q8_0', or the given weights each in its own), KV cache (of `kvCache`
+   * values: halves take half the bytes), RoPE table, activations.
    */
-  static memoryBytes(c: LlamaConfig, blockSize = 64, weights: WeightType | LlamaWeights<HostMatrix> = 'f32'): number {
-    return modelMemoryBytes(c, blockSize, weights);
+  static memoryBytes(c: LlamaConfig, blockSize = 64, weights: WeightType | LlamaWeights<HostMatrix> = 'f32', kvCache: KvCache = 'f32'): number {
+    return modelMemoryBytes(c, blockSize, weights, parseKvCache(kvCache, 'kvCache'));
   }
 
   /**
@@ -341,11 +356,13 @@ export class LlamaModel {
     k.gemm(xb, layer.wqkv, qkv, t);
     if (layer.qkvBias) k.addRowBias(qkv, layer.qkvBias, t);
     for (let i = 0; i < t; i++) this.placeQkv(layer, l, qkv.sub(i * width, width), this.position + i);
-    const cacheStride = c.seqLen * kv;
-    const cacheRows = (this.position + t) * kv;
+    const halves = this.kvCache !== 'f32';
+    const rows = (this.position + t) * kv;
+    const cacheFloats = halves ? Math.ceil(rows / 2) : rows;
     const att = this.xb.sub(0, t * qDim(c));
-    k.attention(qkv, this.kCache.sub(l * cacheStride, cacheRows), this.vCache.sub(l * cacheStride, cacheRows), att, {
+    k.attention(qkv, this.kCache.sub(l * this.layerFloats, cacheFloats), this.vCache.sub(l * this.layerFloats, cacheFloats), att, {
       tokens: t, pos0: this.position, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: headDim(c), qStride: width, ...layer.attention,
+      ...(halves ? { cache: this.kvCache } : {}),
     });
     const out = this.xb2.sub(0, t * c.dim);
     k.gemm(att, layer.wo, out, t);
@@ -370,11 +387,26 @@ export class LlamaModel {
     const layout = c.ropeStyle === 'half' ? 'half' : 'interleaved';
     k.rope(q, c.nHeads, hd, cs, layout);
     k.rope(key, c.nKvHeads, hd, cs, layout);
+    if (this.kvCache !== 'f32') {
+      this.storeHalves(key, this.kCache, l, pos, 'key');
+      this.storeHalves(row.sub(qd + kv, kv), this.vCache, l, pos, 'value');
+      return;
+    }
     const mem = this.engine.arena.f32();
     const src = row.ptr >>> 2;
-    const at = l * c.seqLen * kv + pos * kv;
+    const at = l * this.layerFloats + pos * kv;
     mem.copyWithin((this.kCache.ptr >>> 2) + at, src + qd, src + qd + kv);
     mem.copyWithin((this.vCache.ptr >>> 2) + at, src + qd + kv, src + qd + 2 * kv);
+  }
+
+  /** One token's keys (or values) into layer l's rows of a cache of halves; refuses values a half cannot hold. */
+  private storeHalves(src: F32Buffer, cache: F32Buffer, l: number, pos: number, what: string): void {
+    const kv = kvDim(this.config);
+    const layer = cache.sub(l * this.layerFloats, this.layerFloats);
+    const bad = this.engine.kernels.toHalves(src, layer, pos * kv);
+    if (bad > 0) {
+      throw new FfnkitError('E_UNSUPPORTED', `kvCache '${this.kvCache}': ${bad} ${what}s of layer ${l} at position ${pos} are beyond a half's range (65504) or NaN; run with kvCache 'f32'`);
+    }
   }
 
   /** x += FFN(RMSNorm(x)) (post-normed when the family says so); a monitoring skip policy sees the update. */

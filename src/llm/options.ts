@@ -3,6 +3,7 @@
 // where the values are used (sampler, generation loop).
 
 import { FfnkitError } from '../errors.js';
+import { KV_CACHES, type KvCache } from '../runtime/kernels.js';
 
 /** The type an option's value must have. `strings`: a string or an array of strings. */
 export type OptionKind = 'number' | 'integer' | 'boolean' | 'boolean|number' | 'string' | 'strings' | 'string|object' | 'function' | 'object' | 'signal';
@@ -95,4 +96,10 @@ function editDistance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length]!;
+}
+
+/** The KV cache an option names ('f32', 'f16', 'f16-flash'); E_ARG naming `what` (`kvCache`, `--kv-cache`) for anything else. */
+export function parseKvCache(value: unknown, what: string): KvCache {
+  if (typeof value === 'string' && (KV_CACHES as readonly string[]).includes(value)) return value as KvCache;
+  throw new FfnkitError('E_ARG', `${what}: expected ${KV_CACHES.map((c) => `'${c}'`).join(', ')}, found ${describe(value)}`);
 }

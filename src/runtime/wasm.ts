@@ -64,6 +64,15 @@ export interface KernelExports {
     q: number, qStride: number, k: number, v: number, kvStride: number, out: number, outStride: number, scores: number,
     t: number, p0: number, heads: number, kvHeads: number, headDim: number, scale: number, softcap: number, window: number,
   ): void;
+  f16_attention(
+    q: number, qStride: number, k: number, v: number, kvStride: number, out: number, outStride: number, scores: number,
+    t: number, p0: number, heads: number, kvHeads: number, headDim: number, scale: number, softcap: number, window: number,
+  ): void;
+  f16_attention_flash(
+    q: number, qStride: number, k: number, v: number, kvStride: number, out: number, outStride: number, scratch: number,
+    t: number, p0: number, heads: number, kvHeads: number, headDim: number, scale: number, softcap: number, window: number,
+  ): void;
+  f32_to_f16_cache(x: number, n: number, out: number): number;
   f32_geglu_tanh(gate: number, up: number, y: number, n: number): void;
   f32_softcap(x: number, cap: number, y: number, n: number): void;
   f32_add_row_bias(x: number, bias: number, rows: number, n: number): void;

@@ -3,6 +3,8 @@
 // halves, the query is rounded to a half for the K dot products (accumulated in f32), the
 // softmax runs online, and the V accumulator is kept in f16: rounded to a half after every
 // rescale and every added position (ggml_compute_forward_flash_attn_ext_f16 with an F16 V).
+// Also the same cache of halves summed in float64 (halfCacheAttention: what an f16 cache costs
+// by itself). Both take Gemma's options: a score scale, tanh soft-capping, a sliding window.
 // Float64 steps with the float32 and half roundings spelled out; nothing from src/.
 
 /** The nearest IEEE half (ties to even; below 2^-14 in subnormal steps). */
@@ -28,6 +30,59 @@ export interface AttentionShape {
   headDim: number;
   /** Floats between query rows (default heads * headDim). */
   qStride?: number;
+  /** Score scale (default 1/sqrt(headDim)). */
+  scale?: number;
+  /** Scores capped to softcap * tanh(score / softcap) when given. */
+  softcap?: number;
+  /** A query sees itself and the window - 1 positions before it when given. */
+  window?: number;
+}
+
+/** The first cache row query position `pos` sees. */
+function firstKey(pos: number, window: number | undefined): number {
+  return window === undefined ? 0 : Math.max(0, pos - window + 1);
+}
+
+/** A float32 score of dot (float64) as llama.cpp forms it: scaled, then soft-capped. */
+function scoreOf(dot: number, s: AttentionShape): number {
+  const f = Math.fround;
+  const scale = f(s.scale ?? 1 / Math.sqrt(s.headDim));
+  const x = f(f(dot) * scale);
+  return s.softcap === undefined ? x : f(s.softcap * f(Math.tanh(f(x / s.softcap))));
+}
+
+/**
+ * Causal grouped-query attention over K and V rounded to halves, everything after in float64:
+ * out is tokens rows of heads * headDim (the f16 cache's own error, without llama.cpp's sums).
+ */
+export function halfCacheAttention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, s: AttentionShape): void {
+  const d = s.headDim;
+  const qs = s.qStride ?? s.heads * d;
+  const kvs = s.kvHeads * d;
+  const group = s.heads / s.kvHeads;
+  for (let t = 0; t < s.tokens; t++) {
+    const pos = s.pos0 + t;
+    const first = firstKey(pos, s.window);
+    for (let h = 0; h < s.heads; h++) {
+      const kh = Math.floor(h / group);
+      const scores: number[] = [];
+      for (let p = first; p <= pos; p++) {
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += q[t * qs + h * d + i]! * toHalf(k[p * kvs + kh * d + i]!);
+        const scale = s.scale ?? 1 / Math.sqrt(d);
+        const x = dot * scale;
+        scores.push(s.softcap === undefined ? x : s.softcap * Math.tanh(x / s.softcap));
+      }
+      const m = Math.max(...scores);
+      const w = scores.map((x) => Math.exp(x - m));
+      const sum = w.reduce((a, b) => a + b, 0);
+      for (let i = 0; i < d; i++) {
+        let acc = 0;
+        for (let p = first; p <= pos; p++) acc += w[p - first]! * toHalf(v[p * kvs + kh * d + i]!);
+        out[t * s.heads * d + h * d + i] = acc / sum;
+      }
+    }
+  }
 }
 
 /**
@@ -41,7 +96,6 @@ export function llamaCppAttention(q: Float32Array, k: Float32Array, v: Float32Ar
   const qs = s.qStride ?? s.heads * d;
   const kvs = s.kvHeads * d;
   const group = s.heads / s.kvHeads;
-  const scale = f(1 / Math.sqrt(d));
   const qh = new Float64Array(d);
   const acc = new Float64Array(d);
   for (let t = 0; t < s.tokens; t++) {
@@ -51,10 +105,10 @@ export function llamaCppAttention(q: Float32Array, k: Float32Array, v: Float32Ar
       acc.fill(0);
       let m = -Infinity;
       let sum = 0;
-      for (let p = 0; p <= s.pos0 + t; p++) {
+      for (let p = firstKey(s.pos0 + t, s.window); p <= s.pos0 + t; p++) {
         let dot = 0;
         for (let i = 0; i < d; i++) dot += qh[i]! * toHalf(k[p * kvs + kh * d + i]!);
-        const score = f(f(dot) * scale);
+        const score = scoreOf(dot, s);
         let ms = 1;
         let vs = 1;
         if (score > m) {

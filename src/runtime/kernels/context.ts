@@ -18,6 +18,7 @@ export const THREAD_KERNELS = [
   'q4_0_gemm_x4', 'q4_1_gemm', 'q5_0_gemm', 'q5_1_gemm', 'iq4_nl_gemm',
   'q2_k_gemm', 'q3_k_gemm', 'q4_k_gemm_x4', 'q5_k_gemm', 'q6_k_gemm_x4', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
   'f32_attention_seq_windowed', 'f32_attention_seq_windowed_backward',
+  'f16_attention', 'f16_attention_flash',
 ] as const;
 
 export type ThreadKernel = (typeof THREAD_KERNELS)[number];

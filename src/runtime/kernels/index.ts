@@ -28,6 +28,7 @@ import * as reduce from './reduce.js';
 import { relaxedDotSelfTest, type DotSelfTest } from './relaxed-dot.js';
 
 export { ropeCosSin, type AttentionShape, type RopeLayout, type RopeScaling } from './attention.js';
+export { KV_CACHES, kvValueBytes, type KvCache } from './attention.js';
 export type { GroupedPointwise } from './conv.js';
 export type { DenseFfn, GateActivation } from './ffn.js';
 export type { GemmWeights, Matrix, PackedMatrix, SingleWeights, StackedMatrix } from './gemm.js';
@@ -151,6 +152,15 @@ export class Kernels {
    */
   attention(q: F32Buffer, k: F32Buffer, v: F32Buffer, out: F32Buffer, shape: AttentionShape): void {
     attention.attention(this.ctx, q, k, v, out, shape);
+  }
+
+  /**
+   * Writes `src` into a KV cache of halves (`shape.cache` 'f16' or 'f16-flash' of `attention`)
+   * from half `at` on, rounded as ggml rounds f32 to f16; returns how many did not fit a half
+   * (overflow or NaN), which the caller must refuse.
+   */
+  toHalves(src: F32Buffer, cache: F32Buffer, at: number): number {
+    return attention.toHalves(this.ctx, src, cache, at);
   }
 
   // ---- elementwise -----------------------------------------------------------------------
