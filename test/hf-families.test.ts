@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { FfnkitError, LlamaModel, loadModel, parseGguf, readGguf, readHfLlama, type MetaValue } from '../src/node/index.js';
+import { FfnkitError, LlamaModel, loadModel, parseGguf, readGguf, readHfLlama, writeHfLlama, type MetaValue } from '../src/node/index.js';
+import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { againstReference } from './llamacpp.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
 
@@ -22,6 +23,7 @@ interface Golden {
   logits: number[][];
 }
 
+const tinyLlama = randomLlamaWeights(llamaConfig({ dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: 8, seqLen: 8, ropeStyle: 'half' }), 3);
 const FIXTURES = ['llama', 'llama3rope', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3'];
 
 /** GGUF layer tensor (after blk.N.) -> Hugging Face name (after model.layers.N.), per family. */
@@ -105,7 +107,7 @@ function hfCheckpoint(fixture: string, breakIt?: 'gemma-norm'): { config: Record
   const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
   for (const t of g.tensors) {
     const shape = [...t.dims].reverse();
-    let data = dataOf(t.name);
+    let data: Float32Array = dataOf(t.name);
     if (t.name === 'rope_freqs.weight') {
       ropeFreqs = data;
       continue;
@@ -281,4 +283,19 @@ describe.skipIf(!SHARED)('what a Hugging Face config.json may not say', () => {
     const extra = { name: 'model.layers.0.self_attn.o_proj.bias', shape: [256], data: new Float32Array(256) };
     expect(() => readHfLlama(JSON.stringify(qwen.config), safetensorsOf([...qwen.tensors, extra]))).toThrow(/o_proj\.bias is not part of the qwen2 graph/);
   });
+});
+
+describe.skipIf(!SHARED)('the Hugging Face writer says Llama only', () => {
+  test('a family model or Llama 3.1\'s RoPE factors are refused, not written as a plain Llama', () => {
+    for (const fixture of ['gemma2', 'qwen2', 'llama3rope']) {
+      const { weights } = readGguf(sharedBytes('models', 'fixtures', `fixture-${fixture}-f32.gguf`));
+      expect(() => writeHfLlama(weights)).toThrow(/safetensors writer: writes Llama checkpoints only; this model has (family = |ropeFactors)/);
+    }
+  });
+});
+
+test('linear RoPE scaling is written as rope_scaling and reads back', () => {
+  const { configJson, safetensors } = writeHfLlama({ ...tinyLlama, config: { ...tinyLlama.config, ropeScale: 0.25 } });
+  expect(JSON.parse(configJson).rope_scaling).toEqual({ rope_type: 'linear', factor: 4 });
+  expect(readHfLlama(configJson, safetensors).config.ropeScale).toBe(0.25);
 });

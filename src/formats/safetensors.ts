@@ -129,6 +129,7 @@ export interface HfLlamaConfig {
   rms_norm_eps?: number;
   rope_theta?: number;
   tie_word_embeddings?: boolean;
+  rope_scaling?: { rope_type: string; factor: number } | null;
 }
 
 /**
@@ -247,7 +248,7 @@ export function writeHfLlama(weights: LlamaWeights, dtype: 'F32' | 'F16' | 'BF16
   checkWeights(weights, 'safetensors writer');
   if (weights.layers.some((l) => l.routed)) throw new FfnkitError('E_UNSUPPORTED', 'safetensors writer: this format has no routed (factorized) FFNs; write GGUF');
   // the writer says a plain Llama: any other graph would read back as another model
-  const beyond = (['family', 'headDim', 'activation', 'embeddingScale', 'attentionScale', 'attentionSoftcap', 'finalSoftcap', 'ropeScale', 'slidingWindow'] as const).find((f) => c[f] !== undefined && !(f === 'family' && c.family === 'llama'));
+  const beyond = (['family', 'headDim', 'activation', 'embeddingScale', 'attentionScale', 'attentionSoftcap', 'finalSoftcap', 'slidingWindow'] as const).find((f) => c[f] !== undefined && !(f === 'family' && c.family === 'llama'));
   const extra = beyond ?? (weights.ropeFactors ? 'ropeFactors' : weights.layers.some((l) => l.bq || l.qNorm || l.postAttnNorm) ? 'biases or extra norms' : undefined);
   if (extra) throw new FfnkitError('E_UNSUPPORTED', `safetensors writer: writes Llama checkpoints only; this model has ${extra}${beyond ? ` = ${String(c[beyond])}` : ''} (write GGUF)`);
   const kv = kvDim(c);
@@ -285,6 +286,7 @@ export function writeHfLlama(weights: LlamaWeights, dtype: 'F32' | 'F16' | 'BF16
     rms_norm_eps: c.normEps,
     rope_theta: c.ropeTheta,
     tie_word_embeddings: c.sharedClassifier,
+    ...(c.ropeScale !== undefined ? { rope_scaling: { rope_type: 'linear', factor: 1 / c.ropeScale } } : {}),
   };
   return { configJson: JSON.stringify(hf, null, 2), safetensors: writeSafetensors(tensors, dtype, { format: 'pt' }) };
 }
