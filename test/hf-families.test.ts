@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { FfnkitError, LlamaModel, loadModel, parseGguf, readGguf, readHfLlama, writeHfLlama, type MetaValue } from '../src/node/index.js';
+import { FfnkitError, LlamaModel, createEngine, loadModel, parseGguf, readGguf, readHfLlama, writeHfLlama, type MetaValue } from '../src/node/index.js';
 import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
 import { againstReference } from './llamacpp.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
@@ -298,4 +298,34 @@ test('linear RoPE scaling is written as rope_scaling and reads back', () => {
   const { configJson, safetensors } = writeHfLlama({ ...tinyLlama, config: { ...tinyLlama.config, ropeScale: 0.25 } });
   expect(JSON.parse(configJson).rope_scaling).toEqual({ rope_type: 'linear', factor: 4 });
   expect(readHfLlama(configJson, safetensors).config.ropeScale).toBe(0.25);
+});
+
+describe.skipIf(!SHARED)('config.json fuzzed', () => {
+  test('any value of any key a family reads: loaded and run, or an FfnkitError', async () => {
+    const engine = await createEngine({ backend: 'simd' });
+    const values: unknown[] = [-1, 0, 1, 2, 3.5, 8, 64, 2 ** 31, 1e300, null, 'x', 'linear', [], [1, 2], {}, { rope_type: 'llama3', factor: 'x' }, { rope_type: 'linear', factor: 0 }, ['sliding_attention']];
+    let state = 7;
+    const next = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    let rejected = 0;
+    let loaded = 0;
+    for (const fixture of ['llama3rope', 'qwen3', 'phi3', 'gemma2', 'gemma3']) {
+      const checkpoint = hfCheckpoint(fixture);
+      const bytes = safetensorsOf(checkpoint.tensors);
+      const keys = Object.keys(checkpoint.config);
+      for (let i = 0; i < 60; i++) {
+        const config = { ...checkpoint.config, [keys[Math.floor(next() * keys.length)]!]: values[Math.floor(next() * values.length)] };
+        try {
+          const w = readHfLlama(JSON.stringify(config), bytes, 'fuzz.safetensors');
+          engine.arena.reset();
+          (await LlamaModel.create(w, { engine, blockSize: 4 })).forward([1, 2]);
+          loaded++;
+        } catch (e) {
+          if (!(e instanceof FfnkitError)) throw new Error(`${fixture} ${JSON.stringify(config)}: ${String((e as Error).stack ?? e)}`);
+          rejected++;
+        }
+      }
+    }
+    expect(rejected).toBeGreaterThan(50);
+    expect(loaded).toBeGreaterThan(10);
+  });
 });

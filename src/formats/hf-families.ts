@@ -12,6 +12,7 @@
 
 import { FfnkitError } from '../errors.js';
 import type { Family, LlamaConfig } from '../model/weights.js';
+import { checkConfig } from '../model/weights.js';
 import { familyConfig } from './gguf-families.js';
 
 /** config.json's `model_type` -> family. */
@@ -148,6 +149,7 @@ export function readHfFamilyConfig(family: Family, hf: Json, base: LlamaConfig):
     }
   }
   refusedKey(family, hf, c);
+  checkConfig(c, 'config.json'); // the shape, before anything is sized by it
   let ropeFactors: Float32Array | undefined;
   const scaling = hf.rope_scaling as Json | null | undefined;
   if (given(scaling)) {
