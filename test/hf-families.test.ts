@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { FfnkitError, LlamaModel, createEngine, loadModel, parseGguf, readGguf, readHfLlama, writeHfLlama, type MetaValue } from '../src/node/index.js';
 import { llamaConfig, randomLlamaWeights } from '../src/llm/random.js';
+import { HF_FAMILY_KEYS } from '../src/formats/hf-families.js';
 import { againstReference } from './llamacpp.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
 
@@ -327,5 +328,43 @@ describe.skipIf(!SHARED)('config.json fuzzed', () => {
     }
     expect(rejected).toBeGreaterThan(50);
     expect(loaded).toBeGreaterThan(10);
+  });
+});
+
+describe.skipIf(!SHARED)('config.json keys the fixtures leave at their defaults', () => {
+  const read = (fixture: string, extra: Record<string, unknown>) => {
+    const checkpoint = hfCheckpoint(fixture);
+    return readHfLlama(JSON.stringify({ ...checkpoint.config, ...extra }), safetensorsOf(checkpoint.tensors)).config;
+  };
+  test('query_pre_attn_scalar other than head_dim scales attention by its inverse square root', () => {
+    expect(read('gemma2', {}).attentionScale).toBeUndefined();
+    expect(read('gemma2', { query_pre_attn_scalar: 144 }).attentionScale).toBe(Math.fround(1 / 12));
+  });
+  test('Gemma 3: linear rope_scaling scales the global layers only; rope_local_base_freq is the sliding layers\' base', () => {
+    const c = read('gemma3', { rope_scaling: { rope_type: 'linear', factor: 8 }, rope_local_base_freq: 20000, num_hidden_layers: 2 });
+    expect([c.ropeScale, c.ropeScaleSliding, c.ropeThetaSliding, c.ropeTheta]).toEqual([0.125, 1, 20000, 1e6]);
+  });
+  test('layer_types in the family\'s pattern are read; Gemma 2\'s caps default to 50 and 30, null is none', () => {
+    expect(read('gemma2', { layer_types: ['sliding_attention', 'full_attention'] }).slidingPeriod).toBe(2);
+    const defaults = read('gemma2', { attn_logit_softcapping: undefined, final_logit_softcapping: undefined });
+    expect([defaults.attentionSoftcap, defaults.finalSoftcap]).toEqual([50, 30]);
+    const none = read('gemma2', { attn_logit_softcapping: null, final_logit_softcapping: null });
+    expect([none.attentionSoftcap, none.finalSoftcap]).toEqual([undefined, undefined]);
+  });
+  test('mistral is llama; its sliding_window null is no window', () => {
+    const c = read('llama', { model_type: 'mistral', sliding_window: null });
+    expect([c.family, c.ropeStyle, c.slidingWindow]).toEqual([undefined, 'half', undefined]);
+  });
+});
+
+test('what each family\'s config.json reader looks at beyond the shape (reads or refuses)', () => {
+  expect(HF_FAMILY_KEYS).toEqual({
+    llama: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'attention_bias', 'mlp_bias', 'sliding_window'],
+    qwen2: ['rope_theta', 'rope_scaling', 'hidden_act', 'use_sliding_window'],
+    qwen3: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'attention_bias', 'use_sliding_window'],
+    phi3: ['rope_theta', 'rope_scaling', 'hidden_act', 'partial_rotary_factor', 'sliding_window'],
+    gemma: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation'],
+    gemma2: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation', 'query_pre_attn_scalar', 'sliding_window', 'layer_types', 'attn_logit_softcapping', 'final_logit_softcapping'],
+    gemma3: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation', 'query_pre_attn_scalar', 'sliding_window', 'sliding_window_pattern', 'layer_types', 'attn_logit_softcapping', 'final_logit_softcapping', 'rope_local_base_freq'],
   });
 });

@@ -60,7 +60,7 @@ export const HF_FAMILIES: Record<Family, { layerNames: Record<string, string>; n
 
 type Json = Record<string, unknown>;
 
-/** The config keys each family reads beyond the shape, and those it refuses (see `refusedKey`). */
+/** The config keys beyond the shape that each family's reader looks at: reads, or refuses when set to what ffnkit does not compute. */
 export const HF_FAMILY_KEYS: Record<Family, string[]> = {
   llama: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'attention_bias', 'mlp_bias', 'sliding_window'],
   qwen2: ['rope_theta', 'rope_scaling', 'hidden_act', 'use_sliding_window'],
