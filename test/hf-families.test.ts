@@ -256,6 +256,7 @@ describe.skipIf(!SHARED)('what a Hugging Face config.json may not say', () => {
     ['gemma', 'attn_logit_softcapping', 50],
     ['gemma2', 'layer_types', ['full_attention', 'sliding_attention']],
     ['gemma3', 'text_config', { hidden_size: 256 }],
+    ['gemma3', 'use_bidirectional_attention', true],
   ];
   const fixtureOf: Record<string, string> = { llama: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', phi3: 'phi3', gemma: 'gemma', gemma2: 'gemma2', gemma3: 'gemma3' };
   for (const [family, key, value] of refused) {
@@ -365,6 +366,6 @@ test('what each family\'s config.json reader looks at beyond the shape (reads or
     phi3: ['rope_theta', 'rope_scaling', 'hidden_act', 'partial_rotary_factor', 'sliding_window'],
     gemma: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation'],
     gemma2: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation', 'query_pre_attn_scalar', 'sliding_window', 'layer_types', 'attn_logit_softcapping', 'final_logit_softcapping'],
-    gemma3: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation', 'query_pre_attn_scalar', 'sliding_window', 'sliding_window_pattern', 'layer_types', 'attn_logit_softcapping', 'final_logit_softcapping', 'rope_local_base_freq'],
+    gemma3: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation', 'query_pre_attn_scalar', 'sliding_window', 'sliding_window_pattern', 'layer_types', 'attn_logit_softcapping', 'final_logit_softcapping', 'rope_local_base_freq', 'use_bidirectional_attention'],
   });
 });

@@ -70,7 +70,7 @@ export const HF_FAMILY_KEYS: Record<Family, string[]> = {
   gemma2: ['rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation', 'query_pre_attn_scalar', 'sliding_window', 'layer_types', 'attn_logit_softcapping', 'final_logit_softcapping'],
   gemma3: [
     'rope_theta', 'rope_scaling', 'head_dim', 'hidden_act', 'hidden_activation', 'query_pre_attn_scalar', 'sliding_window', 'sliding_window_pattern',
-    'layer_types', 'attn_logit_softcapping', 'final_logit_softcapping', 'rope_local_base_freq',
+    'layer_types', 'attn_logit_softcapping', 'final_logit_softcapping', 'rope_local_base_freq', 'use_bidirectional_attention',
   ],
 };
 
@@ -200,9 +200,10 @@ function refusedKey(family: Family, hf: Json, c: LlamaConfig): void {
   const act = hf.hidden_activation ?? hf.hidden_act;
   // Gemma 1's configs say 'gelu' but transformers and llama.cpp run its tanh form
   const acts = gemma ? ['gelu_pytorch_tanh', 'gelu_tanh', ...(family === 'gemma' ? ['gelu'] : [])] : ['silu'];
-  if (given(act) && !acts.includes(act as string)) throw refuse(hf.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act', act, `(ffnkit's ${family} runs ${acts.join(' or ')})`);
+  if (given(act) && !acts.includes(act as string)) throw refuse(given(hf.hidden_activation) ? 'hidden_activation' : 'hidden_act', act, `(ffnkit's ${family} runs ${acts.join(' or ')})`);
   if (hf.attention_bias === true) throw refuse('attention_bias', true, `(biases on q/k/v/o) is not part of the ${family} graph ffnkit computes`);
   if (hf.mlp_bias === true) throw refuse('mlp_bias', true, 'is not part of the graph ffnkit computes');
+  if (hf.use_bidirectional_attention === true) throw refuse('use_bidirectional_attention', true, '(an encoder: every token sees every other) is not computed');
   if (hf.use_sliding_window === true) throw refuse('use_sliding_window', true, `(${family} with sliding-window layers) is not computed`);
   if (given(hf.partial_rotary_factor) && hf.partial_rotary_factor !== 1) throw refuse('partial_rotary_factor', hf.partial_rotary_factor, `(RoPE on part of each head of ${c.headDim ?? c.dim / c.nHeads})`);
   if (given(hf.text_config) || given(hf.vision_config)) throw refuse(given(hf.text_config) ? 'text_config' : 'vision_config', '{...}', '(a multimodal checkpoint): pass a text-only one');
