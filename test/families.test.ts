@@ -201,8 +201,9 @@ describe('Hugging Face Llama directories refuse what changes the graph', () => {
   test('rope_scaling, head_dim, attention_bias, mlp_bias', () => {
     expect(readHfLlama(configJson, safetensors).config.dim).toBe(16);
     const withField = (k: string, v: unknown) => JSON.stringify({ ...config, [k]: v });
-    expectError(() => readHfLlama(withField('rope_scaling', { rope_type: 'llama3', factor: 8 }), safetensors), 'E_UNSUPPORTED', /config\.json: rope_scaling \{"rope_type":"llama3"/);
-    expectError(() => readHfLlama(withField('head_dim', 4), safetensors), 'E_UNSUPPORTED', /config\.json: head_dim 4/);
+    expectError(() => readHfLlama(withField('rope_scaling', { rope_type: 'yarn', factor: 8 }), safetensors), 'E_UNSUPPORTED', /config\.json: rope_scaling \{"rope_type":"yarn"/);
+    // a head width of its own is read (q_proj then has another shape)
+    expectError(() => readHfLlama(withField('head_dim', 4), safetensors), 'E_SHAPE', /q_proj\.weight: expected shape \[8,16\]/);
     expectError(() => readHfLlama(withField('attention_bias', true), safetensors), 'E_UNSUPPORTED', /attention_bias/);
     expectError(() => readHfLlama(withField('mlp_bias', true), safetensors), 'E_UNSUPPORTED', /mlp_bias/);
     expect(readHfLlama(withField('rope_scaling', null), safetensors).config.dim).toBe(16);
@@ -211,7 +212,7 @@ describe('Hugging Face Llama directories refuse what changes the graph', () => {
     const file = parseSafetensors(safetensors);
     const tensors = [...file.tensors.keys()].filter((n) => n !== '__metadata__').map((name) => ({ name, shape: file.tensors.get(name)!.shape, data: safetensorsData(file, safetensors, name) }));
     const biased = writeSafetensors([...tensors, { name: 'model.layers.0.self_attn.q_proj.bias', shape: [16], data: new Float32Array(16) }]);
-    expectError(() => readHfLlama(configJson, biased), 'E_UNSUPPORTED', /tensor model\.layers\.0\.self_attn\.q_proj\.bias is not part of the Llama graph/);
+    expectError(() => readHfLlama(configJson, biased), 'E_UNSUPPORTED', /tensor model\.layers\.0\.self_attn\.q_proj\.bias is not part of the llama graph/);
   });
 });
 

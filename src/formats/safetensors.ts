@@ -1,5 +1,5 @@
-// Safetensors, read and written, and Hugging Face Llama checkpoints: a `config.json` with a
-// `model.safetensors` beside it.
+// Safetensors, read and written, and Hugging Face checkpoints: a `config.json` with a
+// `model.safetensors` beside it (read for every family of hf-families.ts, written for Llama).
 //
 // Layout: u64 header length n, n bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]},
 // "__metadata__": {...}}, then the data; offsets are relative to the end of the header.
@@ -12,6 +12,8 @@ import type { LlamaConfig, LlamaLayer, LlamaWeights } from '../model/weights.js'
 import { checkConfig, checkWeights, headDim, kvDim } from '../model/weights.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { bf16ToFloat, floatToHalf, halfToFloat } from '../model/half.js';
+import { FAMILIES, familyShape } from './gguf-families.js';
+import { HF_FAMILIES, HF_MODEL_TYPES, readHfFamilyConfig } from './hf-families.js';
 
 export interface SafetensorsEntry {
   dtype: string;
@@ -113,7 +115,7 @@ export function writeSafetensors(tensors: { name: string; shape: number[]; data:
   return w.result();
 }
 
-/** Hugging Face `config.json` fields for a Llama model. */
+/** Hugging Face `config.json` fields every family has (the rest: hf-families.ts). */
 export interface HfLlamaConfig {
   architectures?: string[];
   model_type?: string;
@@ -127,9 +129,14 @@ export interface HfLlamaConfig {
   rms_norm_eps?: number;
   rope_theta?: number;
   tie_word_embeddings?: boolean;
+  rope_scaling?: { rope_type: string; factor: number } | null;
 }
 
-/** Reads a Hugging Face Llama checkpoint from its config.json text and model.safetensors bytes. */
+/**
+ * Reads a Hugging Face checkpoint of any family ffnkit runs (config.json's model_type: llama,
+ * mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3 / gemma3_text) from its config.json text and
+ * model.safetensors bytes, as the weights its GGUF file would give.
+ */
 export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'model.safetensors'): LlamaWeights {
   let hf: HfLlamaConfig;
   try {
@@ -137,22 +144,17 @@ export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'mod
   } catch (e) {
     throw new FfnkitError('E_FORMAT', `config.json: not valid JSON (${(e as Error).message})`);
   }
-  if (hf.model_type !== undefined && hf.model_type !== 'llama') {
-    throw new FfnkitError('E_UNSUPPORTED', `config.json: model_type '${hf.model_type}' (only 'llama' is read)`);
+  if (typeof hf !== 'object' || hf === null || Array.isArray(hf)) throw new FfnkitError('E_FORMAT', 'config.json: not a JSON object');
+  const type = hf.model_type ?? 'llama';
+  if (!Object.hasOwn(HF_MODEL_TYPES, type)) {
+    throw new FfnkitError('E_UNSUPPORTED', `config.json: model_type '${String(type)}' (ffnkit reads ${Object.keys(HF_MODEL_TYPES).join(', ')})`);
   }
-  // fields of a Llama config.json that change the graph: refused, not ignored (GGUF files of the
-  // same models carry them in a form ffnkit reads: rope_freqs.weight, rope.scaling.*)
-  const raw = hf as unknown as Record<string, unknown>;
-  const changes: [string, boolean][] = [
-    ['rope_scaling', raw.rope_scaling !== undefined && raw.rope_scaling !== null],
-    ['head_dim', raw.head_dim !== undefined && raw.head_dim !== null && raw.head_dim !== hf.hidden_size / hf.num_attention_heads],
-    ['attention_bias', raw.attention_bias === true],
-    ['mlp_bias', raw.mlp_bias === true],
-  ];
-  const changed = changes.find(([, yes]) => yes);
-  if (changed) throw new FfnkitError('E_UNSUPPORTED', `config.json: ${changed[0]} ${JSON.stringify(raw[changed[0]])} changes the Llama graph in a way ffnkit does not read from Hugging Face files (the model's GGUF file says it in a form ffnkit reads)`);
+  const family = HF_MODEL_TYPES[type]!;
+  const table = FAMILIES[family];
   const file = parseSafetensors(bytes, source);
-  const config: LlamaConfig = {
+  const tied = table.output === 'tied';
+  if (tied && file.tensors.has('lm_head.weight')) throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor lm_head.weight: ${family} ties its classifier to the embedding`);
+  const { config, ropeFactors } = readHfFamilyConfig(family, hf as unknown as Record<string, unknown>, {
     dim: hf.hidden_size,
     hiddenDim: hf.intermediate_size,
     nLayers: hf.num_hidden_layers,
@@ -161,47 +163,61 @@ export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'mod
     vocabSize: hf.vocab_size,
     seqLen: hf.max_position_embeddings,
     normEps: hf.rms_norm_eps ?? 1e-6,
-    ropeTheta: hf.rope_theta ?? 10000,
+    ropeTheta: 10000,
     ropeStyle: 'half',
-    sharedClassifier: hf.tie_word_embeddings === true || !file.tensors.has('lm_head.weight'),
-  };
+    sharedClassifier: tied || hf.tie_word_embeddings === true || !file.tensors.has('lm_head.weight'),
+  });
   checkConfig(config, 'config.json');
   const c = config;
-  const kv = kvDim(c);
-  const get = (name: string, shape: number[]) => {
+  const shape = familyShape(c);
+  const { layerNames, normPlusOne } = HF_FAMILIES[family];
+  const get = (name: string, dims: number[]) => {
     const e = file.tensors.get(name);
     if (!e) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
-    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected shape [${shape}], found [${e.shape}]`);
+    if (e.shape.length !== dims.length || e.shape.some((d, i) => d !== dims[i])) {
+      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected shape [${dims}], found [${e.shape}]`);
     }
     return safetensorsData(file, bytes, name, source);
   };
-  const p = (i: number) => `model.layers.${i}`;
-  const layers: LlamaLayer[] = Array.from({ length: c.nLayers }, (_, i) => ({
-    attnNorm: get(`${p(i)}.input_layernorm.weight`, [c.dim]),
-    wq: get(`${p(i)}.self_attn.q_proj.weight`, [c.dim, c.dim]),
-    wk: get(`${p(i)}.self_attn.k_proj.weight`, [kv, c.dim]),
-    wv: get(`${p(i)}.self_attn.v_proj.weight`, [kv, c.dim]),
-    wo: get(`${p(i)}.self_attn.o_proj.weight`, [c.dim, c.dim]),
-    ffnNorm: get(`${p(i)}.post_attention_layernorm.weight`, [c.dim]),
-    w1: get(`${p(i)}.mlp.gate_proj.weight`, [c.hiddenDim, c.dim]),
-    w2: get(`${p(i)}.mlp.down_proj.weight`, [c.dim, c.hiddenDim]),
-    w3: get(`${p(i)}.mlp.up_proj.weight`, [c.hiddenDim, c.dim]),
-  }));
+  // Gemma's RMSNorm scales by (1 + w): stored as w + 1, as llama.cpp's converter writes it
+  const norm = (data: Float32Array) => (normPlusOne ? data.map((v) => v + 1) : data);
+  const read = new Set<string>();
+  const layers: LlamaLayer[] = Array.from({ length: c.nLayers }, (_, i) => {
+    const layer: Record<string, Float32Array> = {};
+    for (const t of table.layer.required) {
+      const name = `model.layers.${i}.${layerNames[t.name]!}`;
+      read.add(name);
+      const rows = t.rows(shape);
+      const cols = t.cols(shape);
+      if (cols === 0) {
+        layer[t.fields[0]!] = t.name.endsWith('norm.weight') ? norm(get(name, rows)) : get(name, rows);
+        continue;
+      }
+      // fused tensors (Phi-3's qkv_proj, gate_up_proj) hold their parts' rows one after another
+      const data = get(name, [rows.reduce((a, b) => a + b, 0), cols]);
+      let row = 0;
+      t.fields.forEach((f, j) => {
+        layer[f] = data.slice(row * cols, (row + rows[j]!) * cols);
+        row += rows[j]!;
+      });
+    }
+    return layer as unknown as LlamaLayer;
+  });
   const tokenEmbedding = get('model.embed_tokens.weight', [c.vocabSize, c.dim]);
   const weights: LlamaWeights = {
     config,
     tokenEmbedding,
     layers,
-    finalNorm: get('model.norm.weight', [c.dim]),
+    finalNorm: norm(get('model.norm.weight', [c.dim])),
     classifier: c.sharedClassifier ? tokenEmbedding : get('lm_head.weight', [c.vocabSize, c.dim]),
+    ...(ropeFactors ? { ropeFactors } : {}),
   };
   // a tensor the graph does not read (a bias, say) would be ignored: refuse it (the stored RoPE
-  // inverse frequencies of older checkpoints are what ropeTheta gives again)
-  const read = new Set([...Array.from({ length: c.nLayers }, (_, i) => ['input_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'post_attention_layernorm', 'mlp.gate_proj', 'mlp.down_proj', 'mlp.up_proj'].map((n) => `${p(i)}.${n}.weight`)).flat(),
-    'model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight']);
-  const left = [...file.tensors.keys()].find((name) => !read.has(name) && !name.endsWith('.rotary_emb.inv_freq') && name !== '__metadata__');
-  if (left) throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${left} is not part of the Llama graph ffnkit computes`);
+  // inverse frequencies of older checkpoints are what ropeTheta gives again; a tied checkpoint's
+  // lm_head is the embedding)
+  for (const name of ['model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight']) read.add(name);
+  const left = [...file.tensors.keys()].find((name) => !read.has(name) && !name.endsWith('.rotary_emb.inv_freq'));
+  if (left) throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${left} is not part of the ${family} graph ffnkit computes`);
   checkWeights(weights, source);
   return weights;
 }
@@ -231,6 +247,10 @@ export function writeHfLlama(weights: LlamaWeights, dtype: 'F32' | 'F16' | 'BF16
   const c = weights.config;
   checkWeights(weights, 'safetensors writer');
   if (weights.layers.some((l) => l.routed)) throw new FfnkitError('E_UNSUPPORTED', 'safetensors writer: this format has no routed (factorized) FFNs; write GGUF');
+  // the writer says a plain Llama: any other graph would read back as another model
+  const beyond = (['family', 'headDim', 'activation', 'embeddingScale', 'attentionScale', 'attentionSoftcap', 'finalSoftcap', 'slidingWindow'] as const).find((f) => c[f] !== undefined && !(f === 'family' && c.family === 'llama'));
+  const extra = beyond ?? (weights.ropeFactors ? 'ropeFactors' : weights.layers.some((l) => l.bq || l.qNorm || l.postAttnNorm) ? 'biases or extra norms' : undefined);
+  if (extra) throw new FfnkitError('E_UNSUPPORTED', `safetensors writer: writes Llama checkpoints only; this model has ${extra}${beyond ? ` = ${String(c[beyond])}` : ''} (write GGUF)`);
   const kv = kvDim(c);
   const d = headDim(c);
   const permute = (w: Float32Array, heads: number) => (c.ropeStyle === 'half' ? w : reorderRopeRows(w, heads, d, c.dim, 'half'));
@@ -266,6 +286,7 @@ export function writeHfLlama(weights: LlamaWeights, dtype: 'F32' | 'F16' | 'BF16
     rms_norm_eps: c.normEps,
     rope_theta: c.ropeTheta,
     tie_word_embeddings: c.sharedClassifier,
+    ...(c.ropeScale !== undefined ? { rope_scaling: { rope_type: 'linear', factor: 1 / c.ropeScale } } : {}),
   };
   return { configJson: JSON.stringify(hf, null, 2), safetensors: writeSafetensors(tensors, dtype, { format: 'pt' }) };
 }
