@@ -8,8 +8,8 @@ import { checkSize } from '../check.js';
 import type { KernelContext } from './context.js';
 
 /**
- * A weight matrix in Q8_0, GGUF's 8-bit blocks (32 int8 and a scale per block), regrouped for
- * the kernel: the blocks of 4 rows side by side, scales widened to f32 (assembly/quant.ts). The
+ * A weight matrix in Q8_0, GGUF's 8-bit blocks (32 int8 and a scale per block), interleaved for
+ * the kernel: 4 and 8 rows side by side, scales widened to f32 (assembly/quant.ts). The
  * int8 values are the file's own; nothing is dequantized. cols is a multiple of 32.
  */
 export interface Q8Matrix {
@@ -78,13 +78,14 @@ export function gemmQ8(ctx: KernelContext, a: F32Buffer, w: Q8Matrix, c: F32Buff
 
 /**
  * gemmQ8 on activations already quantized by quantizeQ8 (m rows of w.cols) into the output at
- * byte address `out`, rows `ldc` floats apart (default w.rows), split by groups of 4 output rows
- * over the threads.
+ * byte address `out`, rows `ldc` floats apart (default w.rows), split over the threads by pairs
+ * of 4-row groups (the layout interleaves groups in twos, assembly/quant.ts), so each output is
+ * computed as in one thread.
  */
 export function gemmQ8Quantized(ctx: KernelContext, { xq, xd }: Q8Activations, w: Q8Matrix, out: number, m: number, ldc = w.rows): void {
   const n = w.rows;
   const groupBytes = q8GroupBytes(ctx, w.cols);
-  ctx.parallel({ units: Math.ceil(n / 4), align: 1, macs: m * n * w.cols }, (g0, g1) => ({
+  ctx.parallel({ units: Math.ceil(n / 4), align: 2, macs: m * n * w.cols }, (g0, g1) => ({
     fn: 'q8_0_gemm_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, out + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, w.cols, ldc],
   }));
 }
