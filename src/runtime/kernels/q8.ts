@@ -1,4 +1,4 @@
-// Q8_0 weights (GGUF's 8-bit blocks): regrouping the file's blocks by 4 rows for the kernel, and
+// Q8_0 weights (GGUF's 8-bit blocks): interleaving the file's rows by 4 and 8 for the kernel, and
 // the product on them, whose activations are quantized per block of 32 so that every block's dot
 // product runs on integers (assembly/quant.ts).
 
