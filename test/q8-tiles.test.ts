@@ -78,6 +78,19 @@ test('the layout: GGUF\'s int8 values unchanged, column pair p of 4 rows in 8 by
   }
 });
 
+test('a matrix packed in several chunks of its staging buffer (4 MiB) keeps its groups paired across the chunks', async () => {
+  const e = await engineFor('simd');
+  // 1940 rows of 2176 bytes: without whole pairs per chunk the first would hold 1924 rows, 481 groups
+  const [m, n, k] = [5, 1940, 2048];
+  const bytes = encodeQ8_0(randomF32(n * k, 12, -2, 2));
+  const x = randomF32(m * k, 13, -3, 3);
+  const y = gemm(e, bytes, x, m, n, k);
+  for (const t of [0, m - 1]) {
+    const { y: want, mag } = gemvQ8Ref(bytes, x.subarray(t * k, (t + 1) * k), n, k);
+    expectClose(y.subarray(t * n, (t + 1) * n), want, (i) => (k / 32 + 4) * U32 * mag[i]!, `token ${t}`);
+  }
+});
+
 describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
   let one: Engine;
   let two: Engine;

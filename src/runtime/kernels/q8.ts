@@ -34,7 +34,9 @@ export function q8Matrix(ctx: KernelContext, bytes: Uint8Array, rows: number, co
     throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in Q8_0 is ${rows * rowBytes} bytes, found ${bytes?.length}`);
   }
   const data = ctx.alloc(ctx.wasm.q8_0_gemm_packed_floats(rows, cols), what);
-  const chunk = Math.max(4, Math.floor((4 << 20) / rowBytes / 4) * 4); // ~4 MiB of rows, whole groups
+  // ~4 MiB of rows at a time, in whole pairs of 4-row groups: the layout pairs groups from the
+  // matrix's first row, so every chunk but the last must hold an even number of them
+  const chunk = Math.max(8, Math.floor((4 << 20) / rowBytes / 8) * 8);
   const staging = ctx.scratch('pack', Math.ceil((Math.min(rows, chunk) * rowBytes) / 4));
   const groupBytes = q8GroupBytes(ctx, cols);
   let bad = 0;
