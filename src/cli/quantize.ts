@@ -1,7 +1,7 @@
 // `ffnkit quantize`: rewrites a model as GGUF in a llama.cpp file type (Q4_K_M, Q8_0, F16, ...),
 // each tensor in the ggml type llama-quantize would give it, keeping its vocabulary (from the
-// GGUF, or from --tokenizer for a llama2.c checkpoint). Written to a temporary file and renamed,
-// so nothing is left at --out when it fails.
+// GGUF, a Hugging Face directory's tokenizer.json, or --tokenizer for a llama2.c checkpoint).
+// Written to a temporary file and renamed, so nothing is left at --out when it fails.
 
 import { Command, InvalidArgumentError } from 'commander';
 import { FILE_TYPES, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type WriteGgufOptions } from '../node/index.js';
@@ -25,8 +25,8 @@ function fileType(v: string): FileType {
 export function quantizeCommand(): Command {
   return new Command('quantize')
     .description('write a model as GGUF in a llama.cpp file type: the k-quant mixes (Q4_K_M, ...) give each tensor the type llama-quantize would; norms stay F32')
-    .requiredOption('--model <path>', 'llama2.c checkpoint, GGUF, or safetensors')
-    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF whose vocabulary to embed (default: the model\'s own, if any)')
+    .requiredOption('--model <path>', 'llama2.c checkpoint, GGUF, or a Hugging Face directory (config.json, model.safetensors, tokenizer.json)')
+    .option('--tokenizer <path>', 'llama2.c tokenizer.bin, GGUF or tokenizer.json whose vocabulary to embed (default: the model\'s own, if any)')
     .requiredOption('--out <path>', 'output GGUF')
     .option('--type <type>', `file type: ${Object.keys(FILE_TYPES).join(', ')}`, fileType, 'Q8_0' as FileType)
     .option('--pure', 'every quantized tensor in the base type of --type, without the k-quant mix (rows that are not whole blocks still fall back)')

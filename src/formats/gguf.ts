@@ -8,7 +8,8 @@
 
 import { FfnkitError } from '../errors.js';
 import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, matrixF32, matrixRows } from '../model/weights.js';
+import { checkConfig, checkWeights, denseOfRouted, headDim, matrixF32, matrixRows } from '../model/weights.js';
+import { reorderRopeRows } from './safetensors.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
   EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, familyMetadata, familyOf, familyShape, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor, type TensorRole,
@@ -323,10 +324,14 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     throw new FfnkitError('E_UNSUPPORTED', `${source}: ${unknown.length > 1 ? `tensors ${names} are` : `tensor ${names} is`} not part of the ${family} graph ffnkit computes${tied}`);
   }
   checkWeights(weights, source);
-  const tokenizer = file.metadata.has('tokenizer.ggml.tokens') ? ggufTokenizer(file, source) : undefined;
-  if (tokenizer && tokenizer.vocabSize !== c.vocabSize) {
-    throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model ${c.vocabSize}`);
+  // more embedding rows than tokens (a padded vocabulary, as Qwen2.5's) is a model whose extra
+  // ids the tokenizer never produces: they become pad tokens (padVocabulary); fewer rows than
+  // tokens would leave ids the tokenizer produces without an embedding
+  const tokens = file.metadata.get('tokenizer.ggml.tokens');
+  if (Array.isArray(tokens) && tokens.length > c.vocabSize) {
+    throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokens.length} tokens but token_embd.weight only ${c.vocabSize} rows (ids ${c.vocabSize} and up would have no embedding)`);
   }
+  const tokenizer = tokens !== undefined ? tokenizerFromGguf(file.metadata, source, c.vocabSize) : undefined;
   return tokenizer ? { weights, tokenizer } : { weights };
 }
 
@@ -335,7 +340,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
 export interface GgufVocabulary {
   /** SentencePiece ('llama', the default) or byte-level BPE ('gpt2'). */
   model?: 'llama' | 'gpt2';
-  /** Token strings: SentencePiece pieces with ' ' for spaces (written as '▁'); BPE tokens as they are. */
+  /** Token strings: SentencePiece pieces with ' ' for spaces (written as '▁'; user-defined ones, matched in raw text, as they are); BPE tokens as they are. */
   pieces: string[];
   /** SentencePiece merge scores. */
   scores?: number[];
@@ -347,6 +352,8 @@ export interface GgufVocabulary {
   bosId?: number;
   eosId?: number;
   eotId?: number;
+  /** The unknown token (written when given). */
+  unkId?: number;
   addBos?: boolean;
   addEos?: boolean;
   /** SentencePiece's dummy prefix (written only when false). */
@@ -369,7 +376,8 @@ function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
       ]
     : [
         ['tokenizer.ggml.model', 'llama', T.STRING],
-        ['tokenizer.ggml.tokens', v.pieces.map((p) => p.replace(/ /g, '\u2581')), T.ARRAY, T.STRING],
+        // user-defined tokens are matched in the raw text, so they are written as they are (llama.cpp's converter writes their spaces as spaces)
+        ['tokenizer.ggml.tokens', v.pieces.map((p, id) => (types[id] === 4 ? p : p.replace(/ /g, '\u2581'))), T.ARRAY, T.STRING],
         ['tokenizer.ggml.scores', v.scores!, T.ARRAY, T.F32],
       ];
   meta.push(['tokenizer.ggml.token_type', types, T.ARRAY, T.I32]);
@@ -378,6 +386,7 @@ function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
   if (bos >= 0) meta.push(['tokenizer.ggml.bos_token_id', bos, T.U32]);
   if (eos >= 0) meta.push(['tokenizer.ggml.eos_token_id', eos, T.U32]);
   if (v.eotId !== undefined && v.eotId >= 0) meta.push(['tokenizer.ggml.eot_token_id', v.eotId, T.U32]);
+  if (v.unkId !== undefined && v.unkId >= 0) meta.push(['tokenizer.ggml.unknown_token_id', v.unkId, T.U32]);
   if (v.addBos !== undefined) meta.push(['tokenizer.ggml.add_bos_token', v.addBos, T.BOOL]);
   if (v.addEos !== undefined) meta.push(['tokenizer.ggml.add_eos_token', v.addEos, T.BOOL]);
   if (v.addSpacePrefix === false) meta.push(['tokenizer.ggml.add_space_prefix', false, T.BOOL]);
@@ -430,8 +439,29 @@ export interface GgufTensorPlan {
   data: HostMatrix;
 }
 
+/**
+ * A llama-family model that rotates half-split (a Hugging Face checkpoint's) in the interleaved
+ * RoPE order llama files use: q/k rows (and biases) permuted per head, as llama.cpp's converter
+ * permutes them; the same model. Other models as they are.
+ */
+function inFileRopeOrder(weights: LlamaWeights<HostMatrix>): LlamaWeights<HostMatrix> {
+  const c = weights.config;
+  if ((c.family ?? 'llama') !== 'llama' || c.ropeStyle !== 'half') return weights;
+  const d = headDim(c);
+  const permute = <M extends HostMatrix | undefined>(m: M, heads: number, cols: number): M => (m instanceof Float32Array ? reorderRopeRows(m, heads, d, cols, 'interleaved') as M : m);
+  return {
+    ...weights,
+    config: { ...c, ropeStyle: 'interleaved' },
+    layers: weights.layers.map((l) => {
+      if (!(l.wq instanceof Float32Array && l.wk instanceof Float32Array)) throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: llama files rotate interleaved; this half-split model\'s q/k are quantized already, so their rows cannot be reordered');
+      return { ...l, wq: permute(l.wq, c.nHeads, c.dim), wk: permute(l.wk, c.nKvHeads, c.dim), ...(l.bq ? { bq: permute(l.bq, c.nHeads, 1) } : {}), ...(l.bk ? { bk: permute(l.bk, c.nKvHeads, 1) } : {}) };
+    }),
+  };
+}
+
 /** The tensors `writeGguf` writes, in order, each with its ggml type as llama-quantize would choose it. */
-export function planGguf(weights: LlamaWeights<HostMatrix>, options: TensorType | WriteGgufOptions = 'F32'): GgufTensorPlan[] {
+export function planGguf(given: LlamaWeights<HostMatrix>, options: TensorType | WriteGgufOptions = 'F32'): GgufTensorPlan[] {
+  const weights = inFileRopeOrder(given);
   const o = typeof options === 'string' ? { type: options } : options;
   const ft = o.type ?? 'F32';
   if (!(ft in FILE_TYPES)) throw new FfnkitError('E_ARG', `GGUF writer: unknown file type '${String(ft)}' (${Object.keys(FILE_TYPES).join(', ')})`);
@@ -472,10 +502,12 @@ function encodeTensor(t: GgufTensorPlan): Uint8Array {
  * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names and keys
  * for the model's family (gguf-families.ts; 'llama' when the config names none), each tensor in
  * the type llama-quantize gives it for the file type (norms, biases and the router stay F32; rows
- * that are not whole blocks fall back as llama.cpp's do). The RoPE style must be the family's, and
+ * that are not whole blocks fall back as llama.cpp's do). The RoPE style must be the family's (a
+ * half-split llama model, as read from Hugging Face, is reordered to llama's interleaved one), and
  * a graph the family's keys cannot say is E_UNSUPPORTED.
  */
-export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, options: TensorType | WriteGgufOptions = 'F32'): Uint8Array {
+export function writeGguf(given: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, options: TensorType | WriteGgufOptions = 'F32'): Uint8Array {
+  const weights = inFileRopeOrder(given);
   const tensors = planGguf(weights, options);
   const ft = (typeof options === 'string' ? options : options.type) ?? 'F32';
   const c = weights.config;
