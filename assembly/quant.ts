@@ -98,7 +98,9 @@ export function q8_0_gemm_packed_floats(n: i32, k: i32): i32 {
 // Interleaves n rows of Q8_0 (GGUF's layout, k/32 blocks of 34 bytes per row, any byte address)
 // at w into the layout above at out (q8_0_gemm_packed_floats(n, k) floats, 16-byte aligned).
 // Returns how many blocks have a scale that is infinite or NaN (a corrupt file: every output of
-// such a row would be NaN).
+// such a row would be NaN). Groups pair up from row 0 of the call, so a matrix packed in pieces
+// (each at out + its first group * blocks * 144) needs every piece but the last to be a multiple
+// of 8 rows.
 export function q8_0_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): i32 {
   const blocks = k / 32;
   const groups = (n + 3) >> 2;
