@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type HostMatrix, type LlamaWeights } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
-import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -60,7 +60,8 @@ export function factorizeCommand(): Command {
         throw new FfnkitError('E_ARG', `--combination ${combination}: llama.cpp weights the chosen experts by a softmax over their router logits ('weighted'); '${combination}' runs in ffnkit only, without --llamacpp`);
       }
       // Q8_0 stays in blocks: calibration runs it so, and the experts are cut from it
-      const { weights } = await readWeights(o.model, { blocks: 'runnable' });
+      const source = await readWeights(o.model, { blocks: 'runnable' });
+      const { weights } = source;
       if (o.experts > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--experts: ${o.experts} is more than the hidden size ${weights.config.hiddenDim}`);
       if (o.topK > o.experts) throw new FfnkitError('E_ARG', `--top-k: ${o.topK} is more than --experts ${o.experts}`);
       const tokenizer = await Tokenizer.load(o.tokenizer);
@@ -79,7 +80,7 @@ export function factorizeCommand(): Command {
       }, engineOptions(o.backend, o.threads));
       progress.done();
       // a Q8_0 model is written in Q8_0 again (every matrix, as llama-quantize --pure)
-      const fileType = factorizedInQ8(factorized) ? { type: 'Q8_0' as const, pure: true } : { type: 'F32' as const };
+      const fileType = { ...(factorizedInQ8(factorized) ? { type: 'Q8_0' as const, pure: true } : { type: 'F32' as const }), metadata: carriedMetadata(source) };
       const expertTypes = [...new Set(planGguf(factorized, fileType).filter((t) => t.name.endsWith('_exps.weight')).map((t) => t.type))].join('/');
       const bytes = writeGguf(factorized, tokenizer.vocabulary(), fileType);
       await writeOutAtomically(o.out, bytes, async () => {

@@ -5,7 +5,7 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { FILE_TYPES, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type WriteGgufOptions } from '../node/index.js';
-import { writeOutAtomically } from './common.js';
+import { carriedMetadata, writeOutAtomically } from './common.js';
 
 interface Options {
   model: string;
@@ -14,6 +14,7 @@ interface Options {
   type: FileType;
   pure?: boolean;
   allowRequantize?: boolean;
+  quantizedBy?: string;
 }
 
 function fileType(v: string): FileType {
@@ -31,10 +32,16 @@ export function quantizeCommand(): Command {
     .option('--type <type>', `file type: ${Object.keys(FILE_TYPES).join(', ')}`, fileType, 'Q8_0' as FileType)
     .option('--pure', 'every quantized tensor in the base type of --type, without the k-quant mix (rows that are not whole blocks still fall back)')
     .option('--allow-requantize', 'requantize matrices that are in another block type already')
+    .option('--quantized-by <name>', "general.quantized_by: who quantized the file (the source's value is not carried)")
     .action(async (o: Options) => {
-      const { weights, tokenizer: own } = await readWeights(o.model, { blocks: 'all' });
+      const source = await readWeights(o.model, { blocks: 'all' });
+      const { weights, tokenizer: own } = source;
+      const metadata = carriedMetadata(source);
       const tokenizer = o.tokenizer ? await Tokenizer.load(o.tokenizer) : own;
-      const options: WriteGgufOptions = { type: o.type, pure: Boolean(o.pure), allowRequantize: Boolean(o.allowRequantize) };
+      const options: WriteGgufOptions = {
+        type: o.type, pure: Boolean(o.pure), allowRequantize: Boolean(o.allowRequantize),
+        ...(metadata ? { metadata } : {}), ...(o.quantizedBy !== undefined ? { quantizedBy: o.quantizedBy } : {}),
+      };
       const plan = planGguf(weights, options);
       const bytes = writeGguf(weights, tokenizer?.vocabulary(), options);
       await writeOutAtomically(o.out, bytes);

@@ -5,7 +5,7 @@
 // generation_config.json.
 
 import { FfnkitError } from '../errors.js';
-import { parseGguf, readGguf, type ReadGgufOptions } from '../formats/gguf.js';
+import { parseGguf, readGguf, type GgufMetadata, type ReadGgufOptions } from '../formats/gguf.js';
 import { looksLikeLlama2c, readLlama2c } from '../formats/llama2c.js';
 import { type ChatVocabulary, ggufChatVocabulary, hfChatVocabulary } from '../formats/chat-vocabulary.js';
 import { hfTokenizer } from '../formats/hf-tokenizer.js';
@@ -40,6 +40,8 @@ export interface LoadedWeights<M extends HostMatrix = Float32Array> {
   tokenizer?: Tokenizer;
   /** The chat template and special tokens stored with the model, if any. */
   chatVocabulary?: ChatVocabulary;
+  /** A GGUF file's metadata, every key (what writeGguf's `metadata` option carries). */
+  metadata?: GgufMetadata;
 }
 
 function isHfSource(s: ModelSource): s is HfSource {
@@ -89,9 +91,9 @@ export async function readWeights(source: ModelSource, options: ReadWeightsOptio
   const bytes = await readBytes(source, 'model');
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic === 'GGUF') {
-    const { weights, tokenizer } = readGguf(bytes, name, options);
+    const { weights, tokenizer, metadata } = readGguf(bytes, name, options);
     const chatVocabulary = ggufChatVocabulary(parseGguf(bytes, name).metadata, name);
-    return { weights, format: 'gguf', ...(tokenizer ? { tokenizer } : {}), ...(chatVocabulary ? { chatVocabulary } : {}) };
+    return { weights, format: 'gguf', ...(tokenizer ? { tokenizer } : {}), ...(chatVocabulary ? { chatVocabulary } : {}), metadata };
   }
   if (looksLikeSafetensors(bytes)) {
     throw new FfnkitError('E_FORMAT', `${name}: a safetensors file needs its config.json: pass the model's directory, or { config, safetensors }`);
