@@ -188,9 +188,43 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
         seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
       });
       e.arena.reset();
+      runQ8GemmCase(e, inCache, peak.get(e.backend)!, opts, emit, say);
     }
   }
   runGgmlGemvCases(engines, bandwidth, opts, emit, say);
   await runThreadCases(engines, peak, opts, emit, say);
   return lines;
+}
+
+/**
+ * The Q8_0 GEMM on a prefill block (GEMM_SHAPES' last: 64 tokens through a 2048 x 5632
+ * projection), activations quantized in the timed call as a model does: its rate against the
+ * Q8_0 GEMV's in-cache rate (above 1 where each weight loaded serves several tokens) and the
+ * build's f32 multiply-add peak. Tokens 0, 1 and the last are checked against the float64
+ * reference first.
+ */
+function runQ8GemmCase(e: Engine, inCache: number, madd: number, opts: BenchOptions, emit: (l: BenchLine) => void, say: (what: string) => void): void {
+  const [m, k, n] = GEMM_SHAPES[GEMM_SHAPES.length - 1]!;
+  const name = `gemm q8_0 m${m} k${k} n${n}`;
+  say(`${name}: ffnkit-${e.backend}`);
+  const bytes = encodeQ8_0(randomF32(n * k, n + k));
+  const aHost = randomF32(m * k, m + k);
+  const w = e.kernels.q8Matrix(bytes, n, k);
+  const a = e.upload(aHost);
+  const c = e.alloc(m * n);
+  e.kernels.gemm(a, w, c, m);
+  let diff = 0;
+  for (const t of [0, 1, m - 1]) {
+    const want = gemvQ8Ref(bytes, aHost.subarray(t * k, (t + 1) * k), n, k).y;
+    diff = Math.max(diff, maxAbsDiff(c.view().subarray(t * n, (t + 1) * n), want));
+  }
+  const t = time(() => e.kernels.gemm(a, w, c, m), opts.quick);
+  const value = (2 * m * n * k) / t.seconds / 1e9;
+  emit({
+    suite: SUITE, case: name, impl: `ffnkit-${e.backend}`, value: sig3(value), unit: 'GFLOP/s',
+    bound: sig3(inCache), boundName: 'q8_0 GEMV in cache', share: sig3(value / inCache),
+    maddPeak: sig3(madd), maddShare: sig3(value / madd), maxAbsDiff: sig3(diff),
+    seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
+  });
+  e.arena.reset();
 }

@@ -73,8 +73,8 @@ export class Kernels {
   }
 
   /**
-   * A Q8_0 matrix from its GGUF block bytes (`rows` rows of cols/32 blocks of 34 bytes), regrouped
-   * by 4 rows into a new buffer through a small staging buffer; the int8 values are kept as they
+   * A Q8_0 matrix from its GGUF block bytes (`rows` rows of cols/32 blocks of 34 bytes), interleaved
+   * by 4 and 8 rows (assembly/quant.ts) into a new buffer through a small staging buffer; the int8 values are kept as they
    * are, never dequantized. A block whose f16 scale is infinite or NaN is an E_FORMAT error.
    */
   q8Matrix(bytes: Uint8Array, rows: number, cols: number, what = 'Q8_0 matrix'): Q8Matrix {

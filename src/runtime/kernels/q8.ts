@@ -1,4 +1,4 @@
-// Q8_0 weights (GGUF's 8-bit blocks): regrouping the file's blocks by 4 rows for the kernel, and
+// Q8_0 weights (GGUF's 8-bit blocks): interleaving the file's rows by 4 and 8 for the kernel, and
 // the product on them, whose activations are quantized per block of 32 so that every block's dot
 // product runs on integers (assembly/quant.ts).
 
@@ -8,8 +8,8 @@ import { checkSize } from '../check.js';
 import type { KernelContext } from './context.js';
 
 /**
- * A weight matrix in Q8_0, GGUF's 8-bit blocks (32 int8 and a scale per block), regrouped for
- * the kernel: the blocks of 4 rows side by side, scales widened to f32 (assembly/quant.ts). The
+ * A weight matrix in Q8_0, GGUF's 8-bit blocks (32 int8 and a scale per block), interleaved for
+ * the kernel: 4 and 8 rows side by side, scales widened to f32 (assembly/quant.ts). The
  * int8 values are the file's own; nothing is dequantized. cols is a multiple of 32.
  */
 export interface Q8Matrix {
@@ -34,7 +34,9 @@ export function q8Matrix(ctx: KernelContext, bytes: Uint8Array, rows: number, co
     throw new FfnkitError('E_SHAPE', `${what}: ${rows}x${cols} in Q8_0 is ${rows * rowBytes} bytes, found ${bytes?.length}`);
   }
   const data = ctx.alloc(ctx.wasm.q8_0_gemm_packed_floats(rows, cols), what);
-  const chunk = Math.max(4, Math.floor((4 << 20) / rowBytes / 4) * 4); // ~4 MiB of rows, whole groups
+  // ~4 MiB of rows at a time, in whole pairs of 4-row groups: the layout pairs groups from the
+  // matrix's first row, so every chunk but the last must hold an even number of them
+  const chunk = Math.max(8, Math.floor((4 << 20) / rowBytes / 8) * 8);
   const staging = ctx.scratch('pack', Math.ceil((Math.min(rows, chunk) * rowBytes) / 4));
   const groupBytes = q8GroupBytes(ctx, cols);
   let bad = 0;
@@ -78,13 +80,14 @@ export function gemmQ8(ctx: KernelContext, a: F32Buffer, w: Q8Matrix, c: F32Buff
 
 /**
  * gemmQ8 on activations already quantized by quantizeQ8 (m rows of w.cols) into the output at
- * byte address `out`, rows `ldc` floats apart (default w.rows), split by groups of 4 output rows
- * over the threads.
+ * byte address `out`, rows `ldc` floats apart (default w.rows), split over the threads by pairs
+ * of 4-row groups (the layout interleaves groups in twos, assembly/quant.ts), so each output is
+ * computed as in one thread.
  */
 export function gemmQ8Quantized(ctx: KernelContext, { xq, xd }: Q8Activations, w: Q8Matrix, out: number, m: number, ldc = w.rows): void {
   const n = w.rows;
   const groupBytes = q8GroupBytes(ctx, w.cols);
-  ctx.parallel({ units: Math.ceil(n / 4), align: 1, macs: m * n * w.cols }, (g0, g1) => ({
+  ctx.parallel({ units: Math.ceil(n / 4), align: 2, macs: m * n * w.cols }, (g0, g1) => ({
     fn: 'q8_0_gemm_x4', args: [w.data.ptr + g0 * groupBytes, xq, xd, out + g0 * 16, m, Math.min(n, g1 * 4) - g0 * 4, w.cols, ldc],
   }));
 }
