@@ -151,7 +151,7 @@ export const COMMON_KEYS = [
   'context_length', 'embedding_length', 'block_count', 'feed_forward_length', 'attention.head_count', 'attention.head_count_kv',
   'attention.layer_norm_rms_epsilon', 'rope.freq_base', 'rope.dimension_count', 'attention.key_length', 'attention.value_length',
   'vocab_size', 'rope.scaling.type', 'rope.scaling.factor', 'rope.scale_linear', 'rope.scaling.attn_factor',
-  'rope.scaling.original_context_length', 'rope.scaling.finetuned', 'expert_count', 'expert_used_count',
+  'rope.scaling.original_context_length', 'rope.scaling.finetuned', 'expert_count', 'expert_used_count', 'expert_feed_forward_length',
 ] as const;
 
 const LLAMA_LAYER = [T.attnNorm, T.wq, T.wk, T.wv, T.wo, T.ffnNorm, T.gate, T.down, T.up];
@@ -257,10 +257,44 @@ export function familyConfig(family: Family, c: LlamaConfig): LlamaConfig {
   return out;
 }
 
-/** The family of a GGUF `general.architecture`, or E_UNSUPPORTED naming it. */
+/**
+ * The architecture a factorized (routed) model of each family is written as: llama.cpp's MoE
+ * architecture for the family where its graph is the family's with experts weighted as `weighted`
+ * does (softmax over the chosen experts' router logits). llama's own graph takes experts; Qwen3's
+ * is qwen3moe. The others are written under the family's name, files only ffnkit reads (see
+ * LLAMA_CPP_MOE_GAPS).
+ */
+export const MOE_ARCHS: Record<Family, string> = {
+  llama: 'llama', qwen3: 'qwen3moe', qwen2: 'qwen2', phi3: 'phi3', gemma: 'gemma', gemma2: 'gemma2', gemma3: 'gemma3',
+};
+
+/** Why llama.cpp cannot run a factorized model of a family (src/models/*.cpp, as node-llama-cpp builds it). */
+export const LLAMA_CPP_MOE_GAPS: Partial<Record<Family, string>> = {
+  qwen2:
+    "llama.cpp's qwen2moe graph needs a shared expert in every layer (blk.N.ffn_*_shexp, a sigmoid-gated dense FFN) and an output.weight, and weights the chosen experts by their softmax over all experts without renormalising them; a factorized qwen2 model has no shared expert and combines as 'weighted'",
+  phi3:
+    "llama.cpp's phimoe graph needs bias tensors phi3 files do not have (output_norm, output, attn_norm, attn_output and ffn_norm biases) and a separate output.weight; ffnkit does not write them",
+  gemma: 'llama.cpp has no MoE graph for gemma (its gemma graph has no experts)',
+  gemma2: 'llama.cpp has no MoE graph for gemma2 (its gemma2 graph has no experts)',
+  gemma3: 'llama.cpp has no MoE graph for gemma3 (its gemma3 graph has no experts)',
+};
+
+/** The family of a GGUF `general.architecture` (a family's MoE architecture names it too), or E_UNSUPPORTED naming it. */
 export function familyOf(arch: MetaValue | undefined, source: string): Family {
   if (typeof arch === 'string' && Object.hasOwn(FAMILIES, arch)) return arch as Family;
-  throw new FfnkitError('E_UNSUPPORTED', `${source}: general.architecture is '${String(arch)}' (ffnkit runs ${Object.keys(FAMILIES).join(', ')})`);
+  const moe = (Object.keys(MOE_ARCHS) as Family[]).find((f) => MOE_ARCHS[f] === arch);
+  if (moe) return moe;
+  const archs = [...new Set([...Object.keys(FAMILIES), ...Object.values(MOE_ARCHS)])];
+  throw new FfnkitError('E_UNSUPPORTED', `${source}: general.architecture is '${String(arch)}' (ffnkit runs ${archs.join(', ')})`);
+}
+
+/**
+ * The metadata of a file of architecture `arch` with its keys under the family's name (a
+ * qwen3moe file's `qwen3moe.*` read as `qwen3.*`), so one table reads both.
+ */
+export function metadataAsFamily(metadata: Map<string, MetaValue>, arch: string, family: Family): Map<string, MetaValue> {
+  if (arch === family) return metadata;
+  return new Map([...metadata].map(([k, v]) => [k.startsWith(`${arch}.`) ? `${family}.${k.slice(arch.length + 1)}` : k, v]));
 }
 
 /** The keys (full names) and tensor names (`blk.N.` for each layer's) a family's files may hold. */

@@ -11,7 +11,8 @@ import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWei
 import { checkConfig, checkWeights, denseOfRouted, matrixF32, matrixRows } from '../model/weights.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
-  EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, familyMetadata, familyOf, familyShape, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor, type TensorRole,
+  EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, MOE_ARCHS, familyMetadata, familyOf, familyShape, metadataAsFamily, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor,
+  type TensorRole,
 } from './gguf-families.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { FILE_TYPES, planTensorTypes, type FileType } from './quant-plan.js';
@@ -212,8 +213,11 @@ export interface ReadGgufOptions {
 export function readGguf(bytes: Uint8Array, source?: string, options?: { blocks?: 'f32'; keepQ8?: false }): { weights: LlamaWeights; tokenizer?: Tokenizer };
 export function readGguf(bytes: Uint8Array, source: string | undefined, options: ReadGgufOptions): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer };
 export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadGgufOptions = {}): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer } {
-  const file = parseGguf(bytes, source);
-  const family = familyOf(file.metadata.get('general.architecture'), source);
+  const parsed = parseGguf(bytes, source);
+  const arch = parsed.metadata.get('general.architecture');
+  const family = familyOf(arch, source);
+  // a family's MoE architecture (qwen3moe) is the family's graph with experts: one table reads both
+  const file = { ...parsed, metadata: metadataAsFamily(parsed.metadata, arch as string, family) };
   const table = FAMILIES[family];
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
   const config = readFamilyConfig(family, file.metadata, source);
@@ -229,9 +233,12 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
   checkConfig(config, source);
   const c = config;
   const moe = expertMetadata(file, family, source);
-  // feed_forward_length is one expert's, as in llama.cpp
-  const shape = familyShape(c, moe?.experts ?? 1, c.hiddenDim);
-  if (moe) c.hiddenDim = moe.experts * c.hiddenDim;
+  if (!moe && arch !== family) throw new FfnkitError('E_FORMAT', `${source}: a ${String(arch)} file without ${String(arch)}.expert_count`);
+  // one expert's width: expert_feed_forward_length, else as llama.cpp takes it (llama's
+  // feed_forward_length is one expert's; qwen3moe's is divided among the used experts)
+  const expertHidden = moe ? metaNumber(file, `${family}.expert_feed_forward_length`, source, arch === family ? c.hiddenDim : Math.floor(c.hiddenDim / moe.topK)) : c.hiddenDim;
+  const shape = familyShape(c, moe?.experts ?? 1, expertHidden);
+  if (moe) c.hiddenDim = moe.experts * expertHidden;
   const blocks = options.blocks ?? (options.keepQ8 ? 'runnable' : 'f32');
   const keep = (t: GgmlType) => t.name !== 'F32' && (blocks === 'all' || (blocks === 'runnable' && t.vecDot !== undefined));
   // every tensor read is ticked off; what is left at the end is something ffnkit would ignore
@@ -417,6 +424,11 @@ export interface WriteGgufOptions {
   pure?: boolean;
   /** Requantize matrices that are in another block type already (refused otherwise, as by llama-quantize). */
   allowRequantize?: boolean;
+  /**
+   * Every tensor in the type it is held in (blocks as they are, float32 as F32), whatever the
+   * file type's mix would choose; `type` then only names general.file_type.
+   */
+  keepTypes?: boolean;
 }
 
 /** A tensor to write, with the type the plan gives it (and the type the mix wanted, when its rows forced a fallback). */
@@ -445,12 +457,14 @@ export function planGguf(weights: LlamaWeights<HostMatrix>, options: TensorType 
   }
   const tensors = namedTensors(weights, 'GGUF writer');
   const source = (m: HostMatrix): GgmlTypeName => (m instanceof Float32Array ? 'F32' : m.type);
-  const plan = planTensorTypes(
-    tensors.map((t) => ({ name: t.name, dims: t.dims, role: t.role, source: source(t.data) })),
-    ft,
-    { nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, experts: routed?.experts ?? 0 },
-    o.pure,
-  );
+  const plan = o.keepTypes
+    ? tensors.map((t) => ({ type: source(t.data) }) as ReturnType<typeof planTensorTypes>[number])
+    : planTensorTypes(
+        tensors.map((t) => ({ name: t.name, dims: t.dims, role: t.role, source: source(t.data) })),
+        ft,
+        { nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, experts: routed?.experts ?? 0 },
+        o.pure,
+      );
   return tensors.map((t, i) => {
     const { type, wanted, beyondLlama } = plan[i]!;
     const from = source(t.data);
@@ -481,24 +495,33 @@ export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabul
   const c = weights.config;
   const routed = weights.layers[0]?.routed;
   const family = c.family ?? 'llama';
+  // a factorized model is written as its family's MoE architecture (qwen3 as qwen3moe), keys and all
+  const arch = routed ? MOE_ARCHS[family] : family;
+  const key = (k: string) => `${arch}.${k.slice(family.length + 1)}`;
 
   const w = new ByteWriter();
   const metaType = { u32: T.U32, f32: T.F32, string: T.STRING } as const;
   const meta: [string, MetaValue, T, T?][] = [
-    ['general.architecture', family, T.STRING],
+    ['general.architecture', arch, T.STRING],
     ['general.alignment', DEFAULT_ALIGNMENT, T.U32],
     // feed_forward_length is one expert's in a factorized file, as in llama.cpp
-    ...familyMetadata(family, c, 'GGUF writer').map(([k, v, t]): [string, MetaValue, T] => [k, k === `${family}.feed_forward_length` && routed ? routed.expertHidden : v, metaType[t]]),
+    ...familyMetadata(family, c, 'GGUF writer').map(([k, v, t]): [string, MetaValue, T] => [key(k), k === `${family}.feed_forward_length` && routed ? routed.expertHidden : v, metaType[t]]),
     ['general.file_type', FILE_TYPES[ft].id, T.U32],
   ];
-  if (GGML_TYPES[FILE_TYPES[ft].base].blockSize > 1) meta.push(['general.quantization_version', 2, T.U32]);
+  const quantized = tensors.some((t) => GGML_TYPES[t.type].blockSize > 1);
+  if (quantized) meta.push(['general.quantization_version', 2, T.U32]);
   if (routed) {
     meta.push(
-      [`${family}.expert_count`, routed.experts, T.U32],
-      [`${family}.expert_used_count`, routed.topK, T.U32],
+      [`${arch}.expert_count`, routed.experts, T.U32],
+      [`${arch}.expert_used_count`, routed.topK, T.U32],
+      // qwen3moe reads one expert's width here (feed_forward_length divided by k otherwise)
+      [`${arch}.expert_feed_forward_length`, routed.expertHidden, T.U32],
       ['ffnkit.combination', routed.combination, T.STRING],
     );
     if (routed.split) meta.push(['ffnkit.split', routed.split, T.STRING]);
+    // which experts' blocks were rounded a second time when they were cut, layer by layer
+    const requantized = weights.layers.flatMap((l, i) => (l.routed?.requantized ? [`blk.${i}: ${l.routed.requantized}`] : []));
+    if (requantized.length) meta.push(['ffnkit.requantized', requantized, T.ARRAY, T.STRING]);
   }
   if (vocab) meta.push(...vocabularyMetadata(vocab));
   const encoded = tensors.map(encodeTensor);

@@ -137,6 +137,11 @@ export interface RoutedFfnWeights<M extends HostMatrix = Float32Array> {
   w2: M;
   /** How the neurons were split (metadata only). */
   split?: string;
+  /**
+   * The experts' matrices whose blocks were rounded a second time when cut, with the type each
+   * went from and to, e.g. 'ffn_down_exps Q4_K -> Q5_0' (metadata only).
+   */
+  requantized?: string;
 }
 
 /** One decoder layer; `M` is the matrices' host form (float32 unless read for inference). */
