@@ -119,6 +119,43 @@ describe.skipIf(!SHARED)('factorized fixtures for llama.cpp: block types and fam
     });
   }
 
+  test('reading a factorized file builds the dense FFN its experts stand for only when asked, and that FFN is the experts\' sum', async () => {
+    const out = join(dir, 'lazy.gguf');
+    expect((await factorizeFixture('llama-q8_0', out, ['--steps', '0'])).code).toBe(0);
+    const bytes = new Uint8Array(readFileSync(out));
+    const held = () => {
+      globalThis.gc?.();
+      return process.memoryUsage().arrayBuffers;
+    };
+    const before = held();
+    const { weights } = readGguf(bytes, out, { blocks: 'runnable' });
+    const read = held() - before;
+    const c = weights.config;
+    const denseBytes = 3 * c.dim * c.hiddenDim * 4 * c.nLayers;
+    // the experts stay Q8_0 views into the file's bytes; the float32 dense FFN is not built
+    expect(read).toBeLessThan(denseBytes / 4);
+    const dense = { ...weights, layers: weights.layers.map((l) => ({ ...l, routed: undefined })) };
+    // asking for it builds it (other garbage collected meanwhile may hide a little of it)
+    expect(held() - before).toBeGreaterThan(0.9 * denseBytes);
+    expect(dense.layers[0]!.w1).toBe(weights.layers[0]!.w1); // built once, then kept
+    // all experts summed (top-k = E, 'sum') is the dense FFN they were cut from (both in float32
+    // here, so the kernels compute the same products)
+    const f32 = readGguf(bytes, out).weights;
+    const denseF32 = { ...f32, layers: f32.layers.map((l) => ({ ...l, routed: undefined })) };
+    const all = { ...f32, layers: f32.layers.map((l) => ({ ...l, routed: { ...l.routed!, topK: l.routed!.experts, combination: 'sum' as const } })) };
+    const ids = [1, 403, 72, 9, 300];
+    const logits = async (w: typeof f32) => {
+      const m = await LlamaModel.create(w);
+      const out = m.forward(ids, { allLogits: true });
+      m.engine.close();
+      return out;
+    };
+    const [a, b] = [await logits(denseF32), await logits(all)];
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).toBeLessThan(1e-4);
+  });
+
   for (const family of ['qwen2', 'phi3', 'gemma']) {
     test(`--llamacpp refuses a ${family} model (llama.cpp has no MoE graph it fits) and writes nothing`, async () => {
       const out = join(dir, `${family}.gguf`);

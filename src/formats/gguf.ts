@@ -8,7 +8,7 @@
 
 import { FfnkitError } from '../errors.js';
 import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, matrixF32, matrixRows } from '../model/weights.js';
+import { checkConfig, checkWeights, matrixF32, matrixRows, withLazyDense } from '../model/weights.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
   EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, MOE_ARCHS, familyMetadata, familyOf, familyShape, metadataAsFamily, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor,
@@ -309,8 +309,8 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
       w2: ffn.w2!,
       ...(moe.split ? { split: moe.split } : {}),
     };
-    const dense = denseOfRouted(routed, c.dim);
-    return { ...(layer as unknown as LlamaLayer<HostMatrix>), w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
+    // the dense FFN the experts stand for is built only if something asks for it
+    return withLazyDense({ ...(layer as unknown as Omit<LlamaLayer<HostMatrix>, 'w1' | 'w2' | 'w3'>), routed }, c.dim);
   });
   const { embedding, finalNorm, classifier, ropeFactors } = MODEL_TENSORS;
   // a shared classifier is the embedding itself, in whatever type it is kept

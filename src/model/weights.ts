@@ -167,7 +167,8 @@ export interface LlamaLayer<M extends HostMatrix = Float32Array> {
   postFfnNorm?: Float32Array;
   /**
    * Present when the FFN is factorized: then w1/w2/w3 hold the dense FFN it was made from (the
-   * experts' sum until fine-tuning changes the experts; a GGUF file keeps only the experts).
+   * experts' sum until fine-tuning changes the experts; a GGUF file keeps only the experts, and
+   * readGguf builds the dense FFN from them only when something reads it: withLazyDense).
    */
   routed?: RoutedFfnWeights<M>;
 }
@@ -269,10 +270,15 @@ export function checkWeights(w: LlamaWeights<HostMatrix>, source: string): void 
     expect(`layers.${i}.wv`, l.wv, kv * c.dim);
     expect(`layers.${i}.wo`, l.wo, c.dim * q);
     expect(`layers.${i}.ffn_norm`, l.ffnNorm, c.dim);
-    expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
-    expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
-    expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
-    if (l.routed) checkRouted(l.routed, c, `${source}: layers.${i}`);
+    // a routed layer runs its experts; its dense fields are what they stand for (and may be built
+    // only when asked: withLazyDense), not something to check
+    if (l.routed) {
+      checkRouted(l.routed, c, `${source}: layers.${i}`);
+    } else {
+      expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
+      expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
+      expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
+    }
     const optional: [string, [keyof LlamaLayer, number][]][] = [
       ['q/k/v biases', [['bq', q], ['bk', kv], ['bv', kv]]],
       ['q/k norms', [['qNorm', hd], ['kNorm', hd]]],
@@ -300,7 +306,9 @@ export function parameterCount(w: LlamaWeights<HostMatrix>): number {
   let n = matrixSize(w.tokenEmbedding) + w.finalNorm.length + (w.config.sharedClassifier ? 0 : matrixSize(w.classifier));
   for (const l of w.layers) {
     n += l.attnNorm.length + matrixSize(l.wq) + matrixSize(l.wk) + matrixSize(l.wv) + matrixSize(l.wo);
-    n += l.ffnNorm.length + matrixSize(l.w1) + matrixSize(l.w2) + matrixSize(l.w3);
+    // a routed layer's experts hold as many values as the dense FFN they stand for
+    const ffn = l.routed ?? l;
+    n += l.ffnNorm.length + matrixSize(ffn.w1) + matrixSize(ffn.w2) + matrixSize(ffn.w3);
     for (const extra of [l.bq, l.bk, l.bv, l.qNorm, l.kNorm, l.postAttnNorm, l.postFfnNorm]) n += extra?.length ?? 0;
   }
   return n;
@@ -335,6 +343,29 @@ export function denseOfRouted(r: RoutedFfnWeights<HostMatrix>, dim: number): { w
     }
   }
   return { w1: matrixF32(r.w1), w3: matrixF32(r.w3), w2, hidden };
+}
+
+/**
+ * `layer` with dense fields w1, w2 and w3 that are built from its experts (denseOfRouted) the
+ * first time something reads one of them, then kept; until then the host holds the experts only.
+ * The fields are enumerable, so spreading the layer reads them (and builds them); assigning one
+ * replaces it.
+ */
+export function withLazyDense<M extends HostMatrix>(layer: Omit<LlamaLayer<M>, 'w1' | 'w2' | 'w3'> & { routed: RoutedFfnWeights<M> }, dim: number): LlamaLayer<HostMatrix> {
+  let dense: { w1: HostMatrix; w2: HostMatrix; w3: HostMatrix } | undefined;
+  const out = { ...layer } as unknown as LlamaLayer<HostMatrix>;
+  for (const field of ['w1', 'w2', 'w3'] as const) {
+    Object.defineProperty(out, field, {
+      enumerable: true,
+      configurable: true,
+      get: () => (dense ??= denseOfRouted(layer.routed, dim))[field],
+      set: (m: HostMatrix) => {
+        dense ??= denseOfRouted(layer.routed, dim);
+        dense[field] = m;
+      },
+    });
+  }
+  return out;
 }
 
 /** Rows r0 .. r1-1 of a host matrix of `cols` columns (a view: block rows are byte runs). */
