@@ -86,6 +86,7 @@ describe.skipIf(!SHARED)('factorized fixtures for llama.cpp: block types and fam
     { name: 'llama-q6_k', arch: 'llama', gate: ['Q6_K'], down: ['Q8_0'], requantized: true },
     { name: 'llama-q8_0', arch: 'llama', gate: ['Q8_0'], down: ['Q8_0'], requantized: true },
     { name: 'qwen3-f32', arch: 'qwen3moe', gate: ['F32'], down: ['F32'], requantized: false },
+    { name: 'phi3-f32', arch: 'phimoe', gate: ['F32'], down: ['F32'], requantized: false },
   ];
   for (const c of cases) {
     test(`${c.name}: experts in the source's block types, as llama.cpp's ${c.arch}${LLAMA_CPP ? ', with ffnkit\'s logits' : ''}`, async () => {
@@ -112,6 +113,18 @@ describe.skipIf(!SHARED)('factorized fixtures for llama.cpp: block types and fam
       // gate and up rows are the source's own blocks, byte for byte
       const source = parseGguf(new Uint8Array(readFileSync(fixture(c.name))));
       if (c.gate[0] !== 'F32') expect(sameRowBlocks(source, file, readFileSync(fixture(c.name)), readFileSync(out))).toBe(true);
+      // phimoe's biases are there, as zeros, and read back as nothing
+      if (c.arch === 'phimoe') {
+        expect(file.tensors.filter((t) => t.name.endsWith('.bias')).map((t) => t.name).sort()).toEqual(
+          ['attn_norm', 'attn_output', 'ffn_norm'].flatMap((n) => [0, 1].map((i) => `blk.${i}.${n}.bias`)).concat(['output.bias', 'output_norm.bias']).sort(),
+        );
+        expect(readGguf(new Uint8Array(readFileSync(out))).weights.config.family).toBe('phi3');
+        // a bias that is not zero would change the model: refused, named
+        const edited = new Uint8Array(readFileSync(out));
+        const bias = file.tensors.find((t) => t.name === 'blk.1.ffn_norm.bias')!;
+        new DataView(edited.buffer).setFloat32(file.dataStart + bias.offset + 4, 0.5, true);
+        expect(() => readGguf(edited, 'edited.gguf')).toThrow(/edited\.gguf: tensor blk\.1\.ffn_norm\.bias is not zero/);
+      }
       if (!LLAMA_CPP) return;
       const { argmaxMisses, maxDiffOverStd } = await againstLlamaCpp(out, fixture(c.name), `factorized ${c.name} (E 4, k 2, weighted)`);
       expect(argmaxMisses).toBeLessThanOrEqual(1);
@@ -156,7 +169,7 @@ describe.skipIf(!SHARED)('factorized fixtures for llama.cpp: block types and fam
     expect(worst).toBeLessThan(1e-4);
   });
 
-  for (const family of ['qwen2', 'phi3', 'gemma']) {
+  for (const family of ['qwen2', 'gemma']) {
     test(`--llamacpp refuses a ${family} model (llama.cpp has no MoE graph it fits) and writes nothing`, async () => {
       const out = join(dir, `${family}.gguf`);
       const r = await factorizeFixture(`${family}-f32`, out);

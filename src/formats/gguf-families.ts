@@ -265,15 +265,32 @@ export function familyConfig(family: Family, c: LlamaConfig): LlamaConfig {
  * LLAMA_CPP_MOE_GAPS).
  */
 export const MOE_ARCHS: Record<Family, string> = {
-  llama: 'llama', qwen3: 'qwen3moe', qwen2: 'qwen2', phi3: 'phi3', gemma: 'gemma', gemma2: 'gemma2', gemma3: 'gemma3',
+  llama: 'llama', qwen3: 'qwen3moe', qwen2: 'qwen2', phi3: 'phimoe', gemma: 'gemma', gemma2: 'gemma2', gemma3: 'gemma3',
+};
+
+/**
+ * What a MoE architecture requires beyond its family's tensors: bias tensors ffnkit's graph of
+ * the family has no place for (phimoe's norms, attention output and classifier; llama.cpp adds
+ * them), written as zeros, which add nothing, and read only when they are zeros; and whether
+ * output.weight must be there (it is then the embedding again for a tied model).
+ */
+export const MOE_ARCH_EXTRAS: Record<string, { zeros: { name: string; layer: boolean; dims: (s: Shape) => number[] }[]; output: boolean }> = {
+  phimoe: {
+    zeros: [
+      { name: 'attn_norm.bias', layer: true, dims: (s) => [s.dim] },
+      { name: 'attn_output.bias', layer: true, dims: (s) => [s.dim] },
+      { name: 'ffn_norm.bias', layer: true, dims: (s) => [s.dim] },
+      { name: 'output_norm.bias', layer: false, dims: (s) => [s.dim] },
+      { name: 'output.bias', layer: false, dims: (s) => [s.vocab] },
+    ],
+    output: true,
+  },
 };
 
 /** Why llama.cpp cannot run a factorized model of a family (src/models/*.cpp, as node-llama-cpp builds it). */
 export const LLAMA_CPP_MOE_GAPS: Partial<Record<Family, string>> = {
   qwen2:
     "llama.cpp's qwen2moe graph needs a shared expert in every layer (blk.N.ffn_*_shexp, a sigmoid-gated dense FFN) and an output.weight, and weights the chosen experts by their softmax over all experts without renormalising them; a factorized qwen2 model has no shared expert and combines as 'weighted'",
-  phi3:
-    "llama.cpp's phimoe graph needs bias tensors phi3 files do not have (output_norm, output, attn_norm, attn_output and ffn_norm biases) and a separate output.weight; ffnkit does not write them",
   gemma: 'llama.cpp has no MoE graph for gemma (its gemma graph has no experts)',
   gemma2: 'llama.cpp has no MoE graph for gemma2 (its gemma2 graph has no experts)',
   gemma3: 'llama.cpp has no MoE graph for gemma3 (its gemma3 graph has no experts)',
@@ -457,6 +474,9 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, source: string):
   const shape = familyShape(c, routed?.experts ?? 1, routed?.expertHidden ?? c.hiddenDim);
   const out: NamedTensor[] = [];
   const add = (name: string, t: { role: TensorRole; dims: (s: Shape) => number[] }, data: HostMatrix) => out.push({ name, dims: t.dims(shape), role: t.role, data });
+  // what the family's MoE architecture requires beyond the model's own tensors
+  const extras = routed ? MOE_ARCH_EXTRAS[MOE_ARCHS[family]] : undefined;
+  const zero = (name: string, dims: (s: Shape) => number[]) => out.push({ name, dims: dims(shape), role: 'vector', data: new Float32Array(dims(shape)[0]!) });
   const m = MODEL_TENSORS;
   // a shared classifier kept in blocks is the embedding's own blocks
   add(m.embedding.name, m.embedding, c.sharedClassifier && !(weights.classifier instanceof Float32Array) ? weights.classifier : weights.tokenEmbedding);
@@ -484,12 +504,14 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, source: string):
       }
     }
     for (const group of table.layer.optional) if (group.every((t) => t.fields.every((f) => fields[f] !== undefined))) group.forEach(write);
+    for (const z of extras?.zeros ?? []) if (z.layer) zero(`blk.${i}.${z.name}`, z.dims);
   });
   // a tensor of the model that the family's table has no name for would be lost
   const named = new Set([...table.layer.required, ...table.layer.optional.flat()].flatMap((t) => t.fields));
   const stray = weights.layers.flatMap((l) => (['bq', 'bk', 'bv', 'qNorm', 'kNorm', 'postAttnNorm', 'postFfnNorm'] as const).filter((f) => l[f] !== undefined && !named.has(f)))[0];
   if (stray) throw new FfnkitError('E_UNSUPPORTED', `${source}: ${family} files have no tensor for this model's ${stray}`);
   add(m.finalNorm.name, m.finalNorm, weights.finalNorm);
-  if (!c.sharedClassifier) add(m.classifier.name, m.classifier, weights.classifier);
+  if (!c.sharedClassifier || extras?.output) add(m.classifier.name, m.classifier, weights.classifier);
+  for (const z of extras?.zeros ?? []) if (!z.layer) zero(z.name, z.dims);
   return out;
 }

@@ -11,7 +11,7 @@ import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWei
 import { checkConfig, checkWeights, matrixF32, matrixRows, withLazyDense } from '../model/weights.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
-  EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, MOE_ARCHS, familyMetadata, familyOf, familyShape, metadataAsFamily, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor,
+  EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, MOE_ARCHS, MOE_ARCH_EXTRAS, familyMetadata, familyOf, familyShape, metadataAsFamily, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor,
   type TensorRole,
 } from './gguf-families.js';
 import { ByteReader, ByteWriter } from './bytes.js';
@@ -323,6 +323,15 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     classifier: c.sharedClassifier ? tokenEmbedding : read(classifier.name, classifier.role, classifier.dims(shape)),
   };
   if (table.ropeFactors && byName.has(ropeFactors.name)) weights.ropeFactors = vector(ropeFactors.name, ropeFactors.dims(shape));
+  // the biases a MoE architecture adds (phimoe's) change nothing when they are zeros, as ffnkit writes them
+  for (const z of MOE_ARCH_EXTRAS[arch as string]?.zeros ?? []) {
+    for (const name of z.layer ? layers.map((_, i) => `blk.${i}.${z.name}`) : [z.name]) {
+      if (!byName.has(name)) continue;
+      if (vector(name, z.dims(shape)).some((v) => v !== 0)) {
+        throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} is not zero; ffnkit's ${family} graph has no ${z.name.replace('.bias', '')} bias`);
+      }
+    }
+  }
   const unknown = file.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
   if (unknown.length) {
     const names = `${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ', ...' : ''}`;
