@@ -186,7 +186,7 @@ describe.skipIf(!SHARED)('what the families refuse, naming it', () => {
   });
 
   test('an unknown architecture, and a family\'s tensor missing', () => {
-    expectError(edited('fixture-qwen2-f32.gguf', { meta: { 'general.architecture': 'mamba' } }), 'E_UNSUPPORTED', /general\.architecture is 'mamba' \(ffnkit runs llama, qwen2, qwen3, phi3, gemma, gemma2, gemma3, qwen3moe\)/);
+    expectError(edited('fixture-qwen2-f32.gguf', { meta: { 'general.architecture': 'mamba' } }), 'E_UNSUPPORTED', /general\.architecture is 'mamba' \(ffnkit runs llama, qwen2, qwen3, phi3, gemma, gemma2, gemma3, qwen3moe, phimoe\)/);
     expectError(edited('fixture-qwen2-f32.gguf', { dropTensors: ['blk.1.attn_k.bias'] }), 'E_FORMAT', /tensor blk\.1\.attn_k\.bias is missing/);
     expectError(edited('fixture-gemma3-f32.gguf', { dropTensors: ['blk.0.post_ffw_norm.weight'] }), 'E_FORMAT', /tensor blk\.0\.post_ffw_norm\.weight is missing/);
     // llama's optional biases come all three or none
