@@ -47,7 +47,7 @@ describe.skipIf(!SHARED)('factorized files for llama.cpp', () => {
     const out = join(dir, 'sum.gguf');
     const r = await factorize(out, ['--llamacpp', '--combination', 'sum']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/--combination sum: llama.cpp weights the chosen experts/);
+    expect(r.stderr).toMatch(/--combination sum: llama.cpp's llama graph weights the chosen experts/);
     expect(existsSync(out)).toBe(false);
   });
 
@@ -87,6 +87,7 @@ describe.skipIf(!SHARED)('factorized fixtures for llama.cpp: block types and fam
     { name: 'llama-q8_0', arch: 'llama', gate: ['Q8_0'], down: ['Q8_0'], requantized: true },
     { name: 'qwen3-f32', arch: 'qwen3moe', gate: ['F32'], down: ['F32'], requantized: false },
     { name: 'phi3-f32', arch: 'phimoe', gate: ['F32'], down: ['F32'], requantized: false },
+    { name: 'qwen2-f32', arch: 'qwen2moe', gate: ['F32'], down: ['F32'], requantized: false },
   ];
   for (const c of cases) {
     test(`${c.name}: experts in the source's block types, as llama.cpp's ${c.arch}${LLAMA_CPP ? ', with ffnkit\'s logits' : ''}`, async () => {
@@ -125,8 +126,22 @@ describe.skipIf(!SHARED)('factorized fixtures for llama.cpp: block types and fam
         new DataView(edited.buffer).setFloat32(file.dataStart + bias.offset + 4, 0.5, true);
         expect(() => readGguf(edited, 'edited.gguf')).toThrow(/edited\.gguf: tensor blk\.1\.ffn_norm\.bias is not zero/);
       }
+      // qwen2moe's shared expert is there, all zeros (so it adds nothing), and the gating is qwen2moe's
+      if (c.arch === 'qwen2moe') {
+        expect(file.metadata.get('ffnkit.combination')).toBe('softmax');
+        expect(file.metadata.get('qwen2moe.expert_shared_feed_forward_length')).toBe(32);
+        const shared = file.tensors.filter((t) => t.name.includes('_shexp'));
+        expect(shared.map((t) => t.name).filter((n) => n.startsWith('blk.0.')).sort()).toEqual(
+          ['ffn_down_shexp', 'ffn_gate_inp_shexp', 'ffn_gate_shexp', 'ffn_up_shexp'].map((n) => `blk.0.${n}.weight`),
+        );
+        expect(file.tensors.some((t) => t.name === 'output.weight')).toBe(true);
+        const edited = new Uint8Array(readFileSync(out));
+        const down = file.tensors.find((t) => t.name === 'blk.0.ffn_down_shexp.weight')!;
+        new DataView(edited.buffer).setFloat32(file.dataStart + down.offset + 8, 0.25, true);
+        expect(() => readGguf(edited, 'edited.gguf')).toThrow(/edited\.gguf: tensor blk\.0\.ffn_down_shexp\.weight is not zero/);
+      }
       if (!LLAMA_CPP) return;
-      const { argmaxMisses, maxDiffOverStd } = await againstLlamaCpp(out, fixture(c.name), `factorized ${c.name} (E 4, k 2, weighted)`);
+      const { argmaxMisses, maxDiffOverStd } = await againstLlamaCpp(out, fixture(c.name), `factorized ${c.name} (E 4, k 2, ${String(file.metadata.get('ffnkit.combination'))})`);
       expect(argmaxMisses).toBeLessThanOrEqual(1);
       expect(maxDiffOverStd).toBeLessThanOrEqual(c.gate[0] === 'F32' ? 0.02 : 0.15);
     });
@@ -169,7 +184,7 @@ describe.skipIf(!SHARED)('factorized fixtures for llama.cpp: block types and fam
     expect(worst).toBeLessThan(1e-4);
   });
 
-  for (const family of ['qwen2', 'gemma']) {
+  for (const family of ['gemma', 'gemma2', 'gemma3']) {
     test(`--llamacpp refuses a ${family} model (llama.cpp has no MoE graph it fits) and writes nothing`, async () => {
       const out = join(dir, `${family}.gguf`);
       const r = await factorizeFixture(`${family}-f32`, out);
@@ -179,14 +194,14 @@ describe.skipIf(!SHARED)('factorized fixtures for llama.cpp: block types and fam
     });
   }
 
-  test('without --llamacpp a qwen2 model is factorized for ffnkit alone (its own architecture name)', async () => {
-    const out = join(dir, 'qwen2-ffnkit.gguf');
+  test('without --llamacpp a gemma model is factorized for ffnkit alone (its own architecture name)', async () => {
+    const out = join(dir, 'gemma-ffnkit.gguf');
     const r = await run([
-      'factorize', '--model', fixture('qwen2-f32'), '--tokenizer', fixture('qwen2-f32'), '--calib', sharedPath('data', 'tinystories-calib.txt'),
+      'factorize', '--model', fixture('gemma-f32'), '--tokenizer', fixture('gemma-f32'), '--calib', sharedPath('data', 'tinystories-calib.txt'),
       '--experts', '4', '--top-k', '2', '--split', 'contiguous', '--steps', '0', '--calib-tokens', '256', '--out', out,
     ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(parseGguf(new Uint8Array(readFileSync(out))).metadata.get('general.architecture')).toBe('qwen2');
+    expect(parseGguf(new Uint8Array(readFileSync(out))).metadata.get('general.architecture')).toBe('gemma');
     expect(readGguf(new Uint8Array(readFileSync(out))).weights.layers[0]!.routed?.experts).toBe(4);
   });
 });

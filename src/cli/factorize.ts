@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import {
-  FILE_TYPES, FfnkitError, LLAMA_CPP_MOE_GAPS, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type FileType, type HostMatrix, type LlamaWeights,
+  FILE_TYPES, FfnkitError, LLAMA_CPP_COMBINATION, LLAMA_CPP_MOE_GAPS, MOE_ARCHS, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type FileType, type HostMatrix, type LlamaWeights,
 } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
 import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
@@ -42,10 +42,12 @@ export function factorizeCommand(): Command {
     .requiredOption('--top-k <k>', 'experts used per token', numberOption('--top-k', 1, 1 << 16, true))
     .addOption(new Option('--split <method>', 'how neurons are grouped').choices([...SPLIT_METHODS]).makeOptionMandatory())
     .addOption(
-      new Option('--combination <c>', "sum: add the chosen experts (drop the rest); paper: sum x E/k (FactorLLM's code); weighted: softmax of router logits")
-        .choices(['sum', 'paper', 'weighted']),
+      new Option(
+        '--combination <c>',
+        "sum: add the chosen experts (drop the rest); paper: sum x E/k (FactorLLM's code); weighted: softmax of the chosen router logits; softmax: their share of the softmax over all (Qwen2-MoE's)",
+      ).choices(['sum', 'paper', 'weighted', 'softmax']),
     )
-    .option('--llamacpp', "write a file llama.cpp runs: the weighted combination (llama.cpp's normalised top-k gating) and routers without bias")
+    .option('--llamacpp', "write a file llama.cpp runs: the combination llama.cpp's MoE graph for the family computes (weighted; softmax for qwen2) and routers without bias")
     .option('--steps <n>', 'router training steps per layer (0 = untrained)', numberOption('--steps', 0, 1e7, true), 300)
     .option('--lr <x>', 'AdamW learning rate', numberOption('--lr', 1e-9, 10), 0.01)
     .option('--batch <n>', 'tokens per training step', numberOption('--batch', 1, 1 << 20, true), 256)
@@ -57,15 +59,19 @@ export function factorizeCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (o: Options) => {
-      const combination = o.combination ?? (o.llamacpp ? 'weighted' : 'sum');
-      if (o.llamacpp && combination !== 'weighted') {
-        throw new FfnkitError('E_ARG', `--combination ${combination}: llama.cpp weights the chosen experts by a softmax over their router logits ('weighted'); '${combination}' runs in ffnkit only, without --llamacpp`);
-      }
       // block types stay blocks: calibration runs them so, and the experts are cut from them
       const { weights } = await readWeights(o.model, { blocks: 'runnable' });
       const family = weights.config.family ?? 'llama';
       const gap = LLAMA_CPP_MOE_GAPS[family];
       if (o.llamacpp && gap) throw new FfnkitError('E_UNSUPPORTED', `--llamacpp: a factorized ${family} model cannot be written for llama.cpp: ${gap}`);
+      // llama.cpp's graph for the family's MoE architecture decides how the experts combine
+      const arch = MOE_ARCHS[family];
+      const travels = LLAMA_CPP_COMBINATION[arch] ?? 'weighted';
+      const combination = o.combination ?? (o.llamacpp ? travels : 'sum');
+      if (o.llamacpp && combination !== travels) {
+        const how = travels === 'weighted' ? 'by a softmax over their router logits' : 'by their probabilities under a softmax over all router logits, not renormalised';
+        throw new FfnkitError('E_ARG', `--combination ${combination}: llama.cpp's ${arch} graph weights the chosen experts ${how} ('${travels}'); '${combination}' runs in ffnkit only, without --llamacpp`);
+      }
       if (o.experts > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--experts: ${o.experts} is more than the hidden size ${weights.config.hiddenDim}`);
       if (o.topK > o.experts) throw new FfnkitError('E_ARG', `--top-k: ${o.topK} is more than --experts ${o.experts}`);
       const tokenizer = await Tokenizer.load(o.tokenizer);

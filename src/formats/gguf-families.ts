@@ -10,7 +10,7 @@
 
 import { FfnkitError } from '../errors.js';
 import type { GgmlType } from '../model/ggml-types.js';
-import type { Family, HostMatrix, LlamaConfig, LlamaWeights, RopeStyle, RoutedFfnWeights } from '../model/weights.js';
+import type { Combination, Family, HostMatrix, LlamaConfig, LlamaWeights, RopeStyle, RoutedFfnWeights } from '../model/weights.js';
 import { headDim, kvDim, matrixF32, qDim, stackRows } from '../model/weights.js';
 import type { MetaValue } from './gguf.js';
 
@@ -152,6 +152,7 @@ export const COMMON_KEYS = [
   'attention.layer_norm_rms_epsilon', 'rope.freq_base', 'rope.dimension_count', 'attention.key_length', 'attention.value_length',
   'vocab_size', 'rope.scaling.type', 'rope.scaling.factor', 'rope.scale_linear', 'rope.scaling.attn_factor',
   'rope.scaling.original_context_length', 'rope.scaling.finetuned', 'expert_count', 'expert_used_count', 'expert_feed_forward_length',
+  'expert_shared_feed_forward_length',
 ] as const;
 
 const LLAMA_LAYER = [T.attnNorm, T.wq, T.wk, T.wv, T.wo, T.ffnNorm, T.gate, T.down, T.up];
@@ -265,16 +266,39 @@ export function familyConfig(family: Family, c: LlamaConfig): LlamaConfig {
  * LLAMA_CPP_MOE_GAPS).
  */
 export const MOE_ARCHS: Record<Family, string> = {
-  llama: 'llama', qwen3: 'qwen3moe', qwen2: 'qwen2', phi3: 'phimoe', gemma: 'gemma', gemma2: 'gemma2', gemma3: 'gemma3',
+  llama: 'llama', qwen3: 'qwen3moe', qwen2: 'qwen2moe', phi3: 'phimoe', gemma: 'gemma', gemma2: 'gemma2', gemma3: 'gemma3',
 };
 
 /**
- * What a MoE architecture requires beyond its family's tensors: bias tensors ffnkit's graph of
- * the family has no place for (phimoe's norms, attention output and classifier; llama.cpp adds
- * them), written as zeros, which add nothing, and read only when they are zeros; and whether
+ * How llama.cpp's graph of each MoE architecture combines the chosen experts: a softmax over all
+ * router logits, the top k kept and renormalised (`weighted`), or not renormalised (`softmax`:
+ * qwen2moe). A file of another combination keeps its router bias, which llama.cpp refuses.
+ */
+export const LLAMA_CPP_COMBINATION: Record<string, Combination> = { llama: 'weighted', qwen3moe: 'weighted', phimoe: 'weighted', qwen2moe: 'softmax' };
+
+/** The width ffnkit gives qwen2moe's (all-zero) shared expert. */
+const SHARED_EXPERT_WIDTH = 32;
+
+/**
+ * What a MoE architecture requires beyond its family's tensors: tensors ffnkit's graph of the
+ * family has no place for (phimoe's norm, attention-output and classifier biases; qwen2moe's
+ * shared expert, whose output is zero when its down projection is), written as zeros (but for
+ * `fill`), which add nothing, and read only when they are zeros; the keys that size them; and whether
  * output.weight must be there (it is then the embedding again for a tied model).
  */
-export const MOE_ARCH_EXTRAS: Record<string, { zeros: { name: string; layer: boolean; dims: (s: Shape) => number[] }[]; output: boolean }> = {
+export const MOE_ARCH_EXTRAS: Record<string, { zeros: { name: string; layer: boolean; dims: (s: Shape) => number[]; fill?: number }[]; keys?: [string, number][]; output: boolean }> = {
+  qwen2moe: {
+    zeros: [
+      // llama.cpp computes the shared expert's sigmoid gate as silu(g)/g, which is NaN at g = 0
+      // exactly: ones make g the sum of the normed input, not zero for a zero vector's sake
+      { name: 'ffn_gate_inp_shexp.weight', layer: true, dims: (s) => [s.dim], fill: 1 },
+      { name: 'ffn_gate_shexp.weight', layer: true, dims: (s) => [s.dim, SHARED_EXPERT_WIDTH] },
+      { name: 'ffn_up_shexp.weight', layer: true, dims: (s) => [s.dim, SHARED_EXPERT_WIDTH] },
+      { name: 'ffn_down_shexp.weight', layer: true, dims: (s) => [SHARED_EXPERT_WIDTH, s.dim] },
+    ],
+    keys: [['expert_shared_feed_forward_length', SHARED_EXPERT_WIDTH]],
+    output: true,
+  },
   phimoe: {
     zeros: [
       { name: 'attn_norm.bias', layer: true, dims: (s) => [s.dim] },
@@ -289,8 +313,6 @@ export const MOE_ARCH_EXTRAS: Record<string, { zeros: { name: string; layer: boo
 
 /** Why llama.cpp cannot run a factorized model of a family (src/models/*.cpp, as node-llama-cpp builds it). */
 export const LLAMA_CPP_MOE_GAPS: Partial<Record<Family, string>> = {
-  qwen2:
-    "llama.cpp's qwen2moe graph needs a shared expert in every layer (blk.N.ffn_*_shexp, a sigmoid-gated dense FFN) and an output.weight, and weights the chosen experts by their softmax over all experts without renormalising them; a factorized qwen2 model has no shared expert and combines as 'weighted'",
   gemma: 'llama.cpp has no MoE graph for gemma (its gemma graph has no experts)',
   gemma2: 'llama.cpp has no MoE graph for gemma2 (its gemma2 graph has no experts)',
   gemma3: 'llama.cpp has no MoE graph for gemma3 (its gemma3 graph has no experts)',
@@ -452,12 +474,12 @@ export interface NamedTensor {
 }
 
 /**
- * llama.cpp's graphs have no router bias and combine experts as 'weighted' does: a file without
- * the bias is one it runs. Any other keeps the bias tensor, so llama.cpp refuses it instead of
- * computing a different model.
+ * llama.cpp's graphs have no router bias and combine experts as LLAMA_CPP_COMBINATION says: a
+ * file without the bias is one it runs. Any other keeps the bias tensor, so llama.cpp refuses it
+ * instead of computing a different model.
  */
-function writesRouterBias(r: RoutedFfnWeights<HostMatrix>): boolean {
-  return r.combination !== 'weighted' || r.routerBias.some((b) => b !== 0);
+function writesRouterBias(r: RoutedFfnWeights<HostMatrix>, arch: string): boolean {
+  return r.combination !== LLAMA_CPP_COMBINATION[arch] || r.routerBias.some((b) => b !== 0);
 }
 
 /**
@@ -476,7 +498,10 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, source: string):
   const add = (name: string, t: { role: TensorRole; dims: (s: Shape) => number[] }, data: HostMatrix) => out.push({ name, dims: t.dims(shape), role: t.role, data });
   // what the family's MoE architecture requires beyond the model's own tensors
   const extras = routed ? MOE_ARCH_EXTRAS[MOE_ARCHS[family]] : undefined;
-  const zero = (name: string, dims: (s: Shape) => number[]) => out.push({ name, dims: dims(shape), role: 'vector', data: new Float32Array(dims(shape)[0]!) });
+  const zero = (name: string, dims: (s: Shape) => number[], fill = 0) => {
+    const d = dims(shape);
+    out.push({ name, dims: d, role: d.length === 1 ? 'vector' : 'matrix', data: new Float32Array(d.reduce((a, b) => a * b, 1)).fill(fill) });
+  };
   const m = MODEL_TENSORS;
   // a shared classifier kept in blocks is the embedding's own blocks
   add(m.embedding.name, m.embedding, c.sharedClassifier && !(weights.classifier instanceof Float32Array) ? weights.classifier : weights.tokenEmbedding);
@@ -500,11 +525,11 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, source: string):
       else if (!expertsWritten) {
         // the experts take the place of the dense FFN's tensors
         expertsWritten = true;
-        for (const e of EXPERT_TENSORS) if (e.field !== 'routerBias' || writesRouterBias(r)) add(`blk.${i}.${e.name}`, e, r[e.field]);
+        for (const e of EXPERT_TENSORS) if (e.field !== 'routerBias' || writesRouterBias(r, MOE_ARCHS[family])) add(`blk.${i}.${e.name}`, e, r[e.field]);
       }
     }
     for (const group of table.layer.optional) if (group.every((t) => t.fields.every((f) => fields[f] !== undefined))) group.forEach(write);
-    for (const z of extras?.zeros ?? []) if (z.layer) zero(`blk.${i}.${z.name}`, z.dims);
+    for (const z of extras?.zeros ?? []) if (z.layer) zero(`blk.${i}.${z.name}`, z.dims, z.fill);
   });
   // a tensor of the model that the family's table has no name for would be lost
   const named = new Set([...table.layer.required, ...table.layer.optional.flat()].flatMap((t) => t.fields));
@@ -512,6 +537,6 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, source: string):
   if (stray) throw new FfnkitError('E_UNSUPPORTED', `${source}: ${family} files have no tensor for this model's ${stray}`);
   add(m.finalNorm.name, m.finalNorm, weights.finalNorm);
   if (!c.sharedClassifier || extras?.output) add(m.classifier.name, m.classifier, weights.classifier);
-  for (const z of extras?.zeros ?? []) if (!z.layer) zero(z.name, z.dims);
+  for (const z of extras?.zeros ?? []) if (!z.layer) zero(z.name, z.dims, z.fill);
   return out;
 }

@@ -8,10 +8,10 @@
 
 import { FfnkitError } from '../errors.js';
 import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
-import { checkConfig, checkWeights, matrixF32, matrixRows, withLazyDense } from '../model/weights.js';
+import { COMBINATIONS, checkConfig, checkWeights, matrixF32, matrixRows, withLazyDense } from '../model/weights.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
-  EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, MOE_ARCHS, MOE_ARCH_EXTRAS, familyMetadata, familyOf, familyShape, metadataAsFamily, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor,
+  EXPERT_TENSORS, FAMILIES, LLAMA_CPP_COMBINATION, MODEL_TENSORS, MOE_ARCHS, MOE_ARCH_EXTRAS, familyMetadata, familyOf, familyShape, metadataAsFamily, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor,
   type TensorRole,
 } from './gguf-families.js';
 import { ByteReader, ByteWriter } from './bytes.js';
@@ -169,20 +169,19 @@ export function ggufTokenizer(file: GgufFile, source = 'GGUF file'): Tokenizer {
 }
 
 /** The expert metadata of a factorized (MoE) file, or undefined for a dense one. */
-function expertMetadata(file: GgufFile, family: Family, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
+function expertMetadata(file: GgufFile, family: Family, arch: string, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
   if (!file.metadata.has(`${family}.expert_count`)) return undefined;
   const experts = metaNumber(file, `${family}.expert_count`, source);
   const topK = metaNumber(file, `${family}.expert_used_count`, source);
   if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: ${family}.expert_count ${experts} (at least 2)`);
   if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: ${family}.expert_used_count ${topK} is outside 1..${experts}`);
-  // without ffnkit's key the file is llama.cpp's MoE, whose llama graph weights the chosen
-  // experts by a softmax over their router logits
-  const combination = file.metadata.get('ffnkit.combination') ?? 'weighted';
-  if (combination !== 'paper' && combination !== 'weighted' && combination !== 'sum') {
-    throw new FfnkitError('E_FORMAT', `${source}: ffnkit.combination '${String(combination)}' (paper, weighted or sum)`);
+  // without ffnkit's key the file is llama.cpp's MoE, combined as llama.cpp's graph for it does
+  const combination = file.metadata.get('ffnkit.combination') ?? LLAMA_CPP_COMBINATION[arch] ?? 'weighted';
+  if (!COMBINATIONS.includes(combination as Combination)) {
+    throw new FfnkitError('E_FORMAT', `${source}: ffnkit.combination '${String(combination)}' (${COMBINATIONS.join(', ')})`);
   }
   const split = file.metadata.get('ffnkit.split');
-  return { experts, topK, combination, ...(typeof split === 'string' ? { split } : {}) };
+  return { experts, topK, combination: combination as Combination, ...(typeof split === 'string' ? { split } : {}) };
 }
 
 function metaNumber(file: GgufFile, key: string, source: string, fallback?: number): number {
@@ -232,7 +231,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
   }
   checkConfig(config, source);
   const c = config;
-  const moe = expertMetadata(file, family, source);
+  const moe = expertMetadata(file, family, arch as string, source);
   if (!moe && arch !== family) throw new FfnkitError('E_FORMAT', `${source}: a ${String(arch)} file without ${String(arch)}.expert_count`);
   // one expert's width: expert_feed_forward_length, else as llama.cpp takes it (llama's
   // feed_forward_length is one expert's; qwen3moe's is divided among the used experts)
@@ -323,12 +322,17 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     classifier: c.sharedClassifier ? tokenEmbedding : read(classifier.name, classifier.role, classifier.dims(shape)),
   };
   if (table.ropeFactors && byName.has(ropeFactors.name)) weights.ropeFactors = vector(ropeFactors.name, ropeFactors.dims(shape));
-  // the biases a MoE architecture adds (phimoe's) change nothing when they are zeros, as ffnkit writes them
+  // what a MoE architecture adds (phimoe's biases, qwen2moe's shared expert) changes nothing when
+  // it is zeros, as ffnkit writes it; qwen2moe's shared expert adds nothing when its down
+  // projection is zero, whatever its gate and up hold
   for (const z of MOE_ARCH_EXTRAS[arch as string]?.zeros ?? []) {
     for (const name of z.layer ? layers.map((_, i) => `blk.${i}.${z.name}`) : [z.name]) {
-      if (!byName.has(name)) continue;
-      if (vector(name, z.dims(shape)).some((v) => v !== 0)) {
-        throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} is not zero; ffnkit's ${family} graph has no ${z.name.replace('.bias', '')} bias`);
+      const t = byName.get(name);
+      if (!t) continue;
+      used.add(name);
+      const mustBeZero = !name.includes('_shexp') || name.includes('ffn_down_shexp');
+      if (mustBeZero && tensorData(file, bytes, t, source).some((v) => v !== 0)) {
+        throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} is not zero; ffnkit's ${family} graph has no place for it`);
       }
     }
   }
@@ -527,6 +531,7 @@ export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabul
       [`${arch}.expert_feed_forward_length`, routed.expertHidden, T.U32],
       ['ffnkit.combination', routed.combination, T.STRING],
     );
+    for (const [k, v] of MOE_ARCH_EXTRAS[arch]?.keys ?? []) meta.push([`${arch}.${k}`, v, T.U32]);
     if (routed.split) meta.push(['ffnkit.split', routed.split, T.STRING]);
     // which experts' blocks were rounded a second time when they were cut, layer by layer
     const requantized = weights.layers.flatMap((l, i) => (l.routed?.requantized ? [`blk.${i}: ${l.routed.requantized}`] : []));

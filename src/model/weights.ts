@@ -115,8 +115,15 @@ export interface LlamaConfig {
   ropeScaleSliding?: number;
 }
 
-/** How a routed FFN combines its selected experts' outputs. */
-export type Combination = 'paper' | 'weighted' | 'sum';
+/**
+ * How a routed FFN combines its selected experts' outputs: `sum` adds them, `paper` scales that
+ * sum by E/k, `weighted` by a softmax over the chosen router logits, `softmax` by each chosen
+ * expert's probability under a softmax over all E logits (not renormalised: Qwen2-MoE's gating).
+ */
+export type Combination = 'paper' | 'weighted' | 'sum' | 'softmax';
+
+/** Every combination, in the order the errors list them. */
+export const COMBINATIONS: readonly Combination[] = ['paper', 'weighted', 'sum', 'softmax'];
 
 /**
  * A factorized (FactorLLM) FFN: E experts of `expertHidden` neurons each (padded with zero rows
@@ -319,7 +326,7 @@ export function checkRouted(r: RoutedFfnWeights<HostMatrix>, c: LlamaConfig, whe
   const e = r.experts;
   if (!Number.isInteger(e) || e < 2) throw new FfnkitError('E_FORMAT', `${where}: expert count must be at least 2, found ${e}`);
   if (!Number.isInteger(r.topK) || r.topK < 1 || r.topK > e) throw new FfnkitError('E_FORMAT', `${where}: top-k must be in 1..${e}, found ${r.topK}`);
-  if (!['paper', 'weighted', 'sum'].includes(r.combination)) throw new FfnkitError('E_FORMAT', `${where}: combination '${String(r.combination)}' (paper, weighted or sum)`);
+  if (!COMBINATIONS.includes(r.combination)) throw new FfnkitError('E_FORMAT', `${where}: combination '${String(r.combination)}' (${COMBINATIONS.join(', ')})`);
   if (!Number.isInteger(r.expertHidden) || r.expertHidden < 1) throw new FfnkitError('E_FORMAT', `${where}: expert size ${r.expertHidden}`);
   const want: [string, HostMatrix, number][] = [
     ['router', r.router, e * c.dim], ['router bias', r.routerBias, e], ['expert w1', r.w1, e * r.expertHidden * c.dim],
