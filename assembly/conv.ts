@@ -249,7 +249,7 @@ function planar_row(rowIn: usize, prow: usize, ky0: i32, ky1: i32, k: i32, wc: u
 // sums, so the same values), and a plane narrower than 16 computes one block and stores its first
 // wo columns (the loads run up to 16 - wo floats past the last padded row, into the scratch's
 // 16-float tail). Only input rows r0..r1-1 are read: the others are zero padding, whose
-// products change no sum (at 32x32, 24% of a 31x31 kernel's tap rows). Each output sums
+// products change no sum (for a large kernel on a small plane, a good share of the tap rows). Each output sums
 // its taps in the same order as planar_row: identical values.
 @noinline
 function planar_rows2(rowIn: usize, prow: usize, r0: i32, r1: i32, k: i32, wc: usize, b: f32, gelu: i32, rowOut: usize, orow: usize, wo: i32): void {
@@ -333,8 +333,8 @@ function rows2_x16(rowIn: usize, prow: usize, r0: i32, r1: i32, k: i32, wc: usiz
   store_lanes8(o + orow + 32, c2, c3, n - 8);
 }
 
-// Depthwise conv2d on planar (NCHW) data, the layout that measured 2.4-8.6x faster here than
-// NHWC: each channel's plane is copied once into `scratch` with a zero border of (K-1)/2, then
+// Depthwise conv2d on planar (NCHW) data, the layout that measured faster than NHWC
+// (docs/benchmarks.md, "Convolutions"): each channel's plane is copied once into `scratch` with a zero border of (K-1)/2, then
 // the output rows are computed two at a time at stride 1 (planar_rows2: each tap a broadcast
 // weight and contiguous loads shared by both rows, no edge tests in the inner loop), one at a
 // time at stride 2 and for an odd last row (planar_row).

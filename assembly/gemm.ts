@@ -9,8 +9,8 @@
 //
 // The SIMD microkernel is 4x8: four rows of A against one panel, eight v128 accumulators, two
 // weight vectors and one broadcast live at once, which fits x86-64's sixteen xmm registers without
-// spills. Wider tiles spill under V8: measured on this project's EPYC machine at
-// (256,1024,1024), 4x8 ran 37 (simd) / 51 (relaxed) GFLOP/s, 5x8 24 / 22 and 6x8 27 / 26.
+// spills. Wider tiles (5x8, 6x8) spill under V8 and ran slower when
+// tried.
 // Panels run in the outer loop so a panel (K*32 bytes) stays in L1/L2 while every row block of
 // A streams past it.
 

@@ -1,10 +1,9 @@
 // GEMV on row-major weights as loaded (no packing): y[N] = W[N,K] · x[K] + bias.
 //
 // Four rows at once, one accumulator each, eight columns per iteration through mul + madd + add,
-// so each add chain advances once per two products. Measured on this project's machine, V8
-// schedules this form without spills; versions with eight accumulators spilled and ran slower.
-// Reading four rows means four memory streams, which DRAM serves more slowly than one (a plain
-// 4-stream sum reaches ~85% of the 1-stream read bandwidth here), so decoding should prefer
+// so each add chain advances once per two products. V8 schedules this form without spills;
+// versions with eight accumulators spilled and ran slower. Reading four rows means four memory
+// streams, which DRAM serves more slowly than one, so decoding should prefer
 // f32_gemm_4x8 with M = 1 on packed weights: the panels are one contiguous stream (see gemm.ts).
 
 import { madd } from './simd';

@@ -35,3 +35,4 @@ export { q6_k_gemm_packed_bytes, q6_k_gemm_pack_x4, q6_k_gemm_x4 } from './q6x4'
 export { f32_attention_windowed } from './attention-window';
 export { f32_geglu_tanh, f32_softcap } from './activation';
 export { f32_add_row_bias } from './bias';
+export { f32_geglu_backward, f32_attention_seq_windowed, f32_attention_seq_windowed_backward } from './backward';

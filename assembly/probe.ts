@@ -43,8 +43,8 @@ export function f32_probe_read(p: usize, n: i32): f32 {
 // little. The products do not depend on the accumulators, so only the add (or fused
 // multiply-add) chains bound the loop, and twelve of them cover its latency: this measures how
 // many multiply-adds per second the engine issues, the arithmetic peak a kernel can approach.
-// (A 10-chain loop without the unrolling measured 5% lower here, below what the depthwise
-// kernels reach.) Returns a value so that nothing is dead code.
+// (A 10-chain loop without the unrolling measured lower, below what the depthwise kernels
+// reach.) Returns a value so that nothing is dead code.
 export function f32_probe_madd(iters: i32, seed: f32): f32 {
   if (ASC_FEATURE_SIMD) {
     const a = f32x4.splat(seed * 1e-3);

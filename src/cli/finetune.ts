@@ -59,7 +59,7 @@ export function finetuneCommand(): Command {
     .option('--balance-weight <x>', 'weight of the balance term (the paper: 0.01)', numberOption('--balance-weight', 0, 1e6), 0.01)
     .option('--distill <a>', 'weight in [0, 1] of distillation from the starting dense model in the LM term (0 = plain LM loss)', numberOption('--distill', 0, 1), 0)
     .option('--teacher <path>', "with --distill: the dense model to distill from (default: the starting model's dense FFNs), e.g. the unpruned model")
-    .option('--train <globs>', "comma-separated tensor patterns to train (default: 'blk.*.ffn_gate_inp*,blk.*.ffn_*_exps' for a factorized model, else all)")
+    .option('--train <globs>', "comma-separated patterns over the file's tensor names, without .weight (phi3: attn_qkv, ffn_up), to train (default: 'blk.*.ffn_gate_inp*,blk.*.ffn_*_exps' for a factorized model, else all)")
     .option('--freeze <globs>', "comma-separated tensor patterns to freeze, e.g. 'token_embd,output*'")
     .option('--seed <s>', 'seed of the batch sampling', numberOption('--seed', 0, 2 ** 31, true), 1)
     .option('--checkpoint <file>', 'checkpoint file (default: OUT.ckpt)')

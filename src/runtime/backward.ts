@@ -21,6 +21,12 @@ export interface TrainAttentionShape {
   headDim: number;
   /** Row stride of q, k, v (and of their gradients): heads*headDim + 2*kvHeads*headDim when fused. */
   qkvStride: number;
+  /** Score scale; 1/sqrt(headDim) when absent. */
+  scale?: number;
+  /** Scores soft-capped to softcap * tanh(score / softcap) (Gemma 2); none when absent. */
+  softcap?: number;
+  /** Each query sees itself and the window - 1 positions before it; all earlier ones when absent. */
+  window?: number;
 }
 
 export class BackwardKernels {
@@ -131,6 +137,15 @@ export class BackwardKernels {
     this.wasm.f32_swiglu_backward(g.ptr, u.ptr, da.ptr, dg.ptr, du.ptr, n);
   }
 
+  /** Backward of `a = gelu_tanh(g) * u` (GeGLU): writes dg and du from da. */
+  gegluBackward(g: F32Buffer, u: F32Buffer, da: F32Buffer, dg: F32Buffer, du: F32Buffer): void {
+    const n = this.buf('g', g).length;
+    for (const [name, b] of [['u', u], ['da', da], ['dg', dg], ['du', du]] as const) this.buf(name, b, n);
+    for (const [name, b] of [['g', g], ['u', u], ['da', da], ['du', du]] as const) checkDisjoint('dg', dg, name, b);
+    for (const [name, b] of [['g', g], ['u', u], ['da', da]] as const) checkDisjoint('du', du, name, b);
+    this.wasm.f32_geglu_backward(g.ptr, u.ptr, da.ptr, dg.ptr, du.ptr, n);
+  }
+
   /** Checks the operands of `count` sequences of attention; returns the shape's numbers. */
   private attentionOperands(qkv: F32Buffer, out: F32Buffer, shape: TrainAttentionShape, count: number) {
     const t = checkSize('tokens', shape.tokens, 1);
@@ -144,7 +159,14 @@ export class BackwardKernels {
     const stride = checkSize('qkvStride', shape.qkvStride, qDim + 2 * kvDim);
     this.buf('qkv', qkv, count * t * stride);
     this.buf('out', out, count * t * qDim);
-    return { t, heads, kvHeads, hd, qDim, kvDim, stride };
+    // Gemma's options take the windowed kernels; Llama's plain attention keeps its own
+    const plain = shape.scale === undefined && shape.softcap === undefined && shape.window === undefined;
+    const scale = shape.scale ?? 1 / Math.sqrt(hd);
+    checkFinite('scale', scale);
+    const softcap = shape.softcap ?? 0;
+    if (!(softcap >= 0 && Number.isFinite(softcap))) throw new FfnkitError('E_ARG', `softcap: expected a positive number, found ${softcap}`);
+    const window = shape.window === undefined ? 0 : checkSize('window', shape.window, 1);
+    return { t, heads, kvHeads, hd, qDim, kvDim, stride, options: plain ? undefined : ([scale, softcap, window] as const) };
   }
 
   /**
@@ -169,11 +191,14 @@ export class BackwardKernels {
    * on the engine's threads.
    */
   attentionSequence(qkv: F32Buffer, out: F32Buffer, shape: TrainAttentionShape, count = 1): void {
-    const { t, heads, kvHeads, hd, qDim, kvDim, stride } = this.attentionOperands(qkv, out, shape, count);
+    const { t, heads, kvHeads, hd, qDim, kvDim, stride, options } = this.attentionOperands(qkv, out, shape, count);
     checkDisjoint('out', out, 'qkv', qkv);
     this.eachSequence(count, 'attention', 2 * hd * t + t, (b, scratch) => {
       const q = qkv.ptr + b * t * stride * 4;
-      return { fn: 'f32_attention_seq', args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + b * t * qDim * 4, qDim, scratch, t, heads, kvHeads, hd] };
+      const o = out.ptr + b * t * qDim * 4;
+      return options
+        ? { fn: 'f32_attention_seq_windowed', args: [q, stride, o, qDim, scratch, t, heads, kvHeads, hd, ...options] }
+        : { fn: 'f32_attention_seq', args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, o, qDim, scratch, t, heads, kvHeads, hd] };
     });
   }
 
@@ -182,18 +207,20 @@ export class BackwardKernels {
    * `dout`, adds the gradients of q, k and v into `dqkv` (laid out like qkv), per sequence.
    */
   attentionBackward(qkv: F32Buffer, out: F32Buffer, dout: F32Buffer, dqkv: F32Buffer, shape: TrainAttentionShape, count = 1): void {
-    const { t, heads, kvHeads, hd, qDim, kvDim, stride } = this.attentionOperands(qkv, out, shape, count);
+    const { t, heads, kvHeads, hd, qDim, kvDim, stride, options } = this.attentionOperands(qkv, out, shape, count);
     this.buf('dqkv', dqkv, count * t * stride);
     this.buf('dout', dout, count * t * qDim);
     for (const [name, b] of [['qkv', qkv], ['out', out], ['dout', dout]] as const) checkDisjoint('dqkv', dqkv, name, b);
-    this.eachSequence(count, 'attention backward', 4 * hd * t + 2 * t, (b, scratch) => {
+    this.eachSequence(count, 'attention backward', 4 * hd * t + 3 * t, (b, scratch) => {
       const q = qkv.ptr + b * t * stride * 4;
       const dq = dqkv.ptr + b * t * stride * 4;
       const o = b * t * qDim * 4;
-      return {
-        fn: 'f32_attention_seq_backward',
-        args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + o, dout.ptr + o, qDim, dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scratch, t, heads, kvHeads, hd],
-      };
+      return options
+        ? { fn: 'f32_attention_seq_windowed_backward', args: [q, stride, out.ptr + o, dout.ptr + o, qDim, dq, stride, scratch, t, heads, kvHeads, hd, ...options] }
+        : {
+            fn: 'f32_attention_seq_backward',
+            args: [q, q + qDim * 4, q + (qDim + kvDim) * 4, stride, out.ptr + o, dout.ptr + o, qDim, dq, dq + qDim * 4, dq + (qDim + kvDim) * 4, stride, scratch, t, heads, kvHeads, hd],
+          };
     });
   }
 }

@@ -18,6 +18,9 @@ export interface KernelExports {
   f32_rmsnorm_backward(x: number, w: number, dy: number, dx: number, dw: number, rows: number, n: number, eps: number): void;
   f32_swiglu_backward(g: number, u: number, da: number, dg: number, du: number, n: number): void;
   f32_attention_seq_backward(q: number, k: number, v: number, qkvStride: number, out: number, dout: number, oStride: number, dq: number, dk: number, dv: number, dStride: number, scores: number, t: number, heads: number, kvHeads: number, headDim: number): void;
+  f32_geglu_backward(g: number, u: number, da: number, dg: number, du: number, n: number): void;
+  f32_attention_seq_windowed(qkv: number, qkvStride: number, out: number, oStride: number, scratch: number, t: number, heads: number, kvHeads: number, headDim: number, scale: number, softcap: number, window: number): void;
+  f32_attention_seq_windowed_backward(qkv: number, qkvStride: number, out: number, dout: number, oStride: number, dqkv: number, dStride: number, scratch: number, t: number, heads: number, kvHeads: number, headDim: number, scale: number, softcap: number, window: number): void;
   f32_gemv(w: number, x: number, bias: number, y: number, n: number, k: number): void;
   f32_ffn_swiglu_4x8(x: number, t: number, w1p: number, w3p: number, w2p: number, d: number, h: number, scratch: number, y: number): void;
   f32_scale(x: number, s: number, y: number, n: number): void;

@@ -42,7 +42,9 @@ export function modelFingerprint(w: LlamaWeights): string {
   for (const ch of JSON.stringify(w.config)) h.mix(ch.charCodeAt(0));
   const bits = new Uint32Array(1);
   const f = new Float32Array(bits.buffer);
-  for (const [name, a] of namedTensors(w)) {
+  // the RoPE factors are constants of the model, not trained, but another set is another model
+  const tensors: [string, Float32Array][] = [...namedTensors(w), ...(w.ropeFactors ? [['rope_freqs', w.ropeFactors] as [string, Float32Array]] : [])];
+  for (const [name, a] of tensors) {
     for (const ch of name) h.mix(ch.charCodeAt(0));
     h.mix(a.length);
     const stride = Math.max(1, Math.floor(a.length / 4096));

@@ -1,5 +1,6 @@
 // The FFN of one layer in training: E experts of `he` neurons with a router choosing k per token
-// (FactorLLM), or the dense SwiGLU FFN as the one-expert case (E = k = 1, no router). The forward
+// (FactorLLM), or the dense gated FFN as the one-expert case (E = k = 1, no router); the gate is
+// SwiGLU, or GeGLU for the Gemma families. The forward
 // keeps what the backward needs; gradients reach the chosen experts only (hard top-k), with each
 // token's combination weight; the router learns from the PA loss and the balance term (the
 // `sum` and `paper` weights are constants), as in the paper; with the `weighted` combination
@@ -11,7 +12,7 @@
 // `sum` combination: the k-subset whose summed outputs are closest to the teacher's;
 // `paper` / `weighted`: the k experts closest to teacher / (E/k) (the authors' d_i).
 
-import type { Combination, LlamaLayer } from '../model/weights.js';
+import type { Activation, Combination, LlamaLayer } from '../model/weights.js';
 import { denseOfRouted } from '../model/weights.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import type { DenseFfn } from '../runtime/kernels.js';
@@ -42,6 +43,7 @@ export class TrainFfn {
   readonly he: number;
   private readonly dim: number;
   private readonly combination: Combination;
+  private readonly activation: Activation;
   private readonly params: DeviceParams;
   private readonly w1: DeviceParam;
   private readonly w3: DeviceParam;
@@ -70,10 +72,11 @@ export class TrainFfn {
   private counts: Int32Array;
   private tokens = 0;
 
-  constructor(params: DeviceParams, layer: LlamaLayer, dim: number, maxTokens: number, prefix: string, trainable: Set<string>) {
+  constructor(params: DeviceParams, layer: LlamaLayer, dim: number, maxTokens: number, prefix: string, trainable: Set<string>, activation: Activation = 'silu') {
     const e = params.engine;
     this.params = params;
     this.dim = dim;
+    this.activation = activation;
     const r = layer.routed;
     if (r) {
       this.experts = r.experts;
@@ -92,6 +95,7 @@ export class TrainFfn {
         k.packFrom(dense.w1, dense.hidden, dim, `${prefix} teacher w1`),
         k.packFrom(dense.w3, dense.hidden, dim, `${prefix} teacher w3`),
         k.packFrom(dense.w2, dim, dense.hidden, `${prefix} teacher w2`),
+        activation,
       );
     } else {
       this.experts = 1;
@@ -194,7 +198,8 @@ export class TrainFfn {
       k.gatherRows(h, this.rows.sub(r0, n), n, d, xs);
       k.gemm(xs, ex.w1.forward, g, n);
       k.gemm(xs, ex.w3.forward, u, n);
-      k.swiglu(g, u, a);
+      if (this.activation === 'gelu-tanh') k.geglu(g, u, a);
+      else k.swiglu(g, u, a);
       k.gemm(a, ex.w2.forward, ys, n);
       k.scatterAddRows(ys, this.rows.sub(r0, n), this.rowWeight.sub(r0, n), n, d, y);
     }
@@ -212,7 +217,7 @@ export class TrainFfn {
     k.ffn(this.teacher!, h, outs.sub(E * T * d, T * d), T);
     for (let e = 0; e < E; e++) {
       const ex = this.list[e]!;
-      k.ffn({ dim: d, hidden: this.he, w1: ex.w1.forward, w3: ex.w3.forward, w2: ex.w2.forward }, h, outs.sub(e * T * d, T * d), T);
+      k.ffn(k.denseFfnFromPacked(ex.w1.forward, ex.w3.forward, ex.w2.forward, this.activation), h, outs.sub(e * T * d, T * d), T);
     }
     const o = outs.view();
     const z = this.z.view();
@@ -265,7 +270,8 @@ export class TrainFfn {
       const dg = bk.scratchFor('expert dg', n * he).sub(0, n * he);
       const du = bk.scratchFor('expert du', n * he).sub(0, n * he);
       k.gemm(dys, ex.w2.backward, da, n);
-      bk.swigluBackward(g, u, da, dg, du);
+      if (this.activation === 'gelu-tanh') bk.gegluBackward(g, u, da, dg, du);
+      else bk.swigluBackward(g, u, da, dg, du);
       if (this.w1.grad) bk.weightGradient(dg, xs, n, he, d, this.w1.grad.sub(ex.upOffset, he * d));
       if (this.w3.grad) bk.weightGradient(du, xs, n, he, d, this.w3.grad.sub(ex.upOffset, he * d));
       const dxs = bk.scratchFor('expert dx', 2 * n * d);

@@ -17,7 +17,7 @@ import { rng } from '../rng.js';
 import { AdamW } from '../optim/adamw.js';
 import { type Checkpoint, modelFingerprint, tokensFingerprint } from './checkpoint.js';
 import { TrainableLlama, checkTrainable, type LossTerms } from './llama-train.js';
-import { FACTORLLM_TRAINABLE, namedTensors, trainableNames } from './params.js';
+import { FACTORLLM_TRAINABLE, selectTrainable } from './params.js';
 
 export interface FinetuneOptions {
   /** Optimizer steps. */
@@ -142,8 +142,7 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
   const stream = textTokens(tokenizer, text);
   if (stream.length < o.seqLen + 1) throw new FfnkitError('E_ARG', `text: ${stream.length} tokens, fewer than one sequence of seq-len + 1 = ${o.seqLen + 1}`);
 
-  const names = [...namedTensors(weights).keys()];
-  const trainable = trainableNames(names, o.train ?? (routed ? FACTORLLM_TRAINABLE : undefined), o.freeze ?? []);
+  const trainable = selectTrainable(weights, o.train ?? (routed ? FACTORLLM_TRAINABLE : undefined), o.freeze ?? []);
   if (trainable.size === 0) throw new FfnkitError('E_ARG', 'train/freeze: no tensor is left to train');
   // what a resumed run must agree on
   const shaping = {

@@ -21,8 +21,19 @@ export function namedTensors(w: LlamaWeights): Map<string, Float32Array> {
     m.set(`${b}.attn_q`, l.wq);
     m.set(`${b}.attn_k`, l.wk);
     m.set(`${b}.attn_v`, l.wv);
+    if (l.bq && l.bk && l.bv) {
+      m.set(`${b}.attn_q.bias`, l.bq);
+      m.set(`${b}.attn_k.bias`, l.bk);
+      m.set(`${b}.attn_v.bias`, l.bv);
+    }
+    if (l.qNorm && l.kNorm) {
+      m.set(`${b}.attn_q_norm`, l.qNorm);
+      m.set(`${b}.attn_k_norm`, l.kNorm);
+    }
     m.set(`${b}.attn_output`, l.wo);
+    if (l.postAttnNorm) m.set(`${b}.post_attention_norm`, l.postAttnNorm);
     m.set(`${b}.ffn_norm`, l.ffnNorm);
+    if (l.postFfnNorm) m.set(`${b}.post_ffw_norm`, l.postFfnNorm);
     if (l.routed) {
       m.set(`${b}.ffn_gate_inp`, l.routed.router);
       m.set(`${b}.ffn_gate_inp.bias`, l.routed.routerBias);
@@ -38,6 +49,29 @@ export function namedTensors(w: LlamaWeights): Map<string, Float32Array> {
   m.set('output_norm', w.finalNorm);
   if (!w.config.sharedClassifier) m.set('output', w.classifier);
   return m;
+}
+
+/**
+ * The tensors as the family's files name them, each with the training names (namedTensors) it
+ * covers: the same for every family but Phi-3, whose files fuse q, k and v into `attn_qkv` and
+ * gate and up into `ffn_up`, so a pattern names what the file holds and a fused tensor trains or
+ * freezes as one.
+ */
+export function fileTensorNames(w: LlamaWeights): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const phi3 = w.config.family === 'phi3';
+  for (const name of namedTensors(w).keys()) {
+    const m = /^(blk\.\d+)\.(attn_q|attn_k|attn_v|ffn_gate|ffn_up)$/.exec(name);
+    const file = phi3 && m ? `${m[1]}.${m[2]!.startsWith('attn') ? 'attn_qkv' : 'ffn_up'}` : name;
+    out.set(file, [...(out.get(file) ?? []), name]);
+  }
+  return out;
+}
+
+/** The training names that train under `train` and `freeze` patterns over the family's file names (see trainableNames). */
+export function selectTrainable(w: LlamaWeights, train: readonly string[] | undefined, freeze: readonly string[] = []): Set<string> {
+  const files = fileTensorNames(w);
+  return new Set([...trainableNames([...files.keys()], train, freeze)].flatMap((f) => files.get(f)!));
 }
 
 /** A glob (`*` = any characters) as an anchored regular expression. */

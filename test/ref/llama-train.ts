@@ -88,15 +88,19 @@ export function refTrainLoss(
   return { total: lm + paWeight * pa + balanceWeight * balance, lm, pa, balance, decisions: decisions.join(',') };
 }
 
-function routedRef(r: RoutedFfnWeights, hn: Float64Array, T: number, d: number, teacher: RefTeacher) {
+/** A gated FFN for t tokens: w2 · (act(w1 x) * (w3 x)), SwiGLU for Llama. */
+export type RefGatedFfn = (x: Vec, w1: Vec, w3: Vec, w2: Vec, t: number, d: number, h: number) => Float64Array;
+
+/** A routed FFN's output, its PA and balance terms (means over T tokens) and its routing decisions; experts and teacher through `ffn`. */
+export function routedRef(r: RoutedFfnWeights, hn: Float64Array, T: number, d: number, teacher: RefTeacher, ffn: RefGatedFfn = ffnSwiglu) {
   const E = r.experts;
   const K = r.topK;
   const he = r.expertHidden;
   const z = gemm(hn, r.router, r.routerBias, T, E, d);
   const outs = Array.from({ length: E }, (_, e) =>
-    ffnSwiglu(hn, r.w1.subarray(e * he * d, (e + 1) * he * d), r.w3.subarray(e * he * d, (e + 1) * he * d), r.w2.subarray(e * d * he, (e + 1) * d * he), T, d, he),
+    ffn(hn, r.w1.subarray(e * he * d, (e + 1) * he * d), r.w3.subarray(e * he * d, (e + 1) * he * d), r.w2.subarray(e * d * he, (e + 1) * d * he), T, d, he),
   );
-  const tOut = ffnSwiglu(hn, teacher.w1, teacher.w3, teacher.w2, T, d, teacher.hidden);
+  const tOut = ffn(hn, teacher.w1, teacher.w3, teacher.w2, T, d, teacher.hidden);
   const y = new Float64Array(T * d);
   const clip = (v: number) => Math.min(Math.max(v, 1e-7), 1 - 1e-7);
   let pa = 0;
