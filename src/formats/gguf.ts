@@ -184,6 +184,19 @@ function expertMetadata(file: GgufFile, family: Family, arch: string, source: st
   return { experts, topK, combination: combination as Combination, ...(typeof split === 'string' ? { split } : {}) };
 }
 
+/** True when two tensors have the same type, dims and bytes. */
+function sameTensor(file: GgufFile, bytes: Uint8Array, a: GgufTensorInfo, b: GgufTensorInfo): boolean {
+  if (a.type !== b.type || a.dims.length !== b.dims.length || a.dims.some((d, i) => d !== b.dims[i])) return false;
+  const type = ggmlTypeById(a.type);
+  if (!type) return false;
+  const size = (elements(a) / type.blockSize) * type.blockBytes;
+  const pa = file.dataStart + a.offset;
+  const pb = file.dataStart + b.offset;
+  if (pa + size > bytes.length || pb + size > bytes.length) return false;
+  for (let i = 0; i < size; i++) if (bytes[pa + i] !== bytes[pb + i]) return false;
+  return true;
+}
+
 function metaNumber(file: GgufFile, key: string, source: string, fallback?: number): number {
   const v = file.metadata.get(key);
   if (v === undefined && fallback !== undefined) return fallback;
@@ -219,12 +232,21 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
   const file = { ...parsed, metadata: metadataAsFamily(parsed.metadata, arch as string, family) };
   const table = FAMILIES[family];
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
+  // every tensor read is ticked off; what is left at the end is something ffnkit would ignore
+  const used = new Set<string>();
   const config = readFamilyConfig(family, file.metadata, source);
   // Gemma's classifier is the embedding whatever the file holds (an output.weight is then refused)
   config.sharedClassifier = table.output === 'tied' || !byName.has('output.weight');
   const emb = byName.get('token_embd.weight');
   if (!emb) throw new FfnkitError('E_FORMAT', `${source}: tensor token_embd.weight is missing`);
   config.vocabSize = emb.dims[1] ?? 0;
+  // an architecture that requires output.weight (phimoe, qwen2moe) gets the embedding again from
+  // a tied model: the same bytes are the shared classifier
+  const output = byName.get('output.weight');
+  if (output && MOE_ARCH_EXTRAS[arch as string]?.output && sameTensor(file, bytes, emb, output)) {
+    config.sharedClassifier = true;
+    used.add('output.weight');
+  }
   const vocabKey = file.metadata.get(`${family}.vocab_size`);
   if (vocabKey !== undefined && vocabKey !== config.vocabSize) {
     throw new FfnkitError('E_FORMAT', `${source}: ${family}.vocab_size ${String(vocabKey)} disagrees with token_embd.weight's ${config.vocabSize} rows`);
@@ -240,8 +262,6 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
   if (moe) c.hiddenDim = moe.experts * expertHidden;
   const blocks = options.blocks ?? (options.keepQ8 ? 'runnable' : 'f32');
   const keep = (t: GgmlType) => t.name !== 'F32' && (blocks === 'all' || (blocks === 'runnable' && t.vecDot !== undefined));
-  // every tensor read is ticked off; what is left at the end is something ffnkit would ignore
-  const used = new Set<string>();
 
   /** One tensor of the table: present (unless optional), of the dims the metadata implies, of a type its role allows. */
   function read(name: string, role: TensorRole, dims: number[], optional: true): HostMatrix | undefined;
