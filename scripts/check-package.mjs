@@ -69,7 +69,7 @@ const files = run('tar', ['-tzf', tarball], root).stdout.trim().split('\n').map(
 const unwanted = files.filter((f) => (/\.[cm]?tsx?$/.test(f) && !f.endsWith('.d.ts')) || f.endsWith('.map') || /^(bench|test|src|assembly|scripts|web)\//.test(f) || f.includes('node_modules/'));
 check(unwanted.length === 0, `the tarball holds sources, tests, benchmarks or source maps:\n  ${unwanted.join('\n  ')}`);
 const targets = Object.values(pkg.exports).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t)));
-const needed = [...Object.values(pkg.bin), ...targets, 'dist/cli/main.js', 'dist/node/thread-worker.js', 'dist/runtime/thread-worker-web.js', 'dist/runtime/thread-loop.js']
+const needed = [...Object.values(pkg.bin), ...targets, 'LICENSE', 'README.md', 'package.json', 'dist/cli/main.js', 'dist/node/thread-worker.js', 'dist/runtime/thread-worker-web.js', 'dist/runtime/thread-loop.js']
   .concat(['scalar', 'simd', 'relaxed', 'simd-mt', 'relaxed-mt'].map((b) => `build/ffnkit-${b}.wasm`))
   .map((f) => f.replace(/^\.\//, ''));
 const missing = needed.filter((f) => !files.includes(f));

@@ -8,8 +8,10 @@
  * - `E_MEMORY`: would not fit in wasm32's 4 GiB
  * - `E_UNSUPPORTED`: valid input that ffnkit does not handle (yet), or a backend this engine lacks
  * - `E_BUSY`: the model is running another generation (one at a time per model)
+ * - `E_THREAD`: a worker thread did not answer in time (it did not start, or did not finish its
+ *   part of a kernel call); the engine's pool is closed and it runs one thread
  */
-export type ErrorCode = 'E_FORMAT' | 'E_SHAPE' | 'E_ARG' | 'E_MEMORY' | 'E_UNSUPPORTED' | 'E_BUSY';
+export type ErrorCode = 'E_FORMAT' | 'E_SHAPE' | 'E_ARG' | 'E_MEMORY' | 'E_UNSUPPORTED' | 'E_BUSY' | 'E_THREAD';
 
 export class FfnkitError extends Error {
   readonly code: ErrorCode;

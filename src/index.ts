@@ -33,6 +33,7 @@ export {
 } from './formats/chat-vocabulary.js';
 export { readLlama2c, writeLlama2c } from './formats/llama2c.js';
 export { readGguf, writeGguf, planGguf, parseGguf, type TensorType, type GgufVocabulary, type ReadGgufOptions, type WriteGgufOptions, type GgufTensorPlan, type MetaValue } from './formats/gguf.js';
+export { ggufMetadata, type GgufMetadata, type GgufEntry, type GgufValueType, type GgufScalarType, type GgufRead } from './formats/gguf.js';
 export { FILE_TYPES, fileTypeByName, type FileType } from './formats/quant-plan.js';
 export { GGML_TYPES, ggmlTypeById, ggmlTypeByName, type GgmlType, type GgmlTypeName, type VecDotType } from './model/ggml-types.js';
 export { familyReads, familyConfig, LLAMA_CPP_COMBINATION, LLAMA_CPP_MOE_GAPS, MOE_ARCHS } from './formats/gguf-families.js';

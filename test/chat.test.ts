@@ -236,7 +236,7 @@ describe.skipIf(!SHARED)('chat sessions on stories260K', () => {
 
   test('a model without a chat template needs one; the template raising is an FfnkitError with its message', async () => {
     const model = await loadModel(sharedPath('models', 'stories260K.gguf'));
-    await expect(model.chat(withoutSystem).next()).rejects.toThrow(/has no chat template .*pass one as the template option/);
+    await expect(model.chat(withoutSystem).next()).rejects.toThrow(/has no chat template \(GGUF tokenizer\.chat_template, tokenizer_config\.json chat_template\): pass one as the 'template' option/);
     const gemma = readFileSync(join(templates, 'google-gemma-2-2b-it.jinja'), 'utf8');
     await expect(model.chat(conversation, { template: gemma }).next()).rejects.toMatchObject({ code: 'E_ARG', message: expect.stringMatching(/System role not supported/) });
     // the refused turn did not touch the conversation

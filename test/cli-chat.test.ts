@@ -60,7 +60,8 @@ describe.skipIf(!SHARED)('ffnkit chat', () => {
     expect(r.stderr).toMatch(/^ffnkit: .*System role not supported/);
     const none = await run(['chat', '--model', model, '--messages', messages, '--print-prompt']);
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/has no chat template/);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toBe(`ffnkit: --template: required, since ${model} has no chat template (GGUF tokenizer.chat_template, tokenizer_config.json chat_template)\n`);
   });
 
   test('--messages prints one reply: the greedy continuation of the rendered prompt', async () => {

@@ -229,7 +229,7 @@ describe.skipIf(!SHARED)('FactorLLM, FFN skipping and the writer on the families
     };
   };
 
-  for (const name of ['fixture-qwen2-f32.gguf', 'fixture-gemma-f32.gguf', 'fixture-gemma2-f32.gguf', 'fixture-phi3-f32.gguf']) {
+  for (const [name] of FIXTURES) {
     test(`${name}: routed with k = E gives the dense logits, also after a GGUF round trip`, async () => {
       const { weights } = readGguf(fixture(name), name);
       const ids = golden(name).tokens;
@@ -295,7 +295,7 @@ describe.skipIf(!SHARED)('FactorLLM, FFN skipping and the writer on the families
     await expect(finetune(odd, tokenizer!, text, { steps: 1, batch: 1, seqLen: 8 })).rejects.toBeInstanceOf(FfnkitError);
   });
 
-  for (const name of ['fixture-gemma2-f32.gguf', 'fixture-qwen3-f32.gguf']) {
+  for (const [name] of FIXTURES) {
     test(`${name}: skipping every FFN while decoding is the model with no FFN`, async () => {
       const { weights } = readGguf(fixture(name), name);
       const ids = golden(name).tokens.slice(0, 10);

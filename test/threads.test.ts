@@ -224,7 +224,7 @@ describe('threads fallback', () => {
     try {
       const e = await createEngine({ backend: 'simd', threads: 2 });
       expect(e.threads).toBe(1);
-      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/running one thread instead of 2: a worker did not start \(no threads today\)/));
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/running one thread instead of 2: worker 1 of 1 did not start \(no threads today\)/));
       expect(gemvOn(e)).toEqual(await onePlainThread());
     } finally {
       setWorkerFactory(node);

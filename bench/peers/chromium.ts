@@ -1,12 +1,14 @@
 // Headless Chromium for the peers that need a browser (wllama, transformers.js on its wasm
-// backend): a local server that hands it one page and files from local folders, with the
-// COOP/COEP headers that make the page cross-origin isolated (SharedArrayBuffer, so wasm threads
-// when asked), and the browser launched CPU-only with no network of its own.
+// backend, ffnkit itself in a page): a local server that hands it one page and files from local
+// folders, with the COOP/COEP headers that make the page cross-origin isolated
+// (SharedArrayBuffer, so wasm threads when asked), the browser launched CPU-only with no network
+// of its own, and `openPage`, the one runner of such a page: it imports a peer's module and
+// hands the page to the peer's setup.
 
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -69,4 +71,55 @@ export async function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
+}
+
+/** The page `openPage` opens: the module it imports, and what it serves. */
+export interface PeerPage {
+  /** The peer's name, for the page's title and the error when its module does not load. */
+  what: string;
+  /** The served path of the module the page imports, set as `window[global]`. */
+  module: string;
+  global: string;
+  /** Folders and files to serve (`serveIsolated`). */
+  routes: Record<string, string>;
+  /** Functions defined in the page under their names (from their source), for `page.evaluate` to call. */
+  functions?: Record<string, (...args: never[]) => unknown>;
+}
+
+/**
+ * Serves a page that imports `module` as `window[global]`, opens it in headless Chromium, waits
+ * for the module (else an error naming the peer and the page's errors), defines `functions` there
+ * and runs `setup(page)`. Returns what `setup` returns with `close`, which stops the browser and
+ * the server; a failure on the way stops both and rethrows.
+ */
+export async function openPage<T extends object>(o: PeerPage, setup: (page: Page) => Promise<T>): Promise<T & { close(): Promise<void> }> {
+  const html = `<!doctype html><meta charset="utf-8"><title>${o.what}</title>
+<script type="module">import * as m from '${o.module}'; window.${o.global} = m;</script>`;
+  const served = await serveIsolated(html, o.routes);
+  let browser: Browser | undefined;
+  try {
+    browser = await launchChromium();
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    // tsx compiles with esbuild's keepNames, whose __name helper the page does not have
+    await page.addInitScript('globalThis.__name = (f) => f;');
+    await page.goto(served.origin);
+    await page.waitForFunction((name) => name in window, o.global, { timeout: 60_000 })
+      .catch(() => { throw new Error(`${o.what} did not load in Chromium: ${errors.join('; ') || 'no error reported'}`); });
+    for (const [name, f] of Object.entries(o.functions ?? {})) await page.evaluate(`window.${name} = ${f.toString()}`);
+    const result = await setup(page);
+    const open = browser;
+    return {
+      ...result,
+      close: async () => {
+        await open.close();
+        served.server.close();
+      },
+    };
+  } catch (e) {
+    await browser?.close();
+    served.server.close();
+    throw e;
+  }
 }

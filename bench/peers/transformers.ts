@@ -8,8 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { chromiumUnavailable, launchChromium, serveIsolated, type IsolatedServer } from './chromium.js';
+import { chromiumUnavailable, openPage } from './chromium.js';
 import type { TransformersDtype } from './transformers-export.js';
 
 type TransformersModule = typeof import('@huggingface/transformers');
@@ -149,12 +148,8 @@ export async function transformersNode(folder: string, dtype: TransformersDtype,
   };
 }
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>transformers.js</title>
-<script type="module">import * as t from '/transformers/transformers.js'; window.transformers = t; window.transformersReady = true;</script>`;
-
 interface PageGlobals {
   transformers: TransformersModule;
-  transformersReady?: boolean;
   tokenizer: unknown;
   model: unknown;
   timedGreedy: typeof timedGreedy;
@@ -165,25 +160,10 @@ interface PageGlobals {
  * loading the folder through a local server. Its own bundle, as a page without a bundler imports
  * it; the wasm files are onnxruntime-web's build that the bundle asks for.
  */
-export async function transformersChromium(folder: string, dtype: TransformersDtype, threads: number): Promise<TransformersPeer> {
+export function transformersChromium(folder: string, dtype: TransformersDtype, threads: number): Promise<TransformersPeer> {
   const name = basename(folder);
-  const served: IsolatedServer = await serveIsolated(PAGE, {
-    transformers: join(packageDir, 'dist'),
-    ort: join(ortWebDir, 'dist'),
-    models: dirname(folder),
-  });
-  let browser: Browser | undefined;
-  try {
-    browser = await launchChromium();
-    const page: Page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    // tsx compiles with esbuild's keepNames, whose __name helper the page does not have
-    await page.addInitScript('globalThis.__name = (f) => f;');
-    await page.goto(served.origin);
-    await page.waitForFunction(() => (window as unknown as PageGlobals).transformersReady === true, undefined, { timeout: 60_000 })
-      .catch(() => { throw new Error(`transformers.js did not load in Chromium: ${errors.join('; ') || 'no error reported'}`); });
-    await page.evaluate(`window.timedGreedy = ${timedGreedy.toString()}`);
+  const routes = { transformers: join(packageDir, 'dist'), ort: join(ortWebDir, 'dist'), models: dirname(folder) };
+  return openPage<Omit<TransformersPeer, 'close'>>({ what: 'transformers.js', module: '/transformers/transformers.js', global: 'transformers', routes, functions: { timedGreedy } }, async (page) => {
     const ortVersion = await page.evaluate(async ({ name, dtype, threads }) => {
       if (!crossOriginIsolated) throw new Error('the page is not cross-origin isolated');
       const g = window as unknown as PageGlobals;
@@ -199,7 +179,6 @@ export async function transformersChromium(folder: string, dtype: TransformersDt
       g.model = await g.transformers.AutoModelForCausalLM.from_pretrained(name, { local_files_only: true, dtype, device: 'wasm' });
       return String(env.backends.onnx.versions?.web ?? '');
     }, { name, dtype, threads });
-    const open = browser;
     return {
       impl: `transformers.js ${version(packageDir)} wasm (onnxruntime-web ${ortVersion}, Chromium)`,
       tokenize: (texts) => page.evaluate((texts) => {
@@ -210,14 +189,6 @@ export async function transformersChromium(folder: string, dtype: TransformersDt
         const g = window as unknown as PageGlobals;
         return g.timedGreedy(g.transformers, g.tokenizer, g.model, prompt, steps);
       }, { prompt, steps }), steps),
-      close: async () => {
-        await open.close();
-        served.server.close();
-      },
     };
-  } catch (e) {
-    await browser?.close();
-    served.server.close();
-    throw e;
-  }
+  });
 }

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { chromiumUnavailable, launchChromium, serveIsolated } from './chromium.js';
+import { chromiumUnavailable, openPage } from './chromium.js';
 
 export interface WllamaDecode {
   /** Generated tokens per second after the first, llama.cpp's own timing. */
@@ -36,42 +36,28 @@ function wllamaDir(): string {
   return dirname(createRequire(import.meta.url).resolve('@wllama/wllama'));
 }
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>wllama</title>
-<script type="module">import * as w from '/wllama/index.js'; window.wllamaModule = w; window.wllamaReady = true;</script>`;
-
 /**
  * Greedy decoding of `steps` tokens after the prompt with wllama on `threads` threads, CPU only
  * (no WebGPU: Chromium runs with --disable-gpu). wllama takes the prompt as text only, which
  * llama.cpp tokenizes (adding BOS and SentencePiece's leading space).
  */
 export async function wllamaDecode(model: string, prompt: string, steps: number, threads: number): Promise<WllamaDecode> {
-  const { server, origin } = await serveIsolated(PAGE, { wllama: wllamaDir(), 'model.gguf': model });
-  const browser = await launchChromium();
-  try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(origin);
-    await page.waitForFunction(() => (window as unknown as { wllamaReady?: boolean }).wllamaReady === true, undefined, { timeout: 30_000 })
-      .catch(() => { throw new Error(`wllama did not load in Chromium: ${errors.join('; ') || 'no error reported'}`); });
-    const version = (JSON.parse(readFileSync(join(wllamaDir(), '..', 'package.json'), 'utf8')) as { version?: string }).version ?? '';
-    const result = await page.evaluate(async ({ threads, prompt, steps }) => {
-      if (!crossOriginIsolated) throw new Error('the page is not cross-origin isolated: wllama would run one thread');
-      type Completion = { timings?: { predicted_per_second: number; predicted_n: number }; choices?: { text?: string }[] };
-      const mod = (window as unknown as { wllamaModule: { Wllama: new (paths: Record<string, string>, config?: object) => {
-        loadModelFromUrl(url: string, params: object): Promise<void>;
-        createCompletion(params: object): Promise<Completion>;
-        exit(): Promise<void>;
-      } } }).wllamaModule;
-      const w = new mod.Wllama({ default: '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
-      await w.loadModelFromUrl(`${location.origin}/model.gguf`, { n_threads: threads, n_ctx: 512, n_batch: 64, n_gpu_layers: 0, useCache: false });
-      const r = await w.createCompletion({ prompt, max_tokens: steps, temperature: 0, top_k: 1, cache_prompt: false });
-      await w.exit();
-      return { rate: r.timings?.predicted_per_second ?? NaN, text: r.choices?.[0]?.text ?? '' };
-    }, { threads, prompt, steps });
-    return { rate: result.rate, text: result.text, version };
-  } finally {
-    await browser.close();
-    server.close();
-  }
+  const version = (JSON.parse(readFileSync(join(wllamaDir(), '..', 'package.json'), 'utf8')) as { version?: string }).version ?? '';
+  const routes = { wllama: wllamaDir(), 'model.gguf': model };
+  const run = await openPage({ what: 'wllama', module: '/wllama/index.js', global: 'wllamaModule', routes }, (page) => page.evaluate(async ({ threads, prompt, steps }) => {
+    if (!crossOriginIsolated) throw new Error('the page is not cross-origin isolated: wllama would run one thread');
+    type Completion = { timings?: { predicted_per_second: number; predicted_n: number }; choices?: { text?: string }[] };
+    const mod = (window as unknown as { wllamaModule: { Wllama: new (paths: Record<string, string>, config?: object) => {
+      loadModelFromUrl(url: string, params: object): Promise<void>;
+      createCompletion(params: object): Promise<Completion>;
+      exit(): Promise<void>;
+    } } }).wllamaModule;
+    const w = new mod.Wllama({ default: '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
+    await w.loadModelFromUrl(`${location.origin}/model.gguf`, { n_threads: threads, n_ctx: 512, n_batch: 64, n_gpu_layers: 0, useCache: false });
+    const r = await w.createCompletion({ prompt, max_tokens: steps, temperature: 0, top_k: 1, cache_prompt: false });
+    await w.exit();
+    return { rate: r.timings?.predicted_per_second ?? NaN, text: r.choices?.[0]?.text ?? '' };
+  }, { threads, prompt, steps }));
+  await run.close();
+  return { rate: run.rate, text: run.text, version };
 }

@@ -7,6 +7,7 @@
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
 import { ChatSession, FfnkitError, checkMessages, type ChatMessage, type TurnStats } from '../node/index.js';
+import { CHAT_TEMPLATE_KEYS, storedChatTemplate } from '../llm/chat.js';
 import { freshSeed } from '../llm/sampler.js';
 import { applyTopK, backendOption, expertsOption, loadWithTokenizer, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
@@ -45,6 +46,9 @@ export function chatCommand(): Command {
       const messages = o.messages === undefined ? undefined : await readMessages(o.messages);
       if (o.system !== undefined && messages?.[0]?.role === 'system') throw new FfnkitError('E_ARG', `--system: ${o.messages} starts with a system message already`);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads);
+      if (template === undefined && storedChatTemplate(model) === undefined) {
+        throw new FfnkitError('E_ARG', `--template: required, since ${o.model} has no chat template (${CHAT_TEMPLATE_KEYS})`);
+      }
       applyTopK(model, o.topK);
       const skip = skipPolicy(o.skip, model);
       const seed = o.seed ?? freshSeed();

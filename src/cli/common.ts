@@ -3,7 +3,7 @@
 
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, FfnkitError, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats } from '../node/index.js';
+import { BACKENDS, FfnkitError, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
 import { RoutedLayerFfn, type RoutingMode } from '../entries/factor.js';
 import { progressLine } from './progress.js';
 
@@ -125,4 +125,14 @@ export async function readTextOption(path: string, option: string): Promise<stri
   } catch (e) {
     throw new FfnkitError('E_ARG', `${option}: cannot read ${path} (${(e as Error).message})`);
   }
+}
+
+/**
+ * The source metadata a command's output GGUF carries (writeGguf's `metadata`): a GGUF's keys, or
+ * a Hugging Face checkpoint's chat template, so a chat model written by ffnkit still chats.
+ */
+export function carriedMetadata(loaded: Pick<LoadedWeights<HostMatrix>, 'metadata' | 'chatVocabulary'>): GgufMetadata | undefined {
+  if (loaded.metadata) return loaded.metadata;
+  const template = loaded.chatVocabulary?.template;
+  return template === undefined ? undefined : new Map([['tokenizer.chat_template', { type: 'string', value: template }]]);
 }

@@ -8,7 +8,7 @@ import {
   FILE_TYPES, FfnkitError, LLAMA_CPP_COMBINATION, LLAMA_CPP_MOE_GAPS, MOE_ARCHS, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type FileType, type HostMatrix, type LlamaWeights,
 } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
-import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -60,7 +60,8 @@ export function factorizeCommand(): Command {
     .addOption(threadsOption())
     .action(async (o: Options) => {
       // block types stay blocks: calibration runs them so, and the experts are cut from them
-      const { weights } = await readWeights(o.model, { blocks: 'runnable' });
+      const source = await readWeights(o.model, { blocks: 'runnable' });
+      const { weights } = source;
       const family = weights.config.family ?? 'llama';
       const gap = LLAMA_CPP_MOE_GAPS[family];
       if (o.llamacpp && gap) throw new FfnkitError('E_UNSUPPORTED', `--llamacpp: a factorized ${family} model cannot be written for llama.cpp: ${gap}`);
@@ -91,7 +92,7 @@ export function factorizeCommand(): Command {
       progress.done();
       // a quantized model is written in the types it came in (the experts in those they were cut to)
       const heldIn = mainBlockType(factorized);
-      const fileType = heldIn ? { type: heldIn, keepTypes: true } : { type: 'F32' as const };
+      const fileType = { ...(heldIn ? { type: heldIn, keepTypes: true } : { type: 'F32' as const }), metadata: carriedMetadata(source) };
       const expertTypes = [...new Set(planGguf(factorized, fileType).filter((t) => t.name.endsWith('_exps.weight')).map((t) => t.type))].join('/');
       const requantized = factorized.layers.map((l, i) => (l.routed?.requantized ? `blk.${i} ${l.routed.requantized}` : '')).filter(Boolean);
       if (requantized.length) {

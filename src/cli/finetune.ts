@@ -6,7 +6,7 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { decodeCheckpoint, encodeCheckpoint, finetune, splitDocuments, teacherText, type Checkpoint } from '../entries/train.js';
-import { backendOption, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -70,7 +70,8 @@ export function finetuneCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (o: Options) => {
-      const { weights } = await readWeights(o.model);
+      const source = await readWeights(o.model);
+      const { weights } = source;
       const tokenizer = await Tokenizer.load(o.tokenizer);
       if (tokenizer.vocabSize !== weights.config.vocabSize) {
         throw new FfnkitError('E_ARG', `--tokenizer: ${o.tokenizer} has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${weights.config.vocabSize}`);
@@ -132,7 +133,7 @@ export function finetuneCommand(): Command {
         if (e instanceof FfnkitError) throw new FfnkitError(e.code, `${e.message}; the last good checkpoint: ${lastCheckpoint}`);
         throw e;
       }).finally(() => progress.done());
-      await writeOutAtomically(o.out, writeGguf(result.weights, tokenizer.vocabulary()));
+      await writeOutAtomically(o.out, writeGguf(result.weights, tokenizer.vocabulary(), { metadata: carriedMetadata(source) }));
       const last = result.last;
       process.stderr.write(
         `wrote ${o.out}: ${o.steps} steps, final loss ${last ? last.total.toFixed(4) : 'n/a'} (LM ${last ? last.lm.toFixed(4) : 'n/a'}), ` +

@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { pruneModel } from '../entries/factor.js';
-import { backendOption, engineOptions, numberOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -29,7 +29,8 @@ export function pruneCommand(): Command {
     .requiredOption('--out <path>', 'output GGUF')
     .addOption(backendOption())
     .action(async (o: Options) => {
-      const { weights } = await readWeights(o.model);
+      const source = await readWeights(o.model);
+      const { weights } = source;
       if (o.keep > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--keep: ${o.keep} is more than the hidden size ${weights.config.hiddenDim}`);
       const tokenizer = await Tokenizer.load(o.tokenizer);
       const calib = await readTextOption(o.calib, '--calib');
@@ -39,7 +40,7 @@ export function pruneCommand(): Command {
         onProgress: (stage, done, total) => progress.update(`prune: ${stage} ${done}/${total}`),
       }, engineOptions(o.backend));
       progress.done();
-      await writeOutAtomically(o.out, writeGguf(pruned, tokenizer.vocabulary()));
+      await writeOutAtomically(o.out, writeGguf(pruned, tokenizer.vocabulary(), { metadata: carriedMetadata(source) }));
       process.stderr.write(`wrote ${o.out}: ${weights.config.nLayers} layers, FFN ${weights.config.hiddenDim} -> ${o.keep} neurons\n`);
     });
 }

@@ -1,11 +1,11 @@
 // `ffnkit quantize`: rewrites a model as GGUF in a llama.cpp file type (Q4_K_M, Q8_0, F16, ...),
 // each tensor in the ggml type llama-quantize would give it, keeping its vocabulary (from the
-// GGUF, or from --tokenizer for a llama2.c checkpoint). Written to a temporary file and renamed,
-// so nothing is left at --out when it fails.
+// GGUF, a Hugging Face directory's tokenizer.json, or --tokenizer for a llama2.c checkpoint).
+// Written to a temporary file and renamed, so nothing is left at --out when it fails.
 
 import { Command, InvalidArgumentError } from 'commander';
 import { FILE_TYPES, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type WriteGgufOptions } from '../node/index.js';
-import { writeOutAtomically } from './common.js';
+import { carriedMetadata, writeOutAtomically } from './common.js';
 
 interface Options {
   model: string;
@@ -14,6 +14,7 @@ interface Options {
   type: FileType;
   pure?: boolean;
   allowRequantize?: boolean;
+  quantizedBy?: string;
 }
 
 function fileType(v: string): FileType {
@@ -25,16 +26,22 @@ function fileType(v: string): FileType {
 export function quantizeCommand(): Command {
   return new Command('quantize')
     .description('write a model as GGUF in a llama.cpp file type: the k-quant mixes (Q4_K_M, ...) give each tensor the type llama-quantize would; norms stay F32')
-    .requiredOption('--model <path>', 'llama2.c checkpoint, GGUF, or safetensors')
-    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF whose vocabulary to embed (default: the model\'s own, if any)')
+    .requiredOption('--model <path>', 'llama2.c checkpoint, GGUF, or a Hugging Face directory (config.json, model.safetensors, tokenizer.json)')
+    .option('--tokenizer <path>', 'llama2.c tokenizer.bin, GGUF or tokenizer.json whose vocabulary to embed (default: the model\'s own, if any)')
     .requiredOption('--out <path>', 'output GGUF')
     .option('--type <type>', `file type: ${Object.keys(FILE_TYPES).join(', ')}`, fileType, 'Q8_0' as FileType)
     .option('--pure', 'every quantized tensor in the base type of --type, without the k-quant mix (rows that are not whole blocks still fall back)')
     .option('--allow-requantize', 'requantize matrices that are in another block type already')
+    .option('--quantized-by <name>', "general.quantized_by: who quantized the file (the source's value is not carried)")
     .action(async (o: Options) => {
-      const { weights, tokenizer: own } = await readWeights(o.model, { blocks: 'all' });
+      const source = await readWeights(o.model, { blocks: 'all' });
+      const { weights, tokenizer: own } = source;
+      const metadata = carriedMetadata(source);
       const tokenizer = o.tokenizer ? await Tokenizer.load(o.tokenizer) : own;
-      const options: WriteGgufOptions = { type: o.type, pure: Boolean(o.pure), allowRequantize: Boolean(o.allowRequantize) };
+      const options: WriteGgufOptions = {
+        type: o.type, pure: Boolean(o.pure), allowRequantize: Boolean(o.allowRequantize),
+        ...(metadata ? { metadata } : {}), ...(o.quantizedBy !== undefined ? { quantizedBy: o.quantizedBy } : {}),
+      };
       const plan = planGguf(weights, options);
       const bytes = writeGguf(weights, tokenizer?.vocabulary(), options);
       await writeOutAtomically(o.out, bytes);

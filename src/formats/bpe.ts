@@ -73,6 +73,12 @@ export interface BpeSpec extends VocabSpec {
   stripLeadingSpace?: boolean;
   /** The GGUF `tokenizer.ggml.pre` name this pre-tokenizer has, for writing GGUF (byte-level only). */
   preName?: string;
+  /**
+   * A SentencePiece-style vocabulary's text handling, for writing GGUF's SentencePiece model:
+   * spaces as '▁' with a dummy prefix or without, nothing cut before merging; or why its
+   * normalizer, pre-tokenizer or added tokens say something else.
+   */
+  sentencePiece?: { addSpacePrefix: boolean } | { unlike: string };
 }
 
 /** Words longer than this are not cached (a SentencePiece-style text is one long word). */
@@ -135,8 +141,9 @@ export class BpeTokenizer extends VocabTokenizer {
 
   vocabulary(): GgufVocabulary {
     const { byteLevel, preName, merges } = this.spec;
-    if (!byteLevel || preName === undefined) {
-      throw new FfnkitError('E_UNSUPPORTED', `${this.source}: this BPE vocabulary (${byteLevel ? 'a pre-tokenizer GGUF has no name for' : 'SentencePiece-style'}) cannot be written as GGUF`);
+    if (!byteLevel) return this.sentencePieceVocabulary();
+    if (preName === undefined) {
+      throw new FfnkitError('E_UNSUPPORTED', `${this.source}: this BPE vocabulary (a pre-tokenizer GGUF has no name for) cannot be written as GGUF`);
     }
     return {
       model: 'gpt2',
@@ -149,6 +156,60 @@ export class BpeTokenizer extends VocabTokenizer {
       ...(this.eotId >= 0 ? { eotId: this.eotId } : {}),
       addBos: this.addBos,
       addEos: this.addEos,
+    };
+  }
+
+  /**
+   * A SentencePiece-style vocabulary (Gemma's) as GGUF's SentencePiece model ('llama'), as
+   * llama.cpp's converter writes Gemma: each token scored by its first merge (-rank, so the
+   * highest-score-first merging of llama.cpp's SentencePiece tokenizer joins pairs in BPE's rank
+   * order), byte tokens typed byte, the unknown token unknown, other tokens scored 0 (they are
+   * never a merge's result). Refused where that tokenizer would cut differently: text split
+   * before merging, no byte fallback, or a token that two tokens spell but no merge joins (llama.cpp
+   * joins any pair whose text is a token).
+   */
+  private sentencePieceVocabulary(): GgufVocabulary {
+    const { sentencePiece, byteFallback, ignoreMerges, unkId = -1 } = this.spec;
+    const refuse = (why: string) => new FfnkitError('E_UNSUPPORTED', `${this.source}: this SentencePiece-style vocabulary cannot be written as GGUF: ${why}`);
+    if (!sentencePiece || 'unlike' in sentencePiece) throw refuse(sentencePiece?.unlike ?? 'it says nothing of its text handling');
+    if (!byteFallback) throw refuse('it has no byte fallback (llama.cpp\'s SentencePiece tokenizer falls back to byte tokens)');
+    if (ignoreMerges) throw refuse('ignore_merges is set');
+    const n = this.texts.length;
+    const types = Uint8Array.from(this.types);
+    this.texts.forEach((t, id) => {
+      if (types[id] === TokenType.normal && /^<0x[0-9A-F]{2}>$/.test(t)) types[id] = TokenType.byte;
+    });
+    if (unkId >= 0) types[unkId] = TokenType.unknown;
+    const scores = new Array<number>(n).fill(0);
+    const made = new Uint8Array(n);
+    this.mergeResult.forEach((id, rank) => {
+      if (made[id]) return;
+      made[id] = 1;
+      scores[id] = -rank;
+    });
+    this.texts.forEach((t, id) => {
+      if (t.includes(' ')) throw refuse(`token ${id} ${JSON.stringify(t)} holds a space, which GGUF's SentencePiece model writes as '\u2581'`);
+      if (types[id] !== TokenType.normal) return;
+      for (let i = 1; i < t.length; i++) {
+        const a = this.idOf.get(t.slice(0, i));
+        const b = a === undefined ? undefined : this.idOf.get(t.slice(i));
+        if (b !== undefined && this.pairs.get(a!, b) < 0) {
+          throw refuse(`token ${id} ${JSON.stringify(t)} is ${JSON.stringify(t.slice(0, i))} + ${JSON.stringify(t.slice(i))}, which no merge joins`);
+        }
+      }
+    });
+    return {
+      model: 'llama',
+      pieces: this.texts.map((t) => t.replaceAll('\u2581', ' ')),
+      scores,
+      types: Array.from(types),
+      bosId: this.bosId,
+      eosId: this.eosId,
+      ...(this.eotId >= 0 ? { eotId: this.eotId } : {}),
+      ...(unkId >= 0 ? { unkId } : {}),
+      addBos: this.addBos,
+      addEos: this.addEos,
+      addSpacePrefix: sentencePiece.addSpacePrefix,
     };
   }
 

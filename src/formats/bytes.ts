@@ -97,11 +97,11 @@ export class ByteReader {
     return b;
   }
 
-  /** A UTF-8 string of `n` bytes. Invalid UTF-8 is an error, not replacement characters. */
+  /** A UTF-8 string of `n` bytes, a leading byte-order mark kept (a token may start with one). Invalid UTF-8 is an error, not replacement characters. */
   utf8(n: number, what: string): string {
     const b = this.take(n, what);
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+      return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b);
     } catch {
       throw this.fail(`${what}: not valid UTF-8`);
     }

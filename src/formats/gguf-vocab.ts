@@ -10,9 +10,13 @@ import type { MetaValue } from './gguf.js';
 import { namedPreTokenizer } from './pretokenize.js';
 import { SpmTokenizer } from './spm.js';
 import type { Tokenizer } from './tokenizer.js';
-import { EOT_TEXTS, TokenType } from './vocab.js';
+import { EOT_TEXTS, TokenType, padVocabulary } from './vocab.js';
 
-export function tokenizerFromGguf(meta: ReadonlyMap<string, MetaValue>, source: string): Tokenizer {
+/**
+ * The tokenizer of GGUF metadata; with `rows` (the model's embedding rows, at least the token
+ * count) padded to that many ids as llama.cpp's converter pads one (see padVocabulary).
+ */
+export function tokenizerFromGguf(meta: ReadonlyMap<string, MetaValue>, source: string, rows?: number): Tokenizer {
   const fail = (key: string, why: string) => new FfnkitError('E_FORMAT', `${source}: ${key} ${why}`);
   const model = meta.get('tokenizer.ggml.model') ?? 'llama';
   if (model !== 'llama' && model !== 'gpt2') {
@@ -20,20 +24,24 @@ export function tokenizerFromGguf(meta: ReadonlyMap<string, MetaValue>, source: 
   }
   const tokens = meta.get('tokenizer.ggml.tokens');
   if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string')) throw fail('tokenizer.ggml.tokens', 'is missing or not a string array');
-  const texts = tokens as string[];
-  const n = texts.length;
+  const stored = tokens as string[];
+  const n = stored.length;
 
   const rawTypes = meta.get('tokenizer.ggml.token_type');
-  let types: Uint8Array | undefined;
+  let storedTypes: Uint8Array | undefined;
   if (rawTypes !== undefined) {
     if (!Array.isArray(rawTypes) || rawTypes.length < n) throw fail('tokenizer.ggml.token_type', `must hold one type per token (${n})`);
-    types = new Uint8Array(n);
+    storedTypes = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const t = rawTypes[i];
       if (typeof t !== 'number' || !Number.isInteger(t) || t < TokenType.normal || t > TokenType.byte) throw fail('tokenizer.ggml.token_type', `[${i}] is ${String(t)} (1 to 6)`);
-      types[i] = t;
+      storedTypes[i] = t;
     }
   }
+  // the model's extra rows as pad tokens, which need types to say what they are
+  const padding = rows !== undefined && rows > n;
+  if (padding && !storedTypes) throw fail('tokenizer.ggml.token_type', `is missing: the model has ${rows} embedding rows for ${n} tokens, and the rows beyond need pad tokens typed unused`);
+  const { texts, types } = padding ? padVocabulary(stored, storedTypes!, rows) : { texts: stored, types: storedTypes };
   const id = (key: string): number | undefined => {
     const v = meta.get(key);
     if (v === undefined) return undefined;
@@ -65,7 +73,8 @@ export function tokenizerFromGguf(meta: ReadonlyMap<string, MetaValue>, source: 
     return new SpmTokenizer({
       source,
       pieces: texts.map((t) => enc.encode(t.replace(/\u2581/g, ' '))),
-      scores: scores as number[],
+      // llama.cpp's converter scores its pad tokens -1000
+      scores: [...(scores as number[]), ...new Array<number>(texts.length - n).fill(-1000)],
       texts,
       ...(types ? { types } : {}),
       // llama.cpp's defaults for SentencePiece, when they are inside the vocabulary

@@ -8,7 +8,8 @@
 
 import { FfnkitError } from '../errors.js';
 import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
-import { COMBINATIONS, checkConfig, checkWeights, matrixF32, matrixRows, withLazyDense } from '../model/weights.js';
+import { COMBINATIONS, checkConfig, checkWeights, headDim, matrixF32, matrixRows, withLazyDense } from '../model/weights.js';
+import { reorderRopeRows } from './safetensors.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
   EXPERT_TENSORS, FAMILIES, LLAMA_CPP_COMBINATION, MODEL_TENSORS, MOE_ARCHS, MOE_ARCH_EXTRAS, familyMetadata, familyOf, familyShape, metadataAsFamily, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor,
@@ -32,6 +33,21 @@ export type TensorType = FileType;
 
 export type MetaValue = number | bigint | boolean | string | MetaValue[];
 
+/** The GGUF type of a scalar metadata value. */
+export type GgufScalarType = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'string' | 'u64' | 'i64' | 'f64';
+/** A metadata value's GGUF type: a scalar, or an array of one ('string[]'); 'array[]' (arrays of arrays) is read, not written. */
+export type GgufValueType = GgufScalarType | `${GgufScalarType | 'array'}[]`;
+/** One metadata key's value with the GGUF type it is stored as (so it can be written back as it was). */
+export interface GgufEntry {
+  type: GgufValueType;
+  value: MetaValue;
+}
+/** A GGUF file's metadata, key by key in file order. */
+export type GgufMetadata = ReadonlyMap<string, GgufEntry>;
+
+/** GGUF's value type ids by name, in id order (9 is the array). */
+const TYPE_NAMES = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64'] as const;
+
 export interface GgufTensorInfo {
   name: string;
   /** dims[0] varies fastest (columns of a weight matrix). */
@@ -44,6 +60,8 @@ export interface GgufTensorInfo {
 export interface GgufFile {
   version: number;
   metadata: Map<string, MetaValue>;
+  /** The GGUF type of each metadata value. */
+  metadataTypes: Map<string, GgufValueType>;
   tensors: GgufTensorInfo[];
   dataStart: number;
   alignment: number;
@@ -98,10 +116,15 @@ export function parseGguf(bytes: Uint8Array, source = 'GGUF file'): GgufFile {
   if (nTensors > MAX_COUNT || nTensors * 24 > r.remaining) throw r.fail(`tensor count ${nTensors} cannot fit in the file`);
   if (nMeta > MAX_COUNT || nMeta * 13 > r.remaining) throw r.fail(`metadata count ${nMeta} cannot fit in the file`);
   const metadata = new Map<string, MetaValue>();
+  const metadataTypes = new Map<string, GgufValueType>();
   for (let i = 0; i < nMeta; i++) {
     const key = readString(r, `metadata key ${i}`);
     const type = r.u32(`type of ${key}`);
+    const at = r.pos;
     metadata.set(key, readValue(r, type, key));
+    // readValue has checked the type ids: an array's item type is the u32 after its own
+    const name = TYPE_NAMES[type === T.ARRAY ? new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true) : type]!;
+    metadataTypes.set(key, (type === T.ARRAY ? `${name}[]` : name) as GgufValueType);
   }
   const tensors: GgufTensorInfo[] = [];
   for (let i = 0; i < nTensors; i++) {
@@ -124,7 +147,7 @@ export function parseGguf(bytes: Uint8Array, source = 'GGUF file'): GgufFile {
     throw r.fail(`general.alignment ${alignment} is not a power of two`);
   }
   const dataStart = Math.ceil(r.pos / alignment) * alignment;
-  return { version, metadata, tensors, dataStart, alignment };
+  return { version, metadata, metadataTypes, tensors, dataStart, alignment };
 }
 
 function elements(t: GgufTensorInfo): number {
@@ -161,6 +184,11 @@ function tensorBlocks(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, type
 export function tensorData(file: GgufFile, bytes: Uint8Array, t: GgufTensorInfo, source = 'GGUF file'): Float32Array {
   const type = tensorType(t, source);
   return type.dequantize(tensorBlocks(file, bytes, t, type, source), elements(t));
+}
+
+/** A parsed file's metadata with each value's type: what `writeGguf`'s `metadata` option carries. */
+export function ggufMetadata(file: GgufFile): GgufMetadata {
+  return new Map([...file.metadata].map(([k, value]) => [k, { type: file.metadataTypes.get(k)!, value }]));
 }
 
 /** The tokenizer in a GGUF file's metadata (SentencePiece or byte-level BPE; see gguf-vocab.ts). */
@@ -217,14 +245,22 @@ export interface ReadGgufOptions {
   keepQ8?: boolean;
 }
 
+/** What `readGguf` returns: the weights, the tokenizer when the file has one, and every metadata key it holds. */
+export interface GgufRead<M extends HostMatrix = HostMatrix> {
+  weights: LlamaWeights<M>;
+  tokenizer?: Tokenizer;
+  /** The file's metadata as read (pass it to `writeGguf` to carry it: see WriteGgufOptions.metadata). */
+  metadata: GgufMetadata;
+}
+
 /**
  * Reads a GGUF file of a family ffnkit runs (gguf-families.ts: llama, qwen2, qwen3, phi3, gemma,
  * gemma2, gemma3) into weights, and its tokenizer when present. A key or tensor the family's
  * table does not name is E_UNSUPPORTED; so is a tensor in a ggml type its role does not allow.
  */
-export function readGguf(bytes: Uint8Array, source?: string, options?: { blocks?: 'f32'; keepQ8?: false }): { weights: LlamaWeights; tokenizer?: Tokenizer };
-export function readGguf(bytes: Uint8Array, source: string | undefined, options: ReadGgufOptions): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer };
-export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadGgufOptions = {}): { weights: LlamaWeights<HostMatrix>; tokenizer?: Tokenizer } {
+export function readGguf(bytes: Uint8Array, source?: string, options?: { blocks?: 'f32'; keepQ8?: false }): GgufRead<Float32Array>;
+export function readGguf(bytes: Uint8Array, source: string | undefined, options: ReadGgufOptions): GgufRead;
+export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadGgufOptions = {}): GgufRead {
   const parsed = parseGguf(bytes, source);
   const arch = parsed.metadata.get('general.architecture');
   const family = familyOf(arch, source);
@@ -363,11 +399,17 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     throw new FfnkitError('E_UNSUPPORTED', `${source}: ${unknown.length > 1 ? `tensors ${names} are` : `tensor ${names} is`} not part of the ${family} graph ffnkit computes${tied}`);
   }
   checkWeights(weights, source);
-  const tokenizer = file.metadata.has('tokenizer.ggml.tokens') ? ggufTokenizer(file, source) : undefined;
-  if (tokenizer && tokenizer.vocabSize !== c.vocabSize) {
-    throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model ${c.vocabSize}`);
+  // more embedding rows than tokens (a padded vocabulary, as Qwen2.5's) is a model whose extra
+  // ids the tokenizer never produces: they become pad tokens (padVocabulary); fewer rows than
+  // tokens would leave ids the tokenizer produces without an embedding
+  const tokens = file.metadata.get('tokenizer.ggml.tokens');
+  if (Array.isArray(tokens) && tokens.length > c.vocabSize) {
+    throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokens.length} tokens but token_embd.weight only ${c.vocabSize} rows (ids ${c.vocabSize} and up would have no embedding)`);
   }
-  return tokenizer ? { weights, tokenizer } : { weights };
+  const tokenizer = tokens !== undefined ? tokenizerFromGguf(file.metadata, source, c.vocabSize) : undefined;
+  // the file's own keys (a qwen3moe file's under qwen3moe.)
+  const metadata = ggufMetadata(parsed);
+  return tokenizer ? { weights, tokenizer, metadata } : { weights, metadata };
 }
 
 // ---- writing -------------------------------------------------------------------------------
@@ -375,7 +417,7 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
 export interface GgufVocabulary {
   /** SentencePiece ('llama', the default) or byte-level BPE ('gpt2'). */
   model?: 'llama' | 'gpt2';
-  /** Token strings: SentencePiece pieces with ' ' for spaces (written as '▁'); BPE tokens as they are. */
+  /** Token strings: SentencePiece pieces with ' ' for spaces (written as '▁'; user-defined ones, matched in raw text, as they are); BPE tokens as they are. */
   pieces: string[];
   /** SentencePiece merge scores. */
   scores?: number[];
@@ -387,6 +429,8 @@ export interface GgufVocabulary {
   bosId?: number;
   eosId?: number;
   eotId?: number;
+  /** The unknown token (written when given). */
+  unkId?: number;
   addBos?: boolean;
   addEos?: boolean;
   /** SentencePiece's dummy prefix (written only when false). */
@@ -409,7 +453,8 @@ function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
       ]
     : [
         ['tokenizer.ggml.model', 'llama', T.STRING],
-        ['tokenizer.ggml.tokens', v.pieces.map((p) => p.replace(/ /g, '\u2581')), T.ARRAY, T.STRING],
+        // user-defined tokens are matched in the raw text, so they are written as they are (llama.cpp's converter writes their spaces as spaces)
+        ['tokenizer.ggml.tokens', v.pieces.map((p, id) => (types[id] === 4 ? p : p.replace(/ /g, '\u2581'))), T.ARRAY, T.STRING],
         ['tokenizer.ggml.scores', v.scores!, T.ARRAY, T.F32],
       ];
   meta.push(['tokenizer.ggml.token_type', types, T.ARRAY, T.I32]);
@@ -418,6 +463,7 @@ function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
   if (bos >= 0) meta.push(['tokenizer.ggml.bos_token_id', bos, T.U32]);
   if (eos >= 0) meta.push(['tokenizer.ggml.eos_token_id', eos, T.U32]);
   if (v.eotId !== undefined && v.eotId >= 0) meta.push(['tokenizer.ggml.eot_token_id', v.eotId, T.U32]);
+  if (v.unkId !== undefined && v.unkId >= 0) meta.push(['tokenizer.ggml.unknown_token_id', v.unkId, T.U32]);
   if (v.addBos !== undefined) meta.push(['tokenizer.ggml.add_bos_token', v.addBos, T.BOOL]);
   if (v.addEos !== undefined) meta.push(['tokenizer.ggml.add_eos_token', v.addEos, T.BOOL]);
   if (v.addSpacePrefix === false) meta.push(['tokenizer.ggml.add_space_prefix', false, T.BOOL]);
@@ -429,17 +475,61 @@ function writeString(w: ByteWriter, s: string): void {
   w.u64(b.length).bytes(b);
 }
 
+/** The range of each integer type (64-bit ones as far as a JavaScript number is exact, or any bigint that fits). */
+const INTEGER_RANGES: Partial<Record<T, [number, number]>> = {
+  [T.U8]: [0, 0xff], [T.I8]: [-0x80, 0x7f], [T.U16]: [0, 0xffff], [T.I16]: [-0x8000, 0x7fff],
+  [T.U32]: [0, 0xffffffff], [T.I32]: [-0x80000000, 0x7fffffff], [T.U64]: [0, Number.MAX_SAFE_INTEGER], [T.I64]: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+/** Little-endian bytes of one fixed-size value. */
+function fixedBytes(size: number, set: (d: DataView) => void): Uint8Array {
+  const b = new Uint8Array(size);
+  set(new DataView(b.buffer));
+  return b;
+}
+
+/** Writes one metadata key; a value that is not of its type is E_ARG naming the key (carried metadata may be anyone's). */
 function writeMeta(w: ByteWriter, key: string, value: MetaValue, type: T, itemType?: T): void {
+  const bad = (v: MetaValue, t: T) => new FfnkitError('E_ARG', `GGUF writer: metadata ${key}: ${typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : String(v)} is not a ${TYPE_NAMES[t] ?? `type ${t}`}`);
+  const one = (v: MetaValue, t: T) => {
+    const range = INTEGER_RANGES[t];
+    if (range) {
+      if ((t === T.U64 || t === T.I64) && typeof v === 'bigint') {
+        if (t === T.U64 ? v < 0n || v >= 1n << 64n : v < -(1n << 63n) || v >= 1n << 63n) throw bad(v, t);
+      } else if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) {
+        throw bad(v, t);
+      }
+    }
+    if (t === T.F32 || t === T.F64) {
+      if (typeof v !== 'number') throw bad(v, t);
+    }
+    switch (t) {
+      case T.STRING:
+        if (typeof v !== 'string') throw bad(v, t);
+        writeString(w, v);
+        return;
+      case T.BOOL:
+        if (typeof v !== 'boolean') throw bad(v, t);
+        w.u8(v ? 1 : 0);
+        return;
+      case T.U8: w.u8(v as number); return;
+      case T.I8: w.bytes(fixedBytes(1, (d) => d.setInt8(0, v as number))); return;
+      case T.U16: w.bytes(fixedBytes(2, (d) => d.setUint16(0, v as number, true))); return;
+      case T.I16: w.bytes(fixedBytes(2, (d) => d.setInt16(0, v as number, true))); return;
+      case T.U32: w.u32(v as number); return;
+      case T.I32: w.i32(v as number); return;
+      case T.U64: w.bytes(fixedBytes(8, (d) => d.setBigUint64(0, BigInt(v as number), true))); return;
+      case T.I64: w.bytes(fixedBytes(8, (d) => d.setBigInt64(0, BigInt(v as number), true))); return;
+      case T.F32: w.f32(v as number); return;
+      case T.F64: w.bytes(fixedBytes(8, (d) => d.setFloat64(0, v as number, true))); return;
+      default:
+        // llama.cpp's reader refuses arrays of arrays too
+        throw new FfnkitError('E_UNSUPPORTED', `GGUF writer: metadata ${key} is of GGUF type ${TYPE_NAMES[t] === 'array' ? 'array of arrays' : `id ${t}`}, which is not written`);
+    }
+  };
+  if (type === T.ARRAY && !Array.isArray(value)) throw new FfnkitError('E_ARG', `GGUF writer: metadata ${key}: ${String(value)} is not an array`);
   writeString(w, key);
   w.u32(type);
-  const one = (v: MetaValue, t: T) => {
-    if (t === T.STRING) writeString(w, v as string);
-    else if (t === T.U32) w.u32(v as number);
-    else if (t === T.I32) w.i32(v as number);
-    else if (t === T.F32) w.f32(v as number);
-    else if (t === T.BOOL) w.u8(v ? 1 : 0);
-    else throw new FfnkitError('E_ARG', `GGUF writer: value type ${t} not supported`);
-  };
   if (type === T.ARRAY) {
     const arr = value as MetaValue[];
     w.u32(itemType!).u64(arr.length);
@@ -447,6 +537,57 @@ function writeMeta(w: ByteWriter, key: string, value: MetaValue, type: T, itemTy
   } else {
     one(value, type);
   }
+}
+
+/** A metadata entry as writeMeta's (value, type, item type); a type name GGUF has not is E_ARG naming the key. */
+function entryMeta(key: string, e: GgufEntry): [string, MetaValue, T, T?] {
+  const id = (name: string) => {
+    const t = (TYPE_NAMES as readonly string[]).indexOf(name);
+    if (t < 0) throw new FfnkitError('E_ARG', `GGUF writer: metadata ${key} has type '${String(e.type)}' (${TYPE_NAMES.filter((n) => n !== 'array').join(', ')}, or one of them followed by [])`);
+    return t as T;
+  };
+  const type = String(e.type);
+  return type.endsWith('[]') ? [key, e.value, T.ARRAY, id(type.slice(0, -2))] : [key, e.value, id(type)];
+}
+
+/** Every tokenizer.ggml.* key a written vocabulary decides, also those it leaves out for their default (vocabularyMetadata). */
+const VOCABULARY_KEYS = new Set(['model', 'pre', 'tokens', 'scores', 'merges', 'token_type', 'bos_token_id', 'eos_token_id', 'eot_token_id', 'add_bos_token', 'add_eos_token', 'add_space_prefix'].map((k) => `tokenizer.ggml.${k}`));
+
+const sameValue = (a: MetaValue | undefined, b: MetaValue | undefined): boolean =>
+  Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => sameValue(x, b[i])) : a === b;
+
+/**
+ * The source keys `writeGguf` carries, in the source's order: all but those the writer computes
+ * and those that described something the write changed (which would be stale).
+ * - Computed, the new file's own: general.architecture, general.alignment, general.file_type,
+ *   general.quantization_version, every key of the source's and the written architecture
+ *   (`<arch>.*`: shapes, RoPE, experts; whatever ffnkit read of them is in the config), ffnkit.*.
+ * - The vocabulary's: with a vocabulary written, the keys it decides; and every other tokenizer.*
+ *   key (padding, eom, unknown ids, tokenizer.huggingface.json, ...) only when the source's token
+ *   list is the one written (or its start, padded), as they would name the ids of another
+ *   vocabulary. The chat templates (tokenizer.chat_template, tokenizer.chat_template.NAME) are
+ *   text about the model's conversations, not ids, and are always carried.
+ * - Stale: general.quantized_by (these tensors were written by ffnkit; see `quantizedBy`),
+ *   quantize.* (llama-quantize's importance-matrix record of the source's blocks), split.* (one
+ *   file is written), and general.size_label when the shape changed (a written architecture key
+ *   differs from the source's, or experts came or went).
+ */
+function carriedMetadata(source: GgufMetadata, written: ReadonlyMap<string, MetaValue>, family: string, vocabulary: boolean, arch = family): [string, MetaValue, T, T?][] {
+  const sourceArch = source.get('general.architecture')?.value;
+  // the written architecture's keys (a factorized qwen3 model's qwen3moe.*), the family's and the source's
+  const archPrefixes = [`${arch}.`, `${family}.`, ...(typeof sourceArch === 'string' ? [`${sourceArch}.`] : [])];
+  const computed = new Set(['general.architecture', 'general.alignment', 'general.file_type', 'general.quantization_version', 'general.quantized_by']);
+  // the written tokens may pad the source's (padVocabulary): its ids still name the same tokens
+  const sourceTokens = source.get('tokenizer.ggml.tokens')?.value;
+  const writtenTokens = written.get('tokenizer.ggml.tokens');
+  const sameVocabulary = Array.isArray(sourceTokens) && Array.isArray(writtenTokens) && sameValue(sourceTokens, writtenTokens.slice(0, sourceTokens.length));
+  const reshaped = [...written].some(([k, v]) => k.startsWith(`${arch}.`) && source.has(k) && !sameValue(source.get(k)!.value, v))
+    || written.has(`${arch}.expert_count`) !== source.has(`${arch}.expert_count`);
+  const dropped = (key: string) =>
+    written.has(key) || computed.has(key) || archPrefixes.some((p) => key.startsWith(p)) || /^(ffnkit|quantize|split)\./.test(key)
+    || (key === 'general.size_label' && reshaped)
+    || (key.startsWith('tokenizer.') && !/^tokenizer\.chat_template(\.|$)/.test(key) && ((vocabulary && VOCABULARY_KEYS.has(key)) || !sameVocabulary));
+  return [...source].filter(([k]) => !dropped(k)).map(([k, e]) => entryMeta(k, e));
 }
 
 /** Options of `writeGguf`. */
@@ -462,6 +603,17 @@ export interface WriteGgufOptions {
    * file type's mix would choose; `type` then only names general.file_type.
    */
   keepTypes?: boolean;
+  /**
+   * The source's metadata to carry (readGguf's `metadata`, or entries of your own): each key is
+   * written with its type, except those the writer computes (the architecture's keys, file type,
+   * vocabulary: the file never contradicts its tensors) and those the write made stale (see
+   * carriedMetadata below). As llama-quantize copies its input's keys, this keeps the chat template,
+   * general.name and the other provenance keys. A value not of its type is E_ARG naming the key;
+   * an array of arrays E_UNSUPPORTED.
+   */
+  metadata?: GgufMetadata;
+  /** general.quantized_by, GGUF's key for who quantized the file (the source's is not carried). */
+  quantizedBy?: string;
 }
 
 /** A tensor to write, with the type the plan gives it (and the type the mix wanted, when its rows forced a fallback). */
@@ -475,8 +627,29 @@ export interface GgufTensorPlan {
   data: HostMatrix;
 }
 
+/**
+ * A llama-family model that rotates half-split (a Hugging Face checkpoint's) in the interleaved
+ * RoPE order llama files use: q/k rows (and biases) permuted per head, as llama.cpp's converter
+ * permutes them; the same model. Other models as they are.
+ */
+function inFileRopeOrder(weights: LlamaWeights<HostMatrix>): LlamaWeights<HostMatrix> {
+  const c = weights.config;
+  if ((c.family ?? 'llama') !== 'llama' || c.ropeStyle !== 'half') return weights;
+  const d = headDim(c);
+  const permute = <M extends HostMatrix | undefined>(m: M, heads: number, cols: number): M => (m instanceof Float32Array ? reorderRopeRows(m, heads, d, cols, 'interleaved') as M : m);
+  return {
+    ...weights,
+    config: { ...c, ropeStyle: 'interleaved' },
+    layers: weights.layers.map((l) => {
+      if (!(l.wq instanceof Float32Array && l.wk instanceof Float32Array)) throw new FfnkitError('E_UNSUPPORTED', 'GGUF writer: llama files rotate interleaved; this half-split model\'s q/k are quantized already, so their rows cannot be reordered');
+      return { ...l, wq: permute(l.wq, c.nHeads, c.dim), wk: permute(l.wk, c.nKvHeads, c.dim), ...(l.bq ? { bq: permute(l.bq, c.nHeads, 1) } : {}), ...(l.bk ? { bk: permute(l.bk, c.nKvHeads, 1) } : {}) };
+    }),
+  };
+}
+
 /** The tensors `writeGguf` writes, in order, each with its ggml type as llama-quantize would choose it. */
-export function planGguf(weights: LlamaWeights<HostMatrix>, options: TensorType | WriteGgufOptions = 'F32'): GgufTensorPlan[] {
+export function planGguf(given: LlamaWeights<HostMatrix>, options: TensorType | WriteGgufOptions = 'F32'): GgufTensorPlan[] {
+  const weights = inFileRopeOrder(given);
   const o = typeof options === 'string' ? { type: options } : options;
   const ft = o.type ?? 'F32';
   if (!(ft in FILE_TYPES)) throw new FfnkitError('E_ARG', `GGUF writer: unknown file type '${String(ft)}' (${Object.keys(FILE_TYPES).join(', ')})`);
@@ -519,10 +692,12 @@ function encodeTensor(t: GgufTensorPlan): Uint8Array {
  * Writes weights (and optionally a vocabulary) as GGUF v3 with llama.cpp's tensor names and keys
  * for the model's family (gguf-families.ts; 'llama' when the config names none), each tensor in
  * the type llama-quantize gives it for the file type (norms, biases and the router stay F32; rows
- * that are not whole blocks fall back as llama.cpp's do). The RoPE style must be the family's, and
+ * that are not whole blocks fall back as llama.cpp's do). The RoPE style must be the family's (a
+ * half-split llama model, as read from Hugging Face, is reordered to llama's interleaved one), and
  * a graph the family's keys cannot say is E_UNSUPPORTED.
  */
-export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, options: TensorType | WriteGgufOptions = 'F32'): Uint8Array {
+export function writeGguf(given: LlamaWeights<HostMatrix>, vocab?: GgufVocabulary, options: TensorType | WriteGgufOptions = 'F32'): Uint8Array {
+  const weights = inFileRopeOrder(given);
   const tensors = planGguf(weights, options);
   const ft = (typeof options === 'string' ? options : options.type) ?? 'F32';
   const c = weights.config;
@@ -558,6 +733,10 @@ export function writeGguf(weights: LlamaWeights<HostMatrix>, vocab?: GgufVocabul
     if (requantized.length) meta.push(['ffnkit.requantized', requantized, T.ARRAY, T.STRING]);
   }
   if (vocab) meta.push(...vocabularyMetadata(vocab));
+  if (typeof options !== 'string') {
+    if (options.quantizedBy !== undefined) meta.push(['general.quantized_by', options.quantizedBy, T.STRING]);
+    if (options.metadata) meta.push(...carriedMetadata(options.metadata, new Map(meta.map(([k, v]) => [k, v])), family, vocab !== undefined, arch));
+  }
   const encoded = tensors.map(encodeTensor);
   w.u32(MAGIC).u32(3).u64(tensors.length).u64(meta.length);
   for (const [k, v, t, it] of meta) writeMeta(w, k, v, t, it);

@@ -7,7 +7,7 @@
 import { FfnkitError } from '../errors.js';
 import { BpeTokenizer } from './bpe.js';
 import { PRE_TOKENIZERS, PreTokenizer, type SplitBehavior, type SplitStep, compilePattern, escapeLiteral, preTokenizerName, splitStep } from './pretokenize.js';
-import { EOT_TEXTS, TokenType } from './vocab.js';
+import { EOT_TEXTS, TokenType, padVocabulary } from './vocab.js';
 
 type Json = Record<string, unknown>;
 
@@ -42,11 +42,17 @@ function parseJson(input: Uint8Array | string | object | undefined, what: string
   return v;
 }
 
+/** Options of `hfTokenizer`. */
+export interface HfTokenizerOptions {
+  /** The model's embedding rows (config.json's vocab_size): ids past the tokens become pad tokens (padVocabulary). */
+  rows?: number;
+}
+
 /**
  * Builds the tokenizer a Hugging Face tokenizer.json describes, with the BOS/EOS choices of its
  * tokenizer_config.json when given (bytes, text or parsed JSON).
  */
-export function hfTokenizer(tokenizerJson: Uint8Array | string | object, configJson?: Uint8Array | string | object, source = 'tokenizer.json'): BpeTokenizer {
+export function hfTokenizer(tokenizerJson: Uint8Array | string | object, configJson?: Uint8Array | string | object, source = 'tokenizer.json', options: HfTokenizerOptions = {}): BpeTokenizer {
   const root = parseJson(tokenizerJson, source)!;
   const config = parseJson(configJson, `${source}: tokenizer_config.json`) ?? {};
   const fail = (path: string, why: string) => new FfnkitError('E_FORMAT', `${source}: ${path}: ${why}`);
@@ -109,14 +115,17 @@ export function hfTokenizer(tokenizerJson: Uint8Array | string | object, configJ
   let n = 0;
   for (const id of byId.keys()) n = Math.max(n, id + 1);
   if (n === 0) throw fail('model.vocab', 'no tokens');
-  const texts: string[] = new Array(n);
-  const types = new Uint8Array(n).fill(TokenType.normal);
+  const stored: string[] = new Array(n);
+  const storedTypes = new Uint8Array(n).fill(TokenType.normal);
   for (let i = 0; i < n; i++) {
     const t = byId.get(i);
     if (t === undefined) throw fail('model.vocab', `no token has id ${i} (ids must run from 0 to ${n - 1})`);
-    texts[i] = t;
-    types[i] = specialTypes.get(i) ?? TokenType.normal;
+    stored[i] = t;
+    storedTypes[i] = specialTypes.get(i) ?? TokenType.normal;
   }
+  const { rows = n } = options;
+  if (!Number.isInteger(rows) || rows < n) throw new FfnkitError('E_FORMAT', `${source}: ${n} tokens but the model has ${rows} embedding rows (ids ${rows} and up would have no embedding)`);
+  const { texts, types } = padVocabulary(stored, storedTypes, rows);
   const ids = new Map<string, number>();
   texts.forEach((t, i) => ids.has(t) || ids.set(t, i));
   const idOfText = (text: string): number | undefined => ids.get(text);
@@ -287,7 +296,26 @@ export function hfTokenizer(tokenizerJson: Uint8Array | string | object, configJ
     } } : {}),
     stripLeadingSpace,
     ...(preName !== undefined ? { preName } : {}),
+    ...(byteLevel ? {} : { sentencePiece: sentencePieceForm(normalizer, root.pre_tokenizer ?? null, lstrip.size + rstrip.size > 0) }),
   });
+}
+
+/**
+ * Whether a SentencePiece-style tokenizer.json handles text as GGUF's SentencePiece model does:
+ * spaces replaced by '▁' (Gemma), after a '▁' prefix (Llama 2's dummy prefix), and nothing cut
+ * before merging (Gemma's split at ' ' finds none once they are '▁'); else why not.
+ */
+function sentencePieceForm(normalizer: unknown, pre: unknown, strips: boolean): { addSpacePrefix: boolean } | { unlike: string } {
+  const replace = (n: unknown) => isObject(n) && n.type === 'Replace' && isObject(n.pattern) && n.pattern.String === ' ' && n.content === '\u2581';
+  const prepend = (n: unknown) => isObject(n) && n.type === 'Prepend' && n.prepend === '\u2581';
+  const list = isObject(normalizer) && normalizer.type === 'Sequence' && Array.isArray(normalizer.normalizers) ? normalizer.normalizers : [normalizer];
+  const addSpacePrefix = list.length === 2 && prepend(list[0]) && replace(list[1]);
+  if (!addSpacePrefix && !(list.length === 1 && replace(list[0]))) return { unlike: 'its normalizer is not SentencePiece\'s (" " to "\u2581", after a "\u2581" prefix or not)' };
+  if (pre !== null && !(isObject(pre) && pre.type === 'Split' && isObject(pre.pattern) && pre.pattern.String === ' ' && pre.invert !== true)) {
+    return { unlike: 'its pre-tokenizer cuts the text before merging, which GGUF\'s SentencePiece model does not' };
+  }
+  if (strips) return { unlike: 'an added token strips the whitespace beside it, which GGUF cannot say' };
+  return { addSpacePrefix };
 }
 
 type Fail = (path: string, why: string) => FfnkitError;

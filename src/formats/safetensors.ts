@@ -207,16 +207,18 @@ export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'mod
 }
 
 /**
- * Rows of a q or k projection reordered from interleaved-RoPE order to Hugging Face's half-split
- * order: within each head, HF row (half * d/2 + i) is Meta row (2i + half).
+ * Rows of a q or k projection (or its bias, cols 1) reordered between interleaved-RoPE order
+ * (Meta, llama2.c, GGUF llama files) and Hugging Face's half-split order: within each head, HF
+ * row (half * d/2 + i) is Meta row (2i + half).
  */
-export function interleavedToHalf(w: Float32Array, heads: number, d: number, cols: number): Float32Array {
+export function reorderRopeRows(w: Float32Array, heads: number, d: number, cols: number, to: 'half' | 'interleaved'): Float32Array {
   const out = new Float32Array(w.length);
   for (let h = 0; h < heads; h++) {
     for (let half = 0; half < 2; half++) {
       for (let i = 0; i < d / 2; i++) {
-        const src = (h * d + 2 * i + half) * cols;
-        const dst = (h * d + half * (d / 2) + i) * cols;
+        const meta = (h * d + 2 * i + half) * cols;
+        const hf = (h * d + half * (d / 2) + i) * cols;
+        const [src, dst] = to === 'half' ? [meta, hf] : [hf, meta];
         out.set(w.subarray(src, src + cols), dst);
       }
     }
@@ -231,7 +233,7 @@ export function writeHfLlama(weights: LlamaWeights, dtype: 'F32' | 'F16' | 'BF16
   if (weights.layers.some((l) => l.routed)) throw new FfnkitError('E_UNSUPPORTED', 'safetensors writer: this format has no routed (factorized) FFNs; write GGUF');
   const kv = kvDim(c);
   const d = headDim(c);
-  const permute = (w: Float32Array, heads: number) => (c.ropeStyle === 'half' ? w : interleavedToHalf(w, heads, d, c.dim));
+  const permute = (w: Float32Array, heads: number) => (c.ropeStyle === 'half' ? w : reorderRopeRows(w, heads, d, c.dim, 'half'));
   const tensors: { name: string; shape: number[]; data: Float32Array }[] = [
     { name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], data: weights.tokenEmbedding },
   ];

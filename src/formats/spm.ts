@@ -69,7 +69,7 @@ export class SpmTokenizer extends VocabTokenizer {
       throw new FfnkitError('E_FORMAT', `${source}: ${pieces.length} pieces but ${scores.length} scores`);
     }
     if (pieces.length < 3) throw new FfnkitError('E_FORMAT', `${source}: a vocabulary needs at least <unk>, BOS and EOS, found ${pieces.length} pieces`);
-    const dec = new TextDecoder('utf-8');
+    const dec = new TextDecoder('utf-8', { ignoreBOM: true });
     super({
       source,
       texts: spec.texts ?? pieces.map((p) => dec.decode(p)),
@@ -125,9 +125,10 @@ export class SpmTokenizer extends VocabTokenizer {
   }
 
   vocabulary(): GgufVocabulary {
-    const dec = new TextDecoder('utf-8');
+    const dec = new TextDecoder('utf-8', { ignoreBOM: true });
     return {
-      pieces: this.pieces.map((p) => dec.decode(Uint8Array.from(p, (c) => c.charCodeAt(0)))),
+      // user-defined tokens as stored: the writer writes them as they are
+      pieces: this.pieces.map((p, id) => (this.hasTypes && this.types[id] === TokenType.userDefined ? this.texts[id]! : dec.decode(Uint8Array.from(p, (c) => c.charCodeAt(0))))),
       scores: Array.from(this.scores),
       ...(this.hasTypes ? { types: Array.from(this.types) } : {}),
       bosId: this.bosId,

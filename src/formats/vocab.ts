@@ -18,6 +18,21 @@ export const TokenType = { normal: 1, unknown: 2, control: 3, userDefined: 4, un
 /** Texts that name an end-of-turn token, in the order they are preferred (those llama.cpp looks for). */
 export const EOT_TEXTS = ['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>', '<EOT>', '<\uFF5Cend\u2581of\u2581sentence\uFF5C>'];
 
+/**
+ * A vocabulary's texts and types padded to `rows` ids, for a model with more embedding rows than
+ * its tokenizer has tokens (Qwen2.5: 151936 rows, about 151665 tokens). llama.cpp's converter
+ * pads such a vocabulary the same way, `[PAD{id}]` tokens of type unused, and llama.cpp then
+ * computes logits for every row: nothing is masked, the tokenizer never produces a pad id, and
+ * decoding one gives no text (llama.cpp renders unused tokens as nothing).
+ */
+export function padVocabulary(texts: readonly string[], types: Uint8Array, rows: number): { texts: string[]; types: Uint8Array } {
+  const n = texts.length;
+  if (rows <= n) return { texts: texts.slice(), types };
+  const padded = new Uint8Array(rows).fill(TokenType.unused);
+  padded.set(types);
+  return { texts: [...texts, ...Array.from({ length: rows - n }, (_, k) => `[PAD${n + k}]`)], types: padded };
+}
+
 /** The token ids and flags that every vocabulary declares. */
 export interface VocabSpec {
   /** Where the vocabulary came from, for error messages. */
@@ -241,9 +256,9 @@ export abstract class VocabTokenizer implements Tokenizer {
   /** The bytes token `id` stands for after token `prev` (-1 at the start). */
   abstract pieceBytes(prev: number, id: number): Uint8Array;
 
-  /** Whether decoding shows nothing for `id` (control tokens, unless `special`). */
+  /** Whether decoding shows nothing for `id`: control tokens unless `special`, unused ones always (as llama.cpp's token_to_piece). */
   protected hidden(id: number, special: boolean): boolean {
-    return !special && this.isControl(id);
+    return this.types[id] === TokenType.unused || (!special && this.isControl(id));
   }
 
   decodeToken(id: number): Uint8Array {
@@ -259,7 +274,7 @@ export abstract class VocabTokenizer implements Tokenizer {
 
   streamDecoder(options: DecodeOptions = {}): StreamDecoder {
     const special = options.special ?? false;
-    const utf8 = new TextDecoder('utf-8');
+    const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
     let prev = -1;
     return {
       push: (id: number) => {

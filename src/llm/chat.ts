@@ -89,9 +89,21 @@ async function chatFormat(model: LlamaModel, options: ChatOptions): Promise<Chat
     throw new FfnkitError('E_ARG', `chat: the model (${model.format ?? 'in memory'}) stores no vocabulary: pass one as the tokenizer option`);
   }
   model.checkTokenizer(tokenizer);
-  // a llama2.c model has no metadata: its vocabulary follows the SentencePiece convention
-  const vocabulary = model.chatVocabulary ?? sentencePieceChatVocabulary();
+  const vocabulary = vocabularyOf(model);
   return { template: await templateOf(model, vocabulary, options.template), tokenizer, vocabulary };
+}
+
+function vocabularyOf(model: LlamaModel): ChatVocabulary {
+  // a llama2.c model has no metadata: its vocabulary follows the SentencePiece convention
+  return model.chatVocabulary ?? sentencePieceChatVocabulary();
+}
+
+/** Where a model's files keep its chat template, for the messages that say it has none. */
+export const CHAT_TEMPLATE_KEYS = 'GGUF tokenizer.chat_template, tokenizer_config.json chat_template';
+
+/** The chat template the model's files carry, if any (without one, a chat needs the `template` option). */
+export function storedChatTemplate(model: LlamaModel): string | undefined {
+  return vocabularyOf(model).template;
 }
 
 async function templateOf(model: LlamaModel, vocabulary: ChatVocabulary, given: string | ChatTemplate | undefined): Promise<ChatTemplate> {
@@ -99,7 +111,7 @@ async function templateOf(model: LlamaModel, vocabulary: ChatVocabulary, given: 
   if (typeof given === 'string') return ChatTemplate.parse(given, 'template option');
   if (given !== undefined) throw new FfnkitError('E_ARG', 'chat: option \'template\' must be the Jinja text or a ChatTemplate');
   if (vocabulary.template === undefined) {
-    throw new FfnkitError('E_ARG', `chat: the model (${model.format ?? 'in memory'}) has no chat template (GGUF tokenizer.chat_template, tokenizer_config.json chat_template): pass one as the template option`);
+    throw new FfnkitError('E_ARG', `chat: the model (${model.format ?? 'in memory'}) has no chat template (${CHAT_TEMPLATE_KEYS}): pass one as the 'template' option (the Jinja text or a ChatTemplate)`);
   }
   let t = modelTemplates.get(model);
   if (!t || t.text !== vocabulary.template) {

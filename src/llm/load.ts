@@ -1,12 +1,14 @@
 // Loading models from any of the supported formats, detected from the bytes: GGUF ("GGUF"),
 // llama2.c v1 ("ak42") or v0 (a plausible header), Hugging Face (a directory, or { config,
-// safetensors }); anything else is refused as such. The chat template and special tokens come
-// along: GGUF metadata, or the directory's tokenizer_config.json and generation_config.json.
+// safetensors }); anything else is refused as such. The tokenizer, chat template and special
+// tokens come along: GGUF metadata, or the directory's tokenizer.json, tokenizer_config.json and
+// generation_config.json.
 
 import { FfnkitError } from '../errors.js';
-import { parseGguf, readGguf, type ReadGgufOptions } from '../formats/gguf.js';
+import { parseGguf, readGguf, type GgufMetadata, type ReadGgufOptions } from '../formats/gguf.js';
 import { looksLikeLlama2c, readLlama2c } from '../formats/llama2c.js';
 import { type ChatVocabulary, ggufChatVocabulary, hfChatVocabulary } from '../formats/chat-vocabulary.js';
+import { hfTokenizer } from '../formats/hf-tokenizer.js';
 import { readHfLlama } from '../formats/safetensors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { type ByteSource, localFiles, readBytes, sourceName } from '../runtime/io.js';
@@ -17,6 +19,8 @@ import type { HostMatrix, LlamaWeights } from '../model/weights.js';
 export interface HfSource {
   config: string | ByteSource;
   safetensors: ByteSource;
+  /** tokenizer.json (JSON text or bytes): the model's tokenizer, with tokenizer_config.json's BOS/EOS choices. */
+  tokenizer?: string | ByteSource;
   /** tokenizer_config.json (JSON text or bytes), for the chat template and special tokens. */
   tokenizerConfig?: string | ByteSource;
   /** generation_config.json (JSON text or bytes), for the end-of-turn tokens. */
@@ -32,10 +36,12 @@ export type ModelFormat = 'llama2c' | 'gguf' | 'safetensors';
 export interface LoadedWeights<M extends HostMatrix = Float32Array> {
   weights: LlamaWeights<M>;
   format: ModelFormat;
-  /** The vocabulary stored with the model (GGUF), if any. */
+  /** The vocabulary stored with the model (GGUF metadata, or a Hugging Face tokenizer.json), if any. */
   tokenizer?: Tokenizer;
   /** The chat template and special tokens stored with the model, if any. */
   chatVocabulary?: ChatVocabulary;
+  /** A GGUF file's metadata, every key (what writeGguf's `metadata` option carries). */
+  metadata?: GgufMetadata;
 }
 
 function isHfSource(s: ModelSource): s is HfSource {
@@ -63,40 +69,31 @@ export type ReadWeightsOptions = ReadGgufOptions & {
 export async function readWeights(source: ModelSource, options?: { blocks?: 'f32'; keepQ8?: false; name?: string }): Promise<LoadedWeights>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions): Promise<LoadedWeights<HostMatrix>>;
 export async function readWeights(source: ModelSource, options: ReadWeightsOptions = {}): Promise<LoadedWeights<HostMatrix>> {
-  if (isHfSource(source)) {
-    const config = await jsonText(source.config, 'config.json');
-    const bytes = await readBytes(source.safetensors, 'model.safetensors');
-    const weights = readHfLlama(config, bytes, sourceName(source.safetensors));
-    const chatVocabulary = hfChatVocabulary({
-      ...(source.tokenizerConfig !== undefined ? { tokenizerConfig: await jsonText(source.tokenizerConfig, 'tokenizer_config.json') } : {}),
-      ...(source.generationConfig !== undefined ? { generationConfig: await jsonText(source.generationConfig, 'generation_config.json') } : {}),
-      ...(source.chatTemplate !== undefined ? { chatTemplate: await text(source.chatTemplate, 'chat_template.jinja') } : {}),
-    });
-    return { weights, format: 'safetensors', ...(chatVocabulary ? { chatVocabulary } : {}) };
-  }
+  if (isHfSource(source)) return readHf(source);
   const name = options.name ?? sourceName(source);
   const files = localFiles();
   if (typeof source === 'string' && files && (await files.isDirectory(source).catch(() => false))) {
-    // the files beside the weights that describe chats, when they are there
+    // the tokenizer and the files that describe chats, beside the weights when they are there
     const beside = (file: string) => files.read(files.join(source, file)).catch((e: { code?: string }) => {
       if (e.code === 'ENOENT') return undefined;
       throw new FfnkitError('E_ARG', `model: cannot read ${files.join(source, file)} (${(e as Error).message})`);
     });
-    const [tokenizerConfig, generationConfig, chatTemplate] = await Promise.all(['tokenizer_config.json', 'generation_config.json', 'chat_template.jinja'].map(beside));
-    return readWeights({
+    const [tokenizer, tokenizerConfig, generationConfig, chatTemplate] = await Promise.all(['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'chat_template.jinja'].map(beside));
+    return readHf({
       config: files.join(source, 'config.json'),
       safetensors: files.join(source, 'model.safetensors'),
+      ...(tokenizer ? { tokenizer } : {}),
       ...(tokenizerConfig ? { tokenizerConfig } : {}),
       ...(generationConfig ? { generationConfig } : {}),
       ...(chatTemplate ? { chatTemplate } : {}),
-    }, options);
+    }, files.join(source, 'tokenizer.json'));
   }
   const bytes = await readBytes(source, 'model');
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic === 'GGUF') {
-    const { weights, tokenizer } = readGguf(bytes, name, options);
+    const { weights, tokenizer, metadata } = readGguf(bytes, name, options);
     const chatVocabulary = ggufChatVocabulary(parseGguf(bytes, name).metadata, name);
-    return { weights, format: 'gguf', ...(tokenizer ? { tokenizer } : {}), ...(chatVocabulary ? { chatVocabulary } : {}) };
+    return { weights, format: 'gguf', ...(tokenizer ? { tokenizer } : {}), ...(chatVocabulary ? { chatVocabulary } : {}), metadata };
   }
   if (looksLikeSafetensors(bytes)) {
     throw new FfnkitError('E_FORMAT', `${name}: a safetensors file needs its config.json: pass the model's directory, or { config, safetensors }`);
@@ -105,6 +102,23 @@ export async function readWeights(source: ModelSource, options: ReadWeightsOptio
     throw new FfnkitError('E_FORMAT', `${name}: not a GGUF, llama2.c or safetensors file (it starts with ${describeStart(bytes)})`);
   }
   return { weights: readLlama2c(bytes, name), format: 'llama2c' };
+}
+
+/** A Hugging Face checkpoint's weights, tokenizer and chat vocabulary; `tokenizerName` names its tokenizer.json in errors. */
+async function readHf(source: HfSource, tokenizerName = typeof source.tokenizer === 'string' && !isJsonText(source.tokenizer) ? source.tokenizer : 'tokenizer.json'): Promise<LoadedWeights> {
+  const config = await jsonText(source.config, 'config.json');
+  const bytes = await readBytes(source.safetensors, 'model.safetensors');
+  const weights = readHfLlama(config, bytes, sourceName(source.safetensors));
+  const tokenizerConfig = source.tokenizerConfig !== undefined ? await jsonText(source.tokenizerConfig, 'tokenizer_config.json') : undefined;
+  const chatVocabulary = hfChatVocabulary({
+    ...(tokenizerConfig !== undefined ? { tokenizerConfig } : {}),
+    ...(source.generationConfig !== undefined ? { generationConfig: await jsonText(source.generationConfig, 'generation_config.json') } : {}),
+    ...(source.chatTemplate !== undefined ? { chatTemplate: await text(source.chatTemplate, 'chat_template.jinja') } : {}),
+  });
+  // config.json's vocab_size may pass the tokenizer's tokens (Qwen2.5): the ids beyond are pads
+  const json = source.tokenizer === undefined ? undefined : typeof source.tokenizer === 'string' && isJsonText(source.tokenizer) ? source.tokenizer : await readBytes(source.tokenizer, 'tokenizer.json');
+  const tokenizer = json === undefined ? undefined : hfTokenizer(json, tokenizerConfig, tokenizerName, { rows: weights.config.vocabSize });
+  return { weights, format: 'safetensors', ...(tokenizer ? { tokenizer } : {}), ...(chatVocabulary ? { chatVocabulary } : {}) };
 }
 
 /** The first bytes of a file, as text when they are printable, else in hex, for an error message. */
@@ -117,7 +131,12 @@ function describeStart(bytes: Uint8Array): string {
 
 /** A JSON file given as its text, or as something to read. */
 async function jsonText(source: string | ByteSource, what: string): Promise<string> {
-  return typeof source === 'string' && source.trimStart().startsWith('{') ? source : text(source, what);
+  return typeof source === 'string' && isJsonText(source) ? source : text(source, what);
+}
+
+/** Whether a string is a JSON object's text rather than a path or URL. */
+function isJsonText(s: string): boolean {
+  return s.trimStart().startsWith('{');
 }
 
 /** A text file given as something to read (a string is a path or URL). */
@@ -127,8 +146,8 @@ async function text(source: string | ByteSource, what: string): Promise<string> 
 
 /**
  * Loads a model into a new engine (or `options.engine`): a path or URL, bytes, a Response or
- * File, or a Hugging Face `{ config, safetensors }`. A tokenizer stored in the file (GGUF) is
- * kept as `model.tokenizer`. A GGUF file's matrices run in their own ggml type where a kernel runs
+ * File, or a Hugging Face `{ config, safetensors }`. A tokenizer stored with it (GGUF metadata,
+ * the directory's tokenizer.json) is kept as `model.tokenizer`. A GGUF file's matrices run in their own ggml type where a kernel runs
  * it (Q8_0: int8 kernels, a quarter of the f32 bytes); the others are widened to float32.
  */
 export async function loadModel(source: ModelSource, options: ModelOptions = {}): Promise<LlamaModel> {

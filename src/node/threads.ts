@@ -5,13 +5,22 @@
 import { Worker } from 'node:worker_threads';
 import { setWorkerFactory, type WorkerInit } from '../runtime/threads.js';
 
-setWorkerFactory((init: WorkerInit) =>
+setWorkerFactory((init: WorkerInit, signal: AbortSignal) =>
   new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./thread-worker.js', import.meta.url), { workerData: init });
+    const abort = () => {
+      void worker.terminate();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', abort, { once: true });
     worker.once('message', () => {
+      signal.removeEventListener('abort', abort);
       worker.unref();
       resolve({ terminate: () => void worker.terminate() });
     });
-    worker.once('error', reject);
+    // listening for good: an error after the start (the pool then names the worker that does not
+    // answer) must not become an uncaught 'error' event
+    worker.on('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the worker exited with code ${code} before it was ready`)));
   }),
 );

@@ -6,7 +6,7 @@ import { Kernels, type Matrix } from './kernels/index.js';
 import { THREAD_KERNELS } from './kernels/context.js';
 import { type Backend, type KernelExports, instantiate, selectBackend, wasmBytes } from './wasm.js';
 import type { DotSelfTest } from './kernels/relaxed-dot.js';
-import { SPIN_MS, ThreadPool, controlBytes, controlLayout, workerFactory, type WorkerHandle } from './threads.js';
+import { SPIN_MS, THREAD_TIMEOUT_MS, ThreadPool, startPool, workerFactory } from './threads.js';
 
 /** Options of `createEngine`. */
 export interface EngineOptions {
@@ -27,6 +27,13 @@ export interface EngineOptions {
    * at once.
    */
   spinMs?: number;
+  /**
+   * With threads: how long to wait, in ms, for a worker to start (else the engine warns and runs
+   * one thread), and for a worker to finish its part of a kernel call beyond the time this thread
+   * took for its own part (else the call throws an FfnkitError, E_THREAD, naming the worker, and
+   * the engine runs one thread from then on). Default 30000 (`THREAD_TIMEOUT_MS`).
+   */
+  threadTimeoutMs?: number;
 }
 
 /**
@@ -61,12 +68,12 @@ export class Engine {
 
   /** The worker pool when the engine runs more than one thread. */
   get pool(): ThreadPool | undefined {
-    return this.workerPool;
+    return this.workerPool?.closed ? undefined : this.workerPool;
   }
 
-  /** Threads the kernels use (1 without a pool). */
+  /** Threads the kernels use (1 without a pool, or once a worker did not answer). */
   get threads(): number {
-    return this.workerPool?.threads ?? 1;
+    return this.pool?.threads ?? 1;
   }
 
   /** Stops the worker threads, if any (the engine keeps working on one thread). */
@@ -113,6 +120,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   if (threads > 256) throw new FfnkitError('E_ARG', `threads: expected at most 256, found ${threads}`);
   const spinMs = options.spinMs ?? SPIN_MS;
   if (typeof spinMs !== 'number' || !(spinMs >= 0 && spinMs <= 1000)) throw new FfnkitError('E_ARG', `spinMs: expected a number of milliseconds in 0..1000, found ${String(spinMs)}`);
+  const timeoutMs = options.threadTimeoutMs ?? THREAD_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0 && timeoutMs <= 3_600_000)) throw new FfnkitError('E_ARG', `threadTimeoutMs: expected a number of milliseconds in (0, 3600000], found ${String(timeoutMs)}`);
   const { backend, bytes } = await selectBackend(options.backend);
   const why = threads === 1 ? undefined : threadsUnavailable(backend);
   if (threads === 1 || why) {
@@ -123,19 +132,13 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const shared = await wasmBytes(backend, true);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
   const wasm = await instantiate(shared, memory);
-  const control = new SharedArrayBuffer(controlBytes(threads - 1));
-  const started: WorkerHandle[] = [];
+  let pool: ThreadPool | undefined;
   try {
-    const start = workerFactory()!;
-    for (let i = 0; i < threads - 1; i++) {
-      started.push(await start({ bytes: shared, memory, control, index: i, workers: threads - 1, names: [...THREAD_KERNELS], spinMs, layout: controlLayout(threads - 1) }));
-    }
+    pool = await startPool({ exports: wasm, bytes: shared, memory, names: [...THREAD_KERNELS], workers: threads - 1, spinMs, timeoutMs, factory: workerFactory()! });
   } catch (e) {
-    for (const w of started) w.terminate();
-    console.warn(`ffnkit: running one thread instead of ${threads}: a worker did not start (${(e as Error).message})`);
-    return new Engine(backend, memory, wasm);
+    console.warn(`ffnkit: running one thread instead of ${threads}: ${(e as Error).message}`);
   }
-  return new Engine(backend, memory, wasm, new ThreadPool(wasm, control, started, [...THREAD_KERNELS], spinMs));
+  return new Engine(backend, memory, wasm, pool);
 }
 
 /** Why this environment cannot run threads, if it cannot. */

@@ -57,8 +57,10 @@ export class KernelContext {
     this.dot = dot;
   }
 
+  /** The engine's pool, unless it is closed (a worker that did not answer closes it). */
   get pool(): ThreadPool | undefined {
-    return this.poolOf();
+    const pool = this.poolOf();
+    return pool?.closed ? undefined : pool;
   }
 
   /** A new zero-filled buffer of n floats; `what` names it in errors. */
