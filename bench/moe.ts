@@ -15,7 +15,8 @@ import { randomF32 } from '../testing/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, time, collector, storiesSetup, sharedDir } from './harness.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tokenizer, writeGguf } from '../src/index.js';
+import { Tokenizer, readGguf, writeGguf } from '../src/index.js';
+import { randomMixWeights } from './random-blocks.js';
 
 const SUITE = 'moe';
 export const QUALITY_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [8, 4]];
@@ -25,9 +26,9 @@ export const SPEED_SHAPES: [number, number][] = [[4, 1], [4, 2], [8, 2], [16, 4]
 export async function runMoe(opts: BenchOptions & { threads?: number }): Promise<BenchLine[]> {
   const { lines, emit, say } = collector(opts);
   const shared = sharedDir();
-  // --only scale: ffnkit factorize's work on a TinyLlama-1.1B-shaped model in Q8_0, stage by stage
-  if (opts.only === 'scale') {
-    await factorizeAtScale(emit, say, opts, shared);
+  // --only scale (Q8_0) / scale-q4_k_m: ffnkit factorize's work on a TinyLlama-1.1B-shaped model, stage by stage
+  if (opts.only === 'scale' || opts.only === 'scale-q4_k_m') {
+    await factorizeAtScale(emit, say, opts, shared, opts.only === 'scale' ? 'Q8_0' : 'Q4_K_M');
     return lines;
   }
   // --only equal-compute: just the decode speeds of routing against pruning at equal FFN compute
@@ -184,21 +185,27 @@ async function equalCompute(emit: (l: BenchLine) => void, say: (s: string) => vo
 }
 
 /**
- * `ffnkit factorize`'s pipeline on random TinyLlama-1.1B-shaped weights in Q8_0 (--quick: 4 of the
- * 22 layers), with the 32000-token llama tokenizer, 8,192 calibration tokens (--quick 1,024),
- * E=4 k=2, kmeans split, 300 router steps: seconds per stage, then the wasm memory and the
- * process's peak RSS. `write` is the GGUF bytes in memory (no disk).
+ * `ffnkit factorize`'s pipeline on random TinyLlama-1.1B-shaped weights in Q8_0 (random values in
+ * +-1/sqrt(cols), quantized) or Q4_K_M (random blocks in the types llama-quantize's mix gives each
+ * tensor: random-blocks.ts) (--quick: 4 of the 22 layers), with the 32000-token llama tokenizer,
+ * 8,192 calibration tokens (--quick 1,024), E=4 k=2, kmeans split, 300 router steps: seconds per
+ * stage, then the wasm memory and the process's peak RSS. `write` is the GGUF bytes in memory (no
+ * disk) in the types the model came in, as `ffnkit factorize` writes them. Then the file is read
+ * back as `loadModel` reads it (blocks kept): the host memory that takes, and what building the
+ * dense FFNs its experts stand for would add.
  */
-async function factorizeAtScale(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions & { threads?: number }, shared: string | undefined): Promise<void> {
+async function factorizeAtScale(
+  emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions & { threads?: number }, shared: string | undefined, type: 'Q8_0' | 'Q4_K_M',
+): Promise<void> {
   if (!shared) {
     say('skipping factorize at scale: ../shared not found (set FFNKIT_SHARED)');
     return;
   }
   const config = { ...TINYLLAMA_1_1B, nLayers: opts.quick ? 4 : TINYLLAMA_1_1B.nLayers };
   const threads = opts.threads ?? 1;
-  const tag = `tinyllama-1.1B-shape${opts.quick ? ` ${config.nLayers} layers` : ''} q8_0`;
+  const tag = `tinyllama-1.1B-shape${opts.quick ? ` ${config.nLayers} layers` : ''} ${type.toLowerCase()}`;
   say(`scale: random ${tag} weights`);
-  const weights = randomLlamaWeights(config, 1, 'q8_0');
+  const weights = type === 'Q8_0' ? randomLlamaWeights(config, 1, 'q8_0') : randomMixWeights(config, type, 1);
   const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tokenizer.bin'))));
   const calib = readFileSync(join(shared, 'data', 'tinystories-calib.txt'), 'utf8');
   const engine = await createEngine({ threads });
@@ -221,15 +228,55 @@ async function factorizeAtScale(emit: (l: BenchLine) => void, say: (s: string) =
     },
   }, { engine });
   enter('write');
-  const bytes = writeGguf(factorized, tok.vocabulary(), { type: 'Q8_0', pure: true });
+  const bytes = writeGguf(factorized, tok.vocabulary(), { type, keepTypes: true });
   enter('');
   const total = Object.values(seconds).reduce((a, b) => a + b, 0);
-  for (const [name, s] of Object.entries(seconds)) {
-    emit({ suite: SUITE, case: `factorize ${tag} E4 k2 ${name}`, impl: `ffnkit ${threads}t`, value: sig3(s), unit: 's' });
-  }
-  emit({ suite: SUITE, case: `factorize ${tag} E4 k2 total`, impl: `ffnkit ${threads}t`, value: sig3(total), unit: 's', bound: 900, boundName: 'target 15 min', share: sig3(total / 900) });
-  emit({ suite: SUITE, case: `factorize ${tag} E4 k2 wasm memory`, impl: `ffnkit ${threads}t`, value: sig3(engine.memory.buffer.byteLength / 2 ** 20), unit: 'MiB', bound: 4096, boundName: 'wasm32 4 GiB' });
-  emit({ suite: SUITE, case: `factorize ${tag} E4 k2 peak RSS`, impl: `ffnkit ${threads}t`, value: sig3(process.resourceUsage().maxRSS / 1024), unit: 'MiB' });
-  emit({ suite: SUITE, case: `factorize ${tag} E4 k2 file`, impl: `ffnkit ${threads}t`, value: sig3(bytes.length / 2 ** 20), unit: 'MiB' });
+  const line = (name: string, value: number, unit: string, extra: Partial<BenchLine> = {}) =>
+    emit({ suite: SUITE, case: `factorize ${tag} E4 k2 ${name}`, impl: `ffnkit ${threads}t`, value: sig3(value), unit, ...extra });
+  for (const [name, s] of Object.entries(seconds)) line(name, s, 's');
+  line('total', total, 's', { bound: 900, boundName: 'target 15 min', share: sig3(total / 900) });
+  line('wasm memory', engine.memory.buffer.byteLength / 2 ** 20, 'MiB', { bound: 4096, boundName: 'wasm32 4 GiB' });
+  line('peak RSS', process.resourceUsage().maxRSS / 1024, 'MiB');
+  line('file', bytes.length / 2 ** 20, 'MiB');
+  const requantized = factorized.layers.find((l) => l.routed?.requantized)?.routed?.requantized;
+  if (requantized) say(`scale: requantized ${requantized} (every layer's, the kmeans split gathers scattered columns)`);
   engine.close();
+
+  // reading the file back: the experts stay views into its bytes; the dense FFNs are built only when asked
+  const back = readGguf(bytes, 'factorized file', { blocks: 'runnable' });
+  line('read back, host memory beyond the file', ownBytes(back.weights, bytes.buffer) / 2 ** 20, 'MiB');
+  say('scale: building the dense FFNs the experts stand for, as reading did before it was lazy');
+  const dense = back.weights.layers.reduce((n, l) => n + [l.w1, l.w2, l.w3].reduce((m, w) => m + (w instanceof Float32Array ? w.byteLength : w.bytes.byteLength), 0), 0);
+  line('read back, dense FFNs when asked for', dense / 2 ** 20, 'MiB');
+}
+
+/**
+ * Bytes of the arrays a read model holds outside the file's own buffer (the file's blocks are
+ * views into it), counted once each; a routed layer's dense fields are not read (they would be built).
+ */
+function ownBytes(w: LlamaWeights<HostMatrix>, file: ArrayBufferLike): number {
+  const seen = new Set<ArrayBufferLike>([file]);
+  let n = 0;
+  const add = (a: Float32Array | Uint8Array | undefined) => {
+    if (!a || seen.has(a.buffer)) return;
+    seen.add(a.buffer);
+    n += a.buffer.byteLength;
+  };
+  const matrix = (m: HostMatrix) => add(m instanceof Float32Array ? m : m.bytes);
+  matrix(w.tokenEmbedding);
+  matrix(w.classifier);
+  add(w.finalNorm);
+  for (const l of w.layers) {
+    for (const m of [l.wq, l.wk, l.wv, l.wo]) matrix(m);
+    for (const v of [l.attnNorm, l.ffnNorm, l.bq, l.bk, l.bv, l.qNorm, l.kNorm, l.postAttnNorm, l.postFfnNorm]) add(v);
+    const r = l.routed;
+    if (r) {
+      for (const m of [r.w1, r.w2, r.w3]) matrix(m);
+      add(r.router);
+      add(r.routerBias);
+    } else {
+      for (const m of [l.w1, l.w2, l.w3]) matrix(m);
+    }
+  }
+  return n;
 }

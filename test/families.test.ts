@@ -117,7 +117,8 @@ describe('what each family reads', () => {
     'context_length', 'embedding_length', 'block_count', 'feed_forward_length', 'attention.head_count', 'attention.head_count_kv',
     'attention.layer_norm_rms_epsilon', 'rope.freq_base', 'rope.dimension_count', 'attention.key_length', 'attention.value_length',
     'vocab_size', 'rope.scaling.type', 'rope.scaling.factor', 'rope.scale_linear', 'rope.scaling.attn_factor',
-    'rope.scaling.original_context_length', 'rope.scaling.finetuned', 'expert_count', 'expert_used_count',
+    'rope.scaling.original_context_length', 'rope.scaling.finetuned', 'expert_count', 'expert_used_count', 'expert_feed_forward_length',
+    'expert_shared_feed_forward_length',
   ];
   const llamaLayer = ['attn_norm.weight', 'attn_q.weight', 'attn_k.weight', 'attn_v.weight', 'attn_output.weight', 'ffn_norm.weight', 'ffn_gate.weight', 'ffn_down.weight', 'ffn_up.weight'];
   const experts = ['ffn_gate_inp.weight', 'ffn_gate_inp.bias', 'ffn_gate_exps.weight', 'ffn_up_exps.weight', 'ffn_down_exps.weight'];
@@ -186,7 +187,7 @@ describe.skipIf(!SHARED)('what the families refuse, naming it', () => {
   });
 
   test('an unknown architecture, and a family\'s tensor missing', () => {
-    expectError(edited('fixture-qwen2-f32.gguf', { meta: { 'general.architecture': 'mamba' } }), 'E_UNSUPPORTED', /general\.architecture is 'mamba' \(ffnkit runs llama, qwen2, qwen3, phi3, gemma, gemma2, gemma3\)/);
+    expectError(edited('fixture-qwen2-f32.gguf', { meta: { 'general.architecture': 'mamba' } }), 'E_UNSUPPORTED', /general\.architecture is 'mamba' \(ffnkit runs llama, qwen2, qwen3, phi3, gemma, gemma2, gemma3, qwen3moe, qwen2moe, phimoe\)/);
     expectError(edited('fixture-qwen2-f32.gguf', { dropTensors: ['blk.1.attn_k.bias'] }), 'E_FORMAT', /tensor blk\.1\.attn_k\.bias is missing/);
     expectError(edited('fixture-gemma3-f32.gguf', { dropTensors: ['blk.0.post_ffw_norm.weight'] }), 'E_FORMAT', /tensor blk\.0\.post_ffw_norm\.weight is missing/);
     // llama's optional biases come all three or none

@@ -4,7 +4,9 @@
 
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { FfnkitError, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type HostMatrix, type LlamaWeights } from '../node/index.js';
+import {
+  FILE_TYPES, FfnkitError, LLAMA_CPP_COMBINATION, LLAMA_CPP_MOE_GAPS, MOE_ARCHS, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type FileType, type HostMatrix, type LlamaWeights,
+} from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
 import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
@@ -40,10 +42,12 @@ export function factorizeCommand(): Command {
     .requiredOption('--top-k <k>', 'experts used per token', numberOption('--top-k', 1, 1 << 16, true))
     .addOption(new Option('--split <method>', 'how neurons are grouped').choices([...SPLIT_METHODS]).makeOptionMandatory())
     .addOption(
-      new Option('--combination <c>', "sum: add the chosen experts (drop the rest); paper: sum x E/k (FactorLLM's code); weighted: softmax of router logits")
-        .choices(['sum', 'paper', 'weighted']),
+      new Option(
+        '--combination <c>',
+        "sum: add the chosen experts (drop the rest); paper: sum x E/k (FactorLLM's code); weighted: softmax of the chosen router logits; softmax: their share of the softmax over all (Qwen2-MoE's)",
+      ).choices(['sum', 'paper', 'weighted', 'softmax']),
     )
-    .option('--llamacpp', "write a file llama.cpp runs: the weighted combination (llama.cpp's normalised top-k gating) and routers without bias")
+    .option('--llamacpp', "write a file llama.cpp runs: the combination llama.cpp's MoE graph for the family computes (weighted; softmax for qwen2) and routers without bias")
     .option('--steps <n>', 'router training steps per layer (0 = untrained)', numberOption('--steps', 0, 1e7, true), 300)
     .option('--lr <x>', 'AdamW learning rate', numberOption('--lr', 1e-9, 10), 0.01)
     .option('--batch <n>', 'tokens per training step', numberOption('--batch', 1, 1 << 20, true), 256)
@@ -55,13 +59,20 @@ export function factorizeCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (o: Options) => {
-      const combination = o.combination ?? (o.llamacpp ? 'weighted' : 'sum');
-      if (o.llamacpp && combination !== 'weighted') {
-        throw new FfnkitError('E_ARG', `--combination ${combination}: llama.cpp weights the chosen experts by a softmax over their router logits ('weighted'); '${combination}' runs in ffnkit only, without --llamacpp`);
-      }
-      // Q8_0 stays in blocks: calibration runs it so, and the experts are cut from it
+      // block types stay blocks: calibration runs them so, and the experts are cut from them
       const source = await readWeights(o.model, { blocks: 'runnable' });
       const { weights } = source;
+      const family = weights.config.family ?? 'llama';
+      const gap = LLAMA_CPP_MOE_GAPS[family];
+      if (o.llamacpp && gap) throw new FfnkitError('E_UNSUPPORTED', `--llamacpp: a factorized ${family} model cannot be written for llama.cpp: ${gap}`);
+      // llama.cpp's graph for the family's MoE architecture decides how the experts combine
+      const arch = MOE_ARCHS[family];
+      const travels = LLAMA_CPP_COMBINATION[arch] ?? 'weighted';
+      const combination = o.combination ?? (o.llamacpp ? travels : 'sum');
+      if (o.llamacpp && combination !== travels) {
+        const how = travels === 'weighted' ? 'by a softmax over their router logits' : 'by their probabilities under a softmax over all router logits, not renormalised';
+        throw new FfnkitError('E_ARG', `--combination ${combination}: llama.cpp's ${arch} graph weights the chosen experts ${how} ('${travels}'); '${combination}' runs in ffnkit only, without --llamacpp`);
+      }
       if (o.experts > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--experts: ${o.experts} is more than the hidden size ${weights.config.hiddenDim}`);
       if (o.topK > o.experts) throw new FfnkitError('E_ARG', `--top-k: ${o.topK} is more than --experts ${o.experts}`);
       const tokenizer = await Tokenizer.load(o.tokenizer);
@@ -79,9 +90,14 @@ export function factorizeCommand(): Command {
         },
       }, engineOptions(o.backend, o.threads));
       progress.done();
-      // a Q8_0 model is written in Q8_0 again (every matrix, as llama-quantize --pure)
-      const fileType = { ...(factorizedInQ8(factorized) ? { type: 'Q8_0' as const, pure: true } : { type: 'F32' as const }), metadata: carriedMetadata(source) };
+      // a quantized model is written in the types it came in (the experts in those they were cut to)
+      const heldIn = mainBlockType(factorized);
+      const fileType = { ...(heldIn ? { type: heldIn, keepTypes: true } : { type: 'F32' as const }), metadata: carriedMetadata(source) };
       const expertTypes = [...new Set(planGguf(factorized, fileType).filter((t) => t.name.endsWith('_exps.weight')).map((t) => t.type))].join('/');
+      const requantized = factorized.layers.map((l, i) => (l.routed?.requantized ? `blk.${i} ${l.routed.requantized}` : '')).filter(Boolean);
+      if (requantized.length) {
+        process.stderr.write(`requantized (an expert's down projection gathers its neurons' columns, which are not whole blocks of the source): ${requantized.join('; ')}\n`);
+      }
       const bytes = writeGguf(factorized, tokenizer.vocabulary(), fileType);
       await writeOutAtomically(o.out, bytes, async () => {
         if (o.log) await writeFile(o.log, log.length ? `${log.join('\n')}\n` : '');
@@ -90,8 +106,15 @@ export function factorizeCommand(): Command {
     });
 }
 
-/** True when the model came in Q8_0 blocks. */
-function factorizedInQ8(w: LlamaWeights<HostMatrix>): boolean {
-  return !(w.layers[0]!.wq instanceof Float32Array) && w.layers[0]!.wq.type === 'Q8_0';
+/**
+ * The llama.cpp file type named after the block type most of the model's attention weights are
+ * held in (general.file_type says no more than that), or undefined when they are float32.
+ */
+function mainBlockType(w: LlamaWeights<HostMatrix>): FileType | undefined {
+  const counts = new Map<string, number>();
+  for (const l of w.layers) for (const m of [l.wq, l.wk, l.wv, l.wo]) if (!(m instanceof Float32Array)) counts.set(m.type, (counts.get(m.type) ?? 0) + m.rows * m.cols);
+  const type = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+  if (!type) return undefined;
+  const names = (Object.keys(FILE_TYPES) as FileType[]).filter((ft) => FILE_TYPES[ft].base === type);
+  return names.find((ft) => ft === type) ?? names.find((ft) => ft.endsWith('_M')) ?? names[0];
 }
-

@@ -7,11 +7,11 @@
 import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { LlamaModel, type ModelOptions } from '../llm/model.js';
-import { matrixF32, type Combination, type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, type Q8Weights, type RoutedFfnWeights } from '../model/weights.js';
-import { encodeQ8_0 } from '../model/q8.js';
+import { matrixF32, type Combination, type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, type RoutedFfnWeights } from '../model/weights.js';
 import { createEngine, type Engine } from '../runtime/engine.js';
 import { swigluActivations } from './activations.js';
 import { collectFfnInputs, type CalibrationData } from './calibrate.js';
+import { expertsInSourceType } from './expert-blocks.js';
 import { factorizeLayer } from './factorize.js';
 import { gemmDistances } from './gemm-distances.js';
 import { RoutedLayerFfn } from '../llm/routed-ffn.js';
@@ -55,12 +55,13 @@ export function checkExpertShape(experts: unknown, topK: unknown, hidden: number
 }
 
 /**
- * A factorized copy of `weights` (the input is not modified). The model runs as it is held (Q8_0
- * blocks stay blocks, in the kernels that run them), and one layer at a time its FFN alone is
+ * A factorized copy of `weights` (the input is not modified). The model runs as it is held (block
+ * types stay blocks, in the kernels that run them), and one layer at a time its FFN alone is
  * widened to float32 on the host to split and cut, so the dense weights are never all in float32
- * at once. Experts cut from Q8_0 matrices are Q8_0 again where their rows are whole blocks, else
- * float32. Weight-only splits calibrate the model of experts and record the PA targets as it
- * runs; the co-activation split calibrates the dense model, then computes the targets per layer.
+ * at once. The experts are in the block types of the matrices they were cut from (expert-blocks.ts
+ * says which may be rounded again). Weight-only splits calibrate the model of experts and record
+ * the PA targets as it runs; the co-activation split calibrates the dense model, then computes the
+ * targets per layer.
  */
 export async function factorizeModel(
   weights: LlamaWeights, tokenizer: Tokenizer, calibText: string, options: FactorizeModelOptions, modelOptions?: ModelOptions,
@@ -97,7 +98,7 @@ export async function factorizeModel(
     } finally {
       distances.free();
     }
-    return expertsInSourceType(factorizeLayer(ffn, c.dim, c.hiddenDim, groups, { topK, combination, split, seed: seed + 1000 + li }), layer, c.dim);
+    return expertsInSourceType(factorizeLayer(ffn, c.dim, c.hiddenDim, groups, { topK, combination, split, seed: seed + 1000 + li }), groups, layer, c.dim);
   };
   const train = (routed: RoutedFfnWeights<HostMatrix>, li: number, inputs: Float32Array, targets: Int32Array) => {
     progress('train', li, c.nLayers);
@@ -166,19 +167,4 @@ function oracleTargets(
   } finally {
     ffn.free();
   }
-}
-
-/**
- * Experts cut from a layer whose FFN matrices are all Q8_0, as Q8_0 when expertHidden is a
- * multiple of 32 (else float32). Each expert row of w1 / w3 is a whole source row, whose blocks
- * quantize back to the same bytes (a dequantized block's max is 127 x its half scale, exactly).
- * w2's expert rows gather the group's columns: the same blocks again for a contiguous split
- * aligned to 32, else new blocks of once-rounded values, rounded a second time.
- */
-function expertsInSourceType(r: RoutedFfnWeights, layer: LlamaLayer<HostMatrix>, dim: number): RoutedFfnWeights<HostMatrix> {
-  const q8 = [layer.w1, layer.w2, layer.w3].every((m) => !(m instanceof Float32Array) && m.type === 'Q8_0');
-  if (!q8 || dim % 32 !== 0 || r.expertHidden % 32 !== 0) return r;
-  const block = (m: Float32Array, rows: number, cols: number): Q8Weights => ({ type: 'Q8_0', rows, cols, bytes: encodeQ8_0(m) });
-  const he = r.expertHidden;
-  return { ...r, w1: block(r.w1, r.experts * he, dim), w3: block(r.w3, r.experts * he, dim), w2: block(r.w2, r.experts * dim, he) };
 }

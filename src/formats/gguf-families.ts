@@ -10,7 +10,7 @@
 
 import { FfnkitError } from '../errors.js';
 import type { GgmlType } from '../model/ggml-types.js';
-import type { Family, HostMatrix, LlamaConfig, LlamaWeights, RopeStyle, RoutedFfnWeights } from '../model/weights.js';
+import type { Combination, Family, HostMatrix, LlamaConfig, LlamaWeights, RopeStyle, RoutedFfnWeights } from '../model/weights.js';
 import { headDim, kvDim, matrixF32, qDim, stackRows } from '../model/weights.js';
 import type { MetaValue } from './gguf.js';
 
@@ -151,7 +151,8 @@ export const COMMON_KEYS = [
   'context_length', 'embedding_length', 'block_count', 'feed_forward_length', 'attention.head_count', 'attention.head_count_kv',
   'attention.layer_norm_rms_epsilon', 'rope.freq_base', 'rope.dimension_count', 'attention.key_length', 'attention.value_length',
   'vocab_size', 'rope.scaling.type', 'rope.scaling.factor', 'rope.scale_linear', 'rope.scaling.attn_factor',
-  'rope.scaling.original_context_length', 'rope.scaling.finetuned', 'expert_count', 'expert_used_count',
+  'rope.scaling.original_context_length', 'rope.scaling.finetuned', 'expert_count', 'expert_used_count', 'expert_feed_forward_length',
+  'expert_shared_feed_forward_length',
 ] as const;
 
 const LLAMA_LAYER = [T.attnNorm, T.wq, T.wk, T.wv, T.wo, T.ffnNorm, T.gate, T.down, T.up];
@@ -257,10 +258,82 @@ export function familyConfig(family: Family, c: LlamaConfig): LlamaConfig {
   return out;
 }
 
-/** The family of a GGUF `general.architecture`, or E_UNSUPPORTED naming it. */
+/**
+ * The architecture a factorized (routed) model of each family is written as: llama.cpp's MoE
+ * architecture for the family where its graph is the family's with experts weighted as `weighted`
+ * does (softmax over the chosen experts' router logits). llama's own graph takes experts; Qwen3's
+ * is qwen3moe. The others are written under the family's name, files only ffnkit reads (see
+ * LLAMA_CPP_MOE_GAPS).
+ */
+export const MOE_ARCHS: Record<Family, string> = {
+  llama: 'llama', qwen3: 'qwen3moe', qwen2: 'qwen2moe', phi3: 'phimoe', gemma: 'gemma', gemma2: 'gemma2', gemma3: 'gemma3',
+};
+
+/**
+ * How llama.cpp's graph of each MoE architecture combines the chosen experts: a softmax over all
+ * router logits, the top k kept and renormalised (`weighted`), or not renormalised (`softmax`:
+ * qwen2moe). A file of another combination keeps its router bias, which llama.cpp refuses.
+ */
+export const LLAMA_CPP_COMBINATION: Record<string, Combination> = { llama: 'weighted', qwen3moe: 'weighted', phimoe: 'weighted', qwen2moe: 'softmax' };
+
+/** The width ffnkit gives qwen2moe's (all-zero) shared expert. */
+const SHARED_EXPERT_WIDTH = 32;
+
+/**
+ * What a MoE architecture requires beyond its family's tensors: tensors ffnkit's graph of the
+ * family has no place for (phimoe's norm, attention-output and classifier biases; qwen2moe's
+ * shared expert, whose output is zero when its down projection is), written as zeros (but for
+ * `fill`), which add nothing, and read only when they are zeros; the keys that size them; and whether
+ * output.weight must be there (it is then the embedding again for a tied model).
+ */
+export const MOE_ARCH_EXTRAS: Record<string, { zeros: { name: string; layer: boolean; dims: (s: Shape) => number[]; fill?: number }[]; keys?: [string, number][]; output: boolean }> = {
+  qwen2moe: {
+    zeros: [
+      // llama.cpp computes the shared expert's sigmoid gate as silu(g)/g, which is NaN at g = 0
+      // exactly: ones make g the sum of the normed input, not zero for a zero vector's sake
+      { name: 'ffn_gate_inp_shexp.weight', layer: true, dims: (s) => [s.dim], fill: 1 },
+      { name: 'ffn_gate_shexp.weight', layer: true, dims: (s) => [s.dim, SHARED_EXPERT_WIDTH] },
+      { name: 'ffn_up_shexp.weight', layer: true, dims: (s) => [s.dim, SHARED_EXPERT_WIDTH] },
+      { name: 'ffn_down_shexp.weight', layer: true, dims: (s) => [SHARED_EXPERT_WIDTH, s.dim] },
+    ],
+    keys: [['expert_shared_feed_forward_length', SHARED_EXPERT_WIDTH]],
+    output: true,
+  },
+  phimoe: {
+    zeros: [
+      { name: 'attn_norm.bias', layer: true, dims: (s) => [s.dim] },
+      { name: 'attn_output.bias', layer: true, dims: (s) => [s.dim] },
+      { name: 'ffn_norm.bias', layer: true, dims: (s) => [s.dim] },
+      { name: 'output_norm.bias', layer: false, dims: (s) => [s.dim] },
+      { name: 'output.bias', layer: false, dims: (s) => [s.vocab] },
+    ],
+    output: true,
+  },
+};
+
+/** Why llama.cpp cannot run a factorized model of a family (src/models/*.cpp, as node-llama-cpp builds it). */
+export const LLAMA_CPP_MOE_GAPS: Partial<Record<Family, string>> = {
+  gemma: 'llama.cpp has no MoE graph for gemma (its gemma graph has no experts)',
+  gemma2: 'llama.cpp has no MoE graph for gemma2 (its gemma2 graph has no experts)',
+  gemma3: 'llama.cpp has no MoE graph for gemma3 (its gemma3 graph has no experts)',
+};
+
+/** The family of a GGUF `general.architecture` (a family's MoE architecture names it too), or E_UNSUPPORTED naming it. */
 export function familyOf(arch: MetaValue | undefined, source: string): Family {
   if (typeof arch === 'string' && Object.hasOwn(FAMILIES, arch)) return arch as Family;
-  throw new FfnkitError('E_UNSUPPORTED', `${source}: general.architecture is '${String(arch)}' (ffnkit runs ${Object.keys(FAMILIES).join(', ')})`);
+  const moe = (Object.keys(MOE_ARCHS) as Family[]).find((f) => MOE_ARCHS[f] === arch);
+  if (moe) return moe;
+  const archs = [...new Set([...Object.keys(FAMILIES), ...Object.values(MOE_ARCHS)])];
+  throw new FfnkitError('E_UNSUPPORTED', `${source}: general.architecture is '${String(arch)}' (ffnkit runs ${archs.join(', ')})`);
+}
+
+/**
+ * The metadata of a file of architecture `arch` with its keys under the family's name (a
+ * qwen3moe file's `qwen3moe.*` read as `qwen3.*`), so one table reads both.
+ */
+export function metadataAsFamily(metadata: Map<string, MetaValue>, arch: string, family: Family): Map<string, MetaValue> {
+  if (arch === family) return metadata;
+  return new Map([...metadata].map(([k, v]) => [k.startsWith(`${arch}.`) ? `${family}.${k.slice(arch.length + 1)}` : k, v]));
 }
 
 /** The keys (full names) and tensor names (`blk.N.` for each layer's) a family's files may hold. */
@@ -401,12 +474,12 @@ export interface NamedTensor {
 }
 
 /**
- * llama.cpp's graphs have no router bias and combine experts as 'weighted' does: a file without
- * the bias is one it runs. Any other keeps the bias tensor, so llama.cpp refuses it instead of
- * computing a different model.
+ * llama.cpp's graphs have no router bias and combine experts as LLAMA_CPP_COMBINATION says: a
+ * file without the bias is one it runs. Any other keeps the bias tensor, so llama.cpp refuses it
+ * instead of computing a different model.
  */
-function writesRouterBias(r: RoutedFfnWeights<HostMatrix>): boolean {
-  return r.combination !== 'weighted' || r.routerBias.some((b) => b !== 0);
+function writesRouterBias(r: RoutedFfnWeights<HostMatrix>, arch: string): boolean {
+  return r.combination !== LLAMA_CPP_COMBINATION[arch] || r.routerBias.some((b) => b !== 0);
 }
 
 /**
@@ -423,6 +496,12 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, source: string):
   const shape = familyShape(c, routed?.experts ?? 1, routed?.expertHidden ?? c.hiddenDim);
   const out: NamedTensor[] = [];
   const add = (name: string, t: { role: TensorRole; dims: (s: Shape) => number[] }, data: HostMatrix) => out.push({ name, dims: t.dims(shape), role: t.role, data });
+  // what the family's MoE architecture requires beyond the model's own tensors
+  const extras = routed ? MOE_ARCH_EXTRAS[MOE_ARCHS[family]] : undefined;
+  const zero = (name: string, dims: (s: Shape) => number[], fill = 0) => {
+    const d = dims(shape);
+    out.push({ name, dims: d, role: d.length === 1 ? 'vector' : 'matrix', data: new Float32Array(d.reduce((a, b) => a * b, 1)).fill(fill) });
+  };
   const m = MODEL_TENSORS;
   // a shared classifier kept in blocks is the embedding's own blocks
   add(m.embedding.name, m.embedding, c.sharedClassifier && !(weights.classifier instanceof Float32Array) ? weights.classifier : weights.tokenEmbedding);
@@ -446,16 +525,18 @@ export function namedTensors(weights: LlamaWeights<HostMatrix>, source: string):
       else if (!expertsWritten) {
         // the experts take the place of the dense FFN's tensors
         expertsWritten = true;
-        for (const e of EXPERT_TENSORS) if (e.field !== 'routerBias' || writesRouterBias(r)) add(`blk.${i}.${e.name}`, e, r[e.field]);
+        for (const e of EXPERT_TENSORS) if (e.field !== 'routerBias' || writesRouterBias(r, MOE_ARCHS[family])) add(`blk.${i}.${e.name}`, e, r[e.field]);
       }
     }
     for (const group of table.layer.optional) if (group.every((t) => t.fields.every((f) => fields[f] !== undefined))) group.forEach(write);
+    for (const z of extras?.zeros ?? []) if (z.layer) zero(`blk.${i}.${z.name}`, z.dims, z.fill);
   });
   // a tensor of the model that the family's table has no name for would be lost
   const named = new Set([...table.layer.required, ...table.layer.optional.flat()].flatMap((t) => t.fields));
   const stray = weights.layers.flatMap((l) => (['bq', 'bk', 'bv', 'qNorm', 'kNorm', 'postAttnNorm', 'postFfnNorm'] as const).filter((f) => l[f] !== undefined && !named.has(f)))[0];
   if (stray) throw new FfnkitError('E_UNSUPPORTED', `${source}: ${family} files have no tensor for this model's ${stray}`);
   add(m.finalNorm.name, m.finalNorm, weights.finalNorm);
-  if (!c.sharedClassifier) add(m.classifier.name, m.classifier, weights.classifier);
+  if (!c.sharedClassifier || extras?.output) add(m.classifier.name, m.classifier, weights.classifier);
+  for (const z of extras?.zeros ?? []) if (!z.layer) zero(z.name, z.dims, z.fill);
   return out;
 }

@@ -8,11 +8,12 @@
 
 import { FfnkitError } from '../errors.js';
 import type { BlockMatrix, Combination, Family, HostMatrix, LlamaLayer, LlamaWeights, RoutedFfnWeights } from '../model/weights.js';
-import { checkConfig, checkWeights, denseOfRouted, headDim, matrixF32, matrixRows } from '../model/weights.js';
+import { COMBINATIONS, checkConfig, checkWeights, headDim, matrixF32, matrixRows, withLazyDense } from '../model/weights.js';
 import { reorderRopeRows } from './safetensors.js';
 import { GGML_TYPES, firstBadScale, ggmlTypeById, ggmlTypeLabel, quantizeChecked, type GgmlType, type GgmlTypeName } from '../model/ggml-types.js';
 import {
-  EXPERT_TENSORS, FAMILIES, MODEL_TENSORS, familyMetadata, familyOf, familyShape, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor, type TensorRole,
+  EXPERT_TENSORS, FAMILIES, LLAMA_CPP_COMBINATION, MODEL_TENSORS, MOE_ARCHS, MOE_ARCH_EXTRAS, familyMetadata, familyOf, familyShape, metadataAsFamily, namedTensors, readFamilyConfig, typeAllowed, type LayerTensor,
+  type TensorRole,
 } from './gguf-families.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { FILE_TYPES, planTensorTypes, type FileType } from './quant-plan.js';
@@ -196,20 +197,32 @@ export function ggufTokenizer(file: GgufFile, source = 'GGUF file'): Tokenizer {
 }
 
 /** The expert metadata of a factorized (MoE) file, or undefined for a dense one. */
-function expertMetadata(file: GgufFile, family: Family, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
+function expertMetadata(file: GgufFile, family: Family, arch: string, source: string): { experts: number; topK: number; combination: Combination; split?: string } | undefined {
   if (!file.metadata.has(`${family}.expert_count`)) return undefined;
   const experts = metaNumber(file, `${family}.expert_count`, source);
   const topK = metaNumber(file, `${family}.expert_used_count`, source);
   if (!Number.isInteger(experts) || experts < 2) throw new FfnkitError('E_FORMAT', `${source}: ${family}.expert_count ${experts} (at least 2)`);
   if (!Number.isInteger(topK) || topK < 1 || topK > experts) throw new FfnkitError('E_FORMAT', `${source}: ${family}.expert_used_count ${topK} is outside 1..${experts}`);
-  // without ffnkit's key the file is llama.cpp's MoE, whose llama graph weights the chosen
-  // experts by a softmax over their router logits
-  const combination = file.metadata.get('ffnkit.combination') ?? 'weighted';
-  if (combination !== 'paper' && combination !== 'weighted' && combination !== 'sum') {
-    throw new FfnkitError('E_FORMAT', `${source}: ffnkit.combination '${String(combination)}' (paper, weighted or sum)`);
+  // without ffnkit's key the file is llama.cpp's MoE, combined as llama.cpp's graph for it does
+  const combination = file.metadata.get('ffnkit.combination') ?? LLAMA_CPP_COMBINATION[arch] ?? 'weighted';
+  if (!COMBINATIONS.includes(combination as Combination)) {
+    throw new FfnkitError('E_FORMAT', `${source}: ffnkit.combination '${String(combination)}' (${COMBINATIONS.join(', ')})`);
   }
   const split = file.metadata.get('ffnkit.split');
-  return { experts, topK, combination, ...(typeof split === 'string' ? { split } : {}) };
+  return { experts, topK, combination: combination as Combination, ...(typeof split === 'string' ? { split } : {}) };
+}
+
+/** True when two tensors have the same type, dims and bytes. */
+function sameTensor(file: GgufFile, bytes: Uint8Array, a: GgufTensorInfo, b: GgufTensorInfo): boolean {
+  if (a.type !== b.type || a.dims.length !== b.dims.length || a.dims.some((d, i) => d !== b.dims[i])) return false;
+  const type = ggmlTypeById(a.type);
+  if (!type) return false;
+  const size = (elements(a) / type.blockSize) * type.blockBytes;
+  const pa = file.dataStart + a.offset;
+  const pb = file.dataStart + b.offset;
+  if (pa + size > bytes.length || pb + size > bytes.length) return false;
+  for (let i = 0; i < size; i++) if (bytes[pa + i] !== bytes[pb + i]) return false;
+  return true;
 }
 
 function metaNumber(file: GgufFile, key: string, source: string, fallback?: number): number {
@@ -248,30 +261,43 @@ export interface GgufRead<M extends HostMatrix = HostMatrix> {
 export function readGguf(bytes: Uint8Array, source?: string, options?: { blocks?: 'f32'; keepQ8?: false }): GgufRead<Float32Array>;
 export function readGguf(bytes: Uint8Array, source: string | undefined, options: ReadGgufOptions): GgufRead;
 export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadGgufOptions = {}): GgufRead {
-  const file = parseGguf(bytes, source);
-  const family = familyOf(file.metadata.get('general.architecture'), source);
+  const parsed = parseGguf(bytes, source);
+  const arch = parsed.metadata.get('general.architecture');
+  const family = familyOf(arch, source);
+  // a family's MoE architecture (qwen3moe) is the family's graph with experts: one table reads both
+  const file = { ...parsed, metadata: metadataAsFamily(parsed.metadata, arch as string, family) };
   const table = FAMILIES[family];
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
+  // every tensor read is ticked off; what is left at the end is something ffnkit would ignore
+  const used = new Set<string>();
   const config = readFamilyConfig(family, file.metadata, source);
   // Gemma's classifier is the embedding whatever the file holds (an output.weight is then refused)
   config.sharedClassifier = table.output === 'tied' || !byName.has('output.weight');
   const emb = byName.get('token_embd.weight');
   if (!emb) throw new FfnkitError('E_FORMAT', `${source}: tensor token_embd.weight is missing`);
   config.vocabSize = emb.dims[1] ?? 0;
+  // an architecture that requires output.weight (phimoe, qwen2moe) gets the embedding again from
+  // a tied model: the same bytes are the shared classifier
+  const output = byName.get('output.weight');
+  if (output && MOE_ARCH_EXTRAS[arch as string]?.output && sameTensor(file, bytes, emb, output)) {
+    config.sharedClassifier = true;
+    used.add('output.weight');
+  }
   const vocabKey = file.metadata.get(`${family}.vocab_size`);
   if (vocabKey !== undefined && vocabKey !== config.vocabSize) {
     throw new FfnkitError('E_FORMAT', `${source}: ${family}.vocab_size ${String(vocabKey)} disagrees with token_embd.weight's ${config.vocabSize} rows`);
   }
   checkConfig(config, source);
   const c = config;
-  const moe = expertMetadata(file, family, source);
-  // feed_forward_length is one expert's, as in llama.cpp
-  const shape = familyShape(c, moe?.experts ?? 1, c.hiddenDim);
-  if (moe) c.hiddenDim = moe.experts * c.hiddenDim;
+  const moe = expertMetadata(file, family, arch as string, source);
+  if (!moe && arch !== family) throw new FfnkitError('E_FORMAT', `${source}: a ${String(arch)} file without ${String(arch)}.expert_count`);
+  // one expert's width: expert_feed_forward_length, else as llama.cpp takes it (llama's
+  // feed_forward_length is one expert's; qwen3moe's is divided among the used experts)
+  const expertHidden = moe ? metaNumber(file, `${family}.expert_feed_forward_length`, source, arch === family ? c.hiddenDim : Math.floor(c.hiddenDim / moe.topK)) : c.hiddenDim;
+  const shape = familyShape(c, moe?.experts ?? 1, expertHidden);
+  if (moe) c.hiddenDim = moe.experts * expertHidden;
   const blocks = options.blocks ?? (options.keepQ8 ? 'runnable' : 'f32');
   const keep = (t: GgmlType) => t.name !== 'F32' && (blocks === 'all' || (blocks === 'runnable' && t.vecDot !== undefined));
-  // every tensor read is ticked off; what is left at the end is something ffnkit would ignore
-  const used = new Set<string>();
 
   /** One tensor of the table: present (unless optional), of the dims the metadata implies, of a type its role allows. */
   function read(name: string, role: TensorRole, dims: number[], optional: true): HostMatrix | undefined;
@@ -338,8 +364,8 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
       w2: ffn.w2!,
       ...(moe.split ? { split: moe.split } : {}),
     };
-    const dense = denseOfRouted(routed, c.dim);
-    return { ...(layer as unknown as LlamaLayer<HostMatrix>), w1: dense.w1, w3: dense.w3, w2: dense.w2, routed };
+    // the dense FFN the experts stand for is built only if something asks for it
+    return withLazyDense({ ...(layer as unknown as Omit<LlamaLayer<HostMatrix>, 'w1' | 'w2' | 'w3'>), routed }, c.dim);
   });
   const { embedding, finalNorm, classifier, ropeFactors } = MODEL_TENSORS;
   // a shared classifier is the embedding itself, in whatever type it is kept
@@ -352,6 +378,20 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     classifier: c.sharedClassifier ? tokenEmbedding : read(classifier.name, classifier.role, classifier.dims(shape)),
   };
   if (table.ropeFactors && byName.has(ropeFactors.name)) weights.ropeFactors = vector(ropeFactors.name, ropeFactors.dims(shape));
+  // what a MoE architecture adds (phimoe's biases, qwen2moe's shared expert) changes nothing when
+  // it is zeros, as ffnkit writes it; qwen2moe's shared expert adds nothing when its down
+  // projection is zero, whatever its gate and up hold
+  for (const z of MOE_ARCH_EXTRAS[arch as string]?.zeros ?? []) {
+    for (const name of z.layer ? layers.map((_, i) => `blk.${i}.${z.name}`) : [z.name]) {
+      const t = byName.get(name);
+      if (!t) continue;
+      used.add(name);
+      const mustBeZero = !name.includes('_shexp') || name.includes('ffn_down_shexp');
+      if (mustBeZero && tensorData(file, bytes, t, source).some((v) => v !== 0)) {
+        throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${name} is not zero; ffnkit's ${family} graph has no place for it`);
+      }
+    }
+  }
   const unknown = file.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
   if (unknown.length) {
     const names = `${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ', ...' : ''}`;
@@ -367,7 +407,8 @@ export function readGguf(bytes: Uint8Array, source = 'GGUF file', options: ReadG
     throw new FfnkitError('E_FORMAT', `${source}: the tokenizer has ${tokens.length} tokens but token_embd.weight only ${c.vocabSize} rows (ids ${c.vocabSize} and up would have no embedding)`);
   }
   const tokenizer = tokens !== undefined ? tokenizerFromGguf(file.metadata, source, c.vocabSize) : undefined;
-  const metadata = ggufMetadata(file);
+  // the file's own keys (a qwen3moe file's under qwen3moe.)
+  const metadata = ggufMetadata(parsed);
   return tokenizer ? { weights, tokenizer, metadata } : { weights, metadata };
 }
 
@@ -531,16 +572,17 @@ const sameValue = (a: MetaValue | undefined, b: MetaValue | undefined): boolean 
  *   file is written), and general.size_label when the shape changed (a written architecture key
  *   differs from the source's, or experts came or went).
  */
-function carriedMetadata(source: GgufMetadata, written: ReadonlyMap<string, MetaValue>, family: string, vocabulary: boolean): [string, MetaValue, T, T?][] {
+function carriedMetadata(source: GgufMetadata, written: ReadonlyMap<string, MetaValue>, family: string, vocabulary: boolean, arch = family): [string, MetaValue, T, T?][] {
   const sourceArch = source.get('general.architecture')?.value;
-  const archPrefixes = [`${family}.`, ...(typeof sourceArch === 'string' ? [`${sourceArch}.`] : [])];
+  // the written architecture's keys (a factorized qwen3 model's qwen3moe.*), the family's and the source's
+  const archPrefixes = [`${arch}.`, `${family}.`, ...(typeof sourceArch === 'string' ? [`${sourceArch}.`] : [])];
   const computed = new Set(['general.architecture', 'general.alignment', 'general.file_type', 'general.quantization_version', 'general.quantized_by']);
   // the written tokens may pad the source's (padVocabulary): its ids still name the same tokens
   const sourceTokens = source.get('tokenizer.ggml.tokens')?.value;
   const writtenTokens = written.get('tokenizer.ggml.tokens');
   const sameVocabulary = Array.isArray(sourceTokens) && Array.isArray(writtenTokens) && sameValue(sourceTokens, writtenTokens.slice(0, sourceTokens.length));
-  const reshaped = [...written].some(([k, v]) => k.startsWith(`${family}.`) && source.has(k) && !sameValue(source.get(k)!.value, v))
-    || written.has(`${family}.expert_count`) !== source.has(`${family}.expert_count`);
+  const reshaped = [...written].some(([k, v]) => k.startsWith(`${arch}.`) && source.has(k) && !sameValue(source.get(k)!.value, v))
+    || written.has(`${arch}.expert_count`) !== source.has(`${arch}.expert_count`);
   const dropped = (key: string) =>
     written.has(key) || computed.has(key) || archPrefixes.some((p) => key.startsWith(p)) || /^(ffnkit|quantize|split)\./.test(key)
     || (key === 'general.size_label' && reshaped)
@@ -556,6 +598,11 @@ export interface WriteGgufOptions {
   pure?: boolean;
   /** Requantize matrices that are in another block type already (refused otherwise, as by llama-quantize). */
   allowRequantize?: boolean;
+  /**
+   * Every tensor in the type it is held in (blocks as they are, float32 as F32), whatever the
+   * file type's mix would choose; `type` then only names general.file_type.
+   */
+  keepTypes?: boolean;
   /**
    * The source's metadata to carry (readGguf's `metadata`, or entries of your own): each key is
    * written with its type, except those the writer computes (the architecture's keys, file type,
@@ -616,12 +663,14 @@ export function planGguf(given: LlamaWeights<HostMatrix>, options: TensorType | 
   }
   const tensors = namedTensors(weights, 'GGUF writer');
   const source = (m: HostMatrix): GgmlTypeName => (m instanceof Float32Array ? 'F32' : m.type);
-  const plan = planTensorTypes(
-    tensors.map((t) => ({ name: t.name, dims: t.dims, role: t.role, source: source(t.data) })),
-    ft,
-    { nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, experts: routed?.experts ?? 0 },
-    o.pure,
-  );
+  const plan = o.keepTypes
+    ? tensors.map((t) => ({ type: source(t.data) }) as ReturnType<typeof planTensorTypes>[number])
+    : planTensorTypes(
+        tensors.map((t) => ({ name: t.name, dims: t.dims, role: t.role, source: source(t.data) })),
+        ft,
+        { nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, experts: routed?.experts ?? 0 },
+        o.pure,
+      );
   return tensors.map((t, i) => {
     const { type, wanted, beyondLlama } = plan[i]!;
     const from = source(t.data);
@@ -654,29 +703,39 @@ export function writeGguf(given: LlamaWeights<HostMatrix>, vocab?: GgufVocabular
   const c = weights.config;
   const routed = weights.layers[0]?.routed;
   const family = c.family ?? 'llama';
+  // a factorized model is written as its family's MoE architecture (qwen3 as qwen3moe), keys and all
+  const arch = routed ? MOE_ARCHS[family] : family;
+  const key = (k: string) => `${arch}.${k.slice(family.length + 1)}`;
 
   const w = new ByteWriter();
   const metaType = { u32: T.U32, f32: T.F32, string: T.STRING } as const;
   const meta: [string, MetaValue, T, T?][] = [
-    ['general.architecture', family, T.STRING],
+    ['general.architecture', arch, T.STRING],
     ['general.alignment', DEFAULT_ALIGNMENT, T.U32],
     // feed_forward_length is one expert's in a factorized file, as in llama.cpp
-    ...familyMetadata(family, c, 'GGUF writer').map(([k, v, t]): [string, MetaValue, T] => [k, k === `${family}.feed_forward_length` && routed ? routed.expertHidden : v, metaType[t]]),
+    ...familyMetadata(family, c, 'GGUF writer').map(([k, v, t]): [string, MetaValue, T] => [key(k), k === `${family}.feed_forward_length` && routed ? routed.expertHidden : v, metaType[t]]),
     ['general.file_type', FILE_TYPES[ft].id, T.U32],
   ];
-  if (GGML_TYPES[FILE_TYPES[ft].base].blockSize > 1) meta.push(['general.quantization_version', 2, T.U32]);
+  const quantized = tensors.some((t) => GGML_TYPES[t.type].blockSize > 1);
+  if (quantized) meta.push(['general.quantization_version', 2, T.U32]);
   if (routed) {
     meta.push(
-      [`${family}.expert_count`, routed.experts, T.U32],
-      [`${family}.expert_used_count`, routed.topK, T.U32],
+      [`${arch}.expert_count`, routed.experts, T.U32],
+      [`${arch}.expert_used_count`, routed.topK, T.U32],
+      // qwen3moe reads one expert's width here (feed_forward_length divided by k otherwise)
+      [`${arch}.expert_feed_forward_length`, routed.expertHidden, T.U32],
       ['ffnkit.combination', routed.combination, T.STRING],
     );
+    for (const [k, v] of MOE_ARCH_EXTRAS[arch]?.keys ?? []) meta.push([`${arch}.${k}`, v, T.U32]);
     if (routed.split) meta.push(['ffnkit.split', routed.split, T.STRING]);
+    // which experts' blocks were rounded a second time when they were cut, layer by layer
+    const requantized = weights.layers.flatMap((l, i) => (l.routed?.requantized ? [`blk.${i}: ${l.routed.requantized}`] : []));
+    if (requantized.length) meta.push(['ffnkit.requantized', requantized, T.ARRAY, T.STRING]);
   }
   if (vocab) meta.push(...vocabularyMetadata(vocab));
   if (typeof options !== 'string') {
     if (options.quantizedBy !== undefined) meta.push(['general.quantized_by', options.quantizedBy, T.STRING]);
-    if (options.metadata) meta.push(...carriedMetadata(options.metadata, new Map(meta.map(([k, v]) => [k, v])), family, vocab !== undefined));
+    if (options.metadata) meta.push(...carriedMetadata(options.metadata, new Map(meta.map(([k, v]) => [k, v])), family, vocab !== undefined, arch));
   }
   const encoded = tensors.map(encodeTensor);
   w.u32(MAGIC).u32(3).u64(tensors.length).u64(meta.length);

@@ -133,7 +133,7 @@ function mixType(ft: FileType, base: GgmlTypeName, t: PlannedTensor, m: PlanMode
  * near it, else F16. Where llama.cpp has no fallback (its 32-value types), ffnkit takes F16, its
  * last resort, instead of refusing the model.
  */
-function fallback(type: GgmlTypeName, cols: number): TensorPlan {
+export function rowFallback(type: GgmlTypeName, cols: number): TensorPlan {
   if (cols % GGML_TYPES[type].blockSize === 0) return { type };
   const near: Partial<Record<GgmlTypeName, GgmlTypeName>> = { IQ4_XS: 'IQ4_NL', Q2_K: 'Q4_0', Q3_K: 'Q4_0', Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0' };
   const next = near[type];
@@ -152,6 +152,6 @@ export function planTensorTypes(tensors: PlannedTensor[], ft: FileType, m: PlanM
   return tensors.map((t) => {
     if (!allowsQuantization(t)) return { type: t.source };
     if (!quantized) return { type: base };
-    return fallback(pure ? base : mixType(ft, base, t, m, tied), t.dims[0]!);
+    return rowFallback(pure ? base : mixType(ft, base, t, m, tied), t.dims[0]!);
   });
 }

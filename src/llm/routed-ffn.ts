@@ -5,7 +5,8 @@
 //
 // Combination `sum`: the chosen experts' outputs added, the others dropped (MoEfication; the
 // default, since the experts are slices of one FFN). `paper`: that sum scaled by E/k (the
-// FactorLLM release). `weighted`: softmax over the chosen router logits (Mixtral).
+// FactorLLM release). `weighted`: softmax over the chosen router logits (Mixtral). `softmax`: each
+// chosen expert's probability under the softmax over all E logits, not renormalised (Qwen2-MoE).
 // Mode `oracle` (analysis, and the PA targets) runs every expert and picks, for `paper` and
 // `weighted`, the k whose outputs are closest to dense / (E/k) (the authors' d_i); for `sum`, the
 // k-subset whose sum is closest to the dense output (all C(E, k) subsets are tried).
@@ -137,8 +138,9 @@ export class RoutedLayerFfn implements LayerFfn {
     const idx = idxBuf.i32().slice();
     const vals = valBuf.view();
     // the oracle's picks have no router logits: they combine as `paper` unless summed
-    const combination = this.mode === 'oracle' && this.combination === 'weighted' ? 'paper' : this.combination;
-    const weight = combinationWeights(combination, E, k, vals, tokens);
+    const oracle = this.mode === 'oracle';
+    const combination = oracle && (this.combination === 'weighted' || this.combination === 'softmax') ? 'paper' : this.combination;
+    const weight = combinationWeights(combination, E, k, vals, tokens, oracle ? undefined : b.logits.sub(0, tokens * E).view());
     for (let i = 0; i < tokens * k; i++) this.counts[idx[i]!]!++;
     return { idx, weight };
   }
@@ -216,22 +218,25 @@ export class RoutedLayerFfn implements LayerFfn {
 
 /**
  * The weight of each chosen expert, [tokens][k], from the chosen router logits `vals` (each
- * token's k in descending order): `sum` 1, `paper` E/k, `weighted` the softmax of the chosen logits.
+ * token's k in descending order): `sum` 1, `paper` E/k, `weighted` the softmax of the chosen
+ * logits, `softmax` the chosen experts' share of the softmax over all E logits (`logits`,
+ * [tokens][E], which only it needs).
  */
-export function combinationWeights(combination: Combination, E: number, k: number, vals: ArrayLike<number>, tokens: number): Float32Array {
+export function combinationWeights(combination: Combination, E: number, k: number, vals: ArrayLike<number>, tokens: number, logits?: ArrayLike<number>): Float32Array {
   const weight = new Float32Array(tokens * k);
+  if (combination === 'softmax' && !logits) throw new FfnkitError('E_UNSUPPORTED', "the 'softmax' combination needs every router logit, and this caller has only the chosen ones");
   for (let t = 0; t < tokens; t++) {
     if (combination === 'sum') {
       weight.fill(1, t * k, (t + 1) * k);
     } else if (combination === 'paper') {
       weight.fill(E / k, t * k, (t + 1) * k);
     } else {
-      // softmax over the chosen logits (the first is the largest)
+      // a softmax over the chosen logits, or over all E (the first chosen is the largest)
       let sum = 0;
-      for (let j = 0; j < k; j++) sum += Math.exp(vals[t * k + j]! - vals[t * k]!);
+      if (combination === 'softmax') for (let e = 0; e < E; e++) sum += Math.exp(logits![t * E + e]! - vals[t * k]!);
+      else for (let j = 0; j < k; j++) sum += Math.exp(vals[t * k + j]! - vals[t * k]!);
       for (let j = 0; j < k; j++) weight[t * k + j] = Math.exp(vals[t * k + j]! - vals[t * k]!) / sum;
     }
   }
   return weight;
 }
-

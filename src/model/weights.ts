@@ -115,8 +115,15 @@ export interface LlamaConfig {
   ropeScaleSliding?: number;
 }
 
-/** How a routed FFN combines its selected experts' outputs. */
-export type Combination = 'paper' | 'weighted' | 'sum';
+/**
+ * How a routed FFN combines its selected experts' outputs: `sum` adds them, `paper` scales that
+ * sum by E/k, `weighted` by a softmax over the chosen router logits, `softmax` by each chosen
+ * expert's probability under a softmax over all E logits (not renormalised: Qwen2-MoE's gating).
+ */
+export type Combination = 'paper' | 'weighted' | 'sum' | 'softmax';
+
+/** Every combination, in the order the errors list them. */
+export const COMBINATIONS: readonly Combination[] = ['paper', 'weighted', 'sum', 'softmax'];
 
 /**
  * A factorized (FactorLLM) FFN: E experts of `expertHidden` neurons each (padded with zero rows
@@ -137,6 +144,11 @@ export interface RoutedFfnWeights<M extends HostMatrix = Float32Array> {
   w2: M;
   /** How the neurons were split (metadata only). */
   split?: string;
+  /**
+   * The experts' matrices whose blocks were rounded a second time when cut, with the type each
+   * went from and to, e.g. 'ffn_down_exps Q4_K -> Q5_0' (metadata only).
+   */
+  requantized?: string;
 }
 
 /** One decoder layer; `M` is the matrices' host form (float32 unless read for inference). */
@@ -162,7 +174,8 @@ export interface LlamaLayer<M extends HostMatrix = Float32Array> {
   postFfnNorm?: Float32Array;
   /**
    * Present when the FFN is factorized: then w1/w2/w3 hold the dense FFN it was made from (the
-   * experts' sum until fine-tuning changes the experts; a GGUF file keeps only the experts).
+   * experts' sum until fine-tuning changes the experts; a GGUF file keeps only the experts, and
+   * readGguf builds the dense FFN from them only when something reads it: withLazyDense).
    */
   routed?: RoutedFfnWeights<M>;
 }
@@ -264,10 +277,15 @@ export function checkWeights(w: LlamaWeights<HostMatrix>, source: string): void 
     expect(`layers.${i}.wv`, l.wv, kv * c.dim);
     expect(`layers.${i}.wo`, l.wo, c.dim * q);
     expect(`layers.${i}.ffn_norm`, l.ffnNorm, c.dim);
-    expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
-    expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
-    expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
-    if (l.routed) checkRouted(l.routed, c, `${source}: layers.${i}`);
+    // a routed layer runs its experts; its dense fields are what they stand for (and may be built
+    // only when asked: withLazyDense), not something to check
+    if (l.routed) {
+      checkRouted(l.routed, c, `${source}: layers.${i}`);
+    } else {
+      expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
+      expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
+      expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
+    }
     const optional: [string, [keyof LlamaLayer, number][]][] = [
       ['q/k/v biases', [['bq', q], ['bk', kv], ['bv', kv]]],
       ['q/k norms', [['qNorm', hd], ['kNorm', hd]]],
@@ -295,7 +313,9 @@ export function parameterCount(w: LlamaWeights<HostMatrix>): number {
   let n = matrixSize(w.tokenEmbedding) + w.finalNorm.length + (w.config.sharedClassifier ? 0 : matrixSize(w.classifier));
   for (const l of w.layers) {
     n += l.attnNorm.length + matrixSize(l.wq) + matrixSize(l.wk) + matrixSize(l.wv) + matrixSize(l.wo);
-    n += l.ffnNorm.length + matrixSize(l.w1) + matrixSize(l.w2) + matrixSize(l.w3);
+    // a routed layer's experts hold as many values as the dense FFN they stand for
+    const ffn = l.routed ?? l;
+    n += l.ffnNorm.length + matrixSize(ffn.w1) + matrixSize(ffn.w2) + matrixSize(ffn.w3);
     for (const extra of [l.bq, l.bk, l.bv, l.qNorm, l.kNorm, l.postAttnNorm, l.postFfnNorm]) n += extra?.length ?? 0;
   }
   return n;
@@ -306,7 +326,7 @@ export function checkRouted(r: RoutedFfnWeights<HostMatrix>, c: LlamaConfig, whe
   const e = r.experts;
   if (!Number.isInteger(e) || e < 2) throw new FfnkitError('E_FORMAT', `${where}: expert count must be at least 2, found ${e}`);
   if (!Number.isInteger(r.topK) || r.topK < 1 || r.topK > e) throw new FfnkitError('E_FORMAT', `${where}: top-k must be in 1..${e}, found ${r.topK}`);
-  if (!['paper', 'weighted', 'sum'].includes(r.combination)) throw new FfnkitError('E_FORMAT', `${where}: combination '${String(r.combination)}' (paper, weighted or sum)`);
+  if (!COMBINATIONS.includes(r.combination)) throw new FfnkitError('E_FORMAT', `${where}: combination '${String(r.combination)}' (${COMBINATIONS.join(', ')})`);
   if (!Number.isInteger(r.expertHidden) || r.expertHidden < 1) throw new FfnkitError('E_FORMAT', `${where}: expert size ${r.expertHidden}`);
   const want: [string, HostMatrix, number][] = [
     ['router', r.router, e * c.dim], ['router bias', r.routerBias, e], ['expert w1', r.w1, e * r.expertHidden * c.dim],
@@ -330,6 +350,29 @@ export function denseOfRouted(r: RoutedFfnWeights<HostMatrix>, dim: number): { w
     }
   }
   return { w1: matrixF32(r.w1), w3: matrixF32(r.w3), w2, hidden };
+}
+
+/**
+ * `layer` with dense fields w1, w2 and w3 that are built from its experts (denseOfRouted) the
+ * first time something reads one of them, then kept; until then the host holds the experts only.
+ * The fields are enumerable, so spreading the layer reads them (and builds them); assigning one
+ * replaces it.
+ */
+export function withLazyDense<M extends HostMatrix>(layer: Omit<LlamaLayer<M>, 'w1' | 'w2' | 'w3'> & { routed: RoutedFfnWeights<M> }, dim: number): LlamaLayer<HostMatrix> {
+  let dense: { w1: HostMatrix; w2: HostMatrix; w3: HostMatrix } | undefined;
+  const out = { ...layer } as unknown as LlamaLayer<HostMatrix>;
+  for (const field of ['w1', 'w2', 'w3'] as const) {
+    Object.defineProperty(out, field, {
+      enumerable: true,
+      configurable: true,
+      get: () => (dense ??= denseOfRouted(layer.routed, dim))[field],
+      set: (m: HostMatrix) => {
+        dense ??= denseOfRouted(layer.routed, dim);
+        dense[field] = m;
+      },
+    });
+  }
+  return out;
 }
 
 /** Rows r0 .. r1-1 of a host matrix of `cols` columns (a view: block rows are byte runs). */
