@@ -30,7 +30,6 @@ export { f16_round_f32, bf16_round_f32, f16_gemm, bf16_gemm, half_count_nonfinit
 export { relaxed_dot_probe, relaxed_dot_form } from './dot';
 export { q8_1_quantize_f32_x4, q8_k_quantize_f32_x4 } from './q8';
 export { q4_0_gemm_packed_bytes, q4_0_gemm_pack_x4, q4_0_gemm_x4, q4_k_gemm_packed_bytes, q4_k_gemm_pack_x4, q4_k_gemm_x4 } from './q4x4';
-export { q8_k_quantize_f32_q6x4 } from './q8';
 export { q6_k_gemm_packed_bytes, q6_k_gemm_pack_x4, q6_k_gemm_x4 } from './q6x4';
 export { f32_attention_windowed } from './attention-window';
 export { f32_geglu_tanh, f32_softcap } from './activation';

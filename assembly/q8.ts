@@ -150,13 +150,6 @@ function q8_k_block(xb: usize, dAt: usize, q: usize, sums: usize): void {
 // and of 256 (Q4_K), XQ4_K_BYTES each:
 //
 //   [d: f32] [12 bytes unused] [8 i16: the sums of each 32 q] [i8: 256 bytes] [i16: 512 bytes]
-//
-// For Q6_K, int16 only, scaled per group of 16 by [256 256 4 4 256 256 4 4 256 256 4 4 256 256
-// 256 256], blocks of 256, XQ6_K_BYTES each:
-//
-//   [d: f32] [12 bytes unused] [16 i32: 8192 * the sum of each 16 q] [i16: 512 bytes]
-//
-// (8192 = 256 * 32: the weights' zero point 32 at the i16 path's scale).
 
 export const XQ4_0_BYTES: usize = 112;
 export const XQ4_0_I16: usize = 0;
@@ -167,13 +160,9 @@ export const XQ4_K_BYTES: usize = 800;
 export const XQ4_K_BSUMS: usize = 16;
 export const XQ4_K_I8: usize = 32;
 export const XQ4_K_I16: usize = 288;
-export const XQ6_K_BYTES: usize = 592;
-export const XQ6_K_ZSUMS: usize = 16;
-export const XQ6_K_I16: usize = 80;
 
 // The multipliers of the i16 forms, per 16 values (read by the scalar build too).
 const Q4_SCALES = memory.data<i16>([256, 256, 16, 16, 1, 1, 256, 256, 256, 256, 16, 16, 1, 1, 256, 256], 16);
-const Q6_SCALES = memory.data<i16>([256, 256, 4, 4, 256, 256, 4, 4, 256, 256, 4, 4, 256, 256, 256, 256], 16);
 
 // Writes q[j] * scales[j % 16] as i16 at out for the n int8 q at q (n a multiple of 16).
 @inline
@@ -241,20 +230,5 @@ export function q8_k_quantize_f32_x4(x: usize, n: i32, out: usize): void {
     }
     memory.fill(ob + 4, 0, 12);
     x4_forms(ob + XQ4_K_I8, 256, ob + XQ4_K_I16);
-  }
-}
-
-// x[n] (n a multiple of 256; several tokens' rows go as one run) as Q8_K blocks for
-// q6_k_gemm_x4, XQ6_K_BYTES each (layout above).
-export function q8_k_quantize_f32_q6x4(x: usize, n: i32, out: usize): void {
-  for (let b = 0; b < n / 256; b++) {
-    const ob = out + <usize>b * XQ6_K_BYTES;
-    // the int8 q land in the second half of the i16 area, which the forward pass overwrites only after reading them
-    const q = ob + XQ6_K_I16 + 256;
-    // the 16 sums of 16 (i16) go to the first 32 bytes of the i32 sums, then widen from the last down
-    q8_k_block(x + <usize>b * 1024, ob, q, ob + XQ6_K_ZSUMS);
-    for (let j = 15; j >= 0; j--) store<i32>(ob + XQ6_K_ZSUMS + <usize>j * 4, 8192 * <i32>load<i16>(ob + XQ6_K_ZSUMS + <usize>j * 2));
-    memory.fill(ob + 4, 0, 12);
-    scaled_i16(q, 256, ob + XQ6_K_I16, Q6_SCALES);
   }
 }

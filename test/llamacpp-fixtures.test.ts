@@ -143,8 +143,8 @@ describe.skipIf(!SHARED)('llama.cpp fixtures, every block type in its blocks', (
 test('the kernels\' traits agree with the host traits table: block, bytes and the activations ggml quantizes to', () => {
   for (const [name, k] of Object.entries(GGML_KERNEL_TRAITS)) {
     const t = GGML_TYPES[name.toUpperCase() as keyof typeof GGML_TYPES];
-    // the 4-row kernels take the same quantization in an interleaved layout (q8_1_x4, q8_k_q6x4)
-    const quantization = k.activations.replace(/_(x4|q6x4)$/, '');
+    // the 4-row kernels take the same quantization in an interleaved layout (q8_1_x4, q8_k_x4)
+    const quantization = k.activations.replace(/_x4$/, '');
     expect([t.blockSize, t.blockBytes, t.vecDot?.toLowerCase()], name).toEqual([k.block, k.bytes, quantization]);
   }
   // every weight type ffnkit reads has a kernel

@@ -89,7 +89,6 @@ export interface KernelExports {
   q6_k_gemm_packed_bytes(n: number, k: number): number;
   q8_1_quantize_f32_x4(x: number, n: number, out: number): void;
   q8_k_quantize_f32_x4(x: number, n: number, out: number): void;
-  q8_k_quantize_f32_q6x4(x: number, n: number, out: number): void;
   q4_1_gemm: GgmlGemm;
   q5_0_gemm: GgmlGemm;
   q5_1_gemm: GgmlGemm;
