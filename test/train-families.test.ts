@@ -19,38 +19,9 @@ import { attention, geluTanh } from './ref/kernels.js';
 import { refFamilyLogits, refFamilyLoss, type RefRouting } from './ref/family-train.js';
 import { SHARED, sharedBytes, sharedJson } from './shared.js';
 import { randomF32 } from '../testing/random.js';
+import { dotF, numericGrad, relErr } from './gradients.js';
 
 type Vec = ArrayLike<number>;
-
-function relErr(a: Vec, b: Vec): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-const dotF = (a: Vec, b: Vec) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
-
-function numericGrad(x: Float64Array, f: (x: Float64Array) => number, eps = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    x[i] = v + eps;
-    const up = f(x);
-    x[i] = v - eps;
-    const down = f(x);
-    x[i] = v;
-    g[i] = (up - down) / (2 * eps);
-  }
-  return g;
-}
 
 describe.each(BACKENDS)('family backward kernels (%s)', (backend) => {
   test('GeGLU backward against finite differences (n 37)', async () => {

@@ -12,40 +12,9 @@ import { BACKENDS, engineFor } from './helpers.js';
 import { attention, gemm, rmsnorm, rope, swiglu } from './ref/kernels.js';
 import { refTrainLoss, type RefTeacher } from './ref/llama-train.js';
 import { randomF32 } from '../testing/random.js';
+import { dotF, numericGrad, relErr } from './gradients.js';
 
 type Vec = ArrayLike<number>;
-
-/** ||a - b|| / ||b||. */
-function relErr(a: Vec, b: Vec): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-const dotF = (a: Vec, b: Vec) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
-
-/** Central differences of f at x (float64 copies), every coordinate. */
-function numericGrad(x: Float64Array, f: (x: Float64Array) => number, eps = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    x[i] = v + eps;
-    const up = f(x);
-    x[i] = v - eps;
-    const down = f(x);
-    x[i] = v;
-    g[i] = (up - down) / (2 * eps);
-  }
-  return g;
-}
 
 describe.each(BACKENDS)('backward kernels (%s)', (backend) => {
   const setup = async () => {
