@@ -93,3 +93,32 @@ export function relaxed_dot_probe(a: usize, b: usize, c: usize, out: usize): i32
 export function relaxed_dot_form(dot: i32): i32 {
   return dot_form(dot);
 }
+
+// ---- the unsigned form, for Q8_0 (assembly/q8u8.ts) -------------------------------------------
+//
+// For a second operand of 128..255 the spec leaves the relaxed dot's result to the engine. x86's
+// VNNI instruction vpdpbusd, which engines with AVX-VNNI may emit for it, reads that operand as
+// unsigned bytes, sums each lane's four products in 32 bits without saturating, and adds the
+// accumulator: with weights stored as w + 128 (0..255) it gives the Q8_0 dot plus 128 x sum(x)
+// in one instruction. Other forms (pmaddubsw's pair sums saturating in 16 bits, a signed second
+// operand, Node 20's doubled form) give other numbers, so this is checked per call like dot_form.
+
+// Whether the relaxed dot in the code running this call has the unsigned form above: dot is
+// DOT_RELAXED, and lanes of four products 127 x 255 and -127 x 255, accumulator 1, give
+// 129541 and -129539 (a 16-bit pair sum saturates at 2 x 32767 = 65534; a signed operand gives
+// -507; the doubled form ignores the 1). The operands come from `dot`, so no compiler can fold it.
+@inline
+export function relaxed_u8_exact(dot: i32): bool {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (dot != DOT_RELAXED) return false;
+    const a = v128.xor(i8x16.splat(<i8>(127 * dot)), i8x16(0, 0, 0, 0, -2, -2, -2, -2, 0, 0, 0, 0, 0, 0, 0, 0));
+    const r = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, i8x16.splat(<i8>(-dot)), i32x4.splat(dot));
+    return i32x4.extract_lane(r, 0) == 129541 && i32x4.extract_lane(r, 1) == -129539;
+  }
+  return false;
+}
+
+// relaxed_u8_exact(dot) in a call of its own: 1 where this function's code has the unsigned form now, else 0.
+export function relaxed_dot_u8_form(dot: i32): i32 {
+  return relaxed_u8_exact(dot) ? 1 : 0;
+}

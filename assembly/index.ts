@@ -37,3 +37,5 @@ export { f32_add_row_bias } from './bias';
 export { f32_geglu_backward, f32_attention_seq_windowed, f32_attention_seq_windowed_backward } from './backward';
 export { f32_to_f16_cache, f16_attention, f16_attention_flash } from './attention-f16';
 export { ggml_quantize_scratch_bytes, q2_k_quantize_f32, q3_k_quantize_f32, q4_k_quantize_f32, q5_k_quantize_f32, q6_k_quantize_f32, iq4_nl_quantize_f32, iq4_xs_quantize_f32 } from './quantize-kquants';
+export { relaxed_dot_u8_form } from './dot';
+export { q8_0_gemm_pack_x4_u8, q8_0_quantize_f32_x4_u8, q8_0_gemm_x4_u8 } from './q8u8';

@@ -40,7 +40,7 @@ export function q8_1_quantize_f32(x: usize, n: i32, out: usize): void {
 // yet rounded to a half) stored at dAt, q = roundf(x / d) (half away from zero, the rounding
 // of quantize_q8_0_f32) as 32 int8 at q. Returns sum(q).
 @inline
-function q8_block32(xb: usize, q: usize, dAt: usize): i32 {
+export function q8_block32(xb: usize, q: usize, dAt: usize): i32 {
   let amax: f32 = 0;
   let sum = 0;
   if (ASC_FEATURE_SIMD) {

@@ -87,8 +87,8 @@ export function round_q(v: v128, id: v128): v128 {
 // fewer than 4 rows is padded with zero rows. A thread's share of the rows starts at an even
 // group, so that it holds whole pairs.
 
-const GROUP_BLOCK_BYTES: usize = 144;
-const PAIR_BLOCK_BYTES: usize = 288;
+export const GROUP_BLOCK_BYTES: usize = 144;
+export const PAIR_BLOCK_BYTES: usize = 288;
 
 /** Floats of room for n rows of k columns (k a multiple of 32) in the 4-row interleaved layout. */
 export function q8_0_gemm_packed_floats(n: i32, k: i32): i32 {
@@ -102,27 +102,43 @@ export function q8_0_gemm_packed_floats(n: i32, k: i32): i32 {
 // (each at out + its first group * blocks * 144) needs every piece but the last to be a multiple
 // of 8 rows.
 export function q8_0_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): i32 {
+  return pack_groups(w, n, k, out, 2, 0);
+}
+
+// The packing of q8_0_gemm_pack_x4 for units of `unit` consecutive columns (2: the column pairs
+// above; 4: the column quads of assembly/q8u8.ts), each weight byte XORed with `flip` (0, or
+// 0x80 to store w + 128 as an unsigned byte): per block, group 0's unit u of 4 rows, then group
+// 1's, as above, a unit being `unit` bytes of row 0, then of row 1, row 2, row 3.
+@inline
+export function pack_groups(w: usize, n: i32, k: i32, out: usize, unit: usize, flip: u8): i32 {
   const blocks = k / 32;
   const groups = (n + 3) >> 2;
   const groupBytes = <usize>blocks * GROUP_BLOCK_BYTES;
+  const unitBytes = unit * 4;
   memory.fill(out, 0, <usize>groups * groupBytes);
   let bad = 0;
   for (let r = 0; r < n; r++) {
     const group = r >> 2;
     const lane = <usize>(r & 3);
     const paired = (group | 1) < groups;
-    // where this row's group keeps block 0's scales and pairs, and the step from one block to the next
-    const base = out + <usize>(group & ~1) * groupBytes + (paired ? <usize>(group & 1) * 16 : 0);
+    // where this row's group keeps block 0's scales and units, and the step from one block to the next
+    const at = out + <usize>(group & ~1) * groupBytes;
+    const scales = at + (paired ? <usize>(group & 1) * 16 : 0) + lane * 4;
+    const units = at + (paired ? 32 + <usize>(group & 1) * unitBytes : 16) + lane * unit;
     const step = paired ? PAIR_BLOCK_BYTES : GROUP_BLOCK_BYTES;
-    const pairs = base + (paired ? 32 - <usize>(group & 1) * 8 : 16);
-    const pairStride: usize = paired ? 16 : 8;
+    const unitStride: usize = paired ? unitBytes << 1 : unitBytes;
     for (let b = 0; b < blocks; b++) {
       const src = w + (<usize>r * blocks + b) * 34;
       const h = <u32>load<u16>(src);
       if ((h & 0x7c00) == 0x7c00) bad++;
-      store<f32>(base + <usize>b * step + lane * 4, half_to_f32(h));
-      const q = pairs + <usize>b * step + lane * 2;
-      for (let p: usize = 0; p < 16; p++) store<u16>(q + p * pairStride, load<u16>(src + 2 + p * 2));
+      store<f32>(scales + <usize>b * step, half_to_f32(h));
+      const q = units + <usize>b * step;
+      if (unit == 4) {
+        const f = <u32>flip * 0x01010101;
+        for (let u: usize = 0; u < 8; u++) store<u32>(q + u * unitStride, load<u32>(src + 2 + u * 4) ^ f);
+      } else {
+        for (let u: usize = 0; u < 16; u++) store<u16>(q + u * unitStride, load<u16>(src + 2 + u * 2));
+      }
     }
   }
   return bad;
@@ -186,7 +202,7 @@ function pair_dot(w: v128, x: usize): v128 {
 
 // acc + f32(s) * (d_w * d_x) per row: a block's float step, in the order every build takes.
 @inline
-function block_step(acc: v128, s: v128, dw: v128, dx: usize): v128 {
+export function block_step(acc: v128, s: v128, dw: v128, dx: usize): v128 {
   return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(dw, v128.load32_splat(dx))));
 }
 

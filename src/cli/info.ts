@@ -35,6 +35,7 @@ export function infoCommand(): Command {
         backend: engine.backend,
         dot: engine.dot.path,
         dotForm: engine.dot.form,
+        dotUnsigned: engine.dot.unsigned,
         tokenizer: tokenizer ? `${tokenizer.vocabSize} tokens in the file` : 'none in the file (pass --tokenizer)',
         ...(routed ? { experts: routed.experts, topK: routed.topK, combination: routed.combination, split: routed.split } : {}),
       };
@@ -56,7 +57,7 @@ export function infoCommand(): Command {
         `weights       ${info.weights} (each matrix runs in its own type)`,
         `wasm memory   ${mb(info.wasmBytes)} (weights as uploaded, KV cache, activations)`,
         `kv cache      ${kvCache}, ${mb(info.kvCacheBytes)} for the context of ${c.seqLen} (${KV_CACHES.filter((k) => k !== kvCache).map((k) => `${k}: ${mb(kvCacheBytes(c, k))}`).join(', ')}; --kv-cache)`,
-        `kernels       ${engine.backend} build, ${engine.dot.path === 'relaxed' ? `relaxed integer dot (${engine.dot.form} form)` : `i16 integer dot${engine.dot.form === 'absent' ? '' : ` (the relaxed dot's form here: ${engine.dot.form})`}`}`,
+        `kernels       ${engine.backend} build, ${engine.dot.path === 'relaxed' ? `relaxed integer dot (${engine.dot.form} form)` : `i16 integer dot${engine.dot.form === 'absent' ? '' : ` (the relaxed dot's form here: ${engine.dot.form})`}`}${engine.dot.path === 'relaxed' && engine.dot.unsigned === 'u8-exact' ? '; Q8_0 on its unsigned form (u8-exact)' : ''}`,
         `tokenizer     ${info.tokenizer}`,
         routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,
       ];

@@ -106,6 +106,11 @@ export interface KernelExports {
   half_count_nonfinite(p: number, n: number, stride: number): number;
   relaxed_dot_probe(a: number, b: number, c: number, out: number): number;
   relaxed_dot_form(dot: number): number;
+  // Q8_0 on the unsigned relaxed dot (assembly/q8u8.ts): the 4-row layout of column quads, its activations and product
+  relaxed_dot_u8_form(dot: number): number;
+  q8_0_gemm_pack_x4_u8(w: number, n: number, k: number, out: number): number;
+  q8_0_quantize_f32_x4_u8(x: number, n: number, out: number): void;
+  q8_0_gemm_x4_u8: GgmlGemm;
 }
 
 /** The GEMM of an integer ggml block type: w rows, x the type's quantized activations, y rows ldy floats apart; dot the path (assembly/dot.ts). */

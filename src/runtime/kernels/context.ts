@@ -19,6 +19,7 @@ export const THREAD_KERNELS = [
   'q2_k_gemm', 'q3_k_gemm', 'q4_k_gemm_x4', 'q5_k_gemm', 'q6_k_gemm_x4', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
   'f32_attention_seq_windowed', 'f32_attention_seq_windowed_backward',
   'f16_attention', 'f16_attention_flash',
+  'q8_0_gemm_x4_u8',
 ] as const;
 
 export type ThreadKernel = (typeof THREAD_KERNELS)[number];

@@ -162,7 +162,7 @@ export interface QuantizedActivations {
   /** m rows of k values. */
   readonly m: number;
   readonly k: number;
-  /** The values (Q8_0: int16 widened; Q8_1, Q8_K: ggml's blocks; F16/BF16: rounded floats). */
+  /** The values (Q8_0: as quantizeQ8 writes them for the engine's layout; Q8_1, Q8_K: ggml's blocks; F16/BF16: rounded floats). */
   readonly x: number;
   /** Q8_0 only: the block scales. */
   readonly xd: number;

@@ -23,7 +23,7 @@ import type { Activations, GgmlBlockType, GgmlMatrix, QuantizedActivations } fro
 import * as moe from './moe.js';
 import * as norm from './norm.js';
 import * as q8 from './q8.js';
-import type { Q8Matrix } from './q8.js';
+import type { Q8Layout, Q8Matrix } from './q8.js';
 import * as reduce from './reduce.js';
 import { relaxedDotSelfTest, type DotSelfTest } from './relaxed-dot.js';
 
@@ -34,8 +34,8 @@ export type { DenseFfn, GateActivation } from './ffn.js';
 export type { GemmWeights, Matrix, PackedMatrix, SingleWeights, StackedMatrix } from './gemm.js';
 export { weightBytes } from './gemm.js';
 export { GGML_KERNEL_TRAITS, ggmlRowBytes, type Activations, type GgmlBlockType, type GgmlMatrix, type QuantizedActivations } from './ggml.js';
-export type { DotPath, DotSelfTest, RelaxedDotForm } from './relaxed-dot.js';
-export type { Q8Matrix } from './q8.js';
+export type { DotPath, DotSelfTest, RelaxedDotForm, RelaxedDotUnsignedForm } from './relaxed-dot.js';
+export type { Q8Layout, Q8Matrix } from './q8.js';
 
 export class Kernels {
   private readonly ctx: KernelContext;
@@ -50,6 +50,11 @@ export class Kernels {
   /** Which integer dot product the quantized kernels run, as the self-test at creation found this engine's relaxed dot. */
   get quantizedDot(): DotSelfTest {
     return this.ctx.dot;
+  }
+
+  /** The layout Q8_0 matrices take here (q8Matrix): column pairs for the i16 path, or quads of w + 128 for the unsigned relaxed dot ('u8-exact'). */
+  get q8Layout(): Q8Layout {
+    return q8.q8Layout(this.ctx);
   }
 
   /** @internal after the engine's pool is closed */
@@ -74,7 +79,7 @@ export class Kernels {
 
   /**
    * A Q8_0 matrix from its GGUF block bytes (`rows` rows of cols/32 blocks of 34 bytes), interleaved
-   * by 4 and 8 rows (assembly/quant.ts) into a new buffer through a small staging buffer; the int8 values are kept as they
+   * by 4 and 8 rows in this engine's layout (q8Layout; assembly/quant.ts, q8u8.ts) into a new buffer through a small staging buffer; the int8 values are kept as they
    * are, never dequantized. A block whose f16 scale is infinite or NaN is an E_FORMAT error.
    */
   q8Matrix(bytes: Uint8Array, rows: number, cols: number, what = 'Q8_0 matrix'): Q8Matrix {

@@ -14,6 +14,14 @@ import type { Arena } from '../arena.js';
 /** What the engine's relaxed dot computed: as specified, Node 20's doubled form, something else, or no relaxed SIMD in this build. */
 export type RelaxedDotForm = 'exact' | 'doubled-no-accumulate' | 'other' | 'absent';
 
+/**
+ * What the relaxed dot computed for second operands of 128..255, which the spec leaves to the
+ * engine: 'u8-exact' where it reads them as unsigned bytes, sums each lane's four products in 32
+ * bits without saturating and adds the accumulator (x86 VNNI's vpdpbusd), so that Q8_0 can run
+ * on it (assembly/q8u8.ts); else something else, or no relaxed SIMD in this build.
+ */
+export type RelaxedDotUnsignedForm = 'u8-exact' | 'other' | 'absent';
+
 /** The integer dot path the quantized kernels run: i16, or relaxed in the form each call finds. */
 export type DotPath = 'i16' | 'relaxed';
 
@@ -23,6 +31,8 @@ export interface DotSelfTest {
   path: DotPath;
   /** The kernels' `dot` argument for this path (assembly/dot.ts: DOT_I16, DOT_RELAXED). */
   code: 0 | 1;
+  /** The relaxed dot on unsigned second operands here at creation: 'u8-exact' puts Q8_0 on it where `path` is relaxed. */
+  unsigned: RelaxedDotUnsignedForm;
 }
 
 interface ProbeExports {
@@ -51,8 +61,58 @@ function cases(): { a: Int8Array; b: Uint8Array; c: Int32Array }[] {
   return out;
 }
 
+/** Cases for the unsigned form: a in -127..127 (the Q8_0 activations), b in 0..255 (Q8_0 weights + 128), c any i32. */
+function unsignedCases(): { a: Int8Array; b: Uint8Array; c: Int32Array }[] {
+  const out = [
+    // every pair sum 2 * 127 * 255, past a 16-bit pair sum (pmaddubsw saturates it to 32767)
+    { a: new Int8Array(16).fill(127), b: new Uint8Array(16).fill(255), c: Int32Array.from([0, 1, -1, 1 << 20]) },
+    { a: new Int8Array(16).fill(-127), b: new Uint8Array(16).fill(255), c: Int32Array.from([-5, 0, 3, -(1 << 20)]) },
+    // bytes at 128, read as -128 by a signed form
+    { a: new Int8Array(16).fill(1), b: new Uint8Array(16).fill(128), c: Int32Array.from([100, 0, -7, 1]) },
+  ];
+  const r = rng(20261201);
+  for (let t = 0; t < 64; t++) {
+    const a = new Int8Array(16), b = new Uint8Array(16), c = new Int32Array(4);
+    for (let i = 0; i < 16; i++) {
+      a[i] = Math.floor(r() * 255) - 127;
+      b[i] = Math.floor(r() * 256);
+    }
+    for (let i = 0; i < 4; i++) c[i] = Math.floor(r() * 2_000_001) - 1_000_000;
+    out.push({ a, b, c });
+  }
+  return out;
+}
+
+/** The engine's relaxed dot on the unsigned cases: exactly a . b + c in every lane, or not. */
+function unsignedForm(wasm: ProbeExports, arena: Arena): RelaxedDotUnsignedForm {
+  const block = arena.alloc(64, 'relaxed dot self-test');
+  try {
+    for (const { a, b, c } of unsignedCases()) {
+      const u8 = arena.u8();
+      u8.set(new Uint8Array(a.buffer), block.ptr);
+      u8.set(b, block.ptr + 16);
+      u8.set(new Uint8Array(c.buffer), block.ptr + 32);
+      if (wasm.relaxed_dot_probe(block.ptr, block.ptr + 16, block.ptr + 32, block.ptr + 48) !== 1) return 'absent';
+      const got = new Int32Array(arena.memory.buffer, block.ptr + 48, 4);
+      for (let l = 0; l < 4; l++) {
+        let dot = 0;
+        for (let j = 4 * l; j < 4 * l + 4; j++) dot += a[j]! * b[j]!;
+        if (got[l] !== dot + c[l]!) return 'other';
+      }
+    }
+    return 'u8-exact';
+  } finally {
+    arena.free(block);
+  }
+}
+
 /** Runs the relaxed dot on the test cases and classifies what this engine does. */
 export function relaxedDotSelfTest(wasm: ProbeExports, arena: Arena): DotSelfTest {
+  return { ...signedSelfTest(wasm, arena), unsigned: unsignedForm(wasm, arena) };
+}
+
+/** The classification for second operands in 0..127, which every kernel on the relaxed path relies on. */
+function signedSelfTest(wasm: ProbeExports, arena: Arena): Omit<DotSelfTest, 'unsigned'> {
   const block = arena.alloc(64, 'relaxed dot self-test');
   try {
     let exact = true;
