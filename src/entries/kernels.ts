@@ -13,4 +13,4 @@ export { BackwardKernels, type TrainAttentionShape } from '../runtime/backward.j
 export { type Backend, BACKENDS, selectBackend } from '../runtime/wasm.js';
 export { encodeQ8_0, decodeQ8_0 } from '../model/q8.js';
 export { GGML_KERNEL_TRAITS, ggmlMatrixBytes, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from '../runtime/kernels/ggml.js';
-export { type DotPath, type DotSelfTest, type RelaxedDotForm } from '../runtime/kernels/relaxed-dot.js';
+export { type DotPath, type DotSelfTest, type RelaxedDotForm, type RelaxedDotUnsignedForm } from '../runtime/kernels/relaxed-dot.js';
