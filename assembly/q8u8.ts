@@ -74,8 +74,9 @@ export function q8_0_quantize_f32_x4_u8(x: usize, n: i32, out: usize): void {
 // (relaxed_u8_exact), else (and DOT_I16, and builds without relaxed SIMD) the i16 path. Returns
 // the path taken: FORM_EXACT or DOT_I16.
 //
-// Per 8 rows the tokens run 4 at a time (the rest one by one), 8 integer sums accumulating in
-// place, so each weight quad loaded serves 4 tokens and each activation quad 8 rows.
+// Per 8 rows the tokens run 2 at a time (a last one alone), the integer sums accumulating in
+// place, so each weight quad loaded serves 2 tokens and each activation quad 8 rows; a lone
+// last group runs 4 tokens at a time.
 export function q8_0_gemm_x4_u8(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
   if (ASC_FEATURE_RELAXED_SIMD && relaxed_u8_exact(dot)) {
     gemm(w, x, y, m, n, k, ldy, true);
@@ -115,7 +116,7 @@ function gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, u8
     if (ASC_FEATURE_SIMD) {
       let t = 0;
       if (u8) {
-        for (; t + 4 <= m; t += 4) tile_8x4(g, x + <usize>t * xs, yr + <usize>t * ys, blocks, xs, ys, rows);
+        for (; t + 2 <= m; t += 2) tile_8x2(g, x + <usize>t * xs, yr + <usize>t * ys, blocks, xs, ys, rows);
         for (; t < m; t++) tile_8x1(g, x + <usize>t * xs, yr + <usize>t * ys, blocks, rows);
       } else {
         for (; t < m; t++) {
@@ -143,31 +144,26 @@ function quad_dot(x: usize, q: v128, acc: v128): v128 {
   return acc;
 }
 
-// A pair of groups (at g; the second's first `rows` rows exist) times 4 tokens (token i's
-// activation blocks at x + i * xs) into y[0..8), then y[4..4 + rows) of the second group, of
-// each token's output row (token i's at y + i * ys).
+// A pair of groups (at g; the second's first `rows` rows exist) times 2 tokens (token i's
+// activation blocks at x + i * xs) into y[0..8), then y[4..4 + rows) of the second group, of each
+// token's output row (token i's at y + i * ys). Two tokens, not q8_0_gemm_x4's four: with the
+// sums accumulating in place, 8 rows x 2 tokens keep 4 integer and 4 float accumulators, the
+// weights and an activation in x64's 16 vector registers, where 8 x 4 spill.
 @inline
-function tile_8x4(g: usize, x: usize, y: usize, blocks: i32, xs: usize, ys: usize, rows: i32): void {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0);
+function tile_8x2(g: usize, x: usize, y: usize, blocks: i32, xs: usize, ys: usize, rows: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  let e0 = f32x4.splat(0), e1 = f32x4.splat(0);
   let p = g;
   let xb = x;
   for (let b = 0; b < blocks; b++) {
-    // each token's sums start at -128 * sum(x), for both groups
     let s0 = v128.load32_splat(xb + XQ8_U8_C), s1 = v128.load32_splat(xb + xs + XQ8_U8_C);
-    let s2 = v128.load32_splat(xb + 2 * xs + XQ8_U8_C), s3 = v128.load32_splat(xb + 3 * xs + XQ8_U8_C);
-    let u0 = s0, u1 = s1, u2 = s2, u3 = s3;
+    let u0 = s0, u1 = s1;
     for (let c: usize = 0; c < 32; c += 4) {
-      // quad c / 4: weights at p + 32 + 8c (group 0) and + 16 (group 1), activations at xb + c
       const v = v128.load(p + 32 + c * 8), w = v128.load(p + 48 + c * 8);
       s0 = quad_dot(xb + c, v, s0);
       u0 = quad_dot(xb + c, w, u0);
       s1 = quad_dot(xb + xs + c, v, s1);
       u1 = quad_dot(xb + xs + c, w, u1);
-      s2 = quad_dot(xb + 2 * xs + c, v, s2);
-      u2 = quad_dot(xb + 2 * xs + c, w, u2);
-      s3 = quad_dot(xb + 3 * xs + c, v, s3);
-      u3 = quad_dot(xb + 3 * xs + c, w, u3);
     }
     const dv = v128.load(p), dw = v128.load(p, 16);
     const dx = xb + XQ8_U8_D;
@@ -175,10 +171,6 @@ function tile_8x4(g: usize, x: usize, y: usize, blocks: i32, xs: usize, ys: usiz
     e0 = block_step(e0, u0, dw, dx);
     a1 = block_step(a1, s1, dv, dx + xs);
     e1 = block_step(e1, u1, dw, dx + xs);
-    a2 = block_step(a2, s2, dv, dx + 2 * xs);
-    e2 = block_step(e2, u2, dw, dx + 2 * xs);
-    a3 = block_step(a3, s3, dv, dx + 3 * xs);
-    e3 = block_step(e3, u3, dw, dx + 3 * xs);
     p += PAIR_BLOCK_BYTES;
     xb += XQ8_U8_BYTES;
   }
@@ -186,13 +178,9 @@ function tile_8x4(g: usize, x: usize, y: usize, blocks: i32, xs: usize, ys: usiz
   store_rows(y + 16, e0, rows);
   v128.store(y + ys, a1);
   store_rows(y + ys + 16, e1, rows);
-  v128.store(y + 2 * ys, a2);
-  store_rows(y + 2 * ys + 16, e2, rows);
-  v128.store(y + 3 * ys, a3);
-  store_rows(y + 3 * ys + 16, e3, rows);
 }
 
-// A pair of groups (as in tile_8x4) times one token (at x) into y[0..4 + rows).
+// A pair of groups (as in tile_8x2) times one token (at x) into y[0..4 + rows).
 @inline
 function tile_8x1(g: usize, x: usize, y: usize, blocks: i32, rows: i32): void {
   let a = f32x4.splat(0), e = f32x4.splat(0);
@@ -218,7 +206,7 @@ function tile_8x1(g: usize, x: usize, y: usize, blocks: i32, rows: i32): void {
   store_rows(y + 16, e, rows);
 }
 
-// A lone group (at g) times 4 tokens (as in tile_8x4) into y[0..rows) of each token's row.
+// A lone group (at g) times 4 tokens (as in tile_8x2) into y[0..rows) of each token's row.
 @inline
 function tile_4x4(g: usize, x: usize, y: usize, blocks: i32, xs: usize, ys: usize, rows: i32): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
