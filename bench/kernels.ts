@@ -15,6 +15,7 @@ import { gemmJs, gemvJs } from './plain-js.js';
 import { maddPeak, q8DotPeak, readBandwidth } from './probes.js';
 import { runThreadCases } from './threads.js';
 import { runGgmlGemvCases } from './ggml.js';
+import { runQ8PathCases } from './q8-paths-run.js';
 
 /** (M, K, N) of the GEMM cases: a prefill block of a 1B model's projections. */
 export const GEMM_SHAPES: readonly [number, number, number][] = [
@@ -52,6 +53,11 @@ export async function availableEngines(skip: (backend: Backend, why: string) => 
 export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
   const { lines, emit, say } = collector(opts);
   const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`));
+  if (opts.only === 'q8_0') {
+    // just the Q8_0 layouts and paths, in Node and in Chromium
+    await runQ8PathCases(engines, opts, emit, say);
+    return lines;
+  }
 
   // bounds
   const probeEngine = engines.find((e) => e.backend !== 'scalar') ?? engines[0]!;
@@ -192,6 +198,7 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
     }
   }
   runGgmlGemvCases(engines, bandwidth, opts, emit, say);
+  await runQ8PathCases(engines, opts, emit, say);
   await runThreadCases(engines, peak, opts, emit, say);
   return lines;
 }

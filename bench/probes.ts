@@ -40,9 +40,15 @@ export function q8DotPeak(engine: Engine, quick: boolean): number {
   const xq = engine.alloc(cols / 2 + cols / 32, 'q8 probe quantized activations');
   const xd = xq.ptr + cols * 2;
   const y = engine.alloc(rows, 'q8 probe output');
-  engine.wasm.q8_0_quantize(x.ptr, cols, xq.ptr, xd);
+  // the kernel of the engine's layout (column pairs, or quads on the unsigned relaxed dot)
+  const quads = engine.kernels.q8Layout === 'x4_u8';
+  if (quads) engine.wasm.q8_0_quantize_f32_x4_u8(x.ptr, cols, xq.ptr);
+  else engine.wasm.q8_0_quantize(x.ptr, cols, xq.ptr, xd);
   const t = time(() => {
-    for (let i = 0; i < calls; i++) engine.wasm.q8_0_gemm_x4(w.data.ptr, xq.ptr, xd, y.ptr, 1, rows, cols, rows);
+    for (let i = 0; i < calls; i++) {
+      if (quads) engine.wasm.q8_0_gemm_x4_u8(w.data.ptr, xq.ptr, y.ptr, 1, rows, cols, rows, engine.dot.code);
+      else engine.wasm.q8_0_gemm_x4(w.data.ptr, xq.ptr, xd, y.ptr, 1, rows, cols, rows);
+    }
   }, quick);
   for (const b of [w.data, x, xq, y]) b.free();
   return (2 * rows * cols * calls) / t.fastest / 1e9;

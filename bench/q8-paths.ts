@@ -108,3 +108,14 @@ export function q8PathRates(engine: Engine, rounds: number, ms: number): Q8PathR
   run('gemm q8_0 m128 k768 n2304', 128, 2304, 768, 1, 1, true);
   return out;
 }
+
+/** Bench lines of q8PathRates, `where` appended to the impl (' in Chromium'); the i16 line of each case first, the other with its ratio to it. */
+export function q8PathLines(rates: Q8PathRate[], backend: string, where: string): Record<string, string | number>[] {
+  return rates.map((r) => {
+    const i16 = rates.find((o) => o.case === r.case && o.path === 'i16')!;
+    return {
+      suite: 'kernels', case: r.case, impl: `ffnkit-${backend} ${r.path}${where}`, value: Number(r.value.toPrecision(3)), unit: 'GFLOP/s',
+      dotPath: r.path, ...(r.path === 'i16' ? {} : { vsI16: Number((r.value / i16.value).toPrecision(3)), sameBits: String(r.sameBits) }),
+    };
+  });
+}

@@ -48,3 +48,17 @@ export function ffnkitChromium(gguf: string, threads: number): Promise<FfnkitInC
     };
   });
 }
+
+export interface FfnkitPage {
+  /** Runs `fn(arg)` in the page (window.ffnkit is the library, the functions given are defined there). */
+  run<A, R>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
+  close(): Promise<void>;
+}
+
+/** A page with ffnkit loaded (window.ffnkit) and `functions` defined under their names, for benchmarks that run in the page. */
+export function ffnkitPage(functions: Record<string, (...args: never[]) => unknown>): Promise<FfnkitPage> {
+  const routes = { 'ffnkit/dist': join(root, 'dist'), 'ffnkit/build': join(root, 'build') };
+  return openPage<Omit<FfnkitPage, 'close'>>({ what: 'ffnkit', module: '/ffnkit/dist/index.js', global: 'ffnkit', routes, functions }, async (page) => ({
+    run: <A, R>(fn: (arg: A) => R | Promise<R>, arg: A) => page.evaluate(fn as never, arg as never) as Promise<R>,
+  }));
+}
