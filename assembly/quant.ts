@@ -134,10 +134,9 @@ export function pack_groups(w: usize, n: i32, k: i32, out: usize, unit: usize, f
       store<f32>(scales + <usize>b * step, half_to_f32(h));
       const q = units + <usize>b * step;
       if (unit == 4) {
-        const f = <u32>flip * 0x01010101;
-        for (let u: usize = 0; u < 8; u++) store<u32>(q + u * unitStride, load<u32>(src + 2 + u * 4) ^ f);
+        for (let u: usize = 0; u < 8; u++) store<u32>(q + u * unitStride, load<u32>(src + 2 + u * 4) ^ (<u32>flip * 0x01010101));
       } else {
-        for (let u: usize = 0; u < 16; u++) store<u16>(q + u * unitStride, load<u16>(src + 2 + u * 2));
+        for (let u: usize = 0; u < 16; u++) store<u16>(q + u * unitStride, load<u16>(src + 2 + u * 2) ^ (<u16>flip * 0x0101));
       }
     }
   }
