@@ -1,7 +1,8 @@
 // What the peers comparisons share in timing: the pause between runtimes, the median with its
 // spread, and ffnkit's own greedy decoding timed as the peers' are.
 
-import type { LlamaModel } from '../../src/index.js';
+import type { Engine, LlamaModel } from '../../src/index.js';
+import type { GgmlBlockType } from '../../src/entries/kernels.js';
 
 /**
  * With threads, a short pause before each timed run, so that the thread pools of the runtime
@@ -43,4 +44,24 @@ export function ffnkitGreedy(model: LlamaModel, prompt: number[], steps: number)
   }
   const seconds = (performance.now() - firstAt) / 1000;
   return { ids, prefillSeconds: (firstAt - start) / 1000, decodeRate: steps > 1 ? (steps - 1) / seconds : NaN };
+}
+
+/**
+ * A GEMV's rate in GFLOP/s with its weights in cache: one token through `rows` x `cols` weights of
+ * ggml `type` (GGUF's bytes), `calls` calls back to back (each quantizes the activations, as
+ * decoding does), the fastest of `reps`. Self-contained, so that a page can define it from its
+ * source and run it on its own engine.
+ */
+export function ffnkitGemvRate(engine: Engine, type: GgmlBlockType, bytes: ArrayLike<number>, rows: number, cols: number, reps: number, calls: number): number {
+  const w = engine.kernels.ggmlMatrix(Uint8Array.from(bytes), type, rows, cols, `${type} in-cache weights`);
+  const x = engine.upload(Float32Array.from({ length: cols }, (_, i) => Math.sin(i * 0.37) * 2), `${type} in-cache activations`);
+  const y = engine.alloc(rows, `${type} in-cache output`);
+  let fastest = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    for (let c = 0; c < calls; c++) engine.kernels.gemv(w, x, y);
+    fastest = Math.min(fastest, performance.now() - t0);
+  }
+  for (const b of [w.data, x, y]) b.free();
+  return (2 * rows * cols * calls) / (fastest / 1000) / 1e9;
 }
