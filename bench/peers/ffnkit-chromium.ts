@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Engine, EngineOptions, LlamaModel } from '../../src/index.js';
 import type { GgmlBlockType } from '../../src/entries/kernels.js';
+import type { Activations } from '../../src/runtime/kernels/index.js';
 import { chromiumUnavailable, openPage } from './chromium.js';
 import { type FfnkitGreedy, ffnkitGemvRate, ffnkitGreedy } from './timing.js';
 
@@ -25,7 +26,7 @@ export interface FfnkitInChromium {
   readonly dot: Engine['dot'];
   greedy(prompt: number[], steps: number): Promise<FfnkitGreedy>;
   /** `ffnkitGemvRate` on the page's engine. */
-  gemvRate(type: GgmlBlockType, bytes: Uint8Array, rows: number, cols: number, reps: number, calls: number): Promise<number>;
+  gemvRate(type: GgmlBlockType, kind: Activations, bytes: Uint8Array, rows: number, cols: number, reps: number, calls: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -52,10 +53,10 @@ export function ffnkitChromium(gguf: string, threads: number, integerDot: Engine
         const g = window as unknown as PageGlobals;
         return g.ffnkitGreedy(g.model, prompt, steps);
       }, { prompt, steps }),
-      gemvRate: (type, bytes, rows, cols, reps, calls) => page.evaluate(({ type, bytes, rows, cols, reps, calls }) => {
+      gemvRate: (type, kind, bytes, rows, cols, reps, calls) => page.evaluate(({ type, kind, bytes, rows, cols, reps, calls }) => {
         const g = window as unknown as PageGlobals;
-        return g.ffnkitGemvRate(g.model.engine, type, bytes, rows, cols, reps, calls);
-      }, { type, bytes: Array.from(bytes), rows, cols, reps, calls }),
+        return g.ffnkitGemvRate(g.model.engine, type, kind, bytes, rows, cols, reps, calls);
+      }, { type, kind, bytes: Array.from(bytes), rows, cols, reps, calls }),
     };
   });
 }

@@ -4,7 +4,8 @@
 // (the relaxed path where it proves a form) and once with `integerDot: 'i16'`. The four decode
 // the same greedy steps in alternating rounds after an untimed one, whose tokens must be the same
 // on both paths of a runtime (the integer sums are exact, so the logits are the same bits); then
-// each path's GEMV with weights in cache for the block types of the file, alternating the same way.
+// each path's GEMV with weights in cache for the block types of the file (the integer product on
+// activations quantized once, as bench kernels times it), alternating the same way.
 // Each relaxed line carries `relaxedOverI16`: the median over the rounds of its rate over the
 // i16 path's in the same round of the same runtime.
 
@@ -12,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer, loadModel, writeGguf, type Engine, type LlamaModel } from '../../src/node/index.js';
-import type { GgmlBlockType } from '../../src/entries/kernels.js';
+import { GGML_KERNEL_TRAITS, type GgmlBlockType } from '../../src/entries/kernels.js';
 import { randomLlamaWeights } from '../../src/llm/random.js';
 import { randomBlocks } from '../../testing/ggml-reference.js';
 import { type BenchLine, type BenchOptions, TINYLLAMA_1_1B, sig3, sharedDir } from '../harness.js';
@@ -48,7 +49,7 @@ function nodePath(model: LlamaModel): Path {
   return {
     impl: `${ffnkitImpl(e)}, ${dotName(e.dot)}`, runtime: 'Node', dot: e.dot, weightBytes: model.weightBytes(),
     greedy: async (prompt, steps) => ffnkitGreedy(model, prompt, steps),
-    gemvRate: async (type, bytes) => ffnkitGemvRate(e, type, bytes, GEMV_ROWS, GEMV_COLS, GEMV_REPS, GEMV_CALLS),
+    gemvRate: async (type, bytes) => ffnkitGemvRate(e, type, GGML_KERNEL_TRAITS[type].activations, bytes, GEMV_ROWS, GEMV_COLS, GEMV_REPS, GEMV_CALLS),
     close: async () => e.close(),
   };
 }
@@ -57,7 +58,7 @@ function chromiumPath(page: FfnkitInChromium): Path {
   return {
     impl: `${page.impl}, ${dotName(page.dot)}`, runtime: 'Chromium', dot: page.dot,
     greedy: (prompt, steps) => page.greedy(prompt, steps),
-    gemvRate: (type, bytes) => page.gemvRate(type, bytes, GEMV_ROWS, GEMV_COLS, GEMV_REPS, GEMV_CALLS),
+    gemvRate: (type, bytes) => page.gemvRate(type, GGML_KERNEL_TRAITS[type].activations, bytes, GEMV_ROWS, GEMV_COLS, GEMV_REPS, GEMV_CALLS),
     close: () => page.close(),
   };
 }

@@ -3,6 +3,7 @@
 
 import type { Engine, LlamaModel } from '../../src/index.js';
 import type { GgmlBlockType } from '../../src/entries/kernels.js';
+import type { Activations } from '../../src/runtime/kernels/index.js';
 
 /**
  * With threads, a short pause before each timed run, so that the thread pools of the runtime
@@ -47,19 +48,20 @@ export function ffnkitGreedy(model: LlamaModel, prompt: number[], steps: number)
 }
 
 /**
- * A GEMV's rate in GFLOP/s with its weights in cache: one token through `rows` x `cols` weights of
- * ggml `type` (GGUF's bytes), `calls` calls back to back (each quantizes the activations, as
- * decoding does), the fastest of `reps`. Self-contained, so that a page can define it from its
- * source and run it on its own engine.
+ * A GEMV's integer product in GFLOP/s with its weights in cache: one token through `rows` x `cols`
+ * weights of ggml `type` (GGUF's bytes), the activations prepared once as `kind` (the type's), then
+ * `calls` products back to back, the fastest of `reps`. Self-contained, so that a page can define
+ * it from its source and run it on its own engine.
  */
-export function ffnkitGemvRate(engine: Engine, type: GgmlBlockType, bytes: ArrayLike<number>, rows: number, cols: number, reps: number, calls: number): number {
+export function ffnkitGemvRate(engine: Engine, type: GgmlBlockType, kind: Activations, bytes: ArrayLike<number>, rows: number, cols: number, reps: number, calls: number): number {
   const w = engine.kernels.ggmlMatrix(Uint8Array.from(bytes), type, rows, cols, `${type} in-cache weights`);
   const x = engine.upload(Float32Array.from({ length: cols }, (_, i) => Math.sin(i * 0.37) * 2), `${type} in-cache activations`);
   const y = engine.alloc(rows, `${type} in-cache output`);
+  const xq = engine.kernels.ggmlActivations(kind, x, 1, cols);
   let fastest = Infinity;
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
-    for (let c = 0; c < calls; c++) engine.kernels.gemv(w, x, y);
+    for (let c = 0; c < calls; c++) engine.kernels.ggmlProduct(xq, w, y);
     fastest = Math.min(fastest, performance.now() - t0);
   }
   for (const b of [w.data, x, y]) b.free();

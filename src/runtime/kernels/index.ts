@@ -111,6 +111,14 @@ export class Kernels {
   }
 
   /**
+   * @internal (benchmarks) `c[x.m, w.rows] = x · wᵀ` on activations already prepared for `w`
+   * (`ggmlActivations` of its kind): the integer product decoding runs, without the quantization.
+   */
+  ggmlProduct(x: QuantizedActivations, w: GgmlMatrix, c: F32Buffer): void {
+    ggml.gemmQuantized(this.ctx, x, w, this.ctx.buf('c', c, x.m * w.rows));
+  }
+
+  /**
    * `c[m, w.rows] = a[m, w.cols] · wᵀ + bias`, for `m` rows of `a`: f32 panels (bias packed in),
    * Q8_0 groups or another ggml type's blocks (no bias; a's rows are quantized as ggml quantizes
    * them for the type, and each block's dot product runs on integers), or a stack of these.
