@@ -22,10 +22,10 @@ import { type FfnkitInChromium, ffnkitChromium, ffnkitChromiumUnavailable } from
 import { type FfnkitGreedy, ffnkitGemvRate, ffnkitGreedy, settle, summary } from './timing.js';
 
 const SUITE = 'peers';
-/** The in-cache GEMV: 64 rows of 4096 (Q8_0: 288 KB in its groups), which stay in L2. */
+/** The in-cache GEMV: 64 rows of 4096 (Q8_0: 288 KiB in its groups), which stay in L2. */
 const GEMV_ROWS = 64;
 const GEMV_COLS = 4096;
-const GEMV_CALLS = 32;
+const GEMV_CALLS = 128;
 const GEMV_REPS = 7;
 
 interface Path {
