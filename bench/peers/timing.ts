@@ -1,7 +1,7 @@
 // What the peers comparisons share in timing: the pause between runtimes, the median with its
 // spread, and ffnkit's own greedy decoding timed as the peers' are.
 
-import type { Engine, LlamaModel } from '../../src/index.js';
+import type { Engine, LlamaModel, Tokenizer } from '../../src/index.js';
 import type { GgmlBlockType } from '../../src/entries/kernels.js';
 import type { Activations } from '../../src/runtime/kernels/index.js';
 
@@ -66,4 +66,12 @@ export function ffnkitGemvRate(engine: Engine, type: GgmlBlockType, kind: Activa
   }
   for (const b of [w.data, x, y]) b.free();
   return (2 * rows * cols * calls) / (fastest / 1000) / 1e9;
+}
+
+/** The longest run of whole words from the start of `text` that encodes to at most `tokens` ids. */
+export function promptOfTokens(tok: Tokenizer, text: string, tokens: number): string {
+  const words = text.split(' ');
+  let n = 1;
+  while (n < words.length && tok.encode(words.slice(0, n + 1).join(' ')).length <= tokens) n++;
+  return words.slice(0, n).join(' ');
 }
