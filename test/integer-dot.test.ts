@@ -1,8 +1,12 @@
 // The engine option integerDot: 'i16' forces the quantized kernels' i16 dot path on an engine
 // whose self-test allows the relaxed one (here: Node's V8 with relaxed SIMD, as vitest runs it).
 // Integer sums are exact on both paths, so a model's logits must be the same bits either way;
-// the engine and `ffnkit info` must say the path is forced; anything but 'auto' or 'i16' is refused.
+// the engine, `ffnkit info`, `generate` and `eval` must say the path is forced; anything but 'auto' or 'i16'
+// is refused (the engine option, and the --integer-dot flag).
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
 import { createEngine, loadModel, type EngineOptions } from '../src/node/index.js';
 import { main } from '../src/cli/main.js';
@@ -98,6 +102,21 @@ describe.skipIf(!SHARED)('--integer-dot', () => {
     expect(i16).toMatchObject({ dot: 'i16', dotForm: auto.dotForm, dotForced: true });
     const text = await cli(['info', '--model', q4km, '--backend', 'relaxed', '--integer-dot', 'i16']);
     expect(text.stdout).toContain(`kernels       relaxed build, i16 integer dot (forced by --integer-dot i16; the relaxed dot's form here: ${auto.dotForm})`);
+  });
+
+  test('generate and eval say the path is forced', async () => {
+    const g = await cli(['generate', '--model', q4km, '--prompt', 'Once upon a time', '--temperature', '0', '--max-tokens', '4', '--integer-dot', 'i16']);
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stderr).toMatch(/backend \w+, i16 integer dot \(forced by --integer-dot i16[;)]/);
+    const dir = mkdtempSync(join(tmpdir(), 'ffnkit-integer-dot-'));
+    try {
+      writeFileSync(join(dir, 'text.txt'), 'Once upon a time there was a little girl.\n');
+      const e = await cli(['eval', '--model', q4km, '--text', join(dir, 'text.txt'), '--integer-dot', 'i16']);
+      expect(e.code, e.stderr).toBe(0);
+      expect(e.stdout).toMatch(/i16 integer dot \(forced by --integer-dot i16[;)]/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('logits are the same on both paths; a bad value names the flag', async () => {
