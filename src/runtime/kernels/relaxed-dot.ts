@@ -33,6 +33,17 @@ export interface DotSelfTest {
   code: 0 | 1;
   /** The relaxed dot on unsigned second operands here at creation: 'u8-exact' puts Q8_0 on it where `path` is relaxed. */
   unsigned: RelaxedDotUnsignedForm;
+  /** Set when the engine was created with `integerDot: 'i16'`: the i16 path, whatever the form. */
+  forced?: true;
+}
+
+/** The engine option `integerDot`: the path the self-test allows, or the i16 path always (to compare the two). */
+export const INTEGER_DOTS = ['auto', 'i16'] as const;
+export type IntegerDot = (typeof INTEGER_DOTS)[number];
+
+/** The self-test's finding with the i16 path forced on it (the form stays what the engine computed). */
+export function forceI16(found: DotSelfTest): DotSelfTest {
+  return { ...found, path: 'i16', code: 0, forced: true };
 }
 
 interface ProbeExports {
