@@ -21,7 +21,7 @@
 //
 // Integer sums are exact on both paths, so every build, path and thread split gives the same bits.
 
-import { f32x4_from_half_hi, half_finite_to_f32 } from './half';
+import { half_to_f32 } from './half';
 import { DOT_I16, FORM_EXACT } from './dot';
 import { relaxed_i16_exact, store_rows } from './q4x4';
 
@@ -30,7 +30,7 @@ import { relaxed_i16_exact, store_rows } from './q4x4';
 // Packed layout: per group of 4 rows (the last padded with zero rows), per super-block b of
 // 256 columns, 1104 bytes:
 //
-//   [d: 4 halves] [8 bytes unused]                                                        16 bytes
+//   [d: the 4 rows' super-block scales as f32]                                           16 bytes
 //   [scales: sub-blocks 2p and 2p + 1 at 16 + 8p: byte 2i = row i's int8 scale of 2p, 2i + 1 of 2p + 1] 64 bytes
 //   [weights: sub-block j (weights 16j .. 16j + 15), vector c (16j + 4c .. + 3) at 80 + 64j + 16c, row i's word at 4i] 1024 bytes
 
@@ -71,7 +71,7 @@ export function q6_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
     for (let b = 0; b < nb; b++) {
       const src = w + (<usize>r * nb + b) * 210;
       const dst = out + (<usize>(r >> 2) * nb + b) * GROUP_BLOCK;
-      store<u16>(dst + lane * 2, load<u16>(src, 208));
+      store<f32>(dst + lane * 4, half_to_f32(load<u16>(src, 208)));
       for (let j = 0; j < 16; j++) {
         store<i8>(dst + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, load<i8>(src + 192 + <usize>j));
         for (let c = 0; c < 4; c++) {
@@ -185,8 +185,7 @@ function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
             }
           }
           sumq = i32x4.sub(sumq, i32x4.shl(zero, 5));
-          const d = f32x4_from_half_hi(i8x16.shuffle(i32x4.splat(0), v128.load64_zero(p), 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, v128.load32_splat(xb))));
+          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(v128.load(p), v128.load32_splat(xb))));
         }
         store_rows(yt, acc, rows);
       } else {
@@ -202,7 +201,7 @@ function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
               sumq += sc * sub_scalar(p + WEIGHTS + <usize>j * 64, xb + XQ + <usize>j * 16, lane);
               zero += sc * <i32>load<i16>(xb + XSUMS + <usize>j * 2);
             }
-            acc += <f32>(sumq - 32 * zero) * (half_finite_to_f32(load<u16>(p + lane * 2)) * load<f32>(xb));
+            acc += <f32>(sumq - 32 * zero) * (load<f32>(p + lane * 4) * load<f32>(xb));
           }
           store<f32>(yt + <usize>i * 4, acc);
         }
