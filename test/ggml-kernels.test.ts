@@ -104,15 +104,15 @@ describe.each(BACKENDS)('%s build', (backend) => {
       i8: Array.from(q, (_, j) => q[(j & ~7) + order[j & 7]!]!),
       i16: Array.from(q, (v, j) => v * scale[j & 7]!),
     });
-    const o4 = e.alloc((16 * 112) / 4);
+    const o4 = e.alloc((16 * 128) / 4);
     wasm.q8_1_quantize_f32_x4(xb.ptr, 512, o4.ptr);
     for (let b = 0; b < 16; b++) {
-      const at = o4.ptr + b * 112;
+      const at = o4.ptr + b * 128;
       const f = forms(r1.q.subarray(b * 32, b * 32 + 32));
-      expect(Array.from(new Int16Array(mem(), at, 32)), `q8_1 x4 block ${b} i16`).toEqual(f.i16);
-      expect(Array.from(new Int8Array(mem(), at + 64, 32)), `q8_1 x4 block ${b} i8`).toEqual(f.i8);
-      expect(new Float32Array(mem(), at + 96, 1)[0]).toBe(r1.d[b]);
-      expect(new Int32Array(mem(), at + 100, 1)[0]).toBe(r1.q.subarray(b * 32, b * 32 + 32).reduce((a, v) => a + v, 0));
+      expect(Array.from(new Int16Array(mem(), at + 64, 32)), `q8_1 x4 block ${b} i16`).toEqual(f.i16);
+      expect(Array.from(new Int8Array(mem(), at, 32)), `q8_1 x4 block ${b} i8`).toEqual(f.i8);
+      expect(new Float32Array(mem(), at + 32, 1)[0]).toBe(r1.d[b]);
+      expect(new Int32Array(mem(), at + 36, 1)[0]).toBe(r1.q.subarray(b * 32, b * 32 + 32).reduce((a, v) => a + v, 0));
     }
     const ok4 = e.alloc((2 * 800) / 4);
     wasm.q8_k_quantize_f32_x4(xkb.ptr, 512, ok4.ptr);

@@ -27,3 +27,11 @@ export function ggmlRepackedBytes(type: string, rows: number, cols: number): num
     default: return undefined;
   }
 }
+
+/** One block of quantized activations in each layout assembly/q8.ts writes: values per block and its bytes. */
+export const ACTIVATION_BLOCK_BYTES = {
+  q8_1: { values: 32, bytes: 44 },
+  q8_k: { values: 256, bytes: 292 },
+  q8_1_x4: { values: 32, bytes: 128 },
+  q8_k_x4: { values: 256, bytes: 800 },
+} as const;
