@@ -22,7 +22,7 @@ import { type Prepared, ortDwConv, ortFfn, ortGemm, ortSession, tfDwConv, tfFfn,
 import { FfnetModel, graphFlops } from '../../src/entries/node/mixer.js';
 import { toOnnx } from '../../src/entries/onnx.js';
 import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
-import { ffnkitGreedy, settle, summary } from './timing.js';
+import { ffnkitGreedy, promptOfTokens, settle, summary } from './timing.js';
 import { decodeVsTransformers } from './transformers-decode.js';
 
 const SUITE = 'peers';
@@ -252,6 +252,9 @@ async function compareLogits(
   return { logitsMaxAbsDiff: sig3(worst), logitsArgmaxAgreement: `${same}/${tokens.length} positions` };
 }
 
+/** Tokens in the prompt that times prefill against llama.cpp (its batch holds them in one evaluation). */
+const PREFILL_TOKENS = 128;
+
 async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
   const decodeRounds = 3;
   const shared = sharedDir();
@@ -265,6 +268,7 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
   try {
     const tok32k = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tokenizer.bin'))));
     const tok512 = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(join(shared, 'models', 'tok512.bin'))));
+    const story = readFileSync(join(shared, 'data', 'tinystories-eval.txt'), 'utf8').split(/\n\s*\n/)[0]!.trim();
     const synthetic = join(dir, 'stories110M-shape.gguf');
     const tinyQ8 = join(dir, 'tinyllama-1.1B-shape-q8_0.gguf');
     const tl = { ...TINYLLAMA_1_1B, nLayers: opts.quick ? 2 : TINYLLAMA_1_1B.nLayers };
@@ -292,9 +296,10 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
       const tok = name.startsWith('stories260K') ? tok512 : tok32k;
       const promptText = 'Once upon a time';
       const prompt = tok.encode(promptText);
+      const prefillPrompt = tok.encode(promptOfTokens(tok, story, PREFILL_TOKENS));
       say(`decode ${name}: loading`);
       const lm = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-      const ctx = await lm.createContext({ contextSize: 512, threads, batchSize: 64 });
+      const ctx = await lm.createContext({ contextSize: 512, threads, batchSize: PREFILL_TOKENS });
       const seq = ctx.getSequence();
       const model = await loadModel(file, { threads });
       // both decode the same greedy steps in alternating rounds, each timed from its first
@@ -323,6 +328,22 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         if (r > 0) ourRates.push(run.decodeRate);
         await settle(threads);
       }
+      // prefill: the same prompt of about PREFILL_TOKENS tokens through both, from an empty cache
+      const cppPrefill: number[] = [];
+      const ourPrefill: number[] = [];
+      for (let r = 0; r <= decodeRounds; r++) {
+        say(`prefill ${name}: ${r === 0 ? 'warm-up' : `round ${r}/${decodeRounds}`}`);
+        await seq.clearHistory();
+        let t = performance.now();
+        await seq.evaluateWithoutGeneratingNewTokens(prefillPrompt as never);
+        if (r > 0) cppPrefill.push(prefillPrompt.length / ((performance.now() - t) / 1000));
+        await settle(threads);
+        model.reset();
+        t = performance.now();
+        model.forward(prefillPrompt);
+        if (r > 0) ourPrefill.push(prefillPrompt.length / ((performance.now() - t) / 1000));
+        await settle(threads);
+      }
       say(`decode ${name}: logits of both along ffnkit's greedy text`);
       const logits = await compareLogits(seq, model, [...prompt, ...ours.slice(0, -1)]);
       await ctx.dispose();
@@ -349,6 +370,14 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         say(`decode ${name}: wllama in Chromium`);
         const w = await wllamaDecode(file, promptText, steps, threads);
         rows.push([`llama.cpp wasm (wllama ${w.version}, Chromium)`, [w.rate], agreement(w.text)]);
+      }
+      const toNative = summary(ourPrefill).median / summary(cppPrefill).median;
+      for (const [impl, rates, more] of [[ourImpl, ourPrefill, { toNative: sig3(toNative) }], ['llama.cpp (node-llama-cpp, native)', cppPrefill, {}]] as const) {
+        const s = summary(rates);
+        emit({
+          suite: SUITE, case: `prefill ${name} (${prefillPrompt.length} tokens)`, impl, value: sig3(s.median), unit: 'tokens/s',
+          spreadMin: sig3(s.min), spreadMax: sig3(s.max), samples: rates.length, ...more,
+        });
       }
       for (const [impl, rates, agree, more] of rows) {
         // rates are per second: the median round, and the slowest and fastest

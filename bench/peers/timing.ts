@@ -1,7 +1,7 @@
 // What the peers comparisons share in timing: the pause between runtimes, the median with its
 // spread, and ffnkit's own greedy decoding timed as the peers' are.
 
-import type { LlamaModel } from '../../src/index.js';
+import type { LlamaModel, Tokenizer } from '../../src/index.js';
 
 /**
  * With threads, a short pause before each timed run, so that the thread pools of the runtime
@@ -43,4 +43,12 @@ export function ffnkitGreedy(model: LlamaModel, prompt: number[], steps: number)
   }
   const seconds = (performance.now() - firstAt) / 1000;
   return { ids, prefillSeconds: (firstAt - start) / 1000, decodeRate: steps > 1 ? (steps - 1) / seconds : NaN };
+}
+
+/** The longest run of whole words from the start of `text` that encodes to at most `tokens` ids. */
+export function promptOfTokens(tok: Tokenizer, text: string, tokens: number): string {
+  const words = text.split(' ');
+  let n = 1;
+  while (n < words.length && tok.encode(words.slice(0, n + 1).join(' ')).length <= tokens) n++;
+  return words.slice(0, n).join(' ');
 }

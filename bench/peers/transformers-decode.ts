@@ -14,7 +14,7 @@ import type { HostMatrix, LlamaWeights } from '../../src/model/weights.js';
 import { randomLlamaWeights } from '../../src/llm/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, sharedDir } from '../harness.js';
 import { ffnkitImpl } from '../kernels.js';
-import { type FfnkitGreedy, ffnkitGreedy, settle, summary } from './timing.js';
+import { type FfnkitGreedy, ffnkitGreedy, promptOfTokens, settle, summary } from './timing.js';
 import { type TransformersDtype, writeTransformersModel } from './transformers-export.js';
 import { type TransformersPeer, transformersChromium, transformersNode, transformersWebUnavailable } from './transformers.js';
 import { type FfnkitInChromium, ffnkitChromium, ffnkitChromiumUnavailable } from './ffnkit-chromium.js';
@@ -59,14 +59,6 @@ function cases(shared: string, quick: boolean): Case[] {
     { name: 'stories110M-shape q8_0', dtype: 'q8', weights: () => randomLlamaWeights(STORIES110M, 3, 'q8_0'), vocabulary: 'tokenizer.bin', steps: quick ? 24 : 64 },
     { name: `tinyllama-1.1B-shape q8_0 ${tl.nLayers} layers`, dtype: 'q8', weights: () => randomLlamaWeights(tl, 4, 'q8_0'), vocabulary: 'tokenizer.bin', steps: quick ? 16 : 48 },
   ];
-}
-
-/** The longest run of whole words from the start of `text` that encodes to at most `tokens` ids. */
-function promptOfTokens(tok: Tokenizer, text: string, tokens: number): string {
-  const words = text.split(' ');
-  let n = 1;
-  while (n < words.length && tok.encode(words.slice(0, n + 1).join(' ')).length <= tokens) n++;
-  return words.slice(0, n).join(' ');
 }
 
 /** How many of `ours` the sequence `theirs` starts with. */
