@@ -174,12 +174,13 @@ function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool, unrolled: bool)
         const b = i16x8.add(relaxed_dot_nibbles(v128.load(p, 32), x8 + 16, m), relaxed_dot_nibbles(v128.load(p, 48), x8 + 24, m));
         return i32x4.extadd_pairwise_i16x8_s(i16x8.add(a, b));
       }
+      // two vectors per trip, the weights and activations each their own pointer: the least
+      // address arithmetic a loop can have
       let acc = i16x8.splat(0);
-      for (let c: usize = 0; c < 64; c += 16) {
-        const v = v128.load(p + c);
-        const x = x8 + (c >> 1);
-        acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m)));
-        acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 4), m)));
+      let x = x8;
+      for (let v = p; v < p + 64; v += 32) {
+        acc = i16x8.add(acc, i16x8.add(relaxed_dot_nibbles(v128.load(v), x, m), relaxed_dot_nibbles(v128.load(v, 16), x + 8, m)));
+        x += 16;
       }
       return i32x4.extadd_pairwise_i16x8_s(acc);
     }
@@ -347,11 +348,12 @@ function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
         let acc = f32x4.splat(0);
-        for (let b = 0; b < nb; b++) {
-          const p = g + <usize>b * Q4_0_GROUP_BLOCK;
-          const xb = xt + <usize>b * XQ4_0_BYTES;
+        // the weights and activations each their own pointer: the least loop arithmetic
+        let xb = xt;
+        for (let p = g; p < g + groupBytes; p += Q4_0_GROUP_BLOCK) {
           const s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed, true);
           acc = f32x4.add(acc, q4_0_scaled(p, xb, relaxed ? s : i32x4.shr_s(s, 8)));
+          xb += XQ4_0_BYTES;
         }
         store_rows(yt, acc, rows);
       } else {
@@ -447,9 +449,8 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
         let acc = f32x4.splat(0);
-        for (let b = 0; b < nb; b++) {
-          const p = g + <usize>b * Q4_K_GROUP_BLOCK;
-          const xb = xt + <usize>b * XQ4_K_BYTES;
+        let xb = xt;
+        for (let p = g; p < g + groupBytes; p += Q4_K_GROUP_BLOCK) {
           // the scales of the 8 sub-blocks: 4 rows' bytes each, widened to one i32 lane per row
           const s03 = v128.load(p + K_SCALES), s47 = v128.load(p + K_SCALES, 16);
           const s01 = i16x8.extend_low_i8x16_u(s03), s23 = i16x8.extend_high_i8x16_u(s03);
@@ -463,6 +464,7 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 6, relaxed), i32x4.extend_low_i16x8_u(s67)));
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 7, relaxed), i32x4.extend_high_i16x8_u(s67)));
           acc = f32x4.add(acc, k4_scaled(p, xb, sumq));
+          xb += XQ4_K_BYTES;
         }
         store_rows(yt, acc, rows);
       } else {
