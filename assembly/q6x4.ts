@@ -163,18 +163,19 @@ function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
       if (ASC_FEATURE_SIMD) {
         const low = v128.load(LOW_BYTES);
         let acc = f32x4.splat(0);
-        for (let b = 0; b < nb; b++) {
-          const p = g + <usize>b * GROUP_BLOCK;
-          const xb = xt + <usize>b * XQ_BYTES;
-          // a pair of sub-blocks per step, in a loop: fewer values live at once, which keeps the engine from spilling them
+        let xb = xt;
+        for (let p = g; p < g + groupBytes; p += GROUP_BLOCK) {
+          // a pair of sub-blocks per step, in a loop: fewer values live at once, which keeps the
+          // engine from spilling them; weights, scales and activations each their own pointer, the
+          // least loop arithmetic
           let sumq = i32x4.splat(0);
           let zero = i32x4.splat(0);
-          for (let q: usize = 0; q < 8; q++) {
-            const sp = v128.load8x8_s(p + SCALES + q * 8); // [s0 t0 s1 t1 s2 t2 s3 t3]: the pair's scales per row
+          let v0 = p + WEIGHTS, x0 = xb + XQ, xs = xb + XSUMS;
+          for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
+            const sp = v128.load8x8_s(s); // [s0 t0 s1 t1 s2 t2 s3 t3]: the pair's scales per row
             // sum_j scale_j * sum(x_j) over the pair, for the zero point
-            zero = i32x4.add(zero, i32x4.dot_i16x8_s(sp, v128.load32_splat(xb + XSUMS + q * 4)));
-            const v0 = p + WEIGHTS + q * 128, v1 = v0 + 64;
-            const x0 = xb + XQ + q * 32, x1 = x0 + 16;
+            zero = i32x4.add(zero, i32x4.dot_i16x8_s(sp, v128.load32_splat(xs)));
+            const v1 = v0 + 64, x1 = x0 + 16;
             if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
               sumq = i32x4.add(sumq, i32x4.add(sub_relaxed(v0, x0, scales_of(sp, false)), sub_relaxed(v1, x1, scales_of(sp, true))));
             } else {
@@ -183,9 +184,13 @@ function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
               // the pair's scales as i32 per row: the low and the high half of each 32-bit lane
               sumq = i32x4.add(sumq, i32x4.add(i32x4.mul(d0, i32x4.shr_s(i32x4.shl(sp, 16), 16)), i32x4.mul(d1, i32x4.shr_s(sp, 16))));
             }
+            v0 += 128;
+            x0 += 32;
+            xs += 4;
           }
           sumq = i32x4.sub(sumq, i32x4.shl(zero, 5));
           acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(v128.load(p), v128.load32_splat(xb))));
+          xb += XQ_BYTES;
         }
         store_rows(yt, acc, rows);
       } else {
