@@ -8,6 +8,7 @@ export { FfnkitError, type ErrorCode } from './errors.js';
 // runtime: engines (their kernels are in ffnkit/kernels)
 export { createEngine, Engine, type EngineOptions } from './runtime/engine.js';
 export { type Backend, BACKENDS } from './runtime/wasm.js';
+export { INTEGER_DOTS, type IntegerDot } from './runtime/kernels/relaxed-dot.js';
 export { type ByteSource, readBytes } from './runtime/io.js';
 
 // Llama-family models

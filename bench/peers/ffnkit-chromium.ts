@@ -6,9 +6,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LlamaModel } from '../../src/index.js';
+import type { Engine, EngineOptions, LlamaModel } from '../../src/index.js';
+import type { GgmlBlockType } from '../../src/entries/kernels.js';
+import type { Activations } from '../../src/runtime/kernels/index.js';
 import { chromiumUnavailable, openPage } from './chromium.js';
-import { type FfnkitGreedy, ffnkitGreedy } from './timing.js';
+import { type FfnkitGreedy, ffnkitGemvRate, ffnkitGreedy } from './timing.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -20,7 +22,11 @@ export function ffnkitChromiumUnavailable(): string | undefined {
 
 export interface FfnkitInChromium {
   readonly impl: string;
+  /** The integer dot path the page's engine runs (its self-test, or forced by `integerDot`). */
+  readonly dot: Engine['dot'];
   greedy(prompt: number[], steps: number): Promise<FfnkitGreedy>;
+  /** `ffnkitGemvRate` on the page's engine. */
+  gemvRate(type: GgmlBlockType, kind: Activations, bytes: Uint8Array, rows: number, cols: number, reps: number, calls: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -28,23 +34,29 @@ interface PageGlobals {
   ffnkit: typeof import('../../src/index.js');
   model: LlamaModel;
   ffnkitGreedy: typeof ffnkitGreedy;
+  ffnkitGemvRate: typeof ffnkitGemvRate;
 }
 
-/** ffnkit in Chromium with the model in `gguf` loaded on `threads` threads. */
-export function ffnkitChromium(gguf: string, threads: number): Promise<FfnkitInChromium> {
+/** ffnkit in Chromium with the model in `gguf` loaded on `threads` threads (`integerDot` as the engine option). */
+export function ffnkitChromium(gguf: string, threads: number, integerDot: EngineOptions['integerDot'] = 'auto'): Promise<FfnkitInChromium> {
   const routes = { 'ffnkit/dist': join(root, 'dist'), 'ffnkit/build': join(root, 'build'), 'model.gguf': gguf };
-  return openPage<Omit<FfnkitInChromium, 'close'>>({ what: 'ffnkit', module: '/ffnkit/dist/index.js', global: 'ffnkit', routes, functions: { ffnkitGreedy } }, async (page) => {
-    const backend = await page.evaluate(async (threads) => {
+  return openPage<Omit<FfnkitInChromium, 'close'>>({ what: 'ffnkit', module: '/ffnkit/dist/index.js', global: 'ffnkit', routes, functions: { ffnkitGreedy, ffnkitGemvRate } }, async (page) => {
+    const { backend, dot } = await page.evaluate(async ({ threads, integerDot }) => {
       const g = window as unknown as PageGlobals;
-      g.model = await g.ffnkit.loadModel(`${location.origin}/model.gguf`, { threads });
-      return `ffnkit-${g.model.engine.backend}${threads > 1 ? ` ${threads} threads` : ''}`;
-    }, threads);
+      g.model = await g.ffnkit.loadModel(`${location.origin}/model.gguf`, { threads, integerDot });
+      return { backend: `ffnkit-${g.model.engine.backend}${threads > 1 ? ` ${threads} threads` : ''}`, dot: g.model.engine.dot };
+    }, { threads, integerDot });
     return {
       impl: `${backend} in Chromium`,
+      dot,
       greedy: (prompt, steps) => page.evaluate(({ prompt, steps }) => {
         const g = window as unknown as PageGlobals;
         return g.ffnkitGreedy(g.model, prompt, steps);
       }, { prompt, steps }),
+      gemvRate: (type, kind, bytes, rows, cols, reps, calls) => page.evaluate(({ type, kind, bytes, rows, cols, reps, calls }) => {
+        const g = window as unknown as PageGlobals;
+        return g.ffnkitGemvRate(g.model.engine, type, kind, bytes, rows, cols, reps, calls);
+      }, { type, kind, bytes: Array.from(bytes), rows, cols, reps, calls }),
     };
   });
 }

@@ -24,6 +24,7 @@ import { toOnnx } from '../../src/entries/onnx.js';
 import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
 import { ffnkitGreedy, promptOfTokens, settle, summary } from './timing.js';
 import { decodeVsTransformers } from './transformers-decode.js';
+import { decodeRelaxedVsI16 } from './relaxed-decode.js';
 
 const SUITE = 'peers';
 
@@ -217,6 +218,9 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
     }
   }
 
+  // the relaxed integer dot against the i16 path, ffnkit against itself in Node and Chromium
+  if (!opts.only || opts.only === 'relaxed') await decodeRelaxedVsI16(emit, say, opts, threads, bandwidth);
+  if (opts.only === 'relaxed') return lines;
   // decode tokens/s against llama.cpp (node-llama-cpp, native) on the same GGUF files
   if (!opts.only?.startsWith('transformers')) await decodeVsLlamaCpp(emit, say, opts, threads, bandwidth);
   // whole-model generation against transformers.js (wasm in Chromium, onnxruntime-node)

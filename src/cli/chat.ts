@@ -9,8 +9,8 @@ import { Command, Option } from 'commander';
 import { ChatSession, FfnkitError, checkMessages, type ChatMessage, type TurnStats } from '../node/index.js';
 import { CHAT_TEMPLATE_KEYS, storedChatTemplate } from '../llm/chat.js';
 import { freshSeed } from '../llm/sampler.js';
-import { applyTopK, backendOption, expertsOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
-import type { KvCache } from '../node/index.js';
+import { applyTopK, backendOption, expertsOption, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
+import type { IntegerDot, KvCache } from '../node/index.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
 
 interface Options extends SamplingFlags {
@@ -26,6 +26,7 @@ interface Options extends SamplingFlags {
   backend?: 'scalar' | 'simd' | 'relaxed';
   threads?: number;
   kvCache?: KvCache;
+  integerDot?: IntegerDot;
 }
 
 export function chatCommand(): Command {
@@ -44,11 +45,12 @@ export function chatCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(kvCacheOption())
+    .addOption(integerDotOption())
     .action(async (o: Options) => {
       const template = o.template === undefined ? undefined : await readTextOption(o.template, '--template');
       const messages = o.messages === undefined ? undefined : await readMessages(o.messages);
       if (o.system !== undefined && messages?.[0]?.role === 'system') throw new FfnkitError('E_ARG', `--system: ${o.messages} starts with a system message already`);
-      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache, o.integerDot);
       if (template === undefined && storedChatTemplate(model) === undefined) {
         throw new FfnkitError('E_ARG', `--template: required, since ${o.model} has no chat template (${CHAT_TEMPLATE_KEYS})`);
       }

@@ -3,7 +3,7 @@
 
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, FfnkitError, Tokenizer, loadModel, parseSkip, type Backend, type EngineOptions, type KvCache, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
+import { BACKENDS, FfnkitError, INTEGER_DOTS, Tokenizer, loadModel, type IntegerDot, parseSkip, type Backend, type Engine, type EngineOptions, type KvCache, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
 import { RoutedLayerFfn, type RoutingMode } from '../entries/factor.js';
 import { progressLine } from './progress.js';
 import { parseKvCache } from '../llm/options.js';
@@ -25,6 +25,20 @@ export function threadsOption(): Option {
 
 export function backendOption(): Option {
   return new Option('--backend <build>', 'wasm build (default: FFNKIT_BACKEND, else the best this runtime accepts)').choices([...BACKENDS]);
+}
+
+export function integerDotOption(): Option {
+  return new Option(
+    '--integer-dot <path>',
+    "the quantized kernels' integer dot: auto (default: relaxed SIMD's where the engine's self-test allows it) or i16 (always the i16 path; the same results, to compare speeds)",
+  ).choices([...INTEGER_DOTS]);
+}
+
+/** Which integer dot the engine's quantized kernels run, and why, for the commands' reports. */
+export function describeDot(dot: Engine['dot']): string {
+  if (dot.path === 'relaxed') return `relaxed integer dot (${dot.form} form)`;
+  const notes = [...(dot.forced ? ['forced by --integer-dot i16'] : []), ...(dot.form === 'absent' ? [] : [`the relaxed dot's form here: ${dot.form}`])];
+  return `i16 integer dot${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }
 
 export function kvCacheOption(): Option {
@@ -89,16 +103,16 @@ export function applyRouting(model: LlamaModel, mode: RoutingMode | undefined): 
   for (const f of routedLayers(model, '--routing')) f.mode = mode;
 }
 
-/** Engine options from --backend and --threads, leaving out what was not given (the defaults apply). */
-export function engineOptions(backend: Backend | undefined, threads?: number): EngineOptions {
-  return { ...(backend ? { backend } : {}), ...(threads ? { threads } : {}) };
+/** Engine options from --backend, --threads and --integer-dot, leaving out what was not given (the defaults apply). */
+export function engineOptions(backend: Backend | undefined, threads?: number, integerDot?: IntegerDot): EngineOptions {
+  return { ...(backend ? { backend } : {}), ...(threads ? { threads } : {}), ...(integerDot ? { integerDot } : {}) };
 }
 
 /** The model, and the tokenizer from --tokenizer or else the one stored in the model file. */
-export async function loadWithTokenizer(modelPath: string, tokenizerPath: string | undefined, backend: Backend | undefined, threads?: number, kvCache?: KvCache): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
+export async function loadWithTokenizer(modelPath: string, tokenizerPath: string | undefined, backend: Backend | undefined, threads?: number, kvCache?: KvCache, integerDot?: IntegerDot): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
   const progress = progressLine();
   const model = await loadModel(modelPath, {
-    ...engineOptions(backend, threads),
+    ...engineOptions(backend, threads, integerDot),
     ...(kvCache ? { kvCache } : {}),
     onProgress: (done, total) => progress.update(`loading ${modelPath}: ${done === 1 ? 'classifier' : `layer ${done - 1}/${total - 1}`}`),
   });

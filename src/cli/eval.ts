@@ -5,8 +5,8 @@
 import { Command } from 'commander';
 import { FfnkitError, evaluate } from '../node/index.js';
 import type { RoutingMode } from '../entries/factor.js';
-import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, readTextOption } from './common.js';
-import type { KvCache } from '../node/index.js';
+import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, describeDot, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, readTextOption } from './common.js';
+import type { IntegerDot, KvCache } from '../node/index.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -21,6 +21,7 @@ interface Options {
   backend?: 'scalar' | 'simd' | 'relaxed';
   threads?: number;
   kvCache?: KvCache;
+  integerDot?: IntegerDot;
 }
 
 export function evalCommand(): Command {
@@ -42,8 +43,9 @@ export function evalCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(kvCacheOption())
+    .addOption(integerDotOption())
     .action(async (o: Options) => {
-      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache, o.integerDot);
       applyTopK(model, o.topK);
       applyRouting(model, o.routing);
       const skip = skipPolicy(o.skip, model);
@@ -63,7 +65,7 @@ export function evalCommand(): Command {
         if (stats && o.stats) process.stdout.write(formatSkipStats(stats));
         process.stdout.write(
           `${r.documents} documents, ${r.tokens} predicted tokens\nnll ${r.nll.toFixed(6)}  ppl ${r.ppl.toFixed(4)}  ` +
-            `(${r.seconds.toFixed(2)} s, ${(r.tokens / r.seconds).toFixed(0)} tokens/s, backend ${model.engine.backend}, kv cache ${model.kvCache})\n`,
+            `(${r.seconds.toFixed(2)} s, ${(r.tokens / r.seconds).toFixed(0)} tokens/s, backend ${model.engine.backend}, ${describeDot(model.engine.dot)}, kv cache ${model.kvCache})\n`,
         );
       }
     });

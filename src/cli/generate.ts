@@ -4,8 +4,8 @@
 import { Command } from 'commander';
 import { FfnkitError, generateIds } from '../node/index.js';
 import { freshSeed } from '../llm/sampler.js';
-import { applyTopK, backendOption, threadsOption, expertsOption, formatSkipStats, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy } from './common.js';
-import type { KvCache } from '../node/index.js';
+import { applyTopK, backendOption, describeDot, threadsOption, expertsOption, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy } from './common.js';
+import type { IntegerDot, KvCache } from '../node/index.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
 
 interface Options extends SamplingFlags {
@@ -19,6 +19,7 @@ interface Options extends SamplingFlags {
   backend?: 'scalar' | 'simd' | 'relaxed';
   threads?: number;
   kvCache?: KvCache;
+  integerDot?: IntegerDot;
 }
 
 export function generateCommand(): Command {
@@ -35,9 +36,10 @@ export function generateCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(kvCacheOption())
+    .addOption(integerDotOption())
     .action(async (o: Options) => {
       if (o.ids && o.stop.length) throw new FfnkitError('E_ARG', '--stop: ends text output; --ids prints token ids');
-      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache);
+      const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache, o.integerDot);
       applyTopK(model, o.topK);
       const skip = skipPolicy(o.skip, model);
       const seed = o.seed ?? freshSeed();
@@ -62,7 +64,7 @@ export function generateCommand(): Command {
       const seconds = (performance.now() - started) / 1000;
       if (o.stats && skip) process.stderr.write(formatSkipStats(skip.stats()));
       process.stderr.write(
-        `${generated} tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(1)} tokens/s incl. prefill of ${prompt.length}), backend ${model.engine.backend}, kv cache ${model.kvCache}, seed ${seed}\n`,
+        `${generated} tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(1)} tokens/s incl. prefill of ${prompt.length}), backend ${model.engine.backend}, ${describeDot(model.engine.dot)}, kv cache ${model.kvCache}, seed ${seed}\n`,
       );
     });
 }

@@ -2,9 +2,9 @@
 
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { KV_CACHES, LlamaModel, createEngine, parameterCount, readWeights, weightType, type KvCache } from '../node/index.js';
+import { KV_CACHES, LlamaModel, createEngine, parameterCount, readWeights, weightType, type IntegerDot, type KvCache } from '../node/index.js';
 import { kvCacheBytes } from '../llm/memory.js';
-import { backendOption, kvCacheOption } from './common.js';
+import { backendOption, describeDot, engineOptions, integerDotOption, kvCacheOption } from './common.js';
 
 export function infoCommand(): Command {
   return new Command('info')
@@ -13,10 +13,11 @@ export function infoCommand(): Command {
     .option('--json', 'print one JSON object')
     .addOption(backendOption())
     .addOption(kvCacheOption())
-    .action(async (o: { model: string; json?: boolean; backend?: 'scalar' | 'simd' | 'relaxed'; kvCache?: KvCache }) => {
+    .addOption(integerDotOption())
+    .action(async (o: { model: string; json?: boolean; backend?: 'scalar' | 'simd' | 'relaxed'; kvCache?: KvCache; integerDot?: IntegerDot }) => {
       const { weights, format, tokenizer } = await readWeights(o.model, { blocks: 'all' });
       // the build and integer dot path this runtime would run the model's block types on
-      const engine = await createEngine(o.backend ? { backend: o.backend } : {});
+      const engine = await createEngine(engineOptions(o.backend, undefined, o.integerDot));
       const c = weights.config;
       const kvCache = o.kvCache ?? 'f32';
       const routed = weights.layers[0]?.routed;
@@ -35,6 +36,7 @@ export function infoCommand(): Command {
         backend: engine.backend,
         dot: engine.dot.path,
         dotForm: engine.dot.form,
+        ...(engine.dot.forced ? { dotForced: true } : {}),
         tokenizer: tokenizer ? `${tokenizer.vocabSize} tokens in the file` : 'none in the file (pass --tokenizer)',
         ...(routed ? { experts: routed.experts, topK: routed.topK, combination: routed.combination, split: routed.split } : {}),
       };
@@ -56,7 +58,7 @@ export function infoCommand(): Command {
         `weights       ${info.weights} (each matrix runs in its own type)`,
         `wasm memory   ${mb(info.wasmBytes)} (weights as uploaded, KV cache, activations)`,
         `kv cache      ${kvCache}, ${mb(info.kvCacheBytes)} for the context of ${c.seqLen} (${KV_CACHES.filter((k) => k !== kvCache).map((k) => `${k}: ${mb(kvCacheBytes(c, k))}`).join(', ')}; --kv-cache)`,
-        `kernels       ${engine.backend} build, ${engine.dot.path === 'relaxed' ? `relaxed integer dot (${engine.dot.form} form)` : `i16 integer dot${engine.dot.form === 'absent' ? '' : ` (the relaxed dot's form here: ${engine.dot.form})`}`}`,
+        `kernels       ${engine.backend} build, ${describeDot(engine.dot)}`,
         `tokenizer     ${info.tokenizer}`,
         routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,
       ];

@@ -3,8 +3,8 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { loadModel } from '../node/index.js';
-import { backendOption, engineOptions, kvCacheOption, threadsOption } from './common.js';
-import type { KvCache } from '../node/index.js';
+import { backendOption, engineOptions, integerDotOption, kvCacheOption, threadsOption } from './common.js';
+import type { IntegerDot, KvCache } from '../node/index.js';
 
 interface Options {
   model: string;
@@ -13,6 +13,7 @@ interface Options {
   backend?: 'scalar' | 'simd' | 'relaxed';
   threads?: number;
   kvCache?: KvCache;
+  integerDot?: IntegerDot;
 }
 
 /** Parses "1,403,407": non-negative integer ids, at least one. */
@@ -31,8 +32,9 @@ export function logitsCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(kvCacheOption())
+    .addOption(integerDotOption())
     .action(async (o: Options) => {
-      const model = await loadModel(o.model, { ...engineOptions(o.backend, o.threads), ...(o.kvCache ? { kvCache: o.kvCache } : {}) });
+      const model = await loadModel(o.model, { ...engineOptions(o.backend, o.threads, o.integerDot), ...(o.kvCache ? { kvCache: o.kvCache } : {}) });
       const vocab = model.config.vocabSize;
       const logits = model.forward(o.ids, { allLogits: true });
       const rows = o.ids.map((_, p) => `[${Array.from(logits.subarray(p * vocab, (p + 1) * vocab)).join(',')}]`);

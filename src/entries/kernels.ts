@@ -14,3 +14,4 @@ export { type Backend, BACKENDS, selectBackend } from '../runtime/wasm.js';
 export { encodeQ8_0, decodeQ8_0 } from '../model/q8.js';
 export { GGML_KERNEL_TRAITS, ggmlMatrixBytes, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from '../runtime/kernels/ggml.js';
 export { type DotPath, type DotSelfTest, type RelaxedDotForm } from '../runtime/kernels/relaxed-dot.js';
+export { INTEGER_DOTS, type IntegerDot } from '../runtime/kernels/relaxed-dot.js';

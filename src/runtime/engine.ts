@@ -2,7 +2,7 @@ import { FfnkitError } from '../errors.js';
 import { Arena, MAX_PAGES } from './arena.js';
 import { F32Buffer } from './buffer.js';
 import { checkSize } from './check.js';
-import { Kernels, type Matrix } from './kernels/index.js';
+import { INTEGER_DOTS, Kernels, type IntegerDot, type Matrix } from './kernels/index.js';
 import { THREAD_KERNELS } from './kernels/context.js';
 import { type Backend, type KernelExports, instantiate, selectBackend, wasmBytes } from './wasm.js';
 import type { DotSelfTest } from './kernels/relaxed-dot.js';
@@ -34,6 +34,13 @@ export interface EngineOptions {
    * the engine runs one thread from then on). Default 30000 (`THREAD_TIMEOUT_MS`).
    */
   threadTimeoutMs?: number;
+  /**
+   * The quantized kernels' integer dot product: 'auto' (default) runs relaxed SIMD's dot where
+   * the self-test at creation proves a form the kernels know, else the i16 path; 'i16' runs the
+   * i16 path always. Integer sums are exact on both, so both give the same bits: 'i16' is there
+   * to measure what the relaxed path gains.
+   */
+  integerDot?: IntegerDot;
 }
 
 /**
@@ -56,13 +63,13 @@ export class Engine {
   private workerPool: ThreadPool | undefined;
 
   /** @internal use `createEngine` */
-  constructor(backend: Backend, memory: WebAssembly.Memory, wasm: KernelExports, pool?: ThreadPool) {
+  constructor(backend: Backend, memory: WebAssembly.Memory, wasm: KernelExports, pool?: ThreadPool, integerDot: IntegerDot = 'auto') {
     this.backend = backend;
     this.memory = memory;
     this.wasm = wasm;
     this.workerPool = pool;
     this.arena = new Arena(memory, wasm.heap_base());
-    this.kernels = new Kernels(wasm, this.arena, (n, what) => this.alloc(n, what), pool);
+    this.kernels = new Kernels(wasm, this.arena, (n, what) => this.alloc(n, what), pool, integerDot);
     this.dot = this.kernels.quantizedDot;
   }
 
@@ -122,12 +129,14 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   if (typeof spinMs !== 'number' || !(spinMs >= 0 && spinMs <= 1000)) throw new FfnkitError('E_ARG', `spinMs: expected a number of milliseconds in 0..1000, found ${String(spinMs)}`);
   const timeoutMs = options.threadTimeoutMs ?? THREAD_TIMEOUT_MS;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0 && timeoutMs <= 3_600_000)) throw new FfnkitError('E_ARG', `threadTimeoutMs: expected a number of milliseconds in (0, 3600000], found ${String(timeoutMs)}`);
+  const integerDot = options.integerDot ?? 'auto';
+  if (!(INTEGER_DOTS as readonly unknown[]).includes(integerDot)) throw new FfnkitError('E_ARG', `integerDot: expected ${INTEGER_DOTS.map((d) => `'${d}'`).join(' or ')}, found '${String(integerDot)}'`);
   const { backend, bytes } = await selectBackend(options.backend);
   const why = threads === 1 ? undefined : threadsUnavailable(backend);
   if (threads === 1 || why) {
     if (why) console.warn(`ffnkit: running one thread instead of ${threads}: ${why}`);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES });
-    return new Engine(backend, memory, await instantiate(bytes, memory));
+    return new Engine(backend, memory, await instantiate(bytes, memory), undefined, integerDot);
   }
   const shared = await wasmBytes(backend, true);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
@@ -138,7 +147,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   } catch (e) {
     console.warn(`ffnkit: running one thread instead of ${threads}: ${(e as Error).message}`);
   }
-  return new Engine(backend, memory, wasm, pool);
+  return new Engine(backend, memory, wasm, pool, integerDot);
 }
 
 /** Why this environment cannot run threads, if it cannot. */

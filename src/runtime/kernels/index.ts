@@ -25,7 +25,7 @@ import * as norm from './norm.js';
 import * as q8 from './q8.js';
 import type { Q8Matrix } from './q8.js';
 import * as reduce from './reduce.js';
-import { relaxedDotSelfTest, type DotSelfTest } from './relaxed-dot.js';
+import { forceI16, relaxedDotSelfTest, type DotSelfTest, type IntegerDot } from './relaxed-dot.js';
 
 export { ropeCosSin, type AttentionShape, type RopeLayout, type RopeScaling } from './attention.js';
 export { KV_CACHES, kvValueBytes, type KvCache } from './attention.js';
@@ -35,16 +35,18 @@ export type { GemmWeights, Matrix, PackedMatrix, SingleWeights, StackedMatrix } 
 export { weightBytes } from './gemm.js';
 export { GGML_KERNEL_TRAITS, ggmlRowBytes, type Activations, type GgmlBlockType, type GgmlMatrix, type QuantizedActivations } from './ggml.js';
 export type { DotPath, DotSelfTest, RelaxedDotForm } from './relaxed-dot.js';
+export { INTEGER_DOTS, type IntegerDot } from './relaxed-dot.js';
 export type { Q8Matrix } from './q8.js';
 
 export class Kernels {
   private readonly ctx: KernelContext;
   private pool: ThreadPool | undefined;
 
-  /** @internal engines make these (and run the relaxed-dot self-test here, once) */
-  constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer, pool?: ThreadPool) {
+  /** @internal engines make these (and run the relaxed-dot self-test here, once; `integerDot: 'i16'` then forces the i16 path) */
+  constructor(wasm: KernelExports, arena: Arena, allocF32: (n: number, what: string) => F32Buffer, pool?: ThreadPool, integerDot: IntegerDot = 'auto') {
     this.pool = pool;
-    this.ctx = new KernelContext(wasm, arena, allocF32, () => this.pool, relaxedDotSelfTest(wasm, arena));
+    const found = relaxedDotSelfTest(wasm, arena);
+    this.ctx = new KernelContext(wasm, arena, allocF32, () => this.pool, integerDot === 'i16' ? forceI16(found) : found);
   }
 
   /** Which integer dot product the quantized kernels run, as the self-test at creation found this engine's relaxed dot. */
@@ -106,6 +108,14 @@ export class Kernels {
    */
   ggmlActivations(kind: Activations, a: F32Buffer, m: number, k: number): QuantizedActivations {
     return ggml.quantizeActivations(this.ctx, kind, a, m, k);
+  }
+
+  /**
+   * @internal (benchmarks) `c[x.m, w.rows] = x · wᵀ` on activations already prepared for `w`
+   * (`ggmlActivations` of its kind): the integer product decoding runs, without the quantization.
+   */
+  ggmlProduct(x: QuantizedActivations, w: GgmlMatrix, c: F32Buffer): void {
+    ggml.gemmQuantized(this.ctx, x, w, this.ctx.buf('c', c, x.m * w.rows));
   }
 
   /**

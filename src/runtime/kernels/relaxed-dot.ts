@@ -23,6 +23,17 @@ export interface DotSelfTest {
   path: DotPath;
   /** The kernels' `dot` argument for this path (assembly/dot.ts: DOT_I16, DOT_RELAXED). */
   code: 0 | 1;
+  /** Set when the engine was created with `integerDot: 'i16'`: the i16 path, whatever the form. */
+  forced?: true;
+}
+
+/** The engine option `integerDot`: the path the self-test allows, or the i16 path always (to compare the two). */
+export const INTEGER_DOTS = ['auto', 'i16'] as const;
+export type IntegerDot = (typeof INTEGER_DOTS)[number];
+
+/** The self-test's finding with the i16 path forced on it (the form stays what the engine computed). */
+export function forceI16(found: DotSelfTest): DotSelfTest {
+  return { ...found, path: 'i16', code: 0, forced: true };
 }
 
 interface ProbeExports {
