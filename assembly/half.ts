@@ -1,8 +1,14 @@
 // IEEE half and bfloat16 <-> f32: the scales of every ggml block type and the F16/BF16 weights.
 
-// The f32 2^112: an IEEE half's exponent and mantissa bits placed under f32's exponent bias
-// (127 instead of 15) read as the half's value times 2^-112 exactly, subnormal halves included.
-const TWO_112: u32 = 0x77800000;
+// The conversions of finite halves below never put a subnormal f32 into a float operation: x86
+// cores take a slow microcode assist for every such operand, and halves small enough to be
+// subnormal are common block scales (a Q6_K super-block's d is about max |w| / 4096). A half's
+// exponent and mantissa bits placed under f32's and rebiased by 112 (an integer add) are its
+// value for a normal half. A subnormal half (exponent field 0) is 2^-14 * m / 1024: rebiased by
+// 113 instead its bits read as 2^-14 + that value, and subtracting 2^-14 (two normal f32 of one
+// exponent) is exact.
+const REBIAS: u32 = 112 << 23;
+const TWO_MINUS_14: u32 = 0x38800000;
 
 // IEEE half (in the low 16 bits) to f32, normals, subnormals, zero, inf and NaN.
 @inline
@@ -22,7 +28,9 @@ export function half_to_f32(h: u32): f32 {
 // A finite half (a block scale the loader checked) to f32 without branches.
 @inline
 export function half_finite_to_f32(h: u32): f32 {
-  const mag = reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(TWO_112);
+  const subnormal = (h & 0x7c00) == 0;
+  const rebiased = reinterpret<f32>(((h & 0x7fff) << 13) + REBIAS + select<u32>(1 << 23, 0, subnormal));
+  const mag = rebiased - select<f32>(reinterpret<f32>(TWO_MINUS_14), 0, subnormal);
   return reinterpret<f32>(reinterpret<u32>(mag) | ((h & 0x8000) << 16));
 }
 
@@ -51,11 +59,15 @@ export function f32_to_bf16(f: f32): u32 {
   return (x + 0x7fff + ((x >> 16) & 1)) >> 16;
 }
 
-// Four finite halves, one in the top 16 bits of each lane (the low 16 bits zero), to f32: the
-// arithmetic shift right by 3 keeps the sign in bit 31 and moves exponent and mantissa under
-// f32's (copies of the sign land in bits 28..30, cleared), then TWO_112 rescales.
+// Four finite halves, one in the top 16 bits of each lane (the low 16 bits zero), to f32 as
+// half_finite_to_f32: the shift right by 3 moves exponent and mantissa under f32's (the sign,
+// landing in bit 28, cleared), the adds rebias, the subtraction corrects the subnormal lanes and
+// the sign goes back in last (so -0 stays -0).
 @inline
 export function f32x4_from_half_hi(v: v128): v128 {
-  const bits = v128.and(i32x4.shr_s(v, 3), i32x4.splat(0x8fffffff));
-  return f32x4.mul(bits, f32x4.splat(reinterpret<f32>(TWO_112)));
+  const subnormal = i32x4.eq(v128.and(v, i32x4.splat(0x7c000000)), i32x4.splat(0));
+  const bits = v128.and(i32x4.shr_u(v, 3), i32x4.splat(0x0fffffff));
+  const rebiased = i32x4.add(i32x4.add(bits, i32x4.splat(REBIAS)), v128.and(subnormal, i32x4.splat(1 << 23)));
+  const mag = f32x4.sub(rebiased, v128.and(subnormal, i32x4.splat(TWO_MINUS_14)));
+  return v128.or(mag, v128.and(v, i32x4.splat(0x80000000)));
 }

@@ -28,7 +28,7 @@
 // Integer sums are exact on both paths, so every build, path and thread split gives the same bits.
 
 import { DOT_I16, DOT_RELAXED, FORM_EXACT } from './dot';
-import { f32x4_from_half_hi, half_finite_to_f32, half_to_f32 } from './half';
+import { half_to_f32 } from './half';
 import { byte, k4_scales } from './kquants';
 import { XQ4_0_BYTES, XQ4_0_D, XQ4_0_I16, XQ4_0_I8, XQ4_0_SUM, XQ4_K_BSUMS, XQ4_K_BYTES, XQ4_K_I16, XQ4_K_I8 } from './q8';
 
@@ -106,19 +106,21 @@ export function q4_0_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
 // ---- Q4_K ---------------------------------------------------------------------------------
 //
 // Packed layout: per group of 4 rows (the last padded with zero rows), per super-block b of
-// 256 columns, 592 bytes:
+// 256 columns, 608 bytes:
 //
-//   [d: 4 halves] [dmin: 4 halves]                                     16 bytes
+//   [d: 4 f32] [dmin: 4 f32]                                           32 bytes
 //   [scales: byte 4j + i = row i's 6-bit scale of sub-block j]           32 bytes
 //   [mins: byte 8p + 2i + e = row i's min of sub-block 2p + e]            32 bytes
-//   [nibbles: sub-block j, vector c at 80 + 64j + 16c: weights 32j + 8c .. + 7, row i's word at 4i]
+//   [nibbles: sub-block j, vector c at 96 + 64j + 16c: weights 32j + 8c .. + 7, row i's word at 4i]
 //
-// (GGUF's 576 bytes for 4 x 256 weights plus 16: the scales and mins one per byte.)
+// (GGUF's 576 bytes for 4 x 256 weights plus 32: the scales and mins one per byte, d and dmin
+// widened at load, so no super-block converts halves.)
 
-const Q4_K_GROUP_BLOCK: usize = 592;
-const K_SCALES: usize = 16;
-const K_MINS: usize = 48;
-const K_NIBBLES: usize = 80;
+const Q4_K_GROUP_BLOCK: usize = 608;
+const K_DMIN: usize = 16;
+const K_SCALES: usize = 32;
+const K_MINS: usize = 64;
+const K_NIBBLES: usize = 96;
 
 /** Bytes of n rows of k columns (k a multiple of 256) of Q4_K in the 4-row layout. */
 export function q4_k_gemm_packed_bytes(n: i32, k: i32): i32 {
@@ -136,8 +138,8 @@ export function q4_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
     for (let b = 0; b < nb; b++) {
       const src = w + (<usize>r * nb + b) * 144;
       const dst = out + (<usize>(r >> 2) * nb + b) * Q4_K_GROUP_BLOCK;
-      store<u16>(dst + lane * 2, load<u16>(src));
-      store<u16>(dst + 8 + lane * 2, load<u16>(src, 2));
+      store<f32>(dst + lane * 4, half_to_f32(load<u16>(src)));
+      store<f32>(dst + K_DMIN + lane * 4, half_to_f32(load<u16>(src, 2)));
       for (let j = 0; j < 8; j++) {
         store<u8>(dst + K_SCALES + <usize>(4 * j) + lane, <u8>byte(k4_scales(src, j >> 2), j & 3));
         store<u8>(dst + K_MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, <u8>byte(k4_scales(src, 2 + (j >> 2)), j & 3));
@@ -157,18 +159,28 @@ export function q4_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
 
 // 4 vectors of packed nibbles at p (32 weights of each of the 4 rows) against the activations
 // of those 32 weights: the i16 path's 64 bytes at xs or the relaxed path's 32 at x8. Returns
-// each row's integer dot product in its lane (i16: times 256, see the top).
+// each row's integer dot product in its lane (i16: times 256, see the top). `unrolled`: the
+// relaxed path without its loop, for a caller that runs one block per iteration of its own loop
+// (Q4_0); Q4_K inlines eight in a row, where the loops keep the engine from spilling.
 @inline
-function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool): v128 {
+function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool, unrolled: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (relaxed) {
       const m = v128.load(NIBBLE_MASKS, 48);
+      if (unrolled) {
+        // constant offsets instead of the loop's address arithmetic, which the engine emits as
+        // scalar instructions competing for the same issue slots
+        const a = i16x8.add(relaxed_dot_nibbles(v128.load(p), x8, m), relaxed_dot_nibbles(v128.load(p, 16), x8 + 8, m));
+        const b = i16x8.add(relaxed_dot_nibbles(v128.load(p, 32), x8 + 16, m), relaxed_dot_nibbles(v128.load(p, 48), x8 + 24, m));
+        return i32x4.extadd_pairwise_i16x8_s(i16x8.add(a, b));
+      }
+      // two vectors per trip, the weights and activations each their own pointer: the least
+      // address arithmetic a loop can have
       let acc = i16x8.splat(0);
-      for (let c: usize = 0; c < 64; c += 16) {
-        const v = v128.load(p + c);
-        const x = x8 + (c >> 1);
-        acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m)));
-        acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 4), m)));
+      let x = x8;
+      for (let v = p; v < p + 64; v += 32) {
+        acc = i16x8.add(acc, i16x8.add(relaxed_dot_nibbles(v128.load(v), x, m), relaxed_dot_nibbles(v128.load(v, 16), x + 8, m)));
+        x += 16;
       }
       return i32x4.extadd_pairwise_i16x8_s(acc);
     }
@@ -186,6 +198,15 @@ function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool): v128 {
     acc = i32x4.add(acc, i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3)));
   }
   return acc;
+}
+
+// One vector of nibbles v (8 weights of each of 4 rows) against its 8 int8 activations at x:
+// the low nibbles against x[0..3], the high ones against x[4..7], pair sums in 16-bit lanes.
+@inline
+function relaxed_dot_nibbles(v: v128, x: usize, m: v128): v128 {
+  return i16x8.add(
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m)),
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 4), m)));
 }
 
 // The i16 path's masks of nibbles 0, 1 and 2 of each u16 (and the relaxed path's of each byte), read from memory rather than built as
@@ -327,11 +348,12 @@ function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
         let acc = f32x4.splat(0);
-        for (let b = 0; b < nb; b++) {
-          const p = g + <usize>b * Q4_0_GROUP_BLOCK;
-          const xb = xt + <usize>b * XQ4_0_BYTES;
-          const s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed);
+        // the weights and activations each their own pointer: the least loop arithmetic
+        let xb = xt;
+        for (let p = g; p < g + groupBytes; p += Q4_0_GROUP_BLOCK) {
+          const s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed, true);
           acc = f32x4.add(acc, q4_0_scaled(p, xb, relaxed ? s : i32x4.shr_s(s, 8)));
+          xb += XQ4_0_BYTES;
         }
         store_rows(yt, acc, rows);
       } else {
@@ -353,7 +375,7 @@ function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
 // Sub-block j (32 weights) of the packed Q4_K super-block at p against the activation block at xb: each row's w . x.
 @inline
 function k4_sub(p: usize, xb: usize, j: i32, relaxed: bool): v128 {
-  const s = dot32_x4(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I16 + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, relaxed);
+  const s = dot32_x4(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I16 + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, relaxed, false);
   return relaxed ? s : i32x4.shr_s(s, 8);
 }
 
@@ -365,11 +387,7 @@ function k4_scaled(p: usize, xb: usize, sumq: v128): v128 {
   summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 8), v128.load32_splat(xb + XQ4_K_BSUMS + 4)));
   summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 16), v128.load32_splat(xb + XQ4_K_BSUMS + 8)));
   summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 24), v128.load32_splat(xb + XQ4_K_BSUMS + 12)));
-  // d and dmin: 8 halves moved into the top 16 bits of 32-bit lanes
-  const hv = v128.load(p);
-  const zero = i32x4.splat(0);
-  const d = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
-  const dmin = f32x4_from_half_hi(i8x16.shuffle(zero, hv, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31));
+  const d = v128.load(p), dmin = v128.load(p + K_DMIN);
   const dx = v128.load32_splat(xb);
   return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, dx)), f32x4.mul(f32x4.convert_i32x4_s(summ), f32x4.mul(dmin, dx)));
 }
@@ -431,9 +449,8 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
         let acc = f32x4.splat(0);
-        for (let b = 0; b < nb; b++) {
-          const p = g + <usize>b * Q4_K_GROUP_BLOCK;
-          const xb = xt + <usize>b * XQ4_K_BYTES;
+        let xb = xt;
+        for (let p = g; p < g + groupBytes; p += Q4_K_GROUP_BLOCK) {
           // the scales of the 8 sub-blocks: 4 rows' bytes each, widened to one i32 lane per row
           const s03 = v128.load(p + K_SCALES), s47 = v128.load(p + K_SCALES, 16);
           const s01 = i16x8.extend_low_i8x16_u(s03), s23 = i16x8.extend_high_i8x16_u(s03);
@@ -447,6 +464,7 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 6, relaxed), i32x4.extend_low_i16x8_u(s67)));
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 7, relaxed), i32x4.extend_high_i16x8_u(s67)));
           acc = f32x4.add(acc, k4_scaled(p, xb, sumq));
+          xb += XQ4_K_BYTES;
         }
         store_rows(yt, acc, rows);
       } else {
@@ -462,7 +480,7 @@ function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
               summ += <i32>load<u8>(p + K_MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2) * <i32>load<i16>(xb + XQ4_K_BSUMS + <usize>j * 2);
             }
             const dx = load<f32>(xb);
-            const d = half_finite_to_f32(load<u16>(p + lane * 2)), dmin = half_finite_to_f32(load<u16>(p + 8 + lane * 2));
+            const d = load<f32>(p + lane * 4), dmin = load<f32>(p + K_DMIN + lane * 4);
             acc += <f32>sumq * (d * dx) - <f32>summ * (dmin * dx);
           }
           store<f32>(yt + <usize>i * 4, acc);

@@ -21,7 +21,7 @@
 //
 // Integer sums are exact on both paths, so every build, path and thread split gives the same bits.
 
-import { f32x4_from_half_hi, half_finite_to_f32 } from './half';
+import { half_to_f32 } from './half';
 import { DOT_I16, FORM_EXACT } from './dot';
 import { relaxed_i16_exact, store_rows } from './q4x4';
 
@@ -30,7 +30,7 @@ import { relaxed_i16_exact, store_rows } from './q4x4';
 // Packed layout: per group of 4 rows (the last padded with zero rows), per super-block b of
 // 256 columns, 1104 bytes:
 //
-//   [d: 4 halves] [8 bytes unused]                                                        16 bytes
+//   [d: the 4 rows' super-block scales as f32]                                           16 bytes
 //   [scales: sub-blocks 2p and 2p + 1 at 16 + 8p: byte 2i = row i's int8 scale of 2p, 2i + 1 of 2p + 1] 64 bytes
 //   [weights: sub-block j (weights 16j .. 16j + 15), vector c (16j + 4c .. + 3) at 80 + 64j + 16c, row i's word at 4i] 1024 bytes
 
@@ -71,7 +71,7 @@ export function q6_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
     for (let b = 0; b < nb; b++) {
       const src = w + (<usize>r * nb + b) * 210;
       const dst = out + (<usize>(r >> 2) * nb + b) * GROUP_BLOCK;
-      store<u16>(dst + lane * 2, load<u16>(src, 208));
+      store<f32>(dst + lane * 4, half_to_f32(load<u16>(src, 208)));
       for (let j = 0; j < 16; j++) {
         store<i8>(dst + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, load<i8>(src + 192 + <usize>j));
         for (let c = 0; c < 4; c++) {
@@ -163,18 +163,19 @@ function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
       if (ASC_FEATURE_SIMD) {
         const low = v128.load(LOW_BYTES);
         let acc = f32x4.splat(0);
-        for (let b = 0; b < nb; b++) {
-          const p = g + <usize>b * GROUP_BLOCK;
-          const xb = xt + <usize>b * XQ_BYTES;
-          // a pair of sub-blocks per step, in a loop: fewer values live at once, which keeps the engine from spilling them
+        let xb = xt;
+        for (let p = g; p < g + groupBytes; p += GROUP_BLOCK) {
+          // a pair of sub-blocks per step, in a loop: fewer values live at once, which keeps the
+          // engine from spilling them; weights, scales and activations each their own pointer, the
+          // least loop arithmetic
           let sumq = i32x4.splat(0);
           let zero = i32x4.splat(0);
-          for (let q: usize = 0; q < 8; q++) {
-            const sp = v128.load8x8_s(p + SCALES + q * 8); // [s0 t0 s1 t1 s2 t2 s3 t3]: the pair's scales per row
+          let v0 = p + WEIGHTS, x0 = xb + XQ, xs = xb + XSUMS;
+          for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
+            const sp = v128.load8x8_s(s); // [s0 t0 s1 t1 s2 t2 s3 t3]: the pair's scales per row
             // sum_j scale_j * sum(x_j) over the pair, for the zero point
-            zero = i32x4.add(zero, i32x4.dot_i16x8_s(sp, v128.load32_splat(xb + XSUMS + q * 4)));
-            const v0 = p + WEIGHTS + q * 128, v1 = v0 + 64;
-            const x0 = xb + XQ + q * 32, x1 = x0 + 16;
+            zero = i32x4.add(zero, i32x4.dot_i16x8_s(sp, v128.load32_splat(xs)));
+            const v1 = v0 + 64, x1 = x0 + 16;
             if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
               sumq = i32x4.add(sumq, i32x4.add(sub_relaxed(v0, x0, scales_of(sp, false)), sub_relaxed(v1, x1, scales_of(sp, true))));
             } else {
@@ -183,10 +184,13 @@ function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
               // the pair's scales as i32 per row: the low and the high half of each 32-bit lane
               sumq = i32x4.add(sumq, i32x4.add(i32x4.mul(d0, i32x4.shr_s(i32x4.shl(sp, 16), 16)), i32x4.mul(d1, i32x4.shr_s(sp, 16))));
             }
+            v0 += 128;
+            x0 += 32;
+            xs += 4;
           }
           sumq = i32x4.sub(sumq, i32x4.shl(zero, 5));
-          const d = f32x4_from_half_hi(i8x16.shuffle(i32x4.splat(0), v128.load64_zero(p), 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, v128.load32_splat(xb))));
+          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(v128.load(p), v128.load32_splat(xb))));
+          xb += XQ_BYTES;
         }
         store_rows(yt, acc, rows);
       } else {
@@ -202,7 +206,7 @@ function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
               sumq += sc * sub_scalar(p + WEIGHTS + <usize>j * 64, xb + XQ + <usize>j * 16, lane);
               zero += sc * <i32>load<i16>(xb + XSUMS + <usize>j * 2);
             }
-            acc += <f32>(sumq - 32 * zero) * (half_finite_to_f32(load<u16>(p + lane * 2)) * load<f32>(xb));
+            acc += <f32>(sumq - 32 * zero) * (load<f32>(p + lane * 4) * load<f32>(xb));
           }
           store<f32>(yt + <usize>i * 4, acc);
         }

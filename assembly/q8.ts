@@ -143,19 +143,20 @@ function q8_k_block(xb: usize, dAt: usize, q: usize, sums: usize): void {
 // The same values as above. For Q4_0 and Q4_K each block's q in two forms, one per dot path:
 // int8 in groups of 8 reordered [q0 q4 q1 q5 q2 q6 q3 q7] (the relaxed path), and int16 scaled
 // per group of 8 by [256 256 16 16 1 1 256 256] (the i16 path). Blocks of 32 (Q4_0),
-// XQ4_0_BYTES each:
+// XQ4_0_BYTES each, what the relaxed path reads in one 64-byte line of its own (a GEMV reads
+// every block of x once per 4 rows, so x's lines have to stay in L1 beside the streamed weights):
 //
-//   [i16: 64 bytes] [i8: 32 bytes] [d: f32, rounded to a half] [sum(q): i32] [8 bytes unused]
+//   [i8: 32 bytes] [d: f32, rounded to a half] [sum(q): i32] [24 bytes unused] [i16: 64 bytes]
 //
 // and of 256 (Q4_K), XQ4_K_BYTES each:
 //
 //   [d: f32] [12 bytes unused] [8 i16: the sums of each 32 q] [i8: 256 bytes] [i16: 512 bytes]
 
-export const XQ4_0_BYTES: usize = 112;
-export const XQ4_0_I16: usize = 0;
-export const XQ4_0_I8: usize = 64;
-export const XQ4_0_D: usize = 96;
-export const XQ4_0_SUM: usize = 100;
+export const XQ4_0_BYTES: usize = 128;
+export const XQ4_0_I8: usize = 0;
+export const XQ4_0_D: usize = 32;
+export const XQ4_0_SUM: usize = 36;
+export const XQ4_0_I16: usize = 64;
 export const XQ4_K_BYTES: usize = 800;
 export const XQ4_K_BSUMS: usize = 16;
 export const XQ4_K_I8: usize = 32;
@@ -212,7 +213,7 @@ export function q8_1_quantize_f32_x4(x: usize, n: i32, out: usize): void {
     const sum = q8_block32(x + <usize>b * 128, ob + XQ4_0_I8, ob + XQ4_0_D);
     store<f32>(ob + XQ4_0_D, round_to_half(load<f32>(ob + XQ4_0_D)));
     store<i32>(ob + XQ4_0_SUM, sum);
-    store<u64>(ob + XQ4_0_SUM + 4, 0);
+    memory.fill(ob + XQ4_0_SUM + 4, 0, XQ4_0_I16 - XQ4_0_SUM - 4);
     x4_forms(ob + XQ4_0_I8, 32, ob + XQ4_0_I16);
   }
 }

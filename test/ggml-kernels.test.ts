@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test, vi } from 'vitest';
 import { FfnkitError, createEngine, parseGguf, type Engine } from '../src/node/index.js';
 import { GGML_KERNEL_TRAITS, ggmlMatrixBytes, ggmlRowBytes, type GgmlBlockType, type GgmlKernelExports, type GgmlMatrix } from '../src/runtime/kernels/ggml.js';
 import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
-import { REF_LAYOUT, gemvRef, quantizeQ8KRef, quantizeQ8_1Ref, randomBlocks, roundBf16, roundHalf, type RefType } from '../testing/ggml-reference.js';
+import { REF_LAYOUT, gemvRef, halfValue, quantizeQ8KRef, quantizeQ8_1Ref, randomBlocks, roundBf16, roundHalf, type RefType } from '../testing/ggml-reference.js';
 import { randomF32 } from '../testing/random.js';
 import { SHARED, sharedPath } from './shared.js';
 
@@ -105,15 +105,15 @@ describe.each(BACKENDS)('%s build', (backend) => {
       i8: Array.from(q, (_, j) => q[(j & ~7) + order[j & 7]!]!),
       i16: Array.from(q, (v, j) => v * scale[j & 7]!),
     });
-    const o4 = e.alloc((16 * 112) / 4);
+    const o4 = e.alloc((16 * 128) / 4);
     wasm.q8_1_quantize_f32_x4(xb.ptr, 512, o4.ptr);
     for (let b = 0; b < 16; b++) {
-      const at = o4.ptr + b * 112;
+      const at = o4.ptr + b * 128;
       const f = forms(r1.q.subarray(b * 32, b * 32 + 32));
-      expect(Array.from(new Int16Array(mem(), at, 32)), `q8_1 x4 block ${b} i16`).toEqual(f.i16);
-      expect(Array.from(new Int8Array(mem(), at + 64, 32)), `q8_1 x4 block ${b} i8`).toEqual(f.i8);
-      expect(new Float32Array(mem(), at + 96, 1)[0]).toBe(r1.d[b]);
-      expect(new Int32Array(mem(), at + 100, 1)[0]).toBe(r1.q.subarray(b * 32, b * 32 + 32).reduce((a, v) => a + v, 0));
+      expect(Array.from(new Int16Array(mem(), at + 64, 32)), `q8_1 x4 block ${b} i16`).toEqual(f.i16);
+      expect(Array.from(new Int8Array(mem(), at, 32)), `q8_1 x4 block ${b} i8`).toEqual(f.i8);
+      expect(new Float32Array(mem(), at + 32, 1)[0]).toBe(r1.d[b]);
+      expect(new Int32Array(mem(), at + 36, 1)[0]).toBe(r1.q.subarray(b * 32, b * 32 + 32).reduce((a, v) => a + v, 0));
     }
     const ok4 = e.alloc((2 * 800) / 4);
     wasm.q8_k_quantize_f32_x4(xkb.ptr, 512, ok4.ptr);
@@ -143,6 +143,32 @@ describe.each(BACKENDS)('%s build', (backend) => {
     }
     expect(roundHalf(65519)).toBe(65504);
     expect(roundHalf(70000)).toBe(Infinity);
+  });
+
+  test.each(INTEGER_TYPES)('%s: block scales that are subnormal halves (a Q6_K d of small weights) against the float64 reference', async (type) => {
+    const e = await engineFor(backend);
+    const [rows, cols] = shapes(type)[2]!;
+    const bytes = randomBlocks(type, rows, cols, 7, [-24, -14]);
+    const w = e.kernels.ggmlMatrix(bytes, type as GgmlBlockType, rows, cols);
+    const x = randomF32(cols, 5, -2, 2);
+    const { y: want, mag } = gemvRef(type, bytes, x, rows, cols);
+    expectClose(run(e, w, x, 1), want, (i) => tolerance(type, cols, mag[i]!), `${type} ${rows}x${cols}`);
+    w.data.free();
+  });
+
+  test('f16: every finite half is read as its value exactly', async () => {
+    const e = await engineFor(backend);
+    const halves = Array.from({ length: 0x10000 }, (_, h) => h).filter((h) => (h & 0x7c00) !== 0x7c00);
+    const rows = halves.length / 16;
+    const w = e.kernels.ggmlMatrix(new Uint8Array(new Uint16Array(halves).buffer), 'f16', rows, 16);
+    // the 16 unit vectors: token t picks column t of every row
+    const x = new Float32Array(16 * 16);
+    for (let t = 0; t < 16; t++) x[t * 17] = 1;
+    const y = run(e, w, x, 16);
+    let wrong = 0;
+    for (let t = 0; t < 16; t++) for (let r = 0; r < rows; r++) if (y[t * rows + r] !== halfValue(halves[r * 16 + t]!)) wrong++;
+    expect(wrong).toBe(0);
+    w.data.free();
   });
 
   test.each(TYPES)('%s: GEMV and GEMM against the float64 reference at odd sizes and unaligned activations; GEMM rows are the GEMV\'s bits', async (type) => {

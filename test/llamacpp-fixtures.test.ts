@@ -104,7 +104,7 @@ describe.skipIf(!SHARED)('llama.cpp fixtures, every block type in its blocks', (
     expect(flash.maxDiffOverStd, `${type} kvCache f16-flash: max |diff| / std`).toBeLessThanOrEqual(type === 'f32' ? 0.02 : 0.15);
   });
 
-  test.each(['q4_k_m', 'q8_0', 'f16', 'iq4_xs', 'q2_k', 'f32'].flatMap((t) => [[t, 'f32'], [t, 'f16-flash']]))('fixture-llama-%s, kvCache %s: the memory estimate covers what loading and a 64-token block allocate, within the staging slack', async (type, kvCache) => {
+  test.each(['q4_k_m', 'q4_0', 'q8_0', 'f16', 'iq4_xs', 'q2_k', 'f32'].flatMap((t) => [[t, 'f32'], [t, 'f16-flash']]))('fixture-llama-%s, kvCache %s: the memory estimate covers what loading and a 64-token block allocate, within the staging slack', async (type, kvCache) => {
     const bytes = sharedBytes('models', 'fixtures', `fixture-llama-${type}.gguf`);
     const { weights } = readGguf(bytes, type, { blocks: 'runnable' });
     const engine = await createEngine({ backend: 'relaxed' });

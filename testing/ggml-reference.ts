@@ -309,10 +309,11 @@ function halfBits(v: number): number {
 
 /**
  * `rows` x `cols` of `type` in random blocks: random quant bits and finite block scales (half
- * scales around 2^-6, as trained weights have them); F16 weights any finite half; BF16 any
- * finite bfloat16 of moderate size.
+ * scales 2^lo .. 2^hi of `scales`, by default around 2^-6 as trained weights have them; 2^-24 ..
+ * 2^-14 gives subnormal halves); F16 weights any finite half; BF16 any finite bfloat16 of
+ * moderate size.
  */
-export function randomBlocks(type: RefType, rows: number, cols: number, seed: number): Uint8Array {
+export function randomBlocks(type: RefType, rows: number, cols: number, seed: number, scales: readonly [lo: number, hi: number] = [-9, -4]): Uint8Array {
   const L = REF_LAYOUT[type];
   const nb = (rows * cols) / L.block;
   const out = new Uint8Array(nb * L.bytes);
@@ -323,7 +324,7 @@ export function randomBlocks(type: RefType, rows: number, cols: number, seed: nu
     const o = b * L.bytes;
     if (type === 'f16') dv.setUint16(o, randomHalf(r, -20, 4), true);
     else if (type === 'bf16') dv.setUint16(o, (dv.getUint16(o, true) & 0x807f) | ((100 + Math.floor(r() * 40)) << 7), true);
-    else for (const at of L.halves) dv.setUint16(o + at, randomHalf(r, -9, -4), true);
+    else for (const at of L.halves) dv.setUint16(o + at, randomHalf(r, scales[0], scales[1]), true);
   }
   return out;
 }

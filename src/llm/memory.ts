@@ -4,9 +4,9 @@
 // other block type's GGUF bytes as they are.
 
 import { FfnkitError } from '../errors.js';
-import { GGML_TYPES, ggmlTypeByName, type GgmlTypeName, type VecDotType } from '../model/ggml-types.js';
-import { ggmlRepackedBytes, panelFloats, q8GroupFloats } from '../runtime/sizes.js';
-import { kvValueBytes, type KvCache } from '../runtime/kernels.js';
+import { GGML_TYPES, ggmlTypeByName, type GgmlTypeName } from '../model/ggml-types.js';
+import { ACTIVATION_BLOCK_BYTES, ggmlRepackedBytes, panelFloats, q8GroupFloats } from '../runtime/sizes.js';
+import { GGML_KERNEL_TRAITS, kvValueBytes, type Activations, type GgmlBlockType, type KvCache } from '../runtime/kernels.js';
 import { type HostMatrix, type LlamaConfig, type LlamaWeights, headDim, kvDim, qDim } from '../model/weights.js';
 
 /** The ggml type of a host matrix ('F32' for float32 values). */
@@ -61,12 +61,25 @@ function typesOf(c: LlamaConfig, weights: string | LlamaWeights<HostMatrix>): { 
   };
 }
 
-/** Floats of scratch per activation value for each format the kernels quantize to (runtime/kernels/ggml.ts, q8.ts). */
-const ACTIVATION_FLOATS: Record<VecDotType, number> = { F32: 0, F16: 1, BF16: 1, Q8_0: 1 / 2 + 1 / 32, Q8_1: 44 / 32 / 4, Q8_K: 292 / 256 / 4 };
+/** Floats of scratch per activation value for each layout the kernels quantize to (runtime/kernels/ggml.ts, q8.ts). */
+const ACTIVATION_FLOATS: Record<Activations | 'f32', number> = {
+  f32: 0,
+  f16: 1,
+  bf16: 1,
+  q8_0: 1 / 2 + 1 / 32,
+  ...(Object.fromEntries(Object.entries(ACTIVATION_BLOCK_BYTES).map(([k, b]) => [k, b.bytes / b.values / 4])) as Record<keyof typeof ACTIVATION_BLOCK_BYTES, number>),
+};
 
-/** Floats of scratch per activation value the kernels for these types need: each format its own buffer. */
+/** The activation layout a type's kernel takes (the 4-row kernels their own). */
+function activationsOfType(t: GgmlTypeName): Activations | 'f32' {
+  const kernel = GGML_KERNEL_TRAITS[t.toLowerCase() as GgmlBlockType];
+  if (kernel) return kernel.activations;
+  return ((GGML_TYPES[t].vecDot ?? 'F32').toLowerCase()) as Activations | 'f32';
+}
+
+/** Floats of scratch per activation value the kernels for these types need: each layout its own buffer. */
 function activationFloats(types: GgmlTypeName[]): number {
-  const kinds = new Set(types.map((t) => GGML_TYPES[t].vecDot ?? 'F32'));
+  const kinds = new Set(types.map(activationsOfType));
   return [...kinds].reduce((n, k) => n + ACTIVATION_FLOATS[k], 0);
 }
 

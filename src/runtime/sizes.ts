@@ -15,15 +15,23 @@ export function q8GroupFloats(rows: number, cols: number): number {
 
 /**
  * Bytes of a `rows` x `cols` matrix in the 4-row layout its kernel repacks it into at load
- * (assembly/q4x4.ts, q6x4.ts: per 4 rows x one block, Q4_0 80 bytes, Q4_K 592, Q6_K 1104), or
+ * (assembly/q4x4.ts, q6x4.ts: per 4 rows x one block, Q4_0 80 bytes, Q4_K 608, Q6_K 1104), or
  * undefined for a type kept in GGUF's rows. Mirrors the wasm's TYPE_gemm_packed_bytes.
  */
 export function ggmlRepackedBytes(type: string, rows: number, cols: number): number | undefined {
   const groups = Math.ceil(rows / 4);
   switch (type.toLowerCase()) {
     case 'q4_0': return groups * (cols / 32) * 80;
-    case 'q4_k': return groups * (cols / 256) * 592;
+    case 'q4_k': return groups * (cols / 256) * 608;
     case 'q6_k': return groups * (cols / 256) * 1104;
     default: return undefined;
   }
 }
+
+/** One block of quantized activations in each layout assembly/q8.ts writes: values per block and its bytes. */
+export const ACTIVATION_BLOCK_BYTES = {
+  q8_1: { values: 32, bytes: 44 },
+  q8_k: { values: 256, bytes: 292 },
+  q8_1_x4: { values: 32, bytes: 128 },
+  q8_k_x4: { values: 256, bytes: 800 },
+} as const;

@@ -7,7 +7,7 @@
 import { FfnkitError } from '../../errors.js';
 import type { F32Buffer } from '../buffer.js';
 import { checkSize } from '../check.js';
-import { ggmlRepackedBytes, q8GroupFloats } from '../sizes.js';
+import { ACTIVATION_BLOCK_BYTES, ggmlRepackedBytes, q8GroupFloats } from '../sizes.js';
 import type { KernelExports } from '../wasm.js';
 import type { KernelContext } from './context.js';
 import { gemmQ8Quantized, q8Matrix, quantizeQ8, type Q8Matrix } from './q8.js';
@@ -59,10 +59,10 @@ export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> =
 
 /** One activation block of each integer layout (32 values, or 256 for Q8_K), as assembly/q8.ts writes it. */
 const ACTIVATION_BLOCK = {
-  q8_1: { values: 32, bytes: 44, quantize: 'q8_1_quantize_f32' },
-  q8_k: { values: 256, bytes: 292, quantize: 'q8_k_quantize_f32' },
-  q8_1_x4: { values: 32, bytes: 112, quantize: 'q8_1_quantize_f32_x4' },
-  q8_k_x4: { values: 256, bytes: 800, quantize: 'q8_k_quantize_f32_x4' },
+  q8_1: { ...ACTIVATION_BLOCK_BYTES.q8_1, quantize: 'q8_1_quantize_f32' },
+  q8_k: { ...ACTIVATION_BLOCK_BYTES.q8_k, quantize: 'q8_k_quantize_f32' },
+  q8_1_x4: { ...ACTIVATION_BLOCK_BYTES.q8_1_x4, quantize: 'q8_1_quantize_f32_x4' },
+  q8_k_x4: { ...ACTIVATION_BLOCK_BYTES.q8_k_x4, quantize: 'q8_k_quantize_f32_x4' },
 } as const;
 
 /** The exports these wrappers call (assembly/index.ts): the engine's own. */
