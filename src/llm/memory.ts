@@ -66,6 +66,7 @@ const ACTIVATION_FLOATS: Record<Activations | 'f32', number> = {
   f32: 0,
   f16: 1,
   bf16: 1,
+  // Q8_0's column pairs (int16 values and f32 scales); the column quads' blocks (q8_0_x4_u8) are smaller
   q8_0: 1 / 2 + 1 / 32,
   ...(Object.fromEntries(Object.entries(ACTIVATION_BLOCK_BYTES).map(([k, b]) => [k, b.bytes / b.values / 4])) as Record<keyof typeof ACTIVATION_BLOCK_BYTES, number>),
 };

@@ -28,10 +28,15 @@ export function ggmlRepackedBytes(type: string, rows: number, cols: number): num
   }
 }
 
-/** One block of quantized activations in each layout assembly/q8.ts writes: values per block and its bytes. */
+/**
+ * One block of quantized activations in each layout assembly/q8.ts writes: values per block and
+ * its bytes; and Q8_0's for the column quads (assembly/q8u8.ts: 32 int8, the scale, -128 x the
+ * sum), smaller than the column pairs' int16 and scales, which the memory estimate counts.
+ */
 export const ACTIVATION_BLOCK_BYTES = {
   q8_1: { values: 32, bytes: 44 },
   q8_k: { values: 256, bytes: 292 },
   q8_1_x4: { values: 32, bytes: 128 },
   q8_k_x4: { values: 256, bytes: 800 },
+  q8_0_x4_u8: { values: 32, bytes: 40 },
 } as const;

@@ -8,6 +8,7 @@
 import { FfnkitError } from '../../errors.js';
 import type { F32Buffer } from '../buffer.js';
 import { checkSize } from '../check.js';
+import { ACTIVATION_BLOCK_BYTES } from '../sizes.js';
 import type { KernelContext } from './context.js';
 
 /**
@@ -40,8 +41,6 @@ export function q8Layout(ctx: KernelContext): Q8Layout {
   return ctx.dot.path === 'relaxed' && ctx.dot.unsigned === 'u8-exact' ? 'x4_u8' : 'x4';
 }
 
-/** Bytes of one activation block of 32 values in the 'x4_u8' layout (assembly/q8u8.ts). */
-const XQ8_U8_BYTES = 40;
 
 export function q8Matrix(ctx: KernelContext, bytes: Uint8Array, rows: number, cols: number, what: string): Q8Matrix {
   checkSize(`${what} rows`, rows, 1);
@@ -83,7 +82,7 @@ function q8GroupBytes(ctx: KernelContext, cols: number): number {
  */
 export function quantizeQ8(ctx: KernelContext, a: F32Buffer, n: number): Q8Activations {
   if (q8Layout(ctx) === 'x4_u8') {
-    const blocks = ctx.scratch('q8 activations', ((n / 32) * XQ8_U8_BYTES) / 4);
+    const blocks = ctx.scratch('q8 activations', ((n / 32) * ACTIVATION_BLOCK_BYTES.q8_0_x4_u8.bytes) / 4);
     ctx.wasm.q8_0_quantize_f32_x4_u8(a.ptr, n, blocks.ptr);
     return { xq: blocks.ptr, xd: 0 };
   }
