@@ -52,6 +52,11 @@ describe.skipIf(!SHARED)('block-type files on the command line', () => {
     const text = await run(['info', '--model', q4km, '--backend', 'simd']);
     expect(text.stdout).toMatch(/weights +q4_k\+q6_k \(each matrix runs in its own type\)/);
     expect(text.stdout).toMatch(/kernels +simd build, i16 integer dot\n/);
+    if (info.dot === 'relaxed') {
+      // the relaxed path's report says where Q8_0 runs, which its signed weights decide apart
+      const relaxed = await run(['info', '--model', q4km, '--backend', 'relaxed']);
+      expect(relaxed.stdout).toMatch(/kernels +relaxed build, relaxed integer dot \([a-z-]+ form\); Q8_0 on the i16 path \(unsigned form: other\)\n/);
+    }
   });
 
   test('factorize and finetune read a Q4_K_M file (dequantized for the analysis); quantized to Q4_K_M, the experts\' w2 falls back to a type its 192-wide rows fit and runs in blocks', async () => {

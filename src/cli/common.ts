@@ -29,14 +29,18 @@ export function backendOption(): Option {
 
 export function integerDotOption(): Option {
   return new Option(
-    '--integer-dot <path>',
+    '--integer-dot <dot>',
     "the quantized kernels' integer dot: auto (default: relaxed SIMD's where the engine's self-test allows it) or i16 (always the i16 path; the same results, to compare speeds)",
   ).choices([...INTEGER_DOTS]);
 }
 
 /** Which integer dot the engine's quantized kernels run, and why, for the commands' reports. */
 export function describeDot(dot: Engine['dot']): string {
-  if (dot.path === 'relaxed') return `relaxed integer dot (${dot.form} form)`;
+  if (dot.path === 'relaxed') {
+    // Q8_0's signed weights take the relaxed dot only in its unsigned form (assembly/q8u8.ts)
+    const q8 = dot.unsigned === 'u8-exact' ? 'on its unsigned form (u8-exact)' : `on the i16 path (unsigned form: ${dot.unsigned})`;
+    return `relaxed integer dot (${dot.form} form); Q8_0 ${q8}`;
+  }
   const notes = [...(dot.forced ? ['forced by --integer-dot i16'] : []), ...(dot.form === 'absent' ? [] : [`the relaxed dot's form here: ${dot.form}`])];
   return `i16 integer dot${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }

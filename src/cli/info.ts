@@ -59,7 +59,7 @@ export function infoCommand(): Command {
         `weights       ${info.weights} (each matrix runs in its own type)`,
         `wasm memory   ${mb(info.wasmBytes)} (weights as uploaded, KV cache, activations)`,
         `kv cache      ${kvCache}, ${mb(info.kvCacheBytes)} for the context of ${c.seqLen} (${KV_CACHES.filter((k) => k !== kvCache).map((k) => `${k}: ${mb(kvCacheBytes(c, k))}`).join(', ')}; --kv-cache)`,
-        `kernels       ${engine.backend} build, ${describeDot(engine.dot)}${engine.dot.path === 'relaxed' && engine.dot.unsigned === 'u8-exact' ? '; Q8_0 on its unsigned form (u8-exact)' : ''}`,
+        `kernels       ${engine.backend} build, ${describeDot(engine.dot)}`,
         `tokenizer     ${info.tokenizer}`,
         routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,
       ];
