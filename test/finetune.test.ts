@@ -117,6 +117,15 @@ describe.skipIf(!SHARED)('fine-tuning stories260K', () => {
     expect(() => decodeCheckpoint(new Uint8Array(40), 'junk.ckpt')).toThrow(FfnkitError);
   }, 60_000);
 
+  test("a model routed with the 'softmax' combination (Qwen2-MoE's gating) is refused before training, naming the layer and what to do", async () => {
+    const { w, tok } = await factorized();
+    const softmax = structuredClone(w);
+    softmax.layers[1]!.routed!.combination = 'softmax';
+    const run = finetune(softmax, tok, text(), { steps: 1, batch: 1, seqLen: 16, engine: { backend: 'simd' as const } });
+    await expect(run).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(finetune(softmax, tok, text(), { steps: 1, batch: 1, seqLen: 16, engine: { backend: 'simd' as const } })).rejects.toThrow(/blk\.1's routed FFN uses the 'softmax' combination .*fine-tune the factorized model before writing it with --llamacpp/);
+  }, 60_000);
+
   test("the teacher of a factorized model is its dense model, and the teacher's text is a pure function of the seed", async () => {
     const { w, tok } = await factorized();
     const prompt = tok.encode('Once upon a time', { bos: true });

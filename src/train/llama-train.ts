@@ -113,6 +113,10 @@ export function checkTrainable(w: LlamaWeights): void {
   w.layers.forEach((l, i) => {
     const f = Object.keys(l).find((k) => !TRAINED_LAYER.has(k) && (l as unknown as Record<string, unknown>)[k] !== undefined);
     if (f) throw refuse(`blk.${i}'s ${f}`);
+    // Qwen2-MoE's gating (softmax over every router logit) has no backward in the expert trainer
+    if (l.routed?.combination === 'softmax') {
+      throw new FfnkitError('E_UNSUPPORTED', `training: blk.${i}'s routed FFN uses the 'softmax' combination (Qwen2-MoE's gating, which factorize --llamacpp writes for qwen2 models), and fine-tuning has no router gradient for it: fine-tune the factorized model before writing it with --llamacpp, or factorize with another --combination`);
+    }
   });
   const blocks = [...namedTensors(w)].find(([, a]) => !(a instanceof Float32Array));
   if (blocks) throw new FfnkitError('E_ARG', `training: tensor ${blocks[0]} is in ggml blocks; fine-tuning needs float32 weights (readWeights without blocks)`);
