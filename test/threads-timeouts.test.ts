@@ -122,4 +122,24 @@ describe('an engine whose worker does not answer', () => {
     expect(e.pool).toBeUndefined();
     expect(gemv(e)).toEqual(gemv(await createEngine({ backend: 'simd' })));
   });
+
+  test('a worker that exits between calls: the next call warns naming it and runs on one thread, with one thread\'s bits', async () => {
+    const e = await createEngine({ backend: 'simd', threads: 2 });
+    expect(e.threads).toBe(2);
+    const bits = gemv(e);
+    // ends the worker as a crash would, not through the pool
+    (e.pool as unknown as { workers: { terminate(): void }[] }).workers[0]!.terminate();
+    await new Promise((r) => setTimeout(r, 200));
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const started = performance.now();
+      expect(gemv(e)).toEqual(bits);
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(warn).toHaveBeenCalledWith('ffnkit: running one thread from now on: worker 1 of 1 exited (code 1)');
+    } finally {
+      warn.mockRestore();
+    }
+    expect(e.threads).toBe(1);
+    expect(gemv(e)).toEqual(bits);
+  });
 });

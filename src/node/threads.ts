@@ -16,7 +16,13 @@ setWorkerFactory((init: WorkerInit, signal: AbortSignal) =>
     worker.once('message', () => {
       signal.removeEventListener('abort', abort);
       worker.unref();
-      resolve({ terminate: () => void worker.terminate() });
+      resolve({
+        terminate: () => void worker.terminate(),
+        onLost: (lost) => {
+          worker.on('error', (e) => lost(`failed (${e.message})`));
+          worker.on('exit', (code) => lost(`exited (code ${code})`));
+        },
+      });
     });
     // listening for good: an error after the start (the pool then names the worker that does not
     // answer) must not become an uncaught 'error' event

@@ -9,7 +9,8 @@
 // calling thread waits (Atomics.wait) until every worker has finished this job. Every wait has a
 // deadline: a worker that does not start, or does not finish its part of a job, ends in an
 // FfnkitError (E_THREAD) naming it, and the pool closes (the engine then runs one thread), so a
-// lost worker never hangs the caller. Waiting blocks, which Node allows on its main thread and
+// lost worker never hangs the caller; one whose end the factory reports between jobs (onLost)
+// closes the pool before the next job, which then runs on the calling thread. Waiting blocks, which Node allows on its main thread and
 // browsers allow in workers only: the Node entry registers a worker_threads factory
 // (src/node/threads.ts); in a browser, an engine created inside a Web Worker starts module Web
 // Workers (webWorkerFactory); on a page's main thread an engine runs one thread.
@@ -39,6 +40,12 @@ export interface WorkerInit {
 
 export interface WorkerHandle {
   terminate(): void;
+  /**
+   * Registers `lost`, called (on this thread's event loop) with why when the worker ends or fails
+   * after it was ready; the pool then runs its next job on this thread. Optional: a factory whose
+   * workers cannot report it leaves a lost worker to the job's deadline.
+   */
+  onLost?(lost: (why: string) => void): void;
 }
 
 /**
@@ -71,7 +78,14 @@ export function webWorkerFactory(): WorkerFactory {
       signal.addEventListener('abort', abort, { once: true });
       worker.onmessage = (e: MessageEvent<'ready' | { error: string }>) => {
         signal.removeEventListener('abort', abort);
-        if (e.data === 'ready') resolve({ terminate: () => worker.terminate() });
+        if (e.data === 'ready') {
+          resolve({
+            terminate: () => worker.terminate(),
+            onLost: (lost) => {
+              worker.onerror = (ev) => lost(`failed (${ev.message || 'an error in the worker'})`);
+            },
+          });
+        }
         else {
           worker.terminate();
           reject(new Error(e.data.error));
@@ -194,6 +208,8 @@ export class ThreadPool {
   private readonly spinMs: number;
   private readonly timeoutMs: number;
   private stopped = false;
+  /** Why a worker is gone, once one ended or failed between jobs (its event arrives on this thread's event loop). */
+  private lost: string | undefined;
 
   /** @internal `startPool` makes pools */
   constructor(exports: object, control: SharedArrayBuffer, workers: WorkerHandle[], names: string[], spinMs = SPIN_MS, timeoutMs = THREAD_TIMEOUT_MS) {
@@ -205,6 +221,11 @@ export class ThreadPool {
     this.threads = workers.length + 1;
     this.ctl = new Int32Array(control);
     this.args = new Float64Array(control, controlLayout(workers.length).argsByte, workers.length * CONTROL.ARGS);
+    workers.forEach((w, i) =>
+      w.onLost?.((why) => {
+        if (!this.stopped) this.lost ??= `worker ${i + 1} of ${workers.length} ${why}`;
+      }),
+    );
   }
 
   /** True once the pool is stopped (by `close`, or after a worker did not answer); it runs nothing more. */
@@ -215,11 +236,18 @@ export class ThreadPool {
   /**
    * Runs tasks[0] here and tasks[i] on worker i - 1 (at most `threads` tasks), returning when all
    * are done. A worker that does not finish in time throws an FfnkitError (E_THREAD) naming it,
-   * and closes the pool.
+   * and closes the pool. A worker known to be gone before the job (it exited or failed) closes the
+   * pool with a warning naming it, and this thread runs every task: the same bits, one thread.
    */
   run(tasks: ThreadTask[]): void {
     if (this.stopped) throw new FfnkitError('E_THREAD', 'threads: the pool is closed');
     if (tasks.length > this.threads) throw new FfnkitError('E_ARG', `threads: ${tasks.length} tasks for ${this.threads} threads`);
+    if (this.lost !== undefined) {
+      console.warn(`ffnkit: running one thread from now on: ${this.lost}`);
+      this.close();
+      for (const t of tasks) this.exports[t.fn]!(...t.args);
+      return;
+    }
     const w = this.workers.length;
     for (let i = 0; i < w; i++) {
       const task = tasks[i + 1];
