@@ -1,5 +1,5 @@
 // Q8_0 on the unsigned relaxed dot in headless Chromium, whose V8 emits VNNI's vpdpbusd for
-// i32x4.relaxed_dot_i8x16_i7x16_add_s on a CPU that has it (assembly/q8u8.ts): the engine's
+// i32x4.relaxed_dot_i8x16_i7x16_add_s on a CPU with AVX-VNNI (assembly/q8u8.ts): the engine's
 // self-test finds the unsigned form and packs Q8_0 in column quads; at odd sizes the unsigned
 // path gives the float64 reference's values and the bits of the column-pair i16 path, on every
 // tile, token tail and split of the rows; two threads (in a Web Worker) give the bits of one;
@@ -21,8 +21,13 @@ import { SHARED, sharedBytes, sharedJson } from '../shared.js';
 import { staticServer } from './server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-/** Whether this CPU has VNNI (the unsigned form is Chromium's only with it). */
-const VNNI = existsSync('/proc/cpuinfo') && /\b(avx_vnni|avx512_vnni)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+/**
+ * Whether V8 emits vpdpbusd here, which makes the unsigned form Chromium's: it does for AVX-VNNI
+ * (the VEX encoding) only. A CPU with AVX-512 VNNI alone gets V8's pmaddubsw sequence, which
+ * saturates; one with AVX-VNNI-INT8 gets the signed vpdpbssd.
+ */
+const cpuFlags = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+const VNNI = /\bavx_vnni\b/.test(cpuFlags) && !/\bavx_vnni_int8\b/.test(cpuFlags);
 
 /** (m tokens, n rows, k columns, the row counts at which a split cuts): pairs, lone and partial groups, token tails. */
 const SHAPES: [number, number, number, number[]][] = [
