@@ -57,7 +57,7 @@ function toHalfSplit(w: Float32Array, heads: number, cols: number): Float32Array
 }
 
 /** A safetensors file of F32 tensors (u64 header length, JSON header, data). */
-export function safetensorsOf(tensors: HfTensor[]): Uint8Array {
+export function safetensorsOf(tensors: HfTensor[]): Uint8Array<ArrayBuffer> {
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const t of tensors) {
