@@ -223,6 +223,34 @@ describe.skipIf(!SHARED)('a sharded download the index disagrees with is refused
   });
 });
 
+describe.skipIf(!SHARED)('the index fuzzed', () => {
+  test('characters of the index replaced: read, or an FfnkitError', async () => {
+    const checkpoint = hfCheckpoint('qwen3');
+    const layout = shardsOf(checkpoint.tensors, 2);
+    const config = JSON.stringify(checkpoint.config);
+    const shards = Object.fromEntries(layout.shards.map((s, i) => [shardName(i, 2), safetensorsOf(s)]));
+    const text = JSON.stringify(layout.index);
+    const alphabet = '{}[]":,.0123456789/\\ -_abz';
+    let state = 11;
+    const next = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    let rejected = 0;
+    let read = 0;
+    for (let i = 0; i < 150; i++) {
+      const chars = [...text];
+      for (let k = 0; k < 1 + Math.floor(next() * 3); k++) chars[Math.floor(next() * chars.length)] = alphabet[Math.floor(next() * alphabet.length)]!;
+      try {
+        await readWeights({ config, index: chars.join(''), shards });
+        read++;
+      } catch (e) {
+        if (!(e instanceof FfnkitError)) throw new Error(`${chars.join('')}: ${String((e as Error).stack ?? e)}`);
+        rejected++;
+      }
+    }
+    console.info(`index fuzzed: ${read} read, ${rejected} refused`);
+    expect(rejected).toBeGreaterThan(100);
+  });
+});
+
 describe.skipIf(!SHARED)('which file, and the object form', () => {
   const checkpoint = SHARED ? hfCheckpoint('qwen2') : { config: {}, tensors: [] };
   const ref = SHARED ? golden('qwen2') : { tokens: [], vocab: 0, logits: [] };
