@@ -216,6 +216,15 @@ describe.skipIf(!SHARED)('a sharded download the index disagrees with is refused
     await expectRefusal(() => loadModel(dir), 'E_FORMAT', join(dir, shard(1)), /data_offsets .* outside/);
   });
 
+  test('config.json is checked before any shard is read (a refused model_type, with every shard gone)', async () => {
+    const dir = writeSharded(tempDir(), { ...checkpoint.config, model_type: 'mamba' }, layout());
+    for (let i = 0; i < 3; i++) unlinkSync(join(dir, shard(i)));
+    await expectRefusal(() => loadModel(dir), 'E_UNSUPPORTED', 'config.json: model_type \'mamba\'');
+    const tied = writeSharded(tempDir(), { ...hfCheckpoint('gemma').config }, shardsOf([...hfCheckpoint('gemma').tensors, { name: 'lm_head.weight', shape: [1], data: new Float32Array(1) }], 2));
+    for (let i = 0; i < 2; i++) unlinkSync(join(tied, shardName(i, 2)));
+    await expectRefusal(() => loadModel(tied), 'E_UNSUPPORTED', /model-0000[12]-of-00002\.safetensors: tensor lm_head\.weight: gemma ties its classifier/);
+  });
+
   test('a directory with neither model.safetensors nor an index', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'config.json'), JSON.stringify(checkpoint.config));

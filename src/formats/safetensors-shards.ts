@@ -120,14 +120,25 @@ export class SafetensorsShards {
   }
 }
 
+export interface ReadShardsOptions {
+  /** The shards by the index's file names; one not here is read beside the index (a path or URL). */
+  shards?: Record<string, ByteSource>;
+  /** Joins a directory and a shard name (local paths: node:path's join). */
+  join?: (dir: string, name: string) => string;
+  /** Called with the index (and its name) before any shard is read: to refuse a checkpoint early, on its tensors' names. */
+  check?: (index: SafetensorsIndex, name: string) => void;
+}
+
 /**
  * Reads a sharded checkpoint: its index (JSON text, or a source) and its shards, each from
  * `shards[name]` when given, else beside the index (a path or URL); one shard at a time.
  */
-export async function readSafetensorsShards(index: string | ByteSource, shards: Record<string, ByteSource> = {}, join?: (dir: string, name: string) => string): Promise<SafetensorsTensors> {
+export async function readSafetensorsShards(index: string | ByteSource, options: ReadShardsOptions = {}): Promise<SafetensorsTensors> {
+  const { shards = {}, join, check } = options;
   const isText = typeof index === 'string' && index.trimStart().startsWith('{');
   const indexName = isText ? 'model.safetensors.index.json' : sourceName(index);
   const parsed = parseSafetensorsIndex(isText ? index : await readBytes(index, 'model.safetensors.index.json'), indexName);
+  check?.(parsed, indexName);
   const collected = new SafetensorsShards(parsed, indexName);
   for (const shard of parsed.shards) {
     const where = Object.hasOwn(shards, shard) ? shards[shard]! : isText ? undefined : beside(index, shard, join);

@@ -9,7 +9,7 @@
 // ropeStyle 'half', writing interleaved weights applies that permutation.
 
 import { FfnkitError } from '../errors.js';
-import type { LlamaConfig, LlamaLayer, LlamaWeights } from '../model/weights.js';
+import type { Family, LlamaConfig, LlamaLayer, LlamaWeights } from '../model/weights.js';
 import { checkConfig, checkWeights, headDim, kvDim } from '../model/weights.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { bf16ToFloat, floatToHalf, halfToFloat } from '../model/half.js';
@@ -160,11 +160,12 @@ export function safetensorsTensors(bytes: Uint8Array, source = 'safetensors file
 }
 
 /**
- * Reads a Hugging Face checkpoint of any family ffnkit runs (config.json's model_type: llama,
- * mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3 / gemma3_text) from its config.json text and
- * model.safetensors bytes (or the tensors of its shards), as the weights its GGUF file would give.
+ * A checkpoint's config.json read and checked (model_type, the keys its family reads or refuses,
+ * the shape), given which tensors the checkpoint holds (`has`; `fileOf` names the file of one in
+ * errors): readHfLlama's first step, and a sharded load's check before it reads any shard (the
+ * index lists the tensors' names).
  */
-export function readHfLlama(configJson: string, bytes: Uint8Array | SafetensorsTensors, source = 'model.safetensors'): LlamaWeights {
+export function readHfConfig(configJson: string, has: (name: string) => boolean, fileOf: (name: string) => string = () => 'model.safetensors'): { config: LlamaConfig; ropeFactors?: Float32Array; family: Family } {
   let hf: HfLlamaConfig;
   try {
     hf = JSON.parse(configJson) as HfLlamaConfig;
@@ -177,11 +178,8 @@ export function readHfLlama(configJson: string, bytes: Uint8Array | SafetensorsT
     throw new FfnkitError('E_UNSUPPORTED', `config.json: model_type '${String(type)}' (ffnkit reads ${Object.keys(HF_MODEL_TYPES).join(', ')})`);
   }
   const family = HF_MODEL_TYPES[type]!;
-  const table = FAMILIES[family];
-  const file = bytes instanceof Uint8Array ? safetensorsTensors(bytes, source) : bytes;
-  const has = (name: string) => file.shape(name) !== undefined;
-  const tied = table.output === 'tied';
-  if (tied && has('lm_head.weight')) throw new FfnkitError('E_UNSUPPORTED', `${file.fileOf('lm_head.weight')}: tensor lm_head.weight: ${family} ties its classifier to the embedding`);
+  const tied = FAMILIES[family].output === 'tied';
+  if (tied && has('lm_head.weight')) throw new FfnkitError('E_UNSUPPORTED', `${fileOf('lm_head.weight')}: tensor lm_head.weight: ${family} ties its classifier to the embedding`);
   const { config, ropeFactors } = readHfFamilyConfig(family, hf as unknown as Record<string, unknown>, {
     dim: hf.hidden_size,
     hiddenDim: hf.intermediate_size,
@@ -196,6 +194,18 @@ export function readHfLlama(configJson: string, bytes: Uint8Array | SafetensorsT
     sharedClassifier: tied || hf.tie_word_embeddings === true || !has('lm_head.weight'),
   });
   checkConfig(config, 'config.json');
+  return { config, family, ...(ropeFactors ? { ropeFactors } : {}) };
+}
+
+/**
+ * Reads a Hugging Face checkpoint of any family ffnkit runs (config.json's model_type: llama,
+ * mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3 / gemma3_text) from its config.json text and
+ * model.safetensors bytes (or the tensors of its shards), as the weights its GGUF file would give.
+ */
+export function readHfLlama(configJson: string, bytes: Uint8Array | SafetensorsTensors, source = 'model.safetensors'): LlamaWeights {
+  const file = bytes instanceof Uint8Array ? safetensorsTensors(bytes, source) : bytes;
+  const { config, ropeFactors, family } = readHfConfig(configJson, (name) => file.shape(name) !== undefined, (name) => file.fileOf(name));
+  const table = FAMILIES[family];
   const c = config;
   const shape = familyShape(c);
   const { layerNames, normPlusOne } = HF_FAMILIES[family];

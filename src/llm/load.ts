@@ -9,7 +9,7 @@ import { parseGguf, readGguf, type GgufMetadata, type ReadGgufOptions } from '..
 import { looksLikeLlama2c, readLlama2c } from '../formats/llama2c.js';
 import { type ChatVocabulary, ggufChatVocabulary, hfChatVocabulary } from '../formats/chat-vocabulary.js';
 import { hfTokenizer } from '../formats/hf-tokenizer.js';
-import { readHfLlama } from '../formats/safetensors.js';
+import { readHfConfig, readHfLlama } from '../formats/safetensors.js';
 import { readSafetensorsShards } from '../formats/safetensors-shards.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { type ByteSource, localFiles, readBytes, sourceName } from '../runtime/io.js';
@@ -130,7 +130,12 @@ async function readHf(source: HfSource, tokenizerName = typeof source.tokenizer 
   }
   if (source.shards !== undefined && source.index === undefined) throw new FfnkitError('E_ARG', 'model: shards need their index (model.safetensors.index.json)');
   const weights = source.index !== undefined
-    ? readHfLlama(config, await readSafetensorsShards(source.index, source.shards, localFiles()?.join))
+    ? readHfLlama(config, await readSafetensorsShards(source.index, {
+      ...(source.shards ? { shards: source.shards } : {}),
+      ...(localFiles() ? { join: localFiles()!.join } : {}),
+      // config.json checked against the index's names before gigabytes of shards are read
+      check: (index, name) => readHfConfig(config, (t) => index.weightMap.has(t), (t) => index.weightMap.get(t) ?? name),
+    }))
     : readHfLlama(config, await readBytes(source.safetensors!, 'model.safetensors'), sourceName(source.safetensors!));
   const tokenizerConfig = source.tokenizerConfig !== undefined ? await jsonText(source.tokenizerConfig, 'tokenizer_config.json') : undefined;
   const chatVocabulary = hfChatVocabulary({
