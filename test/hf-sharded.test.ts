@@ -3,10 +3,11 @@
 // once as model.safetensors and once as shards whose tensors are in another order than the single
 // file's; the sharded one must give the single file's logits bit for bit and llama.cpp's within
 // hf-families.test.ts's tolerance. Then one refusal per way an index and its shards can disagree,
-// the single-file preference, the { config, index, shards } form, and the CLI on a sharded dir.
+// the single-file preference, the { config, index, shards } form, and the CLI on a sharded dir
+// (logits, info, quantize).
 
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -298,7 +299,7 @@ describe.skipIf(!SHARED)('which file, and the object form', () => {
 });
 
 describe.skipIf(!SHARED)('the command line on a sharded directory', () => {
-  test('ffnkit logits --model DIR and ffnkit info --model DIR', async () => {
+  test('ffnkit logits, info and quantize --model DIR', async () => {
     const checkpoint = hfCheckpoint('llama');
     const ref = golden('llama');
     const sharded = writeSharded(tempDir(), checkpoint.config, shardsOf(checkpoint.tensors, 3));
@@ -316,5 +317,11 @@ describe.skipIf(!SHARED)('the command line on a sharded directory', () => {
     expect(maxDiffOverStd).toBeLessThanOrEqual(0.02);
     const about = JSON.parse(info) as { format: string; nLayers: number; dim: number };
     expect([about.format, about.nLayers, about.dim]).toEqual(['safetensors', 2, 256]);
+    // quantize, the way to run a checkpoint whose float32 weights pass wasm32's 4 GiB: the same file from either
+    const out = tempDir();
+    await Promise.all([run('quantize', '--model', sharded, '--type', 'Q8_0', '--out', join(out, 'sharded.gguf')), run('quantize', '--model', single, '--type', 'Q8_0', '--out', join(out, 'single.gguf'))]);
+    const [a, b] = [readFileSync(join(out, 'sharded.gguf')), readFileSync(join(out, 'single.gguf'))];
+    expect(a.length).toBeGreaterThan(100_000);
+    expect(a.equals(b)).toBe(true);
   });
 });
