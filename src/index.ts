@@ -39,7 +39,7 @@ export { ggufMetadata, type GgufMetadata, type GgufEntry, type GgufValueType, ty
 export { FILE_TYPES, fileTypeByName, type FileType } from './formats/quant-plan.js';
 export { GGML_TYPES, ggmlTypeById, ggmlTypeByName, type GgmlType, type GgmlTypeName, type VecDotType } from './model/ggml-types.js';
 export { familyReads, familyConfig, LLAMA_CPP_COMBINATION, LLAMA_CPP_MOE_GAPS, MOE_ARCHS } from './formats/gguf-families.js';
-export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors } from './formats/safetensors.js';
+export { readHfLlama, writeHfLlama, parseSafetensors, writeSafetensors, type SafetensorsTensors } from './formats/safetensors.js';
 
 // FFN-SkipLLM
 export {

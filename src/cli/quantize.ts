@@ -26,7 +26,7 @@ function fileType(v: string): FileType {
 export function quantizeCommand(): Command {
   return new Command('quantize')
     .description('write a model as GGUF in a llama.cpp file type: the k-quant mixes (Q4_K_M, ...) give each tensor the type llama-quantize would; norms stay F32')
-    .requiredOption('--model <path>', 'llama2.c checkpoint, GGUF, or a Hugging Face directory (config.json, model.safetensors, tokenizer.json)')
+    .requiredOption('--model <path>', 'llama2.c checkpoint, GGUF, or a Hugging Face directory (config.json, model.safetensors or its shards, tokenizer.json)')
     .option('--tokenizer <path>', 'llama2.c tokenizer.bin, GGUF or tokenizer.json whose vocabulary to embed (default: the model\'s own, if any)')
     .requiredOption('--out <path>', 'output GGUF')
     .option('--type <type>', `file type: ${Object.keys(FILE_TYPES).join(', ')}`, fileType, 'Q8_0' as FileType)

@@ -1,5 +1,6 @@
 // Safetensors, read and written, and Hugging Face checkpoints: a `config.json` with a
-// `model.safetensors` beside it (read for every family of hf-families.ts, written for Llama).
+// `model.safetensors` (or its shards: safetensors-shards.ts) beside it (read for every family of
+// hf-families.ts, written for Llama).
 //
 // Layout: u64 header length n, n bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]},
 // "__metadata__": {...}}, then the data; offsets are relative to the end of the header.
@@ -8,7 +9,7 @@
 // ropeStyle 'half', writing interleaved weights applies that permutation.
 
 import { FfnkitError } from '../errors.js';
-import type { LlamaConfig, LlamaLayer, LlamaWeights } from '../model/weights.js';
+import type { Family, LlamaConfig, LlamaLayer, LlamaWeights } from '../model/weights.js';
 import { checkConfig, checkWeights, headDim, kvDim } from '../model/weights.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { bf16ToFloat, floatToHalf, halfToFloat } from '../model/half.js';
@@ -133,11 +134,38 @@ export interface HfLlamaConfig {
 }
 
 /**
- * Reads a Hugging Face checkpoint of any family ffnkit runs (config.json's model_type: llama,
- * mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3 / gemma3_text) from its config.json text and
- * model.safetensors bytes, as the weights its GGUF file would give.
+ * A checkpoint's tensors, whether in one safetensors file or in shards (safetensors-shards.ts):
+ * names, shapes, and values as float32. `name` is the checkpoint's (its file, or its index file),
+ * `fileOf` the file a tensor is in (for a name in none: `name`), for errors.
  */
-export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'model.safetensors'): LlamaWeights {
+export interface SafetensorsTensors {
+  readonly name: string;
+  names(): Iterable<string>;
+  shape(name: string): number[] | undefined;
+  /** The values as float32 (F16 and BF16 converted); an FfnkitError naming the file for a dtype not read. */
+  data(name: string): Float32Array;
+  fileOf(name: string): string;
+}
+
+/** The tensors of one safetensors file's bytes, converted when asked for. */
+export function safetensorsTensors(bytes: Uint8Array, source = 'safetensors file'): SafetensorsTensors {
+  const file = parseSafetensors(bytes, source);
+  return {
+    name: source,
+    names: () => file.tensors.keys(),
+    shape: (name) => file.tensors.get(name)?.shape,
+    data: (name) => safetensorsData(file, bytes, name, source),
+    fileOf: () => source,
+  };
+}
+
+/**
+ * A checkpoint's config.json read and checked (model_type, the keys its family reads or refuses,
+ * the shape), given which tensors the checkpoint holds (`has`; `fileOf` names the file of one in
+ * errors): readHfLlama's first step, and a sharded load's check before it reads any shard (the
+ * index lists the tensors' names).
+ */
+export function readHfConfig(configJson: string, has: (name: string) => boolean, fileOf: (name: string) => string = () => 'model.safetensors'): { config: LlamaConfig; ropeFactors?: Float32Array; family: Family } {
   let hf: HfLlamaConfig;
   try {
     hf = JSON.parse(configJson) as HfLlamaConfig;
@@ -150,10 +178,8 @@ export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'mod
     throw new FfnkitError('E_UNSUPPORTED', `config.json: model_type '${String(type)}' (ffnkit reads ${Object.keys(HF_MODEL_TYPES).join(', ')})`);
   }
   const family = HF_MODEL_TYPES[type]!;
-  const table = FAMILIES[family];
-  const file = parseSafetensors(bytes, source);
-  const tied = table.output === 'tied';
-  if (tied && file.tensors.has('lm_head.weight')) throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor lm_head.weight: ${family} ties its classifier to the embedding`);
+  const tied = FAMILIES[family].output === 'tied';
+  if (tied && has('lm_head.weight')) throw new FfnkitError('E_UNSUPPORTED', `${fileOf('lm_head.weight')}: tensor lm_head.weight: ${family} ties its classifier to the embedding`);
   const { config, ropeFactors } = readHfFamilyConfig(family, hf as unknown as Record<string, unknown>, {
     dim: hf.hidden_size,
     hiddenDim: hf.intermediate_size,
@@ -165,19 +191,31 @@ export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'mod
     normEps: hf.rms_norm_eps ?? 1e-6,
     ropeTheta: 10000,
     ropeStyle: 'half',
-    sharedClassifier: tied || hf.tie_word_embeddings === true || !file.tensors.has('lm_head.weight'),
+    sharedClassifier: tied || hf.tie_word_embeddings === true || !has('lm_head.weight'),
   });
   checkConfig(config, 'config.json');
+  return { config, family, ...(ropeFactors ? { ropeFactors } : {}) };
+}
+
+/**
+ * Reads a Hugging Face checkpoint of any family ffnkit runs (config.json's model_type: llama,
+ * mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3 / gemma3_text) from its config.json text and
+ * model.safetensors bytes (or the tensors of its shards), as the weights its GGUF file would give.
+ */
+export function readHfLlama(configJson: string, bytes: Uint8Array | SafetensorsTensors, source = 'model.safetensors'): LlamaWeights {
+  const file = bytes instanceof Uint8Array ? safetensorsTensors(bytes, source) : bytes;
+  const { config, ropeFactors, family } = readHfConfig(configJson, (name) => file.shape(name) !== undefined, (name) => file.fileOf(name));
+  const table = FAMILIES[family];
   const c = config;
   const shape = familyShape(c);
   const { layerNames, normPlusOne } = HF_FAMILIES[family];
   const get = (name: string, dims: number[]) => {
-    const e = file.tensors.get(name);
-    if (!e) throw new FfnkitError('E_FORMAT', `${source}: tensor ${name} is missing`);
-    if (e.shape.length !== dims.length || e.shape.some((d, i) => d !== dims[i])) {
-      throw new FfnkitError('E_SHAPE', `${source}: tensor ${name}: expected shape [${dims}], found [${e.shape}]`);
+    const found = file.shape(name);
+    if (!found) throw new FfnkitError('E_FORMAT', `${file.fileOf(name)}: tensor ${name} is missing`);
+    if (found.length !== dims.length || found.some((d, i) => d !== dims[i])) {
+      throw new FfnkitError('E_SHAPE', `${file.fileOf(name)}: tensor ${name}: expected shape [${dims}], found [${found}]`);
     }
-    return safetensorsData(file, bytes, name, source);
+    return file.data(name);
   };
   // Gemma's RMSNorm scales by (1 + w): stored as w + 1, as llama.cpp's converter writes it
   const norm = (data: Float32Array) => (normPlusOne ? data.map((v) => v + 1) : data);
@@ -216,9 +254,9 @@ export function readHfLlama(configJson: string, bytes: Uint8Array, source = 'mod
   // inverse frequencies of older checkpoints are what ropeTheta gives again; a tied checkpoint's
   // lm_head is the embedding)
   for (const name of ['model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight']) read.add(name);
-  const left = [...file.tensors.keys()].find((name) => !read.has(name) && !name.endsWith('.rotary_emb.inv_freq'));
-  if (left) throw new FfnkitError('E_UNSUPPORTED', `${source}: tensor ${left} is not part of the ${family} graph ffnkit computes`);
-  checkWeights(weights, source);
+  const left = [...file.names()].find((name) => !read.has(name) && !name.endsWith('.rotary_emb.inv_freq'));
+  if (left) throw new FfnkitError('E_UNSUPPORTED', `${file.fileOf(left)}: tensor ${left} is not part of the ${family} graph ffnkit computes`);
+  checkWeights(weights, file.name);
   return weights;
 }
 

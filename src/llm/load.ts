@@ -1,24 +1,33 @@
 // Loading models from any of the supported formats, detected from the bytes: GGUF ("GGUF"),
 // llama2.c v1 ("ak42") or v0 (a plausible header), Hugging Face (a directory, or { config,
-// safetensors }); anything else is refused as such. The tokenizer, chat template and special
-// tokens come along: GGUF metadata, or the directory's tokenizer.json, tokenizer_config.json and
-// generation_config.json.
+// safetensors }, or { config, index, shards } for a sharded one); anything else is refused as
+// such. The tokenizer, chat template and special tokens come along: GGUF metadata, or the
+// directory's tokenizer.json, tokenizer_config.json and generation_config.json.
 
 import { FfnkitError } from '../errors.js';
 import { parseGguf, readGguf, type GgufMetadata, type ReadGgufOptions } from '../formats/gguf.js';
 import { looksLikeLlama2c, readLlama2c } from '../formats/llama2c.js';
 import { type ChatVocabulary, ggufChatVocabulary, hfChatVocabulary } from '../formats/chat-vocabulary.js';
 import { hfTokenizer } from '../formats/hf-tokenizer.js';
-import { readHfLlama } from '../formats/safetensors.js';
+import { readHfConfig, readHfLlama } from '../formats/safetensors.js';
+import { readSafetensorsShards } from '../formats/safetensors-shards.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { type ByteSource, localFiles, readBytes, sourceName } from '../runtime/io.js';
 import { LlamaModel, type ModelOptions } from './model.js';
 import type { HostMatrix, LlamaWeights } from '../model/weights.js';
 
-/** A Hugging Face checkpoint given as its two files. */
+/**
+ * A Hugging Face checkpoint given as its files: config.json and either model.safetensors or, for
+ * a sharded checkpoint, model.safetensors.index.json with its shards.
+ */
 export interface HfSource {
   config: string | ByteSource;
-  safetensors: ByteSource;
+  /** model.safetensors: the weights in one file. */
+  safetensors?: ByteSource;
+  /** model.safetensors.index.json (JSON text or a source), for weights in shards: give it instead of `safetensors`. */
+  index?: string | ByteSource;
+  /** The shards by the file names the index gives them (a browser's File objects, say); one not here is read beside `index` when that is a path or URL. */
+  shards?: Record<string, ByteSource>;
   /** tokenizer.json (JSON text or bytes): the model's tokenizer, with tokenizer_config.json's BOS/EOS choices. */
   tokenizer?: string | ByteSource;
   /** tokenizer_config.json (JSON text or bytes), for the chat template and special tokens. */
@@ -45,7 +54,7 @@ export interface LoadedWeights<M extends HostMatrix = Float32Array> {
 }
 
 function isHfSource(s: ModelSource): s is HfSource {
-  return typeof s === 'object' && s !== null && 'safetensors' in s && 'config' in s;
+  return typeof s === 'object' && s !== null && 'config' in s && ('safetensors' in s || 'index' in s);
 }
 
 /** True when the bytes start like a safetensors file: a plausible u64 header length, then '{'. */
@@ -79,9 +88,18 @@ export async function readWeights(source: ModelSource, options: ReadWeightsOptio
       throw new FfnkitError('E_ARG', `model: cannot read ${files.join(source, file)} (${(e as Error).message})`);
     });
     const [tokenizer, tokenizerConfig, generationConfig, chatTemplate] = await Promise.all(['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'chat_template.jinja'].map(beside));
+    // one file when there is one, as Hugging Face's loaders choose (a directory may keep both)
+    const single = files.join(source, 'model.safetensors');
+    const index = files.join(source, 'model.safetensors.index.json');
+    const present = (path: string) => files.exists(path).catch((e: Error) => {
+      throw new FfnkitError('E_ARG', `model: cannot read ${path} (${e.message})`);
+    });
+    const hasSingle = await present(single);
+    const sharded = !hasSingle && (await present(index));
+    if (!hasSingle && !sharded) throw new FfnkitError('E_ARG', `model: the directory ${source} holds neither model.safetensors nor model.safetensors.index.json`);
     return readHf({
       config: files.join(source, 'config.json'),
-      safetensors: files.join(source, 'model.safetensors'),
+      ...(sharded ? { index } : { safetensors: single }),
       ...(tokenizer ? { tokenizer } : {}),
       ...(tokenizerConfig ? { tokenizerConfig } : {}),
       ...(generationConfig ? { generationConfig } : {}),
@@ -107,8 +125,18 @@ export async function readWeights(source: ModelSource, options: ReadWeightsOptio
 /** A Hugging Face checkpoint's weights, tokenizer and chat vocabulary; `tokenizerName` names its tokenizer.json in errors. */
 async function readHf(source: HfSource, tokenizerName = typeof source.tokenizer === 'string' && !isJsonText(source.tokenizer) ? source.tokenizer : 'tokenizer.json'): Promise<LoadedWeights> {
   const config = await jsonText(source.config, 'config.json');
-  const bytes = await readBytes(source.safetensors, 'model.safetensors');
-  const weights = readHfLlama(config, bytes, sourceName(source.safetensors));
+  if ((source.safetensors === undefined) === (source.index === undefined)) {
+    throw new FfnkitError('E_ARG', `model: a Hugging Face checkpoint takes safetensors (one file) or index (shards), ${source.index === undefined ? 'and got neither' : 'not both'}`);
+  }
+  if (source.shards !== undefined && source.index === undefined) throw new FfnkitError('E_ARG', 'model: shards need their index (model.safetensors.index.json)');
+  const weights = source.index !== undefined
+    ? readHfLlama(config, await readSafetensorsShards(source.index, {
+      ...(source.shards ? { shards: source.shards } : {}),
+      ...(localFiles() ? { join: localFiles()!.join } : {}),
+      // config.json checked against the index's names before gigabytes of shards are read
+      check: (index, name) => readHfConfig(config, (t) => index.weightMap.has(t), (t) => index.weightMap.get(t) ?? name),
+    }))
+    : readHfLlama(config, await readBytes(source.safetensors!, 'model.safetensors'), sourceName(source.safetensors!));
   const tokenizerConfig = source.tokenizerConfig !== undefined ? await jsonText(source.tokenizerConfig, 'tokenizer_config.json') : undefined;
   const chatVocabulary = hfChatVocabulary({
     ...(tokenizerConfig !== undefined ? { tokenizerConfig } : {}),
@@ -146,7 +174,7 @@ async function text(source: string | ByteSource, what: string): Promise<string> 
 
 /**
  * Loads a model into a new engine (or `options.engine`): a path or URL, bytes, a Response or
- * File, or a Hugging Face `{ config, safetensors }`. A tokenizer stored with it (GGUF metadata,
+ * File, or a Hugging Face `{ config, safetensors }` (sharded: `{ config, index, shards }`). A tokenizer stored with it (GGUF metadata,
  * the directory's tokenizer.json) is kept as `model.tokenizer`. A GGUF file's matrices run in their own ggml type where a kernel runs
  * it (Q8_0: int8 kernels, a quarter of the f32 bytes); the others are widened to float32.
  */

@@ -11,5 +11,9 @@ import './threads.js';
 setLocalFiles({
   read: (path) => readWholeFile(path),
   isDirectory: async (path) => (await stat(path)).isDirectory(),
+  exists: (path) => stat(path).then(() => true, (e: { code?: string }) => {
+    if (e.code === 'ENOENT') return false;
+    throw e;
+  }),
   join,
 });

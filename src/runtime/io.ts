@@ -11,6 +11,8 @@ export type ByteSource = string | URL | Uint8Array | ArrayBuffer | Response | Bl
 export interface LocalFiles {
   read(path: string | URL): Promise<Uint8Array<ArrayBuffer>>;
   isDirectory(path: string): Promise<boolean>;
+  /** Whether anything is at `path` (false only when nothing is: other failures throw). */
+  exists(path: string): Promise<boolean>;
   join(dir: string, name: string): string;
 }
 
