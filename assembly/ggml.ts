@@ -1,5 +1,6 @@
 // GEMM (and, with m = 1, GEMV) on ggml's block types in GGUF's rows, one export per type (Q4_0,
-// Q4_K and Q6_K run on their own 4-row layouts, assembly/q4x4.ts and q6x4.ts):
+// Q4_K, Q5_K and Q6_K run on their own 4-row layouts, assembly/q4x4.ts, q5x4.ts and q6x4.ts;
+// q5_k_gemm stays for `bench kernels --only q5_k`, which times the 4-row kernel against it):
 //
 //   TYPE_gemm(w, x, y, m, n, k, ldy, dot)
 //

@@ -39,3 +39,4 @@ export { f32_to_f16_cache, f16_attention, f16_attention_flash } from './attentio
 export { ggml_quantize_scratch_bytes, q2_k_quantize_f32, q3_k_quantize_f32, q4_k_quantize_f32, q5_k_quantize_f32, q6_k_quantize_f32, iq4_nl_quantize_f32, iq4_xs_quantize_f32 } from './quantize-kquants';
 export { relaxed_dot_u8_form } from './dot';
 export { q8_0_gemm_pack_x4_u8, q8_0_quantize_f32_x4_u8, q8_0_gemm_x4_u8 } from './q8u8';
+export { q5_k_gemm_packed_bytes, q5_k_gemm_pack_x4, q5_k_gemm_x4 } from './q5x4';

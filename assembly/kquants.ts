@@ -1,5 +1,6 @@
-// ggml's k-quants that run in GGUF's own rows (Q2_K, Q3_K, Q5_K; Q4_K and Q6_K are repacked by
-// 4 rows, q4x4.ts and q6x4.ts): super-blocks of 256 weights with 6-bit or 8-bit sub-block scales,
+// ggml's k-quants that run in GGUF's own rows (Q2_K, Q3_K; Q5_K's row kernel stays for the
+// benchmark that times q5x4.ts against it; Q4_K, Q5_K and Q6_K are repacked by 4 rows, q4x4.ts,
+// q5x4.ts and q6x4.ts): super-blocks of 256 weights with 6-bit or 8-bit sub-block scales,
 // one row's super-blocks after another. Each function here is one row's dot product with one
 // token's Q8_K activations (assembly/q8.ts, blocks of 292 bytes: f32 d, 256 int8 q, 16 i16 sums
 // of 16 q), as ggml's vec_dot_qN_K_q8_K computes it: per super-block the integer sum of

@@ -49,14 +49,14 @@ function q4_0_nibble(q: usize, j: i32): i32 {
 
 // Nibble of weight w (0..255) of a GGUF Q4_K super-block's 128 bytes at q: byte 32(w/64) + w%32, high for the second 32 of each 64.
 @inline
-function q4_k_nibble(q: usize, w: i32): i32 {
+export function q4_k_nibble(q: usize, w: i32): i32 {
   const b = <i32>load<u8>(q + <usize>((w >> 6) * 32 + (w & 31)));
   return (w & 32) != 0 ? b >> 4 : b & 15;
 }
 
 // Writes the 4 bytes of one row's word for the 8 weights n(0)..n(7) at out.
 @inline
-function put_word(out: usize, n0: i32, n1: i32, n2: i32, n3: i32, n4: i32, n5: i32, n6: i32, n7: i32): void {
+export function put_word(out: usize, n0: i32, n1: i32, n2: i32, n3: i32, n4: i32, n5: i32, n6: i32, n7: i32): void {
   store<u8>(out, word_byte(n0, n2));
   store<u8>(out, word_byte(n4, n6), 1);
   store<u8>(out, word_byte(n1, n3), 2);
@@ -382,7 +382,7 @@ function k4_sub(p: usize, xb: usize, j: i32, relaxed: bool): v128 {
 // The float step of one super-block: f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x) for each
 // row of the packed super-block at p, summ = sum_j min_j * sum(x_j) from the token's activation block at xb.
 @inline
-function k4_scaled(p: usize, xb: usize, sumq: v128): v128 {
+export function k4_scaled(p: usize, xb: usize, sumq: v128): v128 {
   let summ = i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS), v128.load32_splat(xb + XQ4_K_BSUMS));
   summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 8), v128.load32_splat(xb + XQ4_K_BSUMS + 4)));
   summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 16), v128.load32_splat(xb + XQ4_K_BSUMS + 8)));

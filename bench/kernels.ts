@@ -16,6 +16,7 @@ import { maddPeak, q8DotPeak, readBandwidth } from './probes.js';
 import { runThreadCases } from './threads.js';
 import { runGgmlGemvCases } from './ggml.js';
 import { runQ8PathCases } from './q8-paths-run.js';
+import { runQ5KCases } from './q5k.js';
 
 /** (M, K, N) of the GEMM cases: a prefill block of a 1B model's projections. */
 export const GEMM_SHAPES: readonly [number, number, number][] = [
@@ -56,6 +57,11 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
   if (opts.only === 'q8_0') {
     // just the Q8_0 layouts and paths, in Node and in Chromium
     await runQ8PathCases(engines, opts, emit, say);
+    return lines;
+  }
+  if (opts.only === 'q5_k') {
+    // Q5_K's 4-row kernel against the row kernel it replaced, in one process
+    runQ5KCases(engines, opts, emit, say);
     return lines;
   }
 

@@ -217,7 +217,7 @@ describe('every build and dot path gives the same bits on the integer types', ()
 });
 
 describe('the 4-row kernels\' relaxed path, once the engine runs it exactly', () => {
-  test.each(['q4_0', 'q4_k', 'q6_k'] as const)('%s: gives the i16 path\'s bits', async (type) => {
+  test.each(['q4_0', 'q4_k', 'q5_k', 'q6_k'] as const)('%s: gives the i16 path\'s bits', async (type) => {
     const e = await engineFor('relaxed');
     if (e.dot.code === 0) return; // this engine keeps the i16 path
     const traits = GGML_KERNEL_TRAITS[type];
@@ -270,6 +270,7 @@ test.each(TYPES)('%s: the host\'s size of a matrix is what the wasm lays out', a
   for (const [rows, cols] of [[1, block], [5, 4 * block], [8, 3 * block], [13, 256]] as const) {
     const want = type === 'q4_0' ? wasm.q4_0_gemm_packed_bytes(rows, cols)
       : type === 'q4_k' ? wasm.q4_k_gemm_packed_bytes(rows, cols)
+        : type === 'q5_k' ? wasm.q5_k_gemm_packed_bytes(rows, cols)
         : type === 'q6_k' ? wasm.q6_k_gemm_packed_bytes(rows, cols)
         : type === 'q8_0' ? wasm.q8_0_gemm_packed_floats(rows, cols) * 4
           : rows * ggmlRowBytes(type, cols);
@@ -368,10 +369,14 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
 });
 
 describe('the 4-row kernels at the extremes: the largest weights against the largest activations', () => {
-  // every weight value at its largest (nibbles 15, Q6_K 63 with scale -128, Q4_K scales and mins
-  // 63) and every activation quantized to -127: the 16-bit partial sums of the relaxed path at
-  // their bound (30480 for the Q4 types, 32004 for Q6_K), which neither wrap nor saturate
-  function extremeBlocks(type: 'q4_0' | 'q4_k' | 'q6_k', rows: number, cols: number): Uint8Array {
+  // every weight value at its largest (nibbles 15, Q5_K 31, Q6_K 63 with scale -128, Q4_K and
+  // Q5_K scales and mins 63) and every activation quantized to -127 (token 0; ggml's Q8_K gives
+  // its largest value -127, never -128) or 127 (token 1: its first value of each block at -1.5
+  // sets the scale's sign, the others at +1.5): the 16-bit partial sums of the relaxed path at
+  // their bound (30480 for the Q4 types, 31496 for Q5_K's four pair sums, 32004 for Q6_K),
+  // which neither wrap nor saturate
+  type Extreme = 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
+  function extremeBlocks(type: Extreme, rows: number, cols: number): Uint8Array {
     const L = REF_LAYOUT[type];
     const out = new Uint8Array(((rows * cols) / L.block) * L.bytes).fill(0xff);
     const dv = new DataView(out.buffer);
@@ -381,16 +386,23 @@ describe('the 4-row kernels at the extremes: the largest weights against the lar
     }
     return out;
   }
-  test.each(['q4_0', 'q4_k', 'q6_k'] as const)('%s: every build and path against the float64 reference', async (type) => {
+  test.each(['q4_0', 'q4_k', 'q5_k', 'q6_k'] as const)('%s: every build and path against the float64 reference', async (type) => {
     const [rows, cols] = [6, 512];
     const bytes = extremeBlocks(type, rows, cols);
-    const x = new Float32Array(2 * cols).fill(-1.5);
-    const want = gemvRef(type, bytes, x.subarray(0, cols), rows, cols);
+    // tokens 0 and 2 quantize to -127 everywhere, token 1 to 127 but for one value per block
+    const x = new Float32Array(3 * cols).fill(-1.5);
+    for (let j = 0; j < cols; j++) if (j % 256 !== 0) x[cols + j] = 1.5;
+    const wants = [0, 1].map((t) => gemvRef(type, bytes, x.subarray(t * cols, (t + 1) * cols), rows, cols));
+    const q = quantizeQ8KRef(x.subarray(cols, 2 * cols)).q;
+    expect([q[0], q[1], q[255], quantizeQ8KRef(x.subarray(0, 256)).q[7]]).toEqual([-127, 127, 127, -127]);
     const outs: number[][] = [];
     for (const backend of BACKENDS) {
       const e = await engineFor(backend);
-      const y = run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, 2);
-      for (let t = 0; t < 2; t++) expectClose(y.subarray(t * rows, (t + 1) * rows), want.y, (i) => tolerance(type, cols, want.mag[i]!), `${type} ${backend} token ${t}`);
+      const y = run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, 3);
+      for (let t = 0; t < 3; t++) {
+        const want = wants[t === 1 ? 1 : 0]!;
+        expectClose(y.subarray(t * rows, (t + 1) * rows), want.y, (i) => tolerance(type, cols, want.mag[i]!), `${type} ${backend} token ${t}`);
+      }
       outs.push(bits(y));
     }
     for (const o of outs.slice(1)) expect(o).toEqual(outs[0]);

@@ -57,7 +57,7 @@ describe.skipIf(!SHARED)('integerDot on whole models', () => {
   }
 
   // Q4_K_M mixes Q4_K and Q6_K; Q4_0 and Q8_0 have kernels of their own
-  test.each(['fixture-llama-q4_k_m.gguf', 'fixture-llama-q4_0.gguf', 'fixture-llama-q6_k.gguf', 'fixture-llama-q8_0.gguf'])('%s: the same logits, bit for bit, on both paths', async (file) => {
+  test.each(['fixture-llama-q4_k_m.gguf', 'fixture-llama-q4_0.gguf', 'fixture-llama-q5_k_m.gguf', 'fixture-llama-q6_k.gguf', 'fixture-llama-q8_0.gguf'])('%s: the same logits, bit for bit, on both paths', async (file) => {
     const auto = await bits(file, { backend: 'relaxed' });
     const i16 = await bits(file, { backend: 'relaxed', integerDot: 'i16' });
     expect([auto.path, i16.path]).toEqual(['relaxed', 'i16']);

@@ -76,17 +76,20 @@ export interface KernelExports {
   f32_geglu_tanh(gate: number, up: number, y: number, n: number): void;
   f32_softcap(x: number, cap: number, y: number, n: number): void;
   f32_add_row_bias(x: number, bias: number, rows: number, n: number): void;
-  // ggml block types (assembly/ggml.ts, q4x4.ts, q6x4.ts, f16.ts, q8.ts, dot.ts): TYPE_gemm(w, x, y, m, n, k, ldy, dot);
+  // ggml block types (assembly/ggml.ts, q4x4.ts, q5x4.ts, q6x4.ts, f16.ts, q8.ts, dot.ts): TYPE_gemm(w, x, y, m, n, k, ldy, dot);
   // the 4-row kernels TYPE_gemm_x4 on the layout of TYPE_gemm_pack_x4, returning the dot path they took
   q4_0_gemm_x4: GgmlGemm;
   q4_k_gemm_x4: GgmlGemm;
   q6_k_gemm_x4: GgmlGemm;
+  q5_k_gemm_x4: GgmlGemm;
   q4_0_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q4_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q6_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
+  q5_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q4_0_gemm_packed_bytes(n: number, k: number): number;
   q4_k_gemm_packed_bytes(n: number, k: number): number;
   q6_k_gemm_packed_bytes(n: number, k: number): number;
+  q5_k_gemm_packed_bytes(n: number, k: number): number;
   q8_1_quantize_f32_x4(x: number, n: number, out: number): void;
   q8_k_quantize_f32_x4(x: number, n: number, out: number): void;
   q4_1_gemm: GgmlGemm;
