@@ -355,7 +355,7 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     expect(two.threads).toBe(2);
     const [rows, cols] = REF_LAYOUT[type].block === 1 ? [601, 1000] : [601, 1024];
     const bytes = randomBlocks(type, rows, cols, 5);
-    for (const m of [1, 3]) {
+    for (const m of [1, 3, 9]) {
       const x = randomF32(m * cols, m);
       const split = vi.spyOn(two.pool!, 'run');
       const [a, b] = [one, two].map((e) => bits(run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, m)));
@@ -384,13 +384,15 @@ describe('the 4-row kernels at the extremes: the largest weights against the lar
   test.each(['q4_0', 'q4_k', 'q6_k'] as const)('%s: every build and path against the float64 reference', async (type) => {
     const [rows, cols] = [6, 512];
     const bytes = extremeBlocks(type, rows, cols);
-    const x = new Float32Array(2 * cols).fill(-1.5);
+    // 9 tokens: every token tile (4, 2 and 1 tokens) runs at the bound
+    const m = 9;
+    const x = new Float32Array(m * cols).fill(-1.5);
     const want = gemvRef(type, bytes, x.subarray(0, cols), rows, cols);
     const outs: number[][] = [];
     for (const backend of BACKENDS) {
       const e = await engineFor(backend);
-      const y = run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, 2);
-      for (let t = 0; t < 2; t++) expectClose(y.subarray(t * rows, (t + 1) * rows), want.y, (i) => tolerance(type, cols, want.mag[i]!), `${type} ${backend} token ${t}`);
+      const y = run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, m);
+      for (let t = 0; t < m; t++) expectClose(y.subarray(t * rows, (t + 1) * rows), want.y, (i) => tolerance(type, cols, want.mag[i]!), `${type} ${backend} token ${t}`);
       outs.push(bits(y));
     }
     for (const o of outs.slice(1)) expect(o).toEqual(outs[0]);
