@@ -13,7 +13,7 @@ import { randomF32 } from '../testing/random.js';
 
 const TYPES = ['q4_0', 'q4_k', 'q6_k'] as const;
 /** Columns: a short row (all 9 tokens in one chunk) and a long one (chunks of 4 tokens). */
-const COLS = { q4_0: [96, 9216], q4_k: [512, 11264], q6_k: [512, 30720] } as const;
+const COLS = { q4_0: [96, 18432], q4_k: [512, 22528], q6_k: [512, 57600] } as const;
 const ROWS = 13; // 3 groups of 4 and a group of 1
 const M = 9;
 
