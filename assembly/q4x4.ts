@@ -372,6 +372,39 @@ function q4_0_quad_relaxed(g: usize, xa: usize, xBytes: usize, ya: usize, yBytes
   store_rows(ya + 3 * yBytes, acc3, rows);
 }
 
+// The i16 path on two tokens at once (activation rows xa and xc, outputs at ya and yc): each
+// vector of nibbles masked once for both, the browsers' path without relaxed SIMD. The masks
+// are read from memory at each use, an operand of the and itself on x86, so that both tokens'
+// sums and the four masked vectors fit the registers. The same integers and float steps as one
+// token at a time.
+@inline
+function q4_0_pair_i16(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  let ba = xa, bc = xc;
+  const end = g + <usize>nb * Q4_0_GROUP_BLOCK;
+  for (let p = g; p < end; p += Q4_0_GROUP_BLOCK) {
+    let sA = i32x4.splat(0), sC = i32x4.splat(0);
+    for (let c: usize = 0; c < 64; c += 16) {
+      const v = v128.load(p + 16 + c);
+      const u0 = v128.and(v, v128.load(NIBBLE_MASKS)), u1 = v128.and(v, v128.load(NIBBLE_MASKS, 16));
+      const u2 = v128.and(v, v128.load(NIBBLE_MASKS, 32)), u3 = i16x8.shr_u(v, 12);
+      const a = ba + XQ4_0_I16 + c, e = bc + XQ4_0_I16 + c;
+      sA = i32x4.add(sA, i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(u0, v128.load32_splat(a)), i32x4.dot_i16x8_s(u1, v128.load32_splat(a, 4))),
+        i32x4.add(i32x4.dot_i16x8_s(u2, v128.load32_splat(a, 8)), i32x4.dot_i16x8_s(u3, v128.load32_splat(a, 12)))));
+      sC = i32x4.add(sC, i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(u0, v128.load32_splat(e)), i32x4.dot_i16x8_s(u1, v128.load32_splat(e, 4))),
+        i32x4.add(i32x4.dot_i16x8_s(u2, v128.load32_splat(e, 8)), i32x4.dot_i16x8_s(u3, v128.load32_splat(e, 12)))));
+    }
+    accA = f32x4.add(accA, q4_0_scaled(p, ba, i32x4.shr_s(sA, 8)));
+    accC = f32x4.add(accC, q4_0_scaled(p, bc, i32x4.shr_s(sC, 8)));
+    ba += XQ4_0_BYTES;
+    bc += XQ4_0_BYTES;
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
+}
+
 // Q4_0: per block, s = w . x - 8 * sum(x) (the zero point through the activations' sum), then
 // y += f32(s) * (d_w * d_x).
 @inline
@@ -398,6 +431,12 @@ function q4_0_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
         const xt = x + <usize>t * xBytes;
         const yt = y + (<usize>t * ldy + r) * 4;
         q4_0_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
+    } else if (ASC_FEATURE_SIMD) {
+      for (; t + 1 < t1; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q4_0_pair_i16(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
       }
     }
     for (; t < t1; t++) {

@@ -1,5 +1,5 @@
 // The 4-row kernels' token tiles (relaxed path: Q4_0 and Q4_K 4, 2 and 1 tokens, Q6_K 2 and 1;
-// i16 path: Q4_K 2 and 1) and their token chunks (assembly/q4x4.ts token_chunk): every token count from 1 to 9,
+// i16 path: Q4_0 and Q4_K 2 and 1) and their token chunks (assembly/q4x4.ts token_chunk): every token count from 1 to 9,
 // so every tile and every tail runs, gives each token the bits it gets alone, on every build and
 // on both dot paths, and agrees with the float64 reference. The long rows make a chunk 4 tokens,
 // so 9 tokens cross two chunk boundaries, each in the middle of no tile.
