@@ -261,6 +261,18 @@ export function relaxed_i16_exact(dot: i32): bool {
   return false;
 }
 
+// How many tokens a GEMM runs against every group of rows before the next tokens: as many as
+// keep their activations (xBytes each) within about 512 KiB, half of a 1 MiB L2, a multiple of 4
+// (the widest token tile). Every group's weights (a few KiB) stay in L1 across the tokens, but
+// all of a long prompt's activations (128 tokens of 5632 columns: 2.2 MB with both forms) would
+// fall out of L2 and come from L3 again for every group; with this many, each group's weights
+// come from L3 once per chunk instead, far fewer bytes. Changes the order in which the outputs
+// are computed only, not any output's sums.
+@inline
+export function token_chunk(xBytes: usize): i32 {
+  return max(4, <i32>((<usize>524288 / max<usize>(xBytes, 1)) & ~3));
+}
+
 // ---- the products ---------------------------------------------------------------------------
 //
 //   TYPE_gemm_x4(w, x, y, m, n, k, ldy, dot)
@@ -325,25 +337,109 @@ function q4_0_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize,
   store_rows(yc, accC, rows);
 }
 
+// The relaxed path on four tokens at once (activation rows xBytes apart from xa, output rows
+// yBytes apart from ya): each vector of nibbles unpacked once for all four, a quarter of the
+// pair's unpacking per token. The four 16-bit sums and four float accumulators with the mask and
+// the two unpacked vectors stay within the engine's 16 vector registers. The same integers and
+// float steps as one token at a time.
+@inline
+function q4_0_quad_relaxed(g: usize, xa: usize, xBytes: usize, ya: usize, yBytes: usize, nb: i32, rows: i32): void {
+  const m = v128.load(NIBBLE_MASKS, 48);
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  let b0 = xa;
+  const end = g + <usize>nb * Q4_0_GROUP_BLOCK;
+  for (let p = g; p < end; p += Q4_0_GROUP_BLOCK) {
+    const b1 = b0 + xBytes, b2 = b1 + xBytes, b3 = b2 + xBytes;
+    let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
+    for (let c: usize = 0; c < 64; c += 16) {
+      const v = v128.load(p + 16 + c);
+      const lo = v128.and(v, m), hi = v128.and(i16x8.shr_u(v, 4), m);
+      const o = XQ4_0_I8 + (c >> 1);
+      h0 = i16x8.add(h0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(b0 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(b0 + o, 4), hi)));
+      h1 = i16x8.add(h1, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(b1 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(b1 + o, 4), hi)));
+      h2 = i16x8.add(h2, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(b2 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(b2 + o, 4), hi)));
+      h3 = i16x8.add(h3, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(b3 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(b3 + o, 4), hi)));
+    }
+    acc0 = f32x4.add(acc0, q4_0_scaled(p, b0, i32x4.extadd_pairwise_i16x8_s(h0)));
+    acc1 = f32x4.add(acc1, q4_0_scaled(p, b1, i32x4.extadd_pairwise_i16x8_s(h1)));
+    acc2 = f32x4.add(acc2, q4_0_scaled(p, b2, i32x4.extadd_pairwise_i16x8_s(h2)));
+    acc3 = f32x4.add(acc3, q4_0_scaled(p, b3, i32x4.extadd_pairwise_i16x8_s(h3)));
+    b0 += XQ4_0_BYTES;
+  }
+  store_rows(ya, acc0, rows);
+  store_rows(ya + yBytes, acc1, rows);
+  store_rows(ya + 2 * yBytes, acc2, rows);
+  store_rows(ya + 3 * yBytes, acc3, rows);
+}
+
+// The i16 path on two tokens at once (activation rows xa and xc, outputs at ya and yc): each
+// vector of nibbles masked once for both, the browsers' path without relaxed SIMD. The masks
+// are read from memory at each use, an operand of the and itself on x86, so that both tokens'
+// sums and the four masked vectors fit the registers. The same integers and float steps as one
+// token at a time.
+@inline
+function q4_0_pair_i16(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  let ba = xa, bc = xc;
+  const end = g + <usize>nb * Q4_0_GROUP_BLOCK;
+  for (let p = g; p < end; p += Q4_0_GROUP_BLOCK) {
+    let sA = i32x4.splat(0), sC = i32x4.splat(0);
+    for (let c: usize = 0; c < 64; c += 16) {
+      const v = v128.load(p + 16 + c);
+      const u0 = v128.and(v, v128.load(NIBBLE_MASKS)), u1 = v128.and(v, v128.load(NIBBLE_MASKS, 16));
+      const u2 = v128.and(v, v128.load(NIBBLE_MASKS, 32)), u3 = i16x8.shr_u(v, 12);
+      const a = ba + XQ4_0_I16 + c, e = bc + XQ4_0_I16 + c;
+      sA = i32x4.add(sA, i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(u0, v128.load32_splat(a)), i32x4.dot_i16x8_s(u1, v128.load32_splat(a, 4))),
+        i32x4.add(i32x4.dot_i16x8_s(u2, v128.load32_splat(a, 8)), i32x4.dot_i16x8_s(u3, v128.load32_splat(a, 12)))));
+      sC = i32x4.add(sC, i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(u0, v128.load32_splat(e)), i32x4.dot_i16x8_s(u1, v128.load32_splat(e, 4))),
+        i32x4.add(i32x4.dot_i16x8_s(u2, v128.load32_splat(e, 8)), i32x4.dot_i16x8_s(u3, v128.load32_splat(e, 12)))));
+    }
+    accA = f32x4.add(accA, q4_0_scaled(p, ba, i32x4.shr_s(sA, 8)));
+    accC = f32x4.add(accC, q4_0_scaled(p, bc, i32x4.shr_s(sC, 8)));
+    ba += XQ4_0_BYTES;
+    bc += XQ4_0_BYTES;
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
+}
+
 // Q4_0: per block, s = w . x - 8 * sum(x) (the zero point through the activations' sum), then
 // y += f32(s) * (d_w * d_x).
 @inline
 function q4_0_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
+  const chunk = token_chunk(<usize>(k / 32) * XQ4_0_BYTES);
+  for (let t0 = 0; t0 < m; t0 += chunk) q4_0_gemm_tokens(w, x, y, t0, min(m, t0 + chunk), n, k, ldy, relaxed);
+}
+
+// Tokens t0 .. t1 - 1 of q4_0_gemm, every group of rows.
+@inline
+function q4_0_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
   const nb = k / 32;
   const groupBytes = <usize>nb * Q4_0_GROUP_BLOCK;
   const xBytes = <usize>nb * XQ4_0_BYTES;
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
-    let t = 0;
+    let t = t0;
     if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
-      for (; t + 1 < m; t += 2) {
+      for (; t + 3 < t1; t += 4) {
+        q4_0_quad_relaxed(g, x + <usize>t * xBytes, xBytes, y + (<usize>t * ldy + r) * 4, <usize>ldy * 4, nb, rows);
+      }
+      for (; t + 1 < t1; t += 2) {
         const xt = x + <usize>t * xBytes;
         const yt = y + (<usize>t * ldy + r) * 4;
         q4_0_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
       }
+    } else if (ASC_FEATURE_SIMD) {
+      for (; t + 1 < t1; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q4_0_pair_i16(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
     }
-    for (; t < m; t++) {
+    for (; t < t1; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
@@ -426,25 +522,130 @@ function q4_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize,
   store_rows(yc, accC, rows);
 }
 
+// The relaxed path on four tokens at once (activation blocks xBytes apart from xa, output rows
+// yBytes apart from ya), as q4_0_quad_relaxed: each vector of nibbles unpacked once for all
+// four. In the innermost loop only the four 16-bit sums, the mask and the two unpacked vectors
+// are live; the super-block and float accumulators are touched once per sub-block or
+// super-block, so an engine short of registers keeps those in memory. The same integers and
+// float steps as one token at a time.
+@inline
+function q4_k_quad_relaxed(g: usize, xa: usize, xBytes: usize, ya: usize, yBytes: usize, nb: i32, rows: i32): void {
+  const m = v128.load(NIBBLE_MASKS, 48);
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  let b0 = xa;
+  const end = g + <usize>nb * Q4_K_GROUP_BLOCK;
+  for (let p = g; p < end; p += Q4_K_GROUP_BLOCK) {
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let i0 = b0 + XQ4_K_I8;
+    for (let j: usize = 0; j < 8; j++) {
+      const q = p + K_NIBBLES + j * 64;
+      const i1 = i0 + xBytes, i2 = i1 + xBytes, i3 = i2 + xBytes;
+      let h0 = i16x8.splat(0), h1 = i16x8.splat(0), h2 = i16x8.splat(0), h3 = i16x8.splat(0);
+      for (let c: usize = 0; c < 64; c += 16) {
+        const v = v128.load(q + c);
+        const lo = v128.and(v, m), hi = v128.and(i16x8.shr_u(v, 4), m);
+        const o = c >> 1;
+        h0 = i16x8.add(h0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i0 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i0 + o, 4), hi)));
+        h1 = i16x8.add(h1, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i1 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i1 + o, 4), hi)));
+        h2 = i16x8.add(h2, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i2 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i2 + o, 4), hi)));
+        h3 = i16x8.add(h3, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i3 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i3 + o, 4), hi)));
+      }
+      // sub-block j's scales of the 4 rows, one i32 lane each
+      const sc = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p + K_SCALES + j * 4)));
+      s0 = i32x4.add(s0, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(h0), sc));
+      s1 = i32x4.add(s1, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(h1), sc));
+      s2 = i32x4.add(s2, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(h2), sc));
+      s3 = i32x4.add(s3, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(h3), sc));
+      i0 += 32;
+    }
+    acc0 = f32x4.add(acc0, k4_scaled(p, b0, s0));
+    acc1 = f32x4.add(acc1, k4_scaled(p, b0 + xBytes, s1));
+    acc2 = f32x4.add(acc2, k4_scaled(p, b0 + 2 * xBytes, s2));
+    acc3 = f32x4.add(acc3, k4_scaled(p, b0 + 3 * xBytes, s3));
+    b0 += XQ4_K_BYTES;
+  }
+  store_rows(ya, acc0, rows);
+  store_rows(ya + yBytes, acc1, rows);
+  store_rows(ya + 2 * yBytes, acc2, rows);
+  store_rows(ya + 3 * yBytes, acc3, rows);
+}
+
+// The i16 path on two tokens at once (activation blocks xa and xc, outputs at ya and yc): each
+// vector of nibbles masked once for both, the browsers' path without relaxed SIMD. The same
+// integers and float steps as one token at a time.
+@inline
+function q4_k_pair_i16(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  const m0 = v128.load(NIBBLE_MASKS), m1 = v128.load(NIBBLE_MASKS, 16), m2 = v128.load(NIBBLE_MASKS, 32);
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  let ba = xa, bc = xc;
+  const end = g + <usize>nb * Q4_K_GROUP_BLOCK;
+  for (let p = g; p < end; p += Q4_K_GROUP_BLOCK) {
+    let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
+    let a = ba + XQ4_K_I16, e = bc + XQ4_K_I16;
+    for (let j: usize = 0; j < 8; j++) {
+      const q = p + K_NIBBLES + j * 64;
+      let hA = i32x4.splat(0), hC = i32x4.splat(0);
+      for (let c: usize = 0; c < 64; c += 16) {
+        const v = v128.load(q + c);
+        const u0 = v128.and(v, m0), u1 = v128.and(v, m1), u2 = v128.and(v, m2), u3 = i16x8.shr_u(v, 12);
+        hA = i32x4.add(hA, i32x4.add(
+          i32x4.add(i32x4.dot_i16x8_s(u0, v128.load32_splat(a + c)), i32x4.dot_i16x8_s(u1, v128.load32_splat(a + c, 4))),
+          i32x4.add(i32x4.dot_i16x8_s(u2, v128.load32_splat(a + c, 8)), i32x4.dot_i16x8_s(u3, v128.load32_splat(a + c, 12)))));
+        hC = i32x4.add(hC, i32x4.add(
+          i32x4.add(i32x4.dot_i16x8_s(u0, v128.load32_splat(e + c)), i32x4.dot_i16x8_s(u1, v128.load32_splat(e + c, 4))),
+          i32x4.add(i32x4.dot_i16x8_s(u2, v128.load32_splat(e + c, 8)), i32x4.dot_i16x8_s(u3, v128.load32_splat(e + c, 12)))));
+      }
+      // sub-block j's scales of the 4 rows, one i32 lane each
+      const sc = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p + K_SCALES + j * 4)));
+      sumA = i32x4.add(sumA, i32x4.mul(i32x4.shr_s(hA, 8), sc));
+      sumC = i32x4.add(sumC, i32x4.mul(i32x4.shr_s(hC, 8), sc));
+      a += 64;
+      e += 64;
+    }
+    accA = f32x4.add(accA, k4_scaled(p, ba, sumA));
+    accC = f32x4.add(accC, k4_scaled(p, bc, sumC));
+    ba += XQ4_K_BYTES;
+    bc += XQ4_K_BYTES;
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
+}
+
 // Q4_K: per super-block, sumq = sum_j scale_j * (w_j . x_j) and summ = sum_j min_j * sum(x_j)
 // over the 8 sub-blocks j of 32, then y += f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x).
 @inline
 function q4_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
+  const chunk = token_chunk(<usize>(k / 256) * XQ4_K_BYTES);
+  for (let t0 = 0; t0 < m; t0 += chunk) q4_k_gemm_tokens(w, x, y, t0, min(m, t0 + chunk), n, k, ldy, relaxed);
+}
+
+// Tokens t0 .. t1 - 1 of q4_k_gemm, every group of rows.
+@inline
+function q4_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
   const nb = k / 256;
   const groupBytes = <usize>nb * Q4_K_GROUP_BLOCK;
   const xBytes = <usize>nb * XQ4_K_BYTES;
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
-    let t = 0;
+    let t = t0;
     if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
-      for (; t + 1 < m; t += 2) {
+      for (; t + 3 < t1; t += 4) {
+        q4_k_quad_relaxed(g, x + <usize>t * xBytes, xBytes, y + (<usize>t * ldy + r) * 4, <usize>ldy * 4, nb, rows);
+      }
+      for (; t + 1 < t1; t += 2) {
         const xt = x + <usize>t * xBytes;
         const yt = y + (<usize>t * ldy + r) * 4;
         q4_k_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
       }
+    } else if (ASC_FEATURE_SIMD) {
+      for (; t + 1 < t1; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q4_k_pair_i16(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
     }
-    for (; t < m; t++) {
+    for (; t < t1; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {

@@ -23,7 +23,7 @@
 
 import { half_to_f32 } from './half';
 import { DOT_I16, FORM_EXACT } from './dot';
-import { relaxed_i16_exact, store_rows } from './q4x4';
+import { relaxed_i16_exact, store_rows, token_chunk } from './q4x4';
 
 // ---- packing -----------------------------------------------------------------------------
 //
@@ -112,15 +112,75 @@ function sub_relaxed(v: usize, xq: usize, sc: v128): v128 {
   return i32x4.add(i32x4.dot_i16x8_s(a, sc), i32x4.dot_i16x8_s(b, sc));
 }
 
-// i16 path: one vector at v (weights 4c .. 4c + 3 of each row) against its 4 int8 activations
-// at x: each row's q . x in its lane.
+// i16 path: sub-block j's 4 vectors at v against its 16 int8 activations at xq: each row's
+// q . x in its lane. Per vector (weights 4c .. 4c + 3 of each row) the low bytes (q0, q2) and
+// the high ones (q1, q3) against the activation pairs (x0, x2) and (x1, x3). The 16 activations
+// are read once, reordered [x0 x2 x1 x3 x4 x6 ...] and widened to i16, so that every pair is a
+// 32-bit lane, broadcast by a 32-bit shuffle (one pshufd on x86, where a byte shuffle costs its
+// mask's construction on every use).
 @inline
-function vec_i16(v: usize, x: usize, low: v128): v128 {
-  const w = v128.load(v);
-  const e = i16x8.extend_low_i8x16_s(v128.load32_zero(x)); // x0 x1 x2 x3 as i16
-  const x02 = i8x16.shuffle(e, e, 0, 1, 4, 5, 0, 1, 4, 5, 0, 1, 4, 5, 0, 1, 4, 5);
-  const x13 = i8x16.shuffle(e, e, 2, 3, 6, 7, 2, 3, 6, 7, 2, 3, 6, 7, 2, 3, 6, 7);
-  return i32x4.add(i32x4.dot_i16x8_s(v128.and(w, low), x02), i32x4.dot_i16x8_s(i16x8.shr_u(w, 8), x13));
+function sub_i16(v: usize, xq: usize, low: v128): v128 {
+  const x = v128.load(xq);
+  const r = i8x16.shuffle(x, x, 0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
+  const e0 = i16x8.extend_low_i8x16_s(r), e1 = i16x8.extend_high_i8x16_s(r);
+  const w0 = v128.load(v), w1 = v128.load(v, 16), w2 = v128.load(v, 32), w3 = v128.load(v, 48);
+  const d0 = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(w0, low), i32x4.shuffle(e0, e0, 0, 0, 0, 0)),
+    i32x4.dot_i16x8_s(i16x8.shr_u(w0, 8), i32x4.shuffle(e0, e0, 1, 1, 1, 1)));
+  const d1 = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(w1, low), i32x4.shuffle(e0, e0, 2, 2, 2, 2)),
+    i32x4.dot_i16x8_s(i16x8.shr_u(w1, 8), i32x4.shuffle(e0, e0, 3, 3, 3, 3)));
+  const d2 = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(w2, low), i32x4.shuffle(e1, e1, 0, 0, 0, 0)),
+    i32x4.dot_i16x8_s(i16x8.shr_u(w2, 8), i32x4.shuffle(e1, e1, 1, 1, 1, 1)));
+  const d3 = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(w3, low), i32x4.shuffle(e1, e1, 2, 2, 2, 2)),
+    i32x4.dot_i16x8_s(i16x8.shr_u(w3, 8), i32x4.shuffle(e1, e1, 3, 3, 3, 3)));
+  return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
+}
+
+// The relaxed path on two tokens at once (block_q8_K activations at xa and xc, outputs at ya
+// and yc): each weight vector loaded once for both, and each pair of sub-blocks' scales widened
+// once. The same integers and float steps as one token at a time.
+@inline
+function q6_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  let ba = xa, bc = xc;
+  const end = g + <usize>nb * GROUP_BLOCK;
+  for (let p = g; p < end; p += GROUP_BLOCK) {
+    let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
+    let zeroA = i32x4.splat(0), zeroC = i32x4.splat(0);
+    let v = p + WEIGHTS, o: usize = 0;
+    for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
+      const sp = v128.load8x8_s(s);
+      const so = o >> 3; // the pair's sums of 16 at XSUMS + 4 * pair
+      zeroA = i32x4.add(zeroA, i32x4.dot_i16x8_s(sp, v128.load32_splat(ba + XSUMS + so)));
+      zeroC = i32x4.add(zeroC, i32x4.dot_i16x8_s(sp, v128.load32_splat(bc + XSUMS + so)));
+      for (let e = 0; e < 2; e++) {
+        const sc = scales_of(sp, e == 1);
+        const qa = ba + XQ + o, qc = bc + XQ + o;
+        const w0 = v128.load(v), w1 = v128.load(v, 16);
+        const aA = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(qa), w0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(qa, 4), w1));
+        const aC = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(qc), w0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(qc, 4), w1));
+        const w2 = v128.load(v, 32), w3 = v128.load(v, 48);
+        const bA = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(qa, 8), w2), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(qa, 12), w3));
+        const bC = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(qc, 8), w2), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(qc, 12), w3));
+        sumA = i32x4.add(sumA, i32x4.add(i32x4.dot_i16x8_s(aA, sc), i32x4.dot_i16x8_s(bA, sc)));
+        sumC = i32x4.add(sumC, i32x4.add(i32x4.dot_i16x8_s(aC, sc), i32x4.dot_i16x8_s(bC, sc)));
+        v += 64;
+        o += 16;
+      }
+    }
+    sumA = i32x4.sub(sumA, i32x4.shl(zeroA, 5));
+    sumC = i32x4.sub(sumC, i32x4.shl(zeroC, 5));
+    const d = v128.load(p);
+    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(sumA), f32x4.mul(d, v128.load32_splat(ba))));
+    accC = f32x4.add(accC, f32x4.mul(f32x4.convert_i32x4_s(sumC), f32x4.mul(d, v128.load32_splat(bc))));
+    ba += XQ_BYTES;
+    bc += XQ_BYTES;
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
 }
 
 // The scalar build's q . x for row `lane` of sub-block j's 4 vectors at v against its 16 int8 activations at xq.
@@ -151,13 +211,28 @@ export function q6_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i3
 
 @inline
 function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
+  const chunk = token_chunk(<usize>(k / 256) * XQ_BYTES);
+  for (let t0 = 0; t0 < m; t0 += chunk) q6_k_gemm_tokens(w, x, y, t0, min(m, t0 + chunk), n, k, ldy, relaxed);
+}
+
+// Tokens t0 .. t1 - 1 of q6_k_gemm, every group of rows.
+@inline
+function q6_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
   const nb = k / 256;
   const groupBytes = <usize>nb * GROUP_BLOCK;
   const xBytes = <usize>nb * XQ_BYTES;
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
-    for (let t = 0; t < m; t++) {
+    let t = t0;
+    if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+      for (; t + 1 < t1; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q6_k_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
+    }
+    for (; t < t1; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
@@ -179,8 +254,8 @@ function q6_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
             if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
               sumq = i32x4.add(sumq, i32x4.add(sub_relaxed(v0, x0, scales_of(sp, false)), sub_relaxed(v1, x1, scales_of(sp, true))));
             } else {
-              const d0 = i32x4.add(i32x4.add(vec_i16(v0, x0, low), vec_i16(v0 + 16, x0 + 4, low)), i32x4.add(vec_i16(v0 + 32, x0 + 8, low), vec_i16(v0 + 48, x0 + 12, low)));
-              const d1 = i32x4.add(i32x4.add(vec_i16(v1, x1, low), vec_i16(v1 + 16, x1 + 4, low)), i32x4.add(vec_i16(v1 + 32, x1 + 8, low), vec_i16(v1 + 48, x1 + 12, low)));
+              const d0 = sub_i16(v0, x0, low);
+              const d1 = sub_i16(v1, x1, low);
               // the pair's scales as i32 per row: the low and the high half of each 32-bit lane
               sumq = i32x4.add(sumq, i32x4.add(i32x4.mul(d0, i32x4.shr_s(i32x4.shl(sp, 16), 16)), i32x4.mul(d1, i32x4.shr_s(sp, 16))));
             }

@@ -356,7 +356,7 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
     expect(two.threads).toBe(2);
     const [rows, cols] = REF_LAYOUT[type].block === 1 ? [601, 1000] : [601, 1024];
     const bytes = randomBlocks(type, rows, cols, 5);
-    for (const m of [1, 3]) {
+    for (const m of [1, 3, 9]) {
       const x = randomF32(m * cols, m);
       const split = vi.spyOn(two.pool!, 'run');
       const [a, b] = [one, two].map((e) => bits(run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, m)));
@@ -389,18 +389,20 @@ describe('the 4-row kernels at the extremes: the largest weights against the lar
   test.each(['q4_0', 'q4_k', 'q5_k', 'q6_k'] as const)('%s: every build and path against the float64 reference', async (type) => {
     const [rows, cols] = [6, 512];
     const bytes = extremeBlocks(type, rows, cols);
-    // tokens 0 and 2 quantize to -127 everywhere, token 1 to 127 but for one value per block
-    const x = new Float32Array(3 * cols).fill(-1.5);
-    for (let j = 0; j < cols; j++) if (j % 256 !== 0) x[cols + j] = 1.5;
+    // 9 tokens, so every token tile (4, 2 and 1 tokens) runs at the bound: even tokens quantize
+    // to -127 everywhere, odd ones to 127 but for one value per block
+    const m = 9;
+    const x = new Float32Array(m * cols).fill(-1.5);
+    for (let t = 1; t < m; t += 2) for (let j = 0; j < cols; j++) if (j % 256 !== 0) x[t * cols + j] = 1.5;
     const wants = [0, 1].map((t) => gemvRef(type, bytes, x.subarray(t * cols, (t + 1) * cols), rows, cols));
     const q = quantizeQ8KRef(x.subarray(cols, 2 * cols)).q;
     expect([q[0], q[1], q[255], quantizeQ8KRef(x.subarray(0, 256)).q[7]]).toEqual([-127, 127, 127, -127]);
     const outs: number[][] = [];
     for (const backend of BACKENDS) {
       const e = await engineFor(backend);
-      const y = run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, 3);
-      for (let t = 0; t < 3; t++) {
-        const want = wants[t === 1 ? 1 : 0]!;
+      const y = run(e, e.kernels.ggmlMatrix(bytes, type, rows, cols), x, m);
+      for (let t = 0; t < m; t++) {
+        const want = wants[t % 2]!;
         expectClose(y.subarray(t * rows, (t + 1) * rows), want.y, (i) => tolerance(type, cols, want.mag[i]!), `${type} ${backend} token ${t}`);
       }
       outs.push(bits(y));
