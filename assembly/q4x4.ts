@@ -246,6 +246,16 @@ export function store_rows(y: usize, v: v128, n: i32): void {
   if (n > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
 }
 
+// Stores the first n (1..4) lanes of each of 4 tokens' vectors v0..v3, token i's at y + i * ys:
+// the end of every 4-token tile.
+@inline
+export function store_rows_x4(y: usize, ys: usize, v0: v128, v1: v128, v2: v128, v3: v128, n: i32): void {
+  store_rows(y, v0, n);
+  store_rows(y + ys, v1, n);
+  store_rows(y + 2 * ys, v2, n);
+  store_rows(y + 3 * ys, v3, n);
+}
+
 // Whether the relaxed path may run in this call: dot is DOT_RELAXED and the code running it
 // computes i16x8.relaxed_dot_i8x16_i7x16_s as specified for weight bytes in 0..127. The probe is
 // the extreme pair sum, 2 * (-128 * 127), which a signed first operand gives and neither wraps
@@ -366,10 +376,7 @@ function q4_0_quad_relaxed(g: usize, xa: usize, xBytes: usize, ya: usize, yBytes
     acc3 = f32x4.add(acc3, q4_0_scaled(p, b3, i32x4.extadd_pairwise_i16x8_s(h3)));
     b0 += XQ4_0_BYTES;
   }
-  store_rows(ya, acc0, rows);
-  store_rows(ya + yBytes, acc1, rows);
-  store_rows(ya + 2 * yBytes, acc2, rows);
-  store_rows(ya + 3 * yBytes, acc3, rows);
+  store_rows_x4(ya, yBytes, acc0, acc1, acc2, acc3, rows);
 }
 
 // The i16 path on two tokens at once (activation rows xa and xc, outputs at ya and yc): each
@@ -564,10 +571,7 @@ function q4_k_quad_relaxed(g: usize, xa: usize, xBytes: usize, ya: usize, yBytes
     acc3 = f32x4.add(acc3, k4_scaled(p, b0 + 3 * xBytes, s3));
     b0 += XQ4_K_BYTES;
   }
-  store_rows(ya, acc0, rows);
-  store_rows(ya + yBytes, acc1, rows);
-  store_rows(ya + 2 * yBytes, acc2, rows);
-  store_rows(ya + 3 * yBytes, acc3, rows);
+  store_rows_x4(ya, yBytes, acc0, acc1, acc2, acc3, rows);
 }
 
 // The i16 path on two tokens at once (activation blocks xa and xc, outputs at ya and yc): each

@@ -15,7 +15,7 @@
 import { FORM_EXACT, DOT_I16, relaxed_u8_exact } from './dot';
 import { GROUP_BLOCK_BYTES, PAIR_BLOCK_BYTES, block_step, pack_groups } from './quant';
 import { q8_block32 } from './q8';
-import { store_rows } from './q4x4';
+import { store_rows, store_rows_x4 } from './q4x4';
 import { f32_to_half, half_to_f32 } from './half';
 
 // ---- weights: 4-row groups of column quads ---------------------------------------------------
@@ -231,10 +231,7 @@ function tile_4x4(g: usize, x: usize, y: usize, blocks: i32, xs: usize, ys: usiz
     p += GROUP_BLOCK_BYTES;
     xb += XQ8_U8_BYTES;
   }
-  store_rows(y, a0, rows);
-  store_rows(y + ys, a1, rows);
-  store_rows(y + 2 * ys, a2, rows);
-  store_rows(y + 3 * ys, a3, rows);
+  store_rows_x4(y, ys, a0, a1, a2, a3, rows);
 }
 
 // A lone group (at g) times one token (at x) into y[0..rows).

@@ -7,7 +7,7 @@
 // int8 path that is safe on Node 20 (not the relaxed i8 dot, which V8 gets wrong there).
 
 import { hmax } from './simd';
-import { store_rows } from './q4x4';
+import { store_rows, store_rows_x4 } from './q4x4';
 import { f32_to_half, half_to_f32 } from './half';
 
 // Quantizes x[k] (k a multiple of 32; m rows of k go as one run of m*k) to Q8_0 blocks for the
@@ -246,14 +246,8 @@ function tile_8x4(g: usize, x: usize, xd: usize, y: usize, blocks: i32, xs: usiz
     p += PAIR_BLOCK_BYTES;
     xb += 64;
   }
-  v128.store(y, a0);
-  store_rows(y + 16, e0, rows);
-  v128.store(y + ys, a1);
-  store_rows(y + ys + 16, e1, rows);
-  v128.store(y + 2 * ys, a2);
-  store_rows(y + 2 * ys + 16, e2, rows);
-  v128.store(y + 3 * ys, a3);
-  store_rows(y + 3 * ys + 16, e3, rows);
+  store_rows_x4(y, ys, a0, a1, a2, a3, 4);
+  store_rows_x4(y + 16, ys, e0, e1, e2, e3, rows);
 }
 
 // A pair of groups (as in tile_8x4) times one token (at x, xd) into y[0..4 + rows).
@@ -312,10 +306,7 @@ function tile_4x4(g: usize, x: usize, xd: usize, y: usize, blocks: i32, xs: usiz
     p += GROUP_BLOCK_BYTES;
     xb += 64;
   }
-  store_rows(y, a0, rows);
-  store_rows(y + ys, a1, rows);
-  store_rows(y + 2 * ys, a2, rows);
-  store_rows(y + 3 * ys, a3, rows);
+  store_rows_x4(y, ys, a0, a1, a2, a3, rows);
 }
 
 // A lone group (at g) times one token (at x, xd) into y[0..rows).

@@ -142,19 +142,23 @@ export async function readSafetensorsShards(index: string | ByteSource, options:
   const collected = new SafetensorsShards(parsed, indexName);
   for (const shard of parsed.shards) {
     const where = Object.hasOwn(shards, shard) ? shards[shard]! : isText ? undefined : beside(index, shard, join);
-    const count = [...parsed.weightMap.values()].filter((s) => s === shard).length;
-    const first = [...parsed.weightMap].find(([, s]) => s === shard)![0];
-    if (where === undefined) throw new FfnkitError('E_ARG', `${indexName}: shard ${shard} (${count} tensors, ${first} first) was not given: pass it in shards, by that name`);
+    if (where === undefined) throw new FfnkitError('E_ARG', `${indexName}: shard ${describeShard(parsed, shard)} was not given: pass it in shards, by that name`);
     let bytes: Uint8Array;
     try {
       bytes = await readBytes(where, shard);
     } catch (e) {
       if (!(e instanceof FfnkitError)) throw e;
-      throw new FfnkitError(e.code, `${indexName}: shard ${shard} (${count} tensors, ${first} first) cannot be read: ${e.message}`);
+      throw new FfnkitError(e.code, `${indexName}: shard ${describeShard(parsed, shard)} cannot be read: ${e.message}`);
     }
     collected.add(shard, bytes, typeof where === 'string' || where instanceof URL ? sourceName(where) : shard);
   }
   return collected.finish();
+}
+
+/** "model-00002-of-00002.safetensors (120 tensors, model.layers.14.mlp.down_proj.weight first)": a shard as errors name it. */
+function describeShard(index: SafetensorsIndex, shard: string): string {
+  const names = [...index.weightMap].filter(([, s]) => s === shard).map(([name]) => name);
+  return `${shard} (${names.length} tensors, ${names[0]} first)`;
 }
 
 /** Where a shard is when the index was given as a path or URL: beside it; undefined for bytes, a Response or a Blob. */
