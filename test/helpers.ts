@@ -2,6 +2,8 @@
 
 import { expect } from 'vitest';
 import { createEngine, BACKENDS, FfnkitError, type Backend, type Engine } from '../src/node/index.js';
+import { gemvQ8Ref } from '../testing/q8-reference.js';
+import type { Q8PathOutputs } from '../testing/q8-paths.js';
 
 export { BACKENDS };
 
@@ -73,4 +75,22 @@ export function expectFfnkitError(fn: () => unknown, pattern: RegExp, code = 'E_
   expect(err).toBeInstanceOf(FfnkitError);
   expect((err as FfnkitError).code).toBe(code);
   expect((err as FfnkitError).message).toMatch(pattern);
+}
+
+/**
+ * What every run of q8PathOutputs must show, in Node or in a page: the quads' outputs (unsigned
+ * path where the engine has it) within (blocks + 4)·U per row of the float64 reference, and the
+ * bits of the i16 path on pairs on every path, split and token tail.
+ */
+export function expectQ8PathsAgree(r: Q8PathOutputs, w: Uint8Array, x: Float32Array, m: number, n: number, k: number, cut: number[]): void {
+  const y = new Float32Array(Uint32Array.from(r.quads).buffer);
+  for (let t = 0; t < m; t++) {
+    const { y: want, mag } = gemvQ8Ref(w, x.subarray(t * k, (t + 1) * k), n, k);
+    expectClose(y.subarray(t * n, (t + 1) * n), want, (i) => (k / 32 + 4) * U32 * mag[i]!, `token ${t}`);
+  }
+  expect(r.quads, 'the quads against the i16 path on pairs').toEqual(r.pairs);
+  expect(r.quadsI16, 'the i16 path on quads').toEqual(r.pairs);
+  expect(r.quadsSplit, `split at rows ${cut.join(', ')}`).toEqual(r.pairs);
+  expect(r.quadsFirst, 'the first token alone').toEqual(r.pairs.slice(0, n));
+  expect(r.quadsRest, 'the tokens from 1 on').toEqual(r.pairs.slice(n));
 }

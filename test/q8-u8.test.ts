@@ -8,9 +8,8 @@
 import { describe, expect, test } from 'vitest';
 import { encodeQ8_0 } from '../src/entries/node/kernels.js';
 import { randomF32 } from '../testing/random.js';
-import { gemvQ8Ref } from '../testing/q8-reference.js';
 import { q8PathOutputs } from '../testing/q8-paths.js';
-import { BACKENDS, U32, engineFor, expectClose } from './helpers.js';
+import { BACKENDS, engineFor, expectQ8PathsAgree } from './helpers.js';
 
 /** (m tokens, n rows, k columns, the row counts at which a split cuts): the shapes of test/q8-tiles.test.ts, and larger splits. */
 const SHAPES: [number, number, number, number[]][] = [
@@ -18,24 +17,13 @@ const SHAPES: [number, number, number, number[]][] = [
   [8, 24, 32, [16]], [11, 33, 128, [8, 24]], [7, 3, 224, []], [5, 76, 1024, [40]],
 ];
 
-const floats = (bits: number[]) => new Float32Array(Uint32Array.from(bits).buffer);
-
 describe.each(BACKENDS)('%s build', (backend) => {
   test.each(SHAPES)('m %i n %i k %i: the reference within (blocks+4)·U per row, and the bits of the pairs layout on every path, tile and split', async (m, n, k, cut) => {
     const e = await engineFor(backend);
     const bytes = encodeQ8_0(randomF32(n * k, 3 * n + k, -2, 2));
     const x = randomF32(m * k, m + k, -3, 3);
     const r = q8PathOutputs(e, bytes, x, m, n, k, cut);
-    const y = floats(r.quads);
-    for (let t = 0; t < m; t++) {
-      const { y: want, mag } = gemvQ8Ref(bytes, x.subarray(t * k, (t + 1) * k), n, k);
-      expectClose(y.subarray(t * n, (t + 1) * n), want, (i) => (k / 32 + 4) * U32 * mag[i]!, `token ${t}`);
-    }
-    expect(r.quads, 'quads against pairs').toEqual(r.pairs);
-    expect(r.quadsI16, 'the i16 path on quads').toEqual(r.pairs);
-    expect(r.quadsSplit, `split at rows ${cut.join(', ')}`).toEqual(r.pairs);
-    expect(r.quadsFirst, 'the first token alone').toEqual(r.pairs.slice(0, n));
-    expect(r.quadsRest, 'the tokens from 1 on').toEqual(r.pairs.slice(n));
+    expectQ8PathsAgree(r, bytes, x, m, n, k, cut);
     // in Node no call has the unsigned form (V8 11.3 builds the relaxed dot from pmaddubsw)
     expect(r.quadsPath).toBe(0);
   });

@@ -13,10 +13,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../../src/node/index.js';
 import { encodeQ8_0 } from '../../src/entries/node/kernels.js';
 import { randomF32 } from '../../testing/random.js';
-import { gemvQ8Ref } from '../../testing/q8-reference.js';
 import { q8PathOutputs, type Q8PathOutputs } from '../../testing/q8-paths.js';
 import { againstReference } from '../llamacpp.js';
-import { U32, engineFor, expectClose } from '../helpers.js';
+import { engineFor, expectQ8PathsAgree } from '../helpers.js';
 import { SHARED, sharedBytes, sharedJson } from '../shared.js';
 import { staticServer } from './server.js';
 
@@ -130,16 +129,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync('dist/index.js'))('Q8_0 on 
     }, { w: Array.from(w), x: Array.from(x), m, n, k, cut }) as InPage;
     // the unsigned path ran (where the CPU has it): this is what the test is for
     if (VNNI) expect(r.quadsPath, 'the path q8_0_gemm_x4_u8 took').toBe(1);
-    const y = floats(r.quads);
-    for (let t = 0; t < m; t++) {
-      const { y: want, mag } = gemvQ8Ref(w, x.subarray(t * k, (t + 1) * k), n, k);
-      expectClose(y.subarray(t * n, (t + 1) * n), want, (i) => (k / 32 + 4) * U32 * mag[i]!, `token ${t}`);
-    }
-    expect(r.quads, 'the unsigned path against the i16 path on pairs').toEqual(r.pairs);
-    expect(r.quadsI16, 'the i16 path on quads').toEqual(r.pairs);
-    expect(r.quadsSplit, `split at rows ${cut.join(', ')}`).toEqual(r.pairs);
-    expect(r.quadsFirst, 'the first token alone').toEqual(r.pairs.slice(0, n));
-    expect(r.quadsRest, 'the tokens from 1 on').toEqual(r.pairs.slice(n));
+    expectQ8PathsAgree(r, w, x, m, n, k, cut);
     expect(r.api, 'engine.kernels.gemm').toEqual(r.pairs);
     // and Node's engine (its i16 path on pairs) gives the same bits
     const node = q8PathOutputs(await engineFor('relaxed'), w, x, m, n, k, cut);
