@@ -14,7 +14,7 @@ export { f32_scale, f32_add, f32_axpy, f32_swiglu, f32_gelu, f32_gelu_tanh, f32_
 export { f32_rmsnorm, f32_layernorm, f32_softmax } from './norm';
 export { f32_attention, f32_attention_seq } from './attention';
 export { f32_dot, f32_cosine, f32_argmax, f32_add_cosine } from './reduce';
-export { f32_probe_read, f32_probe_madd } from './probe';
+export { f32_probe_read, f32_probe_madd, i8_probe_dot, i8_probe_dot_width } from './probe';
 
 // First byte after the module's static data: where the TypeScript arena may start allocating.
 export function heap_base(): usize {

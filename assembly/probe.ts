@@ -73,3 +73,79 @@ export function f32_probe_madd(iters: i32, seed: f32): f32 {
     return c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9;
   }
 }
+
+// Register-only loop of the quantized kernels' integer step, acc += dot(acc, b), on 12
+// independent accumulators (scalar build: 10 i32): `iters` iterations (even) of 12 dots, the
+// body unrolled twice as in f32_probe_madd. Each dot reads its own accumulator, so no engine can
+// hoist it out of the loop or merge two chains, and twelve chains cover its latency: this is how
+// many integer multiply-adds per second the engine issues, the peak a prefill GEMM can approach.
+// dot = 1 (relaxed build): i16x8.relaxed_dot_i8x16_i7x16_s, 16 multiply-adds summed in pairs into
+// 16-bit lanes (the 4-bit and 6-bit kernels' step; pmaddubsw on x86), then i16x8.add; dot = 0:
+// the i16 path's i32x4.dot_i16x8_s, 8 multiply-adds, then i32x4.add; the scalar build: one i32
+// multiply-add per dot. The multiply-adds per dot are i8_probe_dot_width's. Returns a value so
+// that nothing is dead code.
+export function i8_probe_dot(iters: i32, seed: i32, dot: i32): i32 {
+  if (ASC_FEATURE_SIMD) {
+    const b = i8x16.splat(<i8>((seed & 63) + 1)); // in 0..127, as the relaxed dot's second operand must be
+    let c0 = i8x16.splat(<i8>seed), c1 = i8x16.splat(<i8>(seed + 1)), c2 = i8x16.splat(<i8>(seed + 2)), c3 = i8x16.splat(<i8>(seed + 3));
+    let c4 = i8x16.splat(<i8>(seed + 4)), c5 = i8x16.splat(<i8>(seed + 5)), c6 = i8x16.splat(<i8>(seed + 6)), c7 = i8x16.splat(<i8>(seed + 7));
+    let c8 = i8x16.splat(<i8>(seed + 8)), c9 = i8x16.splat(<i8>(seed + 9)), c10 = i8x16.splat(<i8>(seed + 10)), c11 = i8x16.splat(<i8>(seed + 11));
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      if (dot == 1) {
+        for (let i = 0; i < iters; i += 2) {
+          c0 = dot_step_relaxed(c0, b); c1 = dot_step_relaxed(c1, b); c2 = dot_step_relaxed(c2, b); c3 = dot_step_relaxed(c3, b);
+          c4 = dot_step_relaxed(c4, b); c5 = dot_step_relaxed(c5, b); c6 = dot_step_relaxed(c6, b); c7 = dot_step_relaxed(c7, b);
+          c8 = dot_step_relaxed(c8, b); c9 = dot_step_relaxed(c9, b); c10 = dot_step_relaxed(c10, b); c11 = dot_step_relaxed(c11, b);
+          c0 = dot_step_relaxed(c0, b); c1 = dot_step_relaxed(c1, b); c2 = dot_step_relaxed(c2, b); c3 = dot_step_relaxed(c3, b);
+          c4 = dot_step_relaxed(c4, b); c5 = dot_step_relaxed(c5, b); c6 = dot_step_relaxed(c6, b); c7 = dot_step_relaxed(c7, b);
+          c8 = dot_step_relaxed(c8, b); c9 = dot_step_relaxed(c9, b); c10 = dot_step_relaxed(c10, b); c11 = dot_step_relaxed(c11, b);
+        }
+        return fold_lanes(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
+      }
+    }
+    for (let i = 0; i < iters; i += 2) {
+      c0 = dot_step_i16(c0, b); c1 = dot_step_i16(c1, b); c2 = dot_step_i16(c2, b); c3 = dot_step_i16(c3, b);
+      c4 = dot_step_i16(c4, b); c5 = dot_step_i16(c5, b); c6 = dot_step_i16(c6, b); c7 = dot_step_i16(c7, b);
+      c8 = dot_step_i16(c8, b); c9 = dot_step_i16(c9, b); c10 = dot_step_i16(c10, b); c11 = dot_step_i16(c11, b);
+      c0 = dot_step_i16(c0, b); c1 = dot_step_i16(c1, b); c2 = dot_step_i16(c2, b); c3 = dot_step_i16(c3, b);
+      c4 = dot_step_i16(c4, b); c5 = dot_step_i16(c5, b); c6 = dot_step_i16(c6, b); c7 = dot_step_i16(c7, b);
+      c8 = dot_step_i16(c8, b); c9 = dot_step_i16(c9, b); c10 = dot_step_i16(c10, b); c11 = dot_step_i16(c11, b);
+    }
+    return fold_lanes(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
+  } else {
+    const b = (seed & 63) + 1;
+    let c0 = seed, c1 = seed + 1, c2 = seed + 2, c3 = seed + 3, c4 = seed + 4;
+    let c5 = seed + 5, c6 = seed + 6, c7 = seed + 7, c8 = seed + 8, c9 = seed + 9;
+    for (let i = 0; i < iters; i++) {
+      c0 += <i32><i8>c0 * b; c1 += <i32><i8>c1 * b; c2 += <i32><i8>c2 * b; c3 += <i32><i8>c3 * b; c4 += <i32><i8>c4 * b;
+      c5 += <i32><i8>c5 * b; c6 += <i32><i8>c6 * b; c7 += <i32><i8>c7 * b; c8 += <i32><i8>c8 * b; c9 += <i32><i8>c9 * b;
+    }
+    return c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9;
+  }
+}
+
+// Multiply-adds in one dot of i8_probe_dot: 16 (relaxed), 8 (i16 path) or 1 (scalar build).
+// (On the scalar build each iteration holds 10 dots, not 12.)
+export function i8_probe_dot_width(dot: i32): i32 {
+  if (!ASC_FEATURE_SIMD) return 1;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (dot == 1) return 16;
+  }
+  return 8;
+}
+
+@inline
+function dot_step_relaxed(c: v128, b: v128): v128 {
+  return i16x8.add(c, i16x8.relaxed_dot_i8x16_i7x16_s(c, b));
+}
+
+@inline
+function dot_step_i16(c: v128, b: v128): v128 {
+  return i32x4.add(c, i32x4.dot_i16x8_s(c, b));
+}
+
+@inline
+function fold_lanes(c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128, c6: v128, c7: v128, c8: v128, c9: v128, c10: v128, c11: v128): i32 {
+  const s = i32x4.add(i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)), i32x4.add(i32x4.add(c4, c5), i32x4.add(c6, c7)));
+  return i32x4.extract_lane(i32x4.add(s, i32x4.add(i32x4.add(c8, c9), i32x4.add(c10, c11))), 0);
+}

@@ -28,6 +28,19 @@ export function maddPeak(engine: Engine, quick: boolean): number {
 }
 
 /**
+ * Integer multiply-add peak in GOP/s (2 ops per multiply-add, as GFLOP/s counts) on the integer
+ * dot path `dot` (the engine's own by default; 0 for the i16 path): 12 independent chains of the
+ * quantized kernels' inner instruction (assembly/probe.ts). A compute-bound quantized GEMM, as
+ * prefill is, runs below this however its weights are laid out.
+ */
+export function intDotPeak(engine: Engine, quick: boolean, dot: number = engine.dot.code): number {
+  const iters = 1 << 20;
+  const dotsPerIter = engine.backend === 'scalar' ? 10 : 12;
+  const t = time(() => engine.wasm.i8_probe_dot(iters, 5, dot), quick);
+  return (2 * iters * dotsPerIter * engine.wasm.i8_probe_dot_width(dot)) / t.fastest / 1e9;
+}
+
+/**
  * The Q8_0 kernel's rate in GFLOP/s with its weights in cache: one token through 64 rows of 4096
  * columns (295 KB of grouped blocks, which stay in L2), activations quantized once. A Q8_0 GEMV
  * that streams its weights from memory runs at the lower of this and the bandwidth bound: on

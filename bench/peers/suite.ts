@@ -25,6 +25,7 @@ import { CONV1D_CASES, CONV2D_CASES } from '../mixer.js';
 import { ffnkitGreedy, promptOfTokens, settle, summary } from './timing.js';
 import { decodeVsTransformers } from './transformers-decode.js';
 import { decodeRelaxedVsI16 } from './relaxed-decode.js';
+import { type Bounds, decodeBound, measureBounds, prefillBound } from './bounds.js';
 
 const SUITE = 'peers';
 
@@ -75,6 +76,8 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
   const peak = maddPeak(best, opts.quick);
   emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${best.backend}${threads > 1 ? ` ${threads} threads` : ''}`, value: sig3(bandwidth), unit: 'GB/s' });
   emit({ suite: SUITE, case: 'madd peak', impl: `ffnkit-${best.backend}`, value: sig3(peak), unit: 'GFLOP/s' });
+  const bounds = measureBounds(best, bandwidth, peak, opts.quick);
+  emit({ suite: SUITE, case: `integer dot peak (${bounds.intDotPath} path)`, impl: `ffnkit-${best.backend}`, value: sig3(bounds.intDot), unit: 'GOP/s' });
 
   const report = async (name: string, flops: number, impls: Impl[], reference: Float32Array, bound?: [number, string]) => {
     const diffs = await Promise.all(impls.map(async (i) => {
@@ -222,9 +225,9 @@ export async function runPeers(opts: PeersOptions): Promise<BenchLine[]> {
   if (!opts.only || opts.only === 'relaxed') await decodeRelaxedVsI16(emit, say, opts, threads, bandwidth);
   if (opts.only === 'relaxed') return lines;
   // decode tokens/s against llama.cpp (node-llama-cpp, native) on the same GGUF files
-  if (!opts.only?.startsWith('transformers')) await decodeVsLlamaCpp(emit, say, opts, threads, bandwidth);
+  if (!opts.only?.startsWith('transformers')) await decodeVsLlamaCpp(emit, say, opts, threads, bounds);
   // whole-model generation against transformers.js (wasm in Chromium, onnxruntime-node)
-  await decodeVsTransformers(emit, say, opts, threads, bandwidth);
+  await decodeVsTransformers(emit, say, opts, threads, bounds);
   return lines;
 }
 
@@ -259,7 +262,7 @@ async function compareLogits(
 /** Tokens in the prompt that times prefill against llama.cpp (its batch holds them in one evaluation). */
 const PREFILL_TOKENS = 128;
 
-async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
+async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bounds: Bounds): Promise<void> {
   const decodeRounds = 3;
   const shared = sharedDir();
   if (!shared) {
@@ -352,8 +355,10 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
       const logits = await compareLogits(seq, model, [...prompt, ...ours.slice(0, -1)]);
       await ctx.dispose();
       await lm.dispose();
-      const bound = (bandwidth * 1e9) / model.weightBytes();
-      const weightMiB = model.weightBytes() / 2 ** 20;
+      const quantized = /\bq\d/.test(name);
+      const prefillTokens = prefillPrompt.length;
+      const decodeBoundOf = (rate: number) => decodeBound(model, bounds, rate);
+      const prefillBoundOf = (rate: number) => prefillBound(model, quantized, prefillTokens, threads, bounds, rate);
       const ourImpl = ffnkitImpl(model.engine);
       model.engine.close(); // its workers would take the cores from wllama
 
@@ -380,6 +385,7 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         const s = summary(rates);
         emit({
           suite: SUITE, case: `prefill ${name} (${prefillPrompt.length} tokens)`, impl, value: sig3(s.median), unit: 'tokens/s',
+          ...prefillBoundOf(s.median),
           spreadMin: sig3(s.min), spreadMax: sig3(s.max), samples: rates.length, ...more,
         });
       }
@@ -388,7 +394,7 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
         const s = summary(rates);
         emit({
           suite: SUITE, case: `decode ${name}`, impl, value: sig3(s.median), unit: 'tokens/s',
-          bound: sig3(bound), boundName: `read bandwidth / ffnkit's ${sig3(weightMiB)} MiB of weights per token`, share: sig3(s.median / bound),
+          ...decodeBoundOf(s.median),
           spreadMin: sig3(s.min), spreadMax: sig3(s.max), samples: rates.length,
           greedyAgreement: `${agree}/${steps} tokens identical to ffnkit's`, ...more,
         });

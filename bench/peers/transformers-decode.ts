@@ -14,6 +14,7 @@ import type { HostMatrix, LlamaWeights } from '../../src/model/weights.js';
 import { randomLlamaWeights } from '../../src/llm/random.js';
 import { type BenchLine, type BenchOptions, STORIES110M, TINYLLAMA_1_1B, sig3, sharedDir } from '../harness.js';
 import { ffnkitImpl } from '../kernels.js';
+import { type Bounds, decodeBound, prefillBound } from './bounds.js';
 import { type FfnkitGreedy, ffnkitGreedy, promptOfTokens, settle, summary } from './timing.js';
 import { type TransformersDtype, writeTransformersModel } from './transformers-export.js';
 import { type TransformersPeer, transformersChromium, transformersNode, transformersWebUnavailable } from './transformers.js';
@@ -74,7 +75,7 @@ interface Runner {
   prefill: () => Promise<number>;
 }
 
-export async function decodeVsTransformers(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bandwidth: number): Promise<void> {
+export async function decodeVsTransformers(emit: (l: BenchLine) => void, say: (s: string) => void, opts: BenchOptions, threads: number, bounds: Bounds): Promise<void> {
   const shared = sharedDir();
   if (!shared) {
     say('skipping decode vs transformers.js: ../shared not found');
@@ -110,7 +111,7 @@ export async function decodeVsTransformers(emit: (l: BenchLine) => void, say: (s
           say(`decode ${c.name}: loading transformers.js in Chromium`);
           peers.unshift(await transformersChromium(folder, c.dtype, threads));
         }
-        await compareCase(c, tok, model, inChromium, peers, promptOfTokens(tok, story, PREFILL_TOKENS), emit, say, threads, bandwidth);
+        await compareCase(c, tok, model, inChromium, peers, promptOfTokens(tok, story, PREFILL_TOKENS), emit, say, threads, bounds);
       } finally {
         await inChromium?.close();
         for (const p of peers) await p.close();
@@ -125,7 +126,7 @@ export async function decodeVsTransformers(emit: (l: BenchLine) => void, say: (s
 
 async function compareCase(
   c: Case, tok: Tokenizer, model: LlamaModel, inChromium: FfnkitInChromium | undefined, peers: TransformersPeer[], prefillText: string,
-  emit: (l: BenchLine) => void, say: (s: string) => void, threads: number, bandwidth: number,
+  emit: (l: BenchLine) => void, say: (s: string) => void, threads: number, bounds: Bounds,
 ): Promise<void> {
   // the same ids from both tokenizers, or the runtimes would not be given the same work
   const texts = [PROMPT, prefillText];
@@ -191,8 +192,6 @@ async function compareCase(
     }
   }
   const ours = texts0[0]!.slice(prompt.length);
-  const bound = (bandwidth * 1e9) / model.weightBytes();
-  const weightMiB = model.weightBytes() / 2 ** 20;
   const rows = (kind: 'decode' | 'prefill', rates: number[][]) => runners.forEach((run, j) => {
     const s = summary(rates[j]!);
     // ffnkit's rate over this runtime's, round by round (the rounds alternate, so each pair shared the machine's state)
@@ -201,8 +200,8 @@ async function compareCase(
     emit({
       suite: SUITE, case: `${kind} ${c.name}`, impl: run.impl, value: sig3(s.median), unit: 'tokens/s',
       ...(kind === 'decode'
-        ? { bound: sig3(bound), boundName: `read bandwidth / ffnkit's ${sig3(weightMiB)} MiB of weights per token`, share: sig3(s.median / bound) }
-        : { promptTokens: prefillPrompt.length }),
+        ? decodeBound(model, bounds, s.median)
+        : { ...prefillBound(model, c.dtype === 'q8', prefillPrompt.length, threads, bounds, s.median), promptTokens: prefillPrompt.length }),
       spreadMin: sig3(s.min), spreadMax: sig3(s.max), samples: rates[j]!.length,
       weights: !peer ? (c.dtype === 'q8' ? 'Q8_0' : 'f32') : (c.dtype === 'q8' ? 'q8 (int8 per tensor, dynamic uint8 activations)' : 'fp32'),
       ...(peer ? { ffnkitSpeedup: speedup(0), ...(inChromium ? { ffnkitChromiumSpeedup: speedup(1) } : {}) } : {}),

@@ -60,6 +60,8 @@ export interface KernelExports {
   f32_dwconv1d_nlc(x: number, l: number, c: number, wt: number, k: number, bias: number, causal: number, y: number): void;
   f32_probe_read(p: number, n: number): number;
   f32_probe_madd(iters: number, seed: number): number;
+  i8_probe_dot(iters: number, seed: number, dot: number): number;
+  i8_probe_dot_width(dot: number): number;
   f32_attention_windowed(
     q: number, qStride: number, k: number, v: number, kvStride: number, out: number, outStride: number, scores: number,
     t: number, p0: number, heads: number, kvHeads: number, headDim: number, scale: number, softcap: number, window: number,
