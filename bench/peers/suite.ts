@@ -377,8 +377,8 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
       if (noWllama) say(`decode ${name}: skipping wllama: ${noWllama}`);
       else {
         say(`decode ${name}: wllama in Chromium`);
-        const w = await wllamaDecode(file, promptText, steps, threads);
-        rows.push([`llama.cpp wasm (wllama ${w.version}, Chromium)`, [w.rate], agreement(w.text)]);
+        const w = await wllamaDecode(file, promptText, steps, threads, decodeRounds);
+        rows.push([`llama.cpp wasm (wllama ${w.version}, Chromium)`, w.rates, agreement(w.text)]);
       }
       const toNative = summary(ourPrefill).median / summary(cppPrefill).median;
       for (const [impl, rates, more] of [[ourImpl, ourPrefill, { toNative: sig3(toNative) }], ['llama.cpp (node-llama-cpp, native)', cppPrefill, {}]] as const) {

@@ -11,8 +11,8 @@ import { dirname, join } from 'node:path';
 import { chromiumUnavailable, openPage } from './chromium.js';
 
 export interface WllamaDecode {
-  /** Generated tokens per second after the first, llama.cpp's own timing. */
-  rate: number;
+  /** Generated tokens per second after the first, llama.cpp's own timing, in each timed round. */
+  rates: number[];
   /** The greedy continuation, as text (wllama returns no token ids). */
   text: string;
   /** wllama's version. */
@@ -38,13 +38,15 @@ function wllamaDir(): string {
 
 /**
  * Greedy decoding of `steps` tokens after the prompt with wllama on `threads` threads, CPU only
- * (no WebGPU: Chromium runs with --disable-gpu). wllama takes the prompt as text only, which
- * llama.cpp tokenizes (adding BOS and SentencePiece's leading space).
+ * (no WebGPU: Chromium runs with --disable-gpu), an untimed round (its wasm moves up to the
+ * optimizing tier, as ffnkit's does in its warm-up) and then `rounds` timed ones, as ffnkit and
+ * native llama.cpp are timed. wllama takes the prompt as text only, which llama.cpp tokenizes
+ * (adding BOS and SentencePiece's leading space).
  */
-export async function wllamaDecode(model: string, prompt: string, steps: number, threads: number): Promise<WllamaDecode> {
+export async function wllamaDecode(model: string, prompt: string, steps: number, threads: number, rounds: number): Promise<WllamaDecode> {
   const version = (JSON.parse(readFileSync(join(wllamaDir(), '..', 'package.json'), 'utf8')) as { version?: string }).version ?? '';
   const routes = { wllama: wllamaDir(), 'model.gguf': model };
-  const run = await openPage({ what: 'wllama', module: '/wllama/index.js', global: 'wllamaModule', routes }, (page) => page.evaluate(async ({ threads, prompt, steps }) => {
+  const run = await openPage({ what: 'wllama', module: '/wllama/index.js', global: 'wllamaModule', routes }, (page) => page.evaluate(async ({ threads, prompt, steps, rounds }) => {
     if (!crossOriginIsolated) throw new Error('the page is not cross-origin isolated: wllama would run one thread');
     type Completion = { timings?: { predicted_per_second: number; predicted_n: number }; choices?: { text?: string }[] };
     const mod = (window as unknown as { wllamaModule: { Wllama: new (paths: Record<string, string>, config?: object) => {
@@ -54,10 +56,16 @@ export async function wllamaDecode(model: string, prompt: string, steps: number,
     } } }).wllamaModule;
     const w = new mod.Wllama({ default: '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
     await w.loadModelFromUrl(`${location.origin}/model.gguf`, { n_threads: threads, n_ctx: 512, n_batch: 64, n_gpu_layers: 0, useCache: false });
-    const r = await w.createCompletion({ prompt, max_tokens: steps, temperature: 0, top_k: 1, cache_prompt: false });
+    const rates: number[] = [];
+    let text = '';
+    for (let r = 0; r <= rounds; r++) {
+      const c = await w.createCompletion({ prompt, max_tokens: steps, temperature: 0, top_k: 1, cache_prompt: false });
+      if (r > 0) rates.push(c.timings?.predicted_per_second ?? NaN);
+      text = c.choices?.[0]?.text ?? '';
+    }
     await w.exit();
-    return { rate: r.timings?.predicted_per_second ?? NaN, text: r.choices?.[0]?.text ?? '' };
-  }, { threads, prompt, steps }));
+    return { rates, text };
+  }, { threads, prompt, steps, rounds }));
   await run.close();
-  return { rate: run.rate, text: run.text, version };
+  return { rates: run.rates, text: run.text, version };
 }
