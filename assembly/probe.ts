@@ -86,32 +86,10 @@ export function f32_probe_madd(iters: i32, seed: f32): f32 {
 // that nothing is dead code.
 export function i8_probe_dot(iters: i32, seed: i32, dot: i32): i32 {
   if (ASC_FEATURE_SIMD) {
-    const b = i8x16.splat(<i8>((seed & 63) + 1)); // in 0..127, as the relaxed dot's second operand must be
-    let c0 = i8x16.splat(<i8>seed), c1 = i8x16.splat(<i8>(seed + 1)), c2 = i8x16.splat(<i8>(seed + 2)), c3 = i8x16.splat(<i8>(seed + 3));
-    let c4 = i8x16.splat(<i8>(seed + 4)), c5 = i8x16.splat(<i8>(seed + 5)), c6 = i8x16.splat(<i8>(seed + 6)), c7 = i8x16.splat(<i8>(seed + 7));
-    let c8 = i8x16.splat(<i8>(seed + 8)), c9 = i8x16.splat(<i8>(seed + 9)), c10 = i8x16.splat(<i8>(seed + 10)), c11 = i8x16.splat(<i8>(seed + 11));
     if (ASC_FEATURE_RELAXED_SIMD) {
-      if (dot == 1) {
-        for (let i = 0; i < iters; i += 2) {
-          c0 = dot_step_relaxed(c0, b); c1 = dot_step_relaxed(c1, b); c2 = dot_step_relaxed(c2, b); c3 = dot_step_relaxed(c3, b);
-          c4 = dot_step_relaxed(c4, b); c5 = dot_step_relaxed(c5, b); c6 = dot_step_relaxed(c6, b); c7 = dot_step_relaxed(c7, b);
-          c8 = dot_step_relaxed(c8, b); c9 = dot_step_relaxed(c9, b); c10 = dot_step_relaxed(c10, b); c11 = dot_step_relaxed(c11, b);
-          c0 = dot_step_relaxed(c0, b); c1 = dot_step_relaxed(c1, b); c2 = dot_step_relaxed(c2, b); c3 = dot_step_relaxed(c3, b);
-          c4 = dot_step_relaxed(c4, b); c5 = dot_step_relaxed(c5, b); c6 = dot_step_relaxed(c6, b); c7 = dot_step_relaxed(c7, b);
-          c8 = dot_step_relaxed(c8, b); c9 = dot_step_relaxed(c9, b); c10 = dot_step_relaxed(c10, b); c11 = dot_step_relaxed(c11, b);
-        }
-        return fold_lanes(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
-      }
+      if (dot == 1) return dot_chains<i16>(iters, seed);
     }
-    for (let i = 0; i < iters; i += 2) {
-      c0 = dot_step_i16(c0, b); c1 = dot_step_i16(c1, b); c2 = dot_step_i16(c2, b); c3 = dot_step_i16(c3, b);
-      c4 = dot_step_i16(c4, b); c5 = dot_step_i16(c5, b); c6 = dot_step_i16(c6, b); c7 = dot_step_i16(c7, b);
-      c8 = dot_step_i16(c8, b); c9 = dot_step_i16(c9, b); c10 = dot_step_i16(c10, b); c11 = dot_step_i16(c11, b);
-      c0 = dot_step_i16(c0, b); c1 = dot_step_i16(c1, b); c2 = dot_step_i16(c2, b); c3 = dot_step_i16(c3, b);
-      c4 = dot_step_i16(c4, b); c5 = dot_step_i16(c5, b); c6 = dot_step_i16(c6, b); c7 = dot_step_i16(c7, b);
-      c8 = dot_step_i16(c8, b); c9 = dot_step_i16(c9, b); c10 = dot_step_i16(c10, b); c11 = dot_step_i16(c11, b);
-    }
-    return fold_lanes(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
+    return dot_chains<i32>(iters, seed);
   } else {
     const b = (seed & 63) + 1;
     let c0 = seed, c1 = seed + 1, c2 = seed + 2, c3 = seed + 3, c4 = seed + 4;
@@ -124,6 +102,35 @@ export function i8_probe_dot(iters: i32, seed: i32, dot: i32): i32 {
   }
 }
 
+// The 12 chains of i8_probe_dot on the SIMD builds; Lane, the accumulators' lane type, picks the
+// instruction at compile time: i16 the relaxed dot, i32 the i16 path's.
+@inline
+function dot_chains<Lane>(iters: i32, seed: i32): i32 {
+  const b = i8x16.splat(<i8>((seed & 63) + 1)); // in 0..127, as the relaxed dot's second operand must be
+  let c0 = i8x16.splat(<i8>seed), c1 = i8x16.splat(<i8>(seed + 1)), c2 = i8x16.splat(<i8>(seed + 2)), c3 = i8x16.splat(<i8>(seed + 3));
+  let c4 = i8x16.splat(<i8>(seed + 4)), c5 = i8x16.splat(<i8>(seed + 5)), c6 = i8x16.splat(<i8>(seed + 6)), c7 = i8x16.splat(<i8>(seed + 7));
+  let c8 = i8x16.splat(<i8>(seed + 8)), c9 = i8x16.splat(<i8>(seed + 9)), c10 = i8x16.splat(<i8>(seed + 10)), c11 = i8x16.splat(<i8>(seed + 11));
+  for (let i = 0; i < iters; i += 2) {
+    c0 = dot_step<Lane>(c0, b); c1 = dot_step<Lane>(c1, b); c2 = dot_step<Lane>(c2, b); c3 = dot_step<Lane>(c3, b);
+    c4 = dot_step<Lane>(c4, b); c5 = dot_step<Lane>(c5, b); c6 = dot_step<Lane>(c6, b); c7 = dot_step<Lane>(c7, b);
+    c8 = dot_step<Lane>(c8, b); c9 = dot_step<Lane>(c9, b); c10 = dot_step<Lane>(c10, b); c11 = dot_step<Lane>(c11, b);
+    c0 = dot_step<Lane>(c0, b); c1 = dot_step<Lane>(c1, b); c2 = dot_step<Lane>(c2, b); c3 = dot_step<Lane>(c3, b);
+    c4 = dot_step<Lane>(c4, b); c5 = dot_step<Lane>(c5, b); c6 = dot_step<Lane>(c6, b); c7 = dot_step<Lane>(c7, b);
+    c8 = dot_step<Lane>(c8, b); c9 = dot_step<Lane>(c9, b); c10 = dot_step<Lane>(c10, b); c11 = dot_step<Lane>(c11, b);
+  }
+  const s = i32x4.add(i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)), i32x4.add(i32x4.add(c4, c5), i32x4.add(c6, c7)));
+  return i32x4.extract_lane(i32x4.add(s, i32x4.add(i32x4.add(c8, c9), i32x4.add(c10, c11))), 0);
+}
+
+// c + dot(c, b): 16-bit lanes of relaxed pair sums (Lane = i16), or the i16 path's 32-bit ones.
+@inline
+function dot_step<Lane>(c: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (sizeof<Lane>() == 2) return i16x8.add(c, i16x8.relaxed_dot_i8x16_i7x16_s(c, b));
+  }
+  return i32x4.add(c, i32x4.dot_i16x8_s(c, b));
+}
+
 // Multiply-adds in one dot of i8_probe_dot: 16 (relaxed), 8 (i16 path) or 1 (scalar build).
 // (On the scalar build each iteration holds 10 dots, not 12.)
 export function i8_probe_dot_width(dot: i32): i32 {
@@ -132,20 +139,4 @@ export function i8_probe_dot_width(dot: i32): i32 {
     if (dot == 1) return 16;
   }
   return 8;
-}
-
-@inline
-function dot_step_relaxed(c: v128, b: v128): v128 {
-  return i16x8.add(c, i16x8.relaxed_dot_i8x16_i7x16_s(c, b));
-}
-
-@inline
-function dot_step_i16(c: v128, b: v128): v128 {
-  return i32x4.add(c, i32x4.dot_i16x8_s(c, b));
-}
-
-@inline
-function fold_lanes(c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128, c6: v128, c7: v128, c8: v128, c9: v128, c10: v128, c11: v128): i32 {
-  const s = i32x4.add(i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)), i32x4.add(i32x4.add(c4, c5), i32x4.add(c6, c7)));
-  return i32x4.extract_lane(i32x4.add(s, i32x4.add(i32x4.add(c8, c9), i32x4.add(c10, c11))), 0);
 }
