@@ -47,7 +47,7 @@ export function benchCommand(): Command {
       return n;
     }, 1)
     .option('--report <file>', 'also write a self-contained HTML report with SVG charts')
-    .option('--only <text>', 'bench llm: only the models whose name contains <text>; bench peers: only its decode comparisons, of those models (relaxed: the relaxed integer dot against the i16 path); bench kernels: q8_0, only the Q8_0 layouts and paths in Node and Chromium; q5_k, Q5_K\'s 4-row kernel against its row kernel')
+    .option('--only <text>', 'bench llm: only the models whose name contains <text>; bench peers: only its decode comparisons, of those models (relaxed: the relaxed integer dot against the i16 path); bench kernels: q8_0, only the Q8_0 layouts and paths in Node and Chromium; q5_k, Q5_K\'s 4-row kernel against its row kernel; another ggml type (q4_k, q6_k, q4_0, f16, ...), that type\'s GEMV and prefill GEMM lines')
     .action(async (suite: string, opts: { json?: boolean; quick?: boolean; report?: string; threads: number; only?: string }) => {
       const names = suite === 'all' ? Object.keys(SUITES) : [suite];
       const progress = progressLine();

@@ -1,16 +1,18 @@
 // `bench kernels`, ggml block types: one token's GEMV through 4096 x 4096 weights in each type's
 // own blocks, with two bounds measured in the same process: the read bandwidth over the type's
 // bytes per weight (what streaming the weights allows), and the type's own kernel rate on
-// weights in cache (what its integer work allows). Each output is checked against the float64
-// reference of testing/ggml-reference.ts before it is timed.
+// weights in cache (what its integer work allows); and the prefill GEMM of 16 tokens on weights
+// in cache, next to the peak of the instruction it multiplies with (the integer dot peak, or
+// the madd peak for F16/BF16, which are widened in registers). Each output is checked against
+// the float64 reference of testing/ggml-reference.ts before it is timed.
 
 import type { Engine } from '../src/index.js';
-import { ggmlMatrixBytes, type GgmlBlockType } from '../src/entries/kernels.js';
+import { GGML_KERNEL_TRAITS, ggmlMatrixBytes, type GgmlBlockType } from '../src/entries/kernels.js';
 import { gemvRef, randomBlocks } from '../testing/ggml-reference.js';
 import { randomF32 } from '../testing/random.js';
 import { maxAbsDiff } from '../testing/compare.js';
 import { type BenchLine, type BenchOptions, sig3, time } from './harness.js';
-import { ggmlDotPeak } from './probes.js';
+import { ggmlDotPeak, intDotPeak, maddPeak } from './probes.js';
 
 /** The types, most downloaded first (Q4_K_M is Q4_K with Q6_K). Q8_0 has its own lines in bench/kernels.ts. */
 export const GGML_BENCH_TYPES: readonly GgmlBlockType[] = ['q4_k', 'q6_k', 'q4_0', 'q5_k', 'f16', 'bf16', 'q5_0', 'q4_1', 'q5_1', 'q3_k', 'q2_k', 'iq4_nl', 'iq4_xs'];
@@ -20,10 +22,11 @@ const COLD_BYTES = 256 << 20;
 
 export function runGgmlGemvCases(
   engines: Engine[], bandwidth: number, opts: BenchOptions, emit: (l: BenchLine) => void, say: (s: string) => void,
+  types: readonly GgmlBlockType[] = GGML_BENCH_TYPES,
 ): void {
   const n = 4096, k = 4096;
   const xHost = randomF32(k, k);
-  for (const type of GGML_BENCH_TYPES) {
+  for (const type of types) {
     const name = `gemv ${type} m1 k${k} n${n}`;
     const bytes = randomBlocks(type, n, k, n + 5 * k);
     // the bytes the kernel streams: its own layout's where the type is repacked at load
@@ -62,6 +65,38 @@ export function runGgmlGemvCases(
         seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
       });
       e.arena.reset();
+      runGgmlGemmCase(e, type, opts, emit, say);
     }
   }
+}
+
+/**
+ * Prefill's GEMM in `type`: 16 tokens through 256 x 2048 weights that stay in L2, activations
+ * prepared once, so the rate is the kernel's integer (or, for F16/BF16, float) work alone, next
+ * to the peak of its instruction: what a compute-bound prefill can reach in this build.
+ */
+function runGgmlGemmCase(e: Engine, type: GgmlBlockType, opts: BenchOptions, emit: (l: BenchLine) => void, say: (s: string) => void): void {
+  const m = 16, n = 256, k = 2048;
+  const name = `gemm ${type} m${m} k${k} n${n} in cache`;
+  const impl = `ffnkit-${e.backend}`;
+  say(`${name}: ${impl}`);
+  const bytes = randomBlocks(type, n, k, n + 7 * k);
+  const aHost = randomF32(m * k, m + k);
+  const w = e.kernels.ggmlMatrix(bytes, type, n, k, `${type} gemm weights`);
+  const a = e.upload(aHost, `${type} gemm activations`);
+  const c = e.alloc(m * n, `${type} gemm output`);
+  const xq = e.kernels.ggmlActivations(GGML_KERNEL_TRAITS[type].activations, a, m, k);
+  e.kernels.ggmlProduct(xq, w, c);
+  let diff = 0;
+  for (const t of [0, m - 1]) diff = Math.max(diff, maxAbsDiff(c.view().subarray(t * n, (t + 1) * n), gemvRef(type, bytes, aHost.subarray(t * k, (t + 1) * k), n, k).y));
+  const t = time(() => e.kernels.ggmlProduct(xq, w, c), opts.quick);
+  const value = (2 * m * n * k) / t.seconds / 1e9;
+  const float = type === 'f16' || type === 'bf16';
+  const bound = float ? maddPeak(e, opts.quick) : intDotPeak(e, opts.quick);
+  emit({
+    suite: 'kernels', case: name, impl, value: sig3(value), unit: 'GFLOP/s',
+    bound: sig3(bound), boundName: float ? 'madd peak' : `integer dot peak (${e.dot.path} path)`, share: sig3(value / bound),
+    maxAbsDiff: sig3(diff), dotPath: e.dot.path, seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
+  });
+  for (const b of [w.data, a, c]) b.free();
 }

@@ -14,7 +14,7 @@ import { type BenchLine, type BenchOptions, sig3, time, collector } from './harn
 import { gemmJs, gemvJs } from './plain-js.js';
 import { maddPeak, q8DotPeak, readBandwidth } from './probes.js';
 import { runThreadCases } from './threads.js';
-import { runGgmlGemvCases } from './ggml.js';
+import { GGML_BENCH_TYPES, runGgmlGemvCases } from './ggml.js';
 import { runQ8PathCases } from './q8-paths-run.js';
 import { runQ5KCases } from './q5k.js';
 
@@ -70,6 +70,12 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
   say('read bandwidth (256 MiB)');
   const bandwidth = readBandwidth(probeEngine, opts.quick);
   emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${probeEngine.backend}`, value: sig3(bandwidth), unit: 'GB/s' });
+  const onlyType = GGML_BENCH_TYPES.find((t) => t === opts.only);
+  if (onlyType) {
+    // one block type's GEMV and prefill GEMM lines
+    runGgmlGemvCases(engines, bandwidth, opts, emit, say, [onlyType]);
+    return lines;
+  }
   const peak = new Map<Backend, number>();
   for (const e of engines) {
     say(`multiply-add peak, ${e.backend}`);
