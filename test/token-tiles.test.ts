@@ -64,3 +64,30 @@ describe.each(TYPES)('%s', (type) => {
     }
   });
 });
+
+// F16 and BF16 (assembly/f16.ts): the SIMD builds take F16 2 tokens at a time, each vector of weights
+// converted once for both. 1..9 tokens give each token the bits it gets alone on each build
+// (the builds differ among themselves: fused and separate multiply-adds), within the float64
+// reference's worst-case rounding bound; 1003 columns leave a tail of 3 after the groups of 8.
+describe.each(['f16', 'bf16'] as const)('%s', (type) => {
+  test('1..9 tokens on every build give each token its GEMV bits and the reference', async () => {
+    const cols = 1003;
+    const bytes = randomBlocks(type, ROWS, cols, 17);
+    const x = randomF32(M * cols, 5, -2, 2);
+    const want = Array.from({ length: M }, (_, t) => gemvRef(type, bytes, x.subarray(t * cols, (t + 1) * cols), ROWS, cols));
+    for (const backend of BACKENDS) {
+      const e = await engineFor(backend);
+      const w = e.kernels.ggmlMatrix(bytes, type, ROWS, cols);
+      const all = run(e, w, x, M);
+      for (let t = 0; t < M; t++) {
+        expectClose(all.subarray(t * ROWS, (t + 1) * ROWS), want[t]!.y, (i) => cols * U32 * want[t]!.mag[i]!, `${backend} token ${t}`);
+        expect(bits(run(e, w, x.subarray(t * cols, (t + 1) * cols), 1)), `${backend} token ${t} alone`).toEqual(bits(all.subarray(t * ROWS, (t + 1) * ROWS)));
+      }
+      for (const m of [2, 3, 4, 5, 6, 7, 8]) {
+        expect(bits(run(e, w, x.subarray(0, m * cols), m)), `${backend} first ${m} tokens`).toEqual(bits(all.subarray(0, m * ROWS)));
+      }
+      expect(bits(run(e, w, x.subarray(3 * cols, 8 * cols), 5)), `${backend} tokens 3..7`).toEqual(bits(all.subarray(3 * ROWS, 8 * ROWS)));
+      w.data.free();
+    }
+  });
+});
