@@ -137,14 +137,27 @@ function k3_scales(wb: usize, i: i32): u32 {
 
 @inline
 export function q3_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
-  let acc: f32 = 0;
+  return q3_k_rows(w, x, 0, nb, form, false, 0);
+}
+
+// q3_k_row for two tokens (activations xa and xc) on the SIMD builds, each vector of weights
+// unpacked once for both (the unpacking costs several instructions per dot): returns token a's
+// sum and stores token c's at yc, each the bits q3_k_row gives it.
+@inline
+export function q3_k_row_pair(w: usize, xa: usize, xc: usize, nb: i32, form: i32, yc: usize): f32 {
+  return q3_k_rows(w, xa, xc, nb, form, true, yc);
+}
+
+@inline
+function q3_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
+  let acc: f32 = 0, accC: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * Q3_K_BYTES;
-    const xb = x + <usize>b * 292;
+    const xb = xa + <usize>b * 292, xbc = xc + <usize>b * 292;
     const sw0 = k3_scales(wb, 0), sw1 = k3_scales(wb, 1), sw2 = k3_scales(wb, 2), sw3 = k3_scales(wb, 3);
-    let sumq = 0, summ = 0;
+    let sumq = 0, summ = 0, sumqC = 0, summC = 0;
     if (ASC_FEATURE_SIMD) {
-      let a = i32x4.splat(0);
+      let a = i32x4.splat(0), c = a;
       const m3 = i8x16.splat(3);
       const b2 = i8x16.splat(4);
       // the current hmask bit sits in bit 0, the current 2 low bits in bits 0..1 (shifted down
@@ -153,7 +166,7 @@ export function q3_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
       for (let h = 0; h < 2; h++) {
         let q0 = v128.load(wb + 32 + <usize>h * 32), q1 = v128.load(wb + 48 + <usize>h * 32);
         for (let s = 0; s < 4; s++) {
-          const xq = xb + XQ + <usize>(128 * h + 32 * s);
+          const at = XQ + <usize>(128 * h + 32 * s);
           const w0 = v128.or(v128.and(q0, m3), v128.and(i8x16.shl(hm0, 2), b2));
           const w1 = v128.or(v128.and(q1, m3), v128.and(i8x16.shl(hm1, 2), b2));
           q0 = i8x16.shr_u(q0, 2);
@@ -162,8 +175,13 @@ export function q3_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
           hm1 = i8x16.shr_u(hm1, 1);
           const is = 8 * h + 2 * s;
           const sw = is < 4 ? sw0 : is < 8 ? sw1 : is < 12 ? sw2 : sw3;
-          a = scaled(a, dot_u8x16(w0, xq, form), byte(sw, is & 3) - 32);
-          a = scaled(a, dot_u8x16(w1, xq + 16, form), byte(sw, (is & 3) + 1) - 32);
+          const sc0 = byte(sw, is & 3) - 32, sc1 = byte(sw, (is & 3) + 1) - 32;
+          a = scaled(a, dot_u8x16(w0, xb + at, form), sc0);
+          a = scaled(a, dot_u8x16(w1, xb + at + 16, form), sc1);
+          if (two) {
+            c = scaled(c, dot_u8x16(w0, xbc + at, form), sc0);
+            c = scaled(c, dot_u8x16(w1, xbc + at + 16, form), sc1);
+          }
         }
       }
       sumq = dot_total(a, form);
@@ -171,6 +189,10 @@ export function q3_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
       const f0 = i16x8.sub(i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(sw0), 1, sw1)), bias);
       const f1 = i16x8.sub(i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(sw2), 1, sw3)), bias);
       summ = sums16_dot(xb, f0, f1);
+      if (two) {
+        sumqC = dot_total(c, form);
+        summC = sums16_dot(xbc, f0, f1);
+      }
     } else {
       for (let i = 0; i < 16; i++) {
         const h = i >> 3, s = (i >> 1) & 3, c = i & 1;
@@ -187,9 +209,11 @@ export function q3_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
         summ += scale * <i32>load<i16>(xb + XSUMS + <usize>i * 2);
       }
     }
-    const dx = load<f32>(xb);
-    acc += <f32>(sumq - 4 * summ) * (half_finite_to_f32(load<u16>(wb, 108)) * dx);
+    const d = half_finite_to_f32(load<u16>(wb, 108));
+    acc += <f32>(sumq - 4 * summ) * (d * load<f32>(xb));
+    if (two) accC += <f32>(sumqC - 4 * summC) * (d * load<f32>(xbc));
   }
+  if (two) store<f32>(yc, accC);
   return acc;
 }
 
