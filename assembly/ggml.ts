@@ -14,10 +14,10 @@
 // any m and any split of the rows (threads).
 //
 // Rows run one at a time, the tokens inner, so a row's blocks stay in L1 while every token
-// passes over them (Q3_K's two tokens at a time, each vector unpacked once for both).
+// passes over them (Q3_K's and Q2_K's two tokens at a time, each vector unpacked once for both).
 
 import { q4_1_row, q5_0_row, q5_1_row, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES } from './q4';
-import { q2_k_row, q3_k_row, q3_k_row_pair, q5_k_row, Q2_K_BYTES, Q3_K_BYTES, Q5_K_BYTES } from './kquants';
+import { q2_k_row, q2_k_row_pair, q3_k_row, q3_k_row_pair, q5_k_row, Q2_K_BYTES, Q3_K_BYTES, Q5_K_BYTES } from './kquants';
 import { iq4_nl_row, iq4_xs_row, IQ4_NL_BYTES, IQ4_XS_BYTES } from './iquants';
 import { Q8_1_BLOCK_BYTES, Q8_K_BLOCK_BYTES } from './q8';
 import { dot_form } from './dot';
@@ -50,12 +50,13 @@ function gemm(type: i32, blockWeights: i32, blockBytes: usize, w: usize, x: usiz
   for (let r = 0; r < n; r++) {
     const wr = w + <usize>r * rowBytes;
     let t = 0;
-    if (ASC_FEATURE_SIMD && type == Q3_K) {
-      // Q3_K unpacks a row's vectors once for two tokens
+    if (ASC_FEATURE_SIMD && (type == Q3_K || type == Q2_K)) {
+      // Q3_K and Q2_K unpack a row's vectors once for two tokens
       for (; t + 1 < m; t += 2) {
         const xt = x + <usize>t * xBytes;
         const yt = y + (<usize>t * ldy + r) * 4;
-        store<f32>(yt, q3_k_row_pair(wr, xt, xt + xBytes, nb, form, yt + <usize>ldy * 4));
+        const yc = yt + <usize>ldy * 4;
+        store<f32>(yt, type == Q3_K ? q3_k_row_pair(wr, xt, xt + xBytes, nb, form, yc) : q2_k_row_pair(wr, xt, xt + xBytes, nb, form, yc));
       }
     }
     for (; t < m; t++) store<f32>(y + (<usize>t * ldy + r) * 4, row_dot(type, wr, x + <usize>t * xBytes, nb, form));

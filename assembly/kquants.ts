@@ -223,29 +223,51 @@ function q3_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool
 
 @inline
 export function q2_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
-  let acc: f32 = 0;
+  return q2_k_rows(w, x, 0, nb, form, false, 0);
+}
+
+// q2_k_row for two tokens, as q3_k_row_pair: returns token a's sum and stores token c's at yc.
+@inline
+export function q2_k_row_pair(w: usize, xa: usize, xc: usize, nb: i32, form: i32, yc: usize): f32 {
+  return q2_k_rows(w, xa, xc, nb, form, true, yc);
+}
+
+@inline
+function q2_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
+  let acc: f32 = 0, accC: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * Q2_K_BYTES;
-    const xb = x + <usize>b * 292;
-    let sumq = 0, summ = 0;
+    const xb = xa + <usize>b * 292, xbc = xc + <usize>b * 292;
+    let sumq = 0, summ = 0, sumqC = 0, summC = 0;
     if (ASC_FEATURE_SIMD) {
-      let a = i32x4.splat(0);
+      let a = i32x4.splat(0), c = a;
       const m3 = i8x16.splat(3);
       for (let h = 0; h < 2; h++) {
         // the current 2 bits in bits 0..1, shifted down as s advances (constant shift counts)
         let q0 = v128.load(wb + 16 + <usize>h * 32), q1 = v128.load(wb + 32 + <usize>h * 32);
         for (let s = 0; s < 4; s++) {
-          const xq = xb + XQ + <usize>(128 * h + 32 * s);
+          const at = XQ + <usize>(128 * h + 32 * s);
           const is = wb + <usize>(8 * h + 2 * s);
-          a = scaled(a, dot_u8x16(v128.and(q0, m3), xq, form), <i32>load<u8>(is) & 15);
-          a = scaled(a, dot_u8x16(v128.and(q1, m3), xq + 16, form), <i32>load<u8>(is, 1) & 15);
+          const w0 = v128.and(q0, m3), w1 = v128.and(q1, m3);
+          const sc0 = <i32>load<u8>(is) & 15, sc1 = <i32>load<u8>(is, 1) & 15;
+          a = scaled(a, dot_u8x16(w0, xb + at, form), sc0);
+          a = scaled(a, dot_u8x16(w1, xb + at + 16, form), sc1);
+          if (two) {
+            c = scaled(c, dot_u8x16(w0, xbc + at, form), sc0);
+            c = scaled(c, dot_u8x16(w1, xbc + at + 16, form), sc1);
+          }
           q0 = i8x16.shr_u(q0, 2);
           q1 = i8x16.shr_u(q1, 2);
         }
       }
       sumq = dot_total(a, form);
       const mins = i8x16.shr_u(v128.load(wb), 4);
-      summ = sums16_dot(xb, i16x8.extend_low_i8x16_u(mins), i16x8.extend_high_i8x16_u(mins));
+      const m0 = i16x8.extend_low_i8x16_u(mins), m1 = i16x8.extend_high_i8x16_u(mins);
+      summ = sums16_dot(xb, m0, m1);
+      if (two) {
+        sumqC = dot_total(c, form);
+        summC = sums16_dot(xbc, m0, m1);
+      }
     } else {
       for (let i = 0; i < 16; i++) {
         const h = i >> 3, s = (i >> 1) & 3, c = i & 1;
@@ -259,8 +281,14 @@ export function q2_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
         summ += (sm >> 4) * <i32>load<i16>(xb + XSUMS + <usize>i * 2);
       }
     }
+    const d = half_finite_to_f32(load<u16>(wb, 80)), dmin = half_finite_to_f32(load<u16>(wb, 82));
     const dx = load<f32>(xb);
-    acc += <f32>sumq * (half_finite_to_f32(load<u16>(wb, 80)) * dx) - <f32>summ * (half_finite_to_f32(load<u16>(wb, 82)) * dx);
+    acc += <f32>sumq * (d * dx) - <f32>summ * (dmin * dx);
+    if (two) {
+      const dc = load<f32>(xbc);
+      accC += <f32>sumqC * (d * dc) - <f32>summC * (dmin * dc);
+    }
   }
+  if (two) store<f32>(yc, accC);
   return acc;
 }
