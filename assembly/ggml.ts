@@ -17,7 +17,7 @@
 // passes over them (Q3_K's and Q2_K's two tokens at a time, each vector unpacked once for both).
 
 import { q4_1_row, q5_0_row, q5_1_row, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES } from './q4';
-import { q2_k_row, q2_k_row_pair, q3_k_row, q3_k_row_pair, q5_k_row, Q2_K_BYTES, Q3_K_BYTES, Q5_K_BYTES } from './kquants';
+import { q2_k_rows, q3_k_rows, q5_k_row, Q2_K_BYTES, Q3_K_BYTES, Q5_K_BYTES } from './kquants';
 import { iq4_nl_row, iq4_xs_row, IQ4_NL_BYTES, IQ4_XS_BYTES } from './iquants';
 import { Q8_1_BLOCK_BYTES, Q8_K_BLOCK_BYTES } from './q8';
 import { dot_form } from './dot';
@@ -34,8 +34,8 @@ function row_dot(type: i32, w: usize, x: usize, nb: i32, form: i32): f32 {
     case Q5_0: return q5_0_row(w, x, nb, form);
     case Q5_1: return q5_1_row(w, x, nb, form);
     case IQ4_NL: return iq4_nl_row(w, x, nb, form);
-    case Q2_K: return q2_k_row(w, x, nb, form);
-    case Q3_K: return q3_k_row(w, x, nb, form);
+    case Q2_K: return q2_k_rows(w, x, 0, nb, form, false, 0);
+    case Q3_K: return q3_k_rows(w, x, 0, nb, form, false, 0);
     case Q5_K: return q5_k_row(w, x, nb, form);
     default: return iq4_xs_row(w, x, nb, form);
   }
@@ -56,7 +56,7 @@ function gemm(type: i32, blockWeights: i32, blockBytes: usize, w: usize, x: usiz
         const xt = x + <usize>t * xBytes;
         const yt = y + (<usize>t * ldy + r) * 4;
         const yc = yt + <usize>ldy * 4;
-        store<f32>(yt, type == Q3_K ? q3_k_row_pair(wr, xt, xt + xBytes, nb, form, yc) : q2_k_row_pair(wr, xt, xt + xBytes, nb, form, yc));
+        store<f32>(yt, type == Q3_K ? q3_k_rows(wr, xt, xt + xBytes, nb, form, true, yc) : q2_k_rows(wr, xt, xt + xBytes, nb, form, true, yc));
       }
     }
     for (; t < m; t++) store<f32>(y + (<usize>t * ldy + r) * 4, row_dot(type, wr, x + <usize>t * xBytes, nb, form));

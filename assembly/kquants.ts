@@ -135,21 +135,12 @@ function k3_scales(wb: usize, i: i32): u32 {
   return (lo & 0x0f0f0f0f) | (((t >> (<u32>i * 2)) & 0x03030303) << 4);
 }
 
+// One row's dot product with token a's activations (xa), and with token c's (xc) when `two`
+// (the SIMD builds; a constant at each call site), each vector of weights unpacked once for
+// both (the unpacking costs several instructions per dot): returns token a's sum and stores
+// token c's at yc, each the bits it gets alone.
 @inline
-export function q3_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
-  return q3_k_rows(w, x, 0, nb, form, false, 0);
-}
-
-// q3_k_row for two tokens (activations xa and xc) on the SIMD builds, each vector of weights
-// unpacked once for both (the unpacking costs several instructions per dot): returns token a's
-// sum and stores token c's at yc, each the bits q3_k_row gives it.
-@inline
-export function q3_k_row_pair(w: usize, xa: usize, xc: usize, nb: i32, form: i32, yc: usize): f32 {
-  return q3_k_rows(w, xa, xc, nb, form, true, yc);
-}
-
-@inline
-function q3_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
+export function q3_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
   let acc: f32 = 0, accC: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * Q3_K_BYTES;
@@ -221,19 +212,9 @@ function q3_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool
 // (2 bits), d, dmin (f16). Per half h (qs 32h..) and shift s, weights 128h + 32s + l take bits
 // 2s..2s+1 of qs[32h + l], scale byte 8h + 2s + l/16. weight = d * scale * q - dmin * min.
 
+// As q3_k_rows, for Q2_K.
 @inline
-export function q2_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
-  return q2_k_rows(w, x, 0, nb, form, false, 0);
-}
-
-// q2_k_row for two tokens, as q3_k_row_pair: returns token a's sum and stores token c's at yc.
-@inline
-export function q2_k_row_pair(w: usize, xa: usize, xc: usize, nb: i32, form: i32, yc: usize): f32 {
-  return q2_k_rows(w, xa, xc, nb, form, true, yc);
-}
-
-@inline
-function q2_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
+export function q2_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
   let acc: f32 = 0, accC: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * Q2_K_BYTES;
