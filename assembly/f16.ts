@@ -40,35 +40,20 @@ function round_rows(x: usize, m: i32, k: i32, out: usize, bf16: bool): void {
 // y[t][r] = sum_j w[r][j] * x[t][j] for m tokens (activations from f16_round_f32, k floats per
 // token) and n rows of F16 weights at w (any byte address; finite values only: the loader
 // refuses inf and NaN, which the in-register conversion does not keep). y rows are ldy floats
-// apart. Each output is one row's sum, in the same order whatever m: the SIMD builds take the
-// tokens of F16 two at a time, each vector of weights converted once for both (the conversion costs a
-// dozen instructions per 4 weights, a token's product one; four tokens' accumulators would not
-// fit the registers).
+// apart. Each output is one row's sum, in the same order whatever m.
 export function f16_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32): void {
-  half_gemm(w, x, y, m, n, k, ldy, false);
+  for (let r = 0; r < n; r++) {
+    const wr = w + <usize>r * k * 2;
+    for (let t = 0; t < m; t++) store<f32>(y + (<usize>t * ldy + r) * 4, half_row(wr, x + <usize>t * k * 4, k, false));
+  }
 }
 
 // As f16_gemm for BF16 weights (activations from bf16_round_f32); any bf16 value, inf and NaN
 // included, converts exactly.
 export function bf16_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32): void {
-  half_gemm(w, x, y, m, n, k, ldy, true);
-}
-
-@inline
-function half_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, bf16: bool): void {
-  const xBytes = <usize>k * 4;
   for (let r = 0; r < n; r++) {
     const wr = w + <usize>r * k * 2;
-    let t = 0;
-    // BF16's conversion is one instruction: sharing it between two tokens measured no faster
-    if (ASC_FEATURE_SIMD && !bf16) {
-      for (; t + 1 < m; t += 2) {
-        const xt = x + <usize>t * xBytes;
-        const yt = y + (<usize>t * ldy + r) * 4;
-        half_row_x2(wr, xt, xt + xBytes, yt, yt + <usize>ldy * 4, k, bf16);
-      }
-    }
-    for (; t < m; t++) store<f32>(y + (<usize>t * ldy + r) * 4, half_row(wr, x + <usize>t * xBytes, k, bf16));
+    for (let t = 0; t < m; t++) store<f32>(y + (<usize>t * ldy + r) * 4, half_row(wr, x + <usize>t * k * 4, k, true));
   }
 }
 
@@ -120,49 +105,7 @@ function half_row(w: usize, x: usize, k: i32, bf16: bool): f32 {
       }
     }
   }
-  return half_tail(w, x, k, s, bf16);
-}
-
-// half_row for the 2 tokens whose activations start at xa and xc, into ya and yc: each pair of
-// groups of 8 weights converted once for both, then the same four accumulators and the same
-// order per token as half_row, so the same bits.
-@inline
-function half_row_x2(w: usize, xa: usize, xc: usize, ya: usize, yc: usize, k: i32, bf16: bool): void {
-  const groups = k >> 3;
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-  let c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-  let g = 0;
-  for (; g + 2 <= groups; g += 2) {
-    const p = w + <usize>g * 16;
-    const q = <usize>g * 32;
-    const v0 = v128.load(p), v1 = v128.load(p, 16);
-    const e0 = even(v0, bf16), o0 = odd(v0, bf16), e1 = even(v1, bf16), o1 = odd(v1, bf16);
-    a0 = madd(e0, v128.load(xa + q), a0);
-    a1 = madd(o0, v128.load(xa + q, 16), a1);
-    a2 = madd(e1, v128.load(xa + q, 32), a2);
-    a3 = madd(o1, v128.load(xa + q, 48), a3);
-    c0 = madd(e0, v128.load(xc + q), c0);
-    c1 = madd(o0, v128.load(xc + q, 16), c1);
-    c2 = madd(e1, v128.load(xc + q, 32), c2);
-    c3 = madd(o1, v128.load(xc + q, 48), c3);
-  }
-  if (g < groups) {
-    const v0 = v128.load(w + <usize>g * 16);
-    const e0 = even(v0, bf16), o0 = odd(v0, bf16);
-    const q = <usize>g * 32;
-    a0 = madd(e0, v128.load(xa + q), a0);
-    a1 = madd(o0, v128.load(xa + q, 16), a1);
-    c0 = madd(e0, v128.load(xc + q), c0);
-    c1 = madd(o0, v128.load(xc + q, 16), c1);
-  }
-  store<f32>(ya, half_tail(w, xa, k, hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3))), bf16));
-  store<f32>(yc, half_tail(w, xc, k, hsum(f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3))), bf16));
-}
-
-// s plus the products of the last k % 8 weights, in order.
-@inline
-function half_tail(w: usize, x: usize, k: i32, s: f32, bf16: bool): f32 {
-  for (let j = (k >> 3) << 3; j < k; j++) {
+  for (let j = groups << 3; j < k; j++) {
     const h = <u32>load<u16>(w + <usize>j * 2);
     s += (bf16 ? reinterpret<f32>(h << 16) : half_finite_to_f32(h)) * load<f32>(x + <usize>j * 4);
   }

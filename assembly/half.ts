@@ -9,6 +9,8 @@
 // exponent) is exact.
 const REBIAS: u32 = 112 << 23;
 const TWO_MINUS_14: u32 = 0x38800000;
+// 2^112: a half's exponent bias (15) against f32's (127)
+const TWO_POW_112: f32 = 5.192296858534828e33;
 
 // IEEE half (in the low 16 bits) to f32, normals, subnormals, zero, inf and NaN.
 @inline
@@ -61,13 +63,12 @@ export function f32_to_bf16(f: f32): u32 {
 
 // Four finite halves, one in the top 16 bits of each lane (the low 16 bits zero), to f32 as
 // half_finite_to_f32: the shift right by 3 moves exponent and mantissa under f32's (the sign,
-// landing in bit 28, cleared), the adds rebias, the subtraction corrects the subnormal lanes and
-// the sign goes back in last (so -0 stays -0).
+// landing in bit 28, cleared), which reads as the half's value times 2^-112, exactly, subnormal
+// halves as subnormal floats (wasm keeps them, it never flushes to zero); one multiply by 2^112,
+// exact as well, rescales, and the sign goes back in last (so -0 stays -0).
 @inline
 export function f32x4_from_half_hi(v: v128): v128 {
-  const subnormal = i32x4.eq(v128.and(v, i32x4.splat(0x7c000000)), i32x4.splat(0));
-  const bits = v128.and(i32x4.shr_u(v, 3), i32x4.splat(0x0fffffff));
-  const rebiased = i32x4.add(i32x4.add(bits, i32x4.splat(REBIAS)), v128.and(subnormal, i32x4.splat(1 << 23)));
-  const mag = f32x4.sub(rebiased, v128.and(subnormal, i32x4.splat(TWO_MINUS_14)));
+  const scaled = v128.and(i32x4.shr_u(v, 3), i32x4.splat(0x0fffffff));
+  const mag = f32x4.mul(scaled, f32x4.splat(TWO_POW_112));
   return v128.or(mag, v128.and(v, i32x4.splat(0x80000000)));
 }

@@ -66,10 +66,10 @@ describe.each(TYPES)('%s', (type) => {
   });
 });
 
-// F16 and BF16 (assembly/f16.ts): the SIMD builds take F16 2 tokens at a time, each vector of weights
-// converted once for both. 1..9 tokens give each token the bits it gets alone on each build
-// (the builds differ among themselves: fused and separate multiply-adds), within the float64
-// reference's worst-case rounding bound; 1003 columns leave a tail of 3 after the groups of 8.
+// F16 and BF16 (assembly/f16.ts), one token at a time over each row: 1..9 tokens give each token
+// the bits it gets alone on each build (the builds differ among themselves: fused and separate
+// multiply-adds), within the float64 reference's worst-case rounding bound; 1003 columns leave
+// a tail of 3 after the groups of 8.
 describe.each(['f16', 'bf16'] as const)('%s', (type) => {
   test('1..9 tokens on every build give each token its GEMV bits and the reference', async () => {
     const cols = 1003;
