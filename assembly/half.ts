@@ -1,8 +1,12 @@
 // IEEE half and bfloat16 <-> f32: the scales of every ggml block type and the F16/BF16 weights.
 
-// The conversions of finite halves below never put a subnormal f32 into a float operation: x86
-// cores take a slow microcode assist for every such operand, and halves small enough to be
-// subnormal are common block scales (a Q6_K super-block's d is about max |w| / 4096). A half's
+// The scalar conversions of finite halves below never put a subnormal f32 into a float
+// operation: x86 cores can take a slow microcode assist for such an operand, and halves small
+// enough to be subnormal are common block scales (a Q6_K super-block's d is about max |w| /
+// 4096). The SIMD conversion of F16 weights and f16 cache values (f32x4_from_half_hi) does
+// multiply subnormal halves as subnormal floats: such weights and values are rare, where block
+// scales are not, and the five instructions it saves per four weights are most of an F16
+// product's work. A half's
 // exponent and mantissa bits placed under f32's and rebiased by 112 (an integer add) are its
 // value for a normal half. A subnormal half (exponent field 0) is 2^-14 * m / 1024: rebiased by
 // 113 instead its bits read as 2^-14 + that value, and subtracting 2^-14 (two normal f32 of one

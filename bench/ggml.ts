@@ -26,6 +26,9 @@ export function runGgmlGemvCases(
 ): void {
   const n = 4096, k = 4096;
   const xHost = randomF32(k, k);
+  // each engine's instruction peaks, measured once for all the types' GEMM lines
+  const peaks = new Map<Engine, InstructionPeaks>();
+  const peaksOf = (e: Engine) => peaks.get(e) ?? peaks.set(e, { intDot: intDotPeak(e, opts.quick), madd: maddPeak(e, opts.quick) }).get(e)!;
   for (const type of types) {
     const name = `gemv ${type} m1 k${k} n${n}`;
     const bytes = randomBlocks(type, n, k, n + 5 * k);
@@ -65,7 +68,7 @@ export function runGgmlGemvCases(
         seconds: t.seconds, rme: sig3(t.rme), samples: t.samples,
       });
       e.arena.reset();
-      runGgmlGemmCase(e, type, opts, emit, say);
+      runGgmlGemmCase(e, type, peaksOf(e), opts, emit, say);
     }
   }
 }
@@ -75,7 +78,12 @@ export function runGgmlGemvCases(
  * prepared once, so the rate is the kernel's integer (or, for F16/BF16, float) work alone, next
  * to the peak of its instruction: what a compute-bound prefill can reach in this build.
  */
-function runGgmlGemmCase(e: Engine, type: GgmlBlockType, opts: BenchOptions, emit: (l: BenchLine) => void, say: (s: string) => void): void {
+interface InstructionPeaks {
+  intDot: number;
+  madd: number;
+}
+
+function runGgmlGemmCase(e: Engine, type: GgmlBlockType, peaks: InstructionPeaks, opts: BenchOptions, emit: (l: BenchLine) => void, say: (s: string) => void): void {
   const m = 16, n = 256, k = 2048;
   const name = `gemm ${type} m${m} k${k} n${n} in cache`;
   const impl = `ffnkit-${e.backend}`;
@@ -92,7 +100,7 @@ function runGgmlGemmCase(e: Engine, type: GgmlBlockType, opts: BenchOptions, emi
   const t = time(() => e.kernels.ggmlProduct(xq, w, c), opts.quick);
   const value = (2 * m * n * k) / t.seconds / 1e9;
   const float = type === 'f16' || type === 'bf16';
-  const bound = float ? maddPeak(e, opts.quick) : intDotPeak(e, opts.quick);
+  const bound = float ? peaks.madd : peaks.intDot;
   emit({
     suite: 'kernels', case: name, impl, value: sig3(value), unit: 'GFLOP/s',
     bound: sig3(bound), boundName: float ? 'madd peak' : `integer dot peak (${e.dot.path} path)`, share: sig3(value / bound),
