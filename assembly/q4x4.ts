@@ -495,6 +495,14 @@ export function k4_scaled(p: usize, xb: usize, sumq: v128): v128 {
   return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, dx)), f32x4.mul(f32x4.convert_i32x4_s(summ), f32x4.mul(dmin, dx)));
 }
 
+// A sub-block's 4 scale bytes at s (one per row) as i16, each twice: [s0 s0 s1 s1 s2 s2 s3 s3],
+// the operand that multiplies a row's two 16-bit sums by its scale and adds them in one dot.
+@inline
+function scales_x2(s: usize): v128 {
+  const w = i16x8.extend_low_i8x16_u(v128.load32_zero(s));
+  return i8x16.shuffle(w, w, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7);
+}
+
 // The relaxed path on two tokens at once (activation blocks xa and xc): each vector of nibbles
 // is unpacked once for both, the step a GEMM (prefill) repeats for every token. Writes the two
 // tokens' rows at ya and yc: the same integers, and the same float steps, as one token at a time.
@@ -517,10 +525,9 @@ function q4_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize,
         ha = i16x8.add(ha, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ia + o, 4), hi)));
         hc = i16x8.add(hc, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ic + o, 4), hi)));
       }
-      // sub-block j's scales of the 4 rows, one i32 lane each
-      const sc = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p + K_SCALES + j * 4)));
-      sumA = i32x4.add(sumA, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(ha), sc));
-      sumC = i32x4.add(sumC, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(hc), sc));
+      const sc = scales_x2(p + K_SCALES + j * 4);
+      sumA = i32x4.add(sumA, i32x4.dot_i16x8_s(ha, sc));
+      sumC = i32x4.add(sumC, i32x4.dot_i16x8_s(hc, sc));
     }
     accA = f32x4.add(accA, k4_scaled(p, ba, sumA));
     accC = f32x4.add(accC, k4_scaled(p, bc, sumC));
@@ -557,12 +564,12 @@ function q4_k_quad_relaxed(g: usize, xa: usize, xBytes: usize, ya: usize, yBytes
         h2 = i16x8.add(h2, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i2 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i2 + o, 4), hi)));
         h3 = i16x8.add(h3, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i3 + o), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(i3 + o, 4), hi)));
       }
-      // sub-block j's scales of the 4 rows, one i32 lane each
-      const sc = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p + K_SCALES + j * 4)));
-      s0 = i32x4.add(s0, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(h0), sc));
-      s1 = i32x4.add(s1, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(h1), sc));
-      s2 = i32x4.add(s2, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(h2), sc));
-      s3 = i32x4.add(s3, i32x4.mul(i32x4.extadd_pairwise_i16x8_s(h3), sc));
+      // each row's two 16-bit sums times its scale and added in one i32x4.dot_i16x8_s
+      const sc = scales_x2(p + K_SCALES + j * 4);
+      s0 = i32x4.add(s0, i32x4.dot_i16x8_s(h0, sc));
+      s1 = i32x4.add(s1, i32x4.dot_i16x8_s(h1, sc));
+      s2 = i32x4.add(s2, i32x4.dot_i16x8_s(h2, sc));
+      s3 = i32x4.add(s3, i32x4.dot_i16x8_s(h3, sc));
       i0 += 32;
     }
     acc0 = f32x4.add(acc0, k4_scaled(p, b0, s0));
