@@ -165,25 +165,7 @@ export function q4_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
 @inline
 function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool, unrolled: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    if (relaxed) {
-      const m = v128.load(NIBBLE_MASKS, 48);
-      if (unrolled) {
-        // constant offsets instead of the loop's address arithmetic, which the engine emits as
-        // scalar instructions competing for the same issue slots
-        const a = i16x8.add(relaxed_dot_nibbles(v128.load(p), x8, m), relaxed_dot_nibbles(v128.load(p, 16), x8 + 8, m));
-        const b = i16x8.add(relaxed_dot_nibbles(v128.load(p, 32), x8 + 16, m), relaxed_dot_nibbles(v128.load(p, 48), x8 + 24, m));
-        return i32x4.extadd_pairwise_i16x8_s(i16x8.add(a, b));
-      }
-      // two vectors per trip, the weights and activations each their own pointer: the least
-      // address arithmetic a loop can have
-      let acc = i16x8.splat(0);
-      let x = x8;
-      for (let v = p; v < p + 64; v += 32) {
-        acc = i16x8.add(acc, i16x8.add(relaxed_dot_nibbles(v128.load(v), x, m), relaxed_dot_nibbles(v128.load(v, 16), x + 8, m)));
-        x += 16;
-      }
-      return i32x4.extadd_pairwise_i16x8_s(acc);
-    }
+    if (relaxed) return i32x4.extadd_pairwise_i16x8_s(dot32_x4_relaxed16(p, x8, unrolled));
   }
   // a loop, not unrolled: fewer values live at once, which keeps the engine from spilling them
   const m0 = v128.load(NIBBLE_MASKS), m1 = v128.load(NIBBLE_MASKS, 16), m2 = v128.load(NIBBLE_MASKS, 32);
@@ -196,6 +178,29 @@ function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool, unrolled: bool)
     const d2 = i32x4.dot_i16x8_s(v128.and(v, m2), v128.load32_splat(x, 8));
     const d3 = i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), v128.load32_splat(x, 12));
     acc = i32x4.add(acc, i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3)));
+  }
+  return acc;
+}
+
+// The relaxed path of dot32_x4 before its widening: each row's two 16-bit partial sums, in its
+// two i16 lanes (at most 4 * 3840 each, see the top).
+@inline
+function dot32_x4_relaxed16(p: usize, x8: usize, unrolled: bool): v128 {
+  const m = v128.load(NIBBLE_MASKS, 48);
+  if (unrolled) {
+    // constant offsets instead of the loop's address arithmetic, which the engine emits as
+    // scalar instructions competing for the same issue slots
+    const a = i16x8.add(relaxed_dot_nibbles(v128.load(p), x8, m), relaxed_dot_nibbles(v128.load(p, 16), x8 + 8, m));
+    const b = i16x8.add(relaxed_dot_nibbles(v128.load(p, 32), x8 + 16, m), relaxed_dot_nibbles(v128.load(p, 48), x8 + 24, m));
+    return i16x8.add(a, b);
+  }
+  // two vectors per trip, the weights and activations each their own pointer: the least
+  // address arithmetic a loop can have
+  let acc = i16x8.splat(0);
+  let x = x8;
+  for (let v = p; v < p + 64; v += 32) {
+    acc = i16x8.add(acc, i16x8.add(relaxed_dot_nibbles(v128.load(v), x, m), relaxed_dot_nibbles(v128.load(v, 16), x + 8, m)));
+    x += 16;
   }
   return acc;
 }
@@ -482,6 +487,19 @@ function k4_sub(p: usize, xb: usize, j: i32, relaxed: bool): v128 {
   return relaxed ? s : i32x4.shr_s(s, 8);
 }
 
+// The relaxed path's sub-block j of the packed Q4_K super-block at p against the activation
+// block at xb, times its scales: each row's two 16-bit sums multiplied by the row's scale and
+// added in one i32x4.dot_i16x8_s. sp: the scales of j's pair of sub-blocks as i16 (j even: lanes
+// 0..3, odd: 4..7), each duplicated here for the row's two lanes.
+@inline
+function k4_sub_scaled(p: usize, xb: usize, j: i32, sp: v128): v128 {
+  const h = dot32_x4_relaxed16(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, false);
+  const sc = (j & 1) == 0
+    ? i8x16.shuffle(sp, sp, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7)
+    : i8x16.shuffle(sp, sp, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
+  return i32x4.dot_i16x8_s(h, sc);
+}
+
 // The float step of one super-block: f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x) for each
 // row of the packed super-block at p, summ = sum_j min_j * sum(x_j) from the token's activation block at xb.
 @inline
@@ -663,10 +681,20 @@ function q4_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
         let acc = f32x4.splat(0);
         let xb = xt;
         for (let p = g; p < g + groupBytes; p += Q4_K_GROUP_BLOCK) {
-          // the scales of the 8 sub-blocks: 4 rows' bytes each, widened to one i32 lane per row
+          // the scales of the 8 sub-blocks: 4 rows' bytes each, widened to i16
           const s03 = v128.load(p + K_SCALES), s47 = v128.load(p + K_SCALES, 16);
           const s01 = i16x8.extend_low_i8x16_u(s03), s23 = i16x8.extend_high_i8x16_u(s03);
           const s45 = i16x8.extend_low_i8x16_u(s47), s67 = i16x8.extend_high_i8x16_u(s47);
+          if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+            let sumq = i32x4.add(k4_sub_scaled(p, xb, 0, s01), k4_sub_scaled(p, xb, 1, s01));
+            sumq = i32x4.add(sumq, i32x4.add(k4_sub_scaled(p, xb, 2, s23), k4_sub_scaled(p, xb, 3, s23)));
+            sumq = i32x4.add(sumq, i32x4.add(k4_sub_scaled(p, xb, 4, s45), k4_sub_scaled(p, xb, 5, s45)));
+            sumq = i32x4.add(sumq, i32x4.add(k4_sub_scaled(p, xb, 6, s67), k4_sub_scaled(p, xb, 7, s67)));
+            acc = f32x4.add(acc, k4_scaled(p, xb, sumq));
+            xb += XQ4_K_BYTES;
+            continue;
+          }
+          // the i16 path: each scale widened to one i32 lane per row
           let sumq = i32x4.mul(k4_sub(p, xb, 0, relaxed), i32x4.extend_low_i16x8_u(s01));
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 1, relaxed), i32x4.extend_high_i16x8_u(s01)));
           sumq = i32x4.add(sumq, i32x4.mul(k4_sub(p, xb, 2, relaxed), i32x4.extend_low_i16x8_u(s23)));
