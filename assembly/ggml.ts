@@ -14,30 +14,32 @@
 // any m and any split of the rows (threads).
 //
 // Rows run one at a time, the tokens inner, so a row's blocks stay in L1 while every token
-// passes over them (Q3_K's and Q2_K's two tokens at a time, each vector unpacked once for both).
+// passes over them, two tokens at a time, each vector unpacked once for both (but Q5_K, whose
+// row kernel only `bench kernels` times).
 
-import { q4_1_row, q5_0_row, q5_1_row, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES } from './q4';
+import { q45_rows, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES } from './q4';
 import { q2_k_rows, q3_k_rows, q5_k_row, Q2_K_BYTES, Q3_K_BYTES, Q5_K_BYTES } from './kquants';
-import { iq4_nl_row, iq4_xs_row, IQ4_NL_BYTES, IQ4_XS_BYTES } from './iquants';
+import { iq4_nl_rows, iq4_xs_rows, IQ4_NL_BYTES, IQ4_XS_BYTES } from './iquants';
 import { Q8_1_BLOCK_BYTES, Q8_K_BLOCK_BYTES } from './q8';
 import { dot_form } from './dot';
 
 const Q4_1: i32 = 1, Q5_0: i32 = 2, Q5_1: i32 = 3, IQ4_NL: i32 = 4;
 const Q2_K: i32 = 5, Q3_K: i32 = 6, Q5_K: i32 = 8, IQ4_XS: i32 = 10;
 
-// One row's dot product with one token for block type `type` (a constant at every call site,
-// so each export compiles to its own loop).
+// One row's dot product with token a (xa), and with token c (xc) when `two`, stored at yc, for
+// block type `type` (a constant at every call site, so each export compiles to its own loop):
+// returns token a's. Q5_K runs one token at a time.
 @inline
-function row_dot(type: i32, w: usize, x: usize, nb: i32, form: i32): f32 {
+function rows_dot(type: i32, w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
   switch (type) {
-    case Q4_1: return q4_1_row(w, x, nb, form);
-    case Q5_0: return q5_0_row(w, x, nb, form);
-    case Q5_1: return q5_1_row(w, x, nb, form);
-    case IQ4_NL: return iq4_nl_row(w, x, nb, form);
-    case Q2_K: return q2_k_rows(w, x, 0, nb, form, false, 0);
-    case Q3_K: return q3_k_rows(w, x, 0, nb, form, false, 0);
-    case Q5_K: return q5_k_row(w, x, nb, form);
-    default: return iq4_xs_row(w, x, nb, form);
+    case Q4_1: return q45_rows(w, xa, xc, nb, form, two, yc, Q4_1_BYTES);
+    case Q5_0: return q45_rows(w, xa, xc, nb, form, two, yc, Q5_0_BYTES);
+    case Q5_1: return q45_rows(w, xa, xc, nb, form, two, yc, Q5_1_BYTES);
+    case IQ4_NL: return iq4_nl_rows(w, xa, xc, nb, two, yc);
+    case Q2_K: return q2_k_rows(w, xa, xc, nb, form, two, yc);
+    case Q3_K: return q3_k_rows(w, xa, xc, nb, form, two, yc);
+    case Q5_K: return q5_k_row(w, xa, nb, form);
+    default: return iq4_xs_rows(w, xa, xc, nb, two, yc);
   }
 }
 
@@ -50,16 +52,15 @@ function gemm(type: i32, blockWeights: i32, blockBytes: usize, w: usize, x: usiz
   for (let r = 0; r < n; r++) {
     const wr = w + <usize>r * rowBytes;
     let t = 0;
-    if (ASC_FEATURE_SIMD && (type == Q3_K || type == Q2_K)) {
-      // Q3_K and Q2_K unpack a row's vectors once for two tokens
+    if (ASC_FEATURE_SIMD && type != Q5_K) {
+      // a row's vectors unpacked once for two tokens
       for (; t + 1 < m; t += 2) {
         const xt = x + <usize>t * xBytes;
         const yt = y + (<usize>t * ldy + r) * 4;
-        const yc = yt + <usize>ldy * 4;
-        store<f32>(yt, type == Q3_K ? q3_k_rows(wr, xt, xt + xBytes, nb, form, true, yc) : q2_k_rows(wr, xt, xt + xBytes, nb, form, true, yc));
+        store<f32>(yt, rows_dot(type, wr, xt, xt + xBytes, nb, form, true, yt + <usize>ldy * 4));
       }
     }
-    for (; t < m; t++) store<f32>(y + (<usize>t * ldy + r) * 4, row_dot(type, wr, x + <usize>t * xBytes, nb, form));
+    for (; t < m; t++) store<f32>(y + (<usize>t * ldy + r) * 4, rows_dot(type, wr, x + <usize>t * xBytes, 0, nb, form, false, 0));
   }
 }
 
