@@ -5,7 +5,7 @@
 // has two bounds: bandwidth, and its kernel's rate on weights in cache. Then the same
 // kinds of work on one thread per core (bench/threads.ts).
 
-import { BACKENDS, createEngine, type Backend, type Engine } from '../src/index.js';
+import { BACKENDS, FfnkitError, createEngine, type Backend, type Engine } from '../src/index.js';
 import { encodeQ8_0, type F32Buffer } from '../src/entries/kernels.js';
 import { randomF32 } from '../testing/random.js';
 import { gemvQ8Ref } from '../testing/q8-reference.js';
@@ -52,14 +52,20 @@ export async function availableEngines(skip: (backend: Backend, why: string) => 
 }
 
 export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
+  // ggml's type names in either case (Q4_K as q4_k); anything else is refused before any work
+  const only = opts.only?.toLowerCase();
+  const onlyType = GGML_BENCH_TYPES.find((t) => t === only);
+  if (only !== undefined && only !== 'q8_0' && only !== 'q5_k' && !onlyType) {
+    throw new FfnkitError('E_ARG', `--only ${opts.only}: bench kernels takes q8_0, or one of the ggml types ${GGML_BENCH_TYPES.join(', ')}`);
+  }
   const { lines, emit, say } = collector(opts);
   const engines = await availableEngines((b, why) => say(`skipping ffnkit-${b}: ${why}`));
-  if (opts.only === 'q8_0') {
+  if (only === 'q8_0') {
     // just the Q8_0 layouts and paths, in Node and in Chromium
     await runQ8PathCases(engines, opts, emit, say);
     return lines;
   }
-  if (opts.only === 'q5_k') {
+  if (only === 'q5_k') {
     // Q5_K's 4-row kernel against the row kernel it replaced, in one process
     runQ5KCases(engines, opts, emit, say);
     return lines;
@@ -70,7 +76,6 @@ export async function runKernels(opts: BenchOptions): Promise<BenchLine[]> {
   say('read bandwidth (256 MiB)');
   const bandwidth = readBandwidth(probeEngine, opts.quick);
   emit({ suite: SUITE, case: 'read bandwidth 256MiB', impl: `ffnkit-${probeEngine.backend}`, value: sig3(bandwidth), unit: 'GB/s' });
-  const onlyType = GGML_BENCH_TYPES.find((t) => t === opts.only);
   if (onlyType) {
     // one block type's GEMV and prefill GEMM lines
     runGgmlGemvCases(engines, bandwidth, opts, emit, say, [onlyType]);
