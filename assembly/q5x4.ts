@@ -1,27 +1,30 @@
 // Q5_K weights repacked at load into groups of 4 rows, and their GEMV/GEMM.
 //
-// Q5_K is Q4_K plus a fifth bit per weight (values 0..31), so its layout is Q4_K's (q4x4.ts:
-// d and dmin widened to f32, scales and mins one per byte, the low nibbles in the same 32-bit
-// words, one per row in each 16-byte vector) followed by a plane of the fifth bits. Sub-block j
-// (32 weights of each of the 4 rows) has 16 bytes of them, byte 4i + e for row i and byte e of
-// the row's words: bit c of that byte is the fifth bit of the low nibble of byte e of vector c
-// (0..3), bit 4 + c that of its high nibble. With that placement one 16-bit shift of the plane
-// brings the bit of every row and byte of a vector under the nibble it belongs to (bit 4 of the
-// byte for the relaxed path, the bit above the masked nibble for the i16 path), and one mask
-// and one or give the 5-bit weight:
+// Q5_K is Q4_K plus a fifth bit per weight (values 0..31). Its groups keep Q4_K's header (q4x4.ts:
+// d and dmin widened to f32, scales and mins one per byte) and its word order (one 32-bit word
+// per row in each 16-byte vector, put_word's weights w0 w4 w1 w5 against the relaxed path's
+// x[0..3] and w2 w6 w3 w7 against x[4..7]), but the 5 bits of a weight are not split 4 + 1.
+// Byte e of a row's word holds its first weight A whole and the low 3 bits of its second, B:
 //
-// - relaxed: low nibbles | (plane << 4 - c) & 0x10 and high nibbles | (plane >> c) & 0x10, in
-//   0..31, go to i16x8.relaxed_dot_i8x16_i7x16_s as Q4_K's nibbles do. A pair sum is at most
-//   2 * 31 * 128 = 7936, so only 4 of them (two vectors) add up inside i16 (31744) before they
-//   are widened, where Q4_K adds 8.
-// - i16: as Q4_K's, each nibble masked in place inside its 16-bit lane (times 1, 16, 256, and
-//   the top one shifted down), with its fifth bit or-ed in just above it: (plane << 4 - c) gives
-//   the bits for nibbles 0, 1 and 2 of the lane (masks 0x0010, 0x0100, 0x1000), (plane >> 8 + c)
-//   that for the top one (0x0010). The largest operand is 31 * 256 = 7936; against Q4_K's
-//   pre-scaled i16 activations every product is 256 * w * x, exactly.
+//   byte = A | (B & 7) << 5,    and B >> 3 (2 bits) in a plane of 16 bytes per sub-block
 //
-// Splitting each weight into its nibble and its bit instead (w . x = lo . x + 16 * hi . x) would
-// need twice the dot instructions (the bits' own), for the same shifts and masks.
+// The plane of sub-block j (its 4 vectors c of 32 weights of each of the 4 rows) has byte 4i + e
+// for row i and byte e of the row's words: bits 2c, 2c + 1 are B >> 3 of byte e of vector c.
+// So A is one mask away, and B one shift and mask of the word and one of the plane, or-ed:
+//
+// - relaxed: A = v & 0x1f, B = (v >> 5) & 7 | (plane shifted so bits 2c.. land on 3..4) & 0x18
+//   (16-bit shifts, each byte's own bits staying under the byte's mask), in 0..31, go to
+//   i16x8.relaxed_dot_i8x16_i7x16_s as Q4_K's nibbles do. A pair sum is at most 2 * 31 * 128 =
+//   7936, so 4 of them (two vectors) add up inside i16 (31744) before they are widened.
+// - i16: read as two u16 per row (w0 w2 w4 w6 and w1 w3 w5 w7), each weight put at Q4_K's place
+//   in its lane (times 1, 16, 256 and 1) so Q4_K's pre-scaled i16 activations serve: w0, w1 by
+//   the mask 0x001f, w4, w5 by 0x1f00, w2, w3 as ((u >> 1) & 0x0070) | (plane << 7 - 2c) & 0x0180,
+//   w6, w7 as (u >> 13) | (plane >> 5 + 2c) & 0x0018. The largest operand is 31 * 256 = 7936;
+//   every product is 256 * w * x, exactly.
+//
+// Ggml's 4 + 1 split (the nibbles as Q4_K's, the fifth bits in a plane) costs a shift, a mask
+// and an or for every weight's fifth bit; this one puts A's in place and B's two top bits in a
+// quarter of the plane: a third fewer instructions to unpack a vector, in the same 0.72 bytes.
 //
 // The activations are Q4_K's (q8_k_quantize_f32_x4, assembly/q8.ts). Per super-block, as ggml's
 // vec_dot_q5_K_q8_K: sumq = sum_j scale_j * (w_j . x_j), summ = sum_j min_j * sum(x_j), then
@@ -31,7 +34,7 @@
 import { DOT_I16, FORM_EXACT } from './dot';
 import { half_finite_to_f32 } from './half';
 import { byte, k4_scales, Q5_K_BYTES } from './kquants';
-import { k4_scaled, put_word, q4_k_nibble, relaxed_i16_exact, store_rows } from './q4x4';
+import { k4_scaled, q4_k_nibble, relaxed_i16_exact, store_rows } from './q4x4';
 import { XQ4_K_BSUMS, XQ4_K_BYTES, XQ4_K_I16, XQ4_K_I8 } from './q8';
 
 // ---- packing -----------------------------------------------------------------------------
@@ -42,33 +45,34 @@ import { XQ4_K_BSUMS, XQ4_K_BYTES, XQ4_K_I16, XQ4_K_I8 } from './q8';
 //   [d: 4 f32] [dmin: 4 f32]                                             32 bytes
 //   [scales: byte 4j + i = row i's 6-bit scale of sub-block j]             32 bytes
 //   [mins: byte 8p + 2i + e = row i's min of sub-block 2p + e]              32 bytes
-//   [nibbles: sub-block j, vector c at 96 + 64j + 16c: weights 32j + 8c .. + 7, row i's word at 4i]  512 bytes
-//   [fifth bits: sub-block j at 608 + 16j, row i's 4 bytes at 4i (above)]  128 bytes
+//   [words: sub-block j, vector c at 96 + 64j + 16c: weights 32j + 8c .. + 7, row i's word at 4i]  512 bytes
+//   [planes: sub-block j at 608 + 16j, row i's 4 bytes at 4i (above)]     128 bytes
 //
-// (the first 608 bytes are Q4_K's layout, so its float step k4_scaled reads them; GGUF's 704
+// (the first 96 bytes are Q4_K's header, so its float step k4_scaled reads them; GGUF's 704
 // bytes for 4 x 256 weights plus 32: 0.719 bytes per weight.)
 
 const GROUP_BLOCK: usize = 736;
 const SCALES: usize = 32;
 const MINS: usize = 64;
-const NIBBLES: usize = 96;
-const HIGH: usize = 608;
+const WORDS: usize = 96;
+const PLANES: usize = 608;
 
 /** Bytes of n rows of k columns (k a multiple of 256) of Q5_K in the 4-row layout. */
 export function q5_k_gemm_packed_bytes(n: i32, k: i32): i32 {
   return ((n + 3) >> 2) * (k / 256) * <i32>GROUP_BLOCK;
 }
 
-// Fifth bit of weight w (0..255) of a GGUF Q5_K super-block's qh[32] at qh: bit w / 32 of qh[w % 32].
+// Weight w (0..255) of a GGUF Q5_K super-block, 0..31: its nibble in qs at q, its fifth bit bit
+// w / 32 of qh[w % 32] at qh.
 @inline
-function q5_k_bit(qh: usize, w: i32): i32 {
-  return (<i32>load<u8>(qh + <usize>(w & 31)) >> (w >> 5)) & 1;
+function q5_k_weight(q: usize, qh: usize, w: i32): i32 {
+  return q4_k_nibble(q, w) | (((<i32>load<u8>(qh + <usize>(w & 31)) >> (w >> 5)) & 1) << 4);
 }
 
-// Which weight of a vector (0..7) byte e of a row's word holds in its low nibble and in its high
-// one (put_word's order: bytes w0|w2, w4|w6, w1|w3, w5|w7).
-const LO_OF_BYTE = memory.data<u8>([0, 4, 1, 5]);
-const HI_OF_BYTE = memory.data<u8>([2, 6, 3, 7]);
+// Which weight of a vector (0..7) byte e of a row's word holds as A and as B (put_word's
+// order: w0|w2, w4|w6, w1|w3, w5|w7).
+const A_OF_BYTE = memory.data<u8>([0, 4, 1, 5]);
+const B_OF_BYTE = memory.data<u8>([2, 6, 3, 7]);
 
 // Packs n rows of GGUF Q5_K (k / 256 super-blocks of 176 bytes per row: d, dmin, scales[12],
 // qh[32], qs[128]; any byte address) at w into the layout above at out
@@ -88,20 +92,16 @@ export function q5_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
       for (let j = 0; j < 8; j++) {
         store<u8>(dst + SCALES + <usize>(4 * j) + lane, <u8>byte(k4_scales(src, j >> 2), j & 3));
         store<u8>(dst + MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, <u8>byte(k4_scales(src, 2 + (j >> 2)), j & 3));
+        const plane = dst + PLANES + <usize>(16 * j) + lane * 4;
         for (let c = 0; c < 4; c++) {
-          const at = 32 * j + 8 * c;
-          put_word(dst + NIBBLES + <usize>(64 * j + 16 * c) + lane * 4,
-            q4_k_nibble(q, at), q4_k_nibble(q, at + 1), q4_k_nibble(q, at + 2), q4_k_nibble(q, at + 3),
-            q4_k_nibble(q, at + 4), q4_k_nibble(q, at + 5), q4_k_nibble(q, at + 6), q4_k_nibble(q, at + 7));
-        }
-        for (let e = 0; e < 4; e++) {
-          let bits = 0;
-          for (let c = 0; c < 4; c++) {
+          const word = dst + WORDS + <usize>(64 * j + 16 * c) + lane * 4;
+          for (let e: usize = 0; e < 4; e++) {
             const at = 32 * j + 8 * c;
-            bits |= q5_k_bit(qh, at + <i32>load<u8>(LO_OF_BYTE + <usize>e)) << c;
-            bits |= q5_k_bit(qh, at + <i32>load<u8>(HI_OF_BYTE + <usize>e)) << (4 + c);
+            const a = q5_k_weight(q, qh, at + <i32>load<u8>(A_OF_BYTE + e));
+            const bw = q5_k_weight(q, qh, at + <i32>load<u8>(B_OF_BYTE + e));
+            store<u8>(word + e, <u8>(a | ((bw & 7) << 5)));
+            store<u8>(plane + e, load<u8>(plane + e) | <u8>((bw >> 3) << (2 * c)));
           }
-          store<u8>(dst + HIGH + <usize>(16 * j + e) + lane * 4, <u8>bits);
         }
       }
     }
@@ -111,79 +111,81 @@ export function q5_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
 // ---- the inner steps -----------------------------------------------------------------------
 
 // The masks, read from memory rather than built as constants (an engine may rebuild a constant
-// inside every loop iteration, but not a load): the relaxed path's low nibble and fifth bit of
-// each byte, the i16 path's nibbles 0..2 and fifth bits 0..2 of each u16.
+// inside every loop iteration, but not a load): the relaxed path's A, B's low bits and B's top
+// bits of each byte; the i16 path's w0 w1, w4 w5, w2 w3's low bits (after u >> 1) and top bits,
+// and w6 w7's top bits, of each u16.
 const MASKS = memory.data<u16>([
-  0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f, 0x0f0f,
-  0x1010, 0x1010, 0x1010, 0x1010, 0x1010, 0x1010, 0x1010, 0x1010,
-  0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f,
-  0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0,
-  0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00,
-  0x0010, 0x0010, 0x0010, 0x0010, 0x0010, 0x0010, 0x0010, 0x0010,
-  0x0100, 0x0100, 0x0100, 0x0100, 0x0100, 0x0100, 0x0100, 0x0100,
-  0x1000, 0x1000, 0x1000, 0x1000, 0x1000, 0x1000, 0x1000, 0x1000,
+  0x1f1f, 0x1f1f, 0x1f1f, 0x1f1f, 0x1f1f, 0x1f1f, 0x1f1f, 0x1f1f,
+  0x0707, 0x0707, 0x0707, 0x0707, 0x0707, 0x0707, 0x0707, 0x0707,
+  0x1818, 0x1818, 0x1818, 0x1818, 0x1818, 0x1818, 0x1818, 0x1818,
+  0x001f, 0x001f, 0x001f, 0x001f, 0x001f, 0x001f, 0x001f, 0x001f,
+  0x1f00, 0x1f00, 0x1f00, 0x1f00, 0x1f00, 0x1f00, 0x1f00, 0x1f00,
+  0x0070, 0x0070, 0x0070, 0x0070, 0x0070, 0x0070, 0x0070, 0x0070,
+  0x0180, 0x0180, 0x0180, 0x0180, 0x0180, 0x0180, 0x0180, 0x0180,
+  0x0018, 0x0018, 0x0018, 0x0018, 0x0018, 0x0018, 0x0018, 0x0018,
 ], 16);
-const M_NIB: usize = 0, M_BIT: usize = 16;
-const M0: usize = 32, M1: usize = 48, M2: usize = 64, B0: usize = 80, B1: usize = 96, B2: usize = 112;
+const M_A: usize = 0, M_B_LOW: usize = 16, M_B_TOP: usize = 32;
+const M_W01: usize = 48, M_W45: usize = 64, M_W23_LOW: usize = 80, M_W23_TOP: usize = 96, M_W67_TOP: usize = 112;
 
-// The relaxed path's 5-bit weights of vector c (v: its nibbles, h: the sub-block's fifth bits):
-// the low nibbles' (against x[0..3] of the vector's 8) and the high ones' (x[4..7]).
+// The relaxed path's B weights of vector c (v: its words, h: the sub-block's plane): B's low
+// bits from the word, its top two (bits 2c, 2c + 1 of the plane) moved to bits 3 and 4.
 @inline
-function q5_lo(v: v128, h: v128, c: i32, mn: v128, mb: v128): v128 {
-  return v128.or(v128.and(v, mn), v128.and(i16x8.shl(h, 4 - c), mb));
-}
-@inline
-function q5_hi(v: v128, h: v128, c: i32, mn: v128, mb: v128): v128 {
-  const hb = c == 0 ? h : i16x8.shr_u(h, c);
-  return v128.or(v128.and(i16x8.shr_u(v, 4), mn), v128.and(hb, mb));
+function q5_b(v: v128, h: v128, c: i32, mlow: v128, mtop: v128): v128 {
+  const top = c < 2 ? i16x8.shl(h, 3 - 2 * c) : i16x8.shr_u(h, 2 * c - 3);
+  return v128.or(v128.and(i16x8.shr_u(v, 5), mlow), v128.and(top, mtop));
 }
 
-// Two vectors' 5-bit weights (low and high halves of each) against their 16 int8 activations
-// at x: each row's dot product, widened to its i32 lane.
+// Two vectors' weights (A and B of each) against their 16 int8 activations at x: each row's
+// 4 pair sums per 16-bit lane (at most 31744), not yet widened.
 @inline
-function q5_dot16(l0: v128, u0: v128, l1: v128, u1: v128, x: usize): v128 {
-  const a = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), l0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 4), u0));
-  const b = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 8), l1), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 12), u1));
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(a, b));
+function q5_dot16(a0: v128, b0: v128, a1: v128, b1: v128, x: usize): v128 {
+  const s = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), a0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 4), b0));
+  const t = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 8), a1), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 12), b1));
+  return i16x8.add(s, t);
+}
+
+// Vectors 2h and 2h + 1 of sub-block j's words at q (plane h) against the sub-block's int8
+// activations at x: q5_dot16 of their weights.
+@inline
+function q5_half(q: usize, h: v128, half: i32, x: usize, m: v128, mlow: v128, mtop: v128): v128 {
+  const c = 2 * half;
+  const v0 = v128.load(q + <usize>(16 * c)), v1 = v128.load(q + <usize>(16 * c + 16));
+  return q5_dot16(v128.and(v0, m), q5_b(v0, h, c, mlow, mtop), v128.and(v1, m), q5_b(v1, h, c + 1, mlow, mtop), x + <usize>(16 * half));
 }
 
 // Sub-block j of the packed super-block at p against the activation block at xb: each row's
 // w . x in its lane, on the relaxed path (relaxed) or the i16 path.
 @inline
 function q5_sub(p: usize, xb: usize, j: usize, relaxed: bool): v128 {
-  const q = p + NIBBLES + j * 64;
-  const h = v128.load(p + HIGH + j * 16);
+  const q = p + WORDS + j * 64;
+  const h = v128.load(p + PLANES + j * 16);
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (relaxed) {
-      const mn = v128.load(MASKS, M_NIB), mb = v128.load(MASKS, M_BIT);
+      const m = v128.load(MASKS, M_A), mlow = v128.load(MASKS, M_B_LOW), mtop = v128.load(MASKS, M_B_TOP);
       const x = xb + XQ4_K_I8 + j * 32;
-      // two vectors' pair sums (4 per lane, at most 31744) before each widening
-      const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
-      const a = q5_dot16(q5_lo(v0, h, 0, mn, mb), q5_hi(v0, h, 0, mn, mb), q5_lo(v1, h, 1, mn, mb), q5_hi(v1, h, 1, mn, mb), x);
-      const b = q5_dot16(q5_lo(v2, h, 2, mn, mb), q5_hi(v2, h, 2, mn, mb), q5_lo(v3, h, 3, mn, mb), q5_hi(v3, h, 3, mn, mb), x + 16);
-      return i32x4.add(a, b);
+      return i32x4.add(
+        i32x4.extadd_pairwise_i16x8_s(q5_half(q, h, 0, x, m, mlow, mtop)),
+        i32x4.extadd_pairwise_i16x8_s(q5_half(q, h, 1, x, m, mlow, mtop)));
     }
   }
   const xs = xb + XQ4_K_I16 + j * 64;
-  let acc = i32x4.splat(0);
-  acc = i32x4.add(acc, q5_i16_vec(v128.load(q), i16x8.shl(h, 4), i16x8.shr_u(h, 8), xs));
-  acc = i32x4.add(acc, q5_i16_vec(v128.load(q, 16), i16x8.shl(h, 3), i16x8.shr_u(h, 9), xs + 16));
-  acc = i32x4.add(acc, q5_i16_vec(v128.load(q, 32), i16x8.shl(h, 2), i16x8.shr_u(h, 10), xs + 32));
-  acc = i32x4.add(acc, q5_i16_vec(v128.load(q, 48), i16x8.shl(h, 1), i16x8.shr_u(h, 11), xs + 48));
+  let acc = q5_i16_vec(v128.load(q), h, 0, xs);
+  acc = i32x4.add(acc, q5_i16_vec(v128.load(q, 16), h, 1, xs + 16));
+  acc = i32x4.add(acc, q5_i16_vec(v128.load(q, 32), h, 2, xs + 32));
+  acc = i32x4.add(acc, q5_i16_vec(v128.load(q, 48), h, 3, xs + 48));
   return i32x4.shr_s(acc, 8);
 }
 
-// The i16 path on one vector v of nibbles, with the fifth bits shifted under nibbles 0..2 (a)
-// and under the top nibble shifted down (t), against the 4 pre-scaled activation pairs at x:
-// 256 * (w . x) per row.
+// The i16 path on vector c (words v, the sub-block's plane h) against its 4 pre-scaled
+// activation pairs at x: 256 * (w . x) per row.
 @inline
-function q5_i16_vec(v: v128, a: v128, t: v128, x: usize): v128 {
-  const w0 = v128.or(v128.and(v, v128.load(MASKS, M0)), v128.and(a, v128.load(MASKS, B0)));
-  const w1 = v128.or(v128.and(v, v128.load(MASKS, M1)), v128.and(a, v128.load(MASKS, B1)));
-  const w2 = v128.or(v128.and(v, v128.load(MASKS, M2)), v128.and(a, v128.load(MASKS, B2)));
-  const w3 = v128.or(i16x8.shr_u(v, 12), v128.and(t, v128.load(MASKS, B0)));
-  const d01 = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load32_splat(x)), i32x4.dot_i16x8_s(w1, v128.load32_splat(x, 4)));
-  const d23 = i32x4.add(i32x4.dot_i16x8_s(w2, v128.load32_splat(x, 8)), i32x4.dot_i16x8_s(w3, v128.load32_splat(x, 12)));
+function q5_i16_vec(v: v128, h: v128, c: i32, x: usize): v128 {
+  const w01 = v128.and(v, v128.load(MASKS, M_W01));
+  const w23 = v128.or(v128.and(i16x8.shr_u(v, 1), v128.load(MASKS, M_W23_LOW)), v128.and(i16x8.shl(h, 7 - 2 * c), v128.load(MASKS, M_W23_TOP)));
+  const w45 = v128.and(v, v128.load(MASKS, M_W45));
+  const w67 = v128.or(i16x8.shr_u(v, 13), v128.and(i16x8.shr_u(h, 5 + 2 * c), v128.load(MASKS, M_W67_TOP)));
+  const d01 = i32x4.add(i32x4.dot_i16x8_s(w01, v128.load32_splat(x)), i32x4.dot_i16x8_s(w23, v128.load32_splat(x, 4)));
+  const d23 = i32x4.add(i32x4.dot_i16x8_s(w45, v128.load32_splat(x, 8)), i32x4.dot_i16x8_s(w67, v128.load32_splat(x, 12)));
   return i32x4.add(d01, d23);
 }
 
@@ -192,16 +194,15 @@ function q5_i16_vec(v: v128, a: v128, t: v128, x: usize): v128 {
 @inline
 function q5_dot32_scalar(p: usize, j: i32, x8: usize, lane: usize): i32 {
   let s = 0;
-  const hb = p + HIGH + <usize>j * 16 + lane * 4;
+  const plane = p + PLANES + <usize>j * 16 + lane * 4;
   for (let c = 0; c < 4; c++) {
-    const wd = p + NIBBLES + <usize>(64 * j + 16 * c) + lane * 4;
+    const word = p + WORDS + <usize>(64 * j + 16 * c) + lane * 4;
     const xc = x8 + <usize>c * 8;
-    for (let e = 0; e < 4; e++) {
-      const b = <i32>load<u8>(wd + <usize>e);
-      const h = <i32>load<u8>(hb + <usize>e);
-      const lo = (b & 15) | (((h >> c) & 1) << 4);
-      const hi = (b >> 4) | (((h >> (4 + c)) & 1) << 4);
-      s += lo * <i32>load<i8>(xc + <usize>e) + hi * <i32>load<i8>(xc + <usize>e + 4);
+    for (let e: usize = 0; e < 4; e++) {
+      const v = <i32>load<u8>(word + e);
+      const a = v & 31;
+      const b = (v >> 5) | (((<i32>load<u8>(plane + e) >> (2 * c)) & 3) << 3);
+      s += a * <i32>load<i8>(xc + e) + b * <i32>load<i8>(xc + e + 4);
     }
   }
   return s;
@@ -239,24 +240,25 @@ function q5_scales(p: usize, j: usize): v128 {
 // integers and float steps as one token at a time.
 @inline
 function q5_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
-  const mn = v128.load(MASKS, M_NIB), mb = v128.load(MASKS, M_BIT);
+  const m = v128.load(MASKS, M_A), mlow = v128.load(MASKS, M_B_LOW), mtop = v128.load(MASKS, M_B_TOP);
   let accA = f32x4.splat(0), accC = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const p = g + <usize>b * GROUP_BLOCK;
     const ba = xa + <usize>b * XQ4_K_BYTES, bc = xc + <usize>b * XQ4_K_BYTES;
     let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
     for (let j: usize = 0; j < 8; j++) {
-      const q = p + NIBBLES + j * 64;
-      const h = v128.load(p + HIGH + j * 16);
+      const q = p + WORDS + j * 64;
+      const h = v128.load(p + PLANES + j * 16);
       const ia = ba + XQ4_K_I8 + j * 32, ic = bc + XQ4_K_I8 + j * 32;
-      // vectors 0 and 1, then 2 and 3, their 5-bit weights built once for both tokens: 4 pair
-      // sums per lane inside i16, then widened
+      // vectors 0 and 1, then 2 and 3, their weights built once for both tokens: 4 pair sums
+      // per lane inside i16, then widened
       const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
-      const l0 = q5_lo(v0, h, 0, mn, mb), u0 = q5_hi(v0, h, 0, mn, mb), l1 = q5_lo(v1, h, 1, mn, mb), u1 = q5_hi(v1, h, 1, mn, mb);
-      let sa = q5_dot16(l0, u0, l1, u1, ia), sc = q5_dot16(l0, u0, l1, u1, ic);
-      const l2 = q5_lo(v2, h, 2, mn, mb), u2 = q5_hi(v2, h, 2, mn, mb), l3 = q5_lo(v3, h, 3, mn, mb), u3 = q5_hi(v3, h, 3, mn, mb);
-      sa = i32x4.add(sa, q5_dot16(l2, u2, l3, u3, ia + 16));
-      sc = i32x4.add(sc, q5_dot16(l2, u2, l3, u3, ic + 16));
+      const a0 = v128.and(v0, m), b0 = q5_b(v0, h, 0, mlow, mtop), a1 = v128.and(v1, m), b1 = q5_b(v1, h, 1, mlow, mtop);
+      let sa = i32x4.extadd_pairwise_i16x8_s(q5_dot16(a0, b0, a1, b1, ia));
+      let sc = i32x4.extadd_pairwise_i16x8_s(q5_dot16(a0, b0, a1, b1, ic));
+      const a2 = v128.and(v2, m), b2 = q5_b(v2, h, 2, mlow, mtop), a3 = v128.and(v3, m), b3 = q5_b(v3, h, 3, mlow, mtop);
+      sa = i32x4.add(sa, i32x4.extadd_pairwise_i16x8_s(q5_dot16(a2, b2, a3, b3, ia + 16)));
+      sc = i32x4.add(sc, i32x4.extadd_pairwise_i16x8_s(q5_dot16(a2, b2, a3, b3, ic + 16)));
       const s = q5_scales(p, j);
       sumA = i32x4.add(sumA, i32x4.mul(sa, s));
       sumC = i32x4.add(sumC, i32x4.mul(sc, s));
