@@ -516,7 +516,7 @@ export function k4_scaled(p: usize, xb: usize, sumq: v128): v128 {
 // A sub-block's 4 scale bytes at s (one per row) as i16, each twice: [s0 s0 s1 s1 s2 s2 s3 s3],
 // the operand that multiplies a row's two 16-bit sums by its scale and adds them in one dot.
 @inline
-function scales_x2(s: usize): v128 {
+export function scales_x2(s: usize): v128 {
   const w = i16x8.extend_low_i8x16_u(v128.load32_zero(s));
   return i8x16.shuffle(w, w, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7);
 }

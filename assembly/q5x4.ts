@@ -34,7 +34,7 @@
 import { DOT_I16, FORM_EXACT } from './dot';
 import { half_finite_to_f32 } from './half';
 import { byte, k4_scales, Q5_K_BYTES } from './kquants';
-import { k4_scaled, q4_k_nibble, relaxed_i16_exact, store_rows } from './q4x4';
+import { k4_scaled, q4_k_nibble, relaxed_i16_exact, scales_x2, store_rows, store_rows_x4, token_chunk } from './q4x4';
 import { XQ4_K_BSUMS, XQ4_K_BYTES, XQ4_K_I16, XQ4_K_I8 } from './q8';
 
 // ---- packing -----------------------------------------------------------------------------
@@ -153,21 +153,26 @@ function q5_half(q: usize, h: v128, half: i32, x: usize, m: v128, mlow: v128, mt
   return q5_dot16(v128.and(v0, m), q5_b(v0, h, c, mlow, mtop), v128.and(v1, m), q5_b(v1, h, c + 1, mlow, mtop), x + <usize>(16 * half));
 }
 
-// Sub-block j of the packed super-block at p against the activation block at xb: each row's
-// w . x in its lane, on the relaxed path (relaxed) or the i16 path.
+// The relaxed path's sub-block j of the packed super-block at p against the activation block at
+// xb, times its scales: each half's 16-bit sums multiplied by the row's scale and added in one
+// i32x4.dot_i16x8_s against the scales duplicated for the row's two lanes (scales_x2).
 @inline
-function q5_sub(p: usize, xb: usize, j: usize, relaxed: bool): v128 {
+function q5_sub_scaled(p: usize, xb: usize, j: usize, m: v128, mlow: v128, mtop: v128): v128 {
   const q = p + WORDS + j * 64;
   const h = v128.load(p + PLANES + j * 16);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    if (relaxed) {
-      const m = v128.load(MASKS, M_A), mlow = v128.load(MASKS, M_B_LOW), mtop = v128.load(MASKS, M_B_TOP);
-      const x = xb + XQ4_K_I8 + j * 32;
-      return i32x4.add(
-        i32x4.extadd_pairwise_i16x8_s(q5_half(q, h, 0, x, m, mlow, mtop)),
-        i32x4.extadd_pairwise_i16x8_s(q5_half(q, h, 1, x, m, mlow, mtop)));
-    }
-  }
+  const x = xb + XQ4_K_I8 + j * 32;
+  const sc = scales_x2(p + SCALES + j * 4);
+  return i32x4.add(
+    i32x4.dot_i16x8_s(q5_half(q, h, 0, x, m, mlow, mtop), sc),
+    i32x4.dot_i16x8_s(q5_half(q, h, 1, x, m, mlow, mtop), sc));
+}
+
+// The i16 path's sub-block j of the packed super-block at p against the activation block at xb:
+// each row's w . x in its lane.
+@inline
+function q5_sub_i16(p: usize, xb: usize, j: usize): v128 {
+  const q = p + WORDS + j * 64;
+  const h = v128.load(p + PLANES + j * 16);
   const xs = xb + XQ4_K_I16 + j * 64;
   let acc = q5_i16_vec(v128.load(q), h, 0, xs);
   acc = i32x4.add(acc, q5_i16_vec(v128.load(q, 16), h, 1, xs + 16));
@@ -180,10 +185,15 @@ function q5_sub(p: usize, xb: usize, j: usize, relaxed: bool): v128 {
 // activation pairs at x: 256 * (w . x) per row.
 @inline
 function q5_i16_vec(v: v128, h: v128, c: i32, x: usize): v128 {
-  const w01 = v128.and(v, v128.load(MASKS, M_W01));
   const w23 = v128.or(v128.and(i16x8.shr_u(v, 1), v128.load(MASKS, M_W23_LOW)), v128.and(i16x8.shl(h, 7 - 2 * c), v128.load(MASKS, M_W23_TOP)));
-  const w45 = v128.and(v, v128.load(MASKS, M_W45));
   const w67 = v128.or(i16x8.shr_u(v, 13), v128.and(i16x8.shr_u(h, 5 + 2 * c), v128.load(MASKS, M_W67_TOP)));
+  return q5_i16_dot4(v128.and(v, v128.load(MASKS, M_W01)), w23, v128.and(v, v128.load(MASKS, M_W45)), w67, x);
+}
+
+// A vector's weights w0 w1, w2 w3, w4 w5, w6 w7 (each at its lane's place, as q5_i16_vec builds
+// them) against the 4 pre-scaled activation pairs at x.
+@inline
+function q5_i16_dot4(w01: v128, w23: v128, w45: v128, w67: v128, x: usize): v128 {
   const d01 = i32x4.add(i32x4.dot_i16x8_s(w01, v128.load32_splat(x)), i32x4.dot_i16x8_s(w23, v128.load32_splat(x, 4)));
   const d23 = i32x4.add(i32x4.dot_i16x8_s(w45, v128.load32_splat(x, 8)), i32x4.dot_i16x8_s(w67, v128.load32_splat(x, 12)));
   return i32x4.add(d01, d23);
@@ -229,15 +239,15 @@ export function q5_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i3
   return DOT_I16;
 }
 
-// The scales of sub-block j of the super-block at p, one i32 lane per row.
+// The scales of sub-block j of the super-block at p, one i32 lane per row (the i16 path).
 @inline
 function q5_scales(p: usize, j: usize): v128 {
   return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p + SCALES + j * 4)));
 }
 
-// The relaxed path on two tokens at once (activation rows xa and xc): each vector's 5-bit
-// weights are built once for both, the step a GEMM (prefill) repeats for every token. The same
-// integers and float steps as one token at a time.
+// The relaxed path on two tokens at once (activation rows xa and xc): each vector's weights are
+// built once for both, the step a GEMM (prefill) repeats for every token. The same integers and
+// float steps as one token at a time.
 @inline
 function q5_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
   const m = v128.load(MASKS, M_A), mlow = v128.load(MASKS, M_B_LOW), mtop = v128.load(MASKS, M_B_TOP);
@@ -249,19 +259,17 @@ function q5_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize,
     for (let j: usize = 0; j < 8; j++) {
       const q = p + WORDS + j * 64;
       const h = v128.load(p + PLANES + j * 16);
+      const sc = scales_x2(p + SCALES + j * 4);
       const ia = ba + XQ4_K_I8 + j * 32, ic = bc + XQ4_K_I8 + j * 32;
       // vectors 0 and 1, then 2 and 3, their weights built once for both tokens: 4 pair sums
-      // per lane inside i16, then widened
+      // per lane inside i16, each half's times the scales in one dot
       const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
       const a0 = v128.and(v0, m), b0 = q5_b(v0, h, 0, mlow, mtop), a1 = v128.and(v1, m), b1 = q5_b(v1, h, 1, mlow, mtop);
-      let sa = i32x4.extadd_pairwise_i16x8_s(q5_dot16(a0, b0, a1, b1, ia));
-      let sc = i32x4.extadd_pairwise_i16x8_s(q5_dot16(a0, b0, a1, b1, ic));
+      sumA = i32x4.add(sumA, i32x4.dot_i16x8_s(q5_dot16(a0, b0, a1, b1, ia), sc));
+      sumC = i32x4.add(sumC, i32x4.dot_i16x8_s(q5_dot16(a0, b0, a1, b1, ic), sc));
       const a2 = v128.and(v2, m), b2 = q5_b(v2, h, 2, mlow, mtop), a3 = v128.and(v3, m), b3 = q5_b(v3, h, 3, mlow, mtop);
-      sa = i32x4.add(sa, i32x4.extadd_pairwise_i16x8_s(q5_dot16(a2, b2, a3, b3, ia + 16)));
-      sc = i32x4.add(sc, i32x4.extadd_pairwise_i16x8_s(q5_dot16(a2, b2, a3, b3, ic + 16)));
-      const s = q5_scales(p, j);
-      sumA = i32x4.add(sumA, i32x4.mul(sa, s));
-      sumC = i32x4.add(sumC, i32x4.mul(sc, s));
+      sumA = i32x4.add(sumA, i32x4.dot_i16x8_s(q5_dot16(a2, b2, a3, b3, ia + 16), sc));
+      sumC = i32x4.add(sumC, i32x4.dot_i16x8_s(q5_dot16(a2, b2, a3, b3, ic + 16), sc));
     }
     accA = f32x4.add(accA, k4_scaled(p, ba, sumA));
     accC = f32x4.add(accC, k4_scaled(p, bc, sumC));
@@ -270,23 +278,129 @@ function q5_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize,
   store_rows(yc, accC, rows);
 }
 
+// The relaxed path on four tokens at once (activation blocks xBytes apart from xa, output rows
+// yBytes apart from ya), as q4_k_quad_relaxed: each vector's weights built once for all four.
+// The same integers and float steps as one token at a time.
+@inline
+function q5_k_quad_relaxed(g: usize, xa: usize, xBytes: usize, ya: usize, yBytes: usize, nb: i32, rows: i32): void {
+  const m = v128.load(MASKS, M_A), mlow = v128.load(MASKS, M_B_LOW), mtop = v128.load(MASKS, M_B_TOP);
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  let b0 = xa;
+  const end = g + <usize>nb * GROUP_BLOCK;
+  for (let p = g; p < end; p += GROUP_BLOCK) {
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let i0 = b0 + XQ4_K_I8;
+    for (let j: usize = 0; j < 8; j++) {
+      const q = p + WORDS + j * 64;
+      const h = v128.load(p + PLANES + j * 16);
+      const sc = scales_x2(p + SCALES + j * 4);
+      const i1 = i0 + xBytes, i2 = i1 + xBytes, i3 = i2 + xBytes;
+      // vectors 0 and 1: their weights once, then each token's 4 pair sums per lane inside i16
+      const v0 = v128.load(q), v1 = v128.load(q, 16);
+      let a0 = v128.and(v0, m), c0 = q5_b(v0, h, 0, mlow, mtop), a1 = v128.and(v1, m), c1 = q5_b(v1, h, 1, mlow, mtop);
+      s0 = i32x4.add(s0, i32x4.dot_i16x8_s(q5_dot16(a0, c0, a1, c1, i0), sc));
+      s1 = i32x4.add(s1, i32x4.dot_i16x8_s(q5_dot16(a0, c0, a1, c1, i1), sc));
+      s2 = i32x4.add(s2, i32x4.dot_i16x8_s(q5_dot16(a0, c0, a1, c1, i2), sc));
+      s3 = i32x4.add(s3, i32x4.dot_i16x8_s(q5_dot16(a0, c0, a1, c1, i3), sc));
+      // vectors 2 and 3
+      const v2 = v128.load(q, 32), v3 = v128.load(q, 48);
+      a0 = v128.and(v2, m); c0 = q5_b(v2, h, 2, mlow, mtop); a1 = v128.and(v3, m); c1 = q5_b(v3, h, 3, mlow, mtop);
+      s0 = i32x4.add(s0, i32x4.dot_i16x8_s(q5_dot16(a0, c0, a1, c1, i0 + 16), sc));
+      s1 = i32x4.add(s1, i32x4.dot_i16x8_s(q5_dot16(a0, c0, a1, c1, i1 + 16), sc));
+      s2 = i32x4.add(s2, i32x4.dot_i16x8_s(q5_dot16(a0, c0, a1, c1, i2 + 16), sc));
+      s3 = i32x4.add(s3, i32x4.dot_i16x8_s(q5_dot16(a0, c0, a1, c1, i3 + 16), sc));
+      i0 += 32;
+    }
+    acc0 = f32x4.add(acc0, k4_scaled(p, b0, s0));
+    acc1 = f32x4.add(acc1, k4_scaled(p, b0 + xBytes, s1));
+    acc2 = f32x4.add(acc2, k4_scaled(p, b0 + 2 * xBytes, s2));
+    acc3 = f32x4.add(acc3, k4_scaled(p, b0 + 3 * xBytes, s3));
+    b0 += XQ4_K_BYTES;
+  }
+  store_rows_x4(ya, yBytes, acc0, acc1, acc2, acc3, rows);
+}
+
+// The i16 path on two tokens at once (activation blocks xa and xc, outputs at ya and yc): each
+// vector's weights built once for both, the browsers' path without relaxed SIMD. The plane's
+// bits for vector c are shifted into place step by step (each step 2 bits further), as
+// q5_i16_vec's shifts by 7 - 2c and 5 + 2c: the bits kept are below bit 9 of the plane, so
+// none is lost. The same integers and float steps as one token at a time.
+@inline
+function q5_k_pair_i16(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  const m01 = v128.load(MASKS, M_W01), m45 = v128.load(MASKS, M_W45), m23 = v128.load(MASKS, M_W23_LOW);
+  const t23 = v128.load(MASKS, M_W23_TOP), t67 = v128.load(MASKS, M_W67_TOP);
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  let ba = xa, bc = xc;
+  const end = g + <usize>nb * GROUP_BLOCK;
+  for (let p = g; p < end; p += GROUP_BLOCK) {
+    let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
+    let a = ba + XQ4_K_I16, e = bc + XQ4_K_I16;
+    for (let j: usize = 0; j < 8; j++) {
+      const q = p + WORDS + j * 64;
+      const h = v128.load(p + PLANES + j * 16);
+      let h23 = i16x8.shl(h, 7), h67 = i16x8.shr_u(h, 5);
+      let hA = i32x4.splat(0), hC = i32x4.splat(0);
+      for (let c: usize = 0; c < 64; c += 16) {
+        const v = v128.load(q + c);
+        const w01 = v128.and(v, m01), w45 = v128.and(v, m45);
+        const w23 = v128.or(v128.and(i16x8.shr_u(v, 1), m23), v128.and(h23, t23));
+        const w67 = v128.or(i16x8.shr_u(v, 13), v128.and(h67, t67));
+        hA = i32x4.add(hA, q5_i16_dot4(w01, w23, w45, w67, a + c));
+        hC = i32x4.add(hC, q5_i16_dot4(w01, w23, w45, w67, e + c));
+        h23 = i16x8.shr_u(h23, 2);
+        h67 = i16x8.shr_u(h67, 2);
+      }
+      const sc = q5_scales(p, j);
+      sumA = i32x4.add(sumA, i32x4.mul(i32x4.shr_s(hA, 8), sc));
+      sumC = i32x4.add(sumC, i32x4.mul(i32x4.shr_s(hC, 8), sc));
+      a += 64;
+      e += 64;
+    }
+    accA = f32x4.add(accA, k4_scaled(p, ba, sumA));
+    accC = f32x4.add(accC, k4_scaled(p, bc, sumC));
+    ba += XQ4_K_BYTES;
+    bc += XQ4_K_BYTES;
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
+}
+
+// Per super-block, sumq = sum_j scale_j * (w_j . x_j) and summ = sum_j min_j * sum(x_j) over
+// the 8 sub-blocks j of 32, then y += f32(sumq) * (d * d_x) - f32(summ) * (dmin * d_x); the
+// tokens in chunks whose activations stay in cache (token_chunk).
 @inline
 function q5_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
+  const chunk = token_chunk(<usize>(k / 256) * XQ4_K_BYTES);
+  for (let t0 = 0; t0 < m; t0 += chunk) q5_k_gemm_tokens(w, x, y, t0, min(m, t0 + chunk), n, k, ldy, relaxed);
+}
+
+// Tokens t0 .. t1 - 1 of q5_k_gemm, every group of rows.
+@inline
+function q5_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
   const nb = k / 256;
   const groupBytes = <usize>nb * GROUP_BLOCK;
   const xBytes = <usize>nb * XQ4_K_BYTES;
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
-    let t = 0;
+    let t = t0;
     if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
-      for (; t + 1 < m; t += 2) {
+      for (; t + 3 < t1; t += 4) {
+        q5_k_quad_relaxed(g, x + <usize>t * xBytes, xBytes, y + (<usize>t * ldy + r) * 4, <usize>ldy * 4, nb, rows);
+      }
+      for (; t + 1 < t1; t += 2) {
         const xt = x + <usize>t * xBytes;
         const yt = y + (<usize>t * ldy + r) * 4;
         q5_k_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
       }
+    } else if (ASC_FEATURE_SIMD) {
+      for (; t + 1 < t1; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q5_k_pair_i16(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
     }
-    for (; t < m; t++) {
+    for (; t < t1; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
@@ -295,8 +409,11 @@ function q5_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i3
         for (let p = g; p < g + groupBytes; p += GROUP_BLOCK) {
           // a loop over the sub-blocks: eight inlined in a row make the engine spill
           let sumq = i32x4.splat(0);
-          for (let j: usize = 0; j < 8; j++) {
-            sumq = i32x4.add(sumq, i32x4.mul(q5_sub(p, xb, j, relaxed), q5_scales(p, j)));
+          if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+            const m = v128.load(MASKS, M_A), mlow = v128.load(MASKS, M_B_LOW), mtop = v128.load(MASKS, M_B_TOP);
+            for (let j: usize = 0; j < 8; j++) sumq = i32x4.add(sumq, q5_sub_scaled(p, xb, j, m, mlow, mtop));
+          } else {
+            for (let j: usize = 0; j < 8; j++) sumq = i32x4.add(sumq, i32x4.mul(q5_sub_i16(p, xb, j), q5_scales(p, j)));
           }
           acc = f32x4.add(acc, k4_scaled(p, xb, sumq));
           xb += XQ4_K_BYTES;

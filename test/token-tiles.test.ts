@@ -1,5 +1,5 @@
-// The 4-row kernels' token tiles (relaxed path: Q4_0 and Q4_K 4, 2 and 1 tokens, Q6_K 2 and 1;
-// i16 path: Q4_0 and Q4_K 2 and 1; the row kernels of Q3_K, Q2_K, Q4_1, Q5_0, Q5_1, IQ4_NL and
+// The 4-row kernels' token tiles (relaxed path: Q4_0, Q4_K and Q5_K 4, 2 and 1 tokens, Q6_K 2
+// and 1; i16 path: Q4_0, Q4_K and Q5_K 2 and 1; the row kernels of Q3_K, Q2_K, Q4_1, Q5_0, Q5_1, IQ4_NL and
 // IQ4_XS 2 and 1 on both) and their token chunks (assembly/q4x4.ts token_chunk): every token count from 1 to 9,
 // so every tile and every tail runs, gives each token the bits it gets alone, on every build and
 // on both dot paths, and agrees with the float64 reference. The long rows make a chunk 4 tokens,
@@ -12,11 +12,11 @@ import { BACKENDS, U32, engineFor, expectClose, placed } from './helpers.js';
 import { REF_LAYOUT, gemvRef, randomBlocks } from '../testing/ggml-reference.js';
 import { randomF32 } from '../testing/random.js';
 
-const TYPES = ['q4_0', 'q4_k', 'q6_k', 'q3_k', 'q2_k', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl', 'iq4_xs'] as const;
+const TYPES = ['q4_0', 'q4_k', 'q5_k', 'q6_k', 'q3_k', 'q2_k', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl', 'iq4_xs'] as const;
 const ROW_KERNELS: readonly string[] = ['q3_k', 'q2_k', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl', 'iq4_xs'];
 /** Columns: a short row (all 9 tokens in one chunk) and a long one (the 4-row kernels: chunks of 4 tokens). */
 const COLS = {
-  q4_0: [96, 18432], q4_k: [512, 22528], q6_k: [512, 57600], q3_k: [256, 2816], q2_k: [256, 2816],
+  q4_0: [96, 18432], q4_k: [512, 22528], q5_k: [512, 22528], q6_k: [512, 57600], q3_k: [256, 2816], q2_k: [256, 2816],
   q4_1: [96, 2848], q5_0: [96, 2848], q5_1: [96, 2848], iq4_nl: [96, 2848], iq4_xs: [256, 2816],
 } as const;
 const ROWS = 13; // 3 groups of 4 and a group of 1
