@@ -23,7 +23,7 @@
 
 import { half_to_f32 } from './half';
 import { DOT_I16, FORM_EXACT } from './dot';
-import { relaxed_i16_exact, store_rows, token_chunk } from './q4x4';
+import { relaxed_i16_exact, store_rows, store_rows_x4, token_chunk } from './q4x4';
 
 // ---- packing -----------------------------------------------------------------------------
 //
@@ -114,29 +114,124 @@ function sub_relaxed(v: usize, xq: usize, sc: v128): v128 {
 
 // i16 path: sub-block j's 4 vectors at v against its 16 int8 activations at xq: each row's
 // q . x in its lane. Per vector (weights 4c .. 4c + 3 of each row) the low bytes (q0, q2) and
-// the high ones (q1, q3) against the activation pairs (x0, x2) and (x1, x3). The 16 activations
-// are read once, reordered [x0 x2 x1 x3 x4 x6 ...] and widened to i16, so that every pair is a
-// 32-bit lane, broadcast by a 32-bit shuffle (one pshufd on x86, where a byte shuffle costs its
-// mask's construction on every use).
+// the high ones (q1, q3) against the activation pairs (x0, x2) and (x1, x3).
 @inline
 function sub_i16(v: usize, xq: usize, low: v128): v128 {
+  const w0 = v128.load(v), w1 = v128.load(v, 16), w2 = v128.load(v, 32), w3 = v128.load(v, 48);
+  return sub_i16_split(
+    v128.and(w0, low), i16x8.shr_u(w0, 8), v128.and(w1, low), i16x8.shr_u(w1, 8),
+    v128.and(w2, low), i16x8.shr_u(w2, 8), v128.and(w3, low), i16x8.shr_u(w3, 8), xq);
+}
+
+// The i16 path on a sub-block's weights split into their low (l0..l3) and high (h0..h3) bytes
+// of each u16, against its 16 int8 activations at xq. The 16 activations are read once,
+// reordered [x0 x2 x1 x3 x4 x6 ...] and widened to i16, so that every pair is a 32-bit lane,
+// broadcast by a 32-bit shuffle (one pshufd on x86, where a byte shuffle costs its mask's
+// construction on every use).
+@inline
+function sub_i16_split(l0: v128, h0: v128, l1: v128, h1: v128, l2: v128, h2: v128, l3: v128, h3: v128, xq: usize): v128 {
   const x = v128.load(xq);
   const r = i8x16.shuffle(x, x, 0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
   const e0 = i16x8.extend_low_i8x16_s(r), e1 = i16x8.extend_high_i8x16_s(r);
-  const w0 = v128.load(v), w1 = v128.load(v, 16), w2 = v128.load(v, 32), w3 = v128.load(v, 48);
-  const d0 = i32x4.add(
-    i32x4.dot_i16x8_s(v128.and(w0, low), i32x4.shuffle(e0, e0, 0, 0, 0, 0)),
-    i32x4.dot_i16x8_s(i16x8.shr_u(w0, 8), i32x4.shuffle(e0, e0, 1, 1, 1, 1)));
-  const d1 = i32x4.add(
-    i32x4.dot_i16x8_s(v128.and(w1, low), i32x4.shuffle(e0, e0, 2, 2, 2, 2)),
-    i32x4.dot_i16x8_s(i16x8.shr_u(w1, 8), i32x4.shuffle(e0, e0, 3, 3, 3, 3)));
-  const d2 = i32x4.add(
-    i32x4.dot_i16x8_s(v128.and(w2, low), i32x4.shuffle(e1, e1, 0, 0, 0, 0)),
-    i32x4.dot_i16x8_s(i16x8.shr_u(w2, 8), i32x4.shuffle(e1, e1, 1, 1, 1, 1)));
-  const d3 = i32x4.add(
-    i32x4.dot_i16x8_s(v128.and(w3, low), i32x4.shuffle(e1, e1, 2, 2, 2, 2)),
-    i32x4.dot_i16x8_s(i16x8.shr_u(w3, 8), i32x4.shuffle(e1, e1, 3, 3, 3, 3)));
+  const d0 = i32x4.add(i32x4.dot_i16x8_s(l0, i32x4.shuffle(e0, e0, 0, 0, 0, 0)), i32x4.dot_i16x8_s(h0, i32x4.shuffle(e0, e0, 1, 1, 1, 1)));
+  const d1 = i32x4.add(i32x4.dot_i16x8_s(l1, i32x4.shuffle(e0, e0, 2, 2, 2, 2)), i32x4.dot_i16x8_s(h1, i32x4.shuffle(e0, e0, 3, 3, 3, 3)));
+  const d2 = i32x4.add(i32x4.dot_i16x8_s(l2, i32x4.shuffle(e1, e1, 0, 0, 0, 0)), i32x4.dot_i16x8_s(h2, i32x4.shuffle(e1, e1, 1, 1, 1, 1)));
+  const d3 = i32x4.add(i32x4.dot_i16x8_s(l3, i32x4.shuffle(e1, e1, 2, 2, 2, 2)), i32x4.dot_i16x8_s(h3, i32x4.shuffle(e1, e1, 3, 3, 3, 3)));
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
+}
+
+// The zero point's sum of one super-block for a token: sum_j scale_j * sum(x_j), the scales of
+// the packed super-block at p against the token's sums of 16 at xb + XSUMS.
+@inline
+function q6_zero(p: usize, xb: usize): v128 {
+  let zero = i32x4.splat(0);
+  let xs = xb + XSUMS;
+  for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
+    zero = i32x4.add(zero, i32x4.dot_i16x8_s(v128.load8x8_s(s), v128.load32_splat(xs)));
+    xs += 4;
+  }
+  return zero;
+}
+
+// The float step of one super-block for a token: f32(sumq - 32 * zero) * (d * d_x) per row.
+@inline
+function q6_scaled(p: usize, xb: usize, sumq: v128): v128 {
+  const s = i32x4.sub(sumq, i32x4.shl(q6_zero(p, xb), 5));
+  return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(p), v128.load32_splat(xb)));
+}
+
+// The relaxed path on four tokens at once (activations xBytes apart from xa, output rows yBytes
+// apart from ya): each weight vector loaded once for all four, each pair of sub-blocks' scales
+// widened once; the zero point's sums after each super-block (q6_scaled), so that only the four
+// integer sums, the sub-block's four vectors and its scales are live in the loop. The same
+// integers and float steps as one token at a time.
+@inline
+function q6_k_quad_relaxed(g: usize, xa: usize, xBytes: usize, ya: usize, yBytes: usize, nb: i32, rows: i32): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  let b0 = xa;
+  const end = g + <usize>nb * GROUP_BLOCK;
+  for (let p = g; p < end; p += GROUP_BLOCK) {
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let v = p + WEIGHTS, q0 = b0 + XQ;
+    for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
+      const sp = v128.load8x8_s(s);
+      for (let e = 0; e < 2; e++) {
+        const sc = scales_of(sp, e == 1);
+        const q1 = q0 + xBytes, q2 = q1 + xBytes, q3 = q2 + xBytes;
+        s0 = i32x4.add(s0, sub_relaxed(v, q0, sc));
+        s1 = i32x4.add(s1, sub_relaxed(v, q1, sc));
+        s2 = i32x4.add(s2, sub_relaxed(v, q2, sc));
+        s3 = i32x4.add(s3, sub_relaxed(v, q3, sc));
+        v += 64;
+        q0 += 16;
+      }
+    }
+    acc0 = f32x4.add(acc0, q6_scaled(p, b0, s0));
+    acc1 = f32x4.add(acc1, q6_scaled(p, b0 + xBytes, s1));
+    acc2 = f32x4.add(acc2, q6_scaled(p, b0 + 2 * xBytes, s2));
+    acc3 = f32x4.add(acc3, q6_scaled(p, b0 + 3 * xBytes, s3));
+    b0 += XQ_BYTES;
+  }
+  store_rows_x4(ya, yBytes, acc0, acc1, acc2, acc3, rows);
+}
+
+// The i16 path on two tokens at once (activations at xa and xc, outputs at ya and yc): each
+// weight vector loaded and split into its bytes once for both. The same integers and float
+// steps as one token at a time.
+@inline
+function q6_k_pair_i16(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32): void {
+  const low = v128.load(LOW_BYTES);
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  let ba = xa, bc = xc;
+  const end = g + <usize>nb * GROUP_BLOCK;
+  for (let p = g; p < end; p += GROUP_BLOCK) {
+    let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
+    let v = p + WEIGHTS, o: usize = XQ;
+    for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
+      const sp = v128.load8x8_s(s);
+      let dA = i32x4.splat(0), dC = i32x4.splat(0);
+      for (let e = 0; e < 2; e++) {
+        const w0 = v128.load(v), w1 = v128.load(v, 16), w2 = v128.load(v, 32), w3 = v128.load(v, 48);
+        const l0 = v128.and(w0, low), h0 = i16x8.shr_u(w0, 8), l1 = v128.and(w1, low), h1 = i16x8.shr_u(w1, 8);
+        const l2 = v128.and(w2, low), h2 = i16x8.shr_u(w2, 8), l3 = v128.and(w3, low), h3 = i16x8.shr_u(w3, 8);
+        // the pair's scales as i32 per row: the low half of each 32-bit lane for the first
+        // sub-block, the high half for the second
+        const sc = e == 0 ? i32x4.shr_s(i32x4.shl(sp, 16), 16) : i32x4.shr_s(sp, 16);
+        dA = i32x4.add(dA, i32x4.mul(sub_i16_split(l0, h0, l1, h1, l2, h2, l3, h3, ba + o), sc));
+        dC = i32x4.add(dC, i32x4.mul(sub_i16_split(l0, h0, l1, h1, l2, h2, l3, h3, bc + o), sc));
+        v += 64;
+        o += 16;
+      }
+      sumA = i32x4.add(sumA, dA);
+      sumC = i32x4.add(sumC, dC);
+    }
+    accA = f32x4.add(accA, q6_scaled(p, ba, sumA));
+    accC = f32x4.add(accC, q6_scaled(p, bc, sumC));
+    ba += XQ_BYTES;
+    bc += XQ_BYTES;
+  }
+  store_rows(ya, accA, rows);
+  store_rows(yc, accC, rows);
 }
 
 // The relaxed path on two tokens at once (block_q8_K activations at xa and xc, outputs at ya
@@ -226,10 +321,19 @@ function q6_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
     const rows = min(4, n - r);
     let t = t0;
     if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+      for (; t + 3 < t1; t += 4) {
+        q6_k_quad_relaxed(g, x + <usize>t * xBytes, xBytes, y + (<usize>t * ldy + r) * 4, <usize>ldy * 4, nb, rows);
+      }
       for (; t + 1 < t1; t += 2) {
         const xt = x + <usize>t * xBytes;
         const yt = y + (<usize>t * ldy + r) * 4;
         q6_k_pair_relaxed(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
+      }
+    } else if (ASC_FEATURE_SIMD) {
+      for (; t + 1 < t1; t += 2) {
+        const xt = x + <usize>t * xBytes;
+        const yt = y + (<usize>t * ldy + r) * 4;
+        q6_k_pair_i16(g, xt, xt + xBytes, yt, yt + <usize>ldy * 4, nb, rows);
       }
     }
     for (; t < t1; t++) {

@@ -1,5 +1,5 @@
-// The 4-row kernels' token tiles (relaxed path: Q4_0, Q4_K and Q5_K 4, 2 and 1 tokens, Q6_K 2
-// and 1; i16 path: Q4_0, Q4_K and Q5_K 2 and 1; the row kernels of Q3_K, Q2_K, Q4_1, Q5_0, Q5_1, IQ4_NL and
+// The 4-row kernels' token tiles (relaxed path: Q4_0, Q4_K, Q5_K and Q6_K 4, 2 and 1 tokens;
+// i16 path: Q4_0, Q4_K, Q5_K and Q6_K 2 and 1; the row kernels of Q3_K, Q2_K, Q4_1, Q5_0, Q5_1, IQ4_NL and
 // IQ4_XS 2 and 1 on both) and their token chunks (assembly/q4x4.ts token_chunk): every token count from 1 to 9,
 // so every tile and every tail runs, gives each token the bits it gets alone, on every build and
 // on both dot paths, and agrees with the float64 reference. The long rows make a chunk 4 tokens,
