@@ -277,7 +277,8 @@ export function relaxed_i16_exact(dot: i32): bool {
 }
 
 // How many tokens a GEMM runs against every group of rows before the next tokens: as many as
-// keep their activations (xBytes each) within about 512 KiB, half of a 1 MiB L2, a multiple of 4
+// keep their activations (xBytes each) within about 512 KiB, half of the smallest L2 this was
+// sized on (1 MiB; 2 MiB per core on the later VM), a multiple of 4
 // (the widest token tile). Every group's weights (a few KiB) stay in L1 across the tokens, but
 // all of a long prompt's activations (128 tokens of 5632 columns: 2.2 MB with both forms) would
 // fall out of L2 and come from L3 again for every group; with this many, each group's weights

@@ -24,7 +24,8 @@
 //
 // Ggml's 4 + 1 split (the nibbles as Q4_K's, the fifth bits in a plane) costs a shift, a mask
 // and an or for every weight's fifth bit; this one puts A's in place and B's two top bits in a
-// quarter of the plane: a third fewer instructions to unpack a vector, in the same 0.72 bytes.
+// quarter of the plane: a third fewer instructions to unpack a vector on the relaxed path (a
+// fifth fewer on the i16 path), in the same 0.72 bytes.
 //
 // The activations are Q4_K's (q8_k_quantize_f32_x4, assembly/q8.ts). Per super-block, as ggml's
 // vec_dot_q5_K_q8_K: sumq = sum_j scale_j * (w_j . x_j), summ = sum_j min_j * sum(x_j), then
@@ -144,8 +145,8 @@ function q5_dot16(a0: v128, b0: v128, a1: v128, b1: v128, x: usize): v128 {
   return i16x8.add(s, t);
 }
 
-// Vectors 2h and 2h + 1 of sub-block j's words at q (plane h) against the sub-block's int8
-// activations at x: q5_dot16 of their weights.
+// Vectors 2 * half and 2 * half + 1 of a sub-block's words at q (its plane h) against the
+// sub-block's int8 activations at x: q5_dot16 of their weights.
 @inline
 function q5_half(q: usize, h: v128, half: i32, x: usize, m: v128, mlow: v128, mtop: v128): v128 {
   const c = 2 * half;
