@@ -153,11 +153,25 @@ function q6_zero(p: usize, xb: usize): v128 {
   return zero;
 }
 
-// The float step of one super-block for a token: f32(sumq - 32 * zero) * (d * d_x) per row.
+// The float step of one super-block for a token (its activation block at xb), given its zero
+// point's sum: f32(sumq - 32 * zero) * (d * d_x) per row.
+@inline
+function q6_step(p: usize, xb: usize, sumq: v128, zero: v128): v128 {
+  const s = i32x4.sub(sumq, i32x4.shl(zero, 5));
+  return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(p), v128.load32_splat(xb)));
+}
+
+// q6_step with the zero point's sum taken here, for the tiles that leave it out of their loop.
 @inline
 function q6_scaled(p: usize, xb: usize, sumq: v128): v128 {
-  const s = i32x4.sub(sumq, i32x4.shl(q6_zero(p, xb), 5));
-  return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(p), v128.load32_splat(xb)));
+  return q6_step(p, xb, sumq, q6_zero(p, xb));
+}
+
+// A pair of sub-blocks' scales as i32 per row (sp = [s0 t0 s1 t1 ...] as i16, so each row's
+// pair in one 32-bit lane): the first sub-block's (the low half of each lane) or the second's.
+@inline
+function scales_i32(sp: v128, odd: bool): v128 {
+  return odd ? i32x4.shr_s(sp, 16) : i32x4.shr_s(i32x4.shl(sp, 16), 16);
 }
 
 // The relaxed path on four tokens at once (activations xBytes apart from xa, output rows yBytes
@@ -214,9 +228,7 @@ function q6_k_pair_i16(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb:
         const w0 = v128.load(v), w1 = v128.load(v, 16), w2 = v128.load(v, 32), w3 = v128.load(v, 48);
         const l0 = v128.and(w0, low), h0 = i16x8.shr_u(w0, 8), l1 = v128.and(w1, low), h1 = i16x8.shr_u(w1, 8);
         const l2 = v128.and(w2, low), h2 = i16x8.shr_u(w2, 8), l3 = v128.and(w3, low), h3 = i16x8.shr_u(w3, 8);
-        // the pair's scales as i32 per row: the low half of each 32-bit lane for the first
-        // sub-block, the high half for the second
-        const sc = e == 0 ? i32x4.shr_s(i32x4.shl(sp, 16), 16) : i32x4.shr_s(sp, 16);
+        const sc = scales_i32(sp, e == 1);
         dA = i32x4.add(dA, i32x4.mul(sub_i16_split(l0, h0, l1, h1, l2, h2, l3, h3, ba + o), sc));
         dC = i32x4.add(dC, i32x4.mul(sub_i16_split(l0, h0, l1, h1, l2, h2, l3, h3, bc + o), sc));
         v += 64;
@@ -266,11 +278,8 @@ function q6_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize,
         o += 16;
       }
     }
-    sumA = i32x4.sub(sumA, i32x4.shl(zeroA, 5));
-    sumC = i32x4.sub(sumC, i32x4.shl(zeroC, 5));
-    const d = v128.load(p);
-    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(sumA), f32x4.mul(d, v128.load32_splat(ba))));
-    accC = f32x4.add(accC, f32x4.mul(f32x4.convert_i32x4_s(sumC), f32x4.mul(d, v128.load32_splat(bc))));
+    accA = f32x4.add(accA, q6_step(p, ba, sumA, zeroA));
+    accC = f32x4.add(accC, q6_step(p, bc, sumC, zeroC));
     ba += XQ_BYTES;
     bc += XQ_BYTES;
   }
@@ -360,15 +369,13 @@ function q6_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
             } else {
               const d0 = sub_i16(v0, x0, low);
               const d1 = sub_i16(v1, x1, low);
-              // the pair's scales as i32 per row: the low and the high half of each 32-bit lane
-              sumq = i32x4.add(sumq, i32x4.add(i32x4.mul(d0, i32x4.shr_s(i32x4.shl(sp, 16), 16)), i32x4.mul(d1, i32x4.shr_s(sp, 16))));
+              sumq = i32x4.add(sumq, i32x4.add(i32x4.mul(d0, scales_i32(sp, false)), i32x4.mul(d1, scales_i32(sp, true))));
             }
             v0 += 128;
             x0 += 32;
             xs += 4;
           }
-          sumq = i32x4.sub(sumq, i32x4.shl(zero, 5));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(v128.load(p), v128.load32_splat(xb))));
+          acc = f32x4.add(acc, q6_step(p, xb, sumq, zero));
           xb += XQ_BYTES;
         }
         store_rows(yt, acc, rows);
