@@ -1,6 +1,6 @@
-// ggml's k-quants that run in GGUF's own rows (Q2_K, Q3_K; Q5_K's row kernel stays for the
-// benchmark that times q5x4.ts against it; Q4_K, Q5_K and Q6_K are repacked by 4 rows, q4x4.ts,
-// q5x4.ts and q6x4.ts): super-blocks of 256 weights with 6-bit or 8-bit sub-block scales,
+// ggml's k-quants that run in GGUF's own rows (Q2_K; Q5_K's row kernel stays for the
+// benchmark that times q5x4.ts against it; Q3_K, Q4_K, Q5_K and Q6_K are repacked by 4 rows,
+// q3x4.ts, q4x4.ts, q5x4.ts and q6x4.ts): super-blocks of 256 weights with 6-bit or 8-bit sub-block scales,
 // one row's super-blocks after another. Each function here is one row's dot product with one
 // token's Q8_K activations (assembly/q8.ts, blocks of 292 bytes: f32 d, 256 int8 q, 16 i16 sums
 // of 16 q), as ggml's vec_dot_qN_K_q8_K computes it: per super-block the integer sum of
@@ -8,15 +8,13 @@
 // 16-sums, then one float scaling: exact integers, so every build and dot path gives the same
 // bits. w is the row's first super-block, nb = k / 256.
 //
-// Weight values in 0..31 go to dot_u8x16 (which the relaxed dot path can take); Q3_K's zero
-// point 4 is subtracted through the 16-sums.
+// Weight values in 0..31 go to dot_u8x16 (which the relaxed dot path can take).
 
 import { dot_total, dot_u8x16, hsum_i32x4 } from './dot';
 import { half_finite_to_f32 } from './half';
 
 /** Bytes of one super-block of 256 weights. */
 export const Q2_K_BYTES: usize = 84;
-export const Q3_K_BYTES: usize = 110;
 export const Q5_K_BYTES: usize = 176;
 
 // Offsets into a Q8_K activation block.
@@ -121,98 +119,26 @@ export function q5_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
   return acc;
 }
 
-// ---- Q3_K: hmask[32], qs[64] (low 2 bits), 12 bytes of sixteen 6-bit scales, d (f16). Per
-// half h (qs 32h..32h+31) and shift s in 0..3, weights 128h + 32s + l (l in 0..31) take bits
-// 2s..2s+1 of qs[32h + l] and bit 4h + s of hmask[l] (clear: minus 4), scale 8h + 2s + l/16.
-// weight = d * (scale - 32) * q, q in -4..3; here q + 4 = low bits | hmask bit << 2.
+// ---- Q3_K (run on its own layout, q3x4.ts, which packs it with k3_scales): hmask[32], qs[64]
+// (low 2 bits), 12 bytes of sixteen 6-bit scales, d (f16).
 
 // Scales 4i..4i+3 (6 bits, minus 32 later), one per byte: low 4 bits from bytes 0..7, high 2
 // bits from bytes 8..11.
 @inline
-function k3_scales(wb: usize, i: i32): u32 {
+export function k3_scales(wb: usize, i: i32): u32 {
   const s0 = load<u32>(wb, 96), s1 = load<u32>(wb, 100), t = load<u32>(wb, 104);
   const lo = i == 0 ? s0 : i == 1 ? s1 : i == 2 ? s0 >> 4 : s1 >> 4;
   return (lo & 0x0f0f0f0f) | (((t >> (<u32>i * 2)) & 0x03030303) << 4);
-}
-
-// One row's dot product with token a's activations (xa), and with token c's (xc) when `two`
-// (the SIMD builds; a constant at each call site), each vector of weights unpacked once for
-// both (the unpacking costs several instructions per dot): returns token a's sum and stores
-// token c's at yc, each the bits it gets alone.
-@inline
-export function q3_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
-  let acc: f32 = 0, accC: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * Q3_K_BYTES;
-    const xb = xa + <usize>b * 292, xbc = xc + <usize>b * 292;
-    const sw0 = k3_scales(wb, 0), sw1 = k3_scales(wb, 1), sw2 = k3_scales(wb, 2), sw3 = k3_scales(wb, 3);
-    let sumq = 0, summ = 0, sumqC = 0, summC = 0;
-    if (ASC_FEATURE_SIMD) {
-      let a = i32x4.splat(0), c = a;
-      const m3 = i8x16.splat(3);
-      const b2 = i8x16.splat(4);
-      // the current hmask bit sits in bit 0, the current 2 low bits in bits 0..1 (shifted down
-      // as s advances, so every shift count is a constant)
-      let hm0 = v128.load(wb), hm1 = v128.load(wb, 16);
-      for (let h = 0; h < 2; h++) {
-        let q0 = v128.load(wb + 32 + <usize>h * 32), q1 = v128.load(wb + 48 + <usize>h * 32);
-        for (let s = 0; s < 4; s++) {
-          const at = XQ + <usize>(128 * h + 32 * s);
-          const w0 = v128.or(v128.and(q0, m3), v128.and(i8x16.shl(hm0, 2), b2));
-          const w1 = v128.or(v128.and(q1, m3), v128.and(i8x16.shl(hm1, 2), b2));
-          q0 = i8x16.shr_u(q0, 2);
-          q1 = i8x16.shr_u(q1, 2);
-          hm0 = i8x16.shr_u(hm0, 1);
-          hm1 = i8x16.shr_u(hm1, 1);
-          const is = 8 * h + 2 * s;
-          const sw = is < 4 ? sw0 : is < 8 ? sw1 : is < 12 ? sw2 : sw3;
-          const sc0 = byte(sw, is & 3) - 32, sc1 = byte(sw, (is & 3) + 1) - 32;
-          a = scaled(a, dot_u8x16(w0, xb + at, form), sc0);
-          a = scaled(a, dot_u8x16(w1, xb + at + 16, form), sc1);
-          if (two) {
-            c = scaled(c, dot_u8x16(w0, xbc + at, form), sc0);
-            c = scaled(c, dot_u8x16(w1, xbc + at + 16, form), sc1);
-          }
-        }
-      }
-      sumq = dot_total(a, form);
-      const bias = i16x8.splat(32);
-      const f0 = i16x8.sub(i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(sw0), 1, sw1)), bias);
-      const f1 = i16x8.sub(i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(sw2), 1, sw3)), bias);
-      summ = sums16_dot(xb, f0, f1);
-      if (two) {
-        sumqC = dot_total(c, form);
-        summC = sums16_dot(xbc, f0, f1);
-      }
-    } else {
-      for (let i = 0; i < 16; i++) {
-        const h = i >> 3, s = (i >> 1) & 3, c = i & 1;
-        const xq = xb + XQ + <usize>i * 16;
-        let d = 0;
-        for (let j = 0; j < 16; j++) {
-          const l = <usize>(c * 16 + j);
-          const lo = (<i32>load<u8>(wb + 32 + <usize>h * 32 + l) >> (2 * s)) & 3;
-          const hi = (<i32>load<u8>(wb + l) >> (4 * h + s)) & 1;
-          d += (lo | (hi << 2)) * <i32>load<i8>(xq + <usize>j);
-        }
-        const scale = byte(i < 4 ? sw0 : i < 8 ? sw1 : i < 12 ? sw2 : sw3, i & 3) - 32;
-        sumq += scale * d;
-        summ += scale * <i32>load<i16>(xb + XSUMS + <usize>i * 2);
-      }
-    }
-    const d = half_finite_to_f32(load<u16>(wb, 108));
-    acc += <f32>(sumq - 4 * summ) * (d * load<f32>(xb));
-    if (two) accC += <f32>(sumqC - 4 * summC) * (d * load<f32>(xbc));
-  }
-  if (two) store<f32>(yc, accC);
-  return acc;
 }
 
 // ---- Q2_K: 16 scale bytes (low 4 bits scale, high 4 bits min, one per 16 weights), qs[64]
 // (2 bits), d, dmin (f16). Per half h (qs 32h..) and shift s, weights 128h + 32s + l take bits
 // 2s..2s+1 of qs[32h + l], scale byte 8h + 2s + l/16. weight = d * scale * q - dmin * min.
 
-// As q3_k_rows, for Q2_K.
+// One row's dot product with token a's activations (xa), and with token c's (xc) when `two`
+// (the SIMD builds; a constant at each call site), each vector of weights unpacked once for
+// both (the unpacking costs several instructions per dot): returns token a's sum and stores
+// token c's at yc, each the bits it gets alone.
 @inline
 export function q2_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
   let acc: f32 = 0, accC: f32 = 0;

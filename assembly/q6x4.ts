@@ -93,7 +93,7 @@ const LOW_BYTES = memory.data<u16>([0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00
 // scale pairs of its pair of sub-blocks widened to i16 (sp = [s0 t0 s1 t1 ...]): j even takes the
 // first of each pair, j odd the second.
 @inline
-function scales_of(sp: v128, odd: bool): v128 {
+export function scales_of(sp: v128, odd: bool): v128 {
   return odd
     ? i8x16.shuffle(sp, sp, 2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15)
     : i8x16.shuffle(sp, sp, 0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
@@ -103,12 +103,19 @@ function scales_of(sp: v128, odd: bool): v128 {
 // scales sc ([s0 s0 s1 s1 ...]): each row's scale_j * (q_j . x_j).
 @inline
 function sub_relaxed(v: usize, xq: usize, sc: v128): v128 {
+  return sub_relaxed_values(v128.load(v), v128.load(v, 16), v128.load(v, 32), v128.load(v, 48), xq, sc);
+}
+
+// sub_relaxed on the sub-block's 4 weight vectors w0..w3 as values (bytes in 0..127, a pair sum
+// of two within i16 with the activations', as Q6_K's 0..63 and Q3_K's 0..7 are).
+@inline
+export function sub_relaxed_values(w0: v128, w1: v128, w2: v128, w3: v128, xq: usize, sc: v128): v128 {
   const a = i16x8.add(
-    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq), v128.load(v)),
-    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 4), v128.load(v, 16)));
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq), w0),
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 4), w1));
   const b = i16x8.add(
-    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 8), v128.load(v, 32)),
-    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 12), v128.load(v, 48)));
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 8), w2),
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xq, 12), w3));
   return i32x4.add(i32x4.dot_i16x8_s(a, sc), i32x4.dot_i16x8_s(b, sc));
 }
 
@@ -129,7 +136,7 @@ function sub_i16(v: usize, xq: usize, low: v128): v128 {
 // broadcast by a 32-bit shuffle (one pshufd on x86, where a byte shuffle costs its mask's
 // construction on every use).
 @inline
-function sub_i16_split(l0: v128, h0: v128, l1: v128, h1: v128, l2: v128, h2: v128, l3: v128, h3: v128, xq: usize): v128 {
+export function sub_i16_split(l0: v128, h0: v128, l1: v128, h1: v128, l2: v128, h2: v128, l3: v128, h3: v128, xq: usize): v128 {
   const x = v128.load(xq);
   const r = i8x16.shuffle(x, x, 0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
   const e0 = i16x8.extend_low_i8x16_s(r), e1 = i16x8.extend_high_i8x16_s(r);
@@ -141,9 +148,10 @@ function sub_i16_split(l0: v128, h0: v128, l1: v128, h1: v128, l2: v128, h2: v12
 }
 
 // The zero point's sum of one super-block for a token: sum_j scale_j * sum(x_j), the scales of
-// the packed super-block at p against the token's sums of 16 at xb + XSUMS.
+// the packed super-block at p against the token's sums of 16 at xb + XSUMS. (Q3_K's layout,
+// q3x4.ts, puts its d and scales where this layout does.)
 @inline
-function q6_zero(p: usize, xb: usize): v128 {
+export function q6_zero(p: usize, xb: usize): v128 {
   let zero = i32x4.splat(0);
   let xs = xb + XSUMS;
   for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
@@ -154,10 +162,11 @@ function q6_zero(p: usize, xb: usize): v128 {
 }
 
 // The float step of one super-block for a token (its activation block at xb), given its zero
-// point's sum: f32(sumq - 32 * zero) * (d * d_x) per row.
+// point's sum: f32(sumq - 2^zeroShift * zero) * (d * d_x) per row (Q6_K's zero point 32, shift
+// 5; Q3_K's 4, shift 2).
 @inline
-function q6_step(p: usize, xb: usize, sumq: v128, zero: v128): v128 {
-  const s = i32x4.sub(sumq, i32x4.shl(zero, 5));
+export function q6_step(p: usize, xb: usize, sumq: v128, zero: v128, zeroShift: i32 = 5): v128 {
+  const s = i32x4.sub(sumq, i32x4.shl(zero, zeroShift));
   return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(p), v128.load32_splat(xb)));
 }
 
@@ -170,7 +179,7 @@ function q6_scaled(p: usize, xb: usize, sumq: v128): v128 {
 // A pair of sub-blocks' scales as i32 per row (sp = [s0 t0 s1 t1 ...] as i16, so each row's
 // pair in one 32-bit lane): the first sub-block's (the low half of each lane) or the second's.
 @inline
-function scales_i32(sp: v128, odd: bool): v128 {
+export function scales_i32(sp: v128, odd: bool): v128 {
   return odd ? i32x4.shr_s(sp, 16) : i32x4.shr_s(i32x4.shl(sp, 16), 16);
 }
 
@@ -287,6 +296,21 @@ function q6_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize,
   store_rows(yc, accC, rows);
 }
 
+// The scalar build's scale of sub-block j for row `lane` of the packed super-block at p.
+@inline
+export function scale_scalar(p: usize, j: i32, lane: usize): i32 {
+  return <i32>load<i8>(p + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2);
+}
+
+// The scalar build's float step of one super-block for row `lane` (the q6_step of one lane),
+// given its sumq: the zero point's sum taken here.
+@inline
+export function step_scalar(p: usize, xb: usize, lane: usize, sumq: i32, zeroShift: i32): f32 {
+  let zero = 0;
+  for (let j = 0; j < 16; j++) zero += scale_scalar(p, j, lane) * <i32>load<i16>(xb + XSUMS + <usize>j * 2);
+  return <f32>(sumq - (zero << zeroShift)) * (load<f32>(p + lane * 4) * load<f32>(xb));
+}
+
 // The scalar build's q . x for row `lane` of sub-block j's 4 vectors at v against its 16 int8 activations at xq.
 @inline
 function sub_scalar(v: usize, xq: usize, lane: usize): i32 {
@@ -386,13 +410,9 @@ function q6_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
           for (let b = 0; b < nb; b++) {
             const p = g + <usize>b * GROUP_BLOCK;
             const xb = xt + <usize>b * XQ_BYTES;
-            let sumq = 0, zero = 0;
-            for (let j = 0; j < 16; j++) {
-              const sc = <i32>load<i8>(p + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2);
-              sumq += sc * sub_scalar(p + WEIGHTS + <usize>j * 64, xb + XQ + <usize>j * 16, lane);
-              zero += sc * <i32>load<i16>(xb + XSUMS + <usize>j * 2);
-            }
-            acc += <f32>(sumq - 32 * zero) * (load<f32>(p + lane * 4) * load<f32>(xb));
+            let sumq = 0;
+            for (let j = 0; j < 16; j++) sumq += scale_scalar(p, j, lane) * sub_scalar(p + WEIGHTS + <usize>j * 64, xb + XQ + <usize>j * 16, lane);
+            acc += step_scalar(p, xb, lane, sumq, 5);
           }
           store<f32>(yt + <usize>i * 4, acc);
         }
