@@ -1,5 +1,5 @@
 // GEMM (and, with m = 1, GEMV) on ggml's block types in GGUF's rows, one export per type (Q4_0,
-// Q3_K, Q4_K, Q5_K and Q6_K run on their own 4-row layouts, assembly/q4x4.ts, q3x4.ts, q5x4.ts and q6x4.ts;
+// Q2_K, Q3_K, Q4_K, Q5_K and Q6_K run on their own 4-row layouts, assembly/q4x4.ts, q23x4.ts, q5x4.ts and q6x4.ts;
 // q5_k_gemm stays for `bench kernels --only q5_k`, which times the 4-row kernel against it):
 //
 //   TYPE_gemm(w, x, y, m, n, k, ldy, dot)
@@ -18,13 +18,13 @@
 // row kernel only `bench kernels` times).
 
 import { q45_rows, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES } from './q4';
-import { q2_k_rows, q5_k_row, Q2_K_BYTES, Q5_K_BYTES } from './kquants';
+import { q5_k_row, Q5_K_BYTES } from './kquants';
 import { iq4_nl_rows, iq4_xs_rows, IQ4_NL_BYTES, IQ4_XS_BYTES } from './iquants';
 import { Q8_1_BLOCK_BYTES, Q8_K_BLOCK_BYTES } from './q8';
 import { dot_form } from './dot';
 
 const Q4_1: i32 = 1, Q5_0: i32 = 2, Q5_1: i32 = 3, IQ4_NL: i32 = 4;
-const Q2_K: i32 = 5, Q5_K: i32 = 8, IQ4_XS: i32 = 10;
+const Q5_K: i32 = 8, IQ4_XS: i32 = 10;
 
 // One row's dot product with token a (xa), and with token c (xc) when `two`, stored at yc, for
 // block type `type` (a constant at every call site, so each export compiles to its own loop):
@@ -36,7 +36,6 @@ function rows_dot(type: i32, w: usize, xa: usize, xc: usize, nb: i32, form: i32,
     case Q5_0: return q45_rows(w, xa, xc, nb, form, two, yc, Q5_0_BYTES);
     case Q5_1: return q45_rows(w, xa, xc, nb, form, two, yc, Q5_1_BYTES);
     case IQ4_NL: return iq4_nl_rows(w, xa, xc, nb, two, yc);
-    case Q2_K: return q2_k_rows(w, xa, xc, nb, form, two, yc);
     case Q5_K: return q5_k_row(w, xa, nb, form);
     default: return iq4_xs_rows(w, xa, xc, nb, two, yc);
   }
@@ -74,9 +73,6 @@ export function q5_1_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, 
 }
 export function iq4_nl_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
   gemm(IQ4_NL, 32, IQ4_NL_BYTES, w, x, y, m, n, k, ldy, dot);
-}
-export function q2_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
-  gemm(Q2_K, 256, Q2_K_BYTES, w, x, y, m, n, k, ldy, dot);
 }
 export function q5_k_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): void {
   gemm(Q5_K, 256, Q5_K_BYTES, w, x, y, m, n, k, ldy, dot);

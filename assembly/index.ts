@@ -25,13 +25,13 @@ export { q8_0_quantize, q8_0_gemm_packed_floats, q8_0_gemm_pack_x4, q8_0_gemm_x4
 export { f32_dwconv2d_nhwc, f32_dwconv2d_nchw, f32_dwconv1d_nlc, f32_dwconv1d_ncl } from './conv';
 export { f32_pwconv_nchw_scratch_floats, f32_pwconv_nchw, f32_grouped_pwconv_nchw, f32_im2col_nchw, f32_channel_affine_nchw, f32_channel_mean_nchw } from './pointwise';
 export { q8_1_quantize_f32, q8_k_quantize_f32 } from './q8';
-export { q4_1_gemm, q5_0_gemm, q5_1_gemm, iq4_nl_gemm, q2_k_gemm, q5_k_gemm, iq4_xs_gemm } from './ggml';
+export { q4_1_gemm, q5_0_gemm, q5_1_gemm, iq4_nl_gemm, q5_k_gemm, iq4_xs_gemm } from './ggml';
 export { f16_round_f32, bf16_round_f32, f16_gemm, bf16_gemm, half_count_nonfinite } from './f16';
 export { relaxed_dot_probe, relaxed_dot_form } from './dot';
 export { q8_1_quantize_f32_x4, q8_k_quantize_f32_x4 } from './q8';
 export { q4_0_gemm_packed_bytes, q4_0_gemm_pack_x4, q4_0_gemm_x4, q4_k_gemm_packed_bytes, q4_k_gemm_pack_x4, q4_k_gemm_x4 } from './q4x4';
 export { q6_k_gemm_packed_bytes, q6_k_gemm_pack_x4, q6_k_gemm_x4 } from './q6x4';
-export { q3_k_gemm_packed_bytes, q3_k_gemm_pack_x4, q3_k_gemm_x4 } from './q3x4';
+export { q2_k_gemm_packed_bytes, q2_k_gemm_pack_x4, q2_k_gemm_x4, q3_k_gemm_packed_bytes, q3_k_gemm_pack_x4, q3_k_gemm_x4 } from './q23x4';
 export { f32_attention_windowed } from './attention-window';
 export { f32_geglu_tanh, f32_softcap } from './activation';
 export { f32_add_row_bias } from './bias';

@@ -1,8 +1,8 @@
-// ggml's k-quants that run in GGUF's own rows (Q2_K; Q5_K's row kernel stays for the
-// benchmark that times q5x4.ts against it; Q3_K, Q4_K, Q5_K and Q6_K are repacked by 4 rows,
-// q3x4.ts, q4x4.ts, q5x4.ts and q6x4.ts): super-blocks of 256 weights with 6-bit or 8-bit sub-block scales,
-// one row's super-blocks after another. Each function here is one row's dot product with one
-// token's Q8_K activations (assembly/q8.ts, blocks of 292 bytes: f32 d, 256 int8 q, 16 i16 sums
+// ggml's k-quants in GGUF's own rows: Q5_K's row kernel, which stays for the benchmark that
+// times q5x4.ts against it, and the scale unpacking the 4-row layouts' packers use (Q2_K, Q3_K,
+// Q4_K, Q5_K and Q6_K are repacked by 4 rows, q23x4.ts, q4x4.ts, q5x4.ts and q6x4.ts). GGUF's
+// super-blocks of 256 weights with 6-bit sub-block scales, one row's super-blocks after another;
+// the row kernel is one row's dot product with one token's Q8_K activations (assembly/q8.ts, blocks of 292 bytes: f32 d, 256 int8 q, 16 i16 sums
 // of 16 q), as ggml's vec_dot_qN_K_q8_K computes it: per super-block the integer sum of
 // sub-block scale times sub-block dot product, the zero points or mins through the activations'
 // 16-sums, then one float scaling: exact integers, so every build and dot path gives the same
@@ -14,7 +14,6 @@ import { dot_total, dot_u8x16, hsum_i32x4 } from './dot';
 import { half_finite_to_f32 } from './half';
 
 /** Bytes of one super-block of 256 weights. */
-export const Q2_K_BYTES: usize = 84;
 export const Q5_K_BYTES: usize = 176;
 
 // Offsets into a Q8_K activation block.
@@ -31,12 +30,6 @@ function scaled(acc: v128, p: v128, sc: i32): v128 {
 @inline
 export function byte(w: u32, i: i32): i32 {
   return <i32>((w >> (<u32>i * 8)) & 0xff);
-}
-
-// The 16 activation 16-sums (i16) against 16 integer factors given as two i16x8 vectors.
-@inline
-function sums16_dot(xb: usize, f0: v128, f1: v128): i32 {
-  return hsum_i32x4(i32x4.add(i32x4.dot_i16x8_s(f0, v128.load(xb, XSUMS)), i32x4.dot_i16x8_s(f1, v128.load(xb, XSUMS + 16))));
 }
 
 // The activations' 16-sums j and j+1 together: the sum of 32-wide sub-block j/2.
@@ -119,7 +112,7 @@ export function q5_k_row(w: usize, x: usize, nb: i32, form: i32): f32 {
   return acc;
 }
 
-// ---- Q3_K (run on its own layout, q3x4.ts, which packs it with k3_scales): hmask[32], qs[64]
+// ---- Q3_K (run on its own layout, q23x4.ts, which packs it with k3_scales): hmask[32], qs[64]
 // (low 2 bits), 12 bytes of sixteen 6-bit scales, d (f16).
 
 // Scales 4i..4i+3 (6 bits, minus 32 later), one per byte: low 4 bits from bytes 0..7, high 2
@@ -131,71 +124,3 @@ export function k3_scales(wb: usize, i: i32): u32 {
   return (lo & 0x0f0f0f0f) | (((t >> (<u32>i * 2)) & 0x03030303) << 4);
 }
 
-// ---- Q2_K: 16 scale bytes (low 4 bits scale, high 4 bits min, one per 16 weights), qs[64]
-// (2 bits), d, dmin (f16). Per half h (qs 32h..) and shift s, weights 128h + 32s + l take bits
-// 2s..2s+1 of qs[32h + l], scale byte 8h + 2s + l/16. weight = d * scale * q - dmin * min.
-
-// One row's dot product with token a's activations (xa), and with token c's (xc) when `two`
-// (the SIMD builds; a constant at each call site), each vector of weights unpacked once for
-// both (the unpacking costs several instructions per dot): returns token a's sum and stores
-// token c's at yc, each the bits it gets alone.
-@inline
-export function q2_k_rows(w: usize, xa: usize, xc: usize, nb: i32, form: i32, two: bool, yc: usize): f32 {
-  let acc: f32 = 0, accC: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * Q2_K_BYTES;
-    const xb = xa + <usize>b * 292, xbc = xc + <usize>b * 292;
-    let sumq = 0, summ = 0, sumqC = 0, summC = 0;
-    if (ASC_FEATURE_SIMD) {
-      let a = i32x4.splat(0), c = a;
-      const m3 = i8x16.splat(3);
-      for (let h = 0; h < 2; h++) {
-        // the current 2 bits in bits 0..1, shifted down as s advances (constant shift counts)
-        let q0 = v128.load(wb + 16 + <usize>h * 32), q1 = v128.load(wb + 32 + <usize>h * 32);
-        for (let s = 0; s < 4; s++) {
-          const at = XQ + <usize>(128 * h + 32 * s);
-          const is = wb + <usize>(8 * h + 2 * s);
-          const w0 = v128.and(q0, m3), w1 = v128.and(q1, m3);
-          const sc0 = <i32>load<u8>(is) & 15, sc1 = <i32>load<u8>(is, 1) & 15;
-          a = scaled(a, dot_u8x16(w0, xb + at, form), sc0);
-          a = scaled(a, dot_u8x16(w1, xb + at + 16, form), sc1);
-          if (two) {
-            c = scaled(c, dot_u8x16(w0, xbc + at, form), sc0);
-            c = scaled(c, dot_u8x16(w1, xbc + at + 16, form), sc1);
-          }
-          q0 = i8x16.shr_u(q0, 2);
-          q1 = i8x16.shr_u(q1, 2);
-        }
-      }
-      sumq = dot_total(a, form);
-      const mins = i8x16.shr_u(v128.load(wb), 4);
-      const m0 = i16x8.extend_low_i8x16_u(mins), m1 = i16x8.extend_high_i8x16_u(mins);
-      summ = sums16_dot(xb, m0, m1);
-      if (two) {
-        sumqC = dot_total(c, form);
-        summC = sums16_dot(xbc, m0, m1);
-      }
-    } else {
-      for (let i = 0; i < 16; i++) {
-        const h = i >> 3, s = (i >> 1) & 3, c = i & 1;
-        const xq = xb + XQ + <usize>i * 16;
-        let d = 0;
-        for (let j = 0; j < 16; j++) {
-          d += ((<i32>load<u8>(wb + 16 + <usize>(h * 32 + c * 16 + j)) >> (2 * s)) & 3) * <i32>load<i8>(xq + <usize>j);
-        }
-        const sm = <i32>load<u8>(wb + <usize>i);
-        sumq += (sm & 15) * d;
-        summ += (sm >> 4) * <i32>load<i16>(xb + XSUMS + <usize>i * 2);
-      }
-    }
-    const d = half_finite_to_f32(load<u16>(wb, 80)), dmin = half_finite_to_f32(load<u16>(wb, 82));
-    const dx = load<f32>(xb);
-    acc += <f32>sumq * (d * dx) - <f32>summ * (dmin * dx);
-    if (two) {
-      const dc = load<f32>(xbc);
-      accC += <f32>sumqC * (d * dc) - <f32>summC * (dmin * dc);
-    }
-  }
-  if (two) store<f32>(yc, accC);
-  return acc;
-}

@@ -509,6 +509,14 @@ export function k4_scaled(p: usize, xb: usize, sumq: v128): v128 {
   summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 8), v128.load32_splat(xb + XQ4_K_BSUMS + 4)));
   summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 16), v128.load32_splat(xb + XQ4_K_BSUMS + 8)));
   summ = i32x4.add(summ, i32x4.dot_i16x8_s(v128.load8x8_u(p + K_MINS + 24), v128.load32_splat(xb + XQ4_K_BSUMS + 12)));
+  return k_min_step(p, xb, sumq, summ);
+}
+
+// The float step of a super-block with scales and mins, given its sums: f32(sumq) * (d * d_x) -
+// f32(summ) * (dmin * d_x) per row, d and dmin the 4 rows' f32 at p and p + 16 (Q4_K's layout
+// and Q2_K's, q23x4.ts), d_x the f32 that starts the token's activation block at xb.
+@inline
+export function k_min_step(p: usize, xb: usize, sumq: v128, summ: v128): v128 {
   const d = v128.load(p), dmin = v128.load(p + K_DMIN);
   const dx = v128.load32_splat(xb);
   return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(sumq), f32x4.mul(d, dx)), f32x4.mul(f32x4.convert_i32x4_s(summ), f32x4.mul(dmin, dx)));

@@ -149,7 +149,7 @@ export function sub_i16_split(l0: v128, h0: v128, l1: v128, h1: v128, l2: v128, 
 
 // The zero point's sum of one super-block for a token: sum_j scale_j * sum(x_j), the scales of
 // the packed super-block at p against the token's sums of 16 at xb + XSUMS. (Q3_K's layout,
-// q3x4.ts, puts its d and scales where this layout does.)
+// q23x4.ts, puts its d and scales where this layout does.)
 @inline
 export function q6_zero(p: usize, xb: usize): v128 {
   let zero = i32x4.splat(0);

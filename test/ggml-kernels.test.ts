@@ -273,6 +273,7 @@ test.each(TYPES)('%s: the host\'s size of a matrix is what the wasm lays out', a
         : type === 'q5_k' ? wasm.q5_k_gemm_packed_bytes(rows, cols)
         : type === 'q6_k' ? wasm.q6_k_gemm_packed_bytes(rows, cols)
         : type === 'q3_k' ? wasm.q3_k_gemm_packed_bytes(rows, cols)
+        : type === 'q2_k' ? wasm.q2_k_gemm_packed_bytes(rows, cols)
         : type === 'q8_0' ? wasm.q8_0_gemm_packed_floats(rows, cols) * 4
           : rows * ggmlRowBytes(type, cols);
     expect(ggmlMatrixBytes(type, rows, cols), `${rows}x${cols}`).toBe(want);

@@ -15,14 +15,15 @@ export function q8GroupFloats(rows: number, cols: number): number {
 
 /**
  * Bytes of a `rows` x `cols` matrix in the 4-row layout its kernel repacks it into at load
- * (assembly/q4x4.ts, q3x4.ts, q5x4.ts, q6x4.ts: per 4 rows x one block, Q4_0 80 bytes, Q3_K
- * 464, Q4_K 608, Q5_K 736, Q6_K 1104), or
+ * (assembly/q4x4.ts, q23x4.ts, q5x4.ts, q6x4.ts: per 4 rows x one block, Q4_0 80 bytes, Q2_K
+ * 352, Q3_K 464, Q4_K 608, Q5_K 736, Q6_K 1104), or
  * undefined for a type kept in GGUF's rows. Mirrors the wasm's TYPE_gemm_packed_bytes.
  */
 export function ggmlRepackedBytes(type: string, rows: number, cols: number): number | undefined {
   const groups = Math.ceil(rows / 4);
   switch (type.toLowerCase()) {
     case 'q4_0': return groups * (cols / 32) * 80;
+    case 'q2_k': return groups * (cols / 256) * 352;
     case 'q3_k': return groups * (cols / 256) * 464;
     case 'q4_k': return groups * (cols / 256) * 608;
     case 'q5_k': return groups * (cols / 256) * 736;

@@ -84,16 +84,19 @@ export interface KernelExports {
   q4_k_gemm_x4: GgmlGemm;
   q6_k_gemm_x4: GgmlGemm;
   q3_k_gemm_x4: GgmlGemm;
+  q2_k_gemm_x4: GgmlGemm;
   q5_k_gemm_x4: GgmlGemm;
   q4_0_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q4_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q6_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q3_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
+  q2_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q5_k_gemm_pack_x4(w: number, n: number, k: number, out: number): void;
   q4_0_gemm_packed_bytes(n: number, k: number): number;
   q4_k_gemm_packed_bytes(n: number, k: number): number;
   q6_k_gemm_packed_bytes(n: number, k: number): number;
   q3_k_gemm_packed_bytes(n: number, k: number): number;
+  q2_k_gemm_packed_bytes(n: number, k: number): number;
   q5_k_gemm_packed_bytes(n: number, k: number): number;
   q8_1_quantize_f32_x4(x: number, n: number, out: number): void;
   q8_k_quantize_f32_x4(x: number, n: number, out: number): void;
@@ -101,7 +104,6 @@ export interface KernelExports {
   q5_0_gemm: GgmlGemm;
   q5_1_gemm: GgmlGemm;
   iq4_nl_gemm: GgmlGemm;
-  q2_k_gemm: GgmlGemm;
   q5_k_gemm: GgmlGemm;
   iq4_xs_gemm: GgmlGemm;
   f16_gemm(w: number, x: number, y: number, m: number, n: number, k: number, ldy: number): void;

@@ -16,7 +16,7 @@ export const THREAD_KERNELS = [
   'f32_gemm_4x8', 'q8_0_gemm_x4', 'f32_ffn_swiglu_4x8', 'f32_attention', 'f32_dwconv2d_nchw', 'f32_pwconv_nchw',
   'f32_grouped_pwconv_nchw', 'f32_attention_seq', 'f32_attention_seq_backward', 'f32_probe_read', 'f32_attention_windowed',
   'q4_0_gemm_x4', 'q4_1_gemm', 'q5_0_gemm', 'q5_1_gemm', 'iq4_nl_gemm',
-  'q2_k_gemm', 'q3_k_gemm_x4', 'q4_k_gemm_x4', 'q5_k_gemm', 'q5_k_gemm_x4', 'q6_k_gemm_x4', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
+  'q2_k_gemm_x4', 'q3_k_gemm_x4', 'q4_k_gemm_x4', 'q5_k_gemm', 'q5_k_gemm_x4', 'q6_k_gemm_x4', 'iq4_xs_gemm', 'f16_gemm', 'bf16_gemm',
   'f32_attention_seq_windowed', 'f32_attention_seq_windowed_backward',
   'f16_attention', 'f16_attention_flash',
   'q8_0_gemm_x4_u8',

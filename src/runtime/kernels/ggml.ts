@@ -1,6 +1,6 @@
 // Weight matrices in ggml's block types, kept in their blocks in wasm memory, and their
-// GEMV/GEMM (assembly/ggml.ts, f16.ts; Q4_0, Q3_K, Q4_K, Q5_K and Q6_K repacked at load by 4 rows,
-// assembly/q4x4.ts, q3x4.ts, q5x4.ts and q6x4.ts; Q8_0 through the 4-row kernel of q8.ts). The activations are
+// GEMV/GEMM (assembly/ggml.ts, f16.ts; Q4_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K repacked at load by 4 rows,
+// assembly/q4x4.ts, q23x4.ts, q5x4.ts and q6x4.ts; Q8_0 through the 4-row kernel of q8.ts). The activations are
 // quantized as ggml quantizes them for each type before the integer dot products, so results
 // agree with llama.cpp's. Every size is checked here, before wasm.
 
@@ -21,8 +21,8 @@ export type GgmlBlockType =
 /** How activations are prepared for a type's kernel (`_x4`: the 4-row Q4 kernels' layouts, assembly/q8.ts). */
 export type Activations = 'q8_0' | 'q8_1' | 'q8_k' | 'q8_1_x4' | 'q8_k_x4' | 'f16' | 'bf16';
 
-/** The 4-row kernels (assembly/q4x4.ts, q3x4.ts, q5x4.ts, q6x4.ts), on their own layouts. */
-type RepackedType = 'q4_0' | 'q3_k' | 'q4_k' | 'q5_k' | 'q6_k';
+/** The 4-row kernels (assembly/q4x4.ts, q23x4.ts, q5x4.ts, q6x4.ts), on their own layouts. */
+type RepackedType = 'q4_0' | 'q2_k' | 'q3_k' | 'q4_k' | 'q5_k' | 'q6_k';
 
 type GgmlGemmName = `${Exclude<GgmlBlockType, 'q8_0' | RepackedType>}_gemm` | `${RepackedType}_gemm_x4`;
 
@@ -47,7 +47,7 @@ export const GGML_KERNEL_TRAITS: Readonly<Record<GgmlBlockType, KernelTraits>> =
   q5_1: { block: 32, bytes: 24, activations: 'q8_1', halves: [0, 2], gemm: 'q5_1_gemm' },
   q8_0: { block: 32, bytes: 34, activations: 'q8_0', halves: [0], gemm: 'q8_0_gemm_x4' },
   iq4_nl: { block: 32, bytes: 18, activations: 'q8_1', halves: [0], gemm: 'iq4_nl_gemm' },
-  q2_k: { block: 256, bytes: 84, activations: 'q8_k', halves: [80, 82], gemm: 'q2_k_gemm' },
+  q2_k: { block: 256, bytes: 84, activations: 'q8_k', halves: [80, 82], gemm: 'q2_k_gemm_x4', pack: 'q2_k_gemm_pack_x4' },
   q3_k: { block: 256, bytes: 110, activations: 'q8_k', halves: [108], gemm: 'q3_k_gemm_x4', pack: 'q3_k_gemm_pack_x4' },
   q4_k: { block: 256, bytes: 144, activations: 'q8_k_x4', halves: [0, 2], gemm: 'q4_k_gemm_x4', pack: 'q4_k_gemm_pack_x4' },
   q5_k: { block: 256, bytes: 176, activations: 'q8_k_x4', halves: [0, 2], gemm: 'q5_k_gemm_x4', pack: 'q5_k_gemm_pack_x4' },
@@ -70,8 +70,8 @@ export type GgmlKernelExports = KernelExports;
 
 /**
  * A weight matrix in a ggml block type: `rows` output features of `cols` inputs, each row
- * cols / block blocks as GGUF stores them (Q4_0, Q3_K, Q4_K, Q5_K, Q6_K: repacked by 4 rows,
- * assembly/q4x4.ts, q3x4.ts, q5x4.ts and q6x4.ts; Q8_0: regrouped by 4 rows, see Kernels.q8Matrix).
+ * cols / block blocks as GGUF stores them (Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: repacked by 4 rows,
+ * assembly/q4x4.ts, q23x4.ts, q5x4.ts and q6x4.ts; Q8_0: regrouped by 4 rows, see Kernels.q8Matrix).
  */
 export interface GgmlMatrix {
   readonly type: 'ggml';
