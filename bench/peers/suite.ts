@@ -288,7 +288,7 @@ async function decodeVsLlamaCpp(emit: (l: BenchLine) => void, say: (s: string) =
       [`tinyllama-1.1B-shape q8_0 ${tl.nLayers} layers`, tinyQ8, opts.quick ? 16 : 48, () => writeGguf(randomLlamaWeights(tl, 4, 'q8_0'), tok32k.vocabulary(), 'Q8_0')],
       // the same shape quantized by ffnkit to the types people download (from the Q8_0 weights,
       // one tensor dequantized at a time, so the 1.1B model never sits in memory in f32)
-      ...(['Q4_K_M', 'Q4_0', 'Q5_K_M'] as const).map((type): [string, string, number, () => Uint8Array] => [
+      ...(['Q4_K_M', 'Q4_0', 'Q5_K_M', 'Q3_K_M', 'Q2_K'] as const).map((type): [string, string, number, () => Uint8Array] => [
         `tinyllama-1.1B-shape ${type.toLowerCase()} ${tl.nLayers} layers`, join(dir, `tinyllama-1.1B-shape-${type.toLowerCase()}.gguf`), opts.quick ? 16 : 48,
         () => writeGguf(randomLlamaWeights(tl, 4, 'q8_0'), tok32k.vocabulary(), { type, allowRequantize: true }),
       ]),
