@@ -1,12 +1,13 @@
 // ggml's k-quants in GGUF's own rows: Q5_K's row kernel, which stays for the benchmark that
-// times q5x4.ts against it, and the scale unpacking the 4-row layouts' packers use (Q2_K, Q3_K,
-// Q4_K, Q5_K and Q6_K are repacked by 4 rows, q23x4.ts, q4x4.ts, q5x4.ts and q6x4.ts). GGUF's
-// super-blocks of 256 weights with 6-bit sub-block scales, one row's super-blocks after another;
-// the row kernel is one row's dot product with one token's Q8_K activations (assembly/q8.ts, blocks of 292 bytes: f32 d, 256 int8 q, 16 i16 sums
-// of 16 q), as ggml's vec_dot_qN_K_q8_K computes it: per super-block the integer sum of
-// sub-block scale times sub-block dot product, the zero points or mins through the activations'
-// 16-sums, then one float scaling: exact integers, so every build and dot path gives the same
-// bits. w is the row's first super-block, nb = k / 256.
+// times q5x4.ts against it, and the 6-bit scale unpacking the packers of Q3_K (k3_scales), Q4_K
+// and Q5_K (k4_scales) use (Q2_K, Q3_K, Q4_K, Q5_K and Q6_K are repacked by 4 rows, q23x4.ts,
+// q4x4.ts, q5x4.ts and q6x4.ts). GGUF's super-blocks of 256 weights with 6-bit sub-block
+// scales, one row's super-blocks after another; the row kernel is one row's dot product with
+// one token's Q8_K activations (assembly/q8.ts, blocks of 292 bytes: f32 d, 256 int8 q, 16 i16
+// sums of 16 q), as ggml's vec_dot_q5_K_q8_K computes it: per super-block the integer sum of
+// sub-block scale times sub-block dot product, the mins through the activations' sums, then
+// one float scaling: exact integers, so every build and dot path gives the same bits. w is the
+// row's first super-block, nb = k / 256.
 //
 // Weight values in 0..31 go to dot_u8x16 (which the relaxed dot path can take).
 

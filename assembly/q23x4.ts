@@ -72,9 +72,8 @@ export function q3_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
         for (let c = 0; c < 4; c++) {
           for (let e = 0; e < 4; e++) {
             const wi = 16 * j + 4 * c + e;
-            const h = wi >> 7, s = (wi >> 5) & 3, l = wi & 31;
-            const low = (<i32>load<u8>(src + 32 + <usize>(32 * h + l)) >> (2 * s)) & 3;
-            const high = (<i32>load<u8>(src + <usize>l) >> (4 * h + s)) & 1;
+            const low = qs_crumb(src + 32, wi);
+            const high = (<i32>load<u8>(src + <usize>(wi & 31)) >> (4 * (wi >> 7) + ((wi >> 5) & 3))) & 1;
             put_crumb(dst + Q3_CRUMBS, j, c, e, lane, low);
             const hat = dst + HIGH + <usize>(16 * (j >> 1)) + lane * 4 + <usize>e;
             store<u8>(hat, load<u8>(hat) | <u8>(high << (4 * (j & 1) + c)));
@@ -83,6 +82,13 @@ export function q3_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
       }
     }
   }
+}
+
+// The low 2 bits of weight wi (0..255) in GGUF's qs (Q2_K's and Q3_K's alike): weight 128h + 32s
+// + l (l in 0..31) takes bits 2s..2s+1 of qs[32h + l].
+@inline
+function qs_crumb(qs: usize, wi: i32): i32 {
+  return (<i32>load<u8>(qs + <usize>(32 * (wi >> 7) + (wi & 31))) >> (2 * ((wi >> 5) & 3))) & 3;
 }
 
 // Ors the low 2 bits `low` of weight 16j + 4c + e of row `lane` into the crumb plane at plane.
@@ -121,9 +127,9 @@ function q3_vector(cv: v128, hv: v128, c: i32, o: i32, m3: v128, m4: v128): v128
   return v128.or(low, high);
 }
 
-// Sub-block j's 4 weight vectors w0..w3 (from crumbs or q3_vector) against its 16 int8 activations at xq,
-// times its scales (sp: its pair's, as v128.load8x8_s reads them; odd: j is the pair's second):
-// each row's scale_j * (q'_j . x_j).
+// Sub-block j's 4 weight vectors w0..w3 (from crumbs or q3_vector) against its 16 int8
+// activations at xq, times its scales (sp: its pair's widened to i16, [s0 t0 s1 t1 ...]; odd: j is
+// the pair's second): each row's scale_j * (q_j . x_j).
 @inline
 function sub_x4(w0: v128, w1: v128, w2: v128, w3: v128, xq: usize, sp: v128, odd: bool, relaxed: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD && relaxed) return sub_relaxed_values(w0, w1, w2, w3, xq, scales_of(sp, odd));
@@ -131,45 +137,6 @@ function sub_x4(w0: v128, w1: v128, w2: v128, w3: v128, xq: usize, sp: v128, odd
   const l0 = v128.and(w0, low), h0 = i16x8.shr_u(w0, 8), l1 = v128.and(w1, low), h1 = i16x8.shr_u(w1, 8);
   const l2 = v128.and(w2, low), h2 = i16x8.shr_u(w2, 8), l3 = v128.and(w3, low), h3 = i16x8.shr_u(w3, 8);
   return i32x4.mul(sub_i16_split(l0, h0, l1, h1, l2, h2, l3, h3, xq), scales_i32(sp, odd));
-}
-
-// The group at g (rows of it stored: `rows`) against token a's activations (xa, output at ya)
-// and, when `two`, token c's (xc, yc): each sub-block's planes unpacked once for both. The same
-// integers and float steps as one token at a time.
-@inline
-function q3_rows(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32, two: bool, relaxed: bool): void {
-  const m3 = v128.load(MASKS), m4 = v128.load(MASKS, 16);
-  let accA = f32x4.splat(0), accC = f32x4.splat(0);
-  let ba = xa, bc = xc;
-  const end = g + <usize>nb * Q3_GROUP;
-  for (let p = g; p < end; p += Q3_GROUP) {
-    let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
-    // a pair of sub-blocks per trip, in a loop: fewer values live at once, which keeps the
-    // engine from spilling them; the two sub-blocks written out, so that every shift is a constant
-    let cp = p + Q3_CRUMBS, xo = XQ;
-    for (let pair: usize = 0; pair < 8; pair++) {
-      const sp = v128.load8x8_s(p + SCALES + 8 * pair);
-      const hv = v128.load(p + HIGH + 16 * pair);
-      const c0 = v128.load(cp);
-      const a0 = q3_vector(c0, hv, 0, 0, m3, m4), a1 = q3_vector(c0, hv, 1, 0, m3, m4);
-      const a2 = q3_vector(c0, hv, 2, 0, m3, m4), a3 = q3_vector(c0, hv, 3, 0, m3, m4);
-      sumA = i32x4.add(sumA, sub_x4(a0, a1, a2, a3, ba + xo, sp, false, relaxed));
-      if (two) sumC = i32x4.add(sumC, sub_x4(a0, a1, a2, a3, bc + xo, sp, false, relaxed));
-      const c1 = v128.load(cp, 16);
-      const b0 = q3_vector(c1, hv, 0, 1, m3, m4), b1 = q3_vector(c1, hv, 1, 1, m3, m4);
-      const b2 = q3_vector(c1, hv, 2, 1, m3, m4), b3 = q3_vector(c1, hv, 3, 1, m3, m4);
-      sumA = i32x4.add(sumA, sub_x4(b0, b1, b2, b3, ba + xo + 16, sp, true, relaxed));
-      if (two) sumC = i32x4.add(sumC, sub_x4(b0, b1, b2, b3, bc + xo + 16, sp, true, relaxed));
-      cp += 32;
-      xo += 32;
-    }
-    accA = f32x4.add(accA, q6_step(p, ba, sumA, q6_zero(p, ba), 2));
-    if (two) accC = f32x4.add(accC, q6_step(p, bc, sumC, q6_zero(p, bc), 2));
-    ba += XQ_BYTES;
-    bc += XQ_BYTES;
-  }
-  store_rows(ya, accA, rows);
-  if (two) store_rows(yc, accC, rows);
 }
 
 // The scalar build: row `lane`'s sum of the group at g against one token's activations at xt.
@@ -237,49 +204,12 @@ export function q2_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
         for (let c = 0; c < 4; c++) {
           for (let e = 0; e < 4; e++) {
             const wi = 16 * j + 4 * c + e;
-            const low = (<i32>load<u8>(src + 16 + <usize>(32 * (wi >> 7) + (wi & 31))) >> (2 * ((wi >> 5) & 3))) & 3;
-            put_crumb(dst + Q2_CRUMBS, j, c, e, lane, low);
+            put_crumb(dst + Q2_CRUMBS, j, c, e, lane, qs_crumb(src + 16, wi));
           }
         }
       }
     }
   }
-}
-
-// As q3_rows, for Q2_K: a pair's scale and min bytes widened once, split into scales (low
-// nibbles) for the sub-block products and mins against the activations' sums of 16.
-@inline
-function q2_rows(g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32, two: bool, relaxed: bool): void {
-  const m3 = v128.load(MASKS), nibble = v128.load(MASKS, 48);
-  let accA = f32x4.splat(0), accC = f32x4.splat(0);
-  let ba = xa, bc = xc;
-  const end = g + <usize>nb * Q2_GROUP;
-  for (let p = g; p < end; p += Q2_GROUP) {
-    let sumA = i32x4.splat(0), sumC = i32x4.splat(0), minA = i32x4.splat(0), minC = i32x4.splat(0);
-    let cp = p + Q2_CRUMBS, xo = XQ;
-    for (let pair: usize = 0; pair < 8; pair++) {
-      const sm = v128.load8x8_u(p + Q2_SCALES + 8 * pair);
-      const sp = v128.and(sm, nibble), mp = i16x8.shr_u(sm, 4);
-      minA = i32x4.add(minA, i32x4.dot_i16x8_s(mp, v128.load32_splat(ba + XSUMS + 4 * pair)));
-      if (two) minC = i32x4.add(minC, i32x4.dot_i16x8_s(mp, v128.load32_splat(bc + XSUMS + 4 * pair)));
-      const c0 = v128.load(cp);
-      const a0 = crumbs(c0, 0, m3), a1 = crumbs(c0, 1, m3), a2 = crumbs(c0, 2, m3), a3 = crumbs(c0, 3, m3);
-      sumA = i32x4.add(sumA, sub_x4(a0, a1, a2, a3, ba + xo, sp, false, relaxed));
-      if (two) sumC = i32x4.add(sumC, sub_x4(a0, a1, a2, a3, bc + xo, sp, false, relaxed));
-      const c1 = v128.load(cp, 16);
-      const b0 = crumbs(c1, 0, m3), b1 = crumbs(c1, 1, m3), b2 = crumbs(c1, 2, m3), b3 = crumbs(c1, 3, m3);
-      sumA = i32x4.add(sumA, sub_x4(b0, b1, b2, b3, ba + xo + 16, sp, true, relaxed));
-      if (two) sumC = i32x4.add(sumC, sub_x4(b0, b1, b2, b3, bc + xo + 16, sp, true, relaxed));
-      cp += 32;
-      xo += 32;
-    }
-    accA = f32x4.add(accA, k_min_step(p, ba, sumA, minA));
-    if (two) accC = f32x4.add(accC, k_min_step(p, bc, sumC, minC));
-    ba += XQ_BYTES;
-    bc += XQ_BYTES;
-  }
-  store_rows(ya, accA, rows);
-  if (two) store_rows(yc, accC, rows);
 }
 
 // The scalar build: row `lane`'s sum of the Q2_K group at g against one token's activations at xt.
@@ -308,6 +238,87 @@ function q2_row_scalar(g: usize, xt: usize, nb: i32, lane: usize): f32 {
   return acc;
 }
 
+// ---- both types ----------------------------------------------------------------------------
+//
+// The functions below take `type` (Q2 or Q3, a constant at every call site, so each export
+// compiles to its own loops).
+
+const Q2: i32 = 2, Q3: i32 = 3;
+
+// Vector c of sub-block 2p + o (c and o constants) from its crumb vector cv and, for Q3_K, its
+// pair's high bits hv: weights 4c..4c+3 of each row, as bytes.
+@inline
+function weights(type: i32, cv: v128, hv: v128, c: i32, o: i32, m3: v128, m4: v128): v128 {
+  return type == Q3 ? q3_vector(cv, hv, c, o, m3, m4) : crumbs(cv, c, m3);
+}
+
+// The scales of sub-blocks 2p and 2p + 1 of the packed super-block at p, as i16 [s0 t0 s1 t1 ...]
+// (row i's pair in 32-bit lane i): Q3_K's int8 bytes, Q2_K's low nibbles.
+@inline
+function pair_scales(type: i32, p: usize, pair: usize, nibble: v128): v128 {
+  return type == Q3 ? v128.load8x8_s(p + SCALES + 8 * pair) : v128.and(v128.load8x8_u(p + Q2_SCALES + 8 * pair), nibble);
+}
+
+// Q2_K's sum of mins for a token: sum_j min_j * sum(x_j), the high nibbles of the packed
+// super-block at p against the token's sums of 16 at xb + XSUMS (as q6_zero for the scales).
+@inline
+function q2_mins(p: usize, xb: usize): v128 {
+  let summ = i32x4.splat(0);
+  let xs = xb + XSUMS;
+  for (let s = p + Q2_SCALES; s < p + Q2_CRUMBS; s += 8) {
+    summ = i32x4.add(summ, i32x4.dot_i16x8_s(i16x8.shr_u(v128.load8x8_u(s), 4), v128.load32_splat(xs)));
+    xs += 4;
+  }
+  return summ;
+}
+
+// The float step of the packed super-block at p for a token (its activation block at xb), given
+// its sumq: Q3_K's zero point 4 (q6_step), Q2_K's mins (k_min_step).
+@inline
+function block_step(type: i32, p: usize, xb: usize, sumq: v128): v128 {
+  return type == Q3 ? q6_step(p, xb, sumq, q6_zero(p, xb), 2) : k_min_step(p, xb, sumq, q2_mins(p, xb));
+}
+
+// The group at g (rows of it stored: `rows`) against token a's activations (xa, output at ya)
+// and, when `two`, token c's (xc, yc): each sub-block's planes unpacked once for both. The same
+// integers and float steps as one token at a time.
+@inline
+function rows_x4(type: i32, g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32, two: bool, relaxed: bool): void {
+  const m3 = v128.load(MASKS), m4 = v128.load(MASKS, 16), nibble = v128.load(MASKS, 48);
+  const groupBytes = type == Q3 ? Q3_GROUP : Q2_GROUP;
+  let accA = f32x4.splat(0), accC = f32x4.splat(0);
+  let ba = xa, bc = xc;
+  const end = g + <usize>nb * groupBytes;
+  for (let p = g; p < end; p += groupBytes) {
+    let sumA = i32x4.splat(0), sumC = i32x4.splat(0);
+    // a pair of sub-blocks per trip, in a loop: fewer values live at once, which keeps the
+    // engine from spilling them; the two sub-blocks written out, so that every shift is a constant
+    let cp = p + (type == Q3 ? Q3_CRUMBS : Q2_CRUMBS), xo = XQ;
+    for (let pair: usize = 0; pair < 8; pair++) {
+      const sp = pair_scales(type, p, pair, nibble);
+      const hv = type == Q3 ? v128.load(p + HIGH + 16 * pair) : m3;
+      const c0 = v128.load(cp);
+      const a0 = weights(type, c0, hv, 0, 0, m3, m4), a1 = weights(type, c0, hv, 1, 0, m3, m4);
+      const a2 = weights(type, c0, hv, 2, 0, m3, m4), a3 = weights(type, c0, hv, 3, 0, m3, m4);
+      sumA = i32x4.add(sumA, sub_x4(a0, a1, a2, a3, ba + xo, sp, false, relaxed));
+      if (two) sumC = i32x4.add(sumC, sub_x4(a0, a1, a2, a3, bc + xo, sp, false, relaxed));
+      const c1 = v128.load(cp, 16);
+      const b0 = weights(type, c1, hv, 0, 1, m3, m4), b1 = weights(type, c1, hv, 1, 1, m3, m4);
+      const b2 = weights(type, c1, hv, 2, 1, m3, m4), b3 = weights(type, c1, hv, 3, 1, m3, m4);
+      sumA = i32x4.add(sumA, sub_x4(b0, b1, b2, b3, ba + xo + 16, sp, true, relaxed));
+      if (two) sumC = i32x4.add(sumC, sub_x4(b0, b1, b2, b3, bc + xo + 16, sp, true, relaxed));
+      cp += 32;
+      xo += 32;
+    }
+    accA = f32x4.add(accA, block_step(type, p, ba, sumA));
+    if (two) accC = f32x4.add(accC, block_step(type, p, bc, sumC));
+    ba += XQ_BYTES;
+    bc += XQ_BYTES;
+  }
+  store_rows(ya, accA, rows);
+  if (two) store_rows(yc, accC, rows);
+}
+
 // ---- the products ---------------------------------------------------------------------------
 //
 //   TYPE_gemm_x4(w, x, y, m, n, k, ldy, dot)
@@ -319,8 +330,6 @@ function q2_row_scalar(g: usize, xt: usize, nb: i32, lane: usize): f32 {
 // relaxed dot exact (relaxed_i16_exact; otherwise, and without relaxed SIMD, the i16 path).
 // Returns the path taken: FORM_EXACT or DOT_I16. Each output is its row's sum over the blocks
 // in order, identical for any m and any split of the groups.
-
-const Q2: i32 = 2, Q3: i32 = 3;
 
 export function q2_k_gemm_x4(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, ldy: i32, dot: i32): i32 {
   return gemm_x4(Q2, w, x, y, m, n, k, ldy, dot);
@@ -342,12 +351,14 @@ function gemm_x4(type: i32, w: usize, x: usize, y: usize, m: i32, n: i32, k: i32
   return relaxed ? FORM_EXACT : DOT_I16;
 }
 
-// Tokens t0 .. t1 - 1 of gemm_x4, every group of rows: two tokens at a time, a last one alone.
+// Tokens t0 .. t1 - 1 of gemm_x4, every group of rows: two tokens at a time, a last one alone (a
+// four-token tile, as Q6_K's, measured slower: its unpacked vectors and sums spill).
 @inline
 function gemm_tokens(type: i32, w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32, k: i32, ldy: i32, relaxed: bool): void {
   const nb = k / 256;
   const groupBytes = <usize>nb * (type == Q3 ? Q3_GROUP : Q2_GROUP);
   const xBytes = <usize>nb * XQ_BYTES;
+  const yBytes = <usize>ldy * 4;
   for (let r = 0; r < n; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
     const rows = min(4, n - r);
@@ -355,16 +366,13 @@ function gemm_tokens(type: i32, w: usize, x: usize, y: usize, t0: i32, t1: i32, 
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
       if (ASC_FEATURE_SIMD) {
-        const two = t + 1 < t1;
-        const xc = two ? xt + xBytes : 0, yc = two ? yt + <usize>ldy * 4 : 0;
-        if (type == Q3) {
-          if (two) q3_rows(g, xt, xc, yt, yc, nb, rows, true, relaxed);
-          else q3_rows(g, xt, 0, yt, 0, nb, rows, false, relaxed);
+        if (t + 1 < t1) {
+          rows_x4(type, g, xt, xt + xBytes, yt, yt + yBytes, nb, rows, true, relaxed);
+          t += 2;
         } else {
-          if (two) q2_rows(g, xt, xc, yt, yc, nb, rows, true, relaxed);
-          else q2_rows(g, xt, 0, yt, 0, nb, rows, false, relaxed);
+          rows_x4(type, g, xt, 0, yt, 0, nb, rows, false, relaxed);
+          t++;
         }
-        t += two ? 2 : 1;
       } else {
         for (let i = 0; i < rows; i++) {
           store<f32>(yt + <usize>i * 4, type == Q3 ? q3_row_scalar(g, xt, nb, <usize>i) : q2_row_scalar(g, xt, nb, <usize>i));

@@ -106,8 +106,8 @@ function sub_relaxed(v: usize, xq: usize, sc: v128): v128 {
   return sub_relaxed_values(v128.load(v), v128.load(v, 16), v128.load(v, 32), v128.load(v, 48), xq, sc);
 }
 
-// sub_relaxed on the sub-block's 4 weight vectors w0..w3 as values (bytes in 0..127, a pair sum
-// of two within i16 with the activations', as Q6_K's 0..63 and Q3_K's 0..7 are).
+// sub_relaxed on the sub-block's 4 weight vectors w0..w3 as values: bytes in 0..63 (Q6_K's 0..63,
+// Q3_K's 0..7, Q2_K's 0..3), so that two pair sums add up inside i16 (4 * 63 * 128 < 32768).
 @inline
 export function sub_relaxed_values(w0: v128, w1: v128, w2: v128, w3: v128, xq: usize, sc: v128): v128 {
   const a = i16x8.add(

@@ -217,7 +217,7 @@ describe('every build and dot path gives the same bits on the integer types', ()
 });
 
 describe('the 4-row kernels\' relaxed path, once the engine runs it exactly', () => {
-  test.each(['q4_0', 'q4_k', 'q5_k', 'q6_k'] as const)('%s: gives the i16 path\'s bits', async (type) => {
+  test.each(['q4_0', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'] as const)('%s: gives the i16 path\'s bits', async (type) => {
     const e = await engineFor('relaxed');
     if (e.dot.code === 0) return; // this engine keeps the i16 path
     const traits = GGML_KERNEL_TRAITS[type];
@@ -372,12 +372,13 @@ describe.each(['simd', 'relaxed'] as const)('threads (%s)', (backend) => {
 
 describe('the 4-row kernels at the extremes: the largest weights against the largest activations', () => {
   // every weight value at its largest (nibbles 15, Q5_K 31, Q6_K 63 with scale -128, Q4_K and
-  // Q5_K scales and mins 63) and every activation quantized to -127 (token 0; ggml's Q8_K gives
+  // Q5_K scales and mins 63, Q3_K 7 with scale 31, Q2_K 3 with scale and min 15) and every activation quantized to -127 (token 0; ggml's Q8_K gives
   // its largest value -127, never -128) or 127 (token 1: its first value of each block at -1.5
   // sets the scale's sign, the others at +1.5): the 16-bit partial sums of the relaxed path at
-  // their bound (30480 for the Q4 types, 31496 for Q5_K's four pair sums, 32004 for Q6_K),
+  // their bound (30480 for the Q4 types, 31496 for Q5_K's four pair sums, 32004 for Q6_K; Q2_K's
+  // and Q3_K's far below, their unpacking at every bit set),
   // which neither wrap nor saturate
-  type Extreme = 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
+  type Extreme = 'q4_0' | 'q2_k' | 'q3_k' | 'q4_k' | 'q5_k' | 'q6_k';
   function extremeBlocks(type: Extreme, rows: number, cols: number): Uint8Array {
     const L = REF_LAYOUT[type];
     const out = new Uint8Array(((rows * cols) / L.block) * L.bytes).fill(0xff);
@@ -388,7 +389,7 @@ describe('the 4-row kernels at the extremes: the largest weights against the lar
     }
     return out;
   }
-  test.each(['q4_0', 'q4_k', 'q5_k', 'q6_k'] as const)('%s: every build and path against the float64 reference', async (type) => {
+  test.each(['q4_0', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'] as const)('%s: every build and path against the float64 reference', async (type) => {
     const [rows, cols] = [6, 512];
     const bytes = extremeBlocks(type, rows, cols);
     // 9 tokens, so every token tile (4, 2 and 1 tokens) runs at the bound: even tokens quantize

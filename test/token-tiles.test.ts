@@ -1,6 +1,6 @@
-// The 4-row kernels' token tiles (relaxed path: Q4_0, Q4_K, Q5_K and Q6_K 4, 2 and 1 tokens;
-// i16 path: Q4_0, Q4_K, Q5_K and Q6_K 2 and 1; Q2_K and Q3_K 2 and 1 on both; the row kernels of
-// Q4_1, Q5_0, Q5_1, IQ4_NL and IQ4_XS 2 and 1 on both) and their token chunks (assembly/q4x4.ts token_chunk): every token count from 1 to 9,
+// The 4-row kernels' token tiles (relaxed path: Q4_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K 4, 2 and 1
+// tokens; i16 path: the same types 2 and 1; the row kernels of Q4_1, Q5_0, Q5_1, IQ4_NL and
+// IQ4_XS 2 and 1 on both) and their token chunks (assembly/q4x4.ts token_chunk): every token count from 1 to 9,
 // so every tile and every tail runs, gives each token the bits it gets alone, on every build and
 // on both dot paths, and agrees with the float64 reference. The long rows make a chunk 4 tokens,
 // so 9 tokens cross two chunk boundaries, each in the middle of no tile.
@@ -16,7 +16,7 @@ const TYPES = ['q4_0', 'q4_k', 'q5_k', 'q6_k', 'q3_k', 'q2_k', 'q4_1', 'q5_0', '
 const ROW_KERNELS: readonly string[] = ['q4_1', 'q5_0', 'q5_1', 'iq4_nl', 'iq4_xs'];
 /** Columns: a short row (all 9 tokens in one chunk) and a long one (the 4-row kernels: chunks of 4 tokens). */
 const COLS = {
-  q4_0: [96, 18432], q4_k: [512, 22528], q5_k: [512, 22528], q6_k: [512, 57600], q3_k: [256, 2816], q2_k: [256, 2816],
+  q4_0: [96, 18432], q4_k: [512, 22528], q5_k: [512, 22528], q6_k: [512, 57600], q3_k: [256, 57600], q2_k: [256, 57600],
   q4_1: [96, 2848], q5_0: [96, 2848], q5_1: [96, 2848], iq4_nl: [96, 2848], iq4_xs: [256, 2816],
 } as const;
 const ROWS = 13; // 3 groups of 4 and a group of 1

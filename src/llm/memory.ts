@@ -16,7 +16,7 @@ export function matrixType(m: HostMatrix): GgmlTypeName {
 
 /**
  * Bytes of wasm memory one matrix of `rows` x `cols` takes once uploaded as `type`: f32 panels for
- * float32, Q8_0's, Q4_0's, Q4_K's, Q5_K's and Q6_K's 4-row layouts, and for the other block types their
+ * float32, the 4-row layouts of Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K, and for the other block types their
  * GGUF bytes (in whole floats).
  */
 export function uploadedMatrixBytes(type: GgmlTypeName, rows: number, cols: number): number {

@@ -78,7 +78,7 @@ export interface KernelExports {
   f32_geglu_tanh(gate: number, up: number, y: number, n: number): void;
   f32_softcap(x: number, cap: number, y: number, n: number): void;
   f32_add_row_bias(x: number, bias: number, rows: number, n: number): void;
-  // ggml block types (assembly/ggml.ts, q4x4.ts, q5x4.ts, q6x4.ts, f16.ts, q8.ts, dot.ts): TYPE_gemm(w, x, y, m, n, k, ldy, dot);
+  // ggml block types (assembly/ggml.ts, q4x4.ts, q23x4.ts, q5x4.ts, q6x4.ts, f16.ts, q8.ts, dot.ts): TYPE_gemm(w, x, y, m, n, k, ldy, dot);
   // the 4-row kernels TYPE_gemm_x4 on the layout of TYPE_gemm_pack_x4, returning the dot path they took
   q4_0_gemm_x4: GgmlGemm;
   q4_k_gemm_x4: GgmlGemm;
