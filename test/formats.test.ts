@@ -14,6 +14,7 @@ import { floatToHalf, halfToFloat } from '../src/model/half.js';
 import { SHARED, sharedBytes, sharedJson, sharedPath } from './shared.js';
 import { maxAbsDiff } from '../testing/compare.js';
 import { expectFfnkitError } from './helpers.js';
+import { editGguf } from './gguf-edit.js';
 
 const goldenLogits = () => new Float32Array(sharedBytes('golden', 'stories260K-logits.f32').slice().buffer);
 const goldenIds = () => sharedJson<{ ids: number[] }>('golden', 'stories260K-logits.json').ids;
@@ -182,9 +183,14 @@ describe.skipIf(!SHARED)('bad files are FfnkitErrors with useful messages', () =
     expectFormatError(() => readGguf(bytes, 'bad.gguf'), /^bad.gguf: tensor blk.0.attn_q.weight has ggml type #77/);
   });
 
-  test('a GGUF whose vocabulary does not match the model', () => {
+  test('a GGUF whose vocabulary does not match the model: the writer refuses to make one, the reader to read one', () => {
     const tok32k = Tokenizer.fromLlama2c(sharedBytes('models', 'tokenizer.bin'));
-    const bytes = writeGguf(stories(), tok32k.vocabulary());
+    expectFfnkitError(() => writeGguf(stories(), tok32k.vocabulary()), /^GGUF writer: the vocabulary has 32000 tokens but token_embd.weight only 512 rows/, 'E_SHAPE');
+    // such a file as another writer could make it: the 512-token file with the 32k token list
+    const pieces = tok32k.vocabulary().pieces.map((p) => p.replace(/ /g, '\u2581'));
+    const bytes = editGguf(writeGguf(stories(), Tokenizer.fromLlama2c(sharedBytes('models', 'tok512.bin')).vocabulary()), {
+      meta: { 'tokenizer.ggml.tokens': pieces, 'tokenizer.ggml.scores': new Array<number>(pieces.length).fill(0), 'tokenizer.ggml.token_type': new Array<number>(pieces.length).fill(1) },
+    });
     expectFormatError(() => readGguf(bytes, 'mixed.gguf'), /the tokenizer has 32000 tokens but token_embd.weight only 512 rows/);
   });
 });

@@ -184,8 +184,14 @@ describe.skipIf(!SHARED)('a GGUF whose token_embd has more rows than tokenizer.g
     model.checkTokenizer(tokenizer!);
     expect(model.forward([1, 300]).length).toBe(520);
     model.engine.close();
-    // rows < tokens: ids the tokenizer produces would have no embedding
-    const short = writeGguf(randomLlamaWeights(llamaConfig({ dim: 32, hiddenDim: 64, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: 500, seqLen: 32 }), 2), vocab);
+    // rows < tokens: ids the tokenizer produces would have no embedding; the writer makes no such
+    // file, so it is the 500-token file with the 512 tokens put in (as another writer could)
+    const rows500 = randomLlamaWeights(llamaConfig({ dim: 32, hiddenDim: 64, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: 500, seqLen: 32 }), 2);
+    expect(() => writeGguf(rows500, vocab)).toThrow(/^GGUF writer: the vocabulary has 512 tokens but token_embd\.weight only 500 rows/);
+    const trimmed = { ...vocab, pieces: vocab.pieces.slice(0, 500), scores: vocab.scores!.slice(0, 500), types: vocab.types.slice(0, 500) };
+    const short = editGguf(writeGguf(rows500, trimmed), {
+      meta: { 'tokenizer.ggml.tokens': vocab.pieces.map((p) => p.replace(/ /g, '\u2581')), 'tokenizer.ggml.scores': vocab.scores!, 'tokenizer.ggml.token_type': vocab.types },
+    });
     expect(() => readGguf(short, 'short.gguf')).toThrow(/short\.gguf: the tokenizer has 512 tokens but token_embd\.weight only 500 rows/);
     // a vocabulary without token types cannot say what its pads are
     const untyped = editGguf(bytes, { meta: { 'tokenizer.ggml.token_type': undefined } });

@@ -4,7 +4,7 @@
 // Written to a temporary file and renamed, so nothing is left at --out when it fails.
 
 import { Command, InvalidArgumentError } from 'commander';
-import { FILE_TYPES, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type WriteGgufOptions } from '../node/index.js';
+import { FILE_TYPES, FfnkitError, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type WriteGgufOptions } from '../node/index.js';
 import { carriedMetadata, writeOutAtomically } from './common.js';
 
 interface Options {
@@ -23,6 +23,17 @@ function fileType(v: string): FileType {
   return t;
 }
 
+/**
+ * Refuses, before anything is written, a --tokenizer with more tokens than the model has
+ * embedding rows: the file would be written, and every reader refuse it. (Fewer tokens are a
+ * padded vocabulary, which readers pad back.)
+ */
+function checkTokenizerRows(tokenizer: Tokenizer, o: Options, rows: number): void {
+  if (tokenizer.vocabSize > rows) {
+    throw new FfnkitError('E_ARG', `--tokenizer: ${o.tokenizer} has ${tokenizer.vocabSize} tokens but ${o.model} has ${rows} embedding rows (ids ${rows} and up would have no embedding): pass the model's own tokenizer`);
+  }
+}
+
 export function quantizeCommand(): Command {
   return new Command('quantize')
     .description('write a model as GGUF in a llama.cpp file type: the k-quant mixes (Q4_K_M, ...) give each tensor the type llama-quantize would; norms stay F32')
@@ -38,6 +49,7 @@ export function quantizeCommand(): Command {
       const { weights, tokenizer: own } = source;
       const metadata = carriedMetadata(source);
       const tokenizer = o.tokenizer ? await Tokenizer.load(o.tokenizer) : own;
+      if (o.tokenizer) checkTokenizerRows(tokenizer!, o, weights.config.vocabSize);
       const options: WriteGgufOptions = {
         type: o.type, pure: Boolean(o.pure), allowRequantize: Boolean(o.allowRequantize),
         ...(metadata ? { metadata } : {}), ...(o.quantizedBy !== undefined ? { quantizedBy: o.quantizedBy } : {}),

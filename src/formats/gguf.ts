@@ -437,6 +437,17 @@ export interface GgufVocabulary {
   addSpacePrefix?: boolean;
 }
 
+/**
+ * Refuses a vocabulary with more tokens than the embedding has rows: readGguf refuses such a file
+ * (ids past the rows would have no embedding), so writing it would only move the error to the
+ * reader. Fewer tokens are fine: the reader pads them (padVocabulary).
+ */
+function checkVocabularyRows(v: GgufVocabulary, rows: number): void {
+  if (v.pieces.length > rows) {
+    throw new FfnkitError('E_SHAPE', `GGUF writer: the vocabulary has ${v.pieces.length} tokens but token_embd.weight only ${rows} rows (ids ${rows} and up would have no embedding)`);
+  }
+}
+
 /** The tokenizer.ggml.* metadata of a vocabulary. */
 function vocabularyMetadata(v: GgufVocabulary): [string, MetaValue, T, T?][] {
   const bpe = v.model === 'gpt2';
@@ -732,7 +743,10 @@ export function writeGguf(given: LlamaWeights<HostMatrix>, vocab?: GgufVocabular
     const requantized = weights.layers.flatMap((l, i) => (l.routed?.requantized ? [`blk.${i}: ${l.routed.requantized}`] : []));
     if (requantized.length) meta.push(['ffnkit.requantized', requantized, T.ARRAY, T.STRING]);
   }
-  if (vocab) meta.push(...vocabularyMetadata(vocab));
+  if (vocab) {
+    checkVocabularyRows(vocab, c.vocabSize);
+    meta.push(...vocabularyMetadata(vocab));
+  }
   if (typeof options !== 'string') {
     if (options.quantizedBy !== undefined) meta.push(['general.quantized_by', options.quantizedBy, T.STRING]);
     if (options.metadata) meta.push(...carriedMetadata(options.metadata, new Map(meta.map(([k, v]) => [k, v])), family, vocab !== undefined, arch));

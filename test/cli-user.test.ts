@@ -1,0 +1,57 @@
+// What a new user's first runs found, run as they ran them (a child process per command): bad
+// input is an `ffnkit: ...` error naming the file, argument or flag, with nothing half-written
+// to stdout or --out, never a stack trace or output that only looks right.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, test } from 'vitest';
+import { SHARED, sharedPath } from './shared.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = join(root, 'bin', 'ffnkit.js');
+/** The launcher runs the TypeScript sources under test, not a dist/ that may be stale. */
+const FROM_SOURCES = { ...process.env, FFNKIT_FROM_SOURCES: '1' };
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the command line with `stdin` as its input. */
+function run(args: string[], stdin = ''): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: FROM_SOURCES });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+/** No stack trace: no "    at ..." frame and no Node event dump. */
+function expectNoStack(r: Run): void {
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stderr).not.toMatch(/Unhandled 'error' event/);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'ffnkit-user-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(!SHARED)('a new user\'s runs', () => {
+  const bin260 = sharedPath('models', 'stories260K.bin');
+
+  test('quantize refuses a tokenizer larger than the embedding up front, naming --tokenizer, and writes nothing', async () => {
+    const r = await run(['quantize', '--model', bin260, '--tokenizer', sharedPath('models', 'tokenizer.bin'), '--out', join(dir, 'x.gguf')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ffnkit: --tokenizer: .*tokenizer\.bin has 32000 tokens but .*stories260K\.bin has 512 embedding rows/);
+    expectNoStack(r);
+    expect(readdirSync(dir).filter((f) => f.startsWith('x.gguf'))).toEqual([]);
+  });
+});
