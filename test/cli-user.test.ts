@@ -3,7 +3,7 @@
 // to stdout or --out, never a stack trace or output that only looks right.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,37 @@ function run(args: string[], stdin = ''): Promise<Run> {
   });
 }
 
+/**
+ * Runs the command line with its stdout read until `bytes` have come, then closed, as
+ * `| head -c N` does: the command's next writes fail with EPIPE.
+ */
+function runClosingStdout(args: string[], bytes: number): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: FROM_SOURCES });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.length >= bytes) child.stdout.destroy();
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code: code ?? 1, stdout: stdout.slice(0, bytes), stderr }));
+  });
+}
+
+/** Runs the command line with stdout on a file descriptor of `path` (/dev/full: every write fails with ENOSPC). */
+function runInto(args: string[], path: string): Promise<Run> {
+  const fd = openSync(path, 'w');
+  return new Promise<Run>((done, fail) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', fd, 'pipe'], env: FROM_SOURCES });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code: code ?? 1, stdout: '', stderr }));
+  }).finally(() => closeSync(fd));
+}
+
 /** No stack trace: no "    at ..." frame and no Node event dump. */
 function expectNoStack(r: Run): void {
   expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -46,6 +77,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!SHARED)('a new user\'s runs', () => {
   const bin260 = sharedPath('models', 'stories260K.bin');
+  const gguf = sharedPath('models', 'stories260K.gguf');
 
   test('quantize refuses a tokenizer larger than the embedding up front, naming --tokenizer, and writes nothing', async () => {
     const r = await run(['quantize', '--model', bin260, '--tokenizer', sharedPath('models', 'tokenizer.bin'), '--out', join(dir, 'x.gguf')]);
@@ -53,5 +85,22 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect(r.stderr).toMatch(/^ffnkit: --tokenizer: .*tokenizer\.bin has 32000 tokens but .*stories260K\.bin has 512 embedding rows/);
     expectNoStack(r);
     expect(readdirSync(dir).filter((f) => f.startsWith('x.gguf'))).toEqual([]);
+  });
+
+  test('a reader that goes away (| head) ends generate and logits quietly with exit 0', async () => {
+    const gen = await runClosingStdout(['generate', '--model', gguf, '--prompt', 'Once upon a time', '--max-tokens', '400', '--seed', '1'], 20);
+    expect(gen.stdout).toMatch(/^Once upon a time/);
+    expect([gen.code, gen.stderr]).toEqual([0, '']);
+    const logits = await runClosingStdout(['logits', '--model', gguf, '--ids', '1,403,407,1,403,407,1,403,407', '--json'], 10);
+    expect([logits.code, logits.stderr]).toEqual([0, '']);
+  });
+
+  test.skipIf(!existsSync('/dev/full'))('a full disk (> /dev/full) is an ffnkit: error on stdout, exit 1', async () => {
+    for (const args of [['generate', '--model', gguf, '--prompt', 'Once', '--max-tokens', '40'], ['logits', '--model', gguf, '--ids', '1,403', '--json']]) {
+      const r = await runInto(args, '/dev/full');
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/^ffnkit: stdout: cannot write \(ENOSPC: no space left on device/);
+      expectNoStack(r);
+    }
   });
 });

@@ -12,6 +12,7 @@ import { freshSeed } from '../llm/sampler.js';
 import { applyTopK, backendOption, expertsOption, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
+import { out } from './output.js';
 
 interface Options extends SamplingFlags {
   model: string;
@@ -66,7 +67,7 @@ export function chatCommand(): Command {
       });
       if (messages) session.messages.push(...messages);
       if (o.printPrompt) {
-        process.stdout.write(await session.prompt());
+        out(await session.prompt());
         return;
       }
       if (messages) {
@@ -81,8 +82,8 @@ export function chatCommand(): Command {
 /** Streams one reply to stdout, then its figures to stderr. */
 async function stream(reply: AsyncGenerator<string, unknown>, session: ChatSession): Promise<void> {
   const started = performance.now();
-  for await (const piece of reply) process.stdout.write(piece);
-  process.stdout.write('\n');
+  for await (const piece of reply) out(piece);
+  out('\n');
   process.stderr.write(`${turnLine(session.lastTurn!, (performance.now() - started) / 1000)}\n`);
 }
 

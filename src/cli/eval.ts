@@ -8,6 +8,7 @@ import type { RoutingMode } from '../entries/factor.js';
 import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, describeDot, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, readTextOption } from './common.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
 import { progressLine } from './progress.js';
+import { out } from './output.js';
 
 interface Options {
   model: string;
@@ -60,10 +61,10 @@ export function evalCommand(): Command {
       const stats = skip?.stats();
       if (o.json) {
         const method = stats ? { skip: o.skip, skipRatio: stats.ratio, skipPerLayer: stats.perLayer, ...(o.stats ? { cosineHistogram: stats.cosineHistogram } : {}) } : {};
-        process.stdout.write(`${JSON.stringify({ tokens: r.tokens, nll: r.nll, ppl: r.ppl, seconds: r.seconds, ...method })}\n`);
+        out(`${JSON.stringify({ tokens: r.tokens, nll: r.nll, ppl: r.ppl, seconds: r.seconds, ...method })}\n`);
       } else {
-        if (stats && o.stats) process.stdout.write(formatSkipStats(stats));
-        process.stdout.write(
+        if (stats && o.stats) out(formatSkipStats(stats));
+        out(
           `${r.documents} documents, ${r.tokens} predicted tokens\nnll ${r.nll.toFixed(6)}  ppl ${r.ppl.toFixed(4)}  ` +
             `(${r.seconds.toFixed(2)} s, ${(r.tokens / r.seconds).toFixed(0)} tokens/s, backend ${model.engine.backend}, ${describeDot(model.engine.dot)}, kv cache ${model.kvCache})\n`,
         );

@@ -7,6 +7,7 @@ import { freshSeed } from '../llm/sampler.js';
 import { applyTopK, backendOption, describeDot, threadsOption, expertsOption, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy } from './common.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
+import { out } from './output.js';
 
 interface Options extends SamplingFlags {
   model: string;
@@ -53,13 +54,13 @@ export function generateCommand(): Command {
           ids.push(id);
           generated++;
         }
-        process.stdout.write(`${ids.join(' ')}\n`);
+        out(`${ids.join(' ')}\n`);
       } else {
-        process.stdout.write(o.prompt);
+        out(o.prompt);
         const counted = { ...sampling, onToken: () => generated++ };
-        for await (const piece of model.generate(tokenizer, o.prompt, counted)) process.stdout.write(piece);
+        for await (const piece of model.generate(tokenizer, o.prompt, counted)) out(piece);
         generated -= prompt.length; // onToken saw the prompt's tokens too
-        process.stdout.write('\n');
+        out('\n');
       }
       const seconds = (performance.now() - started) / 1000;
       if (o.stats && skip) process.stderr.write(formatSkipStats(skip.stats()));

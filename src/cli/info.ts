@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { KV_CACHES, LlamaModel, createEngine, parameterCount, readWeights, weightType, type IntegerDot, type KvCache } from '../node/index.js';
 import { kvCacheBytes } from '../llm/memory.js';
 import { backendOption, describeDot, engineOptions, integerDotOption, kvCacheOption } from './common.js';
+import { out } from './output.js';
 
 export function infoCommand(): Command {
   return new Command('info')
@@ -42,7 +43,7 @@ export function infoCommand(): Command {
         ...(routed ? { experts: routed.experts, topK: routed.topK, combination: routed.combination, split: routed.split } : {}),
       };
       if (o.json) {
-        process.stdout.write(`${JSON.stringify(info)}\n`);
+        out(`${JSON.stringify(info)}\n`);
         return;
       }
       const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
@@ -63,6 +64,6 @@ export function infoCommand(): Command {
         `tokenizer     ${info.tokenizer}`,
         routed ? `experts       ${routed.experts} per layer of ${routed.expertHidden} neurons, top-${routed.topK}, ${routed.combination} combination${routed.split ? `, ${routed.split} split` : ''}` : undefined,
       ];
-      process.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);
+      out(`${lines.filter(Boolean).join('\n')}\n`);
     });
 }

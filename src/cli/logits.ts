@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadModel } from '../node/index.js';
 import { backendOption, engineOptions, integerDotOption, kvCacheOption, threadsOption } from './common.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
+import { out } from './output.js';
 
 interface Options {
   model: string;
@@ -38,6 +39,6 @@ export function logitsCommand(): Command {
       const vocab = model.config.vocabSize;
       const logits = model.forward(o.ids, { allLogits: true });
       const rows = o.ids.map((_, p) => `[${Array.from(logits.subarray(p * vocab, (p + 1) * vocab)).join(',')}]`);
-      process.stdout.write(`{"vocab":${vocab},"logits":[${rows.join(',')}]}\n`);
+      out(`{"vocab":${vocab},"logits":[${rows.join(',')}]}\n`);
     });
 }

@@ -1,9 +1,11 @@
 // The command line: one file per command; this one wires them into commander and maps errors
-// to exit codes (1 for an FfnkitError or failure, printed without a stack; 2 for bad usage).
+// to exit codes (1 for an FfnkitError or failure, printed without a stack; 2 for bad usage; 0
+// when stdout's reader went away, see output.ts).
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { FfnkitError } from '../node/index.js';
+import { StdoutClosed, flushStdout, watchStdout } from './output.js';
 
 /**
  * The commands, in the order help lists them. A run loads the module of the command it names
@@ -52,10 +54,13 @@ export async function main(argv: string[], bench: Command = benchElsewhere()): P
     command.copyInheritedSettings(program);
     program.addCommand(command);
   }
+  watchStdout();
   try {
     await program.parseAsync(argv);
+    await flushStdout();
     return 0;
   } catch (e) {
+    if (e instanceof StdoutClosed) return 0;
     if (e instanceof CommanderError) {
       // help and version "errors" are normal exits; anything else is bad usage
       return e.exitCode === 0 ? 0 : 2;

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer } from '../node/index.js';
+import { out } from './output.js';
 
 export function tokenizeCommand(): Command {
   const command = new Command('tokenize');
@@ -19,7 +20,7 @@ export function tokenizeCommand(): Command {
       const tokenizer = await Tokenizer.load(o.tokenizer);
       const encode = (s: string) => tokenizer.encode(s, { bos: false, eos: false, parseSpecial: false });
       if (o.text !== undefined) {
-        process.stdout.write(`${JSON.stringify(encode(o.text))}\n`);
+        out(`${JSON.stringify(encode(o.text))}\n`);
         return;
       }
       let strings: unknown;
@@ -29,6 +30,6 @@ export function tokenizeCommand(): Command {
         throw new FfnkitError('E_ARG', `--strings: cannot read ${o.strings} as JSON (${(e as Error).message})`);
       }
       if (!Array.isArray(strings) || !strings.every((s) => typeof s === 'string')) throw new FfnkitError('E_ARG', `--strings: ${o.strings} must hold a JSON array of strings`);
-      process.stdout.write(`${JSON.stringify(strings.map(encode))}\n`);
+      out(`${JSON.stringify(strings.map(encode))}\n`);
     });
 }
