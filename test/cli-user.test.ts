@@ -103,4 +103,12 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
       expectNoStack(r);
     }
   });
+
+  test('--max-tokens 0 generates nothing: the prompt\'s ids, or the prompt and a newline', async () => {
+    const ids = await run(['generate', '--model', gguf, '--prompt', 'Once upon a time', '--max-tokens', '0', '--ids']);
+    expect([ids.code, ids.stdout]).toEqual([0, '1 403 407 261 378\n']);
+    expect(ids.stderr).toMatch(/^0 tokens in /);
+    const text = await run(['generate', '--model', gguf, '--prompt', 'Once upon a time', '--max-tokens', '0']);
+    expect([text.code, text.stdout]).toEqual([0, 'Once upon a time\n']);
+  });
 });

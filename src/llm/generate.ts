@@ -18,7 +18,7 @@ import { nextMacrotask } from './yield.js';
 export interface GenerateOptions extends SamplerOptions {
   /** FFN skipping for the decode steps (default: the model's own `skip`, if set). */
   skip?: FfnSkip;
-  /** New tokens to produce at most (after the prompt). Default 256. */
+  /** New tokens to produce at most (after the prompt); 0 prefills the prompt and produces none ('length'). Default 256. */
   maxTokens?: number;
   /** Called with every token id, the prompt's included, as it becomes known. */
   onToken?: (id: number) => void;
@@ -81,7 +81,7 @@ export function defaultStopTokens(model: LlamaModel): number[] {
 
 /**
  * The token loop: keeps the first `reuse` tokens of the KV cache (they must equal the prompt's),
- * prefills the rest of `prompt`, then samples up to `run.maxTokens` tokens, yielding each. Its
+ * prefills the rest of `prompt`, then samples up to `run.maxTokens` tokens (none for 0), yielding each. Its
  * return value says why it ended. A generated token is forwarded (enters the cache) only when
  * the next one is asked for, so a consumer that stops leaves the cache consistent.
  */
@@ -99,6 +99,8 @@ export function* runTokens(model: LlamaModel, prompt: readonly number[], reuse: 
   try {
     sampler.restart(prompt);
     let logits = model.forward(prompt.slice(reuse));
+    // maxTokens 0 still prefills: the cache then holds the prompt (a chat can prefill a turn ahead)
+    if (run.maxTokens === 0) return 'length';
     for (let produced = 0; ; ) {
       const next = sampler.sample(logits);
       if (run.stopTokens.has(next)) return 'stop';
