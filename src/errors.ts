@@ -10,8 +10,10 @@
  * - `E_BUSY`: the model is running another generation (one at a time per model)
  * - `E_THREAD`: a worker thread did not answer in time (it did not start, or did not finish its
  *   part of a kernel call); the engine's pool is closed and it runs one thread
+ * - `E_NUMERIC`: a computation gave NaN or an infinity where a number was needed (a model's
+ *   logits: its weights hold one, or its activations overflowed), so nothing is made of it
  */
-export type ErrorCode = 'E_FORMAT' | 'E_SHAPE' | 'E_ARG' | 'E_MEMORY' | 'E_UNSUPPORTED' | 'E_BUSY' | 'E_THREAD';
+export type ErrorCode = 'E_FORMAT' | 'E_SHAPE' | 'E_ARG' | 'E_MEMORY' | 'E_UNSUPPORTED' | 'E_BUSY' | 'E_THREAD' | 'E_NUMERIC';
 
 export class FfnkitError extends Error {
   readonly code: ErrorCode;

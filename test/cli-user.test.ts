@@ -3,12 +3,13 @@
 // to stdout or --out, never a stack trace or output that only looks right.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { SHARED, sharedPath } from './shared.js';
+import { nanModel } from './nan-model.js';
+import { SHARED, sharedBytes, sharedPath } from './shared.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'ffnkit.js');
@@ -110,5 +111,23 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect(ids.stderr).toMatch(/^0 tokens in /);
     const text = await run(['generate', '--model', gguf, '--prompt', 'Once upon a time', '--max-tokens', '0']);
     expect([text.code, text.stdout]).toEqual([0, 'Once upon a time\n']);
+  });
+
+  test('weights holding NaN: logits, eval and generate (greedy and sampled) exit 1 naming the position, printing no result', async () => {
+    const nan = join(dir, 'nan.gguf');
+    writeFileSync(nan, nanModel(sharedBytes('models', 'stories260K.gguf')));
+    writeFileSync(join(dir, 'story.txt'), 'Once upon a time there was a cat.\n');
+    const runs = [
+      ['logits', '--model', nan, '--ids', '1,403', '--json'],
+      ['eval', '--model', nan, '--text', join(dir, 'story.txt'), '--json'],
+      ['generate', '--model', nan, '--prompt', 'Once', '--temperature', '0', '--ids'],
+      ['generate', '--model', nan, '--prompt', 'Once', '--seed', '1', '--ids'],
+    ];
+    for (const args of runs) {
+      const r = await run(args);
+      expect([r.code, r.stdout], args.join(' ')).toEqual([1, '']);
+      expect(r.stderr).toMatch(/^ffnkit: (document 1 of 1: )?logits: NaN at position \d+ \(token \d+; logit \d+ of 512\): the model's weights hold a NaN/);
+      expectNoStack(r);
+    }
   });
 });

@@ -3,6 +3,7 @@
 // teacher-forced from position 0; the mean next-token negative log-likelihood (natural log) over
 // every predicted position (n - 1 per document), and ppl = exp(mean nll).
 
+import { FfnkitError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { splitDocuments } from '../text/documents.js';
 import type { FfnSkip } from './skip.js';
@@ -63,17 +64,7 @@ function run(model: LlamaModel, tokenizer: Tokenizer, text: string, options: Eva
   docs.forEach((doc, d) => {
     const ids = tokenizer.encode(doc).slice(0, model.config.seqLen);
     if (ids.length >= 2) {
-      model.reset();
-      let logits: Float32Array;
-      if (options.skip) {
-        const pre = Math.max(1, Math.min(options.skip.warmup, ids.length - 1));
-        logits = new Float32Array(ids.length * vocab);
-        logits.set(model.forward(ids.slice(0, pre), { allLogits: true }));
-        model.decodeSteps = options.skip.warmup; // the prefill was the warm-up
-        for (let p = pre; p < ids.length; p++) logits.set(model.forward([ids[p]!]), p * vocab);
-      } else {
-        logits = model.forward(ids, { allLogits: true });
-      }
+      const logits = inDocument(d, docs.length, () => documentLogits(model, ids, options.skip));
       for (let p = 0; p + 1 < ids.length; p++) total += tokenNll(logits, p * vocab, vocab, ids[p + 1]!);
       tokens += ids.length - 1;
     }
@@ -81,4 +72,27 @@ function run(model: LlamaModel, tokenizer: Tokenizer, text: string, options: Eva
   });
   const nll = tokens > 0 ? total / tokens : NaN;
   return { tokens, nll, ppl: Math.exp(nll), seconds: (performance.now() - started) / 1000, documents: docs.length };
+}
+
+/** The logits of every position of one document, from an empty cache (with `skip`: its warm-up prefilled, then decode steps). */
+function documentLogits(model: LlamaModel, ids: number[], skip: FfnSkip | undefined): Float32Array {
+  model.reset();
+  if (!skip) return model.forward(ids, { allLogits: true });
+  const vocab = model.config.vocabSize;
+  const pre = Math.max(1, Math.min(skip.warmup, ids.length - 1));
+  const logits = new Float32Array(ids.length * vocab);
+  logits.set(model.forward(ids.slice(0, pre), { allLogits: true }));
+  model.decodeSteps = skip.warmup; // the prefill was the warm-up
+  for (let p = pre; p < ids.length; p++) logits.set(model.forward([ids[p]!]), p * vocab);
+  return logits;
+}
+
+/** `fn`, with a numeric error (logits not finite) also naming the document, whose positions it counts. */
+function inDocument<T>(d: number, documents: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof FfnkitError && e.code === 'E_NUMERIC') throw new FfnkitError('E_NUMERIC', `document ${d + 1} of ${documents}: ${e.message}`);
+    throw e;
+  }
 }

@@ -303,6 +303,7 @@ export class LlamaModel {
       }
     }
     const all = options.allLogits === true;
+    const first = this.position;
     const out = new Float32Array((all ? n : 1) * c.vocabSize);
     for (let start = 0; start < n; start += this.blockSize) {
       const t = Math.min(this.blockSize, n - start);
@@ -311,6 +312,7 @@ export class LlamaModel {
       this.block(tokens, start, t, rows);
       if (rows > 0) out.set(this.logits.view().subarray(0, rows * c.vocabSize), all ? start * c.vocabSize : 0);
     }
+    checkLogits(out, c.vocabSize, all ? first : first + n - 1, all ? tokens : [tokens[n - 1]!]);
     return out;
   }
 
@@ -487,4 +489,24 @@ function uploadLayer(engine: Engine, l: LlamaLayer<HostMatrix>, c: LlamaConfig, 
 /** The type of the weights' matrices ('f32', 'q8_0', 'q4_k+q6_k'; see WeightType). */
 export function weightType(w: LlamaWeights<HostMatrix>): WeightType {
   return weightTypes(w);
+}
+
+/**
+ * Throws E_NUMERIC at the first logit that is NaN or infinite, naming its position: `logits` is
+ * rows of `vocab`, the first at `position`, each the prediction after the token of `tokens` at
+ * its index. Sampling or a perplexity would turn such a row into a token out of nowhere, a NaN or
+ * invalid JSON. The weights are not scanned at load (a pass over gigabytes for a fault that is
+ * rare), but a NaN or infinity in any weight a token touches reaches its logits, where this scan
+ * costs a pass over the vocabulary per row, little beside the classifier's product that made it.
+ */
+function checkLogits(logits: Float32Array, vocab: number, position: number, tokens: ArrayLike<number>): void {
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (v - v === 0) continue; // finite; NaN and infinities give NaN
+    const row = Math.floor(i / vocab);
+    throw new FfnkitError(
+      'E_NUMERIC',
+      `logits: ${v} at position ${position + row} (token ${tokens[row]}; logit ${i - row * vocab} of ${vocab}): the model's weights hold a NaN or an infinity, or its activations overflowed float32`,
+    );
+  }
 }

@@ -125,8 +125,9 @@ export class Sampler {
     if (this.recent.length > this.penaltyLastN) this.recent.shift();
   }
 
-  /** The next token for these logits (not modified). */
+  /** The next token for these logits (not modified); E_NUMERIC for logits no token can be drawn from. */
   sample(logits: Float32Array): number {
+    checkSampleable(logits);
     const l = this.penalized(logits);
     if (this.temperature === 0) return argmax(l);
     const n = l.length;
@@ -163,6 +164,22 @@ export class Sampler {
     }
     return out;
   }
+}
+
+/**
+ * Throws E_NUMERIC unless a token can be drawn from `logits`: a NaN or +Infinity makes every
+ * probability NaN (and the draw a token id of undefined), and so does a row that is -Infinity
+ * throughout. A -Infinity among finite logits is a masked token, as a logit bias writes it.
+ */
+function checkSampleable(logits: Float32Array): void {
+  let finite = false;
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (v === -Infinity) continue;
+    if (!(v < Infinity)) throw new FfnkitError('E_NUMERIC', `logits[${i}]: ${v}; the sampler needs finite logits (or -Infinity for a masked token)`);
+    finite = true;
+  }
+  if (!finite) throw new FfnkitError('E_NUMERIC', `logits: every one is -Infinity (or there are none, of ${logits.length}); the sampler needs a finite one to draw`);
 }
 
 /** Index of the first largest value. */
