@@ -130,4 +130,17 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
       expectNoStack(r);
     }
   });
+
+  test('bad input is refused before anything reaches stdout: a prompt past the context, --stop "" (naming --stop), NaN logits', async () => {
+    const long = await run(['generate', '--model', gguf, '--prompt', 'Once upon a time '.repeat(200), '--max-tokens', '5']);
+    expect([long.code, long.stdout]).toEqual([1, '']);
+    expect(long.stderr).toMatch(/^ffnkit: prompt: 802 tokens exceed the model's context of 512/);
+    const stop = await run(['generate', '--model', gguf, '--prompt', 'Once', '--stop', '', '--max-tokens', '5']);
+    expect([stop.code, stop.stdout]).toEqual([2, '']);
+    expect(stop.stderr).toMatch(/--stop must be a non-empty string/);
+    writeFileSync(join(dir, 'nan5.gguf'), nanModel(sharedBytes('models', 'stories260K.gguf')));
+    const nan = await run(['generate', '--model', join(dir, 'nan5.gguf'), '--prompt', 'Once', '--temperature', '0']);
+    expect([nan.code, nan.stdout]).toEqual([1, '']);
+    expect(nan.stderr).toMatch(/^ffnkit: logits: NaN at position 1/);
+  });
 });

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { FfnkitError, generateIds } from '../node/index.js';
 import { freshSeed } from '../llm/sampler.js';
 import { applyTopK, backendOption, describeDot, threadsOption, expertsOption, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy } from './common.js';
-import type { IntegerDot, KvCache } from '../node/index.js';
+import type { FinishReason, IntegerDot, KvCache } from '../node/index.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
 import { out } from './output.js';
 
@@ -56,9 +56,8 @@ export function generateCommand(): Command {
         }
         out(`${ids.join(' ')}\n`);
       } else {
-        out(o.prompt);
         const counted = { ...sampling, onToken: () => generated++ };
-        for await (const piece of model.generate(tokenizer, o.prompt, counted)) out(piece);
+        await streamAfterPrompt(o.prompt, model.generate(tokenizer, o.prompt, counted));
         generated -= prompt.length; // onToken saw the prompt's tokens too
         out('\n');
       }
@@ -68,4 +67,16 @@ export function generateCommand(): Command {
         `${generated} tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(1)} tokens/s incl. prefill of ${prompt.length}), backend ${model.engine.backend}, ${describeDot(model.engine.dot)}, kv cache ${model.kvCache}, seed ${seed}\n`,
       );
     });
+}
+
+/**
+ * Prints the prompt and then the stream's pieces, the prompt only once the stream's first step
+ * has succeeded: the options, the prompt's length and the prefill are checked there, so bad
+ * input leaves stdout empty instead of holding a prompt that nothing followed.
+ */
+async function streamAfterPrompt(prompt: string, stream: AsyncGenerator<string, FinishReason>): Promise<FinishReason> {
+  let step = await stream.next();
+  out(prompt);
+  for (; !step.done; step = await stream.next()) out(step.value);
+  return step.value;
 }

@@ -1,6 +1,6 @@
 // The sampling flags `generate` and `chat` share, and the generation options they make.
 
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { GenerateOptions } from '../node/index.js';
 import { numberOption } from './common.js';
 
@@ -31,7 +31,13 @@ export function samplingOptions(command: Command, maxTokens = 256): Command {
     .option('--presence-penalty <x>', 'subtract x from the logit of every recent token, 0 = off', numberOption('--presence-penalty', -100, 100), 0)
     .option('--frequency-penalty <x>', 'subtract x per occurrence from the logit of a recent token, 0 = off', numberOption('--frequency-penalty', -100, 100), 0)
     .option('--seed <s>', 'random seed (the same seed, the same text; default: a fresh one, printed)', numberOption('--seed', 0, Number.MAX_SAFE_INTEGER, true))
-    .addOption(new Option('--stop <text>', 'end the text before this string (repeatable)').argParser((v: string, all: string[] = []) => [...all, v]).default([]));
+    .addOption(new Option('--stop <text>', 'end the text before this string (repeatable)').argParser(stopList).default([]));
+}
+
+/** Collects the --stop strings; an empty one would stop before any text, so it is bad usage. */
+function stopList(v: string, all: string[] = []): string[] {
+  if (v === '') throw new InvalidArgumentError('--stop must be a non-empty string');
+  return [...all, v];
 }
 
 /** The generation options of the flags. */
