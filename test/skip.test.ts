@@ -73,7 +73,7 @@ describe('the FFN-SkipLLM rule', () => {
     bad('coldStart=3,coldEnd=2', /coldStart 3 \+ coldEnd 2 cover all 5 layers/);
     bad('budget=-1', /budget must be counts in 0..3/);
     bad('warmup=-4', /warmup must be an integer/);
-    bad('static:4-2', /layers 4-2 are outside/);
+    bad('static:4-2', /^skip spec 'static:4-2': the range 4-2 runs backwards: the first layer comes first \(static:2-4\)/);
     bad('static:1-9', /outside 0..4/);
     bad('bogus:1', /unknown policy 'bogus'/);
     bad('random:count=9,coldStart=1,coldEnd=1', /count must be an integer in \[0, 3\]/);

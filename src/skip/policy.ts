@@ -294,7 +294,8 @@ export function parseSkip(spec: string, layers: number, maxLen = 1024): SkipPoli
     if (!range || !/^\d+(-\d+)?$/.test(range)) throw fail("static needs a layer range like static:2-3");
     const [a, bb] = range.split('-').map(Number) as [number, number?];
     const last = bb ?? a;
-    if (a > last || last >= layers) throw fail(`layers ${range} are outside 0..${layers - 1}`);
+    if (a > last) throw fail(`the range ${range} runs backwards: the first layer comes first (static:${last}-${a})`);
+    if (last >= layers) throw fail(`layers ${range} are outside 0..${layers - 1}`);
     return done(new StaticSkip(layers, a, last, num('warmup', 0, 0, 1 << 30)));
   }
   if (head === 'random') {
