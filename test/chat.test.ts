@@ -109,6 +109,10 @@ describe.skipIf(!SHARED)('chat templates', () => {
 
   test('bad templates and messages are FfnkitErrors naming the problem', async () => {
     await expect(ChatTemplate.parse('{% for m in messages %}', 'broken')).rejects.toThrow(/broken: not a Jinja template/);
+    // text that ends inside a tag or block: the parser's TypeError becomes what is wrong
+    for (const open of ['{{', '{% if x %}', 'Hi {%']) {
+      await expect(ChatTemplate.parse(open, 'open')).rejects.toThrow(/^open: not a Jinja template the renderer reads \(it ends inside a tag or block that is not closed: /);
+    }
     const t = await ChatTemplate.parse(CHATML);
     expect(() => t.render([{ role: 'user' } as unknown as ChatMessage])).toThrow(/messages\[0\]\.content: expected a string/);
     expect(() => t.render('hi' as unknown as ChatMessage[])).toThrow(/messages: expected an array/);

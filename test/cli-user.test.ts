@@ -143,4 +143,22 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect([nan.code, nan.stdout]).toEqual([1, '']);
     expect(nan.stderr).toMatch(/^ffnkit: logits: NaN at position 1/);
   });
+
+  test('chat errors name the flags: --template and its file, --context-shift', async () => {
+    writeFileSync(join(dir, 'open.jinja'), '{% for m in messages %}{{ m.content }}{% if x %}');
+    const bad = await run(['chat', '--model', gguf, '--template', join(dir, 'open.jinja'), '--max-tokens', '3'], 'Hi\n');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^ffnkit: --template \S*open\.jinja: not a Jinja template the renderer reads \(it ends inside a tag or block that is not closed/);
+    expect(bad.stderr).not.toMatch(/template option|reading 'type'/);
+    writeFileSync(join(dir, 'plain.jinja'), '{% for m in messages %}{{ m.content }}{% endfor %}');
+    const chat = ['chat', '--model', gguf, '--template', join(dir, 'plain.jinja'), '--temperature', '0', '--max-tokens', '300'];
+    const story = (n: number) => `${'Once upon a time there was a little girl named Lily. '.repeat(n)}\n`;
+    const full = await run(chat, story(60)); // 841 tokens: too long to start
+    expect(full.code).toBe(1);
+    expect(full.stderr).toMatch(/ffnkit: context: the conversation is 841 tokens and the model's context 512 .*; drop messages, or run with --context-shift to drop the oldest turns\n$/);
+    const filled = await run(chat, story(30)); // fills the context while replying
+    expect(filled.code).toBe(1);
+    expect(filled.stderr).toMatch(/ffnkit: context: the conversation filled the model's context of 512 tokens \(prompt 421 \+ reply 92\); run with --context-shift to drop the oldest turns\n$/);
+    for (const r of [bad, full, filled]) expect(r.stderr).not.toMatch(/contextShift/);
+  });
 });

@@ -6,8 +6,8 @@
 
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
-import { ChatSession, FfnkitError, checkMessages, type ChatMessage, type TurnStats } from '../node/index.js';
-import { CHAT_TEMPLATE_KEYS, storedChatTemplate } from '../llm/chat.js';
+import { ChatSession, ChatTemplate, FfnkitError, checkMessages, type ChatMessage, type TurnStats } from '../node/index.js';
+import { CHAT_TEMPLATE_KEYS, CONTEXT_SHIFT_REMEDY, storedChatTemplate } from '../llm/chat.js';
 import { freshSeed } from '../llm/sampler.js';
 import { applyTopK, backendOption, expertsOption, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
@@ -48,7 +48,8 @@ export function chatCommand(): Command {
     .addOption(kvCacheOption())
     .addOption(integerDotOption())
     .action(async (o: Options) => {
-      const template = o.template === undefined ? undefined : await readTextOption(o.template, '--template');
+      // parsed before the model loads, and named in its errors (parse and render) by the flag and file
+      const template = o.template === undefined ? undefined : await ChatTemplate.parse(await readTextOption(o.template, '--template'), `--template ${o.template}`);
       const messages = o.messages === undefined ? undefined : await readMessages(o.messages);
       if (o.system !== undefined && messages?.[0]?.role === 'system') throw new FfnkitError('E_ARG', `--system: ${o.messages} starts with a system message already`);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache, o.integerDot);
@@ -82,9 +83,19 @@ export function chatCommand(): Command {
 /** Streams one reply to stdout, then its figures to stderr. */
 async function stream(reply: AsyncGenerator<string, unknown>, session: ChatSession): Promise<void> {
   const started = performance.now();
-  for await (const piece of reply) out(piece);
+  try {
+    for await (const piece of reply) out(piece);
+  } catch (e) {
+    throw inFlags(e);
+  }
   out('\n');
   process.stderr.write(`${turnLine(session.lastTurn!, (performance.now() - started) / 1000)}\n`);
+}
+
+/** A library error in the command line's terms: a full context's remedy is --context-shift, not the contextShift option. */
+function inFlags(e: unknown): unknown {
+  if (!(e instanceof FfnkitError) || !e.message.includes(CONTEXT_SHIFT_REMEDY)) return e;
+  return new FfnkitError(e.code, e.message.replace(CONTEXT_SHIFT_REMEDY, 'run with --context-shift to drop the oldest turns'));
 }
 
 function turnLine(t: TurnStats, seconds: number): string {

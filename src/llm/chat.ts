@@ -23,6 +23,12 @@ export interface ChatOptions extends GenerateOptions {
   variables?: Record<string, unknown>;
 }
 
+/**
+ * How the errors of a full context end: the option that would have avoided them. A caller with
+ * other names for its options (the command line's --context-shift) replaces this text.
+ */
+export const CONTEXT_SHIFT_REMEDY = 'pass contextShift: true to drop the oldest turns';
+
 export const CHAT_OPTION_KINDS = {
   ...GENERATE_OPTION_KINDS, template: 'string|object', tokenizer: 'object', contextShift: 'boolean', variables: 'object',
 } as const;
@@ -174,7 +180,7 @@ function fitContext(
   const seqLen = model.config.seqLen;
   const ids = encodePrompt(format.tokenizer, format.vocabulary, render(format, messages, options));
   if (ids.length + 1 > seqLen && !options.contextShift) {
-    throw new FfnkitError('E_ARG', `context: the conversation is ${ids.length} tokens and the model's context ${seqLen} (the reply needs room too); drop messages, or pass contextShift: true to drop the oldest turns`);
+    throw new FfnkitError('E_ARG', `context: the conversation is ${ids.length} tokens and the model's context ${seqLen} (the reply needs room too); drop messages, or ${CONTEXT_SHIFT_REMEDY}`);
   }
   const fitted = options.contextShift && ids.length + room > seqLen ? shiftContext(format, messages, [], options, room, seqLen, stats) : { kept: [...messages], ids };
   stats.promptTokens = fitted.ids.length;
@@ -253,7 +259,7 @@ function* replyTokens(
     if (step.value !== 'context') return step.value;
     const seqLen = model.config.seqLen;
     if (!options.contextShift) {
-      throw new FfnkitError('E_ARG', `context: the conversation filled the model's context of ${seqLen} tokens (prompt ${promptLength} + reply ${reply.length}); pass contextShift: true to drop the oldest turns`);
+      throw new FfnkitError('E_ARG', `context: the conversation filled the model's context of ${seqLen} tokens (prompt ${promptLength} + reply ${reply.length}); ${CONTEXT_SHIFT_REMEDY}`);
     }
     const shifted = shiftContext(format, kept, reply, options, room, seqLen, stats);
     kept = shifted.kept;

@@ -64,7 +64,7 @@ export class ChatTemplate {
     try {
       return new ChatTemplate(text, name, new Template(text));
     } catch (e) {
-      throw new FfnkitError('E_FORMAT', `${name}: not a Jinja template the renderer reads (${(e as Error).message})`);
+      throw new FfnkitError('E_FORMAT', `${name}: not a Jinja template the renderer reads (${parseProblem(e as Error)})`);
     }
   }
 
@@ -94,6 +94,17 @@ export class ChatTemplate {
     if (typeof out !== 'string') throw new FfnkitError('E_FORMAT', `${this.name}: rendered to ${typeof out}, not text`);
     return out;
   }
+}
+
+/**
+ * What a parse failure says. The renderer's parser reads past its last token when the text ends
+ * inside `{{`, `{%` or an `{% if %}`/`{% for %}` block, and fails with a TypeError about that
+ * token ("Cannot read properties of undefined (reading 'type')"), which says nothing to the
+ * template's author; its own errors ("Unexpected token: CloseStatement") are kept as they are.
+ */
+function parseProblem(e: Error): string {
+  if (e instanceof TypeError) return `it ends inside a tag or block that is not closed: {{ }}, {% %}, {% if %}...{% endif %}, {% for %}...{% endfor %}`;
+  return e.message;
 }
 
 /** Throws unless `messages` is an array of { role: string, content: string }. */
