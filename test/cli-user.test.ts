@@ -161,4 +161,19 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect(filled.stderr).toMatch(/ffnkit: context: the conversation filled the model's context of 512 tokens \(prompt 421 \+ reply 92\); run with --context-shift to drop the oldest turns\n$/);
     for (const r of [bad, full, filled]) expect(r.stderr).not.toMatch(/contextShift/);
   });
+
+  test('logits names --ids for an id outside the vocabulary or more ids than the context; quantize names --allow-requantize', async () => {
+    const vocab = await run(['logits', '--model', gguf, '--ids', '1,99999', '--json']);
+    expect([vocab.code, vocab.stdout]).toEqual([1, '']);
+    expect(vocab.stderr).toMatch(/^ffnkit: --ids: 99999 \(id 2 of 2\) is outside the vocabulary of 512 \(0\.\.511\)/);
+    const many = await run(['logits', '--model', gguf, '--ids', new Array(513).fill(1).join(','), '--json']);
+    expect(many.stderr).toMatch(/^ffnkit: --ids: 513 ids exceed the model's context of 512/);
+    const q8 = join(dir, 'rq8.gguf');
+    expect((await run(['quantize', '--model', gguf, '--out', q8])).code).toBe(0);
+    const rq = await run(['quantize', '--model', q8, '--type', 'Q4_0', '--out', join(dir, 'rq4.gguf')]);
+    expect(rq.code).toBe(1);
+    expect(rq.stderr).toMatch(/^ffnkit: --type Q4_0: 30 tensors are in Q8_0 blocks already \(e\.g\. blk\.0\.attn_q\.weight\); requantizing them loses accuracy twice: run with --allow-requantize to do it anyway\n$/);
+    expect(existsSync(join(dir, 'rq4.gguf'))).toBe(false);
+    expect((await run(['quantize', '--model', q8, '--type', 'Q4_0', '--allow-requantize', '--out', join(dir, 'rq4.gguf')])).code).toBe(0);
+  });
 });

@@ -116,7 +116,11 @@ describe('the type plan', () => {
 
   test('blocks of one type are not requantized to another unless allowed', () => {
     const w = randomLlamaWeights(shape(2), 3, 'q8_0');
-    expect(() => writeGguf(w, undefined, 'Q4_0')).toThrow(/tensor token_embd\.weight is Q8_0 already; requantizing it to Q4_0/);
+    expect(() => writeGguf(w, undefined, 'Q4_0')).toThrow(/tensor token_embd\.weight is Q8_0 already; requantizing it to Q4_0 loses accuracy twice \(allowRequantize: true does it anyway\)/);
+    // the plan says which tensors are requantized, and from what (the command line counts them)
+    const plan = planGguf(w, { type: 'Q4_0', allowRequantize: true });
+    expect(plan.find((t) => t.name === 'token_embd.weight')).toMatchObject({ type: 'Q4_0', requantizedFrom: 'Q8_0' });
+    expect(plan.find((t) => t.name === 'blk.0.attn_norm.weight')!.requantizedFrom).toBeUndefined();
     const q = readGguf(writeGguf(w, undefined, { type: 'Q4_0', allowRequantize: true }), 'q', { blocks: 'all' }).weights;
     expect((q.layers[0]!.wq as { type: string }).type).toBe('Q4_0');
     expect(() => writeGguf(w, undefined, 'F16')).toThrow(FfnkitError);

@@ -4,7 +4,7 @@
 // Written to a temporary file and renamed, so nothing is left at --out when it fails.
 
 import { Command, InvalidArgumentError } from 'commander';
-import { FILE_TYPES, FfnkitError, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type WriteGgufOptions } from '../node/index.js';
+import { FILE_TYPES, FfnkitError, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type GgufTensorPlan, type WriteGgufOptions } from '../node/index.js';
 import { carriedMetadata, writeOutAtomically } from './common.js';
 
 interface Options {
@@ -34,6 +34,17 @@ function checkTokenizerRows(tokenizer: Tokenizer, o: Options, rows: number): voi
   }
 }
 
+/** Refuses a plan that requantizes blocks (rounding their values a second time), as llama-quantize does unless asked. */
+function refuseRequantizing(plan: GgufTensorPlan[], type: FileType): void {
+  const again = plan.filter((t) => t.requantizedFrom);
+  if (again.length === 0) return;
+  const from = [...new Set(again.map((t) => t.requantizedFrom))].join('/');
+  throw new FfnkitError(
+    'E_ARG',
+    `--type ${type}: ${again.length} tensor${again.length > 1 ? 's are' : ' is'} in ${from} blocks already (e.g. ${again[0]!.name}); requantizing ${again.length > 1 ? 'them' : 'it'} loses accuracy twice: run with --allow-requantize to do it anyway`,
+  );
+}
+
 export function quantizeCommand(): Command {
   return new Command('quantize')
     .description('write a model as GGUF in a llama.cpp file type: the k-quant mixes (Q4_K_M, ...) give each tensor the type llama-quantize would; norms stay F32')
@@ -54,7 +65,9 @@ export function quantizeCommand(): Command {
         type: o.type, pure: Boolean(o.pure), allowRequantize: Boolean(o.allowRequantize),
         ...(metadata ? { metadata } : {}), ...(o.quantizedBy !== undefined ? { quantizedBy: o.quantizedBy } : {}),
       };
-      const plan = planGguf(weights, options);
+      // planned as if allowed, so that a refusal can count the tensors and name the flag
+      const plan = planGguf(weights, { ...options, allowRequantize: true });
+      if (!o.allowRequantize) refuseRequantizing(plan, o.type);
       const bytes = writeGguf(weights, tokenizer?.vocabulary(), options);
       await writeOutAtomically(o.out, bytes);
       const count = new Map<string, number>();

@@ -635,6 +635,8 @@ export interface GgufTensorPlan {
   wanted?: GgmlTypeName;
   /** llama-quantize refuses these rows for `wanted` (ffnkit takes F16, its last resort). */
   beyondLlama?: boolean;
+  /** The block type the tensor is held in, when it is requantized from it into `type` (with allowRequantize). */
+  requantizedFrom?: GgmlTypeName;
   data: HostMatrix;
 }
 
@@ -686,10 +688,13 @@ export function planGguf(given: LlamaWeights<HostMatrix>, options: TensorType | 
     const { type, wanted, beyondLlama } = plan[i]!;
     const from = source(t.data);
     // widening to F32 is exact; any other change of block type rounds the values a second time
-    if (!o.allowRequantize && from !== type && type !== 'F32' && GGML_TYPES[from].blockSize > 1) {
-      throw new FfnkitError('E_ARG', `GGUF writer: tensor ${t.name} is ${from} already; requantizing it to ${type} loses accuracy twice (allow it explicitly)`);
+    const requantized = from !== type && type !== 'F32' && GGML_TYPES[from].blockSize > 1;
+    if (requantized && !o.allowRequantize) {
+      throw new FfnkitError('E_ARG', `GGUF writer: tensor ${t.name} is ${from} already; requantizing it to ${type} loses accuracy twice (allowRequantize: true does it anyway)`);
     }
-    return { name: t.name, dims: t.dims, type, ...(wanted ? { wanted } : {}), ...(beyondLlama ? { beyondLlama } : {}), data: t.data };
+    return {
+      name: t.name, dims: t.dims, type, ...(wanted ? { wanted } : {}), ...(beyondLlama ? { beyondLlama } : {}), ...(requantized ? { requantizedFrom: from } : {}), data: t.data,
+    };
   });
 }
 
