@@ -2,7 +2,7 @@
 // a silently wrong result (NaN, a file no reader takes) or a message about something else.
 
 import { describe, expect, test } from 'vitest';
-import { FfnkitError, Sampler, evaluate, generateIds, loadModel } from '../src/node/index.js';
+import { FfnkitError, LlamaModel, Sampler, evaluate, generate, generateIds, loadModel, readWeights } from '../src/node/index.js';
 import { nanModel } from './nan-model.js';
 import { SHARED, sharedBytes, sharedPath } from './shared.js';
 
@@ -71,5 +71,44 @@ describe.skipIf(!SHARED)('library calls', async () => {
       // -Infinity masks a token, as a logit bias does
       expect(s.sample(Float32Array.of(-Infinity, 2, -Infinity))).toBe(1);
     }
+  });
+
+  test('loadModel and LlamaModel.create check their option keys and kinds as generate does', async () => {
+    const path = sharedPath('models', 'stories260K.gguf');
+    let e = await caught(() => loadModel(path, { threds: 2 } as never));
+    expect([e.code, e.message]).toEqual(['E_ARG', "loadModel: unknown option 'threds' (did you mean 'threads'?)"]);
+    e = await caught(() => loadModel(path, { blockSize: '32' } as never));
+    expect(e.message).toBe('loadModel: option \'blockSize\' must be an integer, found the string "32"');
+    const { weights } = await readWeights(path);
+    e = await caught(() => LlamaModel.create(weights, { kvcache: 'f16' } as never));
+    expect(e.message).toBe("LlamaModel.create: unknown option 'kvcache' (did you mean 'kvCache'?)");
+  });
+
+  test('evaluate refuses text with nothing to predict instead of returning NaN', async () => {
+    for (const text of ['', '\n\n', ' \n\n  ']) {
+      const e = await caught(() => evaluate(model, model.tokenizer!, text));
+      expect([e.code, e.message]).toEqual(['E_ARG', expect.stringMatching(/^text: no document of two or more tokens \(documents are separated by blank lines; /)]);
+    }
+    const e = await caught(() => evaluate(model, model.tokenizer!, 5 as never));
+    expect(e.message).toBe('text: expected a string, found 5');
+  });
+
+  test('a prompt that is not a string is named as the prompt, in every form of generate', async () => {
+    const forms: [string, () => AsyncGenerator<string, unknown>][] = [
+      ['found 5', () => model.generate(5 as never)],
+      ['found undefined', () => model.generate(undefined as never)],
+      ['found undefined', () => model.generate(undefined as never, { maxTokens: 3 })],
+      ['found null', () => model.generate(null as never, { maxTokens: 3 })],
+      ['found an array', () => model.generate(model.tokenizer, [1, 2] as never)],
+      ['found undefined', () => generate(model, undefined, undefined as never)],
+    ];
+    for (const [found, form] of forms) {
+      const e = await caught(() => collect(form()));
+      expect([e.code, e.message]).toEqual(['E_ARG', `prompt: expected a string (the text to continue), ${found}`]);
+    }
+    const e = await caught(() => collect(generate(model, 5 as never, 'Once')));
+    expect(e.message).toBe("tokenizer: expected a Tokenizer (or undefined: the model's own), found 5");
+    const ids = await caught(() => [...generateIds(model, 'Once' as never)]);
+    expect(ids.message).toBe('prompt: expected an array of token ids, found the string "Once"');
   });
 });

@@ -176,4 +176,11 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect(existsSync(join(dir, 'rq4.gguf'))).toBe(false);
     expect((await run(['quantize', '--model', q8, '--type', 'Q4_0', '--allow-requantize', '--out', join(dir, 'rq4.gguf')])).code).toBe(0);
   });
+
+  test('eval of a text with nothing to predict names --text and the file', async () => {
+    writeFileSync(join(dir, 'empty.txt'), '\n\n');
+    const r = await run(['eval', '--model', gguf, '--text', join(dir, 'empty.txt'), '--json']);
+    expect([r.code, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toMatch(/^ffnkit: --text \S*empty\.txt: no document of two or more tokens/);
+  });
 });

@@ -145,6 +145,19 @@ export async function writeOutAtomically(path: string, bytes: Uint8Array, alongs
   }
 }
 
+/**
+ * Runs `fn`; an FfnkitError about the library's argument `arg` (its message starts "arg: ", the
+ * library's convention) is said of the flag that gave it instead: `--text FILE: ...`.
+ */
+export function asFlag<T>(arg: string, flag: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof FfnkitError && e.message.startsWith(`${arg}: `)) throw new FfnkitError(e.code, `${flag}: ${e.message.slice(arg.length + 2)}`);
+    throw e;
+  }
+}
+
 /** A UTF-8 text file named by a command-line option; an E_ARG naming the option when it cannot be read. */
 export async function readTextOption(path: string, option: string): Promise<string> {
   try {

@@ -3,9 +3,9 @@
 // BOS, truncated to seq_len, teacher-forced; mean NLL over every predicted token).
 
 import { Command } from 'commander';
-import { FfnkitError, evaluate } from '../node/index.js';
+import { evaluate } from '../node/index.js';
 import type { RoutingMode } from '../entries/factor.js';
-import { applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, describeDot, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, readTextOption } from './common.js';
+import { asFlag, applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, describeDot, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, readTextOption } from './common.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
 import { progressLine } from './progress.js';
 import { out } from './output.js';
@@ -52,12 +52,11 @@ export function evalCommand(): Command {
       const skip = skipPolicy(o.skip, model);
       const text = await readTextOption(o.text, '--text');
       const progress = progressLine();
-      const r = evaluate(model, tokenizer, text, {
+      const r = asFlag('text', `--text ${o.text}`, () => evaluate(model, tokenizer, text, {
         ...(skip ? { skip } : {}),
         onProgress: (done, total, tokens) => progress.update(`eval: document ${done}/${total}, ${tokens} tokens`),
-      });
+      }));
       progress.done();
-      if (r.tokens === 0) throw new FfnkitError('E_ARG', `--text: ${o.text} has no document of two or more tokens`);
       const stats = skip?.stats();
       if (o.json) {
         const method = stats ? { skip: o.skip, skipRatio: stats.ratio, skipPerLayer: stats.perLayer, ...(o.stats ? { cosineHistogram: stats.cosineHistogram } : {}) } : {};

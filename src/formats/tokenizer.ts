@@ -31,6 +31,13 @@ export interface StreamDecoder {
   flush(): string;
 }
 
+/** Whether `v` is a Tokenizer (any implementation: checked by the members generation uses). */
+export function isTokenizer(v: unknown): v is Tokenizer {
+  if (typeof v !== 'object' || v === null) return false;
+  const t = v as Partial<Tokenizer>;
+  return typeof t.encode === 'function' && typeof t.streamDecoder === 'function' && typeof t.vocabSize === 'number';
+}
+
 export interface Tokenizer {
   /** SentencePiece (scores) or BPE (ranked merges). */
   readonly kind: 'spm' | 'bpe';

@@ -8,7 +8,7 @@ import type { Tokenizer } from '../formats/tokenizer.js';
 import { splitDocuments } from '../text/documents.js';
 import type { FfnSkip } from './skip.js';
 import type { LlamaModel } from './model.js';
-import { checkOptions } from './options.js';
+import { checkOptions, describeValue } from './options.js';
 
 export interface EvalResult {
   /** Predicted positions. */
@@ -43,6 +43,7 @@ export function tokenNll(logits: Float32Array, offset: number, n: number, target
 /** Teacher-forced perplexity of `model` on `text`. */
 export function evaluate(model: LlamaModel, tokenizer: Tokenizer, text: string, options: EvalOptions = {}): EvalResult {
   checkOptions(options, { skip: 'object', onProgress: 'function' }, 'evaluate');
+  if (typeof text !== 'string') throw new FfnkitError('E_ARG', `text: expected a string, found ${describeValue(text)}`);
   model.checkTokenizer(tokenizer);
   const release = model.reserve('evaluate');
   const saved = model.skip;
@@ -70,7 +71,9 @@ function run(model: LlamaModel, tokenizer: Tokenizer, text: string, options: Eva
     }
     options.onProgress?.(d + 1, docs.length, tokens);
   });
-  const nll = tokens > 0 ? total / tokens : NaN;
+  // a mean over no token is NaN, which reads as a model that failed
+  if (tokens === 0) throw new FfnkitError('E_ARG', `text: no document of two or more tokens (documents are separated by blank lines; each starts with BOS, so it needs a token of its own), in ${docs.length} document${docs.length === 1 ? '' : 's'}`);
+  const nll = total / tokens;
   return { tokens, nll, ppl: Math.exp(nll), seconds: (performance.now() - started) / 1000, documents: docs.length };
 }
 

@@ -7,11 +7,11 @@
 // model faster than that does not pay a macrotask per token, and a slower one yields after each.
 
 import { FfnkitError } from '../errors.js';
-import { BOS, EOS, type Tokenizer } from '../formats/tokenizer.js';
+import { BOS, EOS, isTokenizer, type Tokenizer } from '../formats/tokenizer.js';
 import { StopStrings } from '../text/stop-strings.js';
 import type { FfnSkip } from './skip.js';
 import type { LlamaModel } from './model.js';
-import { checkOptions, type OptionKinds } from './options.js';
+import { checkOptions, describeValue, type OptionKinds } from './options.js';
 import { SAMPLER_OPTION_KINDS, Sampler, type SamplerOptions } from './sampler.js';
 import { nextMacrotask } from './yield.js';
 
@@ -124,6 +124,7 @@ export function* runTokens(model: LlamaModel, prompt: readonly number[], reuse: 
  */
 export function* generateIds(model: LlamaModel, prompt: number[], options: GenerateOptions = {}): Generator<number, FinishReason> {
   checkOptions(options, GENERATE_OPTION_KINDS, 'generateIds');
+  if (!Array.isArray(prompt) && !ArrayBuffer.isView(prompt)) throw new FfnkitError('E_ARG', `prompt: expected an array of token ids, found ${describeValue(prompt)}`);
   for (const key of ['stop', 'signal', 'yield'] as const) {
     if (options[key] !== undefined) throw new FfnkitError('E_ARG', `generateIds: option '${key}' needs the streaming generate()`);
   }
@@ -195,12 +196,15 @@ export async function* streamText(
  */
 export async function* generate(model: LlamaModel, tokenizer: Tokenizer | undefined, prompt: string, options: GenerateOptions = {}): AsyncGenerator<string, FinishReason> {
   checkOptions(options, GENERATE_OPTION_KINDS, 'generate');
+  if (typeof prompt !== 'string') throw new FfnkitError('E_ARG', `prompt: expected a string (the text to continue), found ${describeValue(prompt)}`);
+  if (tokenizer !== undefined && !isTokenizer(tokenizer)) {
+    throw new FfnkitError('E_ARG', `tokenizer: expected a Tokenizer (or undefined: the model's own), found ${describeValue(tokenizer)}`);
+  }
   const tok = tokenizer ?? model.tokenizer;
   if (!tok) {
     throw new FfnkitError('E_ARG', `generate: the model (${model.format ?? 'in memory'}) stores no vocabulary: pass a tokenizer first, generate(tokenizer, prompt, options)`);
   }
   model.checkTokenizer(tok);
-  if (typeof prompt !== 'string') throw new FfnkitError('E_ARG', `prompt: expected a string, found ${typeof prompt}`);
   const run = tokenRun(model, options);
   const ids = tok.encode(prompt); // BOS as the vocabulary asks (Qwen has none)
   const release = model.reserve('generate');

@@ -13,7 +13,8 @@ import { readHfConfig, readHfLlama } from '../formats/safetensors.js';
 import { readSafetensorsShards } from '../formats/safetensors-shards.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
 import { type ByteSource, localFiles, readBytes, sourceName } from '../runtime/io.js';
-import { LlamaModel, type ModelOptions } from './model.js';
+import { LlamaModel, MODEL_OPTION_KINDS, type ModelOptions } from './model.js';
+import { checkOptions } from './options.js';
 import type { HostMatrix, LlamaWeights } from '../model/weights.js';
 
 /**
@@ -179,6 +180,7 @@ async function text(source: string | ByteSource, what: string): Promise<string> 
  * it (Q8_0: int8 kernels, a quarter of the f32 bytes); the others are widened to float32.
  */
 export async function loadModel(source: ModelSource, options: ModelOptions = {}): Promise<LlamaModel> {
+  checkOptions(options, MODEL_OPTION_KINDS, 'loadModel'); // before the file is read: a misspelt key is not ignored
   const { weights, format, tokenizer, chatVocabulary } = await readWeights(source, { blocks: 'runnable' });
   const model = await LlamaModel.create(weights, options);
   model.format = format;

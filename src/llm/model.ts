@@ -15,7 +15,7 @@ import type { Engine } from '../runtime/engine.js';
 import { createEngine, type EngineOptions } from '../runtime/engine.js';
 import type { F32Buffer } from '../runtime/buffer.js';
 import { weightBytes, type AttentionShape, type GemmWeights, type KvCache } from '../runtime/kernels.js';
-import type { Tokenizer } from '../formats/tokenizer.js';
+import { isTokenizer, type Tokenizer } from '../formats/tokenizer.js';
 import type { ChatVocabulary } from '../formats/chat-vocabulary.js';
 import type { ChatMessage } from '../text/chat-template.js';
 import type { FfnSkip } from './skip.js';
@@ -24,7 +24,7 @@ import { DenseLayerFfn, uploadMatrix, uploadStacked, type LayerFfn } from './ffn
 import { generate, type FinishReason, type GenerateOptions } from './generate.js';
 import { chat, type ChatOptions } from './chat.js';
 import { kvCacheBytes, kvLayerFloats, modelMemoryBytes, weightTypes } from './memory.js';
-import { parseKvCache } from './options.js';
+import { checkOptions, parseKvCache, type OptionKind } from './options.js';
 import { RopeTable, type RopeParams } from './rope.js';
 import {
   type HostMatrix, type LlamaConfig, type LlamaLayer, type LlamaWeights, checkWeights, headDim, isSlidingLayer, kvDim, matrixRowF32, qDim, stackRows,
@@ -55,6 +55,12 @@ export interface ModelOptions extends EngineOptions {
    */
   kvCache?: KvCache;
 }
+
+/** The option keys of loadModel and LlamaModel.create, with their kinds (every key of ModelOptions: the compiler holds them together). */
+export const MODEL_OPTION_KINDS = {
+  backend: 'string', initialMiB: 'number', threads: 'integer', spinMs: 'number', threadTimeoutMs: 'number', integerDot: 'string',
+  engine: 'object', blockSize: 'integer', onProgress: 'function', kvCache: 'string',
+} as const satisfies Record<keyof ModelOptions, OptionKind>;
 
 interface DeviceLayer {
   attnNorm: F32Buffer;
@@ -148,6 +154,7 @@ export class LlamaModel {
    * their own ggml types (Q8_0 as int8 groups), never widened.
    */
   static async create(weights: LlamaWeights<HostMatrix>, options: ModelOptions = {}): Promise<LlamaModel> {
+    checkOptions(options, MODEL_OPTION_KINDS, 'LlamaModel.create');
     checkWeights(weights, 'model');
     const blockSize = options.blockSize ?? 64;
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4096) {
@@ -198,8 +205,10 @@ export class LlamaModel {
   /** `tokenizer` undefined: the model's own (so `generate(model.tokenizer, ...)` type-checks). */
   generate(tokenizer: Tokenizer | undefined, prompt: string, options?: GenerateOptions): AsyncGenerator<string, FinishReason>;
   generate(first: Tokenizer | string | undefined, second?: string | GenerateOptions, third?: GenerateOptions): AsyncGenerator<string, FinishReason> {
-    if (typeof first === 'string') return generate(this, undefined, first, second as GenerateOptions | undefined);
-    return generate(this, first, second as string, third);
+    // (tokenizer, prompt, options) when a tokenizer or a prompt text says so; anything else is
+    // (prompt, options), so that generate(5) or generate(undefined, options) is named as the prompt
+    if (isTokenizer(first) || typeof second === 'string') return generate(this, first as Tokenizer | undefined, second as string, third);
+    return generate(this, undefined, first as string, second as GenerateOptions | undefined);
   }
 
   /**

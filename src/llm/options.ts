@@ -23,7 +23,7 @@ export function checkOptions(options: unknown, kinds: OptionKinds, what: string)
       throw new FfnkitError('E_ARG', `${what}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}`);
     }
     if (value !== undefined && !fits(value, kind)) {
-      throw new FfnkitError('E_ARG', `${what}: option '${key}' must be ${DESCRIPTION[kind]}, found ${describe(value)}`);
+      throw new FfnkitError('E_ARG', `${what}: option '${key}' must be ${DESCRIPTION[kind]}, found ${describeValue(value)}`);
     }
   }
 }
@@ -66,7 +66,8 @@ function fits(v: unknown, kind: OptionKind): boolean {
   }
 }
 
-function describe(v: unknown): string {
+/** A value as error messages show it: null, an array, a string quoted (and cut at 40), a number, or its type. */
+export function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
@@ -101,5 +102,5 @@ function editDistance(a: string, b: string): number {
 /** The KV cache an option names ('f32', 'f16', 'f16-flash'); E_ARG naming `what` (`kvCache`, `--kv-cache`) for anything else. */
 export function parseKvCache(value: unknown, what: string): KvCache {
   if (typeof value === 'string' && (KV_CACHES as readonly string[]).includes(value)) return value as KvCache;
-  throw new FfnkitError('E_ARG', `${what}: expected ${KV_CACHES.map((c) => `'${c}'`).join(', ')}, found ${describe(value)}`);
+  throw new FfnkitError('E_ARG', `${what}: expected ${KV_CACHES.map((c) => `'${c}'`).join(', ')}, found ${describeValue(value)}`);
 }
