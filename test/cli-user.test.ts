@@ -183,4 +183,12 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect([r.code, r.stdout]).toEqual([1, '']);
     expect(r.stderr).toMatch(/^ffnkit: --text \S*empty\.txt: no document of two or more tokens/);
   });
+
+  test('options with choices are bad usage, exit 2, whichever they are', async () => {
+    for (const [flag, value] of [['--kv-cache', 'q8'], ['--backend', 'gpu'], ['--integer-dot', 'i8']]) {
+      const r = await run(['generate', '--model', gguf, '--prompt', 'Once', flag!, value!]);
+      expect(r.code, `${flag} ${value}`).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^error: option '${flag} <\\w+>' argument '${value}' is invalid\\. Allowed choices are `));
+    }
+  });
 });

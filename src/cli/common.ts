@@ -3,10 +3,9 @@
 
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, FfnkitError, INTEGER_DOTS, Tokenizer, loadModel, type IntegerDot, parseSkip, type Backend, type Engine, type EngineOptions, type KvCache, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
+import { BACKENDS, FfnkitError, INTEGER_DOTS, KV_CACHES, Tokenizer, loadModel, type IntegerDot, parseSkip, type Backend, type Engine, type EngineOptions, type KvCache, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
 import { RoutedLayerFfn, type RoutingMode } from '../entries/factor.js';
 import { progressLine } from './progress.js';
-import { parseKvCache } from '../llm/options.js';
 
 /** A commander parser for numbers within [min, max] (integers when `integer`). */
 export function numberOption(name: string, min: number, max: number, integer = false): (v: string) => number {
@@ -49,7 +48,7 @@ export function kvCacheOption(): Option {
   return new Option(
     '--kv-cache <type>',
     "how the KV cache holds keys and values: f32 (default); f16, halves (half the memory, sums in f32); f16-flash, halves summed as llama.cpp's CPU flash attention (its logits)",
-  ).argParser((v) => parseKvCache(v, '--kv-cache'));
+  ).choices([...KV_CACHES]); // choices, as --backend's: a bad value is bad usage (exit 2), not a failed run
 }
 
 export function skipOption(): Option {
