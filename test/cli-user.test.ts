@@ -191,4 +191,13 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
       expect(r.stderr).toMatch(new RegExp(`^error: option '${flag} <\\w+>' argument '${value}' is invalid\\. Allowed choices are `));
     }
   });
+
+  test('--out that is a directory, or in a folder that does not exist, is refused up front naming --out', async () => {
+    const isDir = await run(['quantize', '--model', gguf, '--out', dir]);
+    expect(isDir.code).toBe(1);
+    expect(isDir.stderr).toBe(`ffnkit: --out: ${dir} is a directory; give the path of the file to write\n`);
+    const nowhere = await run(['prune', '--model', bin260, '--tokenizer', sharedPath('models', 'tok512.bin'), '--calib', 'never-read.txt', '--keep', '8', '--out', join(dir, 'no', 'p.gguf')]);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toBe(`ffnkit: --out: the folder ${join(dir, 'no')} of ${join(dir, 'no', 'p.gguf')} does not exist\n`);
+  });
 });

@@ -1,7 +1,8 @@
 // Helpers the model commands share: option parsing with named errors, and loading a model with
 // its tokenizer.
 
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, FfnkitError, INTEGER_DOTS, KV_CACHES, Tokenizer, loadModel, type IntegerDot, parseSkip, type Backend, type Engine, type EngineOptions, type KvCache, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
 import { RoutedLayerFfn, type RoutingMode } from '../entries/factor.js';
@@ -129,10 +130,22 @@ export async function loadWithTokenizer(modelPath: string, tokenizerPath: string
 }
 
 /**
+ * Refuses an output path that cannot become a file: a directory (the rename onto it would fail
+ * with EBUSY or EISDIR) or one in a folder that does not exist. Commands call it before their
+ * work, so a long run does not end in that error.
+ */
+export async function checkOutPath(path: string, option = '--out'): Promise<void> {
+  const kind = async (p: string) => stat(p).then((s) => (s.isDirectory() ? 'directory' : 'file'), () => 'absent');
+  if ((await kind(path)) === 'directory') throw new FfnkitError('E_ARG', `${option}: ${path} is a directory; give the path of the file to write`);
+  if ((await kind(dirname(path))) !== 'directory') throw new FfnkitError('E_ARG', `${option}: the folder ${dirname(path)} of ${path} does not exist`);
+}
+
+/**
  * Writes `bytes` to `path` through a temporary file beside it and a rename, so a failed run
  * leaves no partial file; `alongside` (e.g. a log) runs between the two. Errors name `option`.
  */
 export async function writeOutAtomically(path: string, bytes: Uint8Array, alongside?: () => Promise<void>, option = '--out'): Promise<void> {
+  await checkOutPath(path, option);
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     await writeFile(tmp, bytes);

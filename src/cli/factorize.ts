@@ -8,7 +8,7 @@ import {
   FILE_TYPES, FfnkitError, LLAMA_CPP_COMBINATION, LLAMA_CPP_MOE_GAPS, MOE_ARCHS, Tokenizer, readWeights, planGguf, writeGguf, type Combination, type FileType, type HostMatrix, type LlamaWeights,
 } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
-import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, checkOutPath, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -59,6 +59,7 @@ export function factorizeCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (o: Options) => {
+      await checkOutPath(o.out);
       // block types stay blocks: calibration runs them so, and the experts are cut from them
       const source = await readWeights(o.model, { blocks: 'runnable' });
       const { weights } = source;

@@ -6,7 +6,7 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { decodeCheckpoint, encodeCheckpoint, finetune, splitDocuments, teacherText, type Checkpoint } from '../entries/train.js';
-import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, checkOutPath, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -70,6 +70,7 @@ export function finetuneCommand(): Command {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (o: Options) => {
+      await checkOutPath(o.out);
       const source = await readWeights(o.model);
       const { weights } = source;
       const tokenizer = await Tokenizer.load(o.tokenizer);

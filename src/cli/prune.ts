@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { pruneModel } from '../entries/factor.js';
-import { backendOption, carriedMetadata, engineOptions, numberOption, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, checkOutPath, writeOutAtomically, readTextOption } from './common.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -29,6 +29,7 @@ export function pruneCommand(): Command {
     .requiredOption('--out <path>', 'output GGUF')
     .addOption(backendOption())
     .action(async (o: Options) => {
+      await checkOutPath(o.out);
       const source = await readWeights(o.model);
       const { weights } = source;
       if (o.keep > weights.config.hiddenDim) throw new FfnkitError('E_ARG', `--keep: ${o.keep} is more than the hidden size ${weights.config.hiddenDim}`);

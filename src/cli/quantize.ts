@@ -5,7 +5,7 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { FILE_TYPES, FfnkitError, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type GgufTensorPlan, type WriteGgufOptions } from '../node/index.js';
-import { carriedMetadata, writeOutAtomically } from './common.js';
+import { carriedMetadata, checkOutPath, writeOutAtomically } from './common.js';
 
 interface Options {
   model: string;
@@ -56,6 +56,7 @@ export function quantizeCommand(): Command {
     .option('--allow-requantize', 'requantize matrices that are in another block type already')
     .option('--quantized-by <name>', "general.quantized_by: who quantized the file (the source's value is not carried)")
     .action(async (o: Options) => {
+      await checkOutPath(o.out);
       const source = await readWeights(o.model, { blocks: 'all' });
       const { weights, tokenizer: own } = source;
       const metadata = carriedMetadata(source);
