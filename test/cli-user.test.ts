@@ -200,4 +200,14 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect(nowhere.code).toBe(1);
     expect(nowhere.stderr).toBe(`ffnkit: --out: the folder ${join(dir, 'no')} of ${join(dir, 'no', 'p.gguf')} does not exist\n`);
   });
+
+  test('generate says on stderr when it stopped at the end of the context before --max-tokens', async () => {
+    const args = ['generate', '--model', gguf, '--prompt', 'Once upon a time '.repeat(120), '--temperature', '0', '--max-tokens', '1000'];
+    for (const r of [await run(args), await run([...args, '--ids'])]) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^stopped at the end of the model's context \(512 tokens\), before --max-tokens 1000\n\d+ tokens in /);
+    }
+    const short = await run(['generate', '--model', gguf, '--prompt', 'Once', '--temperature', '0', '--max-tokens', '5']);
+    expect(short.stderr).toMatch(/^5 tokens in /);
+  });
 });

@@ -48,19 +48,23 @@ export function generateCommand(): Command {
       const prompt = tokenizer.encode(o.prompt);
       const started = performance.now();
       let generated = 0;
+      let finish: FinishReason;
       if (o.ids) {
         const ids = [...prompt];
-        for (const id of generateIds(model, prompt, sampling)) {
-          ids.push(id);
-          generated++;
-        }
+        const tokens = generateIds(model, prompt, sampling);
+        let step = tokens.next();
+        for (; !step.done; step = tokens.next()) ids.push(step.value);
+        finish = step.value;
+        generated = ids.length - prompt.length;
         out(`${ids.join(' ')}\n`);
       } else {
         const counted = { ...sampling, onToken: () => generated++ };
-        await streamAfterPrompt(o.prompt, model.generate(tokenizer, o.prompt, counted));
+        finish = await streamAfterPrompt(o.prompt, model.generate(tokenizer, o.prompt, counted));
         generated -= prompt.length; // onToken saw the prompt's tokens too
         out('\n');
       }
+      // the context, not --max-tokens, ended it: a longer run needs a shorter prompt or a model with a longer context
+      if (finish === 'context') process.stderr.write(`stopped at the end of the model's context (${model.config.seqLen} tokens), before --max-tokens ${o.maxTokens}\n`);
       const seconds = (performance.now() - started) / 1000;
       if (o.stats && skip) process.stderr.write(formatSkipStats(skip.stats()));
       process.stderr.write(
