@@ -3,7 +3,7 @@
 // to stdout or --out, never a stack trace or output that only looks right.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,5 +209,19 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     }
     const short = await run(['generate', '--model', gguf, '--prompt', 'Once', '--temperature', '0', '--max-tokens', '5']);
     expect(short.stderr).toMatch(/^5 tokens in /);
+  });
+
+  test("docs/cli.md's info examples are what info prints (a line ending in … is a prefix: the kernels line names this machine's path)", async () => {
+    const cli = readFileSync(join(root, 'docs', 'cli.md'), 'utf8');
+    const examples = [...cli.matchAll(/^\$ npx ffnkit info (--model \S+)\n((?:(?!\$ |```).*\n)+)/gm)];
+    expect(examples.length).toBe(2);
+    for (const [, model, shown] of examples) {
+      const r = await run(['info', '--model', model!.slice('--model '.length).replace('../shared', SHARED!)]);
+      expect(r.code, r.stderr).toBe(0);
+      const want = shown!.trimEnd().split('\n');
+      const got = r.stdout.trimEnd().split('\n');
+      expect(got.length, model).toBe(want.length);
+      want.forEach((line, i) => (line.endsWith('…') ? expect(got[i]!.startsWith(line.slice(0, -1)), `${got[i]} / ${line}`).toBe(true) : expect(got[i]).toBe(line)));
+    }
   });
 });

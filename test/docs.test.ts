@@ -43,6 +43,25 @@ test('the docs have code blocks for every runner', () => {
   expect(blocks.filter((b) => b.runs.in !== 'node').length).toBeGreaterThan(1);
 });
 
+test("api.md's table of entries names only what each entry exports", async () => {
+  const api = readFileSync(join(root, 'docs', 'api.md'), 'utf8');
+  const modules: Record<string, () => Promise<Record<string, unknown>>> = {
+    ffnkit: () => import('../src/node/index.js'), 'ffnkit/node': () => import('../src/node/index.js'),
+    'ffnkit/factor': () => import('../src/entries/node/factor.js'), 'ffnkit/train': () => import('../src/entries/node/train.js'),
+    'ffnkit/kernels': () => import('../src/entries/node/kernels.js'), 'ffnkit/mixer': () => import('../src/entries/node/mixer.js'),
+    'ffnkit/onnx': () => import('../src/entries/onnx.js'),
+  };
+  // names the rows use in prose: the root entry ('the same as `ffnkit`'), the error an import throws
+  const prose = new Set(['ffnkit', 'FfnkitError']);
+  const rows = [...api.matchAll(/^\| `(ffnkit[^`]*)` \| (.*) \|$/gm)];
+  expect(rows.map((r) => r[1])).toEqual(Object.keys(modules));
+  for (const [, entry, text] of rows) {
+    const exports = await modules[entry!]!();
+    const names = [...text!.matchAll(/`([A-Za-z_]\w*)`/g)].map((m) => m[1]!).filter((n) => !(prose.has(n) && entry !== 'ffnkit'));
+    expect(names.filter((n) => !(n in exports)), entry).toEqual([]);
+  }
+});
+
 describe.skipIf(!SHARED)('docs code blocks', () => {
   let dir = '';
 
