@@ -224,4 +224,11 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
       want.forEach((line, i) => (line.endsWith('…') ? expect(got[i]!.startsWith(line.slice(0, -1)), `${got[i]} / ${line}`).toBe(true) : expect(got[i]).toBe(line)));
     }
   });
+
+  test('--help names every kind of --tokenizer that Tokenizer.load reads', async () => {
+    for (const command of ['generate', 'chat', 'eval', 'factorize', 'prune', 'finetune', 'quantize', 'tokenize']) {
+      const help = (await run([command, '--help'])).stdout.replace(/\s+/g, ' ');
+      expect(help, command).toMatch(/--tokenizer <path> llama2\.c tokenizer\.bin, a GGUF file, a tokenizer\.json or a Hugging Face directory/);
+    }
+  });
 });

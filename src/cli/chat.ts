@@ -10,6 +10,7 @@ import { ChatSession, ChatTemplate, FfnkitError, checkMessages, type ChatMessage
 import { CHAT_TEMPLATE_KEYS, CONTEXT_SHIFT_REMEDY, storedChatTemplate } from '../llm/chat.js';
 import { freshSeed } from '../llm/sampler.js';
 import { applyTopK, backendOption, expertsOption, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
+import { TOKENIZER_SOURCES } from './help-texts.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
 import { out } from './output.js';
@@ -34,7 +35,7 @@ export function chatCommand(): Command {
   const command = new Command('chat')
     .description("talk with a model through its chat template (interactive on a terminal; one turn per line from a pipe)")
     .requiredOption('--model <path>', 'GGUF, llama2.c .bin, or a Hugging Face directory')
-    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
+    .option('--tokenizer <path>', `${TOKENIZER_SOURCES} (default: the vocabulary in the model file)`)
     .option('--template <file>', "a Jinja chat template (default: the model's own)")
     .option('--system <text>', 'a system message to start the conversation with')
     .option('--messages <file.json>', 'a conversation, [{ "role": ..., "content": ... }]: print one reply to it and exit')

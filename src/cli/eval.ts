@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { evaluate } from '../node/index.js';
 import type { RoutingMode } from '../entries/factor.js';
 import { asFlag, applyTopK, applyRouting, routingOption, backendOption, threadsOption, expertsOption, describeDot, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, readTextOption } from './common.js';
+import { TOKENIZER_SOURCES } from './help-texts.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
 import { progressLine } from './progress.js';
 import { out } from './output.js';
@@ -34,7 +35,7 @@ export function evalCommand(): Command {
         'decode step (where FFNs are skipped), so the perplexity is what decoding would produce',
     )
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
-    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
+    .option('--tokenizer <path>', `${TOKENIZER_SOURCES} (default: the vocabulary in the model file)`)
     .requiredOption('--text <file>', 'UTF-8 text file')
     .option('--json', 'print one JSON object: {"tokens","nll","ppl","seconds"}')
     .addOption(expertsOption())

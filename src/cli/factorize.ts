@@ -9,6 +9,7 @@ import {
 } from '../node/index.js';
 import { factorizeModel, SPLIT_METHODS, type SplitMethod } from '../entries/factor.js';
 import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, checkOutPath, writeOutAtomically, readTextOption } from './common.js';
+import { TOKENIZER_SOURCES } from './help-texts.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -36,7 +37,7 @@ export function factorizeCommand(): Command {
   return new Command('factorize')
     .description('split each FFN into routed experts (FactorLLM), train routers with the PA loss, write GGUF')
     .requiredOption('--model <path>', 'dense model: llama2.c .bin, GGUF, or a Hugging Face directory')
-    .requiredOption('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF')
+    .requiredOption('--tokenizer <path>', TOKENIZER_SOURCES)
     .requiredOption('--calib <file>', 'calibration text (documents separated by blank lines)')
     .requiredOption('--experts <E>', 'experts per layer', numberOption('--experts', 2, 1 << 16, true))
     .requiredOption('--top-k <k>', 'experts used per token', numberOption('--top-k', 1, 1 << 16, true))

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { decodeCheckpoint, encodeCheckpoint, finetune, splitDocuments, teacherText, type Checkpoint } from '../entries/train.js';
 import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, checkOutPath, writeOutAtomically, readTextOption } from './common.js';
+import { TOKENIZER_SOURCES } from './help-texts.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -44,7 +45,7 @@ export function finetuneCommand(): Command {
   return new Command('finetune')
     .description('fine-tune a model on text (FactorLLM: experts and routers on LM + PA + balance loss), write GGUF')
     .requiredOption('--model <path>', 'model: a factorized GGUF from `ffnkit factorize`, or any dense model')
-    .requiredOption('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF')
+    .requiredOption('--tokenizer <path>', TOKENIZER_SOURCES)
     .option('--text <file>', 'training text (documents separated by blank lines)')
     .option('--teacher-text <tokens>', "also train on this many tokens of stories sampled from the starting model's dense FFNs (the teacher; seeded by --seed)", numberOption('--teacher-text', 1, 1e9, true))
     .option('--steps <n>', 'optimizer steps', numberOption('--steps', 1, 1e8, true), 300)

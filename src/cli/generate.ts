@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { FfnkitError, generateIds } from '../node/index.js';
 import { freshSeed } from '../llm/sampler.js';
 import { applyTopK, backendOption, describeDot, threadsOption, expertsOption, formatSkipStats, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy } from './common.js';
+import { TOKENIZER_SOURCES } from './help-texts.js';
 import type { FinishReason, IntegerDot, KvCache } from '../node/index.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
 import { out } from './output.js';
@@ -27,7 +28,7 @@ export function generateCommand(): Command {
   const command = new Command('generate')
     .description('continue a prompt with a Llama-family model (temperature 0 = greedy)')
     .requiredOption('--model <path>', 'llama2.c .bin, GGUF, or a Hugging Face directory')
-    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF (default: the vocabulary in the model file)')
+    .option('--tokenizer <path>', `${TOKENIZER_SOURCES} (default: the vocabulary in the model file)`)
     .requiredOption('--prompt <text>', 'text to continue');
   return samplingOptions(command)
     .addOption(expertsOption())

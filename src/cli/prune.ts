@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { pruneModel } from '../entries/factor.js';
 import { backendOption, carriedMetadata, engineOptions, numberOption, checkOutPath, writeOutAtomically, readTextOption } from './common.js';
+import { TOKENIZER_SOURCES } from './help-texts.js';
 import { progressLine } from './progress.js';
 
 interface Options {
@@ -22,7 +23,7 @@ export function pruneCommand(): Command {
   return new Command('prune')
     .description('keep the FFN neurons that fire most on calibration text (a dense model with a narrower FFN), write GGUF')
     .requiredOption('--model <path>', 'dense model: llama2.c .bin, GGUF, or a Hugging Face directory')
-    .requiredOption('--tokenizer <path>', 'llama2.c tokenizer.bin or GGUF')
+    .requiredOption('--tokenizer <path>', TOKENIZER_SOURCES)
     .requiredOption('--calib <file>', 'calibration text (documents separated by blank lines)')
     .requiredOption('--keep <n>', 'FFN neurons kept per layer', numberOption('--keep', 1, 1 << 20, true))
     .option('--calib-tokens <n>', 'calibration tokens the neurons are ranked on', numberOption('--calib-tokens', 1, 1 << 24, true), 8192)

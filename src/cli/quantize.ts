@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { FILE_TYPES, FfnkitError, Tokenizer, fileTypeByName, planGguf, readWeights, writeGguf, type FileType, type GgufTensorPlan, type WriteGgufOptions } from '../node/index.js';
 import { carriedMetadata, checkOutPath, writeOutAtomically } from './common.js';
+import { TOKENIZER_SOURCES } from './help-texts.js';
 
 interface Options {
   model: string;
@@ -49,7 +50,7 @@ export function quantizeCommand(): Command {
   return new Command('quantize')
     .description('write a model as GGUF in a llama.cpp file type: the k-quant mixes (Q4_K_M, ...) give each tensor the type llama-quantize would; norms stay F32')
     .requiredOption('--model <path>', 'llama2.c checkpoint, GGUF, or a Hugging Face directory (config.json, model.safetensors or its shards, tokenizer.json)')
-    .option('--tokenizer <path>', 'llama2.c tokenizer.bin, GGUF or tokenizer.json whose vocabulary to embed (default: the model\'s own, if any)')
+    .option('--tokenizer <path>', `${TOKENIZER_SOURCES}, whose vocabulary to embed (default: the model's own, if any)`)
     .requiredOption('--out <path>', 'output GGUF')
     .option('--type <type>', `file type: ${Object.keys(FILE_TYPES).join(', ')}`, fileType, 'Q8_0' as FileType)
     .option('--pure', 'every quantized tensor in the base type of --type, without the k-quant mix (rows that are not whole blocks still fall back)')

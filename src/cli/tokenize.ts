@@ -6,12 +6,13 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer } from '../node/index.js';
 import { out } from './output.js';
+import { TOKENIZER_SOURCES } from './help-texts.js';
 
 export function tokenizeCommand(): Command {
   const command = new Command('tokenize');
   return command
     .description('print the token ids of strings (no BOS, special tokens not parsed) as JSON')
-    .requiredOption('--tokenizer <path>', 'llama2.c tokenizer.bin, GGUF file, tokenizer.json, or a Hugging Face directory')
+    .requiredOption('--tokenizer <path>', TOKENIZER_SOURCES)
     .option('--strings <file>', 'a JSON array of strings: prints an array of id arrays')
     .option('--text <text>', 'one string: prints one id array')
     .action(async (o: { tokenizer: string; strings?: string; text?: string }) => {
