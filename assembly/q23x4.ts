@@ -24,8 +24,8 @@
 import { half_to_f32 } from './half';
 import { DOT_I16, FORM_EXACT } from './dot';
 import { byte, k3_scales } from './kquants';
-import { k_min_step, relaxed_i16_exact, store_rows, token_chunk } from './q4x4';
-import { q6_step, q6_zero, scale_scalar, scales_i32, scales_of, step_scalar, sub_i16_split, sub_relaxed_values } from './q6x4';
+import { k_min_step, pair_byte, relaxed_i16_exact, store_rows, token_chunk } from './q4x4';
+import { LOW_BYTES, q6_step, q6_zero, scale_scalar, scales_i32, scales_of, step_scalar, sub_i16_split, sub_relaxed_values } from './q6x4';
 
 // ---- Q3_K: packing -------------------------------------------------------------------------
 //
@@ -68,7 +68,7 @@ export function q3_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
       const dst = out + (<usize>(r >> 2) * nb + b) * Q3_GROUP;
       store<f32>(dst + lane * 4, half_to_f32(load<u16>(src, 108)));
       for (let j = 0; j < 16; j++) {
-        store<i8>(dst + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, <i8>(byte(k3_scales(src, j >> 2), j & 3) - 32));
+        store<i8>(dst + SCALES + pair_byte(j, lane), <i8>(byte(k3_scales(src, j >> 2), j & 3) - 32));
         for (let c = 0; c < 4; c++) {
           for (let e = 0; e < 4; e++) {
             const wi = 16 * j + 4 * c + e;
@@ -98,15 +98,20 @@ function put_crumb(plane: usize, j: i32, c: i32, e: i32, lane: usize, low: i32):
   store<u8>(at, load<u8>(at) | <u8>(low << (2 * c)));
 }
 
+// The scalar build's read of what put_crumb wrote: the low 2 bits of weight 16j + 4c + e of row `lane`.
+@inline
+function get_crumb(plane: usize, j: i32, c: i32, e: i32, lane: usize): i32 {
+  return (<i32>load<u8>(plane + <usize>(16 * j + e) + lane * 4) >> (2 * c)) & 3;
+}
+
 // ---- unpacking ------------------------------------------------------------------------------
 
 // The masks, read from memory rather than built as constants (an engine may rebuild a constant
-// inside every loop iteration, but not a load): the low 2 bits and bit 2 of each byte, the low
-// byte of each u16 (the i16 path's split) and its low nibble (Q2_K's scales).
+// inside every loop iteration, but not a load): the low 2 bits and bit 2 of each byte, and the
+// low nibble of each u16 (Q2_K's scales); the i16 path's split takes q6x4.ts's LOW_BYTES.
 const MASKS = memory.data<u8>([
   3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
   4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-  0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0,
   0x0f, 0, 0x0f, 0, 0x0f, 0, 0x0f, 0, 0x0f, 0, 0x0f, 0, 0x0f, 0, 0x0f, 0,
 ], 16);
 
@@ -133,7 +138,7 @@ function q3_vector(cv: v128, hv: v128, c: i32, o: i32, m3: v128, m4: v128): v128
 @inline
 function sub_x4(w0: v128, w1: v128, w2: v128, w3: v128, xq: usize, sp: v128, odd: bool, relaxed: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD && relaxed) return sub_relaxed_values(w0, w1, w2, w3, xq, scales_of(sp, odd));
-  const low = v128.load(MASKS, 32);
+  const low = v128.load(LOW_BYTES);
   const l0 = v128.and(w0, low), h0 = i16x8.shr_u(w0, 8), l1 = v128.and(w1, low), h1 = i16x8.shr_u(w1, 8);
   const l2 = v128.and(w2, low), h2 = i16x8.shr_u(w2, 8), l3 = v128.and(w3, low), h3 = i16x8.shr_u(w3, 8);
   return i32x4.mul(sub_i16_split(l0, h0, l1, h1, l2, h2, l3, h3, xq), scales_i32(sp, odd));
@@ -151,7 +156,7 @@ function q3_row_scalar(g: usize, xt: usize, nb: i32, lane: usize): f32 {
       let d = 0;
       for (let c = 0; c < 4; c++) {
         for (let e = 0; e < 4; e++) {
-          const crumb = (<i32>load<u8>(p + Q3_CRUMBS + <usize>(16 * j) + lane * 4 + <usize>e) >> (2 * c)) & 3;
+          const crumb = get_crumb(p + Q3_CRUMBS, j, c, e, lane);
           const high = (<i32>load<u8>(p + HIGH + <usize>(16 * (j >> 1)) + lane * 4 + <usize>e) >> (4 * (j & 1) + c)) & 1;
           d += (crumb | (high << 2)) * <i32>load<i8>(xb + XQ + <usize>(16 * j + 4 * c + e));
         }
@@ -200,7 +205,7 @@ export function q2_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
       store<f32>(dst + lane * 4, half_to_f32(load<u16>(src, 80)));
       store<f32>(dst + 16 + lane * 4, half_to_f32(load<u16>(src, 82)));
       for (let j = 0; j < 16; j++) {
-        store<u8>(dst + Q2_SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, load<u8>(src + <usize>j));
+        store<u8>(dst + Q2_SCALES + pair_byte(j, lane), load<u8>(src + <usize>j));
         for (let c = 0; c < 4; c++) {
           for (let e = 0; e < 4; e++) {
             const wi = 16 * j + 4 * c + e;
@@ -221,11 +226,11 @@ function q2_row_scalar(g: usize, xt: usize, nb: i32, lane: usize): f32 {
     const xb = xt + <usize>b * XQ_BYTES;
     let sumq = 0, summ = 0;
     for (let j = 0; j < 16; j++) {
-      const sm = <i32>load<u8>(p + Q2_SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2);
+      const sm = <i32>load<u8>(p + Q2_SCALES + pair_byte(j, lane));
       let d = 0;
       for (let c = 0; c < 4; c++) {
         for (let e = 0; e < 4; e++) {
-          const crumb = (<i32>load<u8>(p + Q2_CRUMBS + <usize>(16 * j + e) + lane * 4) >> (2 * c)) & 3;
+          const crumb = get_crumb(p + Q2_CRUMBS, j, c, e, lane);
           d += crumb * <i32>load<i8>(xb + XQ + <usize>(16 * j + 4 * c + e));
         }
       }
@@ -284,7 +289,7 @@ function block_step(type: i32, p: usize, xb: usize, sumq: v128): v128 {
 // integers and float steps as one token at a time.
 @inline
 function rows_x4(type: i32, g: usize, xa: usize, xc: usize, ya: usize, yc: usize, nb: i32, rows: i32, two: bool, relaxed: bool): void {
-  const m3 = v128.load(MASKS), m4 = v128.load(MASKS, 16), nibble = v128.load(MASKS, 48);
+  const m3 = v128.load(MASKS), m4 = v128.load(MASKS, 16), nibble = v128.load(MASKS, 32);
   const groupBytes = type == Q3 ? Q3_GROUP : Q2_GROUP;
   let accA = f32x4.splat(0), accC = f32x4.splat(0);
   let ba = xa, bc = xc;

@@ -63,6 +63,15 @@ export function put_word(out: usize, n0: i32, n1: i32, n2: i32, n3: i32, n4: i32
   store<u8>(out, word_byte(n5, n7), 3);
 }
 
+// Where row `lane`'s byte for sub-block j sits in a plane of per-sub-block bytes kept in pairs
+// (sub-blocks 2p and 2p + 1 at 8p: byte 2i row i's of 2p, 2i + 1 of 2p + 1), the order in which
+// v128.load8x8 widens a pair to one row per 32-bit lane: Q4_K's and Q5_K's mins, Q2_K's, Q3_K's
+// and Q6_K's scales.
+@inline
+export function pair_byte(j: i32, lane: usize): usize {
+  return <usize>(8 * (j >> 1) + (j & 1)) + lane * 2;
+}
+
 // ---- Q4_0 ---------------------------------------------------------------------------------
 //
 // Packed layout: per group of 4 rows (the last padded with zero rows), per block b of 32
@@ -142,7 +151,7 @@ export function q4_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
       store<f32>(dst + K_DMIN + lane * 4, half_to_f32(load<u16>(src, 2)));
       for (let j = 0; j < 8; j++) {
         store<u8>(dst + K_SCALES + <usize>(4 * j) + lane, <u8>byte(k4_scales(src, j >> 2), j & 3));
-        store<u8>(dst + K_MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, <u8>byte(k4_scales(src, 2 + (j >> 2)), j & 3));
+        store<u8>(dst + K_MINS + pair_byte(j, lane), <u8>byte(k4_scales(src, 2 + (j >> 2)), j & 3));
         const q = src + 16;
         for (let c = 0; c < 4; c++) {
           const at = 32 * j + 8 * c;
@@ -726,7 +735,7 @@ function q4_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
             let sumq = 0, summ = 0;
             for (let j = 0; j < 8; j++) {
               sumq += <i32>load<u8>(p + K_SCALES + <usize>(4 * j) + lane) * dot32_scalar(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, lane);
-              summ += <i32>load<u8>(p + K_MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2) * <i32>load<i16>(xb + XQ4_K_BSUMS + <usize>j * 2);
+              summ += <i32>load<u8>(p + K_MINS + pair_byte(j, lane)) * <i32>load<i16>(xb + XQ4_K_BSUMS + <usize>j * 2);
             }
             const dx = load<f32>(xb);
             const d = load<f32>(p + lane * 4), dmin = load<f32>(p + K_DMIN + lane * 4);

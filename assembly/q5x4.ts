@@ -35,7 +35,7 @@
 import { DOT_I16, FORM_EXACT } from './dot';
 import { half_finite_to_f32 } from './half';
 import { byte, k4_scales, Q5_K_BYTES } from './kquants';
-import { k4_scaled, q4_k_nibble, relaxed_i16_exact, scales_x2, store_rows, store_rows_x4, token_chunk } from './q4x4';
+import { k4_scaled, pair_byte, q4_k_nibble, relaxed_i16_exact, scales_x2, store_rows, store_rows_x4, token_chunk } from './q4x4';
 import { XQ4_K_BSUMS, XQ4_K_BYTES, XQ4_K_I16, XQ4_K_I8 } from './q8';
 
 // ---- packing -----------------------------------------------------------------------------
@@ -92,7 +92,7 @@ export function q5_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
       const qh = src + 16, q = src + 48;
       for (let j = 0; j < 8; j++) {
         store<u8>(dst + SCALES + <usize>(4 * j) + lane, <u8>byte(k4_scales(src, j >> 2), j & 3));
-        store<u8>(dst + MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, <u8>byte(k4_scales(src, 2 + (j >> 2)), j & 3));
+        store<u8>(dst + MINS + pair_byte(j, lane), <u8>byte(k4_scales(src, 2 + (j >> 2)), j & 3));
         const plane = dst + PLANES + <usize>(16 * j) + lane * 4;
         for (let c = 0; c < 4; c++) {
           const word = dst + WORDS + <usize>(64 * j + 16 * c) + lane * 4;
@@ -430,7 +430,7 @@ function q5_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
             let sumq = 0, summ = 0;
             for (let j = 0; j < 8; j++) {
               sumq += <i32>load<u8>(p + SCALES + <usize>(4 * j) + lane) * q5_dot32_scalar(p, j, xb + XQ4_K_I8 + <usize>j * 32, lane);
-              summ += <i32>load<u8>(p + MINS + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2) * <i32>load<i16>(xb + XQ4_K_BSUMS + <usize>j * 2);
+              summ += <i32>load<u8>(p + MINS + pair_byte(j, lane)) * <i32>load<i16>(xb + XQ4_K_BSUMS + <usize>j * 2);
             }
             const dx = load<f32>(xb);
             const d = load<f32>(p + lane * 4), dmin = load<f32>(p + 16 + lane * 4);

@@ -23,7 +23,7 @@
 
 import { half_to_f32 } from './half';
 import { DOT_I16, FORM_EXACT } from './dot';
-import { relaxed_i16_exact, store_rows, store_rows_x4, token_chunk } from './q4x4';
+import { pair_byte, relaxed_i16_exact, store_rows, store_rows_x4, token_chunk } from './q4x4';
 
 // ---- packing -----------------------------------------------------------------------------
 //
@@ -73,7 +73,7 @@ export function q6_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
       const dst = out + (<usize>(r >> 2) * nb + b) * GROUP_BLOCK;
       store<f32>(dst + lane * 4, half_to_f32(load<u16>(src, 208)));
       for (let j = 0; j < 16; j++) {
-        store<i8>(dst + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2, load<i8>(src + 192 + <usize>j));
+        store<i8>(dst + SCALES + pair_byte(j, lane), load<i8>(src + 192 + <usize>j));
         for (let c = 0; c < 4; c++) {
           const word = dst + WEIGHTS + <usize>(64 * j + 16 * c) + lane * 4;
           for (let e = 0; e < 4; e++) store<u8>(word + <usize>e, <u8>q6_value(src, 16 * j + 4 * c + e));
@@ -87,7 +87,7 @@ export function q6_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
 
 // The masks and shuffles of the i16 path, read from memory rather than built as constants (an
 // engine may rebuild a constant inside every loop iteration, but not a load).
-const LOW_BYTES = memory.data<u16>([0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff], 16);
+export const LOW_BYTES = memory.data<u16>([0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff, 0x00ff], 16);
 
 // Sub-block j's scales of the 4 rows, each twice ([s0 s0 s1 s1 s2 s2 s3 s3], i16), from the
 // scale pairs of its pair of sub-blocks widened to i16 (sp = [s0 t0 s1 t1 ...]): j even takes the
@@ -299,7 +299,7 @@ function q6_k_pair_relaxed(g: usize, xa: usize, xc: usize, ya: usize, yc: usize,
 // The scalar build's scale of sub-block j for row `lane` of the packed super-block at p.
 @inline
 export function scale_scalar(p: usize, j: i32, lane: usize): i32 {
-  return <i32>load<i8>(p + SCALES + <usize>(8 * (j >> 1) + (j & 1)) + lane * 2);
+  return <i32>load<i8>(p + SCALES + pair_byte(j, lane));
 }
 
 // The scalar build's float step of one super-block for row `lane` (the q6_step of one lane),
