@@ -107,6 +107,39 @@ describe.skipIf(!SHARED)('chat templates', () => {
     }
   });
 
+  // a tool-calling round trip in OpenAI's message format: the call has content null, the result is a 'tool' message
+  const weather = {
+    type: 'function',
+    function: {
+      name: 'get_weather', description: 'The weather in a city.',
+      parameters: { type: 'object', properties: { city: { type: 'string', description: 'The city.' } }, required: ['city'] },
+    },
+  };
+  const toolRound: ChatMessage[] = [
+    { role: 'user', content: 'Weather in Paris?' },
+    { role: 'assistant', content: null, tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+    { role: 'tool', content: '{"sky": "clear"}' },
+  ];
+
+  test('tools: Hermes 3 lists them in its system block and writes the call and result as its model card shows', async () => {
+    const text = (await template('NousResearch-Hermes-3-Llama-3.1-8B-tool_use')).render(toolRound, { tools: [weather] });
+    expect(text).toContain('<tools> {"type": "function", "function": {"name": "get_weather", "description": "get_weather(city: str) - The weather in a city.\n\n    Args:\n        city(str): The city.", "parameters": ');
+    expect(text).toContain('<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n');
+    expect(text.endsWith('<|im_start|>tool\n<tool_response>\n{"sky": "clear"}\n</tool_response><|im_end|><|im_start|>assistant\n')).toBe(true);
+  });
+
+  test('tools: Llama 3.1 puts them in the first user message and the result in an ipython turn', async () => {
+    const text = (await template('meta-llama-Llama-3.1-8B-Instruct')).render(toolRound, { tools: [weather], variables: { date_string: '26 Jul 2024' } });
+    expect(text).toContain('<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions, please respond with a JSON for a function call ');
+    expect(text).toContain('"name": "get_weather"');
+    expect(text).toContain('Weather in Paris?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|>');
+    // a string `is iterable` in Jinja as in Python, so this template writes the result through tojson, quoted, as transformers does
+    expect(text.endsWith('<|start_header_id|>ipython<|end_header_id|>\n\n"{\\"sky\\": \\"clear\\"}"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n')).toBe(true);
+    // without tools the same template writes no function list
+    const plain = (await template('meta-llama-Llama-3.1-8B-Instruct')).render(withoutSystem, { variables: { date_string: '26 Jul 2024' } });
+    expect(plain).not.toContain('Given the following functions');
+  });
+
   test('bad templates and messages are FfnkitErrors naming the problem', async () => {
     await expect(ChatTemplate.parse('{% for m in messages %}', 'broken')).rejects.toThrow(/broken: not a Jinja template/);
     // text that ends inside a tag or block: the parser's TypeError becomes what is wrong
@@ -116,7 +149,12 @@ describe.skipIf(!SHARED)('chat templates', () => {
     const t = await ChatTemplate.parse(CHATML);
     expect(() => t.render([{ role: 'user' } as unknown as ChatMessage])).toThrow(/messages\[0\]\.content: expected a string/);
     expect(() => t.render('hi' as unknown as ChatMessage[])).toThrow(/messages: expected an array/);
-    expect(() => t.render(withoutSystem, { variables: { messages: [] } })).toThrow(/variables\.messages/);
+    expect(() => t.render(withoutSystem, { variables: { messages: [] } })).toThrow(/^variables: messages is set by the renderer itself/);
+    expect(() => t.render(withoutSystem, { tools: [{ type: 'function', function: { description: 'no name' } }] as never })).toThrow(/^tools\[0\]\.function\.name: expected the tool's name/);
+    expect(() => t.render(withoutSystem, { tools: {} as never })).toThrow(/^tools: expected an array/);
+    expect(() => t.render(withoutSystem, { tools: [], variables: { tools: [] } })).toThrow(/^variables\.tools: given twice/);
+    expect(() => t.render([{ role: 'assistant', content: null }])).toThrow(/^messages\[0\]\.content: expected a string, found null/);
+    expect(() => t.render([{ role: 'assistant', content: null, tool_calls: {} }])).toThrow(/^messages\[0\]\.tool_calls: expected an array/);
   });
 
   test('dropOldestTurn keeps system messages and the last turn', async () => {

@@ -97,6 +97,76 @@ describe.skipIf(!SHARED)('ffnkit chat', () => {
     expect(replies[1]).not.toBe(replies[2]);
     expect(r.stderr).toMatch(/\[conversation cleared\]/);
   });
+
+  test('--tools and --template-vars reach the template: every tool-use template in shared/templates renders, and a reply runs', async () => {
+    const tools = file('tools.json', JSON.stringify([{
+      type: 'function',
+      function: { name: 'get_weather', description: 'The weather in a city.', parameters: { type: 'object', properties: { city: { type: 'string', description: 'The city.' } } } },
+    }]));
+    const messages = file('ask.json', JSON.stringify([{ role: 'user', content: 'Weather in Paris?' }]));
+    const cases: Array<[string, string[]]> = [
+      ['NousResearch-Hermes-3-Llama-3.1-8B-tool_use', ['--tools', tools]],
+      ['NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use', ['--tools', tools]],
+      ['CohereForAI-c4ai-command-r-plus-tool_use', ['--tools', tools]],
+      ['meetkai-functionary-medium-v3.1', ['--tools', tools]],
+      ['meta-llama-Llama-3.2-3B-Instruct', ['--tools', tools, '--template-vars', '{"date_string": "26 Jul 2024"}']],
+      // firefunction-v2 reads its functions as one JSON string and the date as datetime
+      ['fireworks-ai-llama-3-firefunction-v2', ['--template-vars', JSON.stringify({ functions: '[{"name": "get_weather"}]', datetime: '2024-07-26' })]],
+    ];
+    for (const [name, flags] of cases) {
+      const r = await run(['chat', '--model', model, '--template', sharedPath('templates', `${name}.jinja`), '--messages', messages, ...flags, '--print-prompt']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      expect(r.stdout, name).toContain('get_weather');
+      expect(r.stdout, name).toContain('Weather in Paris?');
+      if (name.startsWith('meta-llama')) expect(r.stdout).toContain('Today Date: 26 Jul 2024');
+    }
+    // without the list, the Hermes template fails with the renderer's message, named by the template file
+    const bare = await run(['chat', '--model', model, '--template', sharedPath('templates', `${cases[0]![0]}.jinja`), '--messages', messages, '--print-prompt']);
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toMatch(/^ffnkit: --template .*Hermes-3.*: /);
+    // a reply with the tool list (Hermes' system block alone outgrows this model's 512-token context: a short template)
+    const listing = file('listing.jinja', `Tools:{% for t in tools %} {{ t.function.name }}{% endfor %}\n${CHATML}`);
+    const args = ['chat', '--model', model, '--template', listing, '--messages', messages, '--tools', tools, '--temperature', '0', '--max-tokens', '8'];
+    const prompt = await run([...args, '--print-prompt']);
+    // (the newline after a block tag is trimmed, as transformers renders)
+    expect(prompt.stdout.startsWith('Tools: get_weather<|im_start|>user\nWeather in Paris?'), prompt.stdout).toBe(true);
+    const reply = await run(args);
+    expect(reply.code, reply.stderr).toBe(0);
+    expect(reply.stderr).toMatch(/\[8 tokens in .*; prompt \d+ tokens/);
+  });
+
+  test('bad --tools and --template-vars are errors naming the flag, before the model loads', async () => {
+    const messages = file('hi.json', JSON.stringify([{ role: 'user', content: 'hi' }]));
+    const base = ['chat', '--model', join(dir, 'no-such-model.gguf'), '--template', template, '--messages', messages, '--print-prompt'];
+    const cases: Array<[string[], RegExp]> = [
+      [['--tools', file('bad.json', '[{')], /^ffnkit: --tools: .*bad\.json is not JSON/],
+      [['--tools', file('obj.json', '{"name": "f"}')], /^ffnkit: --tools: .*obj\.json: tools: expected an array/],
+      [['--tools', file('noname.json', '[{"type": "function", "function": {"description": "x"}}]')], /^ffnkit: --tools: .*noname\.json: tools\[0\]\.function\.name: expected the tool's name/],
+      [['--tools', join(dir, 'missing.json')], /^ffnkit: --tools: cannot read /],
+      [['--template-vars', '{date_string: 1}'], /^ffnkit: --template-vars: not JSON .*quote the object/],
+      [['--template-vars', '[1]'], /^ffnkit: --template-vars: expected an object of template variables, found an array/],
+      [['--template-vars', '{"messages": []}'], /^ffnkit: --template-vars: messages is set by the renderer itself/],
+      [['--template-vars', '{"tools": []}', '--tools', file('empty.json', '[]')], /^ffnkit: --template-vars: holds tools, which --tools gives/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await run([...base, ...flags]);
+      expect(r.code, flags.join(' ')).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.split('\n')[0], flags.join(' ')).toMatch(message);
+    }
+  });
+
+  test('--messages in OpenAI\'s tool-calling form (a call with content null, then its result) renders through Hermes 3', async () => {
+    const tools = file('tools2.json', JSON.stringify([{ type: 'function', function: { name: 'get_weather', description: 'Weather.', parameters: { type: 'object', properties: {} } } }]));
+    const messages = file('round.json', JSON.stringify([
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: null, tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } }] },
+      { role: 'tool', content: 'clear' },
+    ]));
+    const r = await run(['chat', '--model', model, '--template', sharedPath('templates', 'NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja'), '--messages', messages, '--tools', tools, '--print-prompt']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n<|im_start|>tool\n<tool_response>\nclear\n</tool_response><|im_end|><|im_start|>assistant\n');
+  });
 });
 
 describe.skipIf(!SHARED)('ffnkit generate: the new sampling flags', () => {

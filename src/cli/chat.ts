@@ -6,10 +6,10 @@
 
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
-import { ChatSession, ChatTemplate, FfnkitError, checkMessages, type ChatMessage, type TurnStats } from '../node/index.js';
+import { ChatSession, ChatTemplate, FfnkitError, checkMessages, checkTools, checkVariables, type TurnStats } from '../node/index.js';
 import { CHAT_TEMPLATE_KEYS, CONTEXT_SHIFT_REMEDY, storedChatTemplate } from '../llm/chat.js';
 import { freshSeed } from '../llm/sampler.js';
-import { applyTopK, backendOption, expertsOption, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
+import { applyTopK, asFlag, backendOption, expertsOption, integerDotOption, loadWithTokenizer, kvCacheOption, skipOption, skipPolicy, threadsOption, readTextOption } from './common.js';
 import { TOKENIZER_SOURCES } from './help-texts.js';
 import type { IntegerDot, KvCache } from '../node/index.js';
 import { samplingFrom, samplingOptions, type SamplingFlags } from './sampling.js';
@@ -21,6 +21,8 @@ interface Options extends SamplingFlags {
   template?: string;
   system?: string;
   messages?: string;
+  tools?: string;
+  templateVars?: string;
   printPrompt?: boolean;
   contextShift?: boolean;
   topK?: number;
@@ -39,6 +41,8 @@ export function chatCommand(): Command {
     .option('--template <file>', "a Jinja chat template (default: the model's own)")
     .option('--system <text>', 'a system message to start the conversation with')
     .option('--messages <file.json>', 'a conversation, [{ "role": ..., "content": ... }]: print one reply to it and exit')
+    .option('--tools <file.json>', 'tools the model may call, passed to the template as tools: a JSON array as transformers and OpenAI take it, [{ "type": "function", "function": { "name", "description", "parameters" } }]')
+    .option('--template-vars <json>', `further template variables, a JSON object (e.g. '{"enable_thinking": false}')`)
     .option('--print-prompt', 'print the rendered prompt exactly (nothing else) and exit')
     .addOption(new Option('--context-shift', 'when the context fills, drop the oldest turns instead of stopping with an error'));
   return samplingOptions(command)
@@ -51,7 +55,10 @@ export function chatCommand(): Command {
     .action(async (o: Options) => {
       // parsed before the model loads, and named in its errors (parse and render) by the flag and file
       const template = o.template === undefined ? undefined : await ChatTemplate.parse(await readTextOption(o.template, '--template'), `--template ${o.template}`);
-      const messages = o.messages === undefined ? undefined : await readMessages(o.messages);
+      const messages = o.messages === undefined ? undefined : await readJsonFile(o.messages, '--messages', checkMessages);
+      const tools = o.tools === undefined ? undefined : await readJsonFile(o.tools, '--tools', checkTools);
+      const variables = o.templateVars === undefined ? undefined : templateVars(o.templateVars);
+      if (tools && variables && 'tools' in variables) throw new FfnkitError('E_ARG', '--template-vars: holds tools, which --tools gives (pass one)');
       if (o.system !== undefined && messages?.[0]?.role === 'system') throw new FfnkitError('E_ARG', `--system: ${o.messages} starts with a system message already`);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache, o.integerDot);
       if (template === undefined && storedChatTemplate(model) === undefined) {
@@ -65,6 +72,8 @@ export function chatCommand(): Command {
         ...(template !== undefined ? { template } : {}),
         ...(o.system !== undefined ? { system: o.system } : {}),
         ...(o.contextShift ? { contextShift: true } : {}),
+        ...(tools ? { tools } : {}),
+        ...(variables ? { variables } : {}),
         ...(skip ? { skip } : {}),
       });
       if (messages) session.messages.push(...messages);
@@ -134,18 +143,31 @@ async function converse(session: ChatSession): Promise<void> {
   rl.close();
 }
 
-async function readMessages(path: string): Promise<ChatMessage[]> {
+/** A JSON file named by a command-line flag, checked by `check`; its errors name the flag and the file. */
+async function readJsonFile<T>(path: string, flag: string, check: (v: unknown) => asserts v is T): Promise<T> {
   let v: unknown;
   try {
-    v = JSON.parse(await readTextOption(path, '--messages'));
+    v = JSON.parse(await readTextOption(path, flag));
   } catch (e) {
     if (e instanceof FfnkitError) throw e;
-    throw new FfnkitError('E_ARG', `--messages: ${path} is not JSON (${(e as Error).message})`);
+    throw new FfnkitError('E_ARG', `${flag}: ${path} is not JSON (${(e as Error).message})`);
   }
   try {
-    checkMessages(v);
+    check(v);
   } catch (e) {
-    throw new FfnkitError('E_ARG', `--messages: ${path}: ${(e as Error).message}`);
+    throw new FfnkitError('E_ARG', `${flag}: ${path}: ${(e as Error).message}`);
   }
   return v;
+}
+
+/** --template-vars: a JSON object given on the command line. */
+function templateVars(text: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new FfnkitError('E_ARG', `--template-vars: not JSON (${(e as Error).message}); quote the object, e.g. '{"enable_thinking": false}'`);
+  }
+  asFlag('variables', '--template-vars', () => checkVariables(v));
+  return v as Record<string, unknown>;
 }

@@ -7,7 +7,7 @@
 import { FfnkitError } from '../errors.js';
 import { type ChatVocabulary, sentencePieceChatVocabulary } from '../formats/chat-vocabulary.js';
 import type { Tokenizer } from '../formats/tokenizer.js';
-import { type ChatMessage, ChatTemplate, checkMessages } from '../text/chat-template.js';
+import { type ChatMessage, type ChatTool, ChatTemplate, checkMessages } from '../text/chat-template.js';
 import { type FinishReason, type GenerateOptions, GENERATE_OPTION_KINDS, type TokenRun, runTokens, streamText, tokenRun } from './generate.js';
 import type { LlamaModel } from './model.js';
 import { checkOptions } from './options.js';
@@ -19,7 +19,9 @@ export interface ChatOptions extends GenerateOptions {
   tokenizer?: Tokenizer;
   /** When the context fills, drop the oldest turns (keeping system messages) and prefill the rest again. Default false: an error. */
   contextShift?: boolean;
-  /** Further template variables: tools, documents, date_string, ... */
+  /** The tools the model may call, passed to the template as `tools` (the reply is text: tool calls in the model's own syntax). */
+  tools?: readonly ChatTool[];
+  /** Further template variables: documents, date_string, enable_thinking, ... */
   variables?: Record<string, unknown>;
 }
 
@@ -30,7 +32,7 @@ export interface ChatOptions extends GenerateOptions {
 export const CONTEXT_SHIFT_REMEDY = 'pass contextShift: true to drop the oldest turns';
 
 export const CHAT_OPTION_KINDS = {
-  ...GENERATE_OPTION_KINDS, template: 'string|object', tokenizer: 'object', contextShift: 'boolean', variables: 'object',
+  ...GENERATE_OPTION_KINDS, template: 'string|object', tokenizer: 'object', contextShift: 'boolean', tools: 'object', variables: 'object',
 } as const;
 
 /** What one reply cost: the prompt, how much of it the KV cache already held, and the reply. */
@@ -131,7 +133,8 @@ async function templateOf(model: LlamaModel, vocabulary: ChatVocabulary, given: 
 function render(format: ChatFormat, messages: readonly ChatMessage[], options: ChatOptions): string {
   const v = format.vocabulary;
   return format.template.render(messages, {
-    bosToken: v.bos?.text ?? '', eosToken: v.eos?.text ?? '', addGenerationPrompt: true, ...(options.variables ? { variables: options.variables } : {}),
+    bosToken: v.bos?.text ?? '', eosToken: v.eos?.text ?? '', addGenerationPrompt: true,
+    ...(options.tools ? { tools: options.tools } : {}), ...(options.variables ? { variables: options.variables } : {}),
   });
 }
 

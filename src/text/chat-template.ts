@@ -25,8 +25,21 @@ function templateEngine(): Promise<typeof import('@huggingface/jinja')> {
 export interface ChatMessage {
   /** 'system', 'user', 'assistant', or any role the template knows (e.g. 'tool'). */
   role: string;
-  content: string;
-  /** Further fields a template may read (name, tool_calls, ...), passed through as they are. */
+  /** The text; null (or left out) only on an assistant message that carries `tool_calls` instead, as in OpenAI's format. */
+  content: string | null;
+  /** Further fields a template may read (name, tool_calls, tool_call_id, ...), passed through as they are. */
+  [field: string]: unknown;
+}
+
+/**
+ * A tool the model may call, as transformers' `apply_chat_template(tools=...)` and OpenAI's API
+ * take it: `{ type: 'function', function: { name, description, parameters } }`, or the function
+ * object itself. Templates read the fields they know (most, `parameters.properties`).
+ */
+export interface ChatTool {
+  type?: string;
+  function?: { name: string; description?: string; parameters?: unknown; [field: string]: unknown };
+  name?: string;
   [field: string]: unknown;
 }
 
@@ -37,7 +50,9 @@ export interface RenderOptions {
   eosToken?: string;
   /** End with the header of an assistant turn, so the model writes the reply. Default true. */
   addGenerationPrompt?: boolean;
-  /** Further template variables: tools, documents, date_string, ... */
+  /** The tools the model may call, passed to the template as `tools`. */
+  tools?: readonly ChatTool[];
+  /** Further template variables: documents, date_string, enable_thinking, ... */
   variables?: Record<string, unknown>;
 }
 
@@ -72,16 +87,16 @@ export class ChatTemplate {
   render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
     checkMessages(messages);
     const variables = options.variables ?? {};
-    if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) {
-      throw new FfnkitError('E_ARG', `variables: expected an object of template variables, found ${Array.isArray(variables) ? 'an array' : typeof variables}`);
-    }
-    for (const key of RESERVED) {
-      if (key in variables) throw new FfnkitError('E_ARG', `variables.${key}: set by the renderer itself (pass it as its own argument or option)`);
+    checkVariables(variables);
+    if (options.tools !== undefined) {
+      checkTools(options.tools);
+      if ('tools' in variables) throw new FfnkitError('E_ARG', 'variables.tools: given twice, also as the tools option (pass one)');
     }
     let out: unknown;
     try {
       out = this.program.render({
         ...variables,
+        ...(options.tools !== undefined ? { tools: options.tools } : {}),
         messages,
         bos_token: options.bosToken ?? '',
         eos_token: options.eosToken ?? '',
@@ -107,13 +122,41 @@ function parseProblem(e: Error): string {
   return e.message;
 }
 
-/** Throws unless `messages` is an array of { role: string, content: string }. */
+/**
+ * Throws unless `messages` is an array of { role: string, content: string }; an assistant message
+ * with a `tool_calls` array may have content null or none.
+ */
 export function checkMessages(messages: unknown): asserts messages is ChatMessage[] {
   if (!Array.isArray(messages)) throw new FfnkitError('E_ARG', `messages: expected an array of { role, content }, found ${typeof messages}`);
   messages.forEach((m: unknown, i) => {
     if (typeof m !== 'object' || m === null) throw new FfnkitError('E_ARG', `messages[${i}]: expected { role, content }, found ${m === null ? 'null' : typeof m}`);
-    const { role, content } = m as { role?: unknown; content?: unknown };
+    const { role, content, tool_calls: calls } = m as { role?: unknown; content?: unknown; tool_calls?: unknown };
     if (typeof role !== 'string' || role === '') throw new FfnkitError('E_ARG', `messages[${i}].role: expected a non-empty string, found ${JSON.stringify(role) ?? 'undefined'}`);
-    if (typeof content !== 'string') throw new FfnkitError('E_ARG', `messages[${i}].content: expected a string, found ${content === null ? 'null' : typeof content}`);
+    if (calls !== undefined && !Array.isArray(calls)) throw new FfnkitError('E_ARG', `messages[${i}].tool_calls: expected an array, found ${calls === null ? 'null' : typeof calls}`);
+    if (typeof content === 'string' || (Array.isArray(calls) && content == null)) return;
+    const why = calls === undefined ? '' : ' (or null, with tool_calls)';
+    throw new FfnkitError('E_ARG', `messages[${i}].content: expected a string${why}, found ${content === null ? 'null' : typeof content}`);
+  });
+}
+
+/** Throws unless `variables` is an object of template variables that leaves the renderer's own (messages, ...) alone. */
+export function checkVariables(variables: unknown): asserts variables is Record<string, unknown> {
+  if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) {
+    throw new FfnkitError('E_ARG', `variables: expected an object of template variables, found ${variables === null ? 'null' : Array.isArray(variables) ? 'an array' : typeof variables}`);
+  }
+  for (const key of RESERVED) {
+    if (key in variables) throw new FfnkitError('E_ARG', `variables: ${key} is set by the renderer itself (pass it as its own argument or option)`);
+  }
+}
+
+/** Throws unless `tools` is an array of tool objects, each with a name (its own or its `function`'s). */
+export function checkTools(tools: unknown): asserts tools is ChatTool[] {
+  if (!Array.isArray(tools)) throw new FfnkitError('E_ARG', `tools: expected an array of { type: 'function', function: { name, description, parameters } }, found ${typeof tools}`);
+  tools.forEach((t: unknown, i) => {
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new FfnkitError('E_ARG', `tools[${i}]: expected an object, found ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`);
+    const fn = (t as ChatTool).function;
+    const name = fn !== undefined ? (fn as { name?: unknown } | null)?.name : (t as ChatTool).name;
+    const where = fn !== undefined ? `tools[${i}].function.name` : `tools[${i}].name`;
+    if (typeof name !== 'string' || name === '') throw new FfnkitError('E_ARG', `${where}: expected the tool's name (a non-empty string), found ${JSON.stringify(name) ?? 'undefined'}`);
   });
 }

@@ -184,7 +184,7 @@ export class ChatPanel {
     let last: HTMLElement | undefined;
     this.messages.forEach((m, i) => {
       const item = el('li', `message ${m.role}`);
-      const body = el('div', 'body', m.content);
+      const body = el('div', 'body', m.content ?? '');
       item.append(el('span', 'role', m.role === 'user' ? 'You' : 'Model'), body);
       if (m.role === 'assistant') {
         last = body;
@@ -192,7 +192,7 @@ export class ChatPanel {
         const copy = el('button', 'link', 'Copy');
         copy.type = 'button';
         copy.addEventListener('click', () => {
-          navigator.clipboard.writeText(m.content).then(() => (copy.textContent = 'Copied'), () => (copy.textContent = 'Copy failed: select the text'));
+          navigator.clipboard.writeText(m.content ?? '').then(() => (copy.textContent = 'Copied'), () => (copy.textContent = 'Copy failed: select the text'));
         });
         const finish = this.finishes.get(m);
         if (finish) tools.append(el('span', 'finish', finish));
