@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { FfnkitError } from '../src/node/index.js';
 import type { BenchLine, BenchOptions } from './harness.js';
 import { progressLine } from '../src/cli/progress.js';
+import { out } from '../src/cli/output.js';
 
 type Suite = (opts: BenchOptions & { threads?: number }) => Promise<BenchLine[]>;
 
@@ -74,14 +75,15 @@ export function benchCommand(): Command {
           report: (line) => {
             progress.done();
             all.push(line);
-            if (opts.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+            // through `out`: a reader that went away (`| head`) ends the run at the next line
+            if (opts.json) out(`${JSON.stringify(line)}\n`);
             else rows.push(line);
           },
           progress: (what) => progress.update(`bench ${name}: ${what}`),
         });
       }
       progress.done();
-      if (!opts.json) process.stdout.write(formatTable(rows));
+      if (!opts.json) out(formatTable(rows));
       if (opts.report) {
         const { htmlReport, machineLine } = await import('./report.js');
         const { wasmBytes } = await import('../src/runtime/wasm.js');

@@ -184,6 +184,32 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect(r.stderr).toMatch(/^ffnkit: --text \S*empty\.txt: no document of two or more tokens/);
   });
 
+  test('a file that is not UTF-8 text (a model given as --text, a binary --messages) is refused naming the flag; a BOM is dropped', async () => {
+    const r = await run(['eval', '--model', gguf, '--text', gguf]);
+    expect([r.code, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toBe(`ffnkit: --text: ${gguf} is not UTF-8 text (it is a GGUF file)\n`);
+    writeFileSync(join(dir, 'latin1.json'), Buffer.from([0x5b, 0xe9, 0x5d]));
+    const m = await run(['chat', '--model', gguf, '--messages', join(dir, 'latin1.json'), '--print-prompt']);
+    expect(m.stderr).toMatch(/^ffnkit: --messages: \S*latin1\.json is not UTF-8 text\n$/);
+    writeFileSync(join(dir, 'bom.txt'), '\ufeffOnce upon a time');
+    writeFileSync(join(dir, 'plain.txt'), 'Once upon a time');
+    const bom = await run(['eval', '--model', gguf, '--text', join(dir, 'bom.txt'), '--json']);
+    const plain = await run(['eval', '--model', gguf, '--text', join(dir, 'plain.txt'), '--json']);
+    expect(bom.code, bom.stderr).toBe(0);
+    expect(JSON.parse(bom.stdout).nll).toBe(JSON.parse(plain.stdout).nll);
+  });
+
+  test('--skip errors name the flag; a reader that goes away ends bench too', async () => {
+    const r = await run(['generate', '--model', gguf, '--prompt', 'Once', '--skip', 'static:4-2']);
+    expect([r.code, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toMatch(/^ffnkit: --skip 'static:4-2': the range 4-2 runs backwards/);
+    const started = performance.now();
+    const bench = await runClosingStdout(['bench', 'kernels', '--quick', '--json'], 10);
+    expect([bench.code, bench.stderr.replace(/[^\n]*\r/g, '')]).toEqual([0, '']);
+    // the whole suite takes minutes; its first line comes within seconds
+    expect(performance.now() - started).toBeLessThan(30_000);
+  });
+
   test('options with choices are bad usage, exit 2, whichever they are', async () => {
     for (const [flag, value] of [['--kv-cache', 'q8'], ['--backend', 'gpu'], ['--integer-dot', 'i8']]) {
       const r = await run(['generate', '--model', gguf, '--prompt', 'Once', flag!, value!]);

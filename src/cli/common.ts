@@ -62,7 +62,7 @@ export function skipOption(): Option {
 
 /** The --skip policy for this model, if any. */
 export function skipPolicy(spec: string | undefined, model: LlamaModel): SkipPolicy | undefined {
-  return spec === undefined ? undefined : parseSkip(spec, model.config.nLayers, model.config.seqLen);
+  return spec === undefined ? undefined : asFlag(`skip spec '${spec}'`, `--skip '${spec}'`, () => parseSkip(spec, model.config.nLayers, model.config.seqLen));
 }
 
 /** Skip statistics as printed by --stats: overall and per-layer ratios, and where the cosines fell. */
@@ -172,12 +172,21 @@ export function asFlag<T>(arg: string, flag: string, fn: () => T): T {
 
 /** A UTF-8 text file named by a command-line option; an E_ARG naming the option when it cannot be read. */
 export async function readTextOption(path: string, option: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    return await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (e) {
     throw new FfnkitError('E_ARG', `${option}: cannot read ${path} (${(e as Error).message})`);
   }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    // reading it anyway would run on replacement characters (a model file given as --text, say)
+    throw new FfnkitError('E_ARG', `${option}: ${path} is not UTF-8 text${bytes.subarray(0, 4).toString('latin1') === 'GGUF' ? ' (it is a GGUF file)' : ''}`);
+  }
 }
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**
  * The source metadata a command's output GGUF carries (writeGguf's `metadata`): a GGUF's keys, or

@@ -198,7 +198,7 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
     for (const p of params) for (const g of p.grad!.view()) sq += g * g;
     const gradNorm = Math.sqrt(sq);
     if (!Number.isFinite(sum.total) || !Number.isFinite(gradNorm)) {
-      throw new FfnkitError('E_ARG', `step ${step}: the ${Number.isFinite(sum.total) ? 'gradient norm' : 'loss'} is ${Number.isFinite(sum.total) ? gradNorm : sum.total}; stopped before updating (try a lower learning rate)`);
+      throw new FfnkitError('E_NUMERIC', `step ${step}: the ${Number.isFinite(sum.total) ? 'gradient norm' : 'loss'} is ${Number.isFinite(sum.total) ? gradNorm : sum.total}; stopped before updating (try a lower learning rate)`);
     }
     const scale = o.clip > 0 && gradNorm > o.clip ? o.clip / gradNorm : 1;
     const lr = learningRate(step, o.steps, o.lr, o.warmup, o.minLrRatio);
