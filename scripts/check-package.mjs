@@ -72,6 +72,8 @@ const targets = Object.values(pkg.exports).flatMap((t) => (typeof t === 'string'
 const needed = [...Object.values(pkg.bin), ...targets, 'LICENSE', 'README.md', 'package.json', 'dist/cli/main.js', 'dist/node/thread-worker.js', 'dist/runtime/thread-worker-web.js', 'dist/runtime/thread-loop.js']
   .concat(['scalar', 'simd', 'relaxed', 'simd-mt', 'relaxed-mt'].map((b) => `build/ffnkit-${b}.wasm`))
   .map((f) => f.replace(/^\.\//, ''));
+// the README's links into docs/ resolve in the installed package too
+for (const link of readFileSync(join(root, 'README.md'), 'utf8').matchAll(/\]\((docs\/[^)#]+)/g)) needed.push(link[1]);
 const missing = needed.filter((f) => !files.includes(f));
 check(missing.length === 0, `the tarball lacks files the package needs:\n  ${missing.join('\n  ')}`);
 say(`tarball: ${files.length} files, ${(statSync(tarball).size / 1024).toFixed(0)} KiB; no TypeScript sources, tests, benchmarks or source maps`);

@@ -128,6 +128,25 @@ describe.skipIf(!SHARED)('chat templates', () => {
     expect(text.endsWith('<|im_start|>tool\n<tool_response>\n{"sky": "clear"}\n</tool_response><|im_end|><|im_start|>assistant\n')).toBe(true);
   });
 
+  test("tools: OpenAI's arguments string renders as the object it encodes, and a call's null content as '' (Qwen2.5, command-r)", async () => {
+    const asString: ChatMessage[] = toolRound.map((m) => (m.tool_calls ? { ...m, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } }] } : m));
+    const qwen = await template('Qwen-Qwen2.5-7B-Instruct');
+    const text = qwen.render(asString, { tools: [weather] });
+    expect(text).toContain('<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>');
+    expect(text).toBe(qwen.render(toolRound, { tools: [weather] }));
+    // command-r trims every message's content: null would fail in the renderer
+    const cohere = (await template('CohereForAI-c4ai-command-r-plus-tool_use')).render(asString, { tools: [weather] });
+    expect(cohere).toContain('"tool_name": "get_weather",\n        "parameters": {\n            "city": "Paris"\n        }');
+    // the caller's messages are left as they were
+    expect(asString[1]!.content).toBeNull();
+    expect((asString[1]!.tool_calls as Array<{ function: { arguments: unknown } }>)[0]!.function.arguments).toBe('{"city": "Paris"}');
+  });
+
+  test('a template that reads tools and fails without them says so', async () => {
+    const hermes = await template('NousResearch-Hermes-3-Llama-3.1-8B-tool_use');
+    expect(() => hermes.render(withoutSystem)).toThrow(/\(the template reads tools, and none were given\)$/);
+  });
+
   test('tools: Llama 3.1 puts them in the first user message and the result in an ipython turn', async () => {
     const text = (await template('meta-llama-Llama-3.1-8B-Instruct')).render(toolRound, { tools: [weather], variables: { date_string: '26 Jul 2024' } });
     expect(text).toContain('<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions, please respond with a JSON for a function call ');
@@ -153,6 +172,11 @@ describe.skipIf(!SHARED)('chat templates', () => {
     expect(() => t.render(withoutSystem, { tools: [{ type: 'function', function: { description: 'no name' } }] as never })).toThrow(/^tools\[0\]\.function\.name: expected the tool's name/);
     expect(() => t.render(withoutSystem, { tools: {} as never })).toThrow(/^tools: expected an array/);
     expect(() => t.render(withoutSystem, { tools: [], variables: { tools: [] } })).toThrow(/^variables\.tools: given twice/);
+    expect(() => t.render(withoutSystem, { addGenerationPromt: false } as never)).toThrow(/^render: unknown option 'addGenerationPromt' \(did you mean 'addGenerationPrompt'\?\)/);
+    expect(() => t.render([{ role: 'assistant', content: null, tool_calls: [{ type: 'function', function: { arguments: '{}' } }] }])).toThrow(/^messages\[0\]\.tool_calls\[0\]\.function\.name: expected the tool's name/);
+    expect(() => t.render([{ role: 'assistant', content: null, tool_calls: [{ function: { name: 'f', arguments: '{city' } }] }])).toThrow(/^messages\[0\]\.tool_calls\[0\]\.function\.arguments: a string, but not JSON/);
+    // a template that never reads tools would leave them out of the prompt: refused, not ignored
+    expect(() => t.render(withoutSystem, { tools: [weather] })).toThrow(/^chat template: does not read tools, so the model would not see them/);
     expect(() => t.render([{ role: 'assistant', content: null }])).toThrow(/^messages\[0\]\.content: expected a string, found null/);
     expect(() => t.render([{ role: 'assistant', content: null, tool_calls: {} }])).toThrow(/^messages\[0\]\.tool_calls: expected an array/);
   });

@@ -145,9 +145,13 @@ describe.skipIf(!SHARED)('ffnkit chat', () => {
       [['--tools', join(dir, 'missing.json')], /^ffnkit: --tools: cannot read /],
       [['--template-vars', '{date_string: 1}'], /^ffnkit: --template-vars: not JSON .*quote the object/],
       [['--template-vars', '[1]'], /^ffnkit: --template-vars: expected an object of template variables, found an array/],
-      [['--template-vars', '{"messages": []}'], /^ffnkit: --template-vars: messages is set by the renderer itself/],
+      [['--template-vars', '{"messages": []}'], /^ffnkit: --template-vars: messages is set by the renderer itself, not a variable$/],
       [['--template-vars', '{"tools": []}', '--tools', file('empty.json', '[]')], /^ffnkit: --template-vars: holds tools, which --tools gives/],
     ];
+    // --print-prompt prints a --messages conversation; it does not read stdin
+    const noMessages = await run(['chat', '--model', join(dir, 'no-such-model.gguf'), '--template', template, '--print-prompt'], 'hello\n');
+    expect([noMessages.code, noMessages.stdout]).toEqual([1, '']);
+    expect(noMessages.stderr).toMatch(/^ffnkit: --print-prompt: prints the prompt of the conversation in a --messages file, which is missing/);
     for (const [flags, message] of cases) {
       const r = await run([...base, ...flags]);
       expect(r.code, flags.join(' ')).toBe(1);

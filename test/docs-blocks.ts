@@ -65,13 +65,17 @@ export function commandLines(code: string): string[] {
     .filter((l) => l.startsWith('npx ffnkit ') && !l.startsWith('npx ffnkit bench'));
 }
 
-/** The first expected piece that `output` lacks (each searched for after the one before), if any. */
+/**
+ * The first expected piece that `output` lacks, if any: each is a whole line of the output
+ * (after the line of the one before), so a doc that shows less than the code prints fails.
+ */
 export function missingOutput(output: string, expected: string[]): string | undefined {
+  const lines = output.split('\n').map((l) => l.trimEnd());
   let at = 0;
   for (const piece of expected) {
-    const found = output.indexOf(piece, at);
+    const found = lines.indexOf(piece.trimEnd(), at);
     if (found < 0) return piece;
-    at = found + piece.length;
+    at = found + 1;
   }
   return undefined;
 }

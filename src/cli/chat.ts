@@ -59,6 +59,7 @@ export function chatCommand(): Command {
       const tools = o.tools === undefined ? undefined : await readJsonFile(o.tools, '--tools', checkTools);
       const variables = o.templateVars === undefined ? undefined : templateVars(o.templateVars);
       if (tools && variables && 'tools' in variables) throw new FfnkitError('E_ARG', '--template-vars: holds tools, which --tools gives (pass one)');
+      if (o.printPrompt && messages === undefined) throw new FfnkitError('E_ARG', '--print-prompt: prints the prompt of the conversation in a --messages file, which is missing (stdin is not read)');
       if (o.system !== undefined && messages?.[0]?.role === 'system') throw new FfnkitError('E_ARG', `--system: ${o.messages} starts with a system message already`);
       const { model, tokenizer } = await loadWithTokenizer(o.model, o.tokenizer, o.backend, o.threads, o.kvCache, o.integerDot);
       if (template === undefined && storedChatTemplate(model) === undefined) {

@@ -10,6 +10,7 @@
 
 import type { Template } from '@huggingface/jinja';
 import { FfnkitError } from '../errors.js';
+import { checkOptions } from '../options.js';
 
 let engine: Promise<typeof import('@huggingface/jinja')> | undefined;
 
@@ -59,6 +60,13 @@ export interface RenderOptions {
 /** Variables a render sets itself (not overridable through `variables`). */
 const RESERVED = ['messages', 'bos_token', 'eos_token', 'add_generation_prompt'];
 
+const RENDER_OPTION_KINDS = { bosToken: 'string', eosToken: 'string', addGenerationPrompt: 'boolean', tools: 'object', variables: 'object' } as const;
+
+/** Whether a template's source reads the variable `name` at all. */
+function reads(text: string, name: string): boolean {
+  return new RegExp(`\\b${name}\\b`).test(text);
+}
+
 export class ChatTemplate {
   /** The template's Jinja source. */
   readonly text: string;
@@ -85,26 +93,30 @@ export class ChatTemplate {
 
   /** The prompt text for `messages`. */
   render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
+    checkOptions(options, RENDER_OPTION_KINDS, 'render');
     checkMessages(messages);
     const variables = options.variables ?? {};
     checkVariables(variables);
     if (options.tools !== undefined) {
       checkTools(options.tools);
       if ('tools' in variables) throw new FfnkitError('E_ARG', 'variables.tools: given twice, also as the tools option (pass one)');
+      // rendered anyway, the prompt would leave them out and the model never see them
+      if (!reads(this.text, 'tools')) throw new FfnkitError('E_ARG', `${this.name}: does not read tools, so the model would not see them (a template written for tool calling does)`);
     }
     let out: unknown;
     try {
       out = this.program.render({
         ...variables,
         ...(options.tools !== undefined ? { tools: options.tools } : {}),
-        messages,
+        messages: messages.map(asRendered),
         bos_token: options.bosToken ?? '',
         eos_token: options.eosToken ?? '',
         add_generation_prompt: options.addGenerationPrompt ?? true,
       });
     } catch (e) {
       // raise_exception(message) throws an Error with exactly the template's message
-      throw new FfnkitError('E_ARG', `${this.name}: ${(e as Error).message}`);
+      const missing = options.tools === undefined && !('tools' in variables) && reads(this.text, 'tools') ? ' (the template reads tools, and none were given)' : '';
+      throw new FfnkitError('E_ARG', `${this.name}: ${(e as Error).message}${missing}`);
     }
     if (typeof out !== 'string') throw new FfnkitError('E_FORMAT', `${this.name}: rendered to ${typeof out}, not text`);
     return out;
@@ -133,6 +145,7 @@ export function checkMessages(messages: unknown): asserts messages is ChatMessag
     const { role, content, tool_calls: calls } = m as { role?: unknown; content?: unknown; tool_calls?: unknown };
     if (typeof role !== 'string' || role === '') throw new FfnkitError('E_ARG', `messages[${i}].role: expected a non-empty string, found ${JSON.stringify(role) ?? 'undefined'}`);
     if (calls !== undefined && !Array.isArray(calls)) throw new FfnkitError('E_ARG', `messages[${i}].tool_calls: expected an array, found ${calls === null ? 'null' : typeof calls}`);
+    if (Array.isArray(calls)) calls.forEach((c: unknown, j) => checkToolCall(c, `messages[${i}].tool_calls[${j}]`));
     if (typeof content === 'string' || (Array.isArray(calls) && content == null)) return;
     const why = calls === undefined ? '' : ' (or null, with tool_calls)';
     throw new FfnkitError('E_ARG', `messages[${i}].content: expected a string${why}, found ${content === null ? 'null' : typeof content}`);
@@ -145,7 +158,7 @@ export function checkVariables(variables: unknown): asserts variables is Record<
     throw new FfnkitError('E_ARG', `variables: expected an object of template variables, found ${variables === null ? 'null' : Array.isArray(variables) ? 'an array' : typeof variables}`);
   }
   for (const key of RESERVED) {
-    if (key in variables) throw new FfnkitError('E_ARG', `variables: ${key} is set by the renderer itself (pass it as its own argument or option)`);
+    if (key in variables) throw new FfnkitError('E_ARG', `variables: ${key} is set by the renderer itself, not a variable`);
   }
 }
 
@@ -159,4 +172,49 @@ export function checkTools(tools: unknown): asserts tools is ChatTool[] {
     const where = fn !== undefined ? `tools[${i}].function.name` : `tools[${i}].name`;
     if (typeof name !== 'string' || name === '') throw new FfnkitError('E_ARG', `${where}: expected the tool's name (a non-empty string), found ${JSON.stringify(name) ?? 'undefined'}`);
   });
+}
+
+/** Throws unless `call` is { function: { name, arguments } } (or the function itself), the name a non-empty string. */
+function checkToolCall(call: unknown, where: string): void {
+  if (typeof call !== 'object' || call === null || Array.isArray(call)) throw new FfnkitError('E_ARG', `${where}: expected { type: 'function', function: { name, arguments } }, found ${call === null ? 'null' : Array.isArray(call) ? 'an array' : typeof call}`);
+  const fn = (call as { function?: unknown }).function ?? call;
+  const name = (fn as { name?: unknown } | null)?.name;
+  const at = (call as { function?: unknown }).function !== undefined ? `${where}.function` : where;
+  if (typeof name !== 'string' || name === '') throw new FfnkitError('E_ARG', `${at}.name: expected the tool's name (a non-empty string), found ${JSON.stringify(name) ?? 'undefined'}`);
+  const args = (fn as { arguments?: unknown }).arguments;
+  if (typeof args === 'string') jsonArguments(args, `${at}.arguments`);
+}
+
+/** OpenAI's arguments string as the object it encodes. */
+function jsonArguments(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new FfnkitError('E_ARG', `${where}: a string, but not JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * A message as templates are written to read it, as llama.cpp hands it to them: content null
+ * (a tool call's) as '', and each call's arguments, which OpenAI's format sends as a JSON
+ * string, as the object they encode (templates write `arguments | tojson`, and would otherwise
+ * quote the string again).
+ */
+function asRendered(m: ChatMessage): ChatMessage {
+  const calls = m.tool_calls as unknown[] | undefined;
+  if (m.content != null && calls === undefined) return m;
+  return {
+    ...m,
+    content: m.content ?? '',
+    ...(calls !== undefined ? { tool_calls: calls.map(parsedArguments) } : {}),
+  };
+}
+
+function parsedArguments(call: unknown): unknown {
+  const c = call as { function?: { arguments?: unknown } };
+  if (c.function !== undefined && typeof c.function.arguments === 'string') {
+    return { ...c, function: { ...c.function, arguments: jsonArguments(c.function.arguments, 'arguments') } };
+  }
+  const bare = call as { arguments?: unknown };
+  return typeof bare.arguments === 'string' ? { ...bare, arguments: jsonArguments(bare.arguments, 'arguments') } : call;
 }
