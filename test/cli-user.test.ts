@@ -2,8 +2,8 @@
 // input is an `ffnkit: ...` error naming the file, argument or flag, with nothing half-written
 // to stdout or --out, never a stack trace or output that only looks right.
 
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,6 +197,41 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     const plain = await run(['eval', '--model', gguf, '--text', join(dir, 'plain.txt'), '--json']);
     expect(bom.code, bom.stderr).toBe(0);
     expect(JSON.parse(bom.stdout).nll).toBe(JSON.parse(plain.stdout).nll);
+  });
+
+  test('--out: a symlink is written through (the link stays), a FIFO is refused before the work', async () => {
+    const target = join(dir, 'target.gguf');
+    const link = join(dir, 'link.gguf');
+    symlinkSync(target, link);
+    const r = await run(['quantize', '--model', gguf, '--type', 'Q8_0', '--out', link]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target).subarray(0, 4).toString('latin1')).toBe('GGUF');
+    const fifo = join(dir, 'pipe.gguf');
+    execFileSync('mkfifo', [fifo]);
+    const p = await run(['quantize', '--model', gguf, '--type', 'Q8_0', '--out', fifo]);
+    expect(p.code).toBe(1);
+    expect(p.stderr).toBe(`ffnkit: --out: ${fifo} is not a regular file (a pipe, socket or device); give the path of a file to write\n`);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+  });
+
+  test('a SIGINT while the output is written removes the temporary file and exits 130', async () => {
+    // 256 MiB are not written within the tick the signal arrives in
+    const script = join(dir, 'interrupt.mts');
+    writeFileSync(script, [
+      `import { writeOutAtomically } from ${JSON.stringify(join(root, 'src', 'cli', 'common.ts'))};`,
+      `setTimeout(() => process.kill(process.pid, 'SIGINT'), 5);`,
+      `await writeOutAtomically(${JSON.stringify(join(dir, 'big.out'))}, new Uint8Array(256 << 20));`,
+      `console.log('written');`,
+    ].join('\n'));
+    const r = await new Promise<Run>((done) => {
+      const child = spawn(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.on('close', (code, signal) => done({ code: code ?? (signal ? 128 : 1), stdout, stderr: '' }));
+    });
+    expect([r.code, r.stdout]).toEqual([130, '']);
+    expect(readdirSync(dir).filter((f) => f.startsWith('big.out'))).toEqual([]);
   });
 
   test('--skip errors name the flag; a reader that goes away ends bench too', async () => {

@@ -1,8 +1,9 @@
 // Helpers the model commands share: option parsing with named errors, and loading a model with
 // its tokenizer.
 
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { rmSync } from 'node:fs';
+import { lstat, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, FfnkitError, INTEGER_DOTS, KV_CACHES, Tokenizer, loadModel, type IntegerDot, parseSkip, type Backend, type Engine, type EngineOptions, type KvCache, type LlamaModel, type SkipPolicy, type SkipStats, type GgufMetadata, type HostMatrix, type LoadedWeights } from '../node/index.js';
 import { RoutedLayerFfn, type RoutingMode } from '../entries/factor.js';
@@ -131,29 +132,60 @@ export async function loadWithTokenizer(modelPath: string, tokenizerPath: string
 
 /**
  * Refuses an output path that cannot become a file: a directory (the rename onto it would fail
- * with EBUSY or EISDIR) or one in a folder that does not exist. Commands call it before their
- * work, so a long run does not end in that error.
+ * with EBUSY or EISDIR), a pipe or device, or one in a folder that does not exist; returns the
+ * file to write (a symlink's target). Commands call it before their work, so a long run does
+ * not end in that error.
  */
-export async function checkOutPath(path: string, option = '--out'): Promise<void> {
-  const kind = async (p: string) => stat(p).then((s) => (s.isDirectory() ? 'directory' : 'file'), () => 'absent');
-  if ((await kind(path)) === 'directory') throw new FfnkitError('E_ARG', `${option}: ${path} is a directory; give the path of the file to write`);
-  if ((await kind(dirname(path))) !== 'directory') throw new FfnkitError('E_ARG', `${option}: the folder ${dirname(path)} of ${path} does not exist`);
+export async function checkOutPath(path: string, option = '--out'): Promise<string> {
+  const target = await outTarget(path, option);
+  if ((await kind(dirname(target))) !== 'directory') throw new FfnkitError('E_ARG', `${option}: the folder ${dirname(target)} of ${path} does not exist`);
+  return target;
+}
+
+async function kind(p: string): Promise<'directory' | 'file' | 'other' | 'absent'> {
+  return stat(p).then((s) => (s.isDirectory() ? 'directory' : s.isFile() ? 'file' : 'other'), () => 'absent');
 }
 
 /**
- * Writes `bytes` to `path` through a temporary file beside it and a rename, so a failed run
- * leaves no partial file; `alongside` (e.g. a log) runs between the two. Errors name `option`.
+ * The file an output path names: the path itself, or a symlink's target (written through, so
+ * the link stays a link). A directory, a FIFO or a device (/dev/stdout) is refused: the rename
+ * that makes the write atomic would replace it with a regular file.
+ */
+async function outTarget(path: string, option: string): Promise<string> {
+  const link = await lstat(path).then((s) => s.isSymbolicLink(), () => false);
+  // a link to a file not written yet points at the path to create
+  const target = link ? await realpath(path).catch(async () => resolve(dirname(path), await readlink(path))) : path;
+  const k = await kind(target);
+  if (k === 'directory') throw new FfnkitError('E_ARG', `${option}: ${path} is a directory; give the path of the file to write`);
+  if (k === 'other') throw new FfnkitError('E_ARG', `${option}: ${path} is not a regular file (a pipe, socket or device); give the path of a file to write`);
+  return target;
+}
+
+/**
+ * Writes `bytes` to `path` through a temporary file beside it and a rename, so a failed or
+ * interrupted run (an error, Ctrl-C, SIGTERM) leaves no partial file; `alongside` (e.g. a log)
+ * runs between the two. A symlink is written through to its target. Errors name `option`.
  */
 export async function writeOutAtomically(path: string, bytes: Uint8Array, alongside?: () => Promise<void>, option = '--out'): Promise<void> {
-  await checkOutPath(path, option);
-  const tmp = `${path}.tmp-${process.pid}`;
+  const target = await checkOutPath(path, option);
+  const tmp = `${target}.tmp-${process.pid}`;
+  // a signal's default action would end the process with the temporary file left behind
+  const interrupted = (signal: NodeJS.Signals) => {
+    rmSync(tmp, { force: true });
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     await writeFile(tmp, bytes);
     await alongside?.();
-    await rename(tmp, path);
+    await rename(tmp, target);
   } catch (e) {
     await rm(tmp, { force: true });
     throw new FfnkitError('E_ARG', `${option}: cannot write ${path} (${(e as Error).message})`);
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
   }
 }
 
