@@ -234,6 +234,17 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect(readdirSync(dir).filter((f) => f.startsWith('big.out'))).toEqual([]);
   });
 
+  test('finetune errors found before training name the flag and no checkpoint; --warmup past --steps is refused', async () => {
+    const base = ['finetune', '--model', gguf, '--tokenizer', gguf, '--text', sharedPath('data', 'tinystories-calib.txt'), '--batch', '1', '--out', join(dir, 'ft.gguf')];
+    const long = await run([...base, '--steps', '2', '--seq-len', '1000']);
+    expect([long.code, long.stderr]).toEqual([1, "ffnkit: --seq-len: 1000 is more than the model's context 512\n"]);
+    const warm = await run([...base, '--steps', '2', '--warmup', '5', '--seq-len', '16']);
+    expect([warm.code, warm.stderr]).toEqual([1, "ffnkit: --warmup: 5 steps, more than the run's 2 steps (the learning rate would never reach lr)\n"]);
+    const teacher = await run([...base, '--steps', '2', '--seq-len', '16', '--teacher', gguf]);
+    expect(teacher.stderr).toBe('ffnkit: --teacher: given without distill (the teacher only shapes the distillation targets)\n');
+    expect(readdirSync(dir).filter((f) => f.startsWith('ft.gguf'))).toEqual([]);
+  });
+
   test('--skip errors name the flag; a reader that goes away ends bench too', async () => {
     const r = await run(['generate', '--model', gguf, '--prompt', 'Once', '--skip', 'static:4-2']);
     expect([r.code, r.stdout]).toEqual([1, '']);

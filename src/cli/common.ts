@@ -197,9 +197,17 @@ export function asFlag<T>(arg: string, flag: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof FfnkitError && e.message.startsWith(`${arg}: `)) throw new FfnkitError(e.code, `${flag}: ${e.message.slice(arg.length + 2)}`);
-    throw e;
+    throw inFlagTerms(e, { [arg]: flag });
   }
+}
+
+/** `e`, if it is an FfnkitError about one of the library's options in `flags` ("seqLen: ..."), said of its flag ("--seq-len: ..."). */
+export function inFlagTerms(e: unknown, flags: Readonly<Record<string, string>>): unknown {
+  if (!(e instanceof FfnkitError)) return e;
+  for (const [arg, flag] of Object.entries(flags)) {
+    if (e.message.startsWith(`${arg}: `)) return new FfnkitError(e.code, `${flag}: ${e.message.slice(arg.length + 2)}`);
+  }
+  return e;
 }
 
 /** A UTF-8 text file named by a command-line option; an E_ARG naming the option when it cannot be read. */

@@ -6,7 +6,7 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { FfnkitError, Tokenizer, readWeights, writeGguf } from '../node/index.js';
 import { decodeCheckpoint, encodeCheckpoint, finetune, splitDocuments, teacherText, type Checkpoint } from '../entries/train.js';
-import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, checkOutPath, writeOutAtomically, readTextOption } from './common.js';
+import { backendOption, carriedMetadata, engineOptions, numberOption, threadsOption, checkOutPath, writeOutAtomically, readTextOption, inFlagTerms } from './common.js';
 import { TOKENIZER_SOURCES } from './help-texts.js';
 import { progressLine } from './progress.js';
 
@@ -40,6 +40,13 @@ interface Options {
 }
 
 const patterns = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((p) => p.trim()).filter(Boolean));
+
+/** The library's finetune options as this command's flags, for its errors. */
+const FINETUNE_FLAGS = {
+  seqLen: '--seq-len', warmup: '--warmup', weightDecay: '--weight-decay', paWeight: '--pa-weight', balanceWeight: '--balance-weight',
+  distill: '--distill', teacher: '--teacher', text: '--text', steps: '--steps', batch: '--batch', accumulate: '--accumulate',
+  clip: '--clip', lr: '--lr', 'train/freeze': '--train/--freeze',
+};
 
 export function finetuneCommand(): Command {
   return new Command('finetune')
@@ -115,6 +122,7 @@ export function finetuneCommand(): Command {
         if (o.log && pending.length) await appendFile(o.log, `${pending.join('\n')}\n`);
         pending = [];
       };
+      let stepped = false;
       let lastCheckpoint = resume ? `${o.resume} (step ${resume.step})` : 'none written';
       const result = await finetune(weights, tokenizer, text, {
         steps: o.steps, lr: o.lr, ...(o.warmup !== undefined ? { warmup: o.warmup } : {}), seqLen: o.seqLen, batch: o.batch,
@@ -123,6 +131,7 @@ export function finetuneCommand(): Command {
         seed: o.seed, checkpointEvery: o.checkpointEvery, ...(resume ? { resume } : {}),
         engine: engineOptions(o.backend, o.threads),
         onStep: (s) => {
+          stepped = true;
           pending.push(JSON.stringify({ step: s.step, lr: s.lr, loss: s.total, lm: s.lm, pa: s.pa, balance: s.balance, gradNorm: s.gradNorm, tokensPerSecond: s.tokensPerSecond }));
           const eta = ((performance.now() - started) / 1000 / (s.step - (resume?.step ?? 0))) * (s.steps - s.step);
           progress.update(`finetune: step ${s.step}/${s.steps} loss ${s.total.toFixed(4)} (LM ${s.lm.toFixed(4)}, PA ${s.pa.toFixed(4)}) lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSecond)} tok/s, ${Math.round(eta)} s left`);
@@ -132,8 +141,10 @@ export function finetuneCommand(): Command {
           lastCheckpoint = `${checkpointPath} (step ${c.step})`;
         },
       }).catch((e: unknown) => {
-        if (e instanceof FfnkitError) throw new FfnkitError(e.code, `${e.message}; the last good checkpoint: ${lastCheckpoint}`);
-        throw e;
+        const said = inFlagTerms(e, FINETUNE_FLAGS);
+        // where to resume from, once training has begun (a non-finite loss stops its first step)
+        if (said instanceof FfnkitError && (stepped || said.code === 'E_NUMERIC')) throw new FfnkitError(said.code, `${said.message}; the last good checkpoint: ${lastCheckpoint}`);
+        throw said;
       }).finally(() => progress.done());
       await writeOutAtomically(o.out, writeGguf(result.weights, tokenizer.vocabulary(), { metadata: carriedMetadata(source) }));
       const last = result.last;

@@ -126,7 +126,7 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
   const positive = (name: string, v: number, min: number) => {
     if (!Number.isFinite(v) || v < min) throw new FfnkitError('E_ARG', `${name}: expected a number >= ${min}, found ${v}`);
   };
-  for (const [name, v, min] of [['steps', o.steps, 1], ['batch', o.batch, 1], ['seq-len', o.seqLen, 1], ['accumulate', o.accumulate, 1]] as const) {
+  for (const [name, v, min] of [['steps', o.steps, 1], ['batch', o.batch, 1], ['seqLen', o.seqLen, 1], ['accumulate', o.accumulate, 1]] as const) {
     if (!Number.isInteger(v) || v < min) throw new FfnkitError('E_ARG', `${name}: expected an integer >= ${min}, found ${v}`);
   }
   positive('lr', o.lr, Number.MIN_VALUE);
@@ -137,10 +137,11 @@ export async function finetune(weights: LlamaWeights, tokenizer: Tokenizer, text
     if (o.teacher.layers.some((l) => l.routed)) throw new FfnkitError('E_ARG', 'teacher: factorized (the teacher is a dense model)');
     if (o.distill === 0) throw new FfnkitError('E_ARG', 'teacher: given without distill (the teacher only shapes the distillation targets)');
   }
-  for (const [name, v] of [['clip', o.clip], ['weight decay', o.weightDecay], ['pa weight', o.paWeight], ['balance weight', o.balanceWeight], ['warmup', o.warmup], ['min lr ratio', o.minLrRatio]] as const) positive(name, v, 0);
-  if (c.seqLen < o.seqLen) throw new FfnkitError('E_ARG', `seq-len: ${o.seqLen} is more than the model's context ${c.seqLen}`);
+  for (const [name, v] of [['clip', o.clip], ['weightDecay', o.weightDecay], ['paWeight', o.paWeight], ['balanceWeight', o.balanceWeight], ['warmup', o.warmup], ['minLrRatio', o.minLrRatio]] as const) positive(name, v, 0);
+  if (o.warmup > o.steps) throw new FfnkitError('E_ARG', `warmup: ${o.warmup} steps, more than the run's ${o.steps} steps (the learning rate would never reach lr)`);
+  if (c.seqLen < o.seqLen) throw new FfnkitError('E_ARG', `seqLen: ${o.seqLen} is more than the model's context ${c.seqLen}`);
   const stream = textTokens(tokenizer, text);
-  if (stream.length < o.seqLen + 1) throw new FfnkitError('E_ARG', `text: ${stream.length} tokens, fewer than one sequence of seq-len + 1 = ${o.seqLen + 1}`);
+  if (stream.length < o.seqLen + 1) throw new FfnkitError('E_ARG', `text: ${stream.length} tokens, fewer than one sequence of seqLen + 1 = ${o.seqLen + 1}`);
 
   const trainable = selectTrainable(weights, o.train ?? (routed ? FACTORLLM_TRAINABLE : undefined), o.freeze ?? []);
   if (trainable.size === 0) throw new FfnkitError('E_ARG', 'train/freeze: no tensor is left to train');

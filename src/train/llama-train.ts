@@ -242,7 +242,7 @@ export class TrainableLlama {
     const { batch, seqLen } = options;
     if (!Number.isInteger(batch) || batch < 1) throw new FfnkitError('E_ARG', `batch: expected an integer >= 1, found ${batch}`);
     if (!Number.isInteger(seqLen) || seqLen < 1 || seqLen > weights.config.seqLen) {
-      throw new FfnkitError('E_ARG', `seq-len: expected an integer in 1..${weights.config.seqLen} (the model's context), found ${seqLen}`);
+      throw new FfnkitError('E_ARG', `seqLen: expected an integer in 1..${weights.config.seqLen} (the model's context), found ${seqLen}`);
     }
     const engine = options.engine ?? (await createEngine(options));
     return new TrainableLlama(weights, engine, options);
