@@ -137,6 +137,14 @@ describe.skipIf(!SHARED)('chat templates', () => {
     // command-r trims every message's content: null would fail in the renderer
     const cohere = (await template('CohereForAI-c4ai-command-r-plus-tool_use')).render(asString, { tools: [weather] });
     expect(cohere).toContain('"tool_name": "get_weather",\n        "parameters": {\n            "city": "Paris"\n        }');
+    // Hermes prints a string as it is (its probe shows no second quoting): the caller's text, not re-serialized;
+    // arguments that are not a JSON object stay the string they are
+    const hermes = await template('NousResearch-Hermes-3-Llama-3.1-8B-tool_use');
+    const exact = '{"n":1.0,"big":12345678901234567890}';
+    const withExact = asString.map((m) => (m.tool_calls ? { ...m, tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: exact } }] } : m));
+    expect(hermes.render(withExact, { tools: [weather] })).toContain(`"arguments": ${exact}}`);
+    const notJson = asString.map((m) => (m.tool_calls ? { ...m, tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: '{city' } }] } : m));
+    expect(qwen.render(notJson, { tools: [weather] })).toContain('"arguments": "{city"}');
     // the caller's messages are left as they were
     expect(asString[1]!.content).toBeNull();
     expect((asString[1]!.tool_calls as Array<{ function: { arguments: unknown } }>)[0]!.function.arguments).toBe('{"city": "Paris"}');
@@ -144,7 +152,7 @@ describe.skipIf(!SHARED)('chat templates', () => {
 
   test('a template that reads tools and fails without them says so', async () => {
     const hermes = await template('NousResearch-Hermes-3-Llama-3.1-8B-tool_use');
-    expect(() => hermes.render(withoutSystem)).toThrow(/\(the template reads tools, and none were given\)$/);
+    expect(() => hermes.render(withoutSystem)).toThrow(/\(the template needs tools, and none were given\)$/);
   });
 
   test('tools: Llama 3.1 puts them in the first user message and the result in an ipython turn', async () => {
@@ -174,9 +182,13 @@ describe.skipIf(!SHARED)('chat templates', () => {
     expect(() => t.render(withoutSystem, { tools: [], variables: { tools: [] } })).toThrow(/^variables\.tools: given twice/);
     expect(() => t.render(withoutSystem, { addGenerationPromt: false } as never)).toThrow(/^render: unknown option 'addGenerationPromt' \(did you mean 'addGenerationPrompt'\?\)/);
     expect(() => t.render([{ role: 'assistant', content: null, tool_calls: [{ type: 'function', function: { arguments: '{}' } }] }])).toThrow(/^messages\[0\]\.tool_calls\[0\]\.function\.name: expected the tool's name/);
-    expect(() => t.render([{ role: 'assistant', content: null, tool_calls: [{ function: { name: 'f', arguments: '{city' } }] }])).toThrow(/^messages\[0\]\.tool_calls\[0\]\.function\.arguments: a string, but not JSON/);
-    // a template that never reads tools would leave them out of the prompt: refused, not ignored
-    expect(() => t.render(withoutSystem, { tools: [weather] })).toThrow(/^chat template: does not read tools, so the model would not see them/);
+    expect(() => t.render([{ role: 'assistant', content: null, tool_calls: [{ function: null, name: 'f' }] }])).toThrow(/^messages\[0\]\.tool_calls\[0\]\.function: expected \{ name, arguments \}, found null/);
+    // a template that never shows tools would leave them out of the prompt: refused, not ignored;
+    // an empty list has nothing to show
+    expect(() => t.render(withoutSystem, { tools: [weather] })).toThrow(/^chat template: the prompt does not show the tool get_weather, so the model would not see it/);
+    expect(t.render(withoutSystem, { tools: [] })).toBe(t.render(withoutSystem));
+    const mentions = await ChatTemplate.parse(`{# tools #}${CHATML}`, 'mentions');
+    expect(() => mentions.render(withoutSystem, { tools: [weather] })).toThrow(/^mentions: the prompt does not show the tool get_weather/);
     expect(() => t.render([{ role: 'assistant', content: null }])).toThrow(/^messages\[0\]\.content: expected a string, found null/);
     expect(() => t.render([{ role: 'assistant', content: null, tool_calls: {} }])).toThrow(/^messages\[0\]\.tool_calls: expected an array/);
   });

@@ -213,6 +213,14 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     expect(p.code).toBe(1);
     expect(p.stderr).toBe(`ffnkit: --out: ${fifo} is not a regular file (a pipe, socket or device); give the path of a file to write\n`);
     expect(lstatSync(fifo).isFIFO()).toBe(true);
+    // a chain of links to a file not written yet ends at the file; a loop is refused
+    symlinkSync(join(dir, 'chain-b'), join(dir, 'chain-a'));
+    symlinkSync(join(dir, 'chain-c'), join(dir, 'chain-b'));
+    expect((await run(['quantize', '--model', gguf, '--type', 'Q8_0', '--out', join(dir, 'chain-a')])).code).toBe(0);
+    expect([lstatSync(join(dir, 'chain-b')).isSymbolicLink(), lstatSync(join(dir, 'chain-c')).isFile()]).toEqual([true, true]);
+    symlinkSync(join(dir, 'loop-b'), join(dir, 'loop-a'));
+    symlinkSync(join(dir, 'loop-a'), join(dir, 'loop-b'));
+    expect((await run(['quantize', '--model', gguf, '--type', 'Q8_0', '--out', join(dir, 'loop-a')])).stderr).toMatch(/^ffnkit: --out: \S*loop-a is a chain of symlinks that does not end/);
   });
 
   test('a SIGINT while the output is written removes the temporary file and exits 130', async () => {

@@ -152,13 +152,39 @@ async function kind(p: string): Promise<'directory' | 'file' | 'other' | 'absent
  * that makes the write atomic would replace it with a regular file.
  */
 async function outTarget(path: string, option: string): Promise<string> {
-  const link = await lstat(path).then((s) => s.isSymbolicLink(), () => false);
-  // a link to a file not written yet points at the path to create
-  const target = link ? await realpath(path).catch(async () => resolve(dirname(path), await readlink(path))) : path;
+  const target = await linkTarget(path);
+  if (target === undefined) throw new FfnkitError('E_ARG', `${option}: ${path} is a chain of symlinks that does not end; give the path of the file to write`);
   const k = await kind(target);
   if (k === 'directory') throw new FfnkitError('E_ARG', `${option}: ${path} is a directory; give the path of the file to write`);
   if (k === 'other') throw new FfnkitError('E_ARG', `${option}: ${path} is not a regular file (a pipe, socket or device); give the path of a file to write`);
   return target;
+}
+
+/**
+ * Where `path` leads: itself when it is not a symlink, the file it resolves to, or, for links to
+ * a file not written yet, the path at the end of the chain (followed hop by hop); undefined for
+ * a chain of more than 32 links (a loop).
+ */
+async function linkTarget(path: string): Promise<string | undefined> {
+  let at = path;
+  for (let hop = 0; hop <= 32; hop++) {
+    if (!(await lstat(at).then((s) => s.isSymbolicLink(), () => false))) return at;
+    const resolved = await realpath(at).catch(() => undefined);
+    if (resolved !== undefined) return resolved;
+    // realpath fails for a link to what is not a path (/proc/self/fd/1 of a pipe): stat follows it
+    if (await stat(at).then(() => true, () => false)) return at;
+    at = resolve(dirname(at), await readlink(at));
+  }
+  return undefined;
+}
+
+/** The temporary files being written now, removed if a signal ends the process first. */
+const writing = new Set<string>();
+
+// a signal's default action would end the process with the temporary files left behind
+function interrupted(signal: NodeJS.Signals): void {
+  for (const tmp of writing) rmSync(tmp, { force: true });
+  process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
 }
 
 /**
@@ -169,13 +195,11 @@ async function outTarget(path: string, option: string): Promise<string> {
 export async function writeOutAtomically(path: string, bytes: Uint8Array, alongside?: () => Promise<void>, option = '--out'): Promise<void> {
   const target = await checkOutPath(path, option);
   const tmp = `${target}.tmp-${process.pid}`;
-  // a signal's default action would end the process with the temporary file left behind
-  const interrupted = (signal: NodeJS.Signals) => {
-    rmSync(tmp, { force: true });
-    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
-  };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+  if (writing.size === 0) {
+    process.on('SIGINT', interrupted);
+    process.on('SIGTERM', interrupted);
+  }
+  writing.add(tmp);
   try {
     await writeFile(tmp, bytes);
     await alongside?.();
@@ -184,8 +208,11 @@ export async function writeOutAtomically(path: string, bytes: Uint8Array, alongs
     await rm(tmp, { force: true });
     throw new FfnkitError('E_ARG', `${option}: cannot write ${path} (${(e as Error).message})`);
   } finally {
-    process.off('SIGINT', interrupted);
-    process.off('SIGTERM', interrupted);
+    writing.delete(tmp);
+    if (writing.size === 0) {
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
+    }
   }
 }
 

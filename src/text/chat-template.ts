@@ -62,10 +62,18 @@ const RESERVED = ['messages', 'bos_token', 'eos_token', 'add_generation_prompt']
 
 const RENDER_OPTION_KINDS = { bosToken: 'string', eosToken: 'string', addGenerationPrompt: 'boolean', tools: 'object', variables: 'object' } as const;
 
-/** Whether a template's source reads the variable `name` at all. */
-function reads(text: string, name: string): boolean {
-  return new RegExp(`\\b${name}\\b`).test(text);
-}
+/**
+ * A conversation with one tool call whose arguments are OpenAI's JSON string: rendered once per
+ * template, it shows whether the template quotes a string it is given (then it expects the
+ * object, as llama.cpp's minja probes), by the escaped quotes around the argument's name.
+ */
+const PROBE_ARGUMENT = 'ffnkit_probe_argument';
+const PROBE: readonly ChatMessage[] = [
+  { role: 'user', content: 'x' },
+  { role: 'assistant', content: '', tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'ffnkit_probe', arguments: `{"${PROBE_ARGUMENT}": 1}` } }] },
+  { role: 'tool', content: 'y', tool_call_id: 'call_0' },
+];
+const PROBE_TOOLS = [{ type: 'function', function: { name: 'ffnkit_probe', description: 'probe', parameters: { type: 'object', properties: {} } } }];
 
 export class ChatTemplate {
   /** The template's Jinja source. */
@@ -73,6 +81,8 @@ export class ChatTemplate {
   /** What the template is called in error messages. */
   readonly name: string;
   private readonly program: Template;
+  /** Whether the template wants tool-call arguments as objects (found by the probe on first need). */
+  private objectArguments: boolean | undefined;
 
   private constructor(text: string, name: string, program: Template) {
     this.text = text;
@@ -100,27 +110,59 @@ export class ChatTemplate {
     if (options.tools !== undefined) {
       checkTools(options.tools);
       if ('tools' in variables) throw new FfnkitError('E_ARG', 'variables.tools: given twice, also as the tools option (pass one)');
-      // rendered anyway, the prompt would leave them out and the model never see them
-      if (!reads(this.text, 'tools')) throw new FfnkitError('E_ARG', `${this.name}: does not read tools, so the model would not see them (a template written for tool calling does)`);
     }
+    const objects = messages.some((m) => m.tool_calls !== undefined) && this.wantsObjectArguments(variables);
+    const context = {
+      ...variables,
+      ...(options.tools !== undefined ? { tools: options.tools } : {}),
+      messages: messages.map((m) => asRendered(m, objects)),
+      bos_token: options.bosToken ?? '',
+      eos_token: options.eosToken ?? '',
+      add_generation_prompt: options.addGenerationPrompt ?? true,
+    };
     let out: unknown;
     try {
-      out = this.program.render({
-        ...variables,
-        ...(options.tools !== undefined ? { tools: options.tools } : {}),
-        messages: messages.map(asRendered),
-        bos_token: options.bosToken ?? '',
-        eos_token: options.eosToken ?? '',
-        add_generation_prompt: options.addGenerationPrompt ?? true,
-      });
+      out = this.program.render(context);
     } catch (e) {
       // raise_exception(message) throws an Error with exactly the template's message
-      const missing = options.tools === undefined && !('tools' in variables) && reads(this.text, 'tools') ? ' (the template reads tools, and none were given)' : '';
+      const missing = options.tools === undefined && !('tools' in variables) && this.renders({ ...context, tools: [] }) ? ' (the template needs tools, and none were given)' : '';
       throw new FfnkitError('E_ARG', `${this.name}: ${(e as Error).message}${missing}`);
     }
     if (typeof out !== 'string') throw new FfnkitError('E_FORMAT', `${this.name}: rendered to ${typeof out}, not text`);
+    // a template that never shows a tool would leave it out: the model would not know it
+    const unseen = options.tools?.map(toolName).find((name) => !out.includes(name));
+    if (unseen !== undefined) {
+      throw new FfnkitError('E_ARG', `${this.name}: the prompt does not show the tool ${unseen}, so the model would not see it (the template does not read tools; one that takes them under another name, such as functions, takes them in variables)`);
+    }
     return out;
   }
+
+  /** Whether rendering `context` succeeds. */
+  private renders(context: Record<string, unknown>): boolean {
+    try {
+      this.program.render(context);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private wantsObjectArguments(variables: Record<string, unknown>): boolean {
+    if (this.objectArguments === undefined) {
+      let probe = '';
+      try {
+        probe = String(this.program.render({ ...variables, tools: PROBE_TOOLS, messages: PROBE, bos_token: '', eos_token: '', add_generation_prompt: true }));
+      } catch {
+        // a template that cannot render the probe gets the arguments as they are
+      }
+      this.objectArguments = probe.includes(`\\"${PROBE_ARGUMENT}\\"`);
+    }
+    return this.objectArguments;
+  }
+}
+
+function toolName(t: ChatTool): string {
+  return (t.function?.name ?? t.name)!;
 }
 
 /**
@@ -177,44 +219,43 @@ export function checkTools(tools: unknown): asserts tools is ChatTool[] {
 /** Throws unless `call` is { function: { name, arguments } } (or the function itself), the name a non-empty string. */
 function checkToolCall(call: unknown, where: string): void {
   if (typeof call !== 'object' || call === null || Array.isArray(call)) throw new FfnkitError('E_ARG', `${where}: expected { type: 'function', function: { name, arguments } }, found ${call === null ? 'null' : Array.isArray(call) ? 'an array' : typeof call}`);
-  const fn = (call as { function?: unknown }).function ?? call;
-  const name = (fn as { name?: unknown } | null)?.name;
+  const given = (call as { function?: unknown }).function;
+  if (given !== undefined && (typeof given !== 'object' || given === null)) throw new FfnkitError('E_ARG', `${where}.function: expected { name, arguments }, found ${given === null ? 'null' : typeof given}`);
+  const fn = given ?? call;
+  const name = (fn as { name?: unknown }).name;
   const at = (call as { function?: unknown }).function !== undefined ? `${where}.function` : where;
   if (typeof name !== 'string' || name === '') throw new FfnkitError('E_ARG', `${at}.name: expected the tool's name (a non-empty string), found ${JSON.stringify(name) ?? 'undefined'}`);
-  const args = (fn as { arguments?: unknown }).arguments;
-  if (typeof args === 'string') jsonArguments(args, `${at}.arguments`);
 }
 
-/** OpenAI's arguments string as the object it encodes. */
-function jsonArguments(text: string, where: string): unknown {
+/** OpenAI's arguments string as the object it encodes; anything else (not JSON, not an object) as it is. */
+function argumentsObject(text: string): unknown {
   try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new FfnkitError('E_ARG', `${where}: a string, but not JSON (${(e as Error).message})`);
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : text;
+  } catch {
+    return text;
   }
 }
 
 /**
  * A message as templates are written to read it, as llama.cpp hands it to them: content null
- * (a tool call's) as '', and each call's arguments, which OpenAI's format sends as a JSON
- * string, as the object they encode (templates write `arguments | tojson`, and would otherwise
- * quote the string again).
+ * (a tool call's) as '', and, for a template that would quote a string again (`arguments |
+ * tojson`: `objects`), each call's arguments, which OpenAI's format sends as a JSON string, as the
+ * object they encode.
  */
-function asRendered(m: ChatMessage): ChatMessage {
+function asRendered(m: ChatMessage, objects: boolean): ChatMessage {
   const calls = m.tool_calls as unknown[] | undefined;
-  if (m.content != null && calls === undefined) return m;
+  if (m.content != null && (calls === undefined || !objects)) return m;
   return {
     ...m,
     content: m.content ?? '',
-    ...(calls !== undefined ? { tool_calls: calls.map(parsedArguments) } : {}),
+    ...(calls !== undefined && objects ? { tool_calls: calls.map(parsedArguments) } : {}),
   };
 }
 
 function parsedArguments(call: unknown): unknown {
   const c = call as { function?: { arguments?: unknown } };
-  if (c.function !== undefined && typeof c.function.arguments === 'string') {
-    return { ...c, function: { ...c.function, arguments: jsonArguments(c.function.arguments, 'arguments') } };
-  }
+  if (c.function && typeof c.function.arguments === 'string') return { ...c, function: { ...c.function, arguments: argumentsObject(c.function.arguments) } };
   const bare = call as { arguments?: unknown };
-  return typeof bare.arguments === 'string' ? { ...bare, arguments: jsonArguments(bare.arguments, 'arguments') } : call;
+  return typeof bare.arguments === 'string' ? { ...bare, arguments: argumentsObject(bare.arguments) } : call;
 }
