@@ -23,7 +23,8 @@ const fakeWorkers = (mode: Mode, marks = new SharedArrayBuffer(4)): WorkerFactor
     worker.on('error', reject);
   });
 
-const pool = (factory: WorkerFactory, exports: object = {}, timeoutMs = 300) =>
+// long enough for a worker to start while another test file loads the other core
+const pool = (factory: WorkerFactory, exports: object = {}, timeoutMs = 1500) =>
   startPool({ exports, bytes: new Uint8Array(0), memory: new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }), names: ['nap', 'hang'], workers: 2, spinMs: 0.25, timeoutMs, factory });
 
 const caught = (fn: () => unknown): FfnkitError => {
@@ -75,7 +76,7 @@ describe('a pool worker that does not answer', () => {
       signal.addEventListener('abort', () => aborted.push(true));
       return init.index === 1 ? fakeWorkers('silent')(init, signal) : started(init, signal);
     };
-    await expect(pool(factory)).rejects.toThrow(/^worker 2 of 2 did not start within 300 ms$/);
+    await expect(pool(factory)).rejects.toThrow(/^worker 2 of 2 did not start within 1500 ms$/);
     expect(aborted).toEqual([true, true]);
   });
 
@@ -112,7 +113,7 @@ describe('an engine whose worker does not answer', () => {
     setWorkerFactory(fakeWorkers('idle'));
     let e: Engine;
     try {
-      e = await createEngine({ backend: 'simd', threads: 2, threadTimeoutMs: 300 });
+      e = await createEngine({ backend: 'simd', threads: 2, threadTimeoutMs: 1500 });
     } finally {
       setWorkerFactory(node);
     }
