@@ -249,7 +249,9 @@ describe.skipIf(!SHARED)('a new user\'s runs', () => {
     const warm = await run([...base, '--steps', '2', '--warmup', '5', '--seq-len', '16']);
     expect([warm.code, warm.stderr]).toEqual([1, "ffnkit: --warmup: 5 steps, more than the run's 2 steps (the learning rate would never reach lr)\n"]);
     const teacher = await run([...base, '--steps', '2', '--seq-len', '16', '--teacher', gguf]);
-    expect(teacher.stderr).toBe('ffnkit: --teacher: given without distill (the teacher only shapes the distillation targets)\n');
+    expect([teacher.code, teacher.stderr]).toEqual([1, 'ffnkit: --teacher: given without distill (the teacher only shapes the distillation targets)\n']);
+    const ckpt = await run([...base, '--steps', '2', '--seq-len', '16', '--checkpoint', dir]);
+    expect([ckpt.code, ckpt.stderr]).toEqual([1, `ffnkit: --checkpoint: ${dir} is a directory; give the path of the file to write\n`]);
     expect(readdirSync(dir).filter((f) => f.startsWith('ft.gguf'))).toEqual([]);
   });
 

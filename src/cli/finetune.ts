@@ -45,7 +45,7 @@ const patterns = (s: string | undefined) => (s === undefined ? undefined : s.spl
 const FINETUNE_FLAGS = {
   seqLen: '--seq-len', warmup: '--warmup', weightDecay: '--weight-decay', paWeight: '--pa-weight', balanceWeight: '--balance-weight',
   distill: '--distill', teacher: '--teacher', text: '--text', steps: '--steps', batch: '--batch', accumulate: '--accumulate',
-  clip: '--clip', lr: '--lr', 'train/freeze': '--train/--freeze',
+  clip: '--clip', lr: '--lr', 'train/freeze': '--train/--freeze', resume: '--resume',
 };
 
 export function finetuneCommand(): Command {
@@ -79,6 +79,8 @@ export function finetuneCommand(): Command {
     .addOption(threadsOption())
     .action(async (o: Options) => {
       await checkOutPath(o.out);
+      // the first checkpoint comes after minutes of training: its path is checked before them too
+      await checkOutPath(o.checkpoint ?? `${o.out}.ckpt`, '--checkpoint');
       const source = await readWeights(o.model);
       const { weights } = source;
       const tokenizer = await Tokenizer.load(o.tokenizer);
