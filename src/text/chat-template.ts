@@ -10,7 +10,7 @@
 
 import type { Template } from '@huggingface/jinja';
 import { FfnkitError } from '../errors.js';
-import { checkOptions } from '../options.js';
+import { checkOptions, describeValue } from '../options.js';
 
 let engine: Promise<typeof import('@huggingface/jinja')> | undefined;
 
@@ -186,7 +186,7 @@ export function checkMessages(messages: unknown): asserts messages is ChatMessag
     if (typeof m !== 'object' || m === null) throw new FfnkitError('E_ARG', `messages[${i}]: expected { role, content }, found ${m === null ? 'null' : typeof m}`);
     const { role, content, tool_calls: calls } = m as { role?: unknown; content?: unknown; tool_calls?: unknown };
     if (typeof role !== 'string' || role === '') throw new FfnkitError('E_ARG', `messages[${i}].role: expected a non-empty string, found ${JSON.stringify(role) ?? 'undefined'}`);
-    if (calls !== undefined && !Array.isArray(calls)) throw new FfnkitError('E_ARG', `messages[${i}].tool_calls: expected an array, found ${calls === null ? 'null' : typeof calls}`);
+    if (calls !== undefined && !Array.isArray(calls)) throw new FfnkitError('E_ARG', `messages[${i}].tool_calls: expected an array, found ${describeValue(calls)}`);
     if (Array.isArray(calls)) calls.forEach((c: unknown, j) => checkToolCall(c, `messages[${i}].tool_calls[${j}]`));
     if (typeof content === 'string' || (Array.isArray(calls) && content == null)) return;
     const why = calls === undefined ? '' : ' (or null, with tool_calls)';
@@ -197,7 +197,7 @@ export function checkMessages(messages: unknown): asserts messages is ChatMessag
 /** Throws unless `variables` is an object of template variables that leaves the renderer's own (messages, ...) alone. */
 export function checkVariables(variables: unknown): asserts variables is Record<string, unknown> {
   if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) {
-    throw new FfnkitError('E_ARG', `variables: expected an object of template variables, found ${variables === null ? 'null' : Array.isArray(variables) ? 'an array' : typeof variables}`);
+    throw new FfnkitError('E_ARG', `variables: expected an object of template variables, found ${describeValue(variables)}`);
   }
   for (const key of RESERVED) {
     if (key in variables) throw new FfnkitError('E_ARG', `variables: ${key} is set by the renderer itself, not a variable`);
@@ -206,24 +206,25 @@ export function checkVariables(variables: unknown): asserts variables is Record<
 
 /** Throws unless `tools` is an array of tool objects, each with a name (its own or its `function`'s). */
 export function checkTools(tools: unknown): asserts tools is ChatTool[] {
-  if (!Array.isArray(tools)) throw new FfnkitError('E_ARG', `tools: expected an array of { type: 'function', function: { name, description, parameters } }, found ${typeof tools}`);
-  tools.forEach((t: unknown, i) => {
-    if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new FfnkitError('E_ARG', `tools[${i}]: expected an object, found ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`);
-    const fn = (t as ChatTool).function;
-    const name = fn !== undefined ? (fn as { name?: unknown } | null)?.name : (t as ChatTool).name;
-    const where = fn !== undefined ? `tools[${i}].function.name` : `tools[${i}].name`;
-    if (typeof name !== 'string' || name === '') throw new FfnkitError('E_ARG', `${where}: expected the tool's name (a non-empty string), found ${JSON.stringify(name) ?? 'undefined'}`);
-  });
+  if (!Array.isArray(tools)) throw new FfnkitError('E_ARG', `tools: expected an array of { type: 'function', function: { name, description, parameters } }, found ${describeValue(tools)}`);
+  tools.forEach((t: unknown, i) => checkNamed(t, `tools[${i}]`, 'an object', '{ name, description, parameters }'));
 }
 
 /** Throws unless `call` is { function: { name, arguments } } (or the function itself), the name a non-empty string. */
 function checkToolCall(call: unknown, where: string): void {
-  if (typeof call !== 'object' || call === null || Array.isArray(call)) throw new FfnkitError('E_ARG', `${where}: expected { type: 'function', function: { name, arguments } }, found ${call === null ? 'null' : Array.isArray(call) ? 'an array' : typeof call}`);
-  const given = (call as { function?: unknown }).function;
-  if (given !== undefined && (typeof given !== 'object' || given === null)) throw new FfnkitError('E_ARG', `${where}.function: expected { name, arguments }, found ${given === null ? 'null' : typeof given}`);
-  const fn = given ?? call;
-  const name = (fn as { name?: unknown }).name;
-  const at = (call as { function?: unknown }).function !== undefined ? `${where}.function` : where;
+  checkNamed(call, where, "{ type: 'function', function: { name, arguments } }", '{ name, arguments }');
+}
+
+/**
+ * Throws unless `entry` (a tool, or a tool call) is an object that names its function: in its
+ * `function` object (`fn`, what that must look like) or, without one, itself.
+ */
+function checkNamed(entry: unknown, where: string, shape: string, fn: string): void {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new FfnkitError('E_ARG', `${where}: expected ${shape}, found ${describeValue(entry)}`);
+  const given = (entry as { function?: unknown }).function;
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) throw new FfnkitError('E_ARG', `${where}.function: expected ${fn}, found ${describeValue(given)}`);
+  const at = given !== undefined ? `${where}.function` : where;
+  const name = ((given ?? entry) as { name?: unknown }).name;
   if (typeof name !== 'string' || name === '') throw new FfnkitError('E_ARG', `${at}.name: expected the tool's name (a non-empty string), found ${JSON.stringify(name) ?? 'undefined'}`);
 }
 
