@@ -19,7 +19,7 @@ export { type LayerFfn } from './llm/ffn.js';
 export { generate, generateIds, type GenerateOptions, type FinishReason } from './llm/generate.js';
 export { Sampler, type SamplerOptions } from './llm/sampler.js';
 export { ChatSession, chat, type ChatOptions, type ChatSessionOptions, type TurnStats } from './llm/chat.js';
-export { ChatTemplate, checkMessages, checkTools, checkVariables, type ChatMessage, type ChatTool, type RenderOptions } from './text/chat-template.js';
+export { ChatTemplate, checkMessages, checkTools, checkVariables, messageText, type ChatMessage, type ChatTextPart, type ChatTool, type RenderOptions } from './text/chat-template.js';
 export { evaluate, type EvalResult, type EvalOptions } from './llm/evaluate.js';
 export {
   type LlamaConfig, type LlamaWeights, type LlamaLayer, type RopeStyle, type Family, type Activation, type RoutedFfnWeights, type Combination, type HostMatrix, type BlockMatrix, type Q8Weights, parameterCount,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import {
-  ChatSession, ChatTemplate, FfnkitError, LlamaModel, Tokenizer, ggufChatVocabulary, hfChatVocabulary, loadModel, parseGguf, readLlama2c,
+  ChatSession, ChatTemplate, FfnkitError, LlamaModel, Tokenizer, ggufChatVocabulary, hfChatVocabulary, loadModel, messageText, parseGguf, readLlama2c,
   writeHfLlama, type ChatMessage, type ChatVocabulary, type MetaValue,
 } from '../src/node/index.js';
 import { dropOldestTurn, encodePrompt } from '../src/llm/chat.js';
@@ -167,6 +167,33 @@ describe.skipIf(!SHARED)('chat templates', () => {
     expect(plain).not.toContain('Given the following functions');
   });
 
+  test("OpenAI's text parts render as their texts joined by newlines, as llama.cpp joins them; other parts are refused", async () => {
+    const parts: ChatMessage[] = [
+      { role: 'system', content: [{ type: 'text', text: 'You are a helpful assistant.' }] },
+      { role: 'user', content: [{ type: 'text', text: 'Hello!' }, { type: 'text', text: 'What is 2+2?' }] },
+      { role: 'assistant', content: [] },
+    ];
+    const joined: ChatMessage[] = [
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: 'Hello!\nWhat is 2+2?' },
+      { role: 'assistant', content: '' },
+    ];
+    for (const name of ['Qwen-Qwen2.5-7B-Instruct', 'meta-llama-Llama-3.2-3B-Instruct']) {
+      const t = await template(name);
+      const prompt = t.render(parts, { variables: { date_string: '01 Dec 2026' } });
+      expect(prompt).toContain('Hello!\nWhat is 2+2?');
+      expect(prompt).toBe(t.render(joined, { variables: { date_string: '01 Dec 2026' } }));
+    }
+    expect(messageText(parts[1]!)).toBe('Hello!\nWhat is 2+2?');
+    expect(messageText({ role: 'assistant', content: null })).toBe('');
+    const t = await ChatTemplate.parse(CHATML);
+    const image = [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'a.png' } }] }] as unknown as ChatMessage[];
+    expect(() => t.render(image)).toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/^messages\[0\]\.content\[1\]\.type: "image_url" parts are not implemented/) }));
+    expect(() => t.render([{ role: 'user', content: [{ type: 'text' }] }] as unknown as ChatMessage[])).toThrow(/^messages\[0\]\.content\[0\]\.text: expected a string, found undefined/);
+    expect(() => t.render([{ role: 'user', content: ['hi'] }] as unknown as ChatMessage[])).toThrow(/^messages\[0\]\.content\[0\]: expected \{ type: 'text', text \}, found the string "hi"/);
+    expect(() => t.render([{ role: 'user', content: [{ text: 'hi' }] }] as unknown as ChatMessage[])).toThrow(/^messages\[0\]\.content\[0\]\.type: expected 'text', found undefined/);
+  });
+
   test('bad templates and messages are FfnkitErrors naming the problem', async () => {
     await expect(ChatTemplate.parse('{% for m in messages %}', 'broken')).rejects.toThrow(/broken: not a Jinja template/);
     // text that ends inside a tag or block: the parser's TypeError becomes what is wrong
@@ -189,7 +216,7 @@ describe.skipIf(!SHARED)('chat templates', () => {
     expect(t.render(withoutSystem, { tools: [] })).toBe(t.render(withoutSystem));
     const mentions = await ChatTemplate.parse(`{# tools #}${CHATML}`, 'mentions');
     expect(() => mentions.render(withoutSystem, { tools: [weather] })).toThrow(/^mentions: the prompt does not show the tool get_weather/);
-    expect(() => t.render([{ role: 'assistant', content: null }])).toThrow(/^messages\[0\]\.content: expected a string, found null/);
+    expect(() => t.render([{ role: 'assistant', content: null }])).toThrow(/^messages\[0\]\.content: expected a string or an array of \{ type: 'text', text \}, found null/);
     expect(() => t.render([{ role: 'assistant', content: null, tool_calls: {} }])).toThrow(/^messages\[0\]\.tool_calls: expected an array/);
   });
 

@@ -52,6 +52,18 @@ describe.skipIf(!SHARED)('ffnkit chat', () => {
     expect(r.stdout).toBe('<|im_start|>system\nStories.<|im_end|>\n<|im_start|>user\nTell me a story.<|im_end|>\n<|im_start|>assistant\n');
   });
 
+  test("--messages with OpenAI's text parts: the template sees them joined by newlines; an image part exits 1 naming it", async () => {
+    const parts = file('parts.json', JSON.stringify([{ role: 'user', content: [{ type: 'text', text: 'Tell me' }, { type: 'text', text: 'a story.' }] }]));
+    const r = await run(['chat', '--model', model, '--template', template, '--messages', parts, '--print-prompt']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('<|im_start|>user\nTell me\na story.<|im_end|>\n<|im_start|>assistant\n');
+    const image = file('image.json', JSON.stringify([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'cat.png' } }] }]));
+    const bad = await run(['chat', '--model', model, '--template', template, '--messages', image, '--print-prompt']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/^ffnkit: .*messages\[0\]\.content\[0\]\.type: "image_url" parts are not implemented/);
+  });
+
   test('--print-prompt: a template that raises exits 1 with its message, stdout empty; no template at all is named', async () => {
     const messages = file('sys.json', JSON.stringify([{ role: 'system', content: 'x' }, { role: 'user', content: 'hi' }]));
     const r = await run(['chat', '--model', model, '--template', sharedPath('templates', 'google-gemma-2-2b-it.jinja'), '--messages', messages, '--print-prompt']);

@@ -26,10 +26,20 @@ function templateEngine(): Promise<typeof import('@huggingface/jinja')> {
 export interface ChatMessage {
   /** 'system', 'user', 'assistant', or any role the template knows (e.g. 'tool'). */
   role: string;
-  /** The text; null (or left out) only on an assistant message that carries `tool_calls` instead, as in OpenAI's format. */
-  content: string | null;
+  /**
+   * The text, or OpenAI's text parts (`[{ type: 'text', text }]`, which the template sees joined
+   * by newlines, as llama.cpp joins them); null (or left out) only on an assistant message that
+   * carries `tool_calls` instead, as in OpenAI's format.
+   */
+  content: string | ChatTextPart[] | null;
   /** Further fields a template may read (name, tool_calls, tool_call_id, ...), passed through as they are. */
   [field: string]: unknown;
+}
+
+/** One part of a message's content in OpenAI's form; text is the only kind a language model reads. */
+export interface ChatTextPart {
+  type: 'text';
+  text: string;
 }
 
 /**
@@ -177,8 +187,9 @@ function parseProblem(e: Error): string {
 }
 
 /**
- * Throws unless `messages` is an array of { role: string, content: string }; an assistant message
- * with a `tool_calls` array may have content null or none.
+ * Throws unless `messages` is an array of { role: string, content: string or text parts }; an
+ * assistant message with a `tool_calls` array may have content null or none. Parts of another
+ * kind (images, audio) are E_UNSUPPORTED.
  */
 export function checkMessages(messages: unknown): asserts messages is ChatMessage[] {
   if (!Array.isArray(messages)) throw new FfnkitError('E_ARG', `messages: expected an array of { role, content }, found ${typeof messages}`);
@@ -189,9 +200,27 @@ export function checkMessages(messages: unknown): asserts messages is ChatMessag
     if (calls !== undefined && !Array.isArray(calls)) throw new FfnkitError('E_ARG', `messages[${i}].tool_calls: expected an array, found ${describeValue(calls)}`);
     if (Array.isArray(calls)) calls.forEach((c: unknown, j) => checkToolCall(c, `messages[${i}].tool_calls[${j}]`));
     if (typeof content === 'string' || (Array.isArray(calls) && content == null)) return;
+    if (Array.isArray(content)) {
+      content.forEach((part: unknown, j) => checkTextPart(part, `messages[${i}].content[${j}]`));
+      return;
+    }
     const why = calls === undefined ? '' : ' (or null, with tool_calls)';
-    throw new FfnkitError('E_ARG', `messages[${i}].content: expected a string${why}, found ${content === null ? 'null' : typeof content}`);
+    throw new FfnkitError('E_ARG', `messages[${i}].content: expected a string or an array of { type: 'text', text }${why}, found ${content === null ? 'null' : typeof content}`);
   });
+}
+
+/** A message's content as the template sees it: text parts joined by newlines (as llama.cpp joins them), null as ''. */
+export function messageText(m: ChatMessage): string {
+  return Array.isArray(m.content) ? m.content.map((p) => p.text).join('\n') : (m.content ?? '');
+}
+
+/** Throws unless `part` is { type: 'text', text: string }; a part of another type is not implemented. */
+function checkTextPart(part: unknown, where: string): void {
+  if (typeof part !== 'object' || part === null || Array.isArray(part)) throw new FfnkitError('E_ARG', `${where}: expected { type: 'text', text }, found ${describeValue(part)}`);
+  const { type, text } = part as { type?: unknown; text?: unknown };
+  if (typeof type !== 'string') throw new FfnkitError('E_ARG', `${where}.type: expected 'text', found ${describeValue(type)}`);
+  if (type !== 'text') throw new FfnkitError('E_UNSUPPORTED', `${where}.type: ${JSON.stringify(type)} parts are not implemented (a language model reads text parts only)`);
+  if (typeof text !== 'string') throw new FfnkitError('E_ARG', `${where}.text: expected a string, found ${describeValue(text)}`);
 }
 
 /** Throws unless `variables` is an object of template variables that leaves the renderer's own (messages, ...) alone. */
@@ -240,16 +269,16 @@ function argumentsObject(text: string): unknown {
 
 /**
  * A message as templates are written to read it, as llama.cpp hands it to them: content null
- * (a tool call's) as '', and, for a template that would quote a string again (`arguments |
+ * (a tool call's) as '', text parts joined by newlines, and, for a template that would quote a string again (`arguments |
  * tojson`: `objects`), each call's arguments, which OpenAI's format sends as a JSON string, as the
  * object they encode.
  */
 function asRendered(m: ChatMessage, objects: boolean): ChatMessage {
   const calls = m.tool_calls as unknown[] | undefined;
-  if (m.content != null && (calls === undefined || !objects)) return m;
+  if (typeof m.content === 'string' && (calls === undefined || !objects)) return m;
   return {
     ...m,
-    content: m.content ?? '',
+    content: messageText(m),
     ...(calls !== undefined && objects ? { tool_calls: calls.map(parsedArguments) } : {}),
   };
 }

@@ -3,6 +3,7 @@
 // they do; each reply can be copied, the last regenerated. Enter sends, Shift+Enter is a new line.
 
 import type { ChatMessage } from '../../src/index.js';
+import { messageText } from '../../src/text/chat-template.js';
 import type { ModelWorker } from '../client.js';
 import type { Bounds, ModelCard, SamplingSettings, Speed } from '../protocol.js';
 import { CHATML, DEFAULT_TEMPLATE_URL } from '../templates.js';
@@ -184,7 +185,7 @@ export class ChatPanel {
     let last: HTMLElement | undefined;
     this.messages.forEach((m, i) => {
       const item = el('li', `message ${m.role}`);
-      const body = el('div', 'body', m.content ?? '');
+      const body = el('div', 'body', messageText(m));
       item.append(el('span', 'role', m.role === 'user' ? 'You' : 'Model'), body);
       if (m.role === 'assistant') {
         last = body;
@@ -192,7 +193,7 @@ export class ChatPanel {
         const copy = el('button', 'link', 'Copy');
         copy.type = 'button';
         copy.addEventListener('click', () => {
-          navigator.clipboard.writeText(m.content ?? '').then(() => (copy.textContent = 'Copied'), () => (copy.textContent = 'Copy failed: select the text'));
+          navigator.clipboard.writeText(messageText(m)).then(() => (copy.textContent = 'Copied'), () => (copy.textContent = 'Copy failed: select the text'));
         });
         const finish = this.finishes.get(m);
         if (finish) tools.append(el('span', 'finish', finish));
