@@ -168,13 +168,11 @@ export function q4_k_gemm_pack_x4(w: usize, n: i32, k: i32, out: usize): void {
 
 // 4 vectors of packed nibbles at p (32 weights of each of the 4 rows) against the activations
 // of those 32 weights: the i16 path's 64 bytes at xs or the relaxed path's 32 at x8. Returns
-// each row's integer dot product in its lane (i16: times 256, see the top). `unrolled`: the
-// relaxed path without its loop, for a caller that runs one block per iteration of its own loop
-// (Q4_0); Q4_K inlines eight in a row, where the loops keep the engine from spilling.
+// each row's integer dot product in its lane (i16: times 256, see the top).
 @inline
-function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool, unrolled: bool): v128 {
+function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    if (relaxed) return i32x4.extadd_pairwise_i16x8_s(dot32_x4_relaxed16(p, x8, unrolled));
+    if (relaxed) return i32x4.extadd_pairwise_i16x8_s(dot32_x4_relaxed16(p, x8));
   }
   // a loop, not unrolled: fewer values live at once, which keeps the engine from spilling them
   const m0 = v128.load(NIBBLE_MASKS), m1 = v128.load(NIBBLE_MASKS, 16), m2 = v128.load(NIBBLE_MASKS, 32);
@@ -194,15 +192,8 @@ function dot32_x4(p: usize, xs: usize, x8: usize, relaxed: bool, unrolled: bool)
 // The relaxed path of dot32_x4 before its widening: each row's two 16-bit partial sums, in its
 // two i16 lanes (at most 4 * 3840 each, see the top).
 @inline
-function dot32_x4_relaxed16(p: usize, x8: usize, unrolled: bool): v128 {
+function dot32_x4_relaxed16(p: usize, x8: usize): v128 {
   const m = v128.load(NIBBLE_MASKS, 48);
-  if (unrolled) {
-    // constant offsets instead of the loop's address arithmetic, which the engine emits as
-    // scalar instructions competing for the same issue slots
-    const a = i16x8.add(relaxed_dot_nibbles(v128.load(p), x8, m), relaxed_dot_nibbles(v128.load(p, 16), x8 + 8, m));
-    const b = i16x8.add(relaxed_dot_nibbles(v128.load(p, 32), x8 + 16, m), relaxed_dot_nibbles(v128.load(p, 48), x8 + 24, m));
-    return i16x8.add(a, b);
-  }
   // two vectors per trip, the weights and activations each their own pointer: the least
   // address arithmetic a loop can have
   let acc = i16x8.splat(0);
@@ -469,7 +460,7 @@ function q4_0_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
         // the weights and activations each their own pointer: the least loop arithmetic
         let xb = xt;
         for (let p = g; p < g + groupBytes; p += Q4_0_GROUP_BLOCK) {
-          const s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed, true);
+          const s = dot32_x4(p + 16, xb + XQ4_0_I16, xb + XQ4_0_I8, relaxed);
           acc = f32x4.add(acc, q4_0_scaled(p, xb, relaxed ? s : i32x4.shr_s(s, 8)));
           xb += XQ4_0_BYTES;
         }
@@ -493,7 +484,7 @@ function q4_0_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
 // Sub-block j (32 weights) of the packed Q4_K super-block at p against the activation block at xb: each row's w . x.
 @inline
 function k4_sub(p: usize, xb: usize, j: i32, relaxed: bool): v128 {
-  const s = dot32_x4(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I16 + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, relaxed, false);
+  const s = dot32_x4(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I16 + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, relaxed);
   return relaxed ? s : i32x4.shr_s(s, 8);
 }
 
@@ -503,7 +494,7 @@ function k4_sub(p: usize, xb: usize, j: i32, relaxed: bool): v128 {
 // 0..3, odd: 4..7), each duplicated here for the row's two lanes.
 @inline
 function k4_sub_scaled(p: usize, xb: usize, j: i32, sp: v128): v128 {
-  const h = dot32_x4_relaxed16(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32, false);
+  const h = dot32_x4_relaxed16(p + K_NIBBLES + <usize>j * 64, xb + XQ4_K_I8 + <usize>j * 32);
   const sc = (j & 1) == 0
     ? i8x16.shuffle(sp, sp, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7)
     : i8x16.shuffle(sp, sp, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
