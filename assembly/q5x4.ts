@@ -145,27 +145,35 @@ function q5_dot16(a0: v128, b0: v128, a1: v128, b1: v128, x: usize): v128 {
   return i16x8.add(s, t);
 }
 
-// Vectors 2 * half and 2 * half + 1 of a sub-block's words at q (its plane h) against the
-// sub-block's int8 activations at x: q5_dot16 of their weights.
+// The two vectors of words at q (vectors 0 and 1 of a sub-block, their top bits in plane h's
+// bits 0..3) against their 16 int8 activations at x: q5_dot16 of their weights.
 @inline
-function q5_half(q: usize, h: v128, half: i32, x: usize, m: v128, mlow: v128, mtop: v128): v128 {
-  const c = 2 * half;
-  const v0 = v128.load(q + <usize>(16 * c)), v1 = v128.load(q + <usize>(16 * c + 16));
-  return q5_dot16(v128.and(v0, m), q5_b(v0, h, c, mlow, mtop), v128.and(v1, m), q5_b(v1, h, c + 1, mlow, mtop), x + <usize>(16 * half));
+function q5_half(q: usize, h: v128, x: usize, m: v128, mlow: v128, mtop: v128): v128 {
+  const v0 = v128.load(q), v1 = v128.load(q, 16);
+  return q5_dot16(v128.and(v0, m), q5_b(v0, h, 0, mlow, mtop), v128.and(v1, m), q5_b(v1, h, 1, mlow, mtop), x);
 }
 
 // The relaxed path's sub-block j of the packed super-block at p against the activation block at
 // xb, times its scales: each half's 16-bit sums multiplied by the row's scale and added in one
-// i32x4.dot_i16x8_s against the scales duplicated for the row's two lanes (scales_x2).
+// i32x4.dot_i16x8_s against the scales duplicated for the row's two lanes (scales_x2). The two
+// halves run as a loop of two trips, the second half being the first's unpacking on the plane
+// shifted down by 4 (16-bit lanes: each byte's bits 4..7, vectors 2 and 3's, land on its bits
+// 0..3 under the mask): both halves inlined put more values live at once than the engine has
+// registers.
 @inline
 function q5_sub_scaled(p: usize, xb: usize, j: usize, m: v128, mlow: v128, mtop: v128): v128 {
-  const q = p + WORDS + j * 64;
-  const h = v128.load(p + PLANES + j * 16);
-  const x = xb + XQ4_K_I8 + j * 32;
+  let q = p + WORDS + j * 64;
+  let h = v128.load(p + PLANES + j * 16);
+  let x = xb + XQ4_K_I8 + j * 32;
   const sc = scales_x2(p + SCALES + j * 4);
-  return i32x4.add(
-    i32x4.dot_i16x8_s(q5_half(q, h, 0, x, m, mlow, mtop), sc),
-    i32x4.dot_i16x8_s(q5_half(q, h, 1, x, m, mlow, mtop), sc));
+  let s = i32x4.splat(0);
+  for (let half = 0; half < 2; half++) {
+    s = i32x4.add(s, i32x4.dot_i16x8_s(q5_half(q, h, x, m, mlow, mtop), sc));
+    q += 32;
+    x += 16;
+    h = i16x8.shr_u(h, 4);
+  }
+  return s;
 }
 
 // The i16 path's sub-block j of the packed super-block at p against the activation block at xb:
