@@ -372,50 +372,28 @@ function q6_k_gemm_tokens(w: usize, x: usize, y: usize, t0: i32, t1: i32, n: i32
     for (; t < t1; t++) {
       const xt = x + <usize>t * xBytes;
       const yt = y + (<usize>t * ldy + r) * 4;
-      if (ASC_FEATURE_RELAXED_SIMD && relaxed) {
+      if (ASC_FEATURE_SIMD) {
         // the quad tile's loop for one token: a sub-block per trip of a two-trip loop and the zero
         // point after the super-block, so that few values are live at once (the pair of
         // sub-blocks in one trip, their sixteen loads issued first, made the engine spill)
+        const low = v128.load(LOW_BYTES);
         let acc = f32x4.splat(0);
         let xb = xt;
         for (let p = g; p < g + groupBytes; p += GROUP_BLOCK) {
           let sumq = i32x4.splat(0);
           let v = p + WEIGHTS, q = xb + XQ;
           for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
-            const sp = v128.load8x8_s(s);
+            const sp = v128.load8x8_s(s); // [s0 t0 s1 t1 s2 t2 s3 t3]: the pair's scales per row
             for (let e = 0; e < 2; e++) {
-              sumq = i32x4.add(sumq, sub_relaxed(v, q, scales_of(sp, e == 1)));
+              const d = ASC_FEATURE_RELAXED_SIMD && relaxed
+                ? sub_relaxed(v, q, scales_of(sp, e == 1))
+                : i32x4.mul(sub_i16(v, q, low), scales_i32(sp, e == 1));
+              sumq = i32x4.add(sumq, d);
               v += 64;
               q += 16;
             }
           }
           acc = f32x4.add(acc, q6_scaled(p, xb, sumq));
-          xb += XQ_BYTES;
-        }
-        store_rows(yt, acc, rows);
-      } else if (ASC_FEATURE_SIMD) {
-        const low = v128.load(LOW_BYTES);
-        let acc = f32x4.splat(0);
-        let xb = xt;
-        for (let p = g; p < g + groupBytes; p += GROUP_BLOCK) {
-          // a pair of sub-blocks per step, in a loop: fewer values live at once, which keeps the
-          // engine from spilling them; weights, scales and activations each their own pointer, the
-          // least loop arithmetic
-          let sumq = i32x4.splat(0);
-          let zero = i32x4.splat(0);
-          let v0 = p + WEIGHTS, x0 = xb + XQ, xs = xb + XSUMS;
-          for (let s = p + SCALES; s < p + WEIGHTS; s += 8) {
-            const sp = v128.load8x8_s(s); // [s0 t0 s1 t1 s2 t2 s3 t3]: the pair's scales per row
-            // sum_j scale_j * sum(x_j) over the pair, for the zero point
-            zero = i32x4.add(zero, i32x4.dot_i16x8_s(sp, v128.load32_splat(xs)));
-            const d0 = sub_i16(v0, x0, low);
-            const d1 = sub_i16(v0 + 64, x0 + 16, low);
-            sumq = i32x4.add(sumq, i32x4.add(i32x4.mul(d0, scales_i32(sp, false)), i32x4.mul(d1, scales_i32(sp, true))));
-            v0 += 128;
-            x0 += 32;
-            xs += 4;
-          }
-          acc = f32x4.add(acc, q6_step(p, xb, sumq, zero));
           xb += XQ_BYTES;
         }
         store_rows(yt, acc, rows);
