@@ -6,12 +6,15 @@
 // Activation layout (k floats per token): each whole group of 8 values is stored
 // deinterleaved, [x0 x2 x4 x6 x1 x3 x5 x7], so that one v128 of 8 weights splits into its even
 // and odd weights with one shift or mask per lane (below); the last k % 8 values follow in order.
+// F16's activations are stored times 2^112 and its weights converted to their values times
+// 2^-112 (half_finite_scaled), which saves the rescaling multiply per 4 weights; both scalings
+// are exact, so every product is the one of the unscaled values.
 
-import { f32_to_bf16, f32_to_half, f32x4_from_half_hi, half_finite_to_f32, half_to_f32 } from './half';
+import { TWO_POW_112, f32_to_bf16, f32_to_half, f32x4_from_half_hi_scaled, half_finite_scaled, half_to_f32 } from './half';
 import { hsum, madd } from './simd';
 
-// out[t][.] = x[t][.] rounded to f16 (bf16: rounded to bf16, as ggml's fp32_to_bf16) and held
-// as f32, for m tokens of k values, in the layout above. x and out do not overlap.
+// out[t][.] = x[t][.] rounded to f16 and held as f32 times 2^112 (bf16: rounded to bf16, as
+// ggml's fp32_to_bf16, not scaled), for m tokens of k values, in the layout above. x and out do not overlap.
 export function f16_round_f32(x: usize, m: i32, k: i32, out: usize): void {
   round_rows(x, m, k, out, false);
 }
@@ -28,7 +31,7 @@ function round_rows(x: usize, m: i32, k: i32, out: usize, bf16: bool): void {
     const ot = out + <usize>t * k * 4;
     for (let j = 0; j < k; j++) {
       const v = load<f32>(xt + <usize>j * 4);
-      const r = bf16 ? reinterpret<f32>(f32_to_bf16(v) << 16) : half_to_f32(f32_to_half(v));
+      const r = bf16 ? reinterpret<f32>(f32_to_bf16(v) << 16) : half_to_f32(f32_to_half(v)) * TWO_POW_112;
       // position of x[j] in the deinterleaved group (or in order in the tail)
       const g = j >> 3;
       const at = g < groups ? (g << 3) + ((j & 1) << 2) + ((j & 7) >> 1) : j;
@@ -58,17 +61,17 @@ export function bf16_gemm(w: usize, x: usize, y: usize, m: i32, n: i32, k: i32, 
 }
 
 // Even weights of 8 halves in v (the low half of each 32-bit lane) and odd ones (the high half),
-// as f32: for bf16 the bits themselves, for f16 through f32x4_from_half_hi.
+// as f32: for bf16 the bits themselves, for f16 times 2^-112 (f32x4_from_half_hi_scaled).
 @inline
 function even(v: v128, bf16: bool): v128 {
   const hi = i32x4.shl(v, 16);
-  return bf16 ? hi : f32x4_from_half_hi(hi);
+  return bf16 ? hi : f32x4_from_half_hi_scaled(hi);
 }
 
 @inline
 function odd(v: v128, bf16: bool): v128 {
   const hi = v128.and(v, i32x4.splat(0xffff0000));
-  return bf16 ? hi : f32x4_from_half_hi(hi);
+  return bf16 ? hi : f32x4_from_half_hi_scaled(hi);
 }
 
 @inline
@@ -100,14 +103,14 @@ function half_row(w: usize, x: usize, k: i32, bf16: bool): f32 {
       const q = x + <usize>g * 32;
       for (let j = 0; j < 8; j++) {
         const h = <u32>load<u16>(p + <usize>j * 2);
-        const wv = bf16 ? reinterpret<f32>(h << 16) : half_finite_to_f32(h);
+        const wv = bf16 ? reinterpret<f32>(h << 16) : half_finite_scaled(h);
         s += wv * load<f32>(q + <usize>(((j & 1) << 2) + (j >> 1)) * 4);
       }
     }
   }
   for (let j = groups << 3; j < k; j++) {
     const h = <u32>load<u16>(w + <usize>j * 2);
-    s += (bf16 ? reinterpret<f32>(h << 16) : half_finite_to_f32(h)) * load<f32>(x + <usize>j * 4);
+    s += (bf16 ? reinterpret<f32>(h << 16) : half_finite_scaled(h)) * load<f32>(x + <usize>j * 4);
   }
   return s;
 }

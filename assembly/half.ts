@@ -14,7 +14,7 @@
 const REBIAS: u32 = 112 << 23;
 const TWO_MINUS_14: u32 = 0x38800000;
 // 2^112: a half's exponent bias (15) against f32's (127)
-const TWO_POW_112: f32 = 5.192296858534828e33;
+export const TWO_POW_112: f32 = 5.192296858534828e33;
 
 // IEEE half (in the low 16 bits) to f32, normals, subnormals, zero, inf and NaN.
 @inline
@@ -38,6 +38,15 @@ export function half_finite_to_f32(h: u32): f32 {
   const rebiased = reinterpret<f32>(((h & 0x7fff) << 13) + REBIAS + select<u32>(1 << 23, 0, subnormal));
   const mag = rebiased - select<f32>(reinterpret<f32>(TWO_MINUS_14), 0, subnormal);
   return reinterpret<f32>(reinterpret<u32>(mag) | ((h & 0x8000) << 16));
+}
+
+// A finite half's value times 2^-112, as f32: its exponent and mantissa moved under f32's (a
+// subnormal half becomes a subnormal float, which wasm keeps), its sign put back; exact. Against
+// activations scaled by 2^112 (exact as well: a half's largest, 65504, times 2^112 is 3.401e38,
+// below f32's largest), each product is the unscaled product, rounded the same.
+@inline
+export function half_finite_scaled(h: u32): f32 {
+  return reinterpret<f32>(((h & 0x7fff) << 13) | ((h & 0x8000) << 16));
 }
 
 // f32 to the nearest IEEE half (ties to even, as F16C's and ggml's conversion), as half bits:
@@ -72,7 +81,17 @@ export function f32_to_bf16(f: f32): u32 {
 // exact as well, rescales, and the sign goes back in last (so -0 stays -0).
 @inline
 export function f32x4_from_half_hi(v: v128): v128 {
-  const scaled = v128.and(i32x4.shr_u(v, 3), i32x4.splat(0x0fffffff));
-  const mag = f32x4.mul(scaled, f32x4.splat(TWO_POW_112));
-  return v128.or(mag, v128.and(v, i32x4.splat(0x80000000)));
+  return v128.or(f32x4.mul(half_hi_magnitude(v), f32x4.splat(TWO_POW_112)), v128.and(v, i32x4.splat(0x80000000)));
+}
+
+// f32x4_from_half_hi without the rescale: each value times 2^-112, as half_finite_scaled.
+@inline
+export function f32x4_from_half_hi_scaled(v: v128): v128 {
+  return v128.or(half_hi_magnitude(v), v128.and(v, i32x4.splat(0x80000000)));
+}
+
+// The magnitudes of four halves in the top 16 bits of each lane, times 2^-112 (see above).
+@inline
+function half_hi_magnitude(v: v128): v128 {
+  return v128.and(i32x4.shr_u(v, 3), i32x4.splat(0x0fffffff));
 }

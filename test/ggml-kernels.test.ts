@@ -126,7 +126,8 @@ describe.each(BACKENDS)('%s build', (backend) => {
       expect(Array.from(new Int8Array(mem(), at + 32, 256))).toEqual(f.i8);
       expect(Array.from(new Int16Array(mem(), at + 288, 256))).toEqual(f.i16);
     }
-    // F16 / BF16: rounded, and deinterleaved per 8 ([x0 x2 x4 x6 x1 x3 x5 x7]); k = 13 leaves a tail of 5
+    // F16 / BF16: rounded, and deinterleaved per 8 ([x0 x2 x4 x6 x1 x3 x5 x7]); k = 13 leaves a tail
+    // of 5. F16's held times 2^112 (its weights are read times 2^-112)
     const k = 13;
     const xr = e.upload(x.subarray(0, 2 * k));
     const out = e.alloc(2 * k);
@@ -136,7 +137,7 @@ describe.each(BACKENDS)('%s build', (backend) => {
       for (let t = 0; t < 2; t++) {
         for (let j = 0; j < k; j++) {
           const at = j < 8 ? (j & 1) * 4 + (j >> 1) : j;
-          const want = type === 'f16' ? roundHalf(x[t * k + j]!) : roundBf16(x[t * k + j]!);
+          const want = type === 'f16' ? roundHalf(x[t * k + j]!) * 2 ** 112 : roundBf16(x[t * k + j]!);
           expect(got[t * k + at], `${type} x[${t}][${j}]`).toBe(want);
         }
       }
@@ -167,6 +168,11 @@ describe.each(BACKENDS)('%s build', (backend) => {
     const y = run(e, w, x, 16);
     let wrong = 0;
     for (let t = 0; t < 16; t++) for (let r = 0; r < rows; r++) if (y[t * rows + r] !== halfValue(halves[r * 16 + t]!)) wrong++;
+    expect(wrong).toBe(0);
+    // the largest half as the activation (held times 2^112 next to f32's largest): every product
+    // exact, 11 significant bits times 11
+    const big = run(e, w, x.map((v) => v * 65504), 16);
+    for (let t = 0; t < 16; t++) for (let r = 0; r < rows; r++) if (big[t * rows + r] !== halfValue(halves[r * 16 + t]!) * 65504) wrong++;
     expect(wrong).toBe(0);
     w.data.free();
   });
