@@ -40,7 +40,7 @@ export function chatCommand(): Command {
     .option('--tokenizer <path>', `${TOKENIZER_SOURCES} (default: the vocabulary in the model file)`)
     .option('--template <file>', "a Jinja chat template (default: the model's own)")
     .option('--system <text>', 'a system message to start the conversation with')
-    .option('--messages <file.json>', 'a conversation, [{ "role": ..., "content": ... }]: print one reply to it and exit')
+    .option('--messages <file.json>', 'a conversation, [{ "role": ..., "content": ... }] (content a string or OpenAI\'s text parts): print one reply to it and exit')
     .option('--tools <file.json>', 'tools the model may call, passed to the template as tools: a JSON array as transformers and OpenAI take it, [{ "type": "function", "function": { "name", "description", "parameters" } }]')
     .option('--template-vars <json>', `further template variables, a JSON object (e.g. '{"enable_thinking": false}')`)
     .option('--print-prompt', 'print the rendered prompt exactly (nothing else) and exit')
